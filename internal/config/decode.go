@@ -1,0 +1,197 @@
+package config
+
+import (
+	"encoding"
+	"math"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// defaulter is implemented by schema types whose elements, created while
+// decoding an array of tables, start from defaults rather than zero values.
+type defaulter interface {
+	setDefaults()
+}
+
+var (
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	valueDecoderType    = reflect.TypeFor[valueDecoder]()
+	defaulterType       = reflect.TypeFor[defaulter]()
+)
+
+// decoder fills schema structs from the TOML parser's generic tree, strictly:
+// keys match their toml tag exactly, unknown keys and type mismatches are
+// errors, and every error is collected.
+type decoder struct {
+	r *reporter
+}
+
+func (d *decoder) decode(path string, v any, rv reflect.Value) {
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			rv.Set(reflect.New(rv.Type().Elem()))
+			applyDefaults(rv)
+		}
+		d.decode(path, v, rv.Elem())
+		return
+	}
+	if rv.CanAddr() {
+		pv := rv.Addr()
+		if pv.Type().Implements(valueDecoderType) {
+			if err := pv.Interface().(valueDecoder).decodeTOML(v); err != nil {
+				d.r.at(path, "%v", err)
+			}
+			return
+		}
+		if pv.Type().Implements(textUnmarshalerType) {
+			d.text(path, v, pv.Interface().(encoding.TextUnmarshaler))
+			return
+		}
+	}
+	switch rv.Kind() {
+	case reflect.Struct:
+		d.table(path, v, rv)
+	case reflect.Slice:
+		d.slice(path, v, rv)
+	case reflect.String:
+		if s, ok := v.(string); ok {
+			rv.SetString(s)
+		} else {
+			d.r.at(path, "expected a string, found %s", tomlType(v))
+		}
+	case reflect.Bool:
+		if b, ok := v.(bool); ok {
+			rv.SetBool(b)
+		} else {
+			d.r.at(path, "expected true or false, found %s", tomlType(v))
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		d.integer(path, v, rv)
+	default:
+		d.r.at(path, "internal error: cannot decode into %s", rv.Type())
+	}
+}
+
+func (d *decoder) text(path string, v any, u encoding.TextUnmarshaler) {
+	s, ok := v.(string)
+	if !ok {
+		d.r.at(path, "expected a string, found %s", tomlType(v))
+		return
+	}
+	if err := u.UnmarshalText([]byte(s)); err != nil {
+		d.r.at(path, "%s", cleanTextErr(err))
+	}
+}
+
+// cleanTextErr turns netip's parse errors into a short message.
+func cleanTextErr(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "netip.ParseAddr(")
+	msg = strings.TrimPrefix(msg, "netip.ParsePrefix(")
+	if i := strings.Index(msg, "): "); i >= 0 {
+		return "invalid address " + msg[:i] + ": " + msg[i+3:]
+	}
+	return msg
+}
+
+func (d *decoder) integer(path string, v any, rv reflect.Value) {
+	n, ok := v.(int64)
+	if !ok {
+		d.r.at(path, "expected an integer, found %s", tomlType(v))
+		return
+	}
+	if rv.OverflowInt(n) || (rv.Kind() == reflect.Int && (n > math.MaxInt32 || n < math.MinInt32)) {
+		d.r.at(path, "integer %d is out of range", n)
+		return
+	}
+	rv.SetInt(n)
+}
+
+func (d *decoder) slice(path string, v any, rv reflect.Value) {
+	var elems []any
+	switch x := v.(type) {
+	case []any:
+		elems = x
+	case []map[string]any:
+		for _, m := range x {
+			elems = append(elems, m)
+		}
+	default:
+		d.r.at(path, "expected an array, found %s", tomlType(v))
+		return
+	}
+	out := reflect.MakeSlice(rv.Type(), len(elems), len(elems))
+	for i, e := range elems {
+		el := out.Index(i)
+		applyDefaults(el.Addr())
+		d.decode(indexPath(path, i), e, el)
+	}
+	rv.Set(out)
+}
+
+func applyDefaults(pv reflect.Value) {
+	if pv.Type().Implements(defaulterType) {
+		pv.Interface().(defaulter).setDefaults()
+	}
+}
+
+// table decodes a TOML table into a struct, visiting keys in file order so
+// errors come out in the order a reader meets them.
+func (d *decoder) table(path string, v any, rv reflect.Value) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.r.at(path, "expected a table, found %s", tomlType(v))
+		return
+	}
+	fields := fieldsByTag(rv.Type())
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		pi, pj := d.r.pos.lookup(joinPath(path, keys[i])), d.r.pos.lookup(joinPath(path, keys[j]))
+		if pi.Line != pj.Line {
+			return pi.Line < pj.Line
+		}
+		return pi.Col < pj.Col || (pi.Col == pj.Col && keys[i] < keys[j])
+	})
+	for _, k := range keys {
+		kp := joinPath(path, k)
+		idx, ok := fields[k]
+		if !ok {
+			d.unknown(kp, k, fields)
+			continue
+		}
+		d.decode(kp, m[k], rv.Field(idx))
+	}
+}
+
+func (d *decoder) unknown(path, key string, fields map[string]int) {
+	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
+	for name := range fields {
+		if norm(name) == norm(key) {
+			d.r.at(path, "unknown key %q (keys are case-sensitive kebab-case: did you mean %q?)", key, name)
+			return
+		}
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	d.r.at(path, "unknown key %q (valid keys here: %s)", key, strings.Join(names, ", "))
+}
+
+// fieldsByTag maps each toml tag of a struct type to its field index.
+func fieldsByTag(t reflect.Type) map[string]int {
+	out := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if tag != "" && tag != "-" {
+			out[tag] = i
+		}
+	}
+	return out
+}
+

@@ -1,0 +1,173 @@
+package config
+
+import "net/netip"
+
+// Config is the whole of aird.toml. Keys are kebab-case; every key is
+// documented in docs/configuration.md.
+type Config struct {
+	Node     Node      `toml:"node" json:"node"`
+	Datapath Datapath  `toml:"datapath" json:"datapath"`
+	BGP      *BGP      `toml:"bgp" json:"bgp,omitempty"` // nil: no BGP speaker
+	IPAM     IPAM      `toml:"ipam" json:"ipam"`
+	LB       LB        `toml:"lb" json:"lb"`
+	Services []Service `toml:"services" json:"services"`
+	API      API       `toml:"api" json:"api"`
+	Metrics  Metrics   `toml:"metrics" json:"metrics"`
+	Log      Log       `toml:"log" json:"log"`
+}
+
+// Node describes the machine aird runs on.
+type Node struct {
+	Name     string       `toml:"name" json:"name"`
+	RouterID netip.Addr   `toml:"router-id" json:"router_id"`
+	Underlay []netip.Addr `toml:"underlay" json:"underlay"`
+	Uplinks  []string     `toml:"uplinks" json:"uplinks"`
+}
+
+// Datapath configures the XDP pipeline attached to the uplinks.
+type Datapath struct {
+	PinPath string `toml:"pin-path" json:"pin_path"`
+	XDPMode string `toml:"xdp-mode" json:"xdp_mode"`
+}
+
+// BGP configures the embedded BGP speaker.
+type BGP struct {
+	ASN              ASN             `toml:"asn" json:"asn"`
+	RouterID         netip.Addr      `toml:"router-id" json:"router_id"`
+	ListenPort       int             `toml:"listen-port" json:"listen_port"`
+	HoldTime         Duration        `toml:"hold-time" json:"hold_time"`
+	KeepaliveTime    Duration        `toml:"keepalive-time" json:"keepalive_time"`
+	ConnectRetry     Duration        `toml:"connect-retry" json:"connect_retry"`
+	GRPCSocket       string          `toml:"grpc-socket" json:"grpc_socket"`
+	Communities      []string        `toml:"communities" json:"communities"`
+	LargeCommunities []string        `toml:"large-communities" json:"large_communities"`
+	Advertise        Advertise       `toml:"advertise" json:"advertise"`
+	GracefulRestart  GracefulRestart `toml:"graceful-restart" json:"graceful_restart"`
+	Drain            Drain           `toml:"drain" json:"drain"`
+	Peers            []Peer          `toml:"peers" json:"peers"`
+}
+
+// Advertise selects what the node announces.
+type Advertise struct {
+	PodPrefixes bool `toml:"pod-prefixes" json:"pod_prefixes"`
+	ServiceVIPs bool `toml:"service-vips" json:"service_vips"`
+}
+
+// GracefulRestart configures RFC 4724 graceful restart.
+type GracefulRestart struct {
+	Enabled     bool     `toml:"enabled" json:"enabled"`
+	RestartTime Duration `toml:"restart-time" json:"restart_time"`
+}
+
+// Drain configures the maintenance drain (RFC 8326 GRACEFUL_SHUTDOWN).
+type Drain struct {
+	Wait    Duration `toml:"wait" json:"wait"`
+	Prepend int      `toml:"prepend" json:"prepend"`
+}
+
+// Peer is one BGP neighbour, by address or, for unnumbered peering, by
+// interface.
+type Peer struct {
+	Name             string     `toml:"name" json:"name"`
+	Address          netip.Addr `toml:"address" json:"address"`
+	Interface        string     `toml:"interface" json:"interface"`
+	ASN              PeerASN    `toml:"asn" json:"asn"`
+	Password         string     `toml:"password" json:"-"`
+	PasswordFile     string     `toml:"password-file" json:"password_file"`
+	Multihop         int        `toml:"multihop" json:"multihop"`
+	TTLSecurity      bool       `toml:"ttl-security" json:"ttl_security"`
+	Passive          bool       `toml:"passive" json:"passive"`
+	Families         []string   `toml:"families" json:"families"`
+	HoldTime         Duration   `toml:"hold-time" json:"hold_time"`
+	KeepaliveTime    Duration   `toml:"keepalive-time" json:"keepalive_time"`
+	Communities      []string   `toml:"communities" json:"communities"`
+	LargeCommunities []string   `toml:"large-communities" json:"large_communities"`
+	MED              int64      `toml:"med" json:"med"`
+	Prepend          int        `toml:"prepend" json:"prepend"`
+	Import           Import     `toml:"import" json:"import"`
+	BFD              BFD        `toml:"bfd" json:"bfd"`
+}
+
+// Import is a peer's import policy: deny unless a prefix filter allows.
+type Import struct {
+	Prefixes    []PrefixFilter `toml:"prefixes" json:"prefixes"`
+	MaxPrefixes int            `toml:"max-prefixes" json:"max_prefixes"`
+}
+
+// BFD configures single-hop BFD for one peer.
+type BFD struct {
+	Enabled    bool     `toml:"enabled" json:"enabled"`
+	MinRx      Duration `toml:"min-rx" json:"min_rx"`
+	MinTx      Duration `toml:"min-tx" json:"min_tx"`
+	Multiplier int      `toml:"multiplier" json:"multiplier"`
+}
+
+// IPAM configures the address pools and this node's pod prefixes.
+type IPAM struct {
+	PodPrefixes []netip.Prefix `toml:"pod-prefixes" json:"pod_prefixes"`
+	Pools       []Pool         `toml:"pools" json:"pools"`
+}
+
+// Pool is a named address pool.
+type Pool struct {
+	Name     string         `toml:"name" json:"name"`
+	Kind     string         `toml:"kind" json:"kind"`
+	Prefixes []netip.Prefix `toml:"prefixes" json:"prefixes"`
+}
+
+// LB holds load-balancer wide settings.
+type LB struct {
+	MaglevTableSize int  `toml:"maglev-table-size" json:"maglev_table_size"`
+	ConntrackSize   int  `toml:"conntrack-size" json:"conntrack_size"`
+	ICMPTooBig      bool `toml:"icmp-too-big" json:"icmp_too_big"`
+}
+
+// Service is one load-balanced VIP.
+type Service struct {
+	Name         string         `toml:"name" json:"name"`
+	VIP          netip.Addr     `toml:"vip" json:"vip"`
+	Port         int            `toml:"port" json:"port"`
+	Protocol     string         `toml:"protocol" json:"protocol"`
+	AllowSources []netip.Prefix `toml:"allow-sources" json:"allow_sources"`
+	Communities  []string       `toml:"communities" json:"communities"`
+	Backends     []Backend      `toml:"backends" json:"backends"`
+	HealthCheck  HealthCheck    `toml:"health-check" json:"health_check"`
+}
+
+// Backend is one real server behind a VIP.
+type Backend struct {
+	Address netip.Addr `toml:"address" json:"address"`
+	Weight  int        `toml:"weight" json:"weight"`
+}
+
+// HealthCheck configures how a service's backends are probed.
+type HealthCheck struct {
+	Type         string      `toml:"type" json:"type"`
+	Port         int         `toml:"port" json:"port"`
+	Path         string      `toml:"path" json:"path"`
+	ExpectStatus StatusRange `toml:"expect-status" json:"expect_status"`
+	Interval     Duration    `toml:"interval" json:"interval"`
+	Timeout      Duration    `toml:"timeout" json:"timeout"`
+	Rise         int         `toml:"rise" json:"rise"`
+	Fall         int         `toml:"fall" json:"fall"`
+}
+
+// API configures the local control API.
+type API struct {
+	Socket      string `toml:"socket" json:"socket"`
+	SocketMode  int    `toml:"socket-mode" json:"socket_mode"`
+	SocketGroup string `toml:"socket-group" json:"socket_group"`
+	Listen      string `toml:"listen" json:"listen"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Listen string `toml:"listen" json:"listen"`
+	Path   string `toml:"path" json:"path"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level" json:"level"`
+	Format string `toml:"format" json:"format"`
+}

@@ -1,0 +1,86 @@
+package config
+
+import "strings"
+
+func (v *validator) node() {
+	n := &v.c.Node
+	if n.Name == "" || len(n.Name) > 253 || strings.ContainsAny(n.Name, " \t\n/") {
+		v.errf("node.name", "node name %q must be 1..253 characters without spaces or '/'", n.Name)
+	}
+	if n.RouterID.IsValid() && !n.RouterID.Is4() {
+		v.errf("node.router-id", "router-id %s must be an IPv4-formatted 32-bit identifier (for example 10.255.0.1), also on IPv6-only nodes", n.RouterID)
+	}
+	if len(n.Underlay) == 0 {
+		v.errf("node.underlay", "at least one underlay address is required (the next hop peers use to reach this node)")
+	}
+	seen := map[string]int{}
+	for i, a := range n.Underlay {
+		p := indexPath("node.underlay", i)
+		if !v.unicast(p, a, "underlay address") {
+			continue
+		}
+		if j, dup := seen[family(a)]; dup {
+			v.errf(p, "a second %s underlay address (%s); node.underlay[%d] already has one", family(a), a, j)
+		}
+		seen[family(a)] = i
+	}
+	names := map[string]bool{}
+	for i, u := range n.Uplinks {
+		p := indexPath("node.uplinks", i)
+		v.ifname(p, u)
+		if names[u] {
+			v.errf(p, "uplink %q is listed twice", u)
+		}
+		names[u] = true
+	}
+}
+
+func (v *validator) datapath() {
+	d := &v.c.Datapath
+	v.absPath("datapath.pin-path", d.PinPath, "pin path")
+	if !strings.HasPrefix(d.PinPath, "/sys/fs/bpf/") {
+		v.errf("datapath.pin-path", "pin path %q must be below /sys/fs/bpf/ (bpffs)", d.PinPath)
+	}
+	v.oneOf("datapath.xdp-mode", d.XDPMode, "auto", "native", "generic")
+}
+
+func (v *validator) lb() {
+	l := &v.c.LB
+	if v.intIn("lb.maglev-table-size", int64(l.MaglevTableSize), 7, 16_777_213) && !isPrime(l.MaglevTableSize) {
+		v.errf("lb.maglev-table-size", "%d is not prime (Maglev needs a prime table size, for example 65537 or 655373)", l.MaglevTableSize)
+	}
+	v.intIn("lb.conntrack-size", int64(l.ConntrackSize), 1024, 100_000_000)
+}
+
+func isPrime(n int) bool {
+	if n < 2 {
+		return false
+	}
+	for d := 2; d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// local checks the sections about the daemon itself: api, metrics, log.
+func (v *validator) local() {
+	a := &v.c.API
+	v.absPath("api.socket", a.Socket, "socket path")
+	if len(a.Socket) > 107 {
+		v.errf("api.socket", "socket path is %d bytes long; a unix socket path holds at most 107", len(a.Socket))
+	}
+	v.intIn("api.socket-mode", int64(a.SocketMode), 0, 0o777)
+	if a.Listen != "" {
+		v.loopbackListen("api.listen", a.Listen)
+	}
+	if m := &v.c.Metrics; m.Listen != "" {
+		v.hostPort("metrics.listen", m.Listen)
+		if !strings.HasPrefix(m.Path, "/") {
+			v.errf("metrics.path", "path %q must start with '/'", m.Path)
+		}
+	}
+	v.oneOf("log.level", v.c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", v.c.Log.Format, "text", "json")
+}

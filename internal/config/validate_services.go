@@ -1,0 +1,127 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+func (v *validator) services() {
+	names := map[string]int{}
+	vips := map[string]int{} // "vip/proto/port" -> service index
+	for i := range v.c.Services {
+		s := &v.c.Services[i]
+		path := indexPath("services", i)
+		if s.Name == "" {
+			v.errf(path+".name", "service name is required")
+		} else if j, dup := names[s.Name]; dup {
+			v.errf(path+".name", "duplicate service name %q (also services[%d])", s.Name, j)
+		} else {
+			names[s.Name] = i
+		}
+		v.oneOf(path+".protocol", s.Protocol, "tcp", "udp")
+		portOK := v.intIn(path+".port", int64(s.Port), 0, 65535)
+		if v.unicast(path+".vip", s.VIP, "vip") {
+			if v.poolOf(s.VIP, "service") == nil {
+				v.errf(path+".vip", "VIP %s is outside every pool of kind \"service\" in [[ipam.pools]]", s.VIP)
+			}
+			if portOK {
+				v.vipUnique(path, i, s, vips)
+			}
+		}
+		v.sourceRanges(path, s)
+		v.communities(path+".communities", s.Communities)
+		v.backends(path, s)
+		v.healthCheck(path+".health-check", s)
+	}
+}
+
+// vipUnique rejects a VIP used twice: the same vip, protocol and port, or a
+// VIP-wide service (port 0) next to any other on the same VIP and protocol.
+func (v *validator) vipUnique(path string, i int, s *Service, seen map[string]int) {
+	key := func(port int) string { return fmt.Sprintf("%s/%s/%d", s.VIP, s.Protocol, port) }
+	if j, dup := seen[key(s.Port)]; dup {
+		v.errf(path+".vip", "VIP %s %s port %d is already used by services[%d]", s.VIP, s.Protocol, s.Port, j)
+		return
+	}
+	if s.Port == 0 {
+		for k, j := range seen {
+			if strings.HasPrefix(k, fmt.Sprintf("%s/%s/", s.VIP, s.Protocol)) {
+				v.errf(path+".port", "VIP-wide service (port 0) on %s %s conflicts with services[%d] on the same VIP", s.VIP, s.Protocol, j)
+				return
+			}
+		}
+	} else if j, dup := seen[key(0)]; dup {
+		v.errf(path+".port", "services[%d] already takes every %s port of VIP %s (port 0)", j, s.Protocol, s.VIP)
+		return
+	}
+	seen[key(s.Port)] = i
+}
+
+func (v *validator) sourceRanges(path string, s *Service) {
+	for i, p := range s.AllowSources {
+		pp := indexPath(path+".allow-sources", i)
+		if v.prefix(pp, p) && s.VIP.IsValid() && p.Addr().Is4() != s.VIP.Is4() {
+			v.errf(pp, "source range %s is %s but the VIP %s is %s", p, family(p.Addr()), s.VIP, family(s.VIP))
+		}
+	}
+}
+
+// backends checks addresses and weights. Every backend of a service is
+// reached over one underlay family: an IPv6 VIP needs IPv6 backends (IPv6 in
+// IPv6); an IPv4 VIP may use IPv4 (IPv4 in IPv4) or IPv6 backends (IPv4 in
+// IPv6), but not both at once.
+func (v *validator) backends(path string, s *Service) {
+	seen := map[string]int{}
+	first := -1
+	for i, b := range s.Backends {
+		bp := indexPath(path+".backends", i)
+		v.intIn(bp+".weight", int64(b.Weight), 0, 65535)
+		if !v.unicast(bp+".address", b.Address, "backend address") {
+			continue
+		}
+		if j, dup := seen[b.Address.String()]; dup {
+			v.errf(bp+".address", "backend %s is listed twice (also backends[%d])", b.Address, j)
+			continue
+		}
+		seen[b.Address.String()] = i
+		switch {
+		case s.VIP.Is6() && b.Address.Is4():
+			v.errf(bp+".address", "address family mismatch: IPv6 VIP %s cannot be carried to IPv4 backend %s", s.VIP, b.Address)
+		case first >= 0 && s.Backends[first].Address.Is4() != b.Address.Is4():
+			v.errf(bp+".address", "address family mismatch: backend %s is %s but backends[%d] (%s) is %s; one service uses one underlay family",
+				b.Address, family(b.Address), first, s.Backends[first].Address, family(s.Backends[first].Address))
+		case b.Address == s.VIP:
+			v.errf(bp+".address", "backend address %s is the VIP itself", b.Address)
+		}
+		if first < 0 {
+			first = i
+		}
+	}
+}
+
+func (v *validator) healthCheck(path string, s *Service) {
+	hc := &s.HealthCheck
+	v.oneOf(path+".type", hc.Type, "none", "tcp", "http")
+	if hc.Type == "none" {
+		return
+	}
+	if hc.Port == 0 {
+		v.errf(path+".port", "a VIP-wide service (port 0) needs health-check.port for a %s check", hc.Type)
+	} else {
+		v.intIn(path+".port", int64(hc.Port), 1, 65535)
+	}
+	if hc.Type == "http" && !strings.HasPrefix(hc.Path, "/") {
+		v.errf(path+".path", "HTTP path %q must start with '/'", hc.Path)
+	}
+	if hc.Type == "http" && s.Protocol == "udp" {
+		v.errf(path+".type", "an HTTP check needs a TCP service")
+	}
+	v.duration(path+".interval", hc.Interval, 100*time.Millisecond, time.Hour)
+	v.duration(path+".timeout", hc.Timeout, 10*time.Millisecond, time.Hour)
+	if hc.Timeout >= hc.Interval && hc.Interval > 0 {
+		v.errf(path+".timeout", "timeout %s must be shorter than interval %s", hc.Timeout, hc.Interval)
+	}
+	v.intIn(path+".rise", int64(hc.Rise), 1, 100)
+	v.intIn(path+".fall", int64(hc.Fall), 1, 100)
+}
