@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -84,13 +85,26 @@ func (d *decoder) text(path string, v any, u encoding.TextUnmarshaler) {
 	}
 }
 
-// cleanTextErr turns netip's parse errors into a short message.
+// cleanTextErr turns netip's parse errors (`ParseAddr("x"): reason`,
+// `netip.ParsePrefix("x/8"): reason`) into a short message.
 func cleanTextErr(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "netip.ParseAddr(")
-	msg = strings.TrimPrefix(msg, "netip.ParsePrefix(")
-	if i := strings.Index(msg, "): "); i >= 0 {
-		return "invalid address " + msg[:i] + ": " + msg[i+3:]
+	return cleanParseMsg(err.Error())
+}
+
+func cleanParseMsg(msg string) string {
+	for _, f := range []struct{ prefix, what string }{
+		{"netip.ParseAddr(", "address"}, {"ParseAddr(", "address"},
+		{"netip.ParsePrefix(", "prefix"}, {"ParsePrefix(", "prefix"},
+	} {
+		rest, ok := strings.CutPrefix(msg, f.prefix)
+		if !ok {
+			continue
+		}
+		q, err := strconv.QuotedPrefix(rest)
+		if err != nil || !strings.HasPrefix(rest[len(q):], "): ") {
+			return msg
+		}
+		return "invalid " + f.what + " " + q + ": " + cleanParseMsg(rest[len(q)+3:])
 	}
 	return msg
 }
@@ -119,6 +133,12 @@ func (d *decoder) slice(path string, v any, rv reflect.Value) {
 		}
 	default:
 		d.r.at(path, "expected an array, found %s", tomlType(v))
+		return
+	}
+	if len(elems) == 0 {
+		// An empty array is the same setting as an absent key: keep Diff
+		// from reporting a change between the two.
+		rv.Set(reflect.Zero(rv.Type()))
 		return
 	}
 	out := reflect.MakeSlice(rv.Type(), len(elems), len(elems))
@@ -172,6 +192,9 @@ func (d *decoder) unknown(path, key string, fields map[string]int) {
 	for name := range fields {
 		if norm(name) == norm(key) {
 			d.r.at(path, "unknown key %q (keys are case-sensitive kebab-case: did you mean %q?)", key, name)
+			// The value was meant for name: checks of name (for example
+			// "asn is required") would only repeat this error.
+			d.r.shadow(joinPath(parentPath(path), name))
 			return
 		}
 	}
@@ -194,4 +217,3 @@ func fieldsByTag(t reflect.Type) map[string]int {
 	}
 	return out
 }
-

@@ -59,10 +59,23 @@ func (es Errors) sorted() Errors {
 
 // reporter collects errors for one file, resolving key paths to positions.
 type reporter struct {
-	file string
-	pos  positions
-	errs Errors
+	file     string
+	pos      positions
+	errs     Errors
+	shadowed map[string]bool // key paths whose semantic errors are dropped
 }
+
+// shadow suppresses later semantic errors about path and the keys below it.
+func (r *reporter) shadow(path string) {
+	if r.shadowed == nil {
+		r.shadowed = map[string]bool{}
+	}
+	r.shadowed[path] = true
+}
+
+// failed reports whether path (or a key enclosing it) failed to decode, so
+// its value is a default rather than what the file says.
+func (r *reporter) failed(path string) bool { return isShadowed(r.shadowed, path) }
 
 // at records an error for the key path, positioned where the key (or the
 // nearest enclosing table that is written in the file) appears.

@@ -77,9 +77,12 @@ func (p *PeerASN) decodeTOML(v any) error {
 		*p = PeerASN{Kind: s}
 		return nil
 	}
+	if _, ok := v.(int64); !ok {
+		return fmt.Errorf("expected an AS number (integer), \"external\" or \"internal\", found %s", tomlType(v))
+	}
 	var n ASN
 	if err := n.decodeTOML(v); err != nil {
-		return fmt.Errorf("%w, \"external\" or \"internal\"", err)
+		return err
 	}
 	*p = PeerASN{Number: n}
 	return nil

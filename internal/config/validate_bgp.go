@@ -35,9 +35,19 @@ func (v *validator) bgp() {
 	if b == nil {
 		return
 	}
-	v.asn("bgp.asn", b.ASN)
+	if _, written := v.r.pos["bgp.asn"]; !written {
+		v.errf("bgp.asn", "asn is required: this node's AS number")
+	} else {
+		v.asn("bgp.asn", b.ASN)
+	}
 	if !b.RouterID.IsValid() {
-		v.errf("bgp.router-id", "no router-id: set bgp.router-id or node.router-id (an IPv4-formatted identifier, required even on IPv6-only nodes)")
+		if v.r.failed("node.router-id") || v.r.failed("node.underlay") {
+			// Already reported: the router-id could not be derived.
+		} else {
+			v.errf("bgp.router-id", "no router-id: set bgp.router-id or node.router-id (an IPv4-formatted identifier, required even on IPv6-only nodes)")
+		}
+	} else if _, written := v.r.pos["bgp.router-id"]; !written && b.RouterID == v.c.Node.RouterID {
+		// Inherited from node.router-id, which is checked (and reported) there.
 	} else if !b.RouterID.Is4() || b.RouterID.IsUnspecified() {
 		v.errf("bgp.router-id", "router-id %s must be a non-zero IPv4-formatted identifier", b.RouterID)
 	}
@@ -111,7 +121,7 @@ func (v *validator) peer(path string, b *BGP, p *Peer) {
 	default:
 		v.errf(path, "a peer needs address or interface")
 	}
-	if !p.ASN.IsSet() {
+	if _, written := v.r.pos[path+".asn"]; !written {
 		v.errf(path+".asn", "peer AS is required: a number, \"external\" or \"internal\"")
 	} else if p.ASN.Kind == "" {
 		v.asn(path+".asn", p.ASN.Number)

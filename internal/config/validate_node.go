@@ -7,8 +7,8 @@ func (v *validator) node() {
 	if n.Name == "" || len(n.Name) > 253 || strings.ContainsAny(n.Name, " \t\n/") {
 		v.errf("node.name", "node name %q must be 1..253 characters without spaces or '/'", n.Name)
 	}
-	if n.RouterID.IsValid() && !n.RouterID.Is4() {
-		v.errf("node.router-id", "router-id %s must be an IPv4-formatted 32-bit identifier (for example 10.255.0.1), also on IPv6-only nodes", n.RouterID)
+	if n.RouterID.IsValid() && (!n.RouterID.Is4() || n.RouterID.IsUnspecified()) {
+		v.errf("node.router-id", "router-id %s must be a non-zero IPv4-formatted 32-bit identifier (for example 10.255.0.1), also on IPv6-only nodes", n.RouterID)
 	}
 	if len(n.Underlay) == 0 {
 		v.errf("node.underlay", "at least one underlay address is required (the next hop peers use to reach this node)")

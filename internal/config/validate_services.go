@@ -20,7 +20,7 @@ func (v *validator) services() {
 			names[s.Name] = i
 		}
 		v.oneOf(path+".protocol", s.Protocol, "tcp", "udp")
-		portOK := v.intIn(path+".port", int64(s.Port), 0, 65535)
+		portOK := !v.r.failed(path+".port") && v.intIn(path+".port", int64(s.Port), 0, 65535)
 		if v.unicast(path+".vip", s.VIP, "vip") {
 			if v.poolOf(s.VIP, "service") == nil {
 				v.errf(path+".vip", "VIP %s is outside every pool of kind \"service\" in [[ipam.pools]]", s.VIP)
@@ -45,11 +45,15 @@ func (v *validator) vipUnique(path string, i int, s *Service, seen map[string]in
 		return
 	}
 	if s.Port == 0 {
+		first := -1 // the earliest service on this VIP, for a stable message
 		for k, j := range seen {
-			if strings.HasPrefix(k, fmt.Sprintf("%s/%s/", s.VIP, s.Protocol)) {
-				v.errf(path+".port", "VIP-wide service (port 0) on %s %s conflicts with services[%d] on the same VIP", s.VIP, s.Protocol, j)
-				return
+			if strings.HasPrefix(k, fmt.Sprintf("%s/%s/", s.VIP, s.Protocol)) && (first < 0 || j < first) {
+				first = j
 			}
+		}
+		if first >= 0 {
+			v.errf(path+".port", "VIP-wide service (port 0) on %s %s conflicts with services[%d] on the same VIP", s.VIP, s.Protocol, first)
+			return
 		}
 	} else if j, dup := seen[key(0)]; dup {
 		v.errf(path+".port", "services[%d] already takes every %s port of VIP %s (port 0)", j, s.Protocol, s.VIP)
@@ -88,6 +92,7 @@ func (v *validator) backends(path string, s *Service) {
 		switch {
 		case s.VIP.Is6() && b.Address.Is4():
 			v.errf(bp+".address", "address family mismatch: IPv6 VIP %s cannot be carried to IPv4 backend %s", s.VIP, b.Address)
+			continue // not the service's family: do not compare the others with it
 		case first >= 0 && s.Backends[first].Address.Is4() != b.Address.Is4():
 			v.errf(bp+".address", "address family mismatch: backend %s is %s but backends[%d] (%s) is %s; one service uses one underlay family",
 				b.Address, family(b.Address), first, s.Backends[first].Address, family(s.Backends[first].Address))
@@ -107,7 +112,11 @@ func (v *validator) healthCheck(path string, s *Service) {
 		return
 	}
 	if hc.Port == 0 {
-		v.errf(path+".port", "a VIP-wide service (port 0) needs health-check.port for a %s check", hc.Type)
+		// A service port that is invalid was reported already; only a
+		// VIP-wide service (port 0) has no port to default to.
+		if s.Port == 0 && !v.r.failed(strings.TrimSuffix(path, ".health-check")+".port") {
+			v.errf(path+".port", "a VIP-wide service (port 0) needs health-check.port for a %s check", hc.Type)
+		}
 	} else {
 		v.intIn(path+".port", int64(hc.Port), 1, 65535)
 	}

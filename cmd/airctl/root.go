@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aird-net/aird/internal/api"
+	"github.com/aird-net/aird/internal/config"
+)
+
+// cli holds the global flags and the output streams of one airctl run.
+type cli struct {
+	socket string
+	output string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func (c *cli) client() *api.Client { return api.NewClient(c.socket) }
+
+func (c *cli) json() bool { return c.output == "json" }
+
+// silentError carries an exit status for errors already printed.
+type silentError struct{ code int }
+
+func (e silentError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func execute(args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	root := c.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(context.Background())
+	if err == nil {
+		return 0
+	}
+	var se silentError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	fmt.Fprintln(stderr, "airctl:", err)
+	return 1
+}
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "airctl",
+		Short:         "Control aird, the node network daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if c.output != "table" && c.output != "json" {
+				return fmt.Errorf("invalid --output %q: use table or json", c.output)
+			}
+			return nil
+		},
+	}
+	def := os.Getenv("AIRD_SOCKET")
+	if def == "" {
+		def = config.DefaultSocket
+	}
+	root.PersistentFlags().StringVar(&c.socket, "socket", def, "aird API socket (env AIRD_SOCKET)")
+	root.PersistentFlags().StringVarP(&c.output, "output", "o", "table", "output format of read commands: table or json")
+	root.AddGroup(&cobra.Group{ID: "daemon", Title: "Daemon:"}, &cobra.Group{ID: "planes", Title: "Network planes:"})
+	for _, cmd := range []*cobra.Command{c.statusCommand(), c.reloadCommand(), c.configCommand(), c.logLevelCommand(), c.versionCommand()} {
+		cmd.GroupID = "daemon"
+		root.AddCommand(cmd)
+	}
+	for _, cmd := range nounCommands() {
+		cmd.GroupID = "planes"
+		root.AddCommand(cmd)
+	}
+	return root
+}
+
+// nounCommands are the network planes; their subcommands arrive with the
+// load balancer, BGP speaker, IPAM and router.
+func nounCommands() []*cobra.Command {
+	nouns := []struct{ use, short string }{
+		{"bgp", "BGP speaker: neighbors, routes, drain"},
+		{"lb", "Load balancer: services, backends, stats, drain"},
+		{"ipam", "Address management: pools and allocations"},
+		{"endpoint", "Local endpoints (containers and VMs) and their routes"},
+	}
+	out := make([]*cobra.Command, 0, len(nouns))
+	for _, n := range nouns {
+		out = append(out, &cobra.Command{
+			Use:   n.use,
+			Short: n.short,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if len(cmd.Commands()) == 0 {
+					return fmt.Errorf("%s: this aird build has no %s subcommands yet", n.use, n.use)
+				}
+				return cmd.Help()
+			},
+		})
+	}
+	return out
+}

@@ -1,0 +1,293 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aird-net/aird/internal/api"
+	"github.com/aird-net/aird/internal/testutil"
+)
+
+// node is one aird under test: its own network namespace with an uplink
+// veth (uplink0) to a peer namespace (eth0), a private pin path, API socket
+// and sd_notify socket.
+type node struct {
+	t                    *testing.T
+	ns, peerNS           string
+	dir, cfgPath, socket string
+	pinPath              string
+	aird, airctlBin      string
+	cmd                  *exec.Cmd
+	exited               chan error
+	log                  *syncBuffer
+	notify               *notifyListener
+}
+
+func newNode(t *testing.T) *node {
+	t.Helper()
+	testutil.RequirePrivileged(t)
+	testutil.RequireCommand(t, "nsenter")
+	aird, airctl := testutil.Binaries(t)
+	n := &node{t: t, aird: aird, airctlBin: airctl, log: &syncBuffer{}}
+	n.ns = testutil.NewNetns(t, "airdn-")
+	n.peerNS = testutil.NewNetns(t, "airdp-")
+	testutil.Run(t, "ip", "link", "add", "uplink0", "netns", n.ns, "type", "veth", "peer", "name", "eth0", "netns", n.peerNS)
+	testutil.Run(t, "ip", "link", "add", "uplink1", "netns", n.ns, "type", "veth", "peer", "name", "eth1", "netns", n.peerNS)
+	for _, l := range []struct{ ns, dev, v6, v4 string }{
+		{n.ns, "uplink0", "fd00:100:1::1/64", "10.100.1.1/24"},
+		{n.peerNS, "eth0", "fd00:100:1::2/64", "10.100.1.2/24"},
+		{n.ns, "uplink1", "fd00:100:2::1/64", "10.100.2.1/24"},
+		{n.peerNS, "eth1", "fd00:100:2::2/64", "10.100.2.2/24"},
+	} {
+		testutil.Addr(t, l.ns, l.dev, l.v6)
+		testutil.Addr(t, l.ns, l.dev, l.v4)
+		testutil.Run(t, "ip", "-n", l.ns, "link", "set", l.dev, "up")
+	}
+	n.dir = t.TempDir()
+	n.cfgPath = filepath.Join(n.dir, "aird.toml")
+	n.socket = filepath.Join(n.dir, "run", "aird.sock")
+	n.pinPath = testutil.TempPinPath(t)
+	n.notify = listenNotify(t, filepath.Join(n.dir, "notify.sock"))
+	t.Cleanup(func() {
+		n.kill()
+		_ = exec.Command(n.aird, "--cleanup", "--config", n.cfgPath).Run()
+		if t.Failed() {
+			t.Logf("aird log:\n%s", n.log.String())
+		}
+	})
+	return n
+}
+
+// config returns a valid configuration for this node.
+func (n *node) config(logLevel string, uplinks ...string) string {
+	q := make([]string, len(uplinks))
+	for i, u := range uplinks {
+		q[i] = fmt.Sprintf("%q", u)
+	}
+	return fmt.Sprintf(`[node]
+name = "itest"
+router-id = "10.255.0.1"
+underlay = ["fd00:100:1::1"]
+uplinks = [%s]
+
+[datapath]
+pin-path = %q
+
+[api]
+socket = %q
+
+[metrics]
+listen = "127.0.0.1:9469"
+
+[log]
+level = %q
+`, strings.Join(q, ", "), n.pinPath, n.socket, logLevel)
+}
+
+func (n *node) writeConfig(body string) {
+	n.t.Helper()
+	if err := os.WriteFile(n.cfgPath, []byte(body), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// start runs aird in the node's namespace (nsenter switches only the network
+// namespace, so the host's bpffs stays visible) and waits for READY=1.
+func (n *node) start() {
+	n.t.Helper()
+	n.cmd = exec.Command("nsenter", "--net=/run/netns/"+n.ns, n.aird, "--config", n.cfgPath)
+	n.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.notify.path)
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatalf("start aird: %v", err)
+	}
+	n.exited = make(chan error, 1)
+	go func(c *exec.Cmd) { n.exited <- c.Wait() }(n.cmd)
+	n.notify.waitFor(n.t, "READY=1", 20*time.Second)
+}
+
+// stop sends SIGTERM, expects STOPPING=1 and a clean exit.
+func (n *node) stop() {
+	n.t.Helper()
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	n.notify.waitFor(n.t, "STOPPING=1", 10*time.Second)
+	select {
+	case err := <-n.exited:
+		if err != nil {
+			n.t.Fatalf("aird exited with %v after SIGTERM\n%s", err, n.log.String())
+		}
+	case <-time.After(15 * time.Second):
+		n.t.Fatal("aird did not exit within 15s of SIGTERM")
+	}
+	n.cmd = nil
+}
+
+func (n *node) kill() {
+	if n.cmd != nil && n.cmd.Process != nil {
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+		n.cmd = nil
+	}
+}
+
+// airctl runs airctl against the node's socket.
+func (n *node) airctl(args ...string) (stdout, stderr string, code int) {
+	n.t.Helper()
+	var out, errb bytes.Buffer
+	c := exec.Command(n.airctlBin, append([]string{"--socket", n.socket}, args...)...)
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		n.t.Fatalf("run airctl: %v", err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (n *node) status() api.Status {
+	n.t.Helper()
+	out, errs, code := n.airctl("status", "-o", "json")
+	if code != 0 {
+		n.t.Fatalf("airctl status exited %d: %s", code, errs)
+	}
+	var st api.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		n.t.Fatalf("airctl status -o json: %v\n%s", err, out)
+	}
+	return st
+}
+
+// runningConfig returns the daemon's running configuration as JSON text.
+func (n *node) runningConfig() string {
+	n.t.Helper()
+	out, errs, code := n.airctl("config", "show")
+	if code != 0 {
+		n.t.Fatalf("airctl config show exited %d: %s", code, errs)
+	}
+	return out
+}
+
+// metrics fetches /metrics from inside the node's namespace.
+func (n *node) metrics() string {
+	n.t.Helper()
+	var body string
+	testutil.InNetns(n.t, n.ns, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", "127.0.0.1:9469")
+		if err != nil {
+			n.t.Fatalf("dial metrics: %v", err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(c)
+		body = buf.String()
+	})
+	return body
+}
+
+// attachedXDP reports whether the kernel shows an XDP program on dev inside
+// the node namespace.
+func (n *node) attachedXDP(dev string) bool {
+	n.t.Helper()
+	out := testutil.Run(n.t, "ip", "-n", n.ns, "-d", "link", "show", dev)
+	return strings.Contains(out, "prog/xdp")
+}
+
+// notifyListener plays systemd's side of sd_notify.
+type notifyListener struct {
+	path string
+	mu   sync.Mutex
+	msgs []string
+	seen int
+	wake chan struct{}
+}
+
+func listenNotify(t *testing.T, path string) *notifyListener {
+	t.Helper()
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatalf("notify socket: %v", err)
+	}
+	l := &notifyListener{path: path, wake: make(chan struct{}, 1)}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			l.mu.Lock()
+			l.msgs = append(l.msgs, string(buf[:k]))
+			l.mu.Unlock()
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return l
+}
+
+// waitFor returns the first message not yet consumed that contains want,
+// consuming it and everything before it.
+func (l *notifyListener) waitFor(t *testing.T, want string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		for i := l.seen; i < len(l.msgs); i++ {
+			if strings.Contains(l.msgs[i], want) {
+				l.seen = i + 1
+				m := l.msgs[i]
+				l.mu.Unlock()
+				return m
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.wake:
+		case <-deadline:
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			t.Fatalf("no sd_notify message with %q within %s; got %q", want, timeout, l.msgs)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"time"
+
+	"github.com/aird-net/aird/internal/config"
+	"github.com/aird-net/aird/internal/version"
+)
+
+// Daemon states reported in Status.State.
+const (
+	StateStarting  = "starting"
+	StateRunning   = "running"
+	StateReloading = "reloading"
+	StateStopping  = "stopping"
+)
+
+// Status is the answer to GET /v1/status.
+type Status struct {
+	Node       string        `json:"node"`
+	Version    version.Info  `json:"version"`
+	State      string        `json:"state"`
+	PID        int           `json:"pid"`
+	StartedAt  time.Time     `json:"started_at"`
+	Config     ConfigStatus  `json:"config"`
+	LastReload *ReloadResult `json:"last_reload,omitempty"`
+	LogLevel   string        `json:"log_level"`
+	Datapath   Datapath      `json:"datapath"`
+}
+
+// ConfigStatus describes the running configuration.
+type ConfigStatus struct {
+	File       string    `json:"file"`
+	Generation int       `json:"generation"`
+	Digest     string    `json:"digest"`
+	LoadedAt   time.Time `json:"loaded_at"`
+}
+
+// ReloadResult is the outcome of one reload; the answer to POST /v1/reload.
+type ReloadResult struct {
+	Time       time.Time       `json:"time"`
+	OK         bool            `json:"ok"`
+	Generation int             `json:"generation"`
+	Changed    []string        `json:"changed,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Errors     []*config.Error `json:"errors,omitempty"`
+}
+
+// Datapath reports the XDP pipeline.
+type Datapath struct {
+	PinPath string             `json:"pin_path"`
+	Uplinks []Uplink           `json:"uplinks"`
+	Packets map[string]Counter `json:"packets"`
+	Error   string             `json:"error,omitempty"`
+}
+
+// Uplink is one interface with the pipeline attached.
+type Uplink struct {
+	Name      string `json:"name"`
+	Ifindex   int    `json:"ifindex"`
+	Mode      string `json:"mode"`
+	Adopted   bool   `json:"adopted"`
+	ProgramID uint32 `json:"program_id"`
+}
+
+// Counter is a packet and byte count.
+type Counter struct {
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// LogLevel is the body of PUT /v1/log/level and its answer.
+type LogLevel struct {
+	Level string `json:"level"`
+}
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error  string          `json:"error"`
+	Errors []*config.Error `json:"errors,omitempty"`
+}

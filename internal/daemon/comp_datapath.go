@@ -1,0 +1,52 @@
+package daemon
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+
+	"github.com/aird-net/aird/internal/config"
+	"github.com/aird-net/aird/internal/datapath"
+)
+
+// datapathComponent follows [datapath] and node.uplinks: it loads the XDP
+// pipeline (adopting pinned maps and links from an earlier process) and
+// keeps it attached to exactly the configured uplinks.
+type datapathComponent struct {
+	log *slog.Logger
+	dp  *datapath.Datapath
+}
+
+func (c *datapathComponent) name() string { return "datapath" }
+func (c *datapathComponent) sections() []string {
+	return []string{config.SectionDatapath, config.SectionNode}
+}
+
+func (c *datapathComponent) apply(old, new *config.Config) error {
+	if c.dp == nil {
+		dp, err := datapath.Open(datapath.Options{PinPath: new.Datapath.PinPath, XDPMode: new.Datapath.XDPMode, Logger: c.log})
+		if err != nil {
+			return err
+		}
+		c.dp = dp
+	} else if old != nil && old.Datapath != new.Datapath {
+		return errors.New("datapath.pin-path and datapath.xdp-mode take effect at restart, not on reload: restore them or restart aird")
+	}
+	if old != nil && slices.Equal(old.Node.Uplinks, new.Node.Uplinks) {
+		return nil
+	}
+	if err := c.dp.SetUplinks(new.Node.Uplinks); err != nil {
+		return err
+	}
+	for _, u := range c.dp.Uplinks() {
+		c.log.Info("xdp pipeline attached", "uplink", u.Name, "mode", u.Mode, "adopted", u.Adopted, "prog_id", u.ProgramID)
+	}
+	return nil
+}
+
+func (c *datapathComponent) close() error {
+	if c.dp == nil {
+		return nil
+	}
+	return c.dp.Close()
+}

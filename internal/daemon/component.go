@@ -1,0 +1,31 @@
+package daemon
+
+import (
+	"slices"
+
+	"github.com/aird-net/aird/internal/config"
+)
+
+// component is one part of the daemon that follows the configuration.
+type component interface {
+	name() string
+	// sections lists the configuration sections the component follows; it
+	// is asked to apply a reload only when one of them changed.
+	sections() []string
+	// apply moves the component from old to new (old is nil at start). It
+	// must be all-or-nothing: on error the component still runs old.
+	apply(old, new *config.Config) error
+	// close releases what the component holds, leaving the data plane in
+	// place for the next process.
+	close() error
+}
+
+// affected reports whether any of c's sections is in changed.
+func affected(c component, changed []string) bool {
+	for _, s := range c.sections() {
+		if slices.Contains(changed, s) {
+			return true
+		}
+	}
+	return false
+}

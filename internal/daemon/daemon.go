@@ -1,0 +1,185 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aird-net/aird/internal/api"
+	"github.com/aird-net/aird/internal/config"
+	"github.com/aird-net/aird/internal/logging"
+	"github.com/aird-net/aird/internal/metrics"
+	"github.com/aird-net/aird/internal/version"
+)
+
+// Options configure a daemon run.
+type Options struct {
+	ConfigPath string
+	LogOutput  io.Writer // default os.Stderr
+}
+
+func (o *Options) validate() error {
+	if o.ConfigPath == "" {
+		return errors.New("no configuration file given")
+	}
+	if o.LogOutput == nil {
+		o.LogOutput = os.Stderr
+	}
+	return nil
+}
+
+// Daemon is one running aird.
+type Daemon struct {
+	opts    Options
+	log     *logging.Logger
+	notify  notifier
+	metrics *metrics.Registry
+	api     *api.Server
+	dp      *datapathComponent
+	comps   []component
+	reloads chan reloadRequest
+	started time.Time
+
+	mu         sync.Mutex // guards the fields below, read by API handlers
+	state      string
+	cfg        *config.File
+	generation int
+	loadedAt   time.Time
+	lastReload *api.ReloadResult
+}
+
+// Run loads the configuration, starts aird and serves until ctx is done or
+// SIGTERM/SIGINT arrives. SIGHUP reloads. A configuration that does not load
+// is returned as the error (a config.Errors listing every problem).
+func Run(ctx context.Context, opts Options) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	file, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(opts.LogOutput, file.Log.Level, file.Log.Format)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{
+		opts:    opts,
+		log:     log,
+		notify:  notifier{log: log.Logger},
+		metrics: metrics.New(version.Get()),
+		reloads: make(chan reloadRequest),
+		started: time.Now(),
+		state:   api.StateStarting,
+	}
+	d.api = api.NewServer(d, log.With("component", "api"))
+	d.dp = &datapathComponent{log: log.Logger}
+	d.comps = []component{
+		&logComponent{l: log},
+		d.dp,
+		&metricsComponent{reg: d.metrics, log: log.With("component", "metrics")},
+		&apiComponent{srv: d.api},
+	}
+	d.metrics.MustRegister(newDatapathCollector(d.dp))
+	return d.run(ctx, file)
+}
+
+func (d *Daemon) run(ctx context.Context, file *config.File) error {
+	d.log.Info("aird starting", "version", version.Get().String(), "config", file.Path, "node", file.Node.Name)
+	d.notify.status("starting")
+	if err := d.start(file); err != nil {
+		d.log.Error("start failed", "err", err)
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	d.setState(api.StateRunning)
+	d.notify.ready(d.statusLine())
+	d.log.Info("aird ready", "generation", 1, "uplinks", file.Node.Uplinks)
+
+	var tick <-chan time.Time
+	if iv := d.notify.watchdogInterval(); iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
+		d.notify.watchdog()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return d.stop("context done")
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				d.reload("SIGHUP")
+				continue
+			}
+			return d.stop(s.String())
+		case req := <-d.reloads:
+			req.reply <- d.reload("api")
+		case <-tick:
+			// Pinged from the main loop: a wedged loop stops the pings and
+			// systemd restarts aird.
+			d.notify.watchdog()
+		}
+	}
+}
+
+// start brings every component up against the first configuration; if one
+// fails, those already started are closed again.
+func (d *Daemon) start(file *config.File) error {
+	for i, c := range d.comps {
+		if err := c.apply(nil, file.Config); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_ = d.comps[j].close()
+			}
+			d.shutdownAPI()
+			return fmt.Errorf("start %s: %w", c.name(), err)
+		}
+	}
+	now := time.Now()
+	d.mu.Lock()
+	d.cfg, d.generation, d.loadedAt = file, 1, now
+	d.mu.Unlock()
+	d.metrics.ConfigLoaded(now, 1, false)
+	return nil
+}
+
+// stop leaves the data plane in place: see the package comment.
+func (d *Daemon) stop(why string) error {
+	d.log.Info("aird stopping", "reason", why)
+	d.setState(api.StateStopping)
+	d.notify.stopping()
+	var errs []error
+	for i := len(d.comps) - 1; i >= 0; i-- {
+		if err := d.comps[i].close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", d.comps[i].name(), err))
+		}
+	}
+	d.shutdownAPI()
+	err := errors.Join(errs...)
+	if err != nil {
+		d.log.Error("stopped with errors", "err", err)
+	} else {
+		d.log.Info("aird stopped; data plane left in place for the next start")
+	}
+	return err
+}
+
+func (d *Daemon) shutdownAPI() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = d.api.Shutdown(ctx)
+}
+
+func (d *Daemon) setState(s string) {
+	d.mu.Lock()
+	d.state = s
+	d.mu.Unlock()
+}

@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aird-net/aird/internal/api"
+	"github.com/aird-net/aird/internal/config"
+)
+
+type reloadRequest struct {
+	reply chan api.ReloadResult
+}
+
+// Reload asks the main loop to reload and waits for the outcome. It is the
+// API's entry point; SIGHUP takes the same path inside the loop.
+func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
+	req := reloadRequest{reply: make(chan api.ReloadResult, 1)}
+	select {
+	case d.reloads <- req:
+	case <-ctx.Done():
+		return api.ReloadResult{Time: time.Now(), Error: "reload not started: " + ctx.Err().Error()}
+	}
+	return <-req.reply // the loop always answers once it took the request
+}
+
+// reload re-reads the file and applies the difference as a transaction.
+// Whatever happens, systemd is told READY=1 again: aird keeps serving.
+func (d *Daemon) reload(source string) api.ReloadResult {
+	d.notify.reloading()
+	d.setState(api.StateReloading)
+	defer d.setState(api.StateRunning)
+
+	d.mu.Lock()
+	cur, gen := d.cfg, d.generation
+	d.mu.Unlock()
+
+	res := api.ReloadResult{Time: time.Now(), Generation: gen}
+	next, err := config.Load(cur.Path)
+	if err == nil {
+		res.Changed = config.Diff(cur.Config, next.Config)
+		err = d.applyAll(cur.Config, next.Config, res.Changed)
+	}
+	if err != nil {
+		d.reloadFailed(&res, source, err)
+	} else {
+		d.reloadSucceeded(&res, source, next)
+	}
+	d.mu.Lock()
+	d.lastReload = &res
+	d.mu.Unlock()
+	d.notify.ready(d.statusLine())
+	return res
+}
+
+// applyAll applies new to every affected component; on error it rolls back
+// the components already changed, newest first.
+func (d *Daemon) applyAll(old, new *config.Config, changed []string) error {
+	var done []component
+	for _, c := range d.comps {
+		if !affected(c, changed) {
+			continue
+		}
+		if err := c.apply(old, new); err != nil {
+			for i := len(done) - 1; i >= 0; i-- {
+				if rerr := done[i].apply(new, old); rerr != nil {
+					d.log.Error("rollback failed", "component", done[i].name(), "err", rerr)
+				}
+			}
+			return fmt.Errorf("apply %s: %w", c.name(), err)
+		}
+		done = append(done, c)
+	}
+	return nil
+}
+
+func (d *Daemon) reloadFailed(res *api.ReloadResult, source string, err error) {
+	res.OK = false
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		res.Errors = errs
+		res.Error = fmt.Sprintf("configuration rejected, %d error(s); the running configuration (generation %d) is unchanged:\n%s",
+			len(errs), res.Generation, errs.Error())
+	} else {
+		res.Error = fmt.Sprintf("reload failed; the running configuration (generation %d) is unchanged: %v", res.Generation, err)
+	}
+	d.metrics.ReloadFailed()
+	d.log.Error("reload rejected", "source", source, "generation", res.Generation, "err", oneLine(err))
+	for _, e := range errs {
+		d.log.Error("config error", "file", e.File, "line", e.Line, "column", e.Col, "key", e.Key, "msg", e.Msg)
+	}
+}
+
+func (d *Daemon) reloadSucceeded(res *api.ReloadResult, source string, next *config.File) {
+	now := time.Now()
+	d.mu.Lock()
+	d.generation++
+	d.cfg, d.loadedAt = next, now
+	res.Generation = d.generation
+	d.mu.Unlock()
+	res.OK = true
+	d.metrics.ConfigLoaded(now, res.Generation, true)
+	d.log.Info("reloaded", "source", source, "generation", res.Generation, "changed", strings.Join(res.Changed, ","))
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }

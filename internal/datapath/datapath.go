@@ -1,0 +1,95 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/aird-net/aird/bpf"
+)
+
+// Datapath is the loaded XDP pipeline and the uplinks it is attached to.
+// Its methods are safe for concurrent use.
+type Datapath struct {
+	mu      sync.Mutex
+	opts    Options
+	log     *slog.Logger
+	pins    pins
+	coll    *ebpf.Collection // nil once closed
+	prog    *ebpf.Program
+	progID  ebpf.ProgramID
+	uplinks map[string]*uplink
+}
+
+// uplink is one attached interface.
+type uplink struct {
+	name    string
+	ifindex int
+	mode    string
+	adopted bool
+	link    link.Link
+	linkID  link.ID
+}
+
+// Open loads the datapath objects, adopting compatible pinned maps under
+// opts.PinPath/maps and pinning the others there. It attaches nothing; see
+// SetUplinks.
+func Open(opts Options) (*Datapath, error) {
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("datapath options: %w", err)
+	}
+	d := &Datapath{
+		opts:    opts,
+		log:     opts.logger().With("component", "datapath"),
+		pins:    pins{root: opts.PinPath},
+		uplinks: map[string]*uplink{},
+	}
+	if err := d.pins.ensure(); err != nil {
+		return nil, fmt.Errorf("open datapath: %w", err)
+	}
+	coll, err := d.load()
+	if err != nil {
+		return nil, fmt.Errorf("open datapath: %w", err)
+	}
+	prog := coll.Programs[bpf.ProgramXDP]
+	if prog == nil {
+		coll.Close()
+		return nil, fmt.Errorf("open datapath: program %s missing from the object", bpf.ProgramXDP)
+	}
+	info, err := prog.Info()
+	if err != nil {
+		coll.Close()
+		return nil, fmt.Errorf("open datapath: program info: %w", err)
+	}
+	id, _ := info.ID()
+	d.coll, d.prog, d.progID = coll, prog, id
+	d.log.Info("datapath loaded", "pin_path", opts.PinPath, "program_id", id)
+	return d, nil
+}
+
+// Close releases the file descriptors of this process. Pinned links and maps
+// stay: XDP keeps running and the next Open and SetUplinks adopt them. Use
+// Teardown to remove them.
+func (d *Datapath) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.coll == nil {
+		return nil
+	}
+	var errs []error
+	for _, up := range d.uplinks {
+		if err := up.link.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link of %s: %w", up.name, err))
+		}
+	}
+	d.coll.Close()
+	d.coll, d.prog, d.uplinks = nil, nil, nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close datapath: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+// Package datapath attaches aird's XDP pipeline (package bpf) to the node's
+// uplinks and keeps it running across aird restarts.
+//
+// # Pin layout
+//
+// Everything lives under Options.PinPath (normally /sys/fs/bpf/aird, on the
+// BPF filesystem mounted at /sys/fs/bpf):
+//
+//	<PinPath>/maps/<map name>      one pin per map of the collection,
+//	                               e.g. maps/family_stats
+//	<PinPath>/links/xdp_<ifname>   one XDP bpf_link per uplink,
+//	                               e.g. links/xdp_eth0
+//
+// bpffs rejects names containing '.', so in pin names '%' is written %25
+// and '.' %2e: eth0.100 is pinned as links/xdp_eth0%2e100.
+//
+// The program itself is not pinned: each link holds a reference to the
+// program it runs, and that program holds its maps.
+//
+// # Adopt-on-restart contract
+//
+// Close releases only this process's file descriptors. Pinned links and maps
+// stay, so XDP keeps forwarding (and counting) while aird is down. The next
+// Open reuses every pinned map whose type, key/value size, max entries and
+// flags still match the new object (counters and state survive); an
+// incompatible map is replaced with a warning. The next SetUplinks adopts a
+// pinned link whose interface still has the same ifindex (and, unless
+// XDPMode is "auto", the same mode) by replacing its program atomically
+// (bpf_link update: no moment without a program). A stale pin (interface
+// recreated, or another mode requested) is replaced by a fresh attachment.
+// Only Teardown (aird --cleanup, tests) detaches links and removes the pins.
+//
+// # Network namespaces
+//
+// Pins are global (bpffs) but interfaces belong to a network namespace.
+// Interface names are resolved and links attached in the network namespace
+// of the calling OS thread; the package starts no goroutines. To manage
+// uplinks of another namespace, lock the goroutine to its thread
+// (runtime.LockOSThread), switch the thread's namespace and call
+// SetUplinks from there.
+package datapath

@@ -1,0 +1,75 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/cilium/ebpf/link"
+)
+
+// XDP attach modes accepted in Options.XDPMode and reported by Uplinks.
+const (
+	ModeNative  = "native"  // in the driver (XDP_FLAGS_DRV_MODE)
+	ModeGeneric = "generic" // in the stack after skb allocation (XDP_FLAGS_SKB_MODE)
+	ModeAuto    = "auto"    // native, falling back to generic; never reported
+)
+
+// Options configure a Datapath.
+type Options struct {
+	// PinPath is the directory on the BPF filesystem that holds aird's
+	// pins, e.g. /sys/fs/bpf/aird. It is created when missing.
+	PinPath string
+	// XDPMode is "native", "generic" or "auto" (try native, fall back to
+	// generic).
+	XDPMode string
+	// Logger receives warnings and attach events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) validate() error {
+	var errs []error
+	switch {
+	case o.PinPath == "":
+		errs = append(errs, errors.New("pin path is empty"))
+	case !filepath.IsAbs(o.PinPath):
+		errs = append(errs, fmt.Errorf("pin path %q is not absolute", o.PinPath))
+	case filepath.Clean(o.PinPath) != o.PinPath:
+		errs = append(errs, fmt.Errorf("pin path %q is not clean (want %q)", o.PinPath, filepath.Clean(o.PinPath)))
+	case o.PinPath == "/" || o.PinPath == bpffsRoot:
+		errs = append(errs, fmt.Errorf("pin path %q must be a directory of its own below the bpffs mount", o.PinPath))
+	}
+	switch o.XDPMode {
+	case ModeNative, ModeGeneric, ModeAuto:
+	default:
+		errs = append(errs, fmt.Errorf("xdp mode %q is not one of %q, %q, %q", o.XDPMode, ModeNative, ModeGeneric, ModeAuto))
+	}
+	return errors.Join(errs...)
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.Default()
+	}
+	return o.Logger
+}
+
+// attachFlags returns the link flags to try, in order, for the mode.
+func attachFlags(mode string) []link.XDPAttachFlags {
+	switch mode {
+	case ModeNative:
+		return []link.XDPAttachFlags{link.XDPDriverMode}
+	case ModeGeneric:
+		return []link.XDPAttachFlags{link.XDPGenericMode}
+	default:
+		return []link.XDPAttachFlags{link.XDPDriverMode, link.XDPGenericMode}
+	}
+}
+
+func flagsMode(f link.XDPAttachFlags) string {
+	if f == link.XDPGenericMode {
+		return ModeGeneric
+	}
+	return ModeNative
+}

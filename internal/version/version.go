@@ -1,0 +1,55 @@
+// Package version reports what build of aird is running, from the build
+// information the Go toolchain embeds (module version and VCS revision), so
+// no linker flags are needed.
+package version
+
+import (
+	"runtime"
+	"runtime/debug"
+)
+
+// Info describes a build.
+type Info struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision,omitempty"`
+	Modified  bool   `json:"modified,omitempty"`
+	GoVersion string `json:"go_version"`
+}
+
+// Get returns the build information of the running binary.
+func Get() Info {
+	info := Info{Version: "devel", GoVersion: runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return info
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		info.Version = v
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			info.Revision = s.Value
+		case "vcs.modified":
+			info.Modified = s.Value == "true"
+		}
+	}
+	return info
+}
+
+// String is a one-line summary: "v0.1.0 (rev 1a2b3c4d, go1.26.8)".
+func (i Info) String() string {
+	s := i.Version + " ("
+	if i.Revision != "" {
+		r := i.Revision
+		if len(r) > 12 {
+			r = r[:12]
+		}
+		s += "rev " + r
+		if i.Modified {
+			s += "+modified"
+		}
+		s += ", "
+	}
+	return s + i.GoVersion + ")"
+}
