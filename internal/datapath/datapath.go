@@ -23,6 +23,7 @@ type Datapath struct {
 	prog    *ebpf.Program
 	progID  ebpf.ProgramID
 	uplinks map[string]*uplink
+	lock    *pinLock
 }
 
 // uplink is one attached interface.
@@ -51,22 +52,29 @@ func Open(opts Options) (*Datapath, error) {
 	if err := d.pins.ensure(); err != nil {
 		return nil, fmt.Errorf("open datapath: %w", err)
 	}
+	lock, err := lockPinDir(opts.PinPath)
+	if err != nil {
+		return nil, fmt.Errorf("open datapath: %w", err)
+	}
 	coll, err := d.load()
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("open datapath: %w", err)
 	}
 	prog := coll.Programs[bpf.ProgramXDP]
 	if prog == nil {
+		lock.release()
 		coll.Close()
 		return nil, fmt.Errorf("open datapath: program %s missing from the object", bpf.ProgramXDP)
 	}
 	info, err := prog.Info()
 	if err != nil {
+		lock.release()
 		coll.Close()
 		return nil, fmt.Errorf("open datapath: program info: %w", err)
 	}
 	id, _ := info.ID()
-	d.coll, d.prog, d.progID = coll, prog, id
+	d.coll, d.prog, d.progID, d.lock = coll, prog, id, lock
 	d.log.Info("datapath loaded", "pin_path", opts.PinPath, "program_id", id)
 	return d, nil
 }
@@ -87,6 +95,7 @@ func (d *Datapath) Close() error {
 		}
 	}
 	d.coll.Close()
+	d.lock.release()
 	d.coll, d.prog, d.uplinks = nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close datapath: %w", err)

@@ -565,3 +565,23 @@ func TestAutoModeFallbackDottedName(t *testing.T) {
 	}
 	e.requireDetached(t, e.devA)
 }
+
+func TestSecondOpenOfSamePinPathIsRefused(t *testing.T) {
+	pin := testutil.TempPinPath(t)
+	t.Cleanup(func() { _ = Teardown(pin) })
+	first, err := Open(Options{PinPath: pin, XDPMode: ModeAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{PinPath: pin, XDPMode: ModeAuto}); err == nil || !strings.Contains(err.Error(), "another aird") {
+		t.Fatalf("second Open on a locked pin path: %v, want an 'another aird' error", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(Options{PinPath: pin, XDPMode: ModeAuto})
+	if err != nil {
+		t.Fatalf("Open after the holder closed: %v", err)
+	}
+	again.Close()
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	code := execute(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestNotRunningIsClearAndNonZero(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, cmd := range [][]string{{"status"}, {"reload"}, {"config", "show"}, {"log-level"}} {
+		_, errs, code := runCLI(append([]string{"--socket", sock}, cmd...)...)
+		if code == 0 || !strings.Contains(errs, "aird is not running") {
+			t.Errorf("%v: exit %d, stderr %q", cmd, code, errs)
+		}
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	root := filepath.Join("..", "..")
+	out, _, code := runCLI("config", "check", filepath.Join(root, "configs", "aird.toml"))
+	if code != 0 || !strings.Contains(out, "valid") {
+		t.Fatalf("example config: exit %d, %q", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(bad, []byte("[node]\nunderlay = [\"fd00::1\"]\nASN = 1\n[log]\nlevel = \"loud\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := runCLI("config", "check", bad)
+	if code != 1 || !strings.Contains(errs, bad+":3:1: node.ASN") || !strings.Contains(errs, bad+":5:1: log.level") {
+		t.Fatalf("bad config: exit %d, want 1 and both errors; stderr:\n%s", code, errs)
+	}
+	out, _, code = runCLI("config", "check", "-o", "json", bad)
+	var res struct {
+		Valid  bool `json:"valid"`
+		Errors []struct {
+			Line int    `json:"line"`
+			Key  string `json:"key"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 || res.Valid || len(res.Errors) != 2 || res.Errors[0].Line != 3 {
+		t.Fatalf("-o json: exit %d, %+v, %v\n%s", code, res, err, out)
+	}
+}
+
+func TestBadOutputFormat(t *testing.T) {
+	_, errs, code := runCLI("-o", "yaml", "version")
+	if code == 0 || !strings.Contains(errs, "invalid --output") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+}
