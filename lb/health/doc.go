@@ -1,0 +1,16 @@
+// Package health probes load-balancer backends and reports when one changes
+// between healthy and unhealthy.
+//
+// Each target gets its own prober goroutine: every interval it runs one
+// check (TCP connect, HTTP GET with an expected status range, or none),
+// bounded by the timeout. A healthy target turns unhealthy after `fall`
+// consecutive failures; an unhealthy one turns healthy after `rise`
+// consecutive successes. Targets start healthy: a restarted aird must not
+// withdraw VIPs or move flows before it has any evidence, and a target that
+// is down is caught after `fall` intervals.
+//
+// How a probe reaches its backend is the caller's choice, through the
+// Dialer: the load balancer dials the VIP with a socket mark that makes the
+// data plane encapsulate the probe to one backend, so a probe travels the
+// same tunnel as data packets and a broken tunnel counts as unhealthy.
+package health

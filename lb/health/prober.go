@@ -1,0 +1,106 @@
+package health
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// prober checks one target until stopped.
+type prober struct {
+	c      *Checker
+	key    string
+	spec   Spec
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	st     Status
+	streak int // consecutive results contradicting the current state
+}
+
+func newProber(c *Checker, key string, s Spec, st Status) *prober {
+	ctx, cancel := context.WithCancel(c.ctx)
+	return &prober{c: c, key: key, spec: s, ctx: ctx, cancel: cancel, done: make(chan struct{}), st: st}
+}
+
+func (p *prober) stop() {
+	p.cancel()
+	<-p.done
+}
+
+func (p *prober) stopped() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *prober) status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.st
+}
+
+func (p *prober) run() {
+	defer close(p.done)
+	if p.spec.Type == TypeNone {
+		p.record(nil) // no check: the target is healthy by configuration
+		<-p.ctx.Done()
+		return
+	}
+	timer := time.NewTimer(jitter(p.key, p.spec.Interval))
+	defer timer.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		err := probe(p.ctx, p.c.opts.Dialer, p.spec)
+		if p.ctx.Err() != nil {
+			return // stopped mid-probe: the result says nothing
+		}
+		p.record(err)
+		timer.Reset(p.spec.Interval)
+	}
+}
+
+// record applies one probe result to the rise/fall state machine.
+func (p *prober) record(err error) {
+	p.mu.Lock()
+	p.st.Checks++
+	ok := err == nil
+	if !ok {
+		p.st.Failures++
+		p.st.LastError = err.Error()
+	}
+	var ev *Event
+	if ok == p.st.Healthy {
+		p.streak = 0
+	} else {
+		p.streak++
+		need := p.spec.Fall
+		if ok {
+			need = p.spec.Rise
+		}
+		if p.streak >= need || p.spec.Type == TypeNone {
+			p.st.Healthy, p.st.Since, p.streak = ok, time.Now(), 0
+			ev = &Event{Key: p.key, Healthy: ok}
+			if !ok {
+				ev.Reason = err.Error()
+			}
+		}
+	}
+	p.mu.Unlock()
+	if ev != nil {
+		p.c.opts.Logger.Info("backend health changed", "target", p.key, "healthy", ev.Healthy, "reason", ev.Reason)
+		select {
+		case p.c.opts.Events <- *ev:
+		case <-p.ctx.Done():
+		}
+	}
+}
