@@ -31,7 +31,7 @@ type node struct {
 	aird, airctlBin      string
 	cmd                  *exec.Cmd
 	exited               chan error
-	log                  *syncBuffer
+	log                  *testutil.SyncBuffer
 	notify               *notifyListener
 }
 
@@ -40,7 +40,7 @@ func newNode(t *testing.T) *node {
 	testutil.RequirePrivileged(t)
 	testutil.RequireCommand(t, "nsenter")
 	aird, airctl := testutil.Binaries(t)
-	n := &node{t: t, aird: aird, airctlBin: airctl, log: &syncBuffer{}}
+	n := &node{t: t, aird: aird, airctlBin: airctl, log: &testutil.SyncBuffer{}}
 	n.ns = testutil.NewNetns(t, "airdn-")
 	n.peerNS = testutil.NewNetns(t, "airdp-")
 	testutil.Run(t, "ip", "link", "add", "uplink0", "netns", n.ns, "type", "veth", "peer", "name", "eth0", "netns", n.peerNS)
@@ -273,21 +273,4 @@ func (l *notifyListener) waitFor(t *testing.T, want string, timeout time.Duratio
 			t.Fatalf("no sd_notify message with %q within %s; got %q", want, timeout, l.msgs)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
