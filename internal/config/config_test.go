@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,9 +211,13 @@ func TestGoodConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files = append(files, examplePath)
+	shipped, err := filepath.Glob("../../configs/*.toml") // aird.toml, demo.toml, …
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, shipped...)
 	for _, path := range files {
-		t.Run(filepath.Base(path), func(t *testing.T) {
+		t.Run(path, func(t *testing.T) {
 			f, err := config.Load(path)
 			if err != nil {
 				t.Fatalf("Load(%s):\n%v", path, err)
@@ -394,7 +399,69 @@ func TestByteOrderMark(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	_, err = config.Parse("bom.toml", []byte("\xef\xbb\xbfname = 5\n"))
-	if got, want := fmt.Sprint(err), "bom.toml:1:1: name: unknown key"; !strings.HasPrefix(got, want) {
-		t.Errorf("got %q, want it to start with %q", got, want)
+	if got, want := fmt.Sprint(err), "\nbom.toml:1:1: name: unknown key"; !strings.Contains(got, want) {
+		t.Errorf("got %q, want it to contain %q", got, want)
 	}
+}
+
+func TestSyntaxErrors(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"\"\\", `f:1:2: syntax error: invalid escape in string '\\x00'`},
+		{"a = 1\nb = \"x\\", `f:2:7: b: syntax error: invalid escape in string '\\x00'`},
+		{"[node]\nname = \"n\"\nname = \"m\"\n", `f:3:1: node.name: syntax error: Key 'node.name' has already been defined.`},
+		{"[node]\n[node]\n", `f:2:2: syntax error: Key 'node' has already been defined.`},
+		{"a = [1,\n\n", `f:2:1: a: syntax error: unexpected EOF; expected value`},
+		{"[node\nx=1", `f:1:6: syntax error: expected '.' or ']' to end table name, but got '\n' instead`},
+		{"[node]\nname = \"n\nunderlay = []\n", `f:2:10: node.name: syntax error: strings cannot contain newlines`},
+		{"\x00abc", `f:1:1: syntax error: files cannot contain NULL bytes; probably using UTF-16; TOML files must be UTF-8`},
+	} {
+		_, err := config.Parse("f", []byte(tc.src))
+		var errs config.Errors
+		if !errors.As(err, &errs) || len(errs) != 1 {
+			t.Errorf("%q: %v, want one error", tc.src, err)
+			continue
+		}
+		if got := errs[0].Error(); got != tc.want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.src, got, tc.want)
+		}
+	}
+}
+
+// TestDocsCoverEveryKey keeps docs/configuration.md in step with the schema:
+// every section is a heading and every key appears in a table row.
+func TestDocsCoverEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			key := f.Tag.Get("toml")
+			path := key
+			if prefix != "" {
+				path = prefix + "." + key
+			}
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+				ft = ft.Elem()
+			}
+			table := ft.Kind() == reflect.Struct && !strings.HasPrefix(ft.PkgPath(), "net/") &&
+				ft != reflect.TypeFor[config.PeerASN]() && ft != reflect.TypeFor[config.PrefixFilter]() &&
+				ft != reflect.TypeFor[config.StatusRange]()
+			if table {
+				if !strings.Contains(text, "`["+path+"]`") && !strings.Contains(text, "`[["+path+"]]`") {
+					t.Errorf("docs: no heading for [%s]", path)
+				}
+				walk(path, ft)
+				continue
+			}
+			if !strings.Contains(text, "| `"+key+"` |") {
+				t.Errorf("docs: no table row for %s", path)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[config.Config]())
 }

@@ -1,23 +1,22 @@
-package config_test
+package config
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/aird-net/aird/internal/config"
 )
 
 // FuzzParse checks that Parse never panics, that every error it returns is
-// well-formed, and that a configuration it accepts does not differ from
-// itself.
+// well-formed and in line order, that a configuration it accepts does not
+// differ from itself, and that the position scanner finds every key the
+// TOML parser decoded.
 func FuzzParse(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*/*.toml")
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, path := range append(seeds, examplePath) {
+	for _, path := range append(seeds, "../../configs/aird.toml") {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
@@ -25,14 +24,14 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := config.Parse("fuzz.toml", data)
+		cfg, err := Parse("fuzz.toml", data)
 		if err != nil {
 			if cfg != nil {
 				t.Errorf("Parse returned a config and an error")
 			}
-			var errs config.Errors
+			var errs Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {
-				t.Fatalf("error %T is not a non-empty config.Errors: %v", err, err)
+				t.Fatalf("error %T is not a non-empty Errors: %v", err, err)
 			}
 			for i, e := range errs {
 				if e == nil {
@@ -46,13 +45,50 @@ func FuzzParse(f *testing.F) {
 				}
 				_ = e.Error()
 			}
+		} else {
+			if cfg == nil {
+				t.Fatal("Parse returned neither a config nor an error")
+			}
+			if d := Diff(cfg, cfg); len(d) != 0 {
+				t.Errorf("Diff(cfg, cfg) = %v", d)
+			}
+		}
+
+		// Every key of valid TOML has a position.
+		data = stripBOM(data)
+		raw, err := decodeTOML(data)
+		if err != nil {
 			return
 		}
-		if cfg == nil {
-			t.Fatal("Parse returned neither a config nor an error")
-		}
-		if d := config.Diff(cfg, cfg); len(d) != 0 {
-			t.Errorf("Diff(cfg, cfg) = %v", d)
-		}
+		pos := scanPositions(data)
+		walkKeys("", raw, func(path string) {
+			if _, ok := pos[path]; !ok {
+				t.Errorf("no position for %q", path)
+			}
+		})
 	})
+}
+
+// walkKeys calls fn for the path of every key and array element in v.
+func walkKeys(path string, v any, fn func(string)) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			p := joinPath(path, k)
+			fn(p)
+			walkKeys(p, e, fn)
+		}
+	case []map[string]any:
+		for i, e := range x {
+			p := indexPath(path, i)
+			fn(p)
+			walkKeys(p, e, fn)
+		}
+	case []any:
+		for i, e := range x {
+			p := indexPath(path, i)
+			fn(p)
+			walkKeys(p, e, fn)
+		}
+	}
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 )
@@ -39,16 +41,9 @@ func Load(path string) (*File, error) {
 // Parse decodes and validates data; name is used in error messages.
 func Parse(name string, data []byte) (*Config, error) {
 	r := &reporter{file: name}
-	// The TOML parser skips a byte order mark; skip it here too, so that the
-	// position scanner sees the same text and columns on line 1 agree.
-	for _, bom := range []string{"\xef\xbb\xbf", "\xff\xfe", "\xfe\xff"} {
-		if rest, ok := bytes.CutPrefix(data, []byte(bom)); ok {
-			data = rest
-			break
-		}
-	}
-	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
+	data = stripBOM(data)
+	raw, err := decodeTOML(data)
+	if err != nil {
 		return nil, Errors{syntaxError(name, data, err)}
 	}
 	r.pos = scanPositions(data)
@@ -68,24 +63,57 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
+// stripBOM removes byte order marks. The TOML parser skips one; removing
+// them all here lets the parser and the position scanner see the same text,
+// and columns on line 1 agree.
+func stripBOM(data []byte) []byte {
+	for {
+		n := len(data)
+		for _, bom := range []string{"\xef\xbb\xbf", "\xff\xfe", "\xfe\xff"} {
+			data = bytes.TrimPrefix(data, []byte(bom))
+		}
+		if len(data) == n {
+			return data
+		}
+	}
+}
+
+// decodeTOML runs the TOML parser. It has internal consistency checks that
+// panic; a file that trips one is reported as a syntax error rather than
+// taking the daemon down.
+func decodeTOML(data []byte) (raw map[string]any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			raw, err = nil, fmt.Errorf("TOML parser failed: %v", r)
+		}
+	}()
+	_, err = toml.Decode(string(data), &raw)
+	return raw, err
+}
+
 // syntaxError converts the TOML parser's error into an Error.
 func syntaxError(name string, data []byte, err error) *Error {
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
-		return &Error{File: name, Msg: err.Error()}
+		return &Error{File: name, Msg: "syntax error: " + printable(err.Error())}
 	}
 	msg := pe.Message
 	if pe.Usage != "" {
 		msg += " (" + strings.TrimSpace(strings.SplitN(pe.Usage, "\n", 2)[0]) + ")"
 	}
+	// The parser's byte offset is exact, but the line and column it derives
+	// are not always: the column is one line off when the error starts a
+	// line, and errors at the end of the input can report line 0. Count
+	// both from the offset.
 	line, col := pe.Position.Line, pe.Position.Col
-	// The parser's column is one line off when the error starts a line
-	// (it reports column len(previous line)+2): recount it from the byte
-	// offset when that offset agrees with the reported line.
-	if start := pe.Position.Start; start > 0 && start <= len(data) && 1+bytes.Count(data[:start], []byte("\n")) == line {
+	if start := pe.Position.Start; start >= 0 && start <= len(data) {
+		line = 1 + bytes.Count(data[:start], []byte("\n"))
 		col = start - bytes.LastIndexByte(data[:start], '\n')
 	}
-	return &Error{File: name, Line: line, Col: col, Key: pe.LastKey, Msg: "syntax error: " + msg}
+	if line < 1 || col < 1 {
+		line, col = 1, 1
+	}
+	return &Error{File: name, Line: line, Col: col, Key: pe.LastKey, Msg: "syntax error: " + printable(msg)}
 }
 
 // dropShadowed removes semantic errors about keys that already failed to
@@ -110,4 +138,18 @@ func isShadowed(shadowed map[string]bool, path string) bool {
 		}
 	}
 	return false
+}
+
+// printable escapes control characters the parser copies from the input
+// into its messages, so an error line stays one readable line.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+		}
+	}
+	return b.String()
 }

@@ -140,6 +140,8 @@ func (s *scanner) header() {
 			path = indexPath(path, idx)
 		} else if c, ok := s.arrays[path]; ok && !last {
 			path = indexPath(path, c-1)
+		} else if !last {
+			s.record(path, at) // a table made implicitly by [a.b]
 		}
 	}
 	s.record(path, at)
@@ -167,10 +169,13 @@ func (s *scanner) keySegment() string {
 		start := s.i
 		s.str()
 		raw := string(s.src[start:s.i])
-		if u, err := strconv.Unquote(raw); err == nil && raw[0] == '"' {
-			return u
+		if len(raw) < 2 {
+			return raw
 		}
-		return strings.Trim(raw, `'"`)
+		if raw[0] == '"' {
+			return unescapeKey(raw[1 : len(raw)-1])
+		}
+		return raw[1 : len(raw)-1]
 	}
 	start := s.i
 	for s.i < len(s.src) && isBare(s.src[s.i]) {
@@ -286,4 +291,50 @@ func (s *scanner) str() {
 		}
 		s.advance()
 	}
+}
+
+// unescapeKey resolves the escapes of a TOML basic string (the parser has
+// accepted them): \b \t \n \f \r \e \" \\ \xHH \uXXXX \UXXXXXXXX.
+func unescapeKey(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		digits := 0
+		switch s[i] {
+		case 'b':
+			b.WriteByte('\b')
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'f':
+			b.WriteByte('\f')
+		case 'r':
+			b.WriteByte('\r')
+		case 'e':
+			b.WriteByte(0x1b)
+		case 'x':
+			digits = 2
+		case 'u':
+			digits = 4
+		case 'U':
+			digits = 8
+		default: // \" and \\
+			b.WriteByte(s[i])
+		}
+		if digits > 0 && i+digits < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+1+digits], 16, 32); err == nil {
+				b.WriteRune(rune(n))
+			}
+			i += digits
+		}
+	}
+	return b.String()
 }

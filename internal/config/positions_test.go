@@ -76,6 +76,7 @@ min-rx = "1s"
 		"bgp.peers[0].import.prefixes[0]": "16:13",
 		"bgp.peers[1]":                    "17:1",
 		"bgp.peers[1].bfd.min-rx":         "19:1",
+		"bgp":                             "14:1", // implicit: made by [[bgp.peers]]
 	})
 	pos := scanPositions([]byte(src))
 	if _, ok := pos["services[1].backends[3]"]; ok {
