@@ -1,0 +1,142 @@
+package linklocal
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/mdlayher/ndp"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+var (
+	allNodes   = netip.MustParseAddr("ff02::1")
+	allRouters = netip.MustParseAddr("ff02::2")
+)
+
+// advertise sends an RS once, then an RA every interval, and checks the
+// link and the peer's silence at the same pace.
+func (d *Discoverer) advertise(ctx context.Context) {
+	defer d.done.Done()
+	d.send(&ndp.RouterSolicitation{Options: d.lla()}, allRouters)
+	t := time.NewTicker(d.opts.Interval)
+	defer t.Stop()
+	for {
+		d.send(d.ra(), allNodes)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.expire()
+	}
+}
+
+// ra is aird's Router Advertisement: lifetime 0, so no host makes the node
+// its default router; it exists so the switch learns the node's address.
+func (d *Discoverer) ra() *ndp.RouterAdvertisement {
+	return &ndp.RouterAdvertisement{CurrentHopLimit: 64, RouterLifetime: 0, Options: d.lla()}
+}
+
+func (d *Discoverer) lla() []ndp.Option {
+	if len(d.ifi.HardwareAddr) == 0 {
+		return nil
+	}
+	return []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: d.ifi.HardwareAddr}}
+}
+
+func (d *Discoverer) send(m ndp.Message, dst netip.Addr) {
+	if err := d.conn.WriteTo(m, nil, dst); err != nil {
+		d.opts.Logger.Debug("ndp send failed", "interface", d.ifi.Name, "type", m.Type(), "err", err)
+	}
+}
+
+// receive learns the peer from RA, NS and NA sources; an RS is answered
+// with an RA at once.
+func (d *Discoverer) receive(ctx context.Context) {
+	defer d.done.Done()
+	for {
+		m, _, src, err := d.conn.ReadFrom()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.opts.Logger.Debug("ndp read failed", "interface", d.ifi.Name, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if !src.IsLinkLocalUnicast() || src.WithZone("") == d.self.WithZone("") {
+			continue
+		}
+		switch m.(type) {
+		case *ndp.RouterAdvertisement:
+			d.saw(src, true)
+		case *ndp.RouterSolicitation:
+			d.saw(src, false)
+			d.send(d.ra(), allNodes)
+		case *ndp.NeighborSolicitation, *ndp.NeighborAdvertisement:
+			d.saw(src, false)
+		}
+	}
+}
+
+// saw records a packet from src. A peer learned from an RA is only replaced
+// by another RA sender.
+func (d *Discoverer) saw(src netip.Addr, fromRA bool) {
+	src = src.WithZone(d.ifi.Name)
+	d.mu.Lock()
+	changed := src != d.peer && (fromRA || !d.fromRA || !d.peer.IsValid())
+	if changed {
+		d.peer, d.fromRA = src, fromRA
+	}
+	if src == d.peer {
+		d.lastSeen = time.Now()
+		d.fromRA = d.fromRA || fromRA
+	}
+	d.mu.Unlock()
+	if changed {
+		d.opts.Logger.Info("unnumbered peer found", "interface", d.ifi.Name, "peer", src, "from_ra", fromRA)
+		d.publish(src)
+	}
+}
+
+// expire forgets the peer when the link is down or the peer fell silent.
+func (d *Discoverer) expire() {
+	up := false
+	l, err := d.nl.LinkByIndex(d.ifi.Index)
+	if err == nil {
+		up = l.Attrs().OperState == netlink.OperUp || l.Attrs().RawFlags&unix.IFF_RUNNING != 0
+	}
+	d.mu.Lock()
+	gone := d.peer.IsValid() && (!up || (d.opts.Expiry > 0 && time.Since(d.lastSeen) > d.opts.Expiry))
+	old := d.peer
+	if gone {
+		d.peer, d.fromRA = netip.Addr{}, false
+	}
+	d.mu.Unlock()
+	if gone {
+		d.opts.Logger.Info("unnumbered peer lost", "interface", d.ifi.Name, "peer", old, "link_up", up)
+		d.publish(netip.Addr{})
+	}
+}
+
+// publish delivers the newest state, dropping a stale one a slow reader has
+// not taken yet.
+func (d *Discoverer) publish(a netip.Addr) {
+	for {
+		select {
+		case d.updates <- a:
+			return
+		default:
+		}
+		select {
+		case <-d.updates:
+		default:
+		}
+	}
+}
