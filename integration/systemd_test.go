@@ -354,10 +354,16 @@ func TestSystemdUnit(t *testing.T) {
 		out, err := c.Exec("systemctl", "start", "aird")
 		if err == nil {
 			p := sdShow(t, c, "aird", "MainPID")
+			restarts := strings.Count(c.Journal("aird"), "intent=restart")
 			out2, err2 := c.Exec("systemctl", "restart", "aird")
 			if err2 == nil {
 				if p2 := sdShow(t, c, "aird", "MainPID"); p2["MainPID"] == p["MainPID"] {
 					t.Errorf("MainPID unchanged across restart: %v", p2)
+				}
+				// aird asked systemd which job stopped it: a restart
+				// keeps BGP routes, a stop withdraws them.
+				if n := strings.Count(c.Journal("aird"), "intent=restart"); n != restarts+1 {
+					t.Errorf("systemctl restart: aird logged intent=restart %d times, want %d", n, restarts+1)
 				}
 			}
 			out, err = out+out2, err2
@@ -373,8 +379,12 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("after restart: state %q generation %d digest %s; want running, 1, %s",
 				st.State, st.Config.Generation, st.Config.Digest, sdDigest(good))
 		}
+		stops := strings.Count(c.Journal("aird"), "intent=stop")
 		if out, err := c.Exec("systemctl", "stop", "aird"); err != nil {
 			t.Errorf("systemctl stop aird: %v\n%s", err, out)
+		}
+		if n := strings.Count(c.Journal("aird"), "intent=stop"); n != stops+1 {
+			t.Errorf("systemctl stop: aird logged intent=stop %d times, want %d", n, stops+1)
 		}
 		if p := sdShow(t, c, "aird", "Result"); p["Result"] != "success" {
 			t.Errorf("Result = %q after stop, want success", p["Result"])

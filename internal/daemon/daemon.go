@@ -153,7 +153,8 @@ func (d *Daemon) start(file *config.File) error {
 
 // stop leaves the data plane in place: see the package comment.
 func (d *Daemon) stop(why string) error {
-	d.log.Info("aird stopping", "reason", why)
+	intent, detail := systemdStopIntent(context.Background())
+	d.log.Info("aird stopping", "reason", why, "intent", string(intent), "intent_source", detail)
 	d.setState(api.StateStopping)
 	d.notify.stopping()
 	var errs []error
