@@ -62,4 +62,4 @@ func (c *apiComponent) apply(old, new *config.Config) error {
 	return nil
 }
 
-func (c *apiComponent) close() error { return nil } // the daemon shuts the server down last
+func (c *apiComponent) close(stopIntent) error { return nil } // the daemon shuts the server down last

@@ -44,7 +44,7 @@ func (c *datapathComponent) apply(old, new *config.Config) error {
 	return nil
 }
 
-func (c *datapathComponent) close() error {
+func (c *datapathComponent) close(stopIntent) error {
 	if c.dp == nil {
 		return nil
 	}

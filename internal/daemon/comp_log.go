@@ -10,9 +10,9 @@ type logComponent struct {
 	l *logging.Logger
 }
 
-func (c *logComponent) name() string       { return "log" }
-func (c *logComponent) sections() []string { return []string{config.SectionLog} }
-func (c *logComponent) close() error       { return nil }
+func (c *logComponent) name() string           { return "log" }
+func (c *logComponent) sections() []string     { return []string{config.SectionLog} }
+func (c *logComponent) close(stopIntent) error { return nil }
 
 func (c *logComponent) apply(old, new *config.Config) error {
 	prevLevel := c.l.Level()

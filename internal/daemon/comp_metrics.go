@@ -50,7 +50,7 @@ func (c *metricsComponent) apply(old, new *config.Config) error {
 	return nil
 }
 
-func (c *metricsComponent) close() error {
+func (c *metricsComponent) close(stopIntent) error {
 	if c.srv == nil {
 		return nil
 	}

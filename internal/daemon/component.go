@@ -15,9 +15,10 @@ type component interface {
 	// apply moves the component from old to new (old is nil at start). It
 	// must be all-or-nothing: on error the component still runs old.
 	apply(old, new *config.Config) error
-	// close releases what the component holds, leaving the data plane in
-	// place for the next process.
-	close() error
+	// close releases what the component holds. The data plane always stays
+	// in place for the next process; the intent says whether routes should
+	// stay too (restart) or be withdrawn (stop).
+	close(intent stopIntent) error
 }
 
 // affected reports whether any of c's sections is in changed.

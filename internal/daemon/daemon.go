@@ -137,7 +137,7 @@ func (d *Daemon) start(file *config.File) error {
 	for i, c := range d.comps {
 		if err := c.apply(nil, file.Config); err != nil {
 			for j := i - 1; j >= 0; j-- {
-				_ = d.comps[j].close()
+				_ = d.comps[j].close(intentRestart)
 			}
 			d.shutdownAPI()
 			return fmt.Errorf("start %s: %w", c.name(), err)
@@ -159,7 +159,7 @@ func (d *Daemon) stop(why string) error {
 	d.notify.stopping()
 	var errs []error
 	for i := len(d.comps) - 1; i >= 0; i-- {
-		if err := d.comps[i].close(); err != nil {
+		if err := d.comps[i].close(intent); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", d.comps[i].name(), err))
 		}
 	}
