@@ -1,9 +1,92 @@
-// Package bgp will own the embedded BGP speaker (GoBGP v4, in process; the
-// only package that imports it): peers by address and by interface
-// (unnumbered, found with NDP), advertisement of pod prefixes and healthy
-// VIPs, deny-by-default import into the kernel FIB, BFD, graceful restart
-// and the maintenance drain.
+// Package bgp is aird's embedded BGP speaker: GoBGP v4 running in the aird
+// process (this is the only package that imports it), configured from
+// [bgp] and [[bgp.peers]], advertising the node's pod prefixes and service
+// VIPs to the top-of-rack switches and installing what they send (and the
+// import policy accepts) into the kernel FIB.
 //
-// The configuration schema for it ([bgp], [[bgp.peers]]) is already defined
-// and validated by internal/config.
+// # Lifecycle
+//
+// New checks the configuration; SetAdvertised records the initial routes;
+// Start runs GoBGP, installs the policies, announces the routes and adds
+// the peers; Apply follows reloads; Stop ends it. A Speaker runs once.
+//
+// Stop(StopRestart) closes the sessions without a NOTIFICATION (GoBGP's
+// StopBgp with AllowGracefulRestart: graceful-restart peers only see the
+// TCP connection close) and leaves the installed routes in the kernel.
+// Peers that negotiated graceful restart (RFC 4724) keep our routes as
+// stale. A restart marker (StateDir/bgp-restart, refreshed every few
+// seconds while running, so a crash counts too) tells the next Start that
+// it restarts: if the marker is younger than the restart time, that Start
+// sets the Restart State and Forwarding State bits, GoBGP defers its
+// updates until the peers' End-of-RIB (at most 30 s) and then sends
+// everything followed by End-of-RIB, so peers swap stale routes for fresh
+// ones without a withdrawal. Stop(StopShutdown) sends CEASE to every peer
+// (they converge at once), removes the installed routes and the marker.
+// The RFC 8538 N-bit is not advertised, so a CEASE always flushes.
+//
+// # Advertising
+//
+// SetAdvertised takes the complete set of locally originated routes and
+// diffs it against what GoBGP holds: withdrawals and announcements go to
+// GoBGP in batches (AddPath and DeletePath take many paths per call). The
+// next hop is the node's underlay address of the session's family, set by
+// the export policy; IPv4 prefixes on an IPv6 session get the IPv6 one
+// (RFC 8950 extended next hop, which GoBGP negotiates for IPv4 unicast).
+// Without an underlay address of that family GoBGP uses the session's
+// local address. With several uplinks every switch must reach the
+// underlay address (a loopback the switches resolve recursively); a
+// switch that only accepts on-link next hops drops the routes.
+//
+// # Policy
+//
+// GoBGP keeps per-peer policies for route-server clients only, so aird
+// installs one global import policy and one global export policy whose
+// statements each match one peer by a neighbour set. Import: our own
+// paths, then for each peer the prefixes of import.prefixes; the default
+// rejects. Export: only locally originated paths, with [bgp] and peer
+// communities and large communities added, the peer's MED and AS-path
+// prepend; the default rejects, so the node never re-advertises what it
+// learned.
+//
+// # FIB
+//
+// A reconciler keeps the kernel table Options.FIBTable in step with the
+// RIB, on every relevant GoBGP event (batched over 100 ms) and every 5 s:
+// each prefix whose best paths come from peers is installed with one next
+// hop per path of the multipath set (ECMP across the peers that send the
+// same prefix with equal attributes), stamped with Options.RouteProtocol
+// and metric 20. A route whose paths are all gone (withdrawn, session
+// lost, graceful-restart timer expired) is deleted. After Start, routes
+// with our protocol that this process did not install (left by the
+// previous process) are deleted only once the RIB is synced: every peer
+// configured at Start is established and sent End-of-RIB for each family
+// it negotiated, or the graceful-restart time passed. Stop(StopShutdown)
+// deletes all of them.
+//
+// A prefix the node originates itself is never installed from a peer.
+//
+// import.max-prefixes counts the paths a peer has in the RIB after the
+// import policy. A peer over its limit is reset (CEASE, administrative
+// reset, with a message saying why) and its paths are not installed; GoBGP
+// holds the session down for 30 s after such a reset, then it reconnects
+// and is reset again if it still sends too many. Other sessions are not
+// affected.
+//
+// # Reload
+//
+// Apply adds, deletes or re-adds (when session parameters changed) only
+// the peers that changed and soft-resets those whose policy changed; the
+// other sessions are untouched. asn, router-id, listen-port and
+// grpc-socket need a restart (ErrRestartNeeded).
+//
+// # Not yet
+//
+// Unnumbered peers (interface = ...), link-local peer addresses and BFD
+// are refused with an error by New, Start and Apply, rather than silently
+// ignored. The maintenance drain ([bgp.drain]) is an operation for a later
+// step and has no effect yet. hold-time 0 is refused (GoBGP cannot run a
+// session without keepalives).
+//
+// The gRPC API of GoBGP (for the gobgp CLI) is served when grpc-socket is
+// set, on that unix socket only, mode 0600.
 package bgp

@@ -1,0 +1,105 @@
+package bgp
+
+import (
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The speaker advertises a pod /64, a VIP /128 and an IPv4 /32 over an
+// IPv6 eBGP session; BIRD holds them with the node's underlay next hop
+// (the IPv4 one as an RFC 8950 IPv6 next hop) and the communities, and so
+// does its kernel.
+func TestBIRDAdvertiseOverIPv6(t *testing.T) {
+	labTest(t, func(t *testing.T, l *lab) {
+		l.addBIRD(t, "tor1", birdConf(birdOpts{nodeAS: 65001}))
+	}, func(t *testing.T, l labSpec) {
+		tor := l.Tors[0]
+		sock := filepath.Join(l.StateDir, "gobgp.sock")
+		sp := startSpeaker(t, l, nodeTOML(l)+`
+[bgp]
+asn = 65001
+connect-retry = "1s"
+grpc-socket = "`+sock+`"
+communities = ["65001:100"]
+large-communities = ["4200000000:1:1"]
+[[bgp.peers]]
+name = "tor1"
+address = "`+tor.Addr+`"
+asn = 65101
+communities = ["65001:200"]
+`, []Route{
+			{Prefix: netip.MustParsePrefix("fd00:200:1::/64"), Communities: []string{"65001:300"}},
+			{Prefix: netip.MustParsePrefix("fd00:300::10/128"), LargeCommunities: []string{"4200000000:2:2"}},
+			{Prefix: netip.MustParsePrefix("10.200.0.1/32")},
+		})
+		waitEstablished(t, sp, tor.Addr, 20*time.Second)
+
+		var pod string
+		took := eventually(t, 10*time.Second, "BIRD has the pod prefix", func() (bool, string) {
+			pod = birdRoute(t, tor, "fd00:200:1::/64")
+			return pod != "", "absent"
+		})
+		t.Logf("pod prefix in BIRD %s after Established", took.Round(time.Millisecond))
+		for _, want := range []string{
+			"BGP.next_hop: " + tor.NodeAddr, "BGP.as_path: 65001",
+			"(65001,100)", "(65001,200)", "(65001,300)", "(4200000000, 1, 1)",
+		} {
+			if !strings.Contains(pod, want) {
+				t.Errorf("BIRD's route for the pod prefix lacks %q:\n%s", want, pod)
+			}
+		}
+		vip := birdRoute(t, tor, "fd00:300::10/128")
+		for _, want := range []string{"BGP.next_hop: " + tor.NodeAddr, "(4200000000, 2, 2)", "(65001,100)"} {
+			if !strings.Contains(vip, want) {
+				t.Errorf("BIRD's route for the VIP lacks %q:\n%s", want, vip)
+			}
+		}
+		if strings.Contains(vip, "(65001,300)") {
+			t.Errorf("the pod prefix's community leaked to the VIP:\n%s", vip)
+		}
+		eventually(t, 10*time.Second, "BIRD has the IPv4 /32 with an IPv6 next hop", func() (bool, string) {
+			v4 := birdRoute(t, tor, "10.200.0.1/32")
+			return strings.Contains(v4, "BGP.next_hop: "+tor.NodeAddr), v4
+		})
+
+		// The switch's kernel.
+		eventually(t, 10*time.Second, "the switch's FIB has the routes", func() (bool, string) {
+			r6 := ip(t, "-n", tor.NS, "-6", "route", "show", "fd00:200:1::/64")
+			r128 := ip(t, "-n", tor.NS, "-6", "route", "show", "fd00:300::10/128")
+			r4 := ip(t, "-n", tor.NS, "-4", "route", "show", "10.200.0.1/32")
+			ok := strings.Contains(r6, "via "+tor.NodeAddr) && strings.Contains(r128, "via "+tor.NodeAddr) &&
+				strings.Contains(r4, "via inet6 "+tor.NodeAddr)
+			return ok, r6 + r128 + r4
+		})
+
+		n := neighbor(sp, tor.Addr)
+		if n.Advertised != 3 || n.Name != "tor1" || n.PeerASN != 65101 {
+			t.Errorf("neighbor = %+v, want tor1, AS 65101, 3 advertised", n)
+		}
+		adv, err := sp.Routes(RouteQuery{Advertised: true})
+		if err != nil || len(adv) != 3 {
+			t.Errorf("Routes(advertised) = %v, %v; want 3", adv, err)
+		}
+		// Deny by default: BIRD exports nothing here, and nothing is
+		// installed.
+		if out := fibRoutesOf(t, l, "-6"); strings.TrimSpace(out) != "" {
+			t.Errorf("FIB has routes: %s", out)
+		}
+
+		st, err := os.Lstat(sock)
+		if err != nil || st.Mode().Type() != fs.ModeSocket || st.Mode().Perm() != 0o600 {
+			t.Errorf("grpc socket %s: %v, %v; want a socket, mode 0600", sock, st, err)
+		}
+		if err := sp.Stop(StopShutdown); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(sock); err == nil {
+			t.Errorf("grpc socket %s left after Stop", sock)
+		}
+	})
+}

@@ -1,0 +1,84 @@
+package bgp
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The FIB writer against a real kernel (in the node namespace): ECMP
+// routes, IPv4 routes via IPv6 gateways, replacing, deleting only our own
+// routes before the sync, everything of ours after it, and flushing.
+func TestFIBSync(t *testing.T) {
+	labTest(t, func(t *testing.T, l *lab) {}, func(t *testing.T, l labSpec) {
+		// A veth pair (no dummy driver in every kernel) gives a link
+		// with carrier for on-link gateways.
+		ip(t, "link", "add", "aird0", "type", "veth", "peer", "name", "aird1")
+		ip(t, "link", "set", "aird1", "up")
+		ip(t, "link", "set", "aird0", "up")
+		ip(t, "addr", "add", "fd00:1::1/64", "dev", "aird0", "nodad")
+		f, err := newFIB(l.Table, l.Proto, testLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.close()
+		a, b := nexthop{addr: netip.MustParseAddr("fd00:1::a")}, nexthop{addr: netip.MustParseAddr("fd00:1::b")}
+		want := fibRoutes{
+			netip.MustParsePrefix("fd00:9::/64"): {a, b},
+			netip.MustParsePrefix("0.0.0.0/0"):   {a},
+			netip.MustParsePrefix("10.9.0.0/16"): {a, b},
+		}
+		table, proto := strconv.Itoa(l.Table), strconv.Itoa(l.Proto)
+		// Left by an earlier process: one with our metric, one without.
+		ip(t, "-6", "route", "add", "fd00:8::/64", "via", "fd00:1::a", "table", table, "proto", proto, "metric", "20")
+		ip(t, "-6", "route", "add", "fd00:7::/64", "via", "fd00:1::a", "table", table, "proto", proto, "metric", "50")
+		if err := f.sync(want, false); err != nil {
+			t.Fatal(err)
+		}
+		v6, v4 := fibRoutesOf(t, l, "-6"), fibRoutesOf(t, l, "-4")
+		for _, s := range []string{"fd00:9::/64 metric 20", "nexthop via fd00:1::a dev aird0", "nexthop via fd00:1::b dev aird0", "fd00:8::/64", "fd00:7::/64"} {
+			if !strings.Contains(v6, s) {
+				t.Errorf("IPv6 FIB lacks %q:\n%s", s, v6)
+			}
+		}
+		for _, s := range []string{"default via inet6 fd00:1::a dev aird0", "10.9.0.0/16 metric 20", "nexthop via inet6 fd00:1::b"} {
+			if !strings.Contains(v4, s) {
+				t.Errorf("IPv4 FIB lacks %q:\n%s", s, v4)
+			}
+		}
+		// In step: nothing to do.
+		have, _, err := f.list()
+		if err != nil || len(have) != 4 {
+			t.Errorf("list: %v, %v", have, err)
+		}
+
+		// Before the sync: our own withdrawn route goes, the earlier
+		// process's stay.
+		delete(want, netip.MustParsePrefix("fd00:9::/64"))
+		want[netip.MustParsePrefix("0.0.0.0/0")] = []nexthop{a, b}
+		if err := f.sync(want, false); err != nil {
+			t.Fatal(err)
+		}
+		v6, v4 = fibRoutesOf(t, l, "-6"), fibRoutesOf(t, l, "-4")
+		if strings.Contains(v6, "fd00:9::") || !strings.Contains(v6, "fd00:8::/64") || !strings.Contains(v6, "fd00:7::/64") {
+			t.Errorf("before the sync:\n%s", v6)
+		}
+		if !strings.Contains(v4, "default metric 20") || strings.Count(v4, "nexthop via inet6") != 4 {
+			t.Errorf("IPv4 default not ECMP:\n%s", v4)
+		}
+		// Synced: only what the RIB holds.
+		if err := f.sync(want, true); err != nil {
+			t.Fatal(err)
+		}
+		if v6 = fibRoutesOf(t, l, "-6"); strings.TrimSpace(v6) != "" {
+			t.Errorf("after the sync, IPv6 FIB:\n%s", v6)
+		}
+		if err := f.flush(); err != nil {
+			t.Fatal(err)
+		}
+		if v := fibRoutesOf(t, l, "-4") + fibRoutesOf(t, l, "-6"); strings.TrimSpace(v) != "" {
+			t.Errorf("after flush:\n%s", v)
+		}
+	})
+}

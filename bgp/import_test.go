@@ -1,0 +1,130 @@
+package bgp
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func importTOML(l labSpec, tor1Prefixes string, tor2Max int) string {
+	return nodeTOML(l) + fmt.Sprintf(`
+[bgp]
+asn = 65001
+connect-retry = "1s"
+[[bgp.peers]]
+name = "tor1"
+address = %q
+asn = 65101
+families = ["ipv6"]
+[bgp.peers.import]
+prefixes = [%s]
+max-prefixes = 10
+[[bgp.peers]]
+name = "tor2"
+address = %q
+asn = 65102
+families = ["ipv6"]
+[bgp.peers.import]
+prefixes = ["::/0", "fd00:dd::/32 le 64"]
+max-prefixes = %d
+`, l.Tors[0].Addr, tor1Prefixes, l.Tors[1].Addr, tor2Max)
+}
+
+var fibDDRE = regexp.MustCompile(`(?m)^fd00:dd:`)
+
+// Deny by default: tor1 sends a default route and three more prefixes,
+// only ::/0 is accepted; tor2 sends ::/0 and twelve /64s, all accepted;
+// the default route is ECMP across both. Then tor2's max-prefixes drops
+// below what it sends: tor2 is reset (and held down for GoBGP's idle hold
+// time after a reset, 30 s, before it may reconnect and be checked again),
+// its routes leave the FIB and never come back, and tor1's session is
+// untouched.
+func TestImportFilterECMPAndMaxPrefixes(t *testing.T) {
+	dd := make([]string, 12)
+	for i := range dd {
+		dd[i] = fmt.Sprintf("fd00:dd:%x::/64", i+1)
+	}
+	labTest(t, func(t *testing.T, l *lab) {
+		l.addBIRD(t, "tor1", birdConf(birdOpts{nodeAS: 65001, export: "where source = RTS_STATIC",
+			statics: []string{"::/0", "fd00:aa::/64", "fd00:bb::/64", "fd00:cc::/48"}}))
+		l.addBIRD(t, "tor2", birdConf(birdOpts{nodeAS: 65001, export: "where source = RTS_STATIC",
+			statics: append([]string{"::/0"}, dd...)}))
+	}, func(t *testing.T, l labSpec) {
+		tor1, tor2 := l.Tors[0], l.Tors[1]
+		sp := startSpeaker(t, l, importTOML(l, `"::/0"`, 20), nil)
+		waitEstablished(t, sp, tor1.Addr, 20*time.Second)
+		waitEstablished(t, sp, tor2.Addr, 20*time.Second)
+
+		var fib string
+		took := eventually(t, 10*time.Second, "FIB: ECMP default and tor2's /64s", func() (bool, string) {
+			fib = fibRoutesOf(t, l, "-6")
+			ok := strings.Contains(fib, "nexthop via "+tor1.Addr) && strings.Contains(fib, "nexthop via "+tor2.Addr) &&
+				len(fibDDRE.FindAllString(fib, -1)) == 12
+			return ok, fib
+		})
+		t.Logf("FIB complete %s after both sessions were up:\n%s", took.Round(time.Millisecond), fib)
+		for _, p := range []string{"fd00:aa::", "fd00:bb::", "fd00:cc::"} {
+			if strings.Contains(fib, p) {
+				t.Errorf("FIB has %s, which no import filter allows:\n%s", p, fib)
+			}
+		}
+		n1, n2 := neighbor(sp, tor1.Addr), neighbor(sp, tor2.Addr)
+		if n1.Received != 4 || n1.Accepted != 1 || n2.Received != 13 || n2.Accepted != 13 {
+			t.Errorf("counts: tor1 received %d accepted %d (want 4, 1); tor2 received %d accepted %d (want 13, 13)",
+				n1.Received, n1.Accepted, n2.Received, n2.Accepted)
+		}
+		learned, err := sp.Routes(RouteQuery{Peer: n1.Address})
+		if err != nil || len(learned) != 1 || learned[0].Prefix.String() != "::/0" || !learned[0].Installed {
+			t.Errorf("Routes(tor1) = %+v, %v; want ::/0, installed", learned, err)
+		}
+
+		_, since1 := birdSession(t, tor1, "node1")
+		_, since2 := birdSession(t, tor2, "node1")
+
+		// A wider import filter applies by a soft reset in.
+		c := parseConfig(t, importTOML(l, `"::/0", "fd00:aa::/64"`, 20))
+		if err := sp.Apply(c.BGP, c.Node); err != nil {
+			t.Fatal(err)
+		}
+		took = eventually(t, 10*time.Second, "fd00:aa::/64 accepted after the reload", func() (bool, string) {
+			fib = fibRoutesOf(t, l, "-6")
+			return strings.Contains(fib, "fd00:aa::/64 via "+tor1.Addr), fib
+		})
+		t.Logf("new import filter applied in %s", took.Round(time.Millisecond))
+		if strings.Contains(fib, "fd00:bb::") {
+			t.Errorf("fd00:bb::/64 accepted:\n%s", fib)
+		}
+
+		c = parseConfig(t, importTOML(l, `"::/0", "fd00:aa::/64"`, 5))
+		if err := sp.Apply(c.BGP, c.Node); err != nil {
+			t.Fatal(err)
+		}
+		took = eventually(t, 10*time.Second, "tor2 reset and its routes gone", func() (bool, string) {
+			fib = fibRoutesOf(t, l, "-6")
+			_, s2 := birdSession(t, tor2, "node1")
+			ok := s2 != since2 && !strings.Contains(fib, tor2.Addr) && strings.Contains(fib, "default via "+tor1.Addr)
+			return ok, fib
+		})
+		t.Logf("tor2 over its limit: reset and withdrawn from the FIB in %s", took.Round(time.Millisecond))
+		all, _ := tor2.bird().Cmd("show", "protocols", "all", "node1")
+		if !strings.Contains(all, "Administrative reset") {
+			t.Errorf("BIRD tor2 did not see an administrative reset:\n%s", all)
+		}
+		// tor2 keeps trying to reconnect; its routes never land.
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if f := fibRoutesOf(t, l, "-6"); strings.Contains(f, tor2.Addr) {
+				t.Fatalf("tor2's routes are in the FIB while it is over its limit:\n%s", f)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st, s1 := birdSession(t, tor1, "node1"); st != "Established" || s1 != since1 {
+			t.Errorf("tor1 session: %s since %s; want Established since %s (not reset)", st, s1, since1)
+		}
+		if n := neighbor(sp, tor1.Addr); !n.Since.Equal(n1.Since) {
+			t.Errorf("tor1 established at %s, then %s: it was reset", n1.Since, n.Since)
+		}
+	})
+}

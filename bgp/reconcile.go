@@ -1,0 +1,108 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+)
+
+const (
+	// settle batches bursts of RIB events into one FIB pass.
+	settle = 100 * time.Millisecond
+	// resync is the period of a full pass even without events: it puts
+	// back routes the kernel dropped (an interface went down and up) and
+	// refreshes the restart marker.
+	resync = 5 * time.Second
+)
+
+// kick asks the reconciler for a pass; it never blocks.
+func (s *Speaker) kick() {
+	select {
+	case s.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+// reconcileLoop runs FIB passes until ctx ends.
+func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
+	defer close(r.loopDone)
+	tick := time.NewTicker(resync)
+	defer tick.Stop()
+	deadline := time.NewTimer(time.Until(r.tracker.deadline) + settle)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kickCh:
+			// Let a burst of events land before reading the RIB.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(settle):
+			}
+			select {
+			case <-s.kickCh:
+			default:
+			}
+		case <-tick.C:
+			if r.gracefulRestart {
+				if err := r.marker.touch(); err != nil {
+					s.log.Warn("bgp: refresh restart marker", "err", err)
+				}
+			}
+		case <-deadline.C:
+		}
+		if err := s.reconcile(ctx, r); err != nil {
+			s.log.Warn("bgp: FIB reconcile", "err", err)
+		}
+	}
+}
+
+// reconcile makes the FIB follow the RIB: every prefix whose best paths
+// (the multipath set) come from peers is installed with one next hop per
+// path (ECMP). A peer that has more accepted paths than its
+// import.max-prefixes is reset and its paths are not installed. Routes the
+// RIB does not hold are deleted, except, until the RIB is synced, routes
+// this process did not install (left by a previous process).
+func (s *Speaker) reconcile(ctx context.Context, r *run) error {
+	paths, err := readRIB(r.srv)
+	if err != nil {
+		return err
+	}
+	accepted := map[netip.Addr]int{}
+	for _, p := range paths {
+		if !p.local {
+			accepted[p.peer]++
+		}
+	}
+	over, excluded := r.tracker.count(accepted)
+	for _, addr := range over {
+		rt, _ := r.tracker.snapshot(addr)
+		msg := fmt.Sprintf("maximum prefixes exceeded: %d accepted, limit %d", rt.accepted, rt.limit)
+		s.log.Warn("bgp: peer exceeds import.max-prefixes: resetting the session", "peer", rt.name, "address", addr, "accepted", rt.accepted, "limit", rt.limit)
+		if err := r.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: msg}); err != nil {
+			s.log.Warn("bgp: reset peer", "peer", rt.name, "err", err)
+		}
+	}
+	ifindex := func(peer netip.Addr) int { return r.fib.linkFor(nexthop{addr: peer}) }
+	want := fibRoutes{}
+	for _, p := range paths {
+		if p.local || !p.best || excluded[p.peer] {
+			continue
+		}
+		if nh, ok := p.gatewayOf(ifindex); ok {
+			want[p.prefix] = append(want[p.prefix], nh)
+		}
+	}
+	for p, nhs := range want {
+		want[p] = normalize(nhs)
+	}
+	synced := r.tracker.isSynced(time.Now())
+	err = r.fib.sync(want, synced)
+	r.setInstalled(want)
+	return err
+}

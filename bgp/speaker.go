@@ -1,0 +1,303 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aird-net/aird/internal/config"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/config/oc"
+	"github.com/osrg/gobgp/v4/pkg/server"
+)
+
+// StopMode says how Stop leaves the peers.
+type StopMode int
+
+const (
+	// StopRestart closes the sessions without a NOTIFICATION: peers that
+	// negotiated graceful restart keep our routes (stale) until the next
+	// speaker re-establishes and sends End-of-RIB, and the kernel keeps
+	// the routes we installed. Peers without graceful restart get a
+	// CEASE.
+	StopRestart StopMode = iota
+	// StopShutdown sends CEASE to every peer, so they drop our routes at
+	// once, and removes the routes we installed.
+	StopShutdown
+)
+
+func (m StopMode) String() string {
+	if m == StopShutdown {
+		return "shutdown"
+	}
+	return "restart"
+}
+
+// Speaker is the embedded BGP speaker: GoBGP in process, configured from
+// [bgp]. Its methods are safe for concurrent use. A Speaker runs once:
+// after Stop, create a new one.
+type Speaker struct {
+	o      Options
+	log    *slog.Logger
+	kickCh chan struct{}
+
+	mu         sync.Mutex
+	cfg        *config.BGP
+	node       config.Node
+	peers      []peer
+	policies   policySet
+	desired    map[netip.Prefix]localRoute // what SetAdvertised asked for
+	advertised map[netip.Prefix]localRoute // what GoBGP holds
+	run        *run
+	stopped    bool
+}
+
+// run is what exists between Start and Stop.
+type run struct {
+	srv     *server.BgpServer
+	fib     *fib
+	tracker *tracker
+	marker  restartMarker
+	// gracefulRestart is [bgp.graceful-restart] enabled: the marker is
+	// kept fresh.
+	gracefulRestart bool
+	stopping        *atomic.Bool
+	cancel          context.CancelFunc
+	loopStarted     bool
+	loopDone        chan struct{}
+
+	mu        sync.Mutex
+	installed fibRoutes // last FIB pass, for Routes
+}
+
+func (r *run) setInstalled(f fibRoutes) {
+	r.mu.Lock()
+	r.installed = f
+	r.mu.Unlock()
+}
+
+func (r *run) isInstalled(p netip.Prefix, nh netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.installed[p] {
+		if n.addr == nh.WithZone("") {
+			return true
+		}
+	}
+	return false
+}
+
+// New checks the options and the configuration (including password files)
+// and returns a stopped speaker.
+func New(o Options) (*Speaker, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("bgp: %w", err)
+	}
+	peers, err := buildPeers(o.Config)
+	if err != nil {
+		return nil, fmt.Errorf("bgp: %w", err)
+	}
+	pols, err := buildPolicies(o.Config, o.Node, peers)
+	if err != nil {
+		return nil, fmt.Errorf("bgp: %w", err)
+	}
+	return &Speaker{
+		o:          o,
+		log:        o.Logger,
+		kickCh:     make(chan struct{}, 1),
+		cfg:        o.Config,
+		node:       o.Node,
+		peers:      peers,
+		policies:   pols,
+		desired:    map[netip.Prefix]localRoute{},
+		advertised: map[netip.Prefix]localRoute{},
+	}, nil
+}
+
+// Start runs GoBGP, installs the policies, announces the routes given to
+// SetAdvertised so far and adds the peers. Call SetAdvertised before Start
+// with the initial routes: peers then get them in their first UPDATEs,
+// before our End-of-RIB (which makes a graceful-restart helper flush what
+// we did not resend). ctx bounds the start-up only.
+func (s *Speaker) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.run != nil:
+		return errors.New("bgp: start: already running")
+	case s.stopped:
+		return errors.New("bgp: start: a stopped speaker cannot start again; create a new one")
+	}
+	// Password files are read now, not when New ran.
+	peers, err := buildPeers(s.cfg)
+	if err != nil {
+		return fmt.Errorf("bgp: start: %w", err)
+	}
+	pols, err := buildPolicies(s.cfg, s.node, peers)
+	if err != nil {
+		return fmt.Errorf("bgp: start: %w", err)
+	}
+	r, err := s.startRun(ctx, peers, pols)
+	if err != nil {
+		return fmt.Errorf("bgp: start: %w", err)
+	}
+	s.run, s.peers, s.policies = r, peers, pols
+	return nil
+}
+
+func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*run, error) {
+	c := s.cfg
+	restartTime := c.GracefulRestart.RestartTime.D()
+	marker := newRestartMarker(s.o.StateDir)
+	restarting := c.GracefulRestart.Enabled && marker.recent(restartTime)
+
+	f, err := newFIB(s.o.FIBTable, s.o.RouteProtocol, s.log)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{
+		fib:             f,
+		tracker:         newTracker(peers, time.Now().Add(restartTime)),
+		marker:          marker,
+		gracefulRestart: c.GracefulRestart.Enabled,
+		stopping:        &atomic.Bool{},
+		loopDone:        make(chan struct{}),
+	}
+	opts := []server.ServerOption{server.LoggerOption(newGoBGPLogger(s.log, r.stopping), nil)}
+	if c.GRPCSocket != "" {
+		if err := prepareGRPCSocket(c.GRPCSocket); err != nil {
+			f.close()
+			return nil, err
+		}
+		opts = append(opts, server.GrpcListenAddress("unix://"+c.GRPCSocket))
+	}
+	r.srv = server.NewBgpServer(opts...)
+	go r.srv.Serve()
+	watchCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	s.advertised = map[netip.Prefix]localRoute{} // this GoBGP holds nothing yet
+	fail := func(err error) (*run, error) {
+		s.stopRun(r, false)
+		f.close()
+		return nil, err
+	}
+
+	if err := r.srv.StartBgp(ctx, &api.StartBgpRequest{Global: globalConfig(c)}); err != nil {
+		return fail(fmt.Errorf("start GoBGP: %w", err))
+	}
+	// Policies before peers: without them GoBGP accepts everything.
+	if err := r.srv.SetPolicies(ctx, pols.req); err != nil {
+		return fail(fmt.Errorf("set policies: %w", err))
+	}
+	for _, a := range assignments() {
+		if err := r.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
+			return fail(fmt.Errorf("assign policy: %w", err))
+		}
+	}
+	if err := r.srv.WatchEvent(watchCtx, s.callbacks(r), server.WatchBestPath(false), server.WatchPeer(), server.WatchEor(false)); err != nil {
+		return fail(fmt.Errorf("watch events: %w", err))
+	}
+	added, err := addPaths(r.srv, s.desired, nil)
+	for p, lr := range added {
+		s.advertised[p] = lr
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if restarting {
+		s.log.Info("bgp: graceful restart: advertising Restart State; installed routes are kept until the peers are synced")
+	}
+	for _, p := range peers {
+		if err := r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(restarting)}); err != nil {
+			return fail(fmt.Errorf("add peer %s: %w", p.name, err))
+		}
+	}
+	if c.GRPCSocket != "" {
+		if err := secureGRPCSocket(c.GRPCSocket, 2*time.Second); err != nil {
+			return fail(err)
+		}
+	}
+	if c.GracefulRestart.Enabled {
+		if err := marker.touch(); err != nil {
+			s.log.Warn("bgp: restart marker", "err", err)
+		}
+	}
+	r.loopStarted = true
+	go s.reconcileLoop(watchCtx, r)
+	s.kick()
+	s.log.Info("bgp: speaker started", "asn", uint32(c.ASN), "router_id", c.RouterID, "peers", len(peers), "routes", len(s.advertised), "restarting", restarting)
+	return r, nil
+}
+
+// globalConfig is GoBGP's global section: IPv4 and IPv6 unicast,
+// multipath on (ECMP across peers), no listener when listen-port is 0.
+func globalConfig(c *config.BGP) *api.Global {
+	port := int32(c.ListenPort)
+	if port == 0 {
+		port = -1
+	}
+	return &api.Global{
+		Asn:        uint32(c.ASN),
+		RouterId:   c.RouterID.String(),
+		ListenPort: port,
+		Families: []uint32{
+			uint32(oc.AfiSafiTypeToIntMap[oc.AFI_SAFI_TYPE_IPV4_UNICAST]),
+			uint32(oc.AfiSafiTypeToIntMap[oc.AFI_SAFI_TYPE_IPV6_UNICAST]),
+		},
+		UseMultiplePaths: true,
+	}
+}
+
+// Stop stops the speaker; see StopMode. It waits for GoBGP to finish.
+func (s *Speaker) Stop(mode StopMode) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return errors.New("bgp: stop: not running")
+	}
+	r := s.run
+	s.run, s.stopped = nil, true
+	s.log.Info("bgp: stopping speaker", "mode", mode)
+	var errs []error
+	if mode == StopRestart && s.cfg.GracefulRestart.Enabled {
+		if err := r.marker.touch(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.stopRun(r, mode == StopRestart)
+	if mode == StopShutdown {
+		if err := r.fib.flush(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.marker.remove(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.fib.close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bgp: stop: %w", err)
+	}
+	return nil
+}
+
+// stopRun ends the reconciler and GoBGP. With graceful, GoBGP closes the
+// sessions of graceful-restart peers without a NOTIFICATION
+// (StopBgp's AllowGracefulRestart); otherwise every peer gets CEASE.
+func (s *Speaker) stopRun(r *run, graceful bool) {
+	r.cancel()
+	if r.loopStarted {
+		<-r.loopDone
+	}
+	r.stopping.Store(true)
+	if err := r.srv.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: graceful}); err != nil {
+		s.log.Warn("bgp: stop GoBGP", "err", err)
+	}
+	// Stop also ends GoBGP's BFD and gRPC servers.
+	r.srv.Stop()
+}

@@ -1,0 +1,215 @@
+package bgp
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+)
+
+// statusTimeout bounds the GoBGP calls behind Neighbors and Routes.
+const statusTimeout = 5 * time.Second
+
+// Neighbor is the state of one configured peer, for airctl and the API.
+type Neighbor struct {
+	Name    string
+	Address netip.Addr
+	// PeerASN is the configured AS, or the one the peer sent when it is
+	// "external".
+	PeerASN  uint32
+	LocalASN uint32
+	// State is the session state: idle, connect, active, opensent,
+	// openconfirm, established; "stopped" when the speaker does not run.
+	State string
+	// Since is when the session was established (zero when it is not).
+	Since time.Time
+	// Uptime is how long it has been established.
+	Uptime time.Duration
+	// Received counts the paths the peer sent (Adj-RIB-In), Accepted
+	// those the import policy let in, Advertised those we send it.
+	Received, Accepted, Advertised int
+	// MaxPrefixes is import.max-prefixes.
+	MaxPrefixes int
+	// Families lists the configured address families.
+	Families []string
+	// LastError says why the session last went down, if it did.
+	LastError string
+}
+
+// Neighbors returns the configured peers in configuration order.
+func (s *Speaker) Neighbors() []Neighbor {
+	s.mu.Lock()
+	peers, r := slices.Clone(s.peers), s.run
+	s.mu.Unlock()
+	out := make([]Neighbor, 0, len(peers))
+	byAddr := map[netip.Addr]*api.Peer{}
+	if r != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+		defer cancel()
+		err := r.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+			if p.Conf == nil {
+				return
+			}
+			if a, err := netip.ParseAddr(p.Conf.NeighborAddress); err == nil {
+				byAddr[a.Unmap()] = p
+			}
+		})
+		if err != nil {
+			s.log.Warn("bgp: list peers", "err", err)
+		}
+	}
+	for _, p := range peers {
+		n := Neighbor{
+			Name:        p.name,
+			Address:     p.session.address,
+			PeerASN:     p.session.peerAS,
+			LocalASN:    p.session.localAS,
+			State:       "stopped",
+			MaxPrefixes: p.cfg.Import.MaxPrefixes,
+			Families:    slices.Clone(p.cfg.Families),
+		}
+		if r != nil {
+			if rt, ok := r.tracker.snapshot(p.session.address); ok {
+				n.Accepted = rt.accepted
+			}
+			if ap := byAddr[p.session.address]; ap != nil {
+				fillNeighbor(&n, ap)
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func fillNeighbor(n *Neighbor, p *api.Peer) {
+	if st := p.State; st != nil {
+		n.State = sessionStateName(st.SessionState)
+		if n.PeerASN == 0 {
+			n.PeerASN = st.PeerAsn
+		}
+		if st.DisconnectMessage != "" {
+			n.LastError = st.DisconnectMessage
+		} else if st.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
+			n.LastError = st.DisconnectReason.String()
+		}
+	}
+	if n.State == "established" && p.Timers != nil && p.Timers.State != nil && p.Timers.State.Uptime != nil {
+		n.Since = p.Timers.State.Uptime.AsTime()
+		n.Uptime = time.Since(n.Since).Round(time.Second)
+	}
+	for _, af := range p.AfiSafis {
+		if af.State != nil {
+			n.Received += int(af.State.Received)
+			n.Advertised += int(af.State.Advertised)
+		}
+	}
+}
+
+func sessionStateName(st api.PeerState_SessionState) string {
+	switch st {
+	case api.PeerState_SESSION_STATE_IDLE:
+		return "idle"
+	case api.PeerState_SESSION_STATE_CONNECT:
+		return "connect"
+	case api.PeerState_SESSION_STATE_ACTIVE:
+		return "active"
+	case api.PeerState_SESSION_STATE_OPENSENT:
+		return "opensent"
+	case api.PeerState_SESSION_STATE_OPENCONFIRM:
+		return "openconfirm"
+	case api.PeerState_SESSION_STATE_ESTABLISHED:
+		return "established"
+	}
+	return "unknown"
+}
+
+// RouteQuery selects routes for Routes.
+type RouteQuery struct {
+	// Advertised selects the routes this node originates; otherwise the
+	// routes learned from peers (accepted by the import policy).
+	Advertised bool
+	// Peer keeps only routes learned from this peer address.
+	Peer netip.Addr
+	// Prefix keeps only this exact prefix.
+	Prefix netip.Prefix
+}
+
+// RouteEntry is one path of the RIB.
+type RouteEntry struct {
+	Prefix netip.Prefix
+	// Peer and PeerAddress name who sent a learned route; empty for our
+	// own.
+	Peer             string
+	PeerAddress      netip.Addr
+	NextHop          netip.Addr
+	ASPath           []uint32
+	Communities      []string
+	LargeCommunities []string
+	// Best is set for the selected path and the rest of its multipath
+	// (ECMP) set.
+	Best bool
+	// Stale is set for a route kept while its peer restarts.
+	Stale bool
+	// Installed is set for a learned route in the kernel FIB.
+	Installed bool
+	Age       time.Duration
+}
+
+// Routes lists RIB paths, sorted by prefix.
+func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
+	s.mu.Lock()
+	r := s.run
+	names := map[netip.Addr]string{}
+	for _, p := range s.peers {
+		names[p.session.address] = p.name
+	}
+	s.mu.Unlock()
+	if r == nil {
+		return nil, nil
+	}
+	paths, err := readRIB(r.srv)
+	if err != nil {
+		return nil, err
+	}
+	var out []RouteEntry
+	for _, p := range paths {
+		switch {
+		case p.local != q.Advertised,
+			q.Peer.IsValid() && p.peer != q.Peer.Unmap(),
+			q.Prefix.IsValid() && p.prefix != q.Prefix:
+			continue
+		}
+		e := RouteEntry{
+			Prefix:      p.prefix,
+			PeerAddress: p.peer,
+			Peer:        names[p.peer],
+			NextHop:     p.nexthop,
+			ASPath:      p.asPath,
+			Best:        p.best,
+			Stale:       p.stale,
+			Age:         time.Since(p.age).Round(time.Second),
+		}
+		for _, c := range p.comms {
+			e.Communities = append(e.Communities, communityString(c))
+		}
+		for _, c := range p.large {
+			e.LargeCommunities = append(e.LargeCommunities, c.String())
+		}
+		if !p.local {
+			e.Installed = r.isInstalled(p.prefix, p.nexthop)
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b RouteEntry) int {
+		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+			return c
+		}
+		if c := a.Prefix.Bits() - b.Prefix.Bits(); c != 0 {
+			return c
+		}
+		return a.PeerAddress.Compare(b.PeerAddress)
+	})
+	return out, nil
+}

@@ -1,0 +1,405 @@
+package bgp
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aird-net/aird/internal/config"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+)
+
+const unitTOML = `
+[node]
+name = "n1"
+router-id = "10.255.255.1"
+underlay = ["fd00:100:1::2", "10.100.1.2"]
+[bgp]
+asn = 65001
+communities = ["65001:100", "no-export"]
+large-communities = ["4200000000:1:1"]
+[[bgp.peers]]
+name = "tor1"
+address = "fd00:100:1::1"
+asn = 65101
+med = 50
+prepend = 2
+communities = ["65001:200"]
+[bgp.peers.import]
+prefixes = ["::/0", "0.0.0.0/0", "fd00:dd::/32 le 64"]
+[[bgp.peers]]
+name = "tor2"
+address = "10.100.2.1"
+asn = "internal"
+families = ["ipv4"]
+hold-time = "30s"
+keepalive-time = "10s"
+`
+
+func TestOptionsValidate(t *testing.T) {
+	c := parseConfig(t, unitTOML)
+	good := Options{Config: c.BGP}.withDefaults()
+	if err := good.validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if good.FIBTable != 254 || good.RouteProtocol != DefaultRouteProtocol || good.StateDir != DefaultStateDir || good.Logger == nil {
+		t.Errorf("defaults not applied: %+v", good)
+	}
+	for name, o := range map[string]Options{
+		"no config":      {FIBTable: 254, RouteProtocol: 201, StateDir: "/run/x"},
+		"local table":    {Config: c.BGP, FIBTable: 255, RouteProtocol: 201, StateDir: "/run/x"},
+		"kernel proto":   {Config: c.BGP, FIBTable: 254, RouteProtocol: 2, StateDir: "/run/x"},
+		"proto too big":  {Config: c.BGP, FIBTable: 254, RouteProtocol: 256, StateDir: "/run/x"},
+		"relative state": {Config: c.BGP, FIBTable: 254, RouteProtocol: 201, StateDir: "run"},
+	} {
+		if err := o.validate(); err == nil {
+			t.Errorf("%s: validate accepted %+v", name, o)
+		}
+	}
+}
+
+func TestBuildPeers(t *testing.T) {
+	c := parseConfig(t, unitTOML)
+	peers, err := buildPeers(c.BGP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := peers[0].session, peers[1].session
+	want1 := session{
+		address: netip.MustParseAddr("fd00:100:1::1"), peerAS: 65101, localAS: 65001,
+		families: famIPv4 | famIPv6, holdTime: 9, keepalive: 3, connectRetry: 5,
+		gracefulRestart: true, restartTime: 120,
+	}
+	if p1 != want1 {
+		t.Errorf("tor1 session\n got %+v\nwant %+v", p1, want1)
+	}
+	if p2.peerAS != 65001 || p2.families != famIPv4 || p2.holdTime != 30 || p2.keepalive != 10 {
+		t.Errorf("tor2 session %+v: want internal (AS 65001), ipv4, 30s/10s", p2)
+	}
+
+	ap := p1.apiPeer(true)
+	if ap.Conf.PeerAsn != 65101 || !ap.GracefulRestart.LocalRestarting || ap.GracefulRestart.RestartTime != 120 ||
+		ap.GracefulRestart.DeferralTime != maxDeferral || len(ap.AfiSafis) != 2 || ap.TtlSecurity != nil {
+		t.Errorf("api peer: %v", ap)
+	}
+}
+
+func TestBuildPeersRefuses(t *testing.T) {
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open.key")
+	if err := os.WriteFile(open, []byte("k\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct{ bgp, peer, want string }{
+		"interface":     {"", `interface = "eth0"`, "interface (unnumbered) peers are not supported yet"},
+		"bfd":           {"", "address = \"fd00::1\"\n[bgp.peers.bfd]\nenabled = true", "BFD is not supported yet"},
+		"password mode": {"", "address = \"fd00::1\"\npassword-file = \"" + open + "\"", "readable by group or others"},
+		"password gone": {"", "address = \"fd00::1\"\npassword-file = \"" + filepath.Join(dir, "nope") + "\"", "no such file"},
+		"passive":       {"listen-port = 0", "address = \"fd00::1\"\npassive = true", "passive peer with listen-port 0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := parseConfig(t, "[node]\nname = \"n\"\nrouter-id = \"10.0.0.1\"\nunderlay = [\"fd00::2\"]\n"+
+				"[bgp]\nasn = 65001\n"+tc.bgp+"\n[[bgp.peers]]\nname = \"p\"\nasn = 65100\n"+tc.peer)
+			_, err := New(Options{Config: c.BGP, Node: c.Node})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New: %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "k")
+	if err := os.WriteFile(p, []byte("s3cret\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pw, err := password(config.Peer{PasswordFile: p})
+	if err != nil || pw != "s3cret" {
+		t.Errorf("password = %q, %v", pw, err)
+	}
+	if err := os.WriteFile(p, []byte(strings.Repeat("x", 81)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := password(config.Peer{PasswordFile: p}); err == nil {
+		t.Errorf("an 81-byte key was accepted")
+	}
+	if err := os.WriteFile(p, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := password(config.Peer{PasswordFile: p}); err == nil {
+		t.Errorf("an empty key was accepted")
+	}
+}
+
+func TestBuildPolicies(t *testing.T) {
+	c := parseConfig(t, unitTOML)
+	peers, err := buildPeers(c.BGP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := buildPolicies(c.BGP, c.Node, peers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imp, exp *api.Policy
+	for _, p := range ps.req.Policies {
+		switch p.Name {
+		case importPolicy:
+			imp = p
+		case exportPolicy:
+			exp = p
+		}
+	}
+	// Import: local, tor1 IPv6, tor1 IPv4; tor2 has no prefixes.
+	if imp == nil || len(imp.Statements) != 3 || imp.Statements[0].Conditions.RouteType != api.Conditions_ROUTE_TYPE_LOCAL {
+		t.Fatalf("import policy: %v", imp)
+	}
+	// Export: tor1 IPv6 and IPv4, tor2 IPv4.
+	if exp == nil || len(exp.Statements) != 3 {
+		t.Fatalf("export policy: %v", exp)
+	}
+	a := exp.Statements[0].Actions
+	if got := strings.Join(a.Community.Communities, " "); got != "4259905636 4259905736 4294967041" {
+		t.Errorf("tor1 communities: %s (want 65001:100 65001:200 no-export)", got)
+	}
+	if a.LargeCommunity.Communities[0] != "4200000000:1:1" || a.Med.Value != 50 || a.AsPrepend.Repeat != 2 || a.AsPrepend.Asn != 65001 {
+		t.Errorf("tor1 actions: %v", a)
+	}
+	if a.Nexthop.Address != "fd00:100:1::2" || exp.Statements[1].Actions.Nexthop.Address != "fd00:100:1::2" {
+		t.Errorf("tor1 (IPv6 session) next hops: %v, %v; want the IPv6 underlay for both families",
+			a.Nexthop, exp.Statements[1].Actions.Nexthop)
+	}
+	if nh := exp.Statements[2].Actions.Nexthop; nh == nil || nh.Address != "10.100.1.2" {
+		t.Errorf("tor2 (IPv4 session) IPv4 next hop: %v, want the IPv4 underlay", nh)
+	}
+	var prefixes []string
+	for _, d := range ps.req.DefinedSets {
+		for _, p := range d.Prefixes {
+			prefixes = append(prefixes, p.IpPrefix)
+		}
+	}
+	if strings.Join(prefixes, " ") != "::/0 fd00:dd::/32 0.0.0.0/0" {
+		t.Errorf("import prefix sets: %v", prefixes)
+	}
+
+	// A policy-only change moves the fingerprint of that peer only.
+	c2 := parseConfig(t, strings.Replace(unitTOML, "med = 50", "med = 60", 1))
+	peers2, _ := buildPeers(c2.BGP)
+	ps2, err := buildPolicies(c2.BGP, c2.Node, peers2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, k2 := peers[0].key, peers[1].key
+	if ps.perPeer[k1].exp == ps2.perPeer[k1].exp || ps.perPeer[k1].imp != ps2.perPeer[k1].imp ||
+		ps.perPeer[k2] != ps2.perPeer[k2] || peers[0].session != peers2[0].session {
+		t.Errorf("fingerprints do not follow a MED change of tor1 only")
+	}
+}
+
+func TestLocalRoutes(t *testing.T) {
+	m, err := localRoutes([]Route{
+		{Prefix: netip.MustParsePrefix("fd00:300::10/128"), Communities: []string{"65001:1"}},
+		{Prefix: netip.MustParsePrefix("fd00:300::10/128"), Communities: []string{"65001:2", "65001:1"}},
+		{Prefix: netip.MustParsePrefix("10.0.0.1/32"), LargeCommunities: []string{"1:2:3"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 || m[netip.MustParsePrefix("fd00:300::10/128")].comms != "65001:1 65001:2" {
+		t.Errorf("merged: %+v", m)
+	}
+	for _, bad := range []Route{
+		{Prefix: netip.MustParsePrefix("fd00:300::10/64")},
+		{Prefix: netip.MustParsePrefix("::ffff:10.0.0.1/128")},
+		{Prefix: netip.MustParsePrefix("10.0.0.1/32"), Communities: []string{"70000:1"}},
+		{Prefix: netip.MustParsePrefix("10.0.0.1/32"), LargeCommunities: []string{"1:2"}},
+		{},
+	} {
+		if _, err := localRoutes([]Route{bad}); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+	v4 := m[netip.MustParsePrefix("10.0.0.1/32")]
+	p, err := v4.path(false)
+	if err != nil || p.Family.String() != "ipv4-unicast" || len(p.Attrs) != 4 {
+		t.Errorf("IPv4 path: %+v, %v", p, err)
+	}
+}
+
+func TestCommunities(t *testing.T) {
+	cs, err := parseCommunities([]string{"65535:0", "graceful-shutdown", "1:2"})
+	if err != nil || len(cs) != 2 || cs[0] != 1<<16|2 || cs[1] != 0xffff0000 {
+		t.Errorf("communities: %v, %v", cs, err)
+	}
+	for _, bad := range []string{"65536:1", "1", "1:2:3", "no-such-name"} {
+		if _, err := parseCommunity(bad); err == nil {
+			t.Errorf("accepted community %q", bad)
+		}
+	}
+	lc, err := parseLargeCommunities([]string{"2:0:0", "1:4294967295:0", "2:0:0"})
+	if err != nil || len(lc) != 2 || lc[0].String() != "1:4294967295:0" {
+		t.Errorf("large communities: %v, %v", lc, err)
+	}
+}
+
+// fakePaths counts the calls a SetAdvertised makes.
+type fakePaths struct {
+	adds, dels []int
+	failAt     int
+	held       map[netip.Prefix]bool
+}
+
+func (f *fakePaths) AddPath(r apiutil.AddPathRequest) ([]apiutil.AddPathResponse, error) {
+	f.adds = append(f.adds, len(r.Paths))
+	if f.failAt > 0 && len(f.adds) == f.failAt {
+		return nil, errors.New("boom")
+	}
+	return make([]apiutil.AddPathResponse, len(r.Paths)), nil
+}
+
+func (f *fakePaths) DeletePath(r apiutil.DeletePathRequest) error {
+	f.dels = append(f.dels, len(r.Paths))
+	for _, p := range r.Paths {
+		if !p.Withdrawal {
+			return errors.New("not a withdrawal")
+		}
+	}
+	return nil
+}
+
+func TestAddPathsBatches(t *testing.T) {
+	want, err := localRoutes(prefixes("fd00:400::1", 10000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakePaths{}
+	added, err := addPaths(f, want, nil)
+	if err != nil || len(added) != 10000 {
+		t.Fatalf("addPaths: %d, %v", len(added), err)
+	}
+	if len(f.adds) != 5 || f.adds[0] != batchSize || f.adds[4] != 10000-4*batchSize {
+		t.Errorf("AddPath calls: %v, want 5 batches of up to %d", f.adds, batchSize)
+	}
+	// Nothing changed: no call.
+	f.adds = nil
+	if added, err := addPaths(f, want, added); err != nil || len(added) != 0 || len(f.adds) != 0 {
+		t.Errorf("re-adding the same set: %d added, %d calls, %v", len(added), len(f.adds), err)
+	}
+	var all []localRoute
+	for _, lr := range want {
+		all = append(all, lr)
+	}
+	if n, err := deletePaths(f, all); err != nil || n != 10000 || len(f.dels) != 5 {
+		t.Errorf("deletePaths: %d, %v, calls %v", n, err, f.dels)
+	}
+	// A failing batch reports what got in before it.
+	f = &fakePaths{failAt: 2}
+	added, err = addPaths(f, want, nil)
+	if err == nil || len(added) != batchSize {
+		t.Errorf("failing second batch: %d added, %v", len(added), err)
+	}
+}
+
+func TestTrackerSync(t *testing.T) {
+	c := parseConfig(t, unitTOML)
+	peers, _ := buildPeers(c.BGP)
+	now := time.Now()
+	tr := newTracker(peers, now.Add(time.Minute))
+	a1, a2 := peers[0].session.address, peers[1].session.address
+	if tr.isSynced(now) {
+		t.Fatal("synced with no session up")
+	}
+	tr.state(a1, true, famIPv6|famIPv4)
+	tr.state(a2, true, famIPv6|famIPv4) // tor2 is configured for IPv4 only
+	tr.endOfRIB(a1, famIPv6)
+	tr.endOfRIB(a2, famIPv4)
+	if tr.isSynced(now) {
+		t.Fatal("synced without tor1's IPv4 End-of-RIB")
+	}
+	tr.endOfRIB(a1, famIPv4)
+	if !tr.isSynced(now) {
+		t.Fatal("not synced with every End-of-RIB in")
+	}
+	tr2 := newTracker(peers, now.Add(time.Minute))
+	if !tr2.isSynced(now.Add(2 * time.Minute)) {
+		t.Fatal("not synced after the deadline")
+	}
+
+	over, excluded := tr.count(map[netip.Addr]int{a1: 1001, a2: 3})
+	if len(over) != 1 || over[0] != a1 || !excluded[a1] || excluded[a2] {
+		t.Errorf("count: over %v excluded %v", over, excluded)
+	}
+	over, excluded = tr.count(map[netip.Addr]int{a1: 1001})
+	if len(over) != 0 || !excluded[a1] {
+		t.Errorf("second count: over %v (reset once only), excluded %v", over, excluded)
+	}
+	tr.state(a1, false, 0)
+	tr.state(a1, true, famIPv6)
+	if over, _ := tr.count(map[netip.Addr]int{a1: 1001}); len(over) != 1 {
+		t.Errorf("after the session came back: over %v, want a new reset", over)
+	}
+}
+
+func TestRestartMarker(t *testing.T) {
+	m := newRestartMarker(filepath.Join(t.TempDir(), "run"))
+	if m.recent(time.Minute) {
+		t.Fatal("recent before touch")
+	}
+	if err := m.touch(); err != nil {
+		t.Fatal(err)
+	}
+	if !m.recent(time.Minute) {
+		t.Fatal("not recent after touch")
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(m.path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if m.recent(time.Minute) {
+		t.Fatal("recent when older than the restart time")
+	}
+	if err := m.remove(); err != nil || m.recent(time.Hour) {
+		t.Fatalf("remove: %v", err)
+	}
+	if err := m.remove(); err != nil {
+		t.Fatalf("second remove: %v", err)
+	}
+}
+
+func TestRestartNeeded(t *testing.T) {
+	c := parseConfig(t, unitTOML).BGP
+	d := *c
+	if err := restartNeeded(c, &d); err != nil {
+		t.Fatal(err)
+	}
+	d.ListenPort = 1179
+	if err := restartNeeded(c, &d); !errors.Is(err, ErrRestartNeeded) {
+		t.Fatalf("listen-port change: %v", err)
+	}
+}
+
+func TestFIBHelpers(t *testing.T) {
+	nhs := normalize([]nexthop{{addr: netip.MustParseAddr("fd00::2")}, {addr: netip.MustParseAddr("fd00::1")}, {addr: netip.MustParseAddr("fd00::2")}})
+	if len(nhs) != 2 || nhs[0].addr.String() != "fd00::1" {
+		t.Errorf("normalize: %v", nhs)
+	}
+	gw, via := gwVia(netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("fd00::1"))
+	if gw != nil || via == nil {
+		t.Errorf("IPv4 route via IPv6: gw %v via %v", gw, via)
+	}
+	ll := ribPath{peer: netip.MustParseAddr("fd00::1"), nexthop: netip.MustParseAddr("::"), llNexthop: netip.MustParseAddr("fe80::1")}
+	nh, ok := ll.gatewayOf(func(netip.Addr) int { return 7 })
+	if !ok || nh.ifindex != 7 || nh.addr.String() != "fe80::1" {
+		t.Errorf("link-local next hop: %v %v", nh, ok)
+	}
+	g := ribPath{nexthop: netip.MustParseAddr("fd00::9"), llNexthop: netip.MustParseAddr("fe80::1")}
+	if nh, ok := g.gatewayOf(nil); !ok || nh.addr.String() != "fd00::9" || nh.ifindex != 0 {
+		t.Errorf("global next hop: %v %v", nh, ok)
+	}
+}
