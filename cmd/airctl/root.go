@@ -72,19 +72,17 @@ func (c *cli) rootCommand() *cobra.Command {
 		cmd.GroupID = "daemon"
 		root.AddCommand(cmd)
 	}
-	for _, cmd := range nounCommands() {
+	for _, cmd := range append([]*cobra.Command{c.bgpCommand(), c.lbCommand()}, nounCommands()...) {
 		cmd.GroupID = "planes"
 		root.AddCommand(cmd)
 	}
 	return root
 }
 
-// nounCommands are the network planes; their subcommands arrive with the
-// load balancer, BGP speaker, IPAM and router.
+// nounCommands are the planes whose subcommands arrive with IPAM and the
+// router.
 func nounCommands() []*cobra.Command {
 	nouns := []struct{ use, short string }{
-		{"bgp", "BGP speaker: neighbors, routes, drain"},
-		{"lb", "Load balancer: services, backends, stats, drain"},
 		{"ipam", "Address management: pools and allocations"},
 		{"endpoint", "Local endpoints (containers and VMs) and their routes"},
 	}

@@ -42,6 +42,8 @@ type Daemon struct {
 	metrics *metrics.Registry
 	api     *api.Server
 	dp      *datapathComponent
+	lb      *lbComponent
+	bgp     *bgpComponent
 	comps   []component
 	reloads chan reloadRequest
 	started time.Time
@@ -80,9 +82,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.api = api.NewServer(d, log.With("component", "api"))
 	d.dp = &datapathComponent{log: log.Logger}
+	d.bgp = &bgpComponent{log: log.With("component", "bgp")}
+	d.lb = &lbComponent{log: log.With("component", "lb"), onServing: d.bgp.setServing}
 	d.comps = []component{
 		&logComponent{l: log},
 		d.dp,
+		d.lb,
+		d.bgp,
 		&metricsComponent{reg: d.metrics, log: log.With("component", "metrics")},
 		&apiComponent{srv: d.api},
 	}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aird-net/aird/internal/api"
+)
+
+func (c *cli) bgpCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "bgp", Short: "BGP speaker: neighbors and routes"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "neighbors [PEER]",
+		Short: "Show BGP neighbors (a PEER is a name or an address)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ns []api.BGPNeighbor
+			if err := c.client().Do(cmd.Context(), "GET", "/v1/bgp/neighbors", nil, &ns); err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				ns = filterNeighbors(ns, args[0])
+				if len(ns) == 0 {
+					return fmt.Errorf("no neighbor %q", args[0])
+				}
+			}
+			if c.json() {
+				return writeJSON(c.stdout, ns)
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tADDRESS\tPEER AS\tSTATE\tUPTIME\tRECEIVED\tACCEPTED\tADVERTISED\tLAST ERROR")
+			for _, n := range ns {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%d/%d\t%d\t%s\n", n.Name, n.Address, n.PeerASN, n.State,
+					time.Duration(n.UptimeSec*float64(time.Second)).Round(time.Second), n.Received, n.Accepted,
+					n.MaxPrefixes, n.Advertised, n.LastError)
+			}
+			return w.Flush()
+		},
+	})
+	var neighbor, family string
+	routes := &cobra.Command{
+		Use:       "routes advertised|received",
+		Short:     "Show the routes this node advertises, or those it accepted from its peers",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"advertised", "received"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != "advertised" && args[0] != "received" {
+				return fmt.Errorf("routes: say advertised or received, not %q", args[0])
+			}
+			q := url.Values{"kind": {args[0]}}
+			if neighbor != "" {
+				q.Set("neighbor", neighbor)
+			}
+			if family != "" {
+				q.Set("family", family)
+			}
+			var rs []api.BGPRoute
+			if err := c.client().Do(cmd.Context(), "GET", "/v1/bgp/routes?"+q.Encode(), nil, &rs); err != nil {
+				return err
+			}
+			if c.json() {
+				return writeJSON(c.stdout, rs)
+			}
+			return printRoutes(c, rs)
+		},
+	}
+	routes.Flags().StringVar(&neighbor, "neighbor", "", "only routes from this peer (name or address)")
+	routes.Flags().StringVar(&family, "family", "", "ipv6 or ipv4")
+	cmd.AddCommand(routes)
+	return cmd
+}
+
+func filterNeighbors(ns []api.BGPNeighbor, peer string) []api.BGPNeighbor {
+	var out []api.BGPNeighbor
+	for _, n := range ns {
+		if n.Name == peer || n.Address.String() == peer {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func printRoutes(c *cli, rs []api.BGPRoute) error {
+	w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "PREFIX\tNEXT HOP\tPEER\tAS PATH\tCOMMUNITIES\tFLAGS")
+	for _, r := range rs {
+		path := make([]string, len(r.ASPath))
+		for i, a := range r.ASPath {
+			path[i] = fmt.Sprint(a)
+		}
+		var flags []string
+		for _, f := range []struct {
+			on   bool
+			name string
+		}{{r.Best, "best"}, {r.Stale, "stale"}, {r.Installed, "fib"}} {
+			if f.on {
+				flags = append(flags, f.name)
+			}
+		}
+		peer := r.Peer
+		if peer == "" && r.PeerAddress.IsValid() {
+			peer = r.PeerAddress.String()
+		}
+		nh := "-"
+		if r.NextHop.IsValid() {
+			nh = r.NextHop.String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Prefix, nh, dash(peer), dash(strings.Join(path, " ")),
+			dash(strings.Join(append(r.Communities, r.LargeCommunities...), " ")), dash(strings.Join(flags, ",")))
+	}
+	return w.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/aird-net/aird/lb"
+)
+
+// ErrNotConfigured is returned by a plane that the configuration does not
+// enable (for example BGP without a [bgp] section); the API answers 404.
+var ErrNotConfigured = errors.New("not configured")
+
+// BGPNeighbor is one peer in GET /v1/bgp/neighbors.
+type BGPNeighbor struct {
+	Name        string     `json:"name"`
+	Address     netip.Addr `json:"address"`
+	PeerASN     uint32     `json:"peer_asn"`
+	LocalASN    uint32     `json:"local_asn"`
+	State       string     `json:"state"`
+	Since       time.Time  `json:"since,omitzero"`
+	UptimeSec   float64    `json:"uptime_seconds"`
+	Received    int        `json:"received"`
+	Accepted    int        `json:"accepted"`
+	Advertised  int        `json:"advertised"`
+	MaxPrefixes int        `json:"max_prefixes"`
+	Families    []string   `json:"families"`
+	LastError   string     `json:"last_error,omitempty"`
+}
+
+// BGPRouteQuery selects routes for GET /v1/bgp/routes.
+type BGPRouteQuery struct {
+	Advertised bool   // our own routes; otherwise learned ones
+	Neighbor   string // a peer name or address; "" = all
+	Family     string // "ipv6", "ipv4" or ""
+	Prefix     netip.Prefix
+}
+
+// BGPRoute is one path in GET /v1/bgp/routes.
+type BGPRoute struct {
+	Prefix           netip.Prefix `json:"prefix"`
+	Peer             string       `json:"peer,omitempty"`
+	PeerAddress      netip.Addr   `json:"peer_address,omitzero"`
+	NextHop          netip.Addr   `json:"next_hop,omitzero"`
+	ASPath           []uint32     `json:"as_path"`
+	Communities      []string     `json:"communities,omitempty"`
+	LargeCommunities []string     `json:"large_communities,omitempty"`
+	Best             bool         `json:"best"`
+	Stale            bool         `json:"stale"`
+	Installed        bool         `json:"installed"`
+	AgeSec           float64      `json:"age_seconds"`
+}
+
+// BGPBackend is implemented by a daemon that runs the BGP speaker.
+type BGPBackend interface {
+	BGPNeighbors() ([]BGPNeighbor, error)
+	BGPRoutes(q BGPRouteQuery) ([]BGPRoute, error)
+}
+
+// LBDrain is the body of POST /v1/lb/drain.
+type LBDrain struct {
+	Service string     `json:"service"`
+	Backend netip.Addr `json:"backend"`
+	Drained bool       `json:"drained"`
+}
+
+// LBBackend is implemented by a daemon that runs the load balancer.
+type LBBackend interface {
+	LBServices() ([]lb.ServiceStatus, error)
+	LBDrain(LBDrain) error
+}

@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/aird-net/aird/bgp"
+	"github.com/aird-net/aird/internal/config"
+)
+
+// bgpComponent follows [bgp] (and the node addresses and pod prefixes it
+// advertises): it owns the speaker and tells it what to advertise — the pod
+// prefixes and the VIPs the load balancer says are serving.
+type bgpComponent struct {
+	log *slog.Logger
+
+	mu   sync.Mutex
+	sp   *bgp.Speaker
+	cfg  *config.Config
+	vips []netip.Addr
+}
+
+func (c *bgpComponent) name() string { return "bgp" }
+func (c *bgpComponent) sections() []string {
+	return []string{config.SectionBGP, config.SectionNode, config.SectionIPAM, config.SectionServices}
+}
+
+func (c *bgpComponent) apply(old, new *config.Config) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case new.BGP == nil && c.sp != nil:
+		if err := c.sp.Stop(bgp.StopShutdown); err != nil {
+			c.log.Warn("bgp stop", "err", err)
+		}
+		c.sp = nil
+	case new.BGP != nil && c.sp == nil:
+		sp, err := bgp.New(bgp.Options{Config: new.BGP, Node: new.Node, Logger: c.log,
+			StateDir: filepath.Dir(new.API.Socket)})
+		if err != nil {
+			return err
+		}
+		if err := sp.SetAdvertised(advertised(new, c.vips)); err != nil {
+			return err
+		}
+		if err := sp.Start(context.Background()); err != nil {
+			return err
+		}
+		c.sp = sp
+	case new.BGP != nil:
+		if old != nil && !sameBGP(old, new) {
+			if err := c.sp.Apply(new.BGP, new.Node); err != nil {
+				return err
+			}
+		}
+		if err := c.sp.SetAdvertised(advertised(new, c.vips)); err != nil {
+			return err
+		}
+	}
+	c.cfg = new
+	return nil
+}
+
+func sameBGP(a, b *config.Config) bool {
+	return config.Diff(&config.Config{BGP: a.BGP, Node: a.Node}, &config.Config{BGP: b.BGP, Node: b.Node}) == nil
+}
+
+// setServing is the load balancer's callback: the VIPs that can serve.
+func (c *bgpComponent) setServing(vips []netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vips = slices.Clone(vips)
+	if c.sp == nil || c.cfg == nil {
+		return
+	}
+	if err := c.sp.SetAdvertised(advertised(c.cfg, c.vips)); err != nil {
+		c.log.Error("bgp: advertise serving VIPs", "err", err)
+	}
+}
+
+// advertised is what the node announces: its pod prefixes and each serving
+// VIP (/128 or /32) with the communities of the services on it.
+func advertised(c *config.Config, serving []netip.Addr) []bgp.Route {
+	if c.BGP == nil {
+		return nil
+	}
+	var out []bgp.Route
+	if c.BGP.Advertise.PodPrefixes {
+		for _, p := range c.IPAM.PodPrefixes {
+			out = append(out, bgp.Route{Prefix: p})
+		}
+	}
+	if !c.BGP.Advertise.ServiceVIPs {
+		return out
+	}
+	for _, vip := range serving {
+		r := bgp.Route{Prefix: netip.PrefixFrom(vip, vip.BitLen())}
+		for _, s := range c.Services {
+			if s.VIP == vip {
+				for _, cm := range s.Communities {
+					if !slices.Contains(r.Communities, cm) {
+						r.Communities = append(r.Communities, cm)
+					}
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (c *bgpComponent) close(intent stopIntent) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sp == nil {
+		return nil
+	}
+	mode := bgp.StopRestart
+	if intent == intentStop {
+		mode = bgp.StopShutdown
+	}
+	c.log.Info("stopping the BGP speaker", "mode", mode.String())
+	err := c.sp.Stop(mode)
+	c.sp = nil
+	return err
+}
