@@ -36,7 +36,7 @@ func (s *Speaker) SetAdvertised(routes []Route) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.desired = want
-	if s.run == nil {
+	if s.run == nil || s.drain == drainWithdrawn {
 		return nil
 	}
 	var withdraw []localRoute

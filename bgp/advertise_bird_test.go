@@ -85,6 +85,50 @@ communities = ["65001:200"]
 		if err != nil || len(adv) != 3 {
 			t.Errorf("Routes(advertised) = %v, %v; want 3", adv, err)
 		}
+		reg := checkMetrics(t, sp, `
+# HELP aird_bgp_peer_state BGP session state of the peer: 1 for the current state, 0 for the others.
+# TYPE aird_bgp_peer_state gauge
+aird_bgp_peer_state{peer="tor1",state="active"} 0
+aird_bgp_peer_state{peer="tor1",state="connect"} 0
+aird_bgp_peer_state{peer="tor1",state="established"} 1
+aird_bgp_peer_state{peer="tor1",state="idle"} 0
+aird_bgp_peer_state{peer="tor1",state="openconfirm"} 0
+aird_bgp_peer_state{peer="tor1",state="opensent"} 0
+# HELP aird_bgp_peer_routes_advertised Routes advertised to the peer.
+# TYPE aird_bgp_peer_routes_advertised gauge
+aird_bgp_peer_routes_advertised{family="ipv4",peer="tor1"} 1
+aird_bgp_peer_routes_advertised{family="ipv6",peer="tor1"} 2
+# HELP aird_bgp_peer_routes_received Routes the peer sent (Adj-RIB-In).
+# TYPE aird_bgp_peer_routes_received gauge
+aird_bgp_peer_routes_received{family="ipv4",peer="tor1"} 0
+aird_bgp_peer_routes_received{family="ipv6",peer="tor1"} 0
+# HELP aird_bgp_peer_routes_accepted Routes from the peer that the import policy accepted.
+# TYPE aird_bgp_peer_routes_accepted gauge
+aird_bgp_peer_routes_accepted{family="ipv4",peer="tor1"} 0
+aird_bgp_peer_routes_accepted{family="ipv6",peer="tor1"} 0
+# HELP aird_bgp_peer_flaps_total BGP sessions that went down after being established.
+# TYPE aird_bgp_peer_flaps_total counter
+aird_bgp_peer_flaps_total{peer="tor1"} 0
+# HELP aird_bgp_fib_routes Routes learned over BGP installed in the kernel FIB.
+# TYPE aird_bgp_fib_routes gauge
+aird_bgp_fib_routes{family="ipv4"} 0
+aird_bgp_fib_routes{family="ipv6"} 0
+# HELP aird_bgp_fib_reconcile_errors_total FIB reconcile passes that failed.
+# TYPE aird_bgp_fib_reconcile_errors_total counter
+aird_bgp_fib_reconcile_errors_total 0
+# HELP aird_bgp_drained Whether the node is drained (graceful shutdown announced or routes withdrawn).
+# TYPE aird_bgp_drained gauge
+aird_bgp_drained 0
+`, "aird_bgp_peer_state", "aird_bgp_peer_routes_advertised", "aird_bgp_peer_routes_received",
+			"aird_bgp_peer_routes_accepted", "aird_bgp_peer_flaps_total", "aird_bgp_fib_routes",
+			"aird_bgp_fib_reconcile_errors_total", "aird_bgp_drained")
+		if up, ok := metricValue(t, reg, "aird_bgp_peer_uptime_seconds", "peer", "tor1"); !ok || up <= 0 {
+			t.Errorf("uptime metric %v (present %t), want > 0", up, ok)
+		}
+		if _, ok := metricValue(t, reg, "aird_bgp_peer_bfd_up", "peer", "tor1"); ok {
+			t.Errorf("BFD metric for a peer without BFD")
+		}
+
 		// Deny by default: BIRD exports nothing here, and nothing is
 		// installed.
 		if out := fibRoutesOf(t, l, "-6"); strings.TrimSpace(out) != "" {

@@ -23,7 +23,10 @@ const applyTimeout = 30 * time.Second
 //   - a peer added or removed is added or deleted;
 //   - a peer whose session parameters changed (AS, password or its file's
 //     contents, timers, families, multihop, ttl-security, passive,
-//     graceful restart) is deleted and added again: that session resets;
+//     graceful restart, BFD) is deleted and added again: that session
+//     resets;
+//   - unnumbered peers start or stop neighbour discovery on their
+//     interface;
 //   - a peer whose policy changed (import prefixes, communities, MED,
 //     prepend, the node's underlay next hop) gets a soft reset in the
 //     direction that changed: no session resets;
@@ -47,7 +50,10 @@ func (s *Speaker) Apply(c *config.BGP, node config.Node) error {
 	if err != nil {
 		return fmt.Errorf("bgp: apply: %w", err)
 	}
-	pols, err := buildPolicies(c, node, peers)
+	if s.run != nil {
+		peers = resolvePeers(peers, s.run.discovered)
+	}
+	pols, err := buildPolicies(c, node, peers, s.drain != drainNone)
 	if err != nil {
 		return fmt.Errorf("bgp: apply: %w", err)
 	}
@@ -62,6 +68,7 @@ func (s *Speaker) Apply(c *config.BGP, node config.Node) error {
 		// Even when some peer failed: the next Apply (a rollback)
 		// diffs against what GoBGP now holds.
 		s.cfg, s.node, s.peers, s.policies = c, node, peers, pols
+		s.syncWatches(s.run, peers)
 		s.kick()
 	}
 	if err != nil {
@@ -102,7 +109,10 @@ const (
 	softOut // export policy changed
 )
 
-// applyRunning reports whether it changed anything.
+// applyRunning moves GoBGP from s.peers to peers; it reports whether it
+// changed anything. Peers without an address (unnumbered, not found yet)
+// are not in GoBGP: one that gets an address is added, one that loses it
+// deleted, one whose address changed deleted and added again.
 func (s *Speaker) applyRunning(ctx context.Context, peers []peer, pols policySet) (bool, error) {
 	r := s.run
 	old := map[string]peer{}
@@ -110,18 +120,22 @@ func (s *Speaker) applyRunning(ctx context.Context, peers []peer, pols policySet
 		old[p.key] = p
 	}
 	type change struct {
-		p    peer
-		what []peerChange
+		p, old peer
+		what   []peerChange
 	}
 	var changes []change
 	for _, p := range peers {
 		o, ok := old[p.key]
 		delete(old, p.key)
 		switch {
-		case !ok:
-			changes = append(changes, change{p, []peerChange{add}})
+		case !ok || !o.resolved():
+			if p.resolved() {
+				changes = append(changes, change{p: p, what: []peerChange{add}})
+			}
+		case !p.resolved():
+			changes = append(changes, change{p: o, what: []peerChange{remove}})
 		case o.session != p.session:
-			changes = append(changes, change{p, []peerChange{reset}})
+			changes = append(changes, change{p: p, old: o, what: []peerChange{reset}})
 		default:
 			var w []peerChange
 			op, np := s.policies.perPeer[p.key], pols.perPeer[p.key]
@@ -132,13 +146,13 @@ func (s *Speaker) applyRunning(ctx context.Context, peers []peer, pols policySet
 				w = append(w, softOut)
 			}
 			if len(w) > 0 {
-				changes = append(changes, change{p, w})
+				changes = append(changes, change{p: p, what: w})
 			}
 		}
 	}
 	for _, o := range s.peers {
-		if _, gone := old[o.key]; gone {
-			changes = append(changes, change{o, []peerChange{remove}})
+		if _, gone := old[o.key]; gone && o.resolved() {
+			changes = append(changes, change{p: o, what: []peerChange{remove}})
 		}
 	}
 
@@ -151,7 +165,7 @@ func (s *Speaker) applyRunning(ctx context.Context, peers []peer, pols policySet
 	var errs []error
 	for _, c := range changes {
 		for _, w := range c.what {
-			if err := s.applyPeer(ctx, r, c.p, w); err != nil {
+			if err := s.applyPeer(ctx, r, c.p, c.old, w); err != nil {
 				errs = append(errs, fmt.Errorf("peer %s: %w", c.p.name, err))
 			}
 		}
@@ -159,8 +173,9 @@ func (s *Speaker) applyRunning(ctx context.Context, peers []peer, pols policySet
 	return true, errors.Join(errs...)
 }
 
-func (s *Speaker) applyPeer(ctx context.Context, r *run, p peer, w peerChange) error {
-	addr := p.key
+// applyPeer makes one change; old is the peer being replaced by a reset.
+func (s *Speaker) applyPeer(ctx context.Context, r *run, p, old peer, w peerChange) error {
+	addr := p.session.address.String()
 	switch w {
 	case add:
 		s.log.Info("bgp: adding peer", "peer", p.name, "address", addr)
@@ -169,11 +184,16 @@ func (s *Speaker) applyPeer(ctx context.Context, r *run, p peer, w peerChange) e
 		s.log.Info("bgp: removing peer", "peer", p.name, "address", addr)
 		return r.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr})
 	case reset:
-		s.log.Info("bgp: peer session parameters changed: resetting the session", "peer", p.name, "address", addr)
-		if err := r.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr}); err != nil {
+		oldAddr := old.session.address.String()
+		if oldAddr != addr {
+			s.log.Info("bgp: peer address changed: replacing the session", "peer", p.name, "old", oldAddr, "address", addr)
+		} else {
+			s.log.Info("bgp: peer session parameters changed: resetting the session", "peer", p.name, "address", addr)
+		}
+		if err := r.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: oldAddr}); err != nil {
 			return err
 		}
-		r.tracker.reset(p.session.address)
+		r.tracker.reset(p.key)
 		return r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(false)})
 	case softIn:
 		s.log.Info("bgp: import policy changed: soft reset in", "peer", p.name)

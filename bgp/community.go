@@ -9,10 +9,14 @@ import (
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
+// gracefulShutdown is GRACEFUL_SHUTDOWN (RFC 8326), 65535:0, which drained
+// routes carry.
+const gracefulShutdown = 0xffff0000
+
 // wellKnownCommunities maps the names config accepts to their values
 // (RFC 1997, RFC 3765, RFC 7999, RFC 8326).
 var wellKnownCommunities = map[string]uint32{
-	"graceful-shutdown":   0xffff0000,
+	"graceful-shutdown":   gracefulShutdown,
 	"blackhole":           0xffff029a,
 	"no-export":           0xffffff01,
 	"no-advertise":        0xffffff02,

@@ -55,7 +55,7 @@ func (s *Speaker) onPeerState(r *run, p apiutil.Peer) {
 	}
 	if up && !rt.up {
 		neg := negotiated(p.State.RemoteCap)
-		r.tracker.state(addr, true, neg)
+		r.tracker.state(addr, true, neg, time.Now())
 		s.log.Info("bgp: session established", "peer", rt.name, "address", addr, "peer_as", p.State.PeerASN, "families", neg)
 		if rt.external && p.State.PeerASN == p.State.LocalASN {
 			// "external" accepts any AS but ours.
@@ -66,7 +66,12 @@ func (s *Speaker) onPeerState(r *run, p apiutil.Peer) {
 			}()
 		}
 	} else if !up && rt.up {
-		r.tracker.state(addr, false, 0)
+		why := p.State.DisconnectMessage
+		if why == "" {
+			why = p.State.DisconnectReason.String()
+		}
+		r.tracker.down(addr, why)
+		r.tracker.state(addr, false, 0, time.Now())
 		s.log.Info("bgp: session down", "peer", rt.name, "address", addr, "state", stateName(p.State.SessionState),
 			"reason", p.State.DisconnectReason.String(), "message", p.State.DisconnectMessage)
 	}

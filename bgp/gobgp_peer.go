@@ -18,9 +18,15 @@ func apiFamily(f families) *api.Family {
 	return &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
 }
 
-// apiPeer is the GoBGP neighbour for a session. restarting sets the
-// Restart State and Forwarding State bits of the graceful restart
-// capability (we are a restarting speaker that kept its FIB).
+// apiPeer is the GoBGP neighbour for a session (which has an address).
+// restarting sets the Restart State and Forwarding State bits of the
+// graceful restart capability (we are a restarting speaker that kept its
+// FIB).
+//
+// A link-local session names the peer fe80::x%iface and binds the socket
+// (and BFD's) to the interface; GoBGP takes the interface's own link-local
+// address as the local address, and, with no next hop set by the export
+// policy, as the next hop of our routes (RFC 8950 for IPv4 ones).
 func (s session) apiPeer(restarting bool) *api.Peer {
 	p := &api.Peer{
 		Conf: &api.PeerConf{
@@ -34,7 +40,8 @@ func (s session) apiPeer(restarting bool) *api.Peer {
 			HoldTime:          s.holdTime,
 			KeepaliveInterval: s.keepalive,
 		}},
-		Transport: &api.Transport{PassiveMode: s.passive},
+		Transport: &api.Transport{PassiveMode: s.passive, BindInterface: s.bindInterface()},
+		Bfd:       s.bfd.apiBFD(),
 	}
 	if s.multihop > 0 {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(s.multihop)}

@@ -89,6 +89,16 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, s
 	}
 }
 
+// neighborNamed returns the speaker's view of the peer with this name.
+func neighborNamed(sp *Speaker, name string) Neighbor {
+	for _, n := range sp.Neighbors() {
+		if n.Name == name {
+			return n
+		}
+	}
+	return Neighbor{}
+}
+
 // neighbor returns the speaker's view of the peer at addr.
 func neighbor(sp *Speaker, addr string) Neighbor {
 	for _, n := range sp.Neighbors() {
@@ -200,6 +210,8 @@ type birdOpts struct {
 	// table, for a switch that reaches the node's underlay address
 	// through another link: a static route for it via the node is added.
 	recursiveVia string
+	// unnumbered peers with the node's link-local address on the link.
+	unnumbered bool
 }
 
 func birdConf(o birdOpts) func(tor torSpec) string {
@@ -232,6 +244,11 @@ func birdConf(o birdOpts) func(tor torSpec) string {
 		if len(s4) > 0 {
 			b.WriteString("protocol static static4 { ipv4;\n" + strings.Join(s4, "") + "}\n")
 		}
+		neighbor := tor.NodeAddr
+		if o.unnumbered {
+			neighbor = fmt.Sprintf("%s %% '%s'", tor.NodeAddr, tor.Dev)
+			o.extra += fmt.Sprintf(" interface %q;", tor.Dev)
+		}
 		fmt.Fprintf(&b, `protocol bgp node1 {
   local as %d; neighbor %s as %d;
   connect delay time 1; connect retry time 1; error wait time 1, 2;
@@ -239,7 +256,7 @@ func birdConf(o birdOpts) func(tor torSpec) string {
   ipv6 { import all; export %s;%s };
   ipv4 { import all; export %s; extended next hop on; };
 }
-`, 65100+tor.Index, tor.NodeAddr, o.nodeAS, o.extra, export, channel, export)
+`, 65100+tor.Index, neighbor, o.nodeAS, o.extra, export, channel, export)
 		return b.String()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -51,6 +52,8 @@ type torSpec struct {
 	PID      int    `json:"pid"`  // bird, or bgpd
 	Addr     string `json:"addr"` // the switch's address on the link
 	NodeAddr string `json:"node_addr"`
+	Dev      string `json:"dev"`      // the switch's end of the link
+	NodeDev  string `json:"node_dev"` // the node's end
 	Index    int    `json:"index"`
 }
 
@@ -96,26 +99,74 @@ func (l *lab) link(t *testing.T, name string) torSpec {
 		Index:    i,
 		Addr:     fmt.Sprintf("fd00:100:%d::1", i),
 		NodeAddr: fmt.Sprintf("fd00:100:%d::2", i),
+		Dev:      torDev,
+		NodeDev:  nodeDev,
 	}
 	testutil.Addr(t, ns, torDev, tor.Addr+"/64")
 	testutil.Addr(t, l.spec.Node, nodeDev, tor.NodeAddr+"/64")
 	return tor
 }
 
+// linkUnnumbered is link without global addresses: Addr and NodeAddr are
+// the kernel's EUI-64 link-local addresses of the two ends (without
+// zone), once usable.
+func (l *lab) linkUnnumbered(t *testing.T, name string) torSpec {
+	i := len(l.spec.Tors) + 1
+	ns := testutil.NewNetns(t, "bgpt-")
+	nodeDev, torDev := testutil.UniqueName("vn"), testutil.UniqueName("vt")
+	testutil.Veth(t, nodeDev, l.spec.Node, torDev, ns)
+	return torSpec{
+		Name:     name,
+		NS:       ns,
+		Index:    i,
+		Addr:     linkLocalOf(t, ns, torDev).String(),
+		NodeAddr: linkLocalOf(t, l.spec.Node, nodeDev).String(),
+		Dev:      torDev,
+		NodeDev:  nodeDev,
+	}
+}
+
+// linkLocalOf returns dev's fe80:: address inside ns, waiting for DAD.
+func linkLocalOf(t *testing.T, ns, dev string) netip.Addr {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out := testutil.Run(t, "ip", "-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link")
+		if strings.Contains(out, "tentative") {
+			continue
+		}
+		for _, f := range strings.Fields(out) {
+			if p, err := netip.ParsePrefix(f); err == nil && p.Addr().IsLinkLocalUnicast() {
+				return p.Addr()
+			}
+		}
+	}
+	t.Fatalf("%s/%s has no usable link-local address", ns, dev)
+	return netip.Addr{}
+}
+
 // addBIRD adds a BIRD switch; conf renders its configuration.
 func (l *lab) addBIRD(t *testing.T, name string, conf func(tor torSpec) string) {
-	tor := l.link(t, name)
+	l.startBIRD(t, l.link(t, name), conf)
+}
+
+// startBIRD runs BIRD as the switch on tor's link.
+func (l *lab) startBIRD(t *testing.T, tor torSpec, conf func(tor torSpec) string) {
 	b := testutil.StartBIRD(t, tor.NS, conf(tor))
 	tor.Kind, tor.Ctl, tor.PID = "bird", b.Socket, b.Proc.PID()
 	l.spec.Tors = append(l.spec.Tors, tor)
 }
 
 // addFRR adds an FRR switch; conf renders bgpd's configuration.
-func (l *lab) addFRR(t *testing.T, name string, conf func(tor torSpec) string) {
-	tor := l.link(t, name)
+func (l *lab) addFRR(t *testing.T, name string, conf func(tor torSpec) string) *testutil.FRR {
+	return l.startFRR(t, l.link(t, name), conf)
+}
+
+// startFRR runs FRR (zebra, bgpd) as the switch on tor's link.
+func (l *lab) startFRR(t *testing.T, tor torSpec, conf func(tor torSpec) string) *testutil.FRR {
 	f := testutil.StartFRR(t, tor.NS, conf(tor))
 	tor.Kind, tor.Ctl, tor.PID = "frr", f.Dir, f.BGPd.PID()
 	l.spec.Tors = append(l.spec.Tors, tor)
+	return f
 }
 
 // runInner re-runs this test in the node namespace and reports it.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/aird-net/aird/internal/config"
 )
@@ -25,6 +26,9 @@ const (
 	// DefaultStateDir holds the graceful-restart marker; it is on tmpfs
 	// so that a reboot (which loses the forwarding state) forgets it.
 	DefaultStateDir = "/run/aird"
+	// DefaultRAInterval is the Router Advertisement interval on the
+	// interfaces of unnumbered peers, as FRR uses for its own.
+	DefaultRAInterval = 10 * time.Second
 )
 
 // Options configure a Speaker.
@@ -46,6 +50,9 @@ type Options struct {
 	// StateDir holds the restart marker that tells the next Start that it
 	// is a graceful restart; "" means DefaultStateDir.
 	StateDir string
+	// RAInterval is how often the Router Advertisements that announce the
+	// node to unnumbered peers are sent; 0 means DefaultRAInterval.
+	RAInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +67,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.RAInterval == 0 {
+		o.RAInterval = DefaultRAInterval
 	}
 	return o
 }
@@ -80,6 +90,9 @@ func (o Options) validate() error {
 	// reconciling them would delete routes aird does not own.
 	if o.RouteProtocol < 5 || o.RouteProtocol > 255 {
 		errs = append(errs, fmt.Errorf("route protocol %d is out of range 5..255", o.RouteProtocol))
+	}
+	if o.RAInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("RA interval %s is too short", o.RAInterval))
 	}
 	if !filepath.IsAbs(o.StateDir) {
 		errs = append(errs, fmt.Errorf("state directory %q is not absolute", o.StateDir))

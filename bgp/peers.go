@@ -46,7 +46,11 @@ func familyOf(a netip.Addr) families {
 // uses for the transport: a change to any of it resets that session (the
 // peer is deleted and added again). It is comparable with ==.
 type session struct {
+	// address is the peer's address; for an unnumbered peer the
+	// link-local address discovered on iface (with iface as zone), or
+	// invalid while none is known: such a peer is not in GoBGP.
 	address         netip.Addr
+	iface           string // unnumbered: the interface
 	peerAS          uint32 // 0: "external" (any AS)
 	localAS         uint32
 	external        bool // configured as "external"
@@ -60,20 +64,44 @@ type session struct {
 	connectRetry    uint64 // seconds
 	gracefulRestart bool
 	restartTime     uint16 // seconds
+	bfd             bfdConfig
+}
+
+// linkLocal reports a session over IPv6 link-local addresses: unnumbered,
+// or a configured fe80::x%iface.
+func (s session) linkLocal() bool {
+	return s.iface != "" || s.address.IsLinkLocalUnicast()
+}
+
+// bindInterface is the interface a link-local session is bound to.
+func (s session) bindInterface() string {
+	if s.iface != "" {
+		return s.iface
+	}
+	if s.address.IsLinkLocalUnicast() {
+		return s.address.Zone()
+	}
+	return ""
 }
 
 // peer is one configured neighbour as the speaker uses it.
 type peer struct {
-	key     string // GoBGP's neighbour key: the address
-	name    string // config name, or the address
+	// key names the peer for as long as its configuration names it: the
+	// address, or "interface:IFACE" for an unnumbered peer (whose
+	// address comes and goes). Policies and the tracker use it.
+	key     string
+	name    string // config name, the address or the interface
 	path    string // "bgp.peers[i]" for messages
 	session session
 	cfg     config.Peer
 }
 
+// resolved reports whether the peer has an address, i.e. is (to be) a
+// GoBGP neighbour.
+func (p peer) resolved() bool { return p.session.address.IsValid() }
+
 // buildPeers turns the [[bgp.peers]] tables into peers, reading password
-// files. Features that are not implemented yet are errors, so that a
-// configuration never silently does less than it says.
+// files. Unnumbered peers have no address yet (see resolvePeers).
 func buildPeers(c *config.BGP) ([]peer, error) {
 	var errs []error
 	out := make([]peer, 0, len(c.Peers))
@@ -97,19 +125,27 @@ func buildPeers(c *config.BGP) ([]peer, error) {
 
 func buildPeer(c *config.BGP, p config.Peer, path string) (peer, error) {
 	switch {
-	case p.Interface != "":
-		return peer{}, fmt.Errorf("%s: interface (unnumbered) peers are not supported yet: peer by address", path)
-	case p.BFD.Enabled:
-		return peer{}, fmt.Errorf("%s: BFD is not supported yet: set bfd.enabled = false", path)
-	case !p.Address.IsValid():
-		return peer{}, fmt.Errorf("%s: no address", path)
-	case p.Address.Is6() && p.Address.Zone() != "":
-		return peer{}, fmt.Errorf("%s: link-local peer addresses are not supported yet", path)
+	case p.Interface != "" && p.Address.IsValid():
+		return peer{}, fmt.Errorf("%s: a peer has either address or interface, not both", path)
+	case p.Interface == "" && !p.Address.IsValid():
+		return peer{}, fmt.Errorf("%s: no address or interface", path)
+	case p.Address.IsLinkLocalUnicast() && p.Address.Zone() == "":
+		return peer{}, fmt.Errorf("%s: link-local address %s needs its interface as zone (fe80::1%%eth0)", path, p.Address)
+	case p.Address.Zone() != "" && !p.Address.IsLinkLocalUnicast():
+		return peer{}, fmt.Errorf("%s: only link-local addresses take a zone: %s", path, p.Address)
 	case p.Passive && c.ListenPort == 0:
 		return peer{}, fmt.Errorf("%s: passive peer with listen-port 0: the session could never come up", path)
+	case (p.Interface != "" || p.Address.IsLinkLocalUnicast()) && p.Multihop > 0:
+		return peer{}, fmt.Errorf("%s: a link-local (unnumbered) peer is directly connected: multihop must be 0", path)
+	}
+	bfd, err := newBFDConfig(p.BFD)
+	if err != nil {
+		return peer{}, fmt.Errorf("%s: %w", path, err)
 	}
 	s := session{
 		address:     p.Address.Unmap(),
+		iface:       p.Interface,
+		bfd:         bfd,
 		localAS:     uint32(c.ASN),
 		multihop:    p.Multihop,
 		ttlSecurity: p.TTLSecurity,
@@ -158,11 +194,19 @@ func buildPeer(c *config.BGP, p config.Peer, path string) (peer, error) {
 		return peer{}, fmt.Errorf("%s: %w", path, err)
 	}
 	s.password = pw
+	key := s.address.String()
+	if s.iface != "" {
+		key = "interface:" + s.iface
+	}
 	name := p.Name
-	if name == "" {
+	switch {
+	case name != "":
+	case s.iface != "":
+		name = s.iface
+	default:
 		name = s.address.String()
 	}
-	return peer{key: s.address.String(), name: name, path: path, session: s, cfg: p}, nil
+	return peer{key: key, name: name, path: path, session: s, cfg: p}, nil
 }
 
 // seconds rounds d up to whole seconds (GoBGP's timers are in seconds).

@@ -3,6 +3,7 @@ package bgp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/aird-net/aird/internal/config"
@@ -42,8 +43,13 @@ type policySet struct {
 // Export: only locally originated paths, per peer and family, with the
 // [bgp] and peer communities added, the peer's MED and AS-path prepend, and
 // the node's underlay address as next hop; everything else (routes learned
-// from other peers) is rejected, so the node never becomes transit.
-func buildPolicies(c *config.BGP, node config.Node, peers []peer) (policySet, error) {
+// from other peers) is rejected, so the node never becomes transit. While
+// drained, every route also gets GRACEFUL_SHUTDOWN and drain.prepend more
+// prepends.
+//
+// A peer without an address (unnumbered, not found yet) has no
+// statements: a neighbour set without addresses would match every peer.
+func buildPolicies(c *config.BGP, node config.Node, peers []peer, drained bool) (policySet, error) {
 	ps := policySet{req: &api.SetPoliciesRequest{}, perPeer: map[string]peerPolicy{}}
 	imp := &api.Policy{Name: importPolicy, Statements: []*api.Statement{{
 		Name:       importPolicy + ":local",
@@ -52,17 +58,22 @@ func buildPolicies(c *config.BGP, node config.Node, peers []peer) (policySet, er
 	}}}
 	exp := &api.Policy{Name: exportPolicy}
 	for _, p := range peers {
+		if !p.resolved() {
+			ps.perPeer[p.key] = peerPolicy{}
+			continue
+		}
 		nset := "peer:" + p.key
 		ps.req.DefinedSets = append(ps.req.DefinedSets, &api.DefinedSet{
 			DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR,
 			Name:        nset,
-			List:        []string{p.key},
+			// GoBGP matches neighbours by address, without zone.
+			List: []string{p.session.address.WithZone("").String()},
 		})
 		sets, stmts := importStatements(p, nset)
 		ps.req.DefinedSets = append(ps.req.DefinedSets, sets...)
 		imp.Statements = append(imp.Statements, stmts...)
 
-		es, err := exportStatements(c, node, p, nset)
+		es, err := exportStatements(c, node, p, nset, drained)
 		if err != nil {
 			return policySet{}, err
 		}
@@ -114,10 +125,17 @@ func importStatements(p peer, nset string) ([]*api.DefinedSet, []*api.Statement)
 	return sets, stmts
 }
 
-func exportStatements(c *config.BGP, node config.Node, p peer, nset string) ([]*api.Statement, error) {
+func exportStatements(c *config.BGP, node config.Node, p peer, nset string, drained bool) ([]*api.Statement, error) {
 	comms, err := parseCommunities(c.Communities, p.cfg.Communities)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.path, err)
+	}
+	prepend := p.cfg.Prepend
+	if drained {
+		comms = append(comms, gracefulShutdown)
+		slices.Sort(comms)
+		comms = slices.Compact(comms)
+		prepend += c.Drain.Prepend
 	}
 	large, err := parseLargeCommunities(c.LargeCommunities, p.cfg.LargeCommunities)
 	if err != nil {
@@ -146,10 +164,10 @@ func exportStatements(c *config.BGP, node config.Node, p peer, nset string) ([]*
 		if p.cfg.MED > 0 {
 			a.Med = &api.MedAction{Type: api.MedAction_TYPE_REPLACE, Value: p.cfg.MED}
 		}
-		if p.cfg.Prepend > 0 {
-			a.AsPrepend = &api.AsPrependAction{Asn: uint32(c.ASN), Repeat: uint32(p.cfg.Prepend)}
+		if prepend > 0 {
+			a.AsPrepend = &api.AsPrependAction{Asn: uint32(c.ASN), Repeat: uint32(prepend)}
 		}
-		if nh := exportNexthop(node, p.session.address, fam); nh.IsValid() {
+		if nh := exportNexthop(node, p.session, fam); nh.IsValid() {
 			a.Nexthop = &api.NexthopAction{Address: nh.String()}
 		}
 		stmts = append(stmts, &api.Statement{
@@ -165,13 +183,18 @@ func exportStatements(c *config.BGP, node config.Node, p peer, nset string) ([]*
 	return stmts, nil
 }
 
-// exportNexthop is the next hop for our routes of family fam sent to the
-// peer at addr: the node's underlay address of the session's family; IPv6
+// exportNexthop is the next hop for our routes of family fam sent on the
+// session: the node's underlay address of the session's family; IPv6
 // routes always need an IPv6 next hop, and IPv4 routes on an IPv6 session
 // get one too (RFC 8950). Invalid when the node has no such underlay
-// address: GoBGP then uses the session's local address.
-func exportNexthop(node config.Node, addr netip.Addr, fam families) netip.Addr {
-	want := familyOf(addr)
+// address, and for link-local (unnumbered) sessions, whose switch takes
+// only an on-link next hop: GoBGP then uses the session's local address,
+// the node's link-local address on that interface.
+func exportNexthop(node config.Node, s session, fam families) netip.Addr {
+	if s.linkLocal() {
+		return netip.Addr{}
+	}
+	want := familyOf(s.address)
 	if fam == famIPv6 {
 		want = famIPv6
 	}

@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -57,6 +58,7 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 		case <-deadline.C:
 		}
 		if err := s.reconcile(ctx, r); err != nil {
+			s.reconcileErrors.Add(1)
 			s.log.Warn("bgp: FIB reconcile", "err", err)
 		}
 	}
@@ -73,11 +75,15 @@ func (s *Speaker) reconcile(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	accepted := map[netip.Addr]int{}
+	accepted := map[netip.Addr]famCounts{}
 	for _, p := range paths {
-		if !p.local {
-			accepted[p.peer]++
+		if p.local {
+			continue
 		}
+		if accepted[p.peer] == nil {
+			accepted[p.peer] = famCounts{}
+		}
+		accepted[p.peer][familyOf(p.prefix.Addr())]++
 	}
 	over, excluded := r.tracker.count(accepted)
 	for _, addr := range over {
@@ -88,7 +94,23 @@ func (s *Speaker) reconcile(ctx context.Context, r *run) error {
 			s.log.Warn("bgp: reset peer", "peer", rt.name, "err", err)
 		}
 	}
-	ifindex := func(peer netip.Addr) int { return r.fib.linkFor(nexthop{addr: peer}) }
+	ifindexes := map[netip.Addr]int{} // per pass: many paths, few peers
+	ifindex := func(peer netip.Addr) int {
+		if i, ok := ifindexes[peer]; ok {
+			return i
+		}
+		i := 0
+		if peer.Zone() != "" {
+			// A link-local session: its interface.
+			if ifi, err := net.InterfaceByName(peer.Zone()); err == nil {
+				i = ifi.Index
+			}
+		} else {
+			i = r.fib.linkFor(nexthop{addr: peer})
+		}
+		ifindexes[peer] = i
+		return i
+	}
 	want := fibRoutes{}
 	for _, p := range paths {
 		if p.local || !p.best || excluded[p.peer] {

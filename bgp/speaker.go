@@ -46,6 +46,9 @@ type Speaker struct {
 	log    *slog.Logger
 	kickCh chan struct{}
 
+	// reconcileErrors counts failed FIB passes (for the metrics).
+	reconcileErrors atomic.Uint64
+
 	mu         sync.Mutex
 	cfg        *config.BGP
 	node       config.Node
@@ -53,6 +56,8 @@ type Speaker struct {
 	policies   policySet
 	desired    map[netip.Prefix]localRoute // what SetAdvertised asked for
 	advertised map[netip.Prefix]localRoute // what GoBGP holds
+	drain      drainState
+	drainGen   uint64 // bumped by every Drain and Undrain
 	run        *run
 	stopped    bool
 }
@@ -70,6 +75,11 @@ type run struct {
 	cancel          context.CancelFunc
 	loopStarted     bool
 	loopDone        chan struct{}
+
+	// watches run neighbour discovery for unnumbered peers, by
+	// interface; discovered is what they found. Both under Speaker.mu.
+	watches    map[string]*ifaceWatch
+	discovered map[string]netip.Addr
 
 	mu        sync.Mutex
 	installed fibRoutes // last FIB pass, for Routes
@@ -103,7 +113,7 @@ func New(o Options) (*Speaker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bgp: %w", err)
 	}
-	pols, err := buildPolicies(o.Config, o.Node, peers)
+	pols, err := buildPolicies(o.Config, o.Node, peers, false)
 	if err != nil {
 		return nil, fmt.Errorf("bgp: %w", err)
 	}
@@ -139,7 +149,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
-	pols, err := buildPolicies(s.cfg, s.node, peers)
+	pols, err := buildPolicies(s.cfg, s.node, peers, s.drain != drainNone)
 	if err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
@@ -168,6 +178,8 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 		gracefulRestart: c.GracefulRestart.Enabled,
 		stopping:        &atomic.Bool{},
 		loopDone:        make(chan struct{}),
+		watches:         map[string]*ifaceWatch{},
+		discovered:      map[string]netip.Addr{},
 	}
 	opts := []server.ServerOption{server.LoggerOption(newGoBGPLogger(s.log, r.stopping), nil)}
 	if c.GRPCSocket != "" {
@@ -214,6 +226,9 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 		s.log.Info("bgp: graceful restart: advertising Restart State; installed routes are kept until the peers are synced")
 	}
 	for _, p := range peers {
+		if !p.resolved() {
+			continue // unnumbered: added when discovery finds it
+		}
 		if err := r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(restarting)}); err != nil {
 			return fail(fmt.Errorf("add peer %s: %w", p.name, err))
 		}
@@ -230,6 +245,7 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 	}
 	r.loopStarted = true
 	go s.reconcileLoop(watchCtx, r)
+	s.syncWatches(r, peers)
 	s.kick()
 	s.log.Info("bgp: speaker started", "asn", uint32(c.ASN), "router_id", c.RouterID, "peers", len(peers), "routes", len(s.advertised), "restarting", restarting)
 	return r, nil
@@ -254,14 +270,26 @@ func globalConfig(c *config.BGP) *api.Global {
 	}
 }
 
-// Stop stops the speaker; see StopMode. It waits for GoBGP to finish.
+// Stop stops the speaker; see StopMode. It waits for GoBGP and the
+// unnumbered peer discovery to finish.
 func (s *Speaker) Stop(mode StopMode) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.run == nil {
+		s.mu.Unlock()
 		return errors.New("bgp: stop: not running")
 	}
 	r := s.run
+	watches := r.stopWatches()
+	err := s.stopLocked(r, mode)
+	s.mu.Unlock()
+	// Outside the lock: a watcher may be waiting for it to report.
+	for _, w := range watches {
+		<-w.done
+	}
+	return err
+}
+
+func (s *Speaker) stopLocked(r *run, mode StopMode) error {
 	s.run, s.stopped = nil, true
 	s.log.Info("bgp: stopping speaker", "mode", mode)
 	var errs []error

@@ -14,8 +14,12 @@ const statusTimeout = 5 * time.Second
 
 // Neighbor is the state of one configured peer, for airctl and the API.
 type Neighbor struct {
-	Name    string
+	Name string
+	// Address is the peer's address; for an unnumbered peer the
+	// link-local address found on Interface (invalid while none is).
 	Address netip.Addr
+	// Interface is set for an unnumbered peer.
+	Interface string
 	// PeerASN is the configured AS, or the one the peer sent when it is
 	// "external".
 	PeerASN  uint32
@@ -34,16 +38,39 @@ type Neighbor struct {
 	MaxPrefixes int
 	// Families lists the configured address families.
 	Families []string
+	// BFD is the BFD session state (down, init, up, admin-down); empty
+	// when BFD is off for the peer.
+	BFD string
 	// LastError says why the session last went down, if it did.
 	LastError string
 }
 
+// familyCounts are a peer's path counts in one family.
+type familyCounts struct{ received, accepted, advertised int }
+
+// peerStatus is a Neighbor with what the metrics also want.
+type peerStatus struct {
+	Neighbor
+	byFamily map[families]familyCounts
+	flaps    uint64
+}
+
 // Neighbors returns the configured peers in configuration order.
 func (s *Speaker) Neighbors() []Neighbor {
+	st := s.status()
+	out := make([]Neighbor, len(st))
+	for i, p := range st {
+		out[i] = p.Neighbor
+	}
+	return out
+}
+
+// status reads the peers' state from GoBGP and the tracker.
+func (s *Speaker) status() []peerStatus {
 	s.mu.Lock()
 	peers, r := slices.Clone(s.peers), s.run
 	s.mu.Unlock()
-	out := make([]Neighbor, 0, len(peers))
+	out := make([]peerStatus, 0, len(peers))
 	byAddr := map[netip.Addr]*api.Peer{}
 	if r != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
@@ -61,21 +88,31 @@ func (s *Speaker) Neighbors() []Neighbor {
 		}
 	}
 	for _, p := range peers {
-		n := Neighbor{
+		n := peerStatus{Neighbor: Neighbor{
 			Name:        p.name,
 			Address:     p.session.address,
+			Interface:   p.session.iface,
 			PeerASN:     p.session.peerAS,
 			LocalASN:    p.session.localAS,
 			State:       "stopped",
 			MaxPrefixes: p.cfg.Import.MaxPrefixes,
 			Families:    slices.Clone(p.cfg.Families),
+		}}
+		if p.session.bfd.enabled {
+			n.BFD = "down"
 		}
 		if r != nil {
-			if rt, ok := r.tracker.snapshot(p.session.address); ok {
-				n.Accepted = rt.accepted
+			n.State = "idle"
+			rt, _ := r.tracker.byKey(p.key)
+			n.Accepted, n.flaps = rt.accepted, rt.flaps
+			if ap := byAddr[p.session.address]; p.resolved() && ap != nil {
+				fillNeighbor(&n, ap, rt.acceptedBy)
 			}
-			if ap := byAddr[p.session.address]; ap != nil {
-				fillNeighbor(&n, ap)
+			if n.LastError == "" {
+				n.LastError = rt.lastError
+			}
+			if !p.resolved() {
+				n.LastError = "waiting for the peer on " + p.session.iface + " (IPv6 neighbour discovery)"
 			}
 		}
 		out = append(out, n)
@@ -83,7 +120,7 @@ func (s *Speaker) Neighbors() []Neighbor {
 	return out
 }
 
-func fillNeighbor(n *Neighbor, p *api.Peer) {
+func fillNeighbor(n *peerStatus, p *api.Peer, accepted famCounts) {
 	if st := p.State; st != nil {
 		n.State = sessionStateName(st.SessionState)
 		if n.PeerASN == 0 {
@@ -94,15 +131,29 @@ func fillNeighbor(n *Neighbor, p *api.Peer) {
 		} else if st.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
 			n.LastError = st.DisconnectReason.String()
 		}
+		if n.BFD != "" && st.BfdState != nil {
+			n.BFD = bfdStateName(st.BfdState.SessionState)
+		}
 	}
 	if n.State == "established" && p.Timers != nil && p.Timers.State != nil && p.Timers.State.Uptime != nil {
 		n.Since = p.Timers.State.Uptime.AsTime()
 		n.Uptime = time.Since(n.Since).Round(time.Second)
 	}
+	n.byFamily = map[families]familyCounts{}
 	for _, af := range p.AfiSafis {
-		if af.State != nil {
-			n.Received += int(af.State.Received)
-			n.Advertised += int(af.State.Advertised)
+		if af.State == nil || af.Config == nil || af.Config.Family == nil {
+			continue
+		}
+		n.Received += int(af.State.Received)
+		n.Advertised += int(af.State.Advertised)
+		f := famIPv6
+		if af.Config.Family.Afi == api.Family_AFI_IP {
+			f = famIPv4
+		}
+		n.byFamily[f] = familyCounts{
+			received:   int(af.State.Received),
+			accepted:   accepted[f],
+			advertised: int(af.State.Advertised),
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,8 +97,6 @@ func TestBuildPeersRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, tc := range map[string]struct{ bgp, peer, want string }{
-		"interface":     {"", `interface = "eth0"`, "interface (unnumbered) peers are not supported yet"},
-		"bfd":           {"", "address = \"fd00::1\"\n[bgp.peers.bfd]\nenabled = true", "BFD is not supported yet"},
 		"password mode": {"", "address = \"fd00::1\"\npassword-file = \"" + open + "\"", "readable by group or others"},
 		"password gone": {"", "address = \"fd00::1\"\npassword-file = \"" + filepath.Join(dir, "nope") + "\"", "no such file"},
 		"passive":       {"listen-port = 0", "address = \"fd00::1\"\npassive = true", "passive peer with listen-port 0"},
@@ -143,7 +142,7 @@ func TestBuildPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := buildPolicies(c.BGP, c.Node, peers)
+	ps, err := buildPolicies(c.BGP, c.Node, peers, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +190,7 @@ func TestBuildPolicies(t *testing.T) {
 	// A policy-only change moves the fingerprint of that peer only.
 	c2 := parseConfig(t, strings.Replace(unitTOML, "med = 50", "med = 60", 1))
 	peers2, _ := buildPeers(c2.BGP)
-	ps2, err := buildPolicies(c2.BGP, c2.Node, peers2)
+	ps2, err := buildPolicies(c2.BGP, c2.Node, peers2, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,8 +314,8 @@ func TestTrackerSync(t *testing.T) {
 	if tr.isSynced(now) {
 		t.Fatal("synced with no session up")
 	}
-	tr.state(a1, true, famIPv6|famIPv4)
-	tr.state(a2, true, famIPv6|famIPv4) // tor2 is configured for IPv4 only
+	tr.state(a1, true, famIPv6|famIPv4, now)
+	tr.state(a2, true, famIPv6|famIPv4, now) // tor2 is configured for IPv4 only
 	tr.endOfRIB(a1, famIPv6)
 	tr.endOfRIB(a2, famIPv4)
 	if tr.isSynced(now) {
@@ -331,18 +330,118 @@ func TestTrackerSync(t *testing.T) {
 		t.Fatal("not synced after the deadline")
 	}
 
-	over, excluded := tr.count(map[netip.Addr]int{a1: 1001, a2: 3})
+	over, excluded := tr.count(map[netip.Addr]famCounts{a1: {famIPv6: 1000, famIPv4: 1}, a2: {famIPv4: 3}})
 	if len(over) != 1 || over[0] != a1 || !excluded[a1] || excluded[a2] {
 		t.Errorf("count: over %v excluded %v", over, excluded)
 	}
-	over, excluded = tr.count(map[netip.Addr]int{a1: 1001})
+	over, excluded = tr.count(map[netip.Addr]famCounts{a1: {famIPv6: 1001}})
 	if len(over) != 0 || !excluded[a1] {
 		t.Errorf("second count: over %v (reset once only), excluded %v", over, excluded)
 	}
-	tr.state(a1, false, 0)
-	tr.state(a1, true, famIPv6)
-	if over, _ := tr.count(map[netip.Addr]int{a1: 1001}); len(over) != 1 {
+	tr.state(a1, false, 0, now)
+	tr.state(a1, true, famIPv6, now)
+	if over, _ := tr.count(map[netip.Addr]famCounts{a1: {famIPv6: 1001}}); len(over) != 1 {
 		t.Errorf("after the session came back: over %v, want a new reset", over)
+	}
+	if rt, _ := tr.byKey(peers[0].key); rt.flaps != 1 || rt.accepted != 1001 || rt.acceptedBy[famIPv6] != 1001 {
+		t.Errorf("tor1 runtime: %+v, want 1 flap, 1001 accepted", rt)
+	}
+}
+
+// An unnumbered peer has no address until discovery finds one; it is
+// tracked (and holds up the sync) meanwhile, and keeps its flap count
+// when its address changes.
+func TestUnnumberedPeer(t *testing.T) {
+	c := parseConfig(t, `
+[node]
+name = "n1"
+router-id = "10.255.255.1"
+underlay = ["fd00:100:1::2"]
+[bgp]
+asn = 65001
+[[bgp.peers]]
+interface = "eth1"
+asn = "external"
+[bgp.peers.bfd]
+enabled = true
+min-rx = "200ms"
+min-tx = "250ms"
+multiplier = 4
+`)
+	peers, err := buildPeers(c.BGP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := peers[0]
+	if p.key != "interface:eth1" || p.name != "eth1" || p.resolved() || !p.session.linkLocal() || p.session.bindInterface() != "eth1" {
+		t.Fatalf("unnumbered peer: %+v", p)
+	}
+	if b := p.session.bfd; b != (bfdConfig{enabled: true, minRx: 200000, minTx: 250000, multiplier: 4}) {
+		t.Errorf("bfd: %+v", b)
+	}
+	ps, err := buildPolicies(c.BGP, c.Node, peers, false)
+	if err != nil || len(ps.req.DefinedSets) != 0 || len(ps.req.Policies[1].Statements) != 0 {
+		t.Fatalf("an unresolved peer has policy statements: %v, %v", ps.req, err)
+	}
+
+	now := time.Now()
+	tr := newTracker(peers, now.Add(time.Minute))
+	if tr.isSynced(now) {
+		t.Fatal("synced before the unnumbered peer was even found")
+	}
+	ll := netip.MustParseAddr("fe80::1%eth1")
+	peers = resolvePeers(peers, map[string]netip.Addr{"eth1": ll})
+	if !peers[0].resolved() || peers[0].session.address != ll {
+		t.Fatalf("resolved: %+v", peers[0].session)
+	}
+	ap := peers[0].session.apiPeer(false)
+	if ap.Conf.NeighborAddress != "fe80::1%eth1" || ap.Transport.BindInterface != "eth1" || ap.Bfd == nil ||
+		ap.Bfd.RequiredMinimumReceive != 200000 || ap.Bfd.DesiredMinimumTxInterval != 250000 || ap.Bfd.DetectionMultiplier != 4 {
+		t.Errorf("api peer: %v", ap)
+	}
+	ps, err = buildPolicies(c.BGP, c.Node, peers, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := ps.req.DefinedSets[0].List; len(l) != 1 || l[0] != "fe80::1" {
+		t.Errorf("neighbour set: %v, want the address without zone", l)
+	}
+	for _, st := range ps.req.Policies[1].Statements {
+		if st.Actions.Nexthop != nil {
+			t.Errorf("unnumbered export sets next hop %v: want the session's link-local address", st.Actions.Nexthop)
+		}
+	}
+	tr.setPeers(peers)
+	tr.state(ll, true, famIPv6|famIPv4, now)
+	tr.state(ll, false, 0, now)
+	peers = resolvePeers(peers, map[string]netip.Addr{"eth1": netip.MustParseAddr("fe80::2%eth1")})
+	tr.setPeers(peers)
+	if rt, ok := tr.byKey("interface:eth1"); !ok || rt.flaps != 1 || rt.up || rt.address.String() != "fe80::2%eth1" {
+		t.Errorf("after the address changed: %+v", rt)
+	}
+}
+
+// Drained, every export statement adds GRACEFUL_SHUTDOWN and the drain
+// prepends to the peer's own.
+func TestDrainPolicy(t *testing.T) {
+	c := parseConfig(t, unitTOML+"[bgp.drain]\nprepend = 3\n")
+	peers, _ := buildPeers(c.BGP)
+	ps, err := buildPolicies(c.BGP, c.Node, peers, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := ps.req.Policies[1]
+	a := exp.Statements[0].Actions // tor1: prepend 2, communities
+	if got := strings.Join(a.Community.Communities, " "); got != "4259905636 4259905736 4294901760 4294967041" || a.AsPrepend.Repeat != 5 {
+		t.Errorf("tor1 drained: communities %s prepend %d", got, a.AsPrepend.Repeat)
+	}
+	a = exp.Statements[2].Actions // tor2: no prepend
+	if !slices.Contains(a.Community.Communities, "4294901760") || a.AsPrepend.Repeat != 3 {
+		t.Errorf("tor2 drained: %v", a)
+	}
+	normal, _ := buildPolicies(c.BGP, c.Node, peers, false)
+	if normal.perPeer[peers[0].key].exp == ps.perPeer[peers[0].key].exp {
+		t.Errorf("draining does not change the export fingerprint")
 	}
 }
 

@@ -20,8 +20,9 @@ type Options struct {
 	Interface string
 	// Interval between the Router Advertisements aird sends (default 10s).
 	Interval time.Duration
-	// Expiry after which a silent peer is forgotten (default 6 intervals,
-	// 0 keeps it until the link goes down).
+	// Expiry after which a silent peer is forgotten: 0 means 6 intervals,
+	// a negative value keeps the peer until the link goes down or another
+	// router replaces it (for a BGP peer that may send no RAs at all).
 	Expiry time.Duration
 	Logger *slog.Logger
 }
@@ -54,7 +55,9 @@ type Discoverer struct {
 	self    netip.Addr
 	updates chan netip.Addr
 	cancel  context.CancelFunc
-	done    sync.WaitGroup
+	// linkDone ends the link-state subscription, if there is one.
+	linkDone chan struct{}
+	done     sync.WaitGroup
 
 	mu       sync.Mutex
 	peer     netip.Addr // zero when none
@@ -88,10 +91,35 @@ func Start(ctx context.Context, o Options) (*Discoverer, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	d := &Discoverer{opts: o, conn: conn, nl: nl, ifi: ifi, self: self, updates: make(chan netip.Addr, 8), cancel: cancel}
+	links := d.subscribeLinks()
 	d.done.Add(2)
 	go d.receive(ctx)
 	go d.advertise(ctx)
+	if links != nil {
+		d.done.Add(1)
+		go d.watchLinks(ctx, links)
+	}
 	return d, nil
+}
+
+// subscribeLinks subscribes to link state changes (in the calling thread's
+// namespace, like the rest). Without them the link is still checked every
+// interval.
+func (d *Discoverer) subscribeLinks() <-chan netlink.LinkUpdate {
+	ch := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
+		ErrorCallback: func(err error) {
+			d.opts.Logger.Debug("link subscription", "interface", d.ifi.Name, "err", err)
+		},
+	})
+	if err != nil {
+		d.opts.Logger.Warn("unnumbered peer discovery: no link state events: checking every interval",
+			"interface", d.ifi.Name, "err", err)
+		return nil
+	}
+	d.linkDone = done
+	return ch
 }
 
 func setup(conn *ndp.Conn) error {
@@ -124,9 +152,16 @@ func (d *Discoverer) Peer() netip.Addr {
 // Self is the link-local address aird speaks from on the interface.
 func (d *Discoverer) Self() netip.Addr { return d.self.WithZone(d.ifi.Name) }
 
+// Index is the interface's index when Start ran: an interface deleted and
+// created again under the same name has another one.
+func (d *Discoverer) Index() int { return d.ifi.Index }
+
 // Close stops sending and listening.
 func (d *Discoverer) Close() error {
 	d.cancel()
+	if d.linkDone != nil {
+		close(d.linkDone)
+	}
 	err := d.conn.Close()
 	d.done.Wait()
 	d.nl.Close()

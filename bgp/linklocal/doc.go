@@ -11,5 +11,7 @@
 // address names a candidate peer; an RA wins over NS/NA. The current peer is
 // reported on a channel whenever it changes, and reported as gone (the zero
 // address) when the link goes down or the peer falls silent for the expiry
-// time.
+// time (never, with a negative expiry). Link state changes are followed
+// with rtnetlink events as they happen: a link going down loses the peer at
+// once, a link coming up sends an RS and an RA at once.
 package linklocal

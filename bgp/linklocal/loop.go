@@ -105,13 +105,44 @@ func (d *Discoverer) saw(src netip.Addr, fromRA bool) {
 	}
 }
 
+// watchLinks follows the interface's link state as it changes: down loses
+// the peer at once, up sends an RS and an RA so that the switch and the
+// node find each other without waiting for the next interval. It reads
+// until the subscription ends (Close).
+func (d *Discoverer) watchLinks(ctx context.Context, links <-chan netlink.LinkUpdate) {
+	defer d.done.Done()
+	wasUp := d.linkUp()
+	for u := range links {
+		if ctx.Err() != nil || int(u.Index) != d.ifi.Index {
+			continue
+		}
+		up := isUp(u.Link)
+		if up == wasUp {
+			continue
+		}
+		wasUp = up
+		if up {
+			d.opts.Logger.Debug("link up: soliciting", "interface", d.ifi.Name)
+			d.send(&ndp.RouterSolicitation{Options: d.lla()}, allRouters)
+			d.send(d.ra(), allNodes)
+			continue
+		}
+		d.expire()
+	}
+}
+
+func (d *Discoverer) linkUp() bool {
+	l, err := d.nl.LinkByIndex(d.ifi.Index)
+	return err == nil && isUp(l)
+}
+
+func isUp(l netlink.Link) bool {
+	return l.Attrs().OperState == netlink.OperUp || l.Attrs().RawFlags&unix.IFF_RUNNING != 0
+}
+
 // expire forgets the peer when the link is down or the peer fell silent.
 func (d *Discoverer) expire() {
-	up := false
-	l, err := d.nl.LinkByIndex(d.ifi.Index)
-	if err == nil {
-		up = l.Attrs().OperState == netlink.OperUp || l.Attrs().RawFlags&unix.IFF_RUNNING != 0
-	}
+	up := d.linkUp()
 	d.mu.Lock()
 	gone := d.peer.IsValid() && (!up || (d.opts.Expiry > 0 && time.Since(d.lastSeen) > d.opts.Expiry))
 	old := d.peer

@@ -1,0 +1,153 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+)
+
+// drainState is where a maintenance drain stands.
+type drainState int
+
+const (
+	drainNone drainState = iota
+	// drainAnnounced: the routes carry GRACEFUL_SHUTDOWN and the drain
+	// prepends, so the switches move traffic to other nodes.
+	drainAnnounced
+	// drainWithdrawn: the routes are withdrawn; SetAdvertised only
+	// records what to announce after Undrain.
+	drainWithdrawn
+)
+
+// Drain takes the node out of service gracefully (RFC 8326): every route
+// is announced again with the GRACEFUL_SHUTDOWN community (65535:0) and
+// [bgp.drain] prepend more AS-path prepends, which makes the switches
+// prefer other nodes while this one still forwards; after [bgp.drain] wait
+// everything is withdrawn. Routes given to SetAdvertised meanwhile follow
+// the drain. Sessions stay up and learned routes stay installed.
+//
+// If ctx ends during the wait, Drain returns its error and leaves the
+// routes announced with GRACEFUL_SHUTDOWN (Drained stays true); an Undrain
+// or Stop during the wait ends it with an error too. Draining a drained
+// speaker does nothing. The drain does not survive a restart of the
+// speaker.
+func (s *Speaker) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	if s.run == nil {
+		s.mu.Unlock()
+		return errors.New("bgp: drain: not running")
+	}
+	if s.drain == drainWithdrawn {
+		s.mu.Unlock()
+		return nil
+	}
+	s.drainGen++
+	gen, wait := s.drainGen, s.cfg.Drain.Wait.D()
+	if s.drain == drainNone {
+		s.drain = drainAnnounced
+		s.log.Info("bgp: draining: announcing graceful shutdown", "routes", len(s.advertised), "prepend", s.cfg.Drain.Prepend, "wait", wait)
+		if err := s.refreshExport(ctx); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("bgp: drain: %w", err)
+		}
+	}
+	s.mu.Unlock()
+
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("bgp: drain: %w (routes stay announced with graceful shutdown)", ctx.Err())
+	case <-t.C:
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil || s.drainGen != gen {
+		return errors.New("bgp: drain: interrupted by Undrain, Stop or another Drain")
+	}
+	s.drain = drainWithdrawn
+	withdraw := make([]localRoute, 0, len(s.advertised))
+	for _, lr := range s.advertised {
+		withdraw = append(withdraw, lr)
+	}
+	n, err := deletePaths(s.run.srv, withdraw)
+	for _, lr := range withdraw[:n] {
+		delete(s.advertised, lr.prefix)
+	}
+	if err != nil {
+		return fmt.Errorf("bgp: drain: %w", err)
+	}
+	s.log.Info("bgp: drained: routes withdrawn", "routes", n)
+	return nil
+}
+
+// Undrain ends a drain: the routes are announced again without
+// GRACEFUL_SHUTDOWN and the drain prepends. It does nothing when the
+// speaker is not drained.
+func (s *Speaker) Undrain() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.drain == drainNone {
+		return nil
+	}
+	s.drainGen++
+	s.drain = drainNone
+	if s.run == nil {
+		return nil
+	}
+	s.log.Info("bgp: undraining: announcing the routes normally", "routes", len(s.desired))
+	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+	defer cancel()
+	var errs []error
+	if err := s.refreshExport(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	added, err := addPaths(s.run.srv, s.desired, s.advertised)
+	maps.Copy(s.advertised, added)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bgp: undrain: %w", err)
+	}
+	return nil
+}
+
+// Drained reports whether a drain is under way or done (until Undrain).
+func (s *Speaker) Drained() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drain != drainNone
+}
+
+// refreshExport installs the export policy for the current drain state and
+// sends every peer its routes again through it (soft reset out). Called
+// with s.mu held on a running speaker.
+func (s *Speaker) refreshExport(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	pols, err := buildPolicies(s.cfg, s.node, s.peers, s.drain != drainNone)
+	if err != nil {
+		return err
+	}
+	if err := s.run.srv.SetPolicies(ctx, pols.req); err != nil {
+		return fmt.Errorf("set policies: %w", err)
+	}
+	s.policies = pols
+	var errs []error
+	for _, p := range s.peers {
+		if !p.resolved() {
+			continue
+		}
+		err := s.run.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: p.session.address.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("soft reset out %s: %w", p.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
