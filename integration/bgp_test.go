@@ -35,6 +35,9 @@ func (n *node) bgpConfig() string {
 [bgp]
 asn = 65001
 connect-retry = "1s"
+[bgp.drain]
+wait = "2s"
+prepend = 1
 [[bgp.peers]]
 name = "tor"
 address = "fd00:100:1::2"
@@ -165,6 +168,37 @@ func TestRouteHealthInjection(t *testing.T) {
 	backend(t, n.peerNS, "fd00:100:1::22")
 	took = waitTor(t, n.peerNS, "fd00:300::10", true, 5*time.Second)
 	t.Logf("VIP back in the switch's FIB %s after a backend recovered", took)
+
+	m := n.metrics()
+	for _, want := range []string{`aird_bgp_peer_state{`, `aird_bgp_peer_routes_advertised{family="ipv6",peer="tor"} 2`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
+	// Maintenance drain: the switch sees GRACEFUL_SHUTDOWN, then the withdraw.
+	if out, errs, code := n.airctl("bgp", "drain"); code != 0 {
+		t.Fatalf("airctl bgp drain: exit %d %s%s", code, out, errs)
+	}
+	if !testutil.WaitFor(3*time.Second, func() bool {
+		all, _ := bird.Cmd("show", "route", "all", "fd00:300::10/128")
+		return strings.Contains(all, "(65535,0)")
+	}) {
+		t.Fatalf("BIRD never saw 65535:0 on the VIP:\n%s", bird.MustCmd(t, "show", "route", "all", "fd00:300::10/128"))
+	}
+	if !n.status().BGPDrained {
+		t.Error("airctl status does not say the node is drained")
+	}
+	took = waitTor(t, n.peerNS, "fd00:200:1::/64", false, 6*time.Second)
+	t.Logf("drained routes withdrawn %s after GRACEFUL_SHUTDOWN was seen (wait 2s)", took)
+	if out, errs, code := n.airctl("bgp", "undrain"); code != 0 {
+		t.Fatalf("airctl bgp undrain: exit %d %s%s", code, out, errs)
+	}
+	waitTor(t, n.peerNS, "fd00:200:1::/64", true, 5*time.Second)
+	waitTor(t, n.peerNS, "fd00:300::10", true, 5*time.Second)
+	if all := bird.MustCmd(t, "show", "route", "all", "fd00:300::10/128"); strings.Contains(all, "(65535,0)") {
+		t.Errorf("GRACEFUL_SHUTDOWN still on the VIP after undrain:\n%s", all)
+	}
 }
 
 // TestGracefulRestartKeepsRoutes: SIGKILL and SIGTERM (outside systemd a

@@ -33,11 +33,17 @@ func (c *cli) bgpCommand() *cobra.Command {
 				return writeJSON(c.stdout, ns)
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tADDRESS\tPEER AS\tSTATE\tUPTIME\tRECEIVED\tACCEPTED\tADVERTISED\tLAST ERROR")
+			fmt.Fprintln(w, "NAME\tADDRESS\tPEER AS\tSTATE\tUPTIME\tBFD\tRECEIVED\tACCEPTED\tADVERTISED\tLAST ERROR")
 			for _, n := range ns {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%d/%d\t%d\t%s\n", n.Name, n.Address, n.PeerASN, n.State,
-					time.Duration(n.UptimeSec*float64(time.Second)).Round(time.Second), n.Received, n.Accepted,
-					n.MaxPrefixes, n.Advertised, n.LastError)
+				addr := "-"
+				if n.Address.IsValid() {
+					addr = n.Address.String()
+				} else if n.Interface != "" {
+					addr = "(searching on " + n.Interface + ")"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d/%d\t%d\t%s\n", n.Name, addr, n.PeerASN, n.State,
+					time.Duration(n.UptimeSec*float64(time.Second)).Round(time.Second), dash(n.BFD), n.Received, n.Accepted,
+					n.MaxPrefixes, n.Advertised, dash(n.LastError))
 			}
 			return w.Flush()
 		},
@@ -69,6 +75,7 @@ func (c *cli) bgpCommand() *cobra.Command {
 			return printRoutes(c, rs)
 		},
 	}
+	cmd.AddCommand(c.drainCommand(true), c.drainCommand(false))
 	routes.Flags().StringVar(&neighbor, "neighbor", "", "only routes from this peer (name or address)")
 	routes.Flags().StringVar(&family, "family", "", "ipv6 or ipv4")
 	cmd.AddCommand(routes)
@@ -121,4 +128,31 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func (c *cli) drainCommand(drain bool) *cobra.Command {
+	use, short, path := "drain", "Announce every route with GRACEFUL_SHUTDOWN (65535:0), then withdraw after bgp.drain.wait", "/v1/bgp/drain"
+	if !drain {
+		use, short, path = "undrain", "End a drain: announce the routes normally again", "/v1/bgp/undrain"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var res api.BGPDrain
+			if err := c.client().Do(cmd.Context(), "POST", path, nil, &res); err != nil {
+				return err
+			}
+			if c.json() {
+				return writeJSON(c.stdout, res)
+			}
+			if res.Drained {
+				fmt.Fprintf(c.stdout, "draining: routes announced with GRACEFUL_SHUTDOWN, withdrawn in %s\n", res.Wait)
+			} else {
+				fmt.Fprintln(c.stdout, "undrained: routes announced normally")
+			}
+			return nil
+		},
+	}
 }

@@ -15,7 +15,9 @@ var ErrNotConfigured = errors.New("not configured")
 // BGPNeighbor is one peer in GET /v1/bgp/neighbors.
 type BGPNeighbor struct {
 	Name        string     `json:"name"`
-	Address     netip.Addr `json:"address"`
+	Address     netip.Addr `json:"address,omitzero"`
+	Interface   string     `json:"interface,omitempty"`
+	BFD         string     `json:"bfd,omitempty"`
 	PeerASN     uint32     `json:"peer_asn"`
 	LocalASN    uint32     `json:"local_asn"`
 	State       string     `json:"state"`
@@ -52,10 +54,17 @@ type BGPRoute struct {
 	AgeSec           float64      `json:"age_seconds"`
 }
 
+// BGPDrain is the answer to POST /v1/bgp/drain and /v1/bgp/undrain.
+type BGPDrain struct {
+	Drained bool   `json:"drained"`
+	Wait    string `json:"wait,omitempty"` // how long until the withdraw
+}
+
 // BGPBackend is implemented by a daemon that runs the BGP speaker.
 type BGPBackend interface {
 	BGPNeighbors() ([]BGPNeighbor, error)
 	BGPRoutes(q BGPRouteQuery) ([]BGPRoute, error)
+	BGPDrain(drain bool) (BGPDrain, error)
 }
 
 // LBDrain is the body of POST /v1/lb/drain.

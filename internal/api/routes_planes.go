@@ -32,6 +32,20 @@ func planeRoutes(mux *http.ServeMux, b Backend) {
 		rs, err := bb.BGPRoutes(q)
 		answer(w, rs, err)
 	})
+	for _, drain := range []bool{true, false} {
+		path := "POST /v1/bgp/drain"
+		if !drain {
+			path = "POST /v1/bgp/undrain"
+		}
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			if bb == nil {
+				writeError(w, http.StatusNotFound, fmt.Errorf("bgp: %w", ErrNotConfigured))
+				return
+			}
+			res, err := bb.BGPDrain(drain)
+			answer(w, res, err)
+		})
+	}
 	mux.HandleFunc("GET /v1/lb/services", func(w http.ResponseWriter, r *http.Request) {
 		if lbb == nil {
 			writeError(w, http.StatusNotFound, fmt.Errorf("lb: %w", ErrNotConfigured))

@@ -25,6 +25,7 @@ type Status struct {
 	Config     ConfigStatus  `json:"config"`
 	LastReload *ReloadResult `json:"last_reload,omitempty"`
 	LogLevel   string        `json:"log_level"`
+	BGPDrained bool          `json:"bgp_drained,omitempty"`
 	Datapath   Datapath      `json:"datapath"`
 }
 

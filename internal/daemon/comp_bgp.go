@@ -18,10 +18,11 @@ import (
 type bgpComponent struct {
 	log *slog.Logger
 
-	mu   sync.Mutex
-	sp   *bgp.Speaker
-	cfg  *config.Config
-	vips []netip.Addr
+	mu          sync.Mutex
+	sp          *bgp.Speaker
+	cfg         *config.Config
+	vips        []netip.Addr
+	drainCancel context.CancelFunc // a drain in progress
 }
 
 func (c *bgpComponent) name() string { return "bgp" }
@@ -122,6 +123,9 @@ func (c *bgpComponent) close(intent stopIntent) error {
 	mode := bgp.StopRestart
 	if intent == intentStop {
 		mode = bgp.StopShutdown
+	}
+	if c.drainCancel != nil {
+		c.drainCancel()
 	}
 	c.log.Info("stopping the BGP speaker", "mode", mode.String())
 	err := c.sp.Stop(mode)

@@ -25,7 +25,7 @@ func (d *Daemon) BGPNeighbors() ([]api.BGPNeighbor, error) {
 	out := make([]api.BGPNeighbor, 0, len(ns))
 	for _, n := range ns {
 		out = append(out, api.BGPNeighbor{
-			Name: n.Name, Address: n.Address, PeerASN: n.PeerASN, LocalASN: n.LocalASN, State: n.State,
+			Name: n.Name, Address: n.Address, Interface: n.Interface, BFD: n.BFD, PeerASN: n.PeerASN, LocalASN: n.LocalASN, State: n.State,
 			Since: n.Since, UptimeSec: n.Uptime.Seconds(), Received: n.Received, Accepted: n.Accepted,
 			Advertised: n.Advertised, MaxPrefixes: n.MaxPrefixes, Families: n.Families, LastError: n.LastError,
 		})
@@ -68,7 +68,7 @@ func (d *Daemon) BGPRoutes(q api.BGPRouteQuery) ([]api.BGPRoute, error) {
 
 func neighborAddr(sp *bgp.Speaker, name string) (netip.Addr, error) {
 	for _, n := range sp.Neighbors() {
-		if n.Name == name || n.Address.String() == name {
+		if n.Name == name || n.Address.String() == name || (n.Interface == name && n.Address.IsValid()) {
 			return n.Address, nil
 		}
 	}

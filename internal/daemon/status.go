@@ -27,6 +27,9 @@ func (d *Daemon) Status() api.Status {
 	pin := d.cfg.Datapath.PinPath
 	d.mu.Unlock()
 	st.Datapath = d.datapathStatus(pin)
+	if sp := d.bgp.speaker(); sp != nil {
+		st.BGPDrained = sp.Drained()
+	}
 	return st
 }
 
