@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -119,30 +118,13 @@ func (l *lab) linkUnnumbered(t *testing.T, name string) torSpec {
 		Name:     name,
 		NS:       ns,
 		Index:    i,
-		Addr:     linkLocalOf(t, ns, torDev).String(),
-		NodeAddr: linkLocalOf(t, l.spec.Node, nodeDev).String(),
+		Addr:     testutil.LinkLocal(t, ns, torDev).String(),
+		NodeAddr: testutil.LinkLocal(t, l.spec.Node, nodeDev).String(),
 		Dev:      torDev,
 		NodeDev:  nodeDev,
 	}
 }
 
-// linkLocalOf returns dev's fe80:: address inside ns, waiting for DAD.
-func linkLocalOf(t *testing.T, ns, dev string) netip.Addr {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		out := testutil.Run(t, "ip", "-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link")
-		if strings.Contains(out, "tentative") {
-			continue
-		}
-		for _, f := range strings.Fields(out) {
-			if p, err := netip.ParsePrefix(f); err == nil && p.Addr().IsLinkLocalUnicast() {
-				return p.Addr()
-			}
-		}
-	}
-	t.Fatalf("%s/%s has no usable link-local address", ns, dev)
-	return netip.Addr{}
-}
 
 // addBIRD adds a BIRD switch; conf renders its configuration.
 func (l *lab) addBIRD(t *testing.T, name string, conf func(tor torSpec) string) {

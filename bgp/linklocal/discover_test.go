@@ -39,23 +39,6 @@ func waitPeer(t *testing.T, d *Discoverer, want func(netip.Addr) bool, what stri
 	}
 }
 
-// linkLocal returns dev's fe80:: address inside ns, waiting for DAD.
-func linkLocal(t *testing.T, ns, dev string) netip.Addr {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		out := testutil.Run(t, "ip", "-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link")
-		if strings.Contains(out, "tentative") {
-			continue
-		}
-		for _, f := range strings.Fields(out) {
-			if p, err := netip.ParsePrefix(f); err == nil && p.Addr().IsLinkLocalUnicast() {
-				return p.Addr()
-			}
-		}
-	}
-	t.Fatalf("%s/%s has no usable link-local address", ns, dev)
-	return netip.Addr{}
-}
 
 // Two nodes on a veth find each other, each learning the other's link-local
 // address from its Router Advertisements; the peer is lost when the link
@@ -63,7 +46,7 @@ func linkLocal(t *testing.T, ns, dev string) netip.Addr {
 func TestTwoNodesFindEachOther(t *testing.T) {
 	a, b := testutil.NewNetns(t, "llA-"), testutil.NewNetns(t, "llB-")
 	testutil.Veth(t, "lla0", a, "llb0", b)
-	llA, llB := linkLocal(t, a, "lla0"), linkLocal(t, b, "llb0")
+	llA, llB := testutil.LinkLocal(t, a, "lla0"), testutil.LinkLocal(t, b, "llb0")
 
 	da := startIn(t, a, "lla0", 200*time.Millisecond)
 	db := startIn(t, b, "llb0", 200*time.Millisecond)
@@ -80,7 +63,7 @@ func TestTwoNodesFindEachOther(t *testing.T) {
 	testutil.Run(t, "ip", "-n", b, "link", "set", "llb0", "down")
 	waitPeer(t, da, func(x netip.Addr) bool { return !x.IsValid() }, "losing the peer")
 	testutil.Run(t, "ip", "-n", b, "link", "set", "llb0", "up")
-	llB = linkLocal(t, b, "llb0")
+	llB = testutil.LinkLocal(t, b, "llb0")
 	if got := waitPeer(t, da, func(x netip.Addr) bool { return x.IsValid() }, "finding the peer again"); got != llB.WithZone("lla0") {
 		t.Fatalf("A re-found %v, want %v", got, llB)
 	}
