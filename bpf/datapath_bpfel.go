@@ -13,6 +13,70 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type DatapathAllowKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	VipId     uint32
+	Addr      [16]uint8
+}
+
+type DatapathBackend struct {
+	_     structs.HostLayout
+	Addr  [16]uint8
+	Flags uint32
+}
+
+type DatapathBackendFlags uint32
+
+const (
+	DatapathBackendFlagsBACKEND_F_VALID DatapathBackendFlags = 1
+	DatapathBackendFlagsBACKEND_F_IPV4  DatapathBackendFlags = 2
+)
+
+type DatapathCounter struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+}
+
+type DatapathCtEntry struct {
+	_         structs.HostLayout
+	Key       DatapathFlowKey
+	BackendId uint32
+	VipId     uint32
+	LastSeen  uint64
+	Pad       uint64
+}
+
+type DatapathCtSet struct {
+	_   structs.HostLayout
+	Way [4]DatapathCtEntry
+}
+
+type DatapathDecapKey struct {
+	_    structs.HostLayout
+	Addr [16]uint8
+}
+
+type DatapathDropReason uint32
+
+const (
+	DatapathDropReasonDROP_MALFORMED       DatapathDropReason = 0
+	DatapathDropReasonDROP_EXT_HEADERS     DatapathDropReason = 1
+	DatapathDropReasonDROP_NO_SERVICE      DatapathDropReason = 2
+	DatapathDropReasonDROP_FRAGMENT        DatapathDropReason = 3
+	DatapathDropReasonDROP_NOT_ALLOWED     DatapathDropReason = 4
+	DatapathDropReasonDROP_NO_BACKEND      DatapathDropReason = 5
+	DatapathDropReasonDROP_BAD_BACKEND     DatapathDropReason = 6
+	DatapathDropReasonDROP_NO_SOURCE       DatapathDropReason = 7
+	DatapathDropReasonDROP_FIB             DatapathDropReason = 8
+	DatapathDropReasonDROP_TOO_BIG         DatapathDropReason = 9
+	DatapathDropReasonDROP_HEADROOM        DatapathDropReason = 10
+	DatapathDropReasonDROP_DECAP_MALFORMED DatapathDropReason = 11
+	DatapathDropReasonDROP_DECAP_FRAGMENT  DatapathDropReason = 12
+	DatapathDropReasonDROP_MAX             DatapathDropReason = 13
+)
+
 type DatapathFamily uint32
 
 const (
@@ -29,13 +93,116 @@ type DatapathFamilyCounter struct {
 	Bytes   uint64
 }
 
+type DatapathFlowKey struct {
+	_     structs.HostLayout
+	Src   [16]uint8
+	Dst   [16]uint8
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type DatapathLbSettings struct {
+	_          structs.HostLayout
+	Src6       [16]uint8
+	Src6Mask   uint32
+	Src4       uint32
+	Src4Mask   uint32
+	Flags      uint32
+	HashSeed   uint32
+	Mtu        uint32
+	NexthopTtl uint32
+	Reserved   [5]uint32
+}
+
+type DatapathLbStat uint32
+
+const (
+	DatapathLbStatLB_STAT_CT_HIT           DatapathLbStat = 0
+	DatapathLbStatLB_STAT_CT_MISS          DatapathLbStat = 1
+	DatapathLbStatLB_STAT_CT_INSERT        DatapathLbStat = 2
+	DatapathLbStatLB_STAT_CT_INSERT_FAILED DatapathLbStat = 3
+	DatapathLbStatLB_STAT_TX               DatapathLbStat = 4
+	DatapathLbStatLB_STAT_REDIRECT         DatapathLbStat = 5
+	DatapathLbStatLB_STAT_NO_NEIGH_PASS    DatapathLbStat = 6
+	DatapathLbStatLB_STAT_TTL_PASS         DatapathLbStat = 7
+	DatapathLbStatLB_STAT_ICMP_ECHO        DatapathLbStat = 8
+	DatapathLbStatLB_STAT_PTB_RELAYED      DatapathLbStat = 9
+	DatapathLbStatLB_STAT_ICMP_RELAYED     DatapathLbStat = 10
+	DatapathLbStatLB_STAT_PTB_GENERATED    DatapathLbStat = 11
+	DatapathLbStatLB_STAT_DECAP_IPV6       DatapathLbStat = 12
+	DatapathLbStatLB_STAT_DECAP_IPV4       DatapathLbStat = 13
+	DatapathLbStatLB_STAT_CT_EVICT         DatapathLbStat = 14
+	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 15
+)
+
+type DatapathNexthop struct {
+	_       structs.HostLayout
+	Expires uint64
+	Ifindex uint32
+	Mtu     uint32
+	Dmac    [6]uint8
+	Smac    [6]uint8
+	Pad     uint32
+}
+
+type DatapathSettingsFlags uint32
+
+const (
+	DatapathSettingsFlagsSETTINGS_F_NO_PTB DatapathSettingsFlags = 1
+	DatapathSettingsFlagsSETTINGS_F_SRC6   DatapathSettingsFlags = 2
+	DatapathSettingsFlagsSETTINGS_F_SRC4   DatapathSettingsFlags = 4
+)
+
+type DatapathVipFlags uint32
+
+const (
+	DatapathVipFlagsVIP_F_ALLOWLIST      DatapathVipFlags = 1
+	DatapathVipFlagsVIP_F_NO_PORTS       DatapathVipFlags = 2
+	DatapathVipFlagsVIP_F_FRAGMENTS_ONLY DatapathVipFlags = 4
+)
+
+type DatapathVipKey struct {
+	_     structs.HostLayout
+	Addr  [16]uint8
+	Port  uint16
+	Proto uint8
+	Pad   uint8
+}
+
+type DatapathVipValue struct {
+	_     structs.HostLayout
+	VipId uint32
+	Flags uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	DatapathMapFamilyStats = "family_stats"
-	DatapathProgAirdXdp    = "aird_xdp"
-	DatapathVarFamilyMax   = "family_max"
+	DatapathMapAllow            = "allow"
+	DatapathMapBackendStats     = "backend_stats"
+	DatapathMapBackends         = "backends"
+	DatapathMapConntrack        = "conntrack"
+	DatapathMapDecapAddrs       = "decap_addrs"
+	DatapathMapDropStats        = "drop_stats"
+	DatapathMapFamilyStats      = "family_stats"
+	DatapathMapLbStats          = "lb_stats"
+	DatapathMapMaglev           = "maglev"
+	DatapathMapNexthops         = "nexthops"
+	DatapathMapSettings         = "settings"
+	DatapathMapVipStats         = "vip_stats"
+	DatapathMapVips             = "vips"
+	DatapathProgAirdXdp         = "aird_xdp"
+	DatapathVarBackendFlagsAll  = "backend_flags_all"
+	DatapathVarCtSets           = "ct_sets"
+	DatapathVarDropReasonMax    = "drop_reason_max"
+	DatapathVarFamilyMax        = "family_max"
+	DatapathVarLbStatMax        = "lb_stat_max"
+	DatapathVarMaglevSize       = "maglev_size"
+	DatapathVarSettingsFlagsAll = "settings_flags_all"
+	DatapathVarVipFlagsAll      = "vip_flags_all"
 )
 
 // LoadDatapath returns the embedded CollectionSpec for Datapath.
@@ -87,14 +254,33 @@ type DatapathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathMapSpecs struct {
-	FamilyStats *ebpf.MapSpec `ebpf:"family_stats"`
+	Allow        *ebpf.MapSpec `ebpf:"allow"`
+	BackendStats *ebpf.MapSpec `ebpf:"backend_stats"`
+	Backends     *ebpf.MapSpec `ebpf:"backends"`
+	Conntrack    *ebpf.MapSpec `ebpf:"conntrack"`
+	DecapAddrs   *ebpf.MapSpec `ebpf:"decap_addrs"`
+	DropStats    *ebpf.MapSpec `ebpf:"drop_stats"`
+	FamilyStats  *ebpf.MapSpec `ebpf:"family_stats"`
+	LbStats      *ebpf.MapSpec `ebpf:"lb_stats"`
+	Maglev       *ebpf.MapSpec `ebpf:"maglev"`
+	Nexthops     *ebpf.MapSpec `ebpf:"nexthops"`
+	Settings     *ebpf.MapSpec `ebpf:"settings"`
+	VipStats     *ebpf.MapSpec `ebpf:"vip_stats"`
+	Vips         *ebpf.MapSpec `ebpf:"vips"`
 }
 
 // DatapathVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathVariableSpecs struct {
-	FamilyMax *ebpf.VariableSpec `ebpf:"family_max"`
+	BackendFlagsAll  *ebpf.VariableSpec `ebpf:"backend_flags_all"`
+	CtSets           *ebpf.VariableSpec `ebpf:"ct_sets"`
+	DropReasonMax    *ebpf.VariableSpec `ebpf:"drop_reason_max"`
+	FamilyMax        *ebpf.VariableSpec `ebpf:"family_max"`
+	LbStatMax        *ebpf.VariableSpec `ebpf:"lb_stat_max"`
+	MaglevSize       *ebpf.VariableSpec `ebpf:"maglev_size"`
+	SettingsFlagsAll *ebpf.VariableSpec `ebpf:"settings_flags_all"`
+	VipFlagsAll      *ebpf.VariableSpec `ebpf:"vip_flags_all"`
 }
 
 // DatapathObjects contains all objects after they have been loaded into the kernel.
@@ -117,12 +303,36 @@ func (o *DatapathObjects) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathMaps struct {
-	FamilyStats *ebpf.Map `ebpf:"family_stats"`
+	Allow        *ebpf.Map `ebpf:"allow"`
+	BackendStats *ebpf.Map `ebpf:"backend_stats"`
+	Backends     *ebpf.Map `ebpf:"backends"`
+	Conntrack    *ebpf.Map `ebpf:"conntrack"`
+	DecapAddrs   *ebpf.Map `ebpf:"decap_addrs"`
+	DropStats    *ebpf.Map `ebpf:"drop_stats"`
+	FamilyStats  *ebpf.Map `ebpf:"family_stats"`
+	LbStats      *ebpf.Map `ebpf:"lb_stats"`
+	Maglev       *ebpf.Map `ebpf:"maglev"`
+	Nexthops     *ebpf.Map `ebpf:"nexthops"`
+	Settings     *ebpf.Map `ebpf:"settings"`
+	VipStats     *ebpf.Map `ebpf:"vip_stats"`
+	Vips         *ebpf.Map `ebpf:"vips"`
 }
 
 func (m *DatapathMaps) Close() error {
 	return _DatapathClose(
+		m.Allow,
+		m.BackendStats,
+		m.Backends,
+		m.Conntrack,
+		m.DecapAddrs,
+		m.DropStats,
 		m.FamilyStats,
+		m.LbStats,
+		m.Maglev,
+		m.Nexthops,
+		m.Settings,
+		m.VipStats,
+		m.Vips,
 	)
 }
 
@@ -130,7 +340,14 @@ func (m *DatapathMaps) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathVariables struct {
-	FamilyMax *ebpf.Variable `ebpf:"family_max"`
+	BackendFlagsAll  *ebpf.Variable `ebpf:"backend_flags_all"`
+	CtSets           *ebpf.Variable `ebpf:"ct_sets"`
+	DropReasonMax    *ebpf.Variable `ebpf:"drop_reason_max"`
+	FamilyMax        *ebpf.Variable `ebpf:"family_max"`
+	LbStatMax        *ebpf.Variable `ebpf:"lb_stat_max"`
+	MaglevSize       *ebpf.Variable `ebpf:"maglev_size"`
+	SettingsFlagsAll *ebpf.Variable `ebpf:"settings_flags_all"`
+	VipFlagsAll      *ebpf.Variable `ebpf:"vip_flags_all"`
 }
 
 // DatapathPrograms contains all programs after they have been loaded into the kernel.

@@ -56,7 +56,7 @@ func readCounts(t *testing.T, m *ebpf.Map) counts {
 	return c
 }
 
-func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
@@ -109,7 +109,7 @@ func payload(n int) gopacket.Payload { return bytes.Repeat([]byte{0x5a}, n) }
 
 // packets builds the test frames. Each is a complete Ethernet frame as XDP
 // sees it (no FCS).
-func packets(t *testing.T) map[string][]byte {
+func packets(t testing.TB) map[string][]byte {
 	t.Helper()
 	p := map[string][]byte{}
 

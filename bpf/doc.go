@@ -1,34 +1,110 @@
 // Package bpf owns aird's BPF C sources and the Go bindings bpf2go generates
-// from them.
+// from them, plus the small Go side that must agree with the C code byte
+// for byte: the flow hash (FlowHash), the map key encodings and LB, which
+// writes services, backends, Maglev tables, allow lists, settings and decap
+// addresses into the maps.
 //
 // # Layout
 //
 // There is exactly one XDP entry program, aird_xdp in xdp.c, attached once
 // per uplink NIC. It is a pipeline: a shared parser builds a struct packet
-// (Ethernet, up to two VLAN tags, the fixed IPv4/IPv6 header, L3/L4 offsets)
-// and then stages, each a static __always_inline function in its own header,
-// run in order:
+// and then stages, each a static __always_inline function in its own
+// header, run in order; a stage returns a verdict or STAGE_CONTINUE:
 //
 //	common.h   vendored headers in the right order, macro fix-ups
-//	proto.h    wire layouts of VLAN/IPv4/IPv6 headers (no bitfields)
-//	parse.h    struct packet, enum family, parse_packet()
-//	stats.h    the count stage and the family_stats map
+//	proto.h    wire layouts (VLAN, IPv4, IPv6 and extension headers, TCP,
+//	           UDP, ICMP), no bitfields
+//	parse.h    struct packet, enum family, parse_packet(): Ethernet, two
+//	           VLAN tags, IPv4/IPv6, up to 6 IPv6 extension headers
+//	           (hop-by-hop, routing, destination options, AH, fragment),
+//	           L4 ports and TCP flags, fragment and truncation flags
+//	stats.h    the count stage and family_stats
+//	csum.h     Internet checksum helpers (fold, RFC 1624 update)
+//	flow.h     struct flow_key and the flow hash
+//	lb_maps.h  every map of the decap and lb stages and their value types
+//	decap.h    the decap stage
+//	icmp.h     echo replies and generated too-big messages
+//	encap.h    encapsulation, next hop (FIB + cache), TX/redirect/pass
+//	lb.h       the lb stage: service lookup, conntrack, Maglev
 //	xdp.c      the entry program wiring the stages together
+//	floor.c    the benchmark floor program (bench/), not used by aird
 //
-// Later stages (decap, load balancing, routing) get their own header and one
-// line in aird_xdp. Today the program only counts packets and bytes per
-// family (IPv4, IPv6, other, malformed) in the per-CPU array family_stats and
-// always returns XDP_PASS without touching the packet.
+// The pipeline: parse -> count -> decap -> lb -> XDP_PASS.
+//
+// # The decap stage
+//
+// Untagged IPv6 packets with upper-layer protocol 41 or 4, and IPv4
+// packets with protocol 4 or 41, addressed to a decap_addrs entry (the
+// node's underlay addresses) lose their outer header in XDP and go to the
+// kernel as the inner packet (a local backend has its VIPs on lo; no
+// tunnel device is needed). A bad inner packet or a fragmented outer one is
+// a counted drop.
+//
+// # The lb stage
+//
+// vips maps (address, port, protocol) to a vip_id and flags; port 0 is a
+// VIP-wide service, and (address, 0, 0) the address entry that marks an
+// address as a VIP (echo replies; traffic matching no service is dropped,
+// not passed). Addresses are 16 bytes, IPv4 as IPv4-mapped IPv6. Lookup:
+// exact port, then port 0 (unless VIP_F_FRAGMENTS_ONLY). Fragments - every
+// fragment of a datagram, the first included - match only the port-0 entry
+// (a VIP_F_FRAGMENTS_ONLY entry can route a port service's fragments) and
+// are hashed on (src, dst, proto), so all fragments of a datagram meet one
+// backend; VIP_F_NO_PORTS services hash every packet that way (client
+// affinity). VIP_F_ALLOWLIST services check the source against the allow
+// LPM trie (vip_id, source prefix).
+//
+// The flow hash (flow.h, mirrored by FlowHash) picks the Maglev slot:
+// hash % table size into the vip_id's table in maglev (an ARRAY_OF_MAPS;
+// installing a new inner map switches tables atomically; the table size is
+// fixed at load time by Config.MaglevTableSize). The slot holds a backend id
+// into backends (0: empty). conntrack keeps the choice per flow, so a
+// changed table moves only new flows: it is an ARRAY of 4-way sets, one
+// partition per CPU, picked by measurement over the kernel's LRU maps (see
+// docs/performance.md). A TCP SYN always takes the table.
+//
+// The packet is encapsulated - IPv6 VIPs in IPv6, IPv4 VIPs in IPv6 or in
+// IPv4 depending on the backend - with an outer source from lb_settings
+// whose low bits come from the flow hash (receivers' RSS and ECMP spread
+// it). As a tunnel entry point (RFC 2473 3.1) the LB decrements the inner
+// hop limit/TTL; a packet arriving with 1 or 0 is passed unchanged to the
+// kernel, which sends time exceeded. bpf_fib_lookup on the backend gives the
+// next hop and the MTU, cached per backend and CPU in nexthops for
+// lb_settings.nexthop_ttl jiffies; the egress decides XDP_TX (same
+// interface) or bpf_redirect; no neighbour yet means XDP_PASS of the
+// encapsulated packet (the kernel resolves and forwards it). A packet too
+// big for the path is answered with ICMPv6 packet too big / ICMPv4
+// fragmentation needed (DF only) built in XDP, quoting 512 bytes.
+// ICMP echo requests to a VIP are answered in XDP; ICMP errors quoting a VIP
+// flow go to that flow's backend. Only untagged frames are load balanced or
+// decapsulated (tagged ones pass untouched), and packets whose length the
+// header does not give (IPv6 payload length 0: jumbograms, or GRO'd packets
+// in generic XDP mode) are dropped rather than cut: run generic mode with
+// GRO off on the uplink, or the LB sees (and answers with too-big) packets
+// larger than any wire frame.
+//
+// Counters, all per-CPU: family_stats (per enum family), vip_stats and
+// backend_stats (packets, bytes), lb_stats (enum lb_stat: conntrack
+// hit/miss/insert/evict, TX, redirect, no-neighbour pass, too big
+// relayed/generated, decap, ...) and drop_stats (enum drop_reason).
+//
+// # Map stability
+//
+// internal/datapath pins every map and adopts compatible pins on restart,
+// so layouts only grow: enums are appended (lb_stats and drop_stats have
+// room for 64), lb_settings grows into its reserved words, and sizes are
+// fixed generously (16384 VIP ids and backend ids, 65536 vips entries).
 //
 // # Generated files
 //
-// datapath_bpfel.go and datapath_bpfel.o are generated by `go generate
-// ./bpf/` (clang-14, llvm-strip-14) and committed, so building aird needs no
-// C toolchain. Go types for C types come from BTF (bpf2go -type), never from
-// hand-written mirrors: struct family_counter is DatapathFamilyCounter and
-// enum family is DatapathFamily. Generation is reproducible byte for byte and
-// independent of the checkout path; check-generated.sh (run by CI)
-// regenerates and fails when the committed output differs.
+// datapath_bpfel.go/.o and floor_bpfel.go/.o are generated by `go generate
+// ./bpf/` (clang-14, llvm-strip-14) and committed, so building aird needs
+// no C toolchain. Go types for C types come from BTF (bpf2go -type), never
+// from hand-written mirrors: struct vip_key is DatapathVipKey, enum
+// drop_reason DatapathDropReason, and so on; the names of enumerators used
+// in stats come from the object's BTF too. Generation is reproducible byte
+// for byte and independent of the checkout path; check-generated.sh (run by
+// CI) regenerates and fails when the committed output differs.
 //
 // Headers come only from include/ (compiled with -nostdinc); see
 // include/README.md for their origin and licenses.

@@ -7,8 +7,13 @@ package bpf
 // -nostdinc keeps the build independent of the host's /usr/include: every
 // header comes from ./include (see include/README.md).
 //
-// Go types: -type family_counter generates DatapathFamilyCounter. enum family
-// becomes DatapathFamily automatically, because the family_max anchor in
-// xdp.c is a global of that type (passing -type family as well makes bpf2go
-// v0.22 fail with a duplicate type name).
-//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -nostdinc -I./include" -target bpfel -type family_counter Datapath xdp.c
+// Go types: every -type struct becomes Datapath<CamelCase> (family_counter
+// is DatapathFamilyCounter, vip_key DatapathVipKey, ...). Enums become Go
+// types automatically because the anchors at the end of xdp.c are globals of
+// those types (passing an enum to -type as well makes bpf2go v0.22 fail
+// with a duplicate type name): enum family is DatapathFamily, enum
+// drop_reason DatapathDropReason, and so on.
+//
+// floor.c is the benchmark floor program (bench/), generated the same way.
+//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -nostdinc -I./include" -target bpfel -type family_counter -type counter -type vip_key -type vip_value -type backend -type ct_set -type ct_entry -type flow_key -type allow_key -type decap_key -type lb_settings -type nexthop Datapath xdp.c
+//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -nostdinc -I./include" -target bpfel Floor floor.c

@@ -6,12 +6,14 @@
  *
  * The program is a pipeline: parse_packet() builds a struct packet once,
  * then each stage (a static __always_inline function in its own header)
- * looks at it in turn. A stage may end the pipeline by returning a verdict;
- * the default verdict is XDP_PASS.
+ * looks at it in turn. A stage ends the pipeline by returning a verdict, or
+ * returns STAGE_CONTINUE; the default verdict is XDP_PASS.
  *
- *   parse   (parse.h)  Ethernet, VLAN, IPv4/IPv6 fixed header
+ *   parse   (parse.h)  Ethernet, VLAN, IPv4/IPv6, extension headers, ports
  *   count   (stats.h)  packets/bytes per family
- *   (later: decap, lb, router)
+ *   decap   (decap.h)  tunnel packets to the node's addresses: strip, pass
+ *   lb      (lb.h)     VIP packets: conntrack/Maglev, encapsulate, forward
+ *   (later: router)
  *
  * The go:build ignore line above keeps the Go tool from treating this file as
  * a cgo source; bpf2go compiles it with clang.
@@ -19,24 +21,42 @@
 #include "common.h"
 #include "parse.h"
 #include "stats.h"
+#include "decap.h"
+#include "lb.h"
 
 SEC("xdp")
 int aird_xdp(struct xdp_md *ctx)
 {
 	struct packet pkt;
+	int verdict;
 
 	parse_packet(ctx, &pkt);
 	stage_count(&pkt);
+
+	verdict = stage_decap(ctx, &pkt);
+	if (verdict != STAGE_CONTINUE)
+		return verdict;
+	verdict = stage_lb(ctx, &pkt);
+	if (verdict != STAGE_CONTINUE)
+		return verdict;
 
 	return XDP_PASS;
 }
 
 /*
  * BTF anchors. clang only emits BTF for types that maps, programs and
- * globals use; family_stats is keyed by a plain __u32 (the kernel requires
- * an int key for arrays), so this read-only global puts enum family into
- * BTF for bpf2go (-type family). It is never read.
+ * globals use; family_stats, lb_stats and drop_stats are keyed by a plain
+ * __u32 (the kernel requires an int key for arrays), and flags live in plain
+ * __u32 fields, so these read-only globals put the enums into BTF for
+ * bpf2go. They are never read.
  */
 const enum family family_max __attribute__((used)) = FAMILY_MAX;
+const enum lb_stat lb_stat_max __attribute__((used)) = LB_STAT_MAX;
+const enum drop_reason drop_reason_max __attribute__((used)) = DROP_MAX;
+const enum vip_flags vip_flags_all __attribute__((used)) =
+	VIP_F_ALLOWLIST | VIP_F_NO_PORTS | VIP_F_FRAGMENTS_ONLY;
+const enum backend_flags backend_flags_all __attribute__((used)) = BACKEND_F_VALID | BACKEND_F_IPV4;
+const enum settings_flags settings_flags_all __attribute__((used)) =
+	SETTINGS_F_NO_PTB | SETTINGS_F_SRC6 | SETTINGS_F_SRC4;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

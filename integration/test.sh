@@ -16,3 +16,4 @@ go test -count=1 -timeout 60m ./...
 echo "== fuzzing (bounded)"
 fuzz_time=${AIRD_FUZZ_TIME:-30s}
 go test ./internal/config/ -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzz_time"
+go test ./bpf/ -run '^$' -fuzz '^FuzzXDP$' -fuzztime "$fuzz_time"

@@ -30,6 +30,19 @@
 // recreated, or another mode requested) is replaced by a fresh attachment.
 // Only Teardown (aird --cleanup, tests) detaches links and removes the pins.
 //
+// # Load-balancer maps
+//
+// Options.MaglevTableSize and Options.ConntrackSize size the maglev inner
+// maps (and the program's table-size constant) and conntrack at load time.
+// The control plane reaches the maps with Map (a clone per call) and
+// programs them with bpf.LB; LBStats and DropStats sum the event and drop
+// counters. A pinned maglev (an ARRAY_OF_MAPS) is adopted only when its
+// inner maps have the configured table size: the kernel fixes the inner
+// layout when the outer map is created, and Compatible does not check it.
+// An empty pinned maglev is replaced (it holds nothing). conntrack is
+// adopted like any map when its size matches, so established flows keep
+// their backend across a restart.
+//
 // # Network namespaces
 //
 // Pins are global (bpffs) but interfaces belong to a network namespace.

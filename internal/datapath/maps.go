@@ -15,7 +15,7 @@ import (
 // load loads the collection, reusing every compatible pinned map, and pins
 // the maps it had to create.
 func (d *Datapath) load() (*ebpf.Collection, error) {
-	spec, err := bpf.LoadSpec()
+	spec, err := bpf.LoadSpecWith(d.opts.bpfConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,42 @@ func (d *Datapath) adoptMap(name string, spec *ebpf.MapSpec) (*ebpf.Map, error) 
 			"map", name, "pin", path, "error", err)
 		return nil, nil
 	}
+	if spec.InnerMap != nil {
+		// The kernel fixed the inner map layout (and the verifier
+		// trusts it) when the outer map was created; Compatible does
+		// not look at it.
+		if err := innerCompatible(m, spec.InnerMap); err != nil {
+			m.Close()
+			d.log.Warn("pinned map-in-map not adopted, replacing it (the control plane refills it)",
+				"map", name, "pin", path, "reason", err)
+			return nil, nil
+		}
+	}
 	return m, nil
+}
+
+// innerCompatible checks the inner maps of a pinned ARRAY_OF_MAPS against
+// the inner template. An outer map without inner maps tells nothing about
+// the template it was created with, so it is not adopted either (it holds
+// no state).
+func innerCompatible(m *ebpf.Map, inner *ebpf.MapSpec) error {
+	var id ebpf.MapID
+	for k := uint32(0); k < m.MaxEntries(); k++ {
+		err := m.Lookup(k, &id)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read slot %d: %w", k, err)
+		}
+		im, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			return fmt.Errorf("inner map %d: %w", id, err)
+		}
+		defer im.Close()
+		return inner.Compatible(im)
+	}
+	return errors.New("no inner maps to compare with")
 }
 
 func isInternalMap(name string) bool { return strings.HasPrefix(name, ".") }

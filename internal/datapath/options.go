@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf/link"
+
+	"github.com/aird-net/aird/bpf"
 )
 
 // XDP attach modes accepted in Options.XDPMode and reported by Uplinks.
@@ -26,6 +28,20 @@ type Options struct {
 	XDPMode string
 	// Logger receives warnings and attach events; nil means slog.Default().
 	Logger *slog.Logger
+	// MaglevTableSize is the number of slots of every Maglev table (a
+	// prime, lb.maglev-table-size); 0 means bpf.DefaultMaglevTableSize.
+	// Changing it across a restart replaces the pinned maglev map (the
+	// control plane refills it); conntrack survives.
+	MaglevTableSize uint32
+	// ConntrackSize is the number of flows conntrack holds
+	// (lb.conntrack-size); 0 means bpf.DefaultConntrackSize. Changing it
+	// across a restart replaces the pinned conntrack: established flows
+	// are re-hashed.
+	ConntrackSize uint32
+}
+
+func (o Options) bpfConfig() bpf.Config {
+	return bpf.Config{MaglevTableSize: o.MaglevTableSize, ConntrackSize: o.ConntrackSize}
 }
 
 func (o Options) validate() error {
@@ -39,6 +55,9 @@ func (o Options) validate() error {
 		errs = append(errs, fmt.Errorf("pin path %q is not clean (want %q)", o.PinPath, filepath.Clean(o.PinPath)))
 	case o.PinPath == "/" || o.PinPath == bpffsRoot:
 		errs = append(errs, fmt.Errorf("pin path %q must be a directory of its own below the bpffs mount", o.PinPath))
+	}
+	if o.MaglevTableSize != 0 && o.MaglevTableSize < 7 {
+		errs = append(errs, fmt.Errorf("maglev table size %d is below 7", o.MaglevTableSize))
 	}
 	switch o.XDPMode {
 	case ModeNative, ModeGeneric, ModeAuto:

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * encap.h - encapsulate a VIP packet to its backend and send it on.
+ *
+ *   IPv6 VIP                 -> IPv6-in-IPv6 (next header 41)
+ *   IPv4 VIP, IPv6 backend   -> IPv4-in-IPv6 (next header 4)
+ *   IPv4 VIP, IPv4 backend   -> IPv4-in-IPv4 (protocol 4)
+ *
+ * The outer source is the configured address (struct lb_settings) with the
+ * masked bits taken from the flow hash; the outer IPv6 flow label is the
+ * low 20 bits of the hash. The outer hop limit is 64, the traffic class is
+ * copied from the inner packet (DSCP and ECN, RFC 6040 normal mode); the
+ * IPv4 outer header has DF set and ID 0 (RFC 6864): aird never fragments.
+ *
+ * The LB is the tunnel entry point of RFC 2473 section 3.1, a forwarding
+ * node: it decrements the inner hop limit / TTL (updating the IPv4 header
+ * checksum incrementally). Packets that arrive with a hop limit / TTL of 1
+ * or 0 are not encapsulated: the lb stage passes them to the kernel, which
+ * answers with ICMP time exceeded like any router.
+ *
+ * The next hop comes from bpf_fib_lookup on the outer destination, with
+ * tot_len set so the FIB also checks the egress MTU:
+ *
+ *   SUCCESS          rewrite the MACs; XDP_TX when the egress is the ingress
+ *                    interface, else bpf_redirect to it
+ *   NO_NEIGH         encapsulate, keep the received MACs and XDP_PASS: the
+ *                    kernel forwards the packet and resolves the neighbour
+ *   FRAG_NEEDED      (or longer than lb_settings.mtu) ICMP too big to the
+ *                    client (icmp.h), unless disabled or not allowed
+ *   anything else    counted drop (DROP_FIB)
+ *
+ * A successful lookup (egress, MACs, route MTU) is cached per backend and
+ * CPU in nexthops for lb_settings.nexthop_ttl jiffies: a FIB plus
+ * neighbour lookup costs more than the rest of the stage. Failures are
+ * never cached, so a missing neighbour or route is looked up again on the
+ * next packet. Route or neighbour changes therefore apply within the cache
+ * lifetime (25 jiffies by default); rewriting a backend drops its entries.
+ */
+#ifndef AIRD_ENCAP_H
+#define AIRD_ENCAP_H
+
+#include "common.h"
+#include "csum.h"
+#include "icmp.h"
+#include "lb_maps.h"
+#include "parse.h"
+#include "proto.h"
+
+#define AF_INET_ 2
+#define AF_INET6_ 10
+#define OUTER_HOP_LIMIT 64
+
+/*
+ * struct fwd carries what lb_forward needs besides the packet: the chosen
+ * backend (copied out of the map), the flow hash and whether the packet
+ * may be answered with a generated too-big message.
+ */
+struct fwd {
+	struct backend be;
+	__u32 backend_id;
+	__u64 hash;
+	int may_ptb;
+};
+
+/*
+ * lb_forward encapsulates pkt (untagged, IP length consistent with the
+ * frame, hop limit / TTL above 1) to f->be and returns the verdict.
+ */
+static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, const struct fwd *f,
+				      const struct lb_settings *st)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup fib = {};
+	struct nexthop hop = {}, *nh;
+	struct ethhdr *eth;
+	__u8 macs[2 * ETH_ALEN];
+	__u32 src6[4];
+	__be32 src4 = 0, dst4 = 0, hbits = (__be32)(f->hash >> 32);
+	__u32 inner_len = pkt->l3_len;
+	__u32 outer_v4 = f->be.flags & BACKEND_F_IPV4;
+	__u32 overhead = outer_v4 ? IPV4_MIN_HLEN : IPV6_HLEN;
+	__u32 outer_len = inner_len + overhead;
+	__u64 now;
+	__u32 mtu;
+	__u8 tc;
+	int rc, trim;
+
+	if (outer_v4) {
+		if (pkt->family != FAMILY_IPV4)
+			return drop_packet(DROP_BAD_BACKEND);
+		if (!(st->flags & SETTINGS_F_SRC4))
+			return drop_packet(DROP_NO_SOURCE);
+		src4 = (st->src4 & ~st->src4_mask) | (hbits & st->src4_mask);
+		__builtin_memcpy(&dst4, &f->be.addr[12], 4);
+		fib.family = AF_INET_;
+		fib.ipv4_src = src4;
+		fib.ipv4_dst = dst4;
+	} else {
+		if (!(st->flags & SETTINGS_F_SRC6))
+			return drop_packet(DROP_NO_SOURCE);
+		__builtin_memcpy(src6, st->src6, 16);
+		src6[3] = (src6[3] & ~st->src6_mask) | (hbits & st->src6_mask);
+		fib.family = AF_INET6_;
+		__builtin_memcpy(fib.ipv6_src, src6, 16);
+		__builtin_memcpy(fib.ipv6_dst, f->be.addr, 16);
+	}
+	/* The next hop: from the cache, else from the FIB (and cache it). */
+	now = bpf_jiffies64();
+	nh = bpf_map_lookup_elem(&nexthops, &f->backend_id);
+	if (nh && now < nh->expires) {
+		hop = *nh;
+		rc = outer_len > hop.mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
+		mtu = hop.mtu;
+	} else {
+		fib.tot_len = outer_len;
+		fib.ifindex = ctx->ingress_ifindex;
+		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+		/* On success as on FRAG_NEEDED the FIB reports the route MTU. */
+		mtu = fib.mtu_result;
+		if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+			hop.ifindex = fib.ifindex;
+			hop.mtu = mtu;
+			__builtin_memcpy(hop.dmac, fib.dmac, ETH_ALEN);
+			__builtin_memcpy(hop.smac, fib.smac, ETH_ALEN);
+			hop.expires = now + (st->nexthop_ttl ?: NEXTHOP_TTL_DEFAULT);
+			if (nh)
+				*nh = hop;
+		}
+	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && outer_len > st->mtu)) {
+		if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && st->mtu < mtu))
+			mtu = st->mtu;
+		if (!f->may_ptb || (st->flags & SETTINGS_F_NO_PTB) || mtu <= overhead ||
+		    pkt->l3_len < PTB_QUOTE)
+			return drop_packet(DROP_TOO_BIG);
+		if (pkt->family == FAMILY_IPV4) {
+			struct ipv4_hdr *ip = data + ETH_HLEN;
+
+			if ((void *)(ip + 1) > data_end)
+				return drop_packet(DROP_MALFORMED);
+			if (!(ip->frag_off & bpf_htons(IPV4_DF)))
+				return drop_packet(DROP_TOO_BIG);
+		}
+		return icmp_too_big(ctx, pkt, mtu - overhead);
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return drop_packet(DROP_FIB);
+
+	/* Inner: decrement the hop limit / TTL, read the traffic class. */
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return drop_packet(DROP_MALFORMED);
+	__builtin_memcpy(macs, eth->h_dest, sizeof(macs));
+	if (pkt->family == FAMILY_IPV6) {
+		struct ipv6_hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return drop_packet(DROP_MALFORMED);
+		ip6->hop_limit--;
+		tc = bpf_ntohl(ip6->ver_tc_flow) >> 20;
+	} else {
+		struct ipv4_hdr *ip = data + ETH_HLEN;
+		__u16 old;
+
+		if ((void *)(ip + 1) > data_end)
+			return drop_packet(DROP_MALFORMED);
+		old = *(__u16 *)&ip->ttl;
+		ip->ttl--;
+		ip->check = csum_replace2(ip->check, old, *(__u16 *)&ip->ttl);
+		tc = ip->tos;
+	}
+
+	/* Drop Ethernet padding behind the IP packet, then make room. */
+	trim = (int)pkt->len - (int)(ETH_HLEN + inner_len);
+	if (trim > 0 && bpf_xdp_adjust_tail(ctx, -trim))
+		return drop_packet(DROP_HEADROOM);
+	if (bpf_xdp_adjust_head(ctx, -(int)overhead))
+		return drop_packet(DROP_HEADROOM);
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+
+	if (outer_v4) {
+		struct ipv4_hdr *ip = data + ETH_HLEN;
+		struct ipv4_hdr h = {
+			.version_ihl = 0x45,
+			.tos = tc,
+			.tot_len = bpf_htons(outer_len),
+			.frag_off = bpf_htons(IPV4_DF),
+			.ttl = OUTER_HOP_LIMIT,
+			.protocol = IP_PROTO_IPIP,
+			.saddr = src4,
+			.daddr = dst4,
+		};
+
+		if ((void *)(ip + 1) > data_end)
+			return drop_packet(DROP_HEADROOM);
+		h.check = ipv4_csum(&h);
+		__builtin_memcpy(ip, &h, sizeof(h));
+		eth->h_proto = bpf_htons(ETH_P_IP);
+	} else {
+		struct ipv6_hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return drop_packet(DROP_HEADROOM);
+		ip6->ver_tc_flow = bpf_htonl((6U << 28) | ((__u32)tc << 20) | ((__u32)f->hash & 0xfffff));
+		ip6->payload_len = bpf_htons(inner_len);
+		ip6->nexthdr = pkt->family == FAMILY_IPV6 ? IP_PROTO_IPV6 : IP_PROTO_IPIP;
+		ip6->hop_limit = OUTER_HOP_LIMIT;
+		__builtin_memcpy(ip6->saddr, src6, 16);
+		__builtin_memcpy(ip6->daddr, f->be.addr, 16);
+		eth->h_proto = bpf_htons(ETH_P_IPV6);
+	}
+
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		/* Keep the received MACs so the kernel accepts and routes it. */
+		__builtin_memcpy(eth->h_dest, macs, sizeof(macs));
+		count_stat(LB_STAT_NO_NEIGH_PASS);
+		return XDP_PASS;
+	}
+	__builtin_memcpy(eth->h_dest, hop.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, hop.smac, ETH_ALEN);
+	if (hop.ifindex == ctx->ingress_ifindex) {
+		count_stat(LB_STAT_TX);
+		return XDP_TX;
+	}
+	count_stat(LB_STAT_REDIRECT);
+	return bpf_redirect(hop.ifindex, 0);
+}
+
+#endif /* AIRD_ENCAP_H */

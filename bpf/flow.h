@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * flow.h - the flow key and the flow hash.
+ *
+ * The flow hash picks the Maglev slot (hash % table size), the bits of the
+ * outer source address and the outer IPv6 flow label. It must be identical
+ * on every LB node (same seed) so that a flow keeps its backend when ECMP
+ * moves it to another node; Go mirrors it in bpf.FlowHash (tested against
+ * this implementation).
+ *
+ * The hash works on the 40-byte key as five little-endian 64-bit words:
+ * each word is xored in, multiplied by an odd constant and folded (xorshift);
+ * the splitmix64 finalizer mixes the result. Every step is a bijection of the
+ * state, so keys differing in one word never collide, and the finalizer
+ * spreads every input bit over the whole output.
+ */
+#ifndef AIRD_FLOW_H
+#define AIRD_FLOW_H
+
+#include "common.h"
+
+/*
+ * struct flow_key is a flow: addresses as 16 bytes (IPv4-mapped for IPv4),
+ * ports in network order (0 for flows hashed without ports), IP protocol.
+ * It is also the conntrack key.
+ */
+struct flow_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+} __attribute__((aligned(8)));
+
+_Static_assert(sizeof(struct flow_key) == 40, "flow_key layout");
+
+#define FLOW_HASH_INIT 0x6a09e667f3bcc909ULL
+#define FLOW_HASH_MUL 0x9e3779b97f4a7c15ULL
+#define FLOW_HASH_FIN1 0xbf58476d1ce4e5b9ULL
+#define FLOW_HASH_FIN2 0x94d049bb133111ebULL
+
+static __always_inline __u64 flow_hash_round(__u64 h, __u64 w)
+{
+	h ^= w;
+	h *= FLOW_HASH_MUL;
+	h ^= h >> 29;
+	return h;
+}
+
+static __always_inline __u64 flow_hash(const struct flow_key *k, __u32 seed)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u64 h = FLOW_HASH_INIT ^ seed;
+
+	h = flow_hash_round(h, w[0]);
+	h = flow_hash_round(h, w[1]);
+	h = flow_hash_round(h, w[2]);
+	h = flow_hash_round(h, w[3]);
+	h = flow_hash_round(h, w[4]);
+	h ^= h >> 30;
+	h *= FLOW_HASH_FIN1;
+	h ^= h >> 27;
+	h *= FLOW_HASH_FIN2;
+	h ^= h >> 31;
+	return h;
+}
+
+#endif /* AIRD_FLOW_H */
