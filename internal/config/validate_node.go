@@ -49,7 +49,7 @@ func (v *validator) lb() {
 	if v.intIn("lb.maglev-table-size", int64(l.MaglevTableSize), 7, 16_777_213) && !isPrime(l.MaglevTableSize) {
 		v.errf("lb.maglev-table-size", "%d is not prime (Maglev needs a prime table size, for example 65537 or 655373)", l.MaglevTableSize)
 	}
-	v.intIn("lb.conntrack-size", int64(l.ConntrackSize), 1024, 100_000_000)
+	v.intIn("lb.conntrack-size", int64(l.ConntrackSize), 1024, 16_777_216)
 }
 
 func isPrime(n int) bool {

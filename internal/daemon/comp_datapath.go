@@ -19,18 +19,21 @@ type datapathComponent struct {
 
 func (c *datapathComponent) name() string { return "datapath" }
 func (c *datapathComponent) sections() []string {
-	return []string{config.SectionDatapath, config.SectionNode}
+	return []string{config.SectionDatapath, config.SectionNode, config.SectionLB}
 }
 
 func (c *datapathComponent) apply(old, new *config.Config) error {
 	if c.dp == nil {
-		dp, err := datapath.Open(datapath.Options{PinPath: new.Datapath.PinPath, XDPMode: new.Datapath.XDPMode, Logger: c.log})
+		dp, err := datapath.Open(datapath.Options{PinPath: new.Datapath.PinPath, XDPMode: new.Datapath.XDPMode, Logger: c.log,
+			MaglevTableSize: uint32(new.LB.MaglevTableSize), ConntrackSize: uint32(new.LB.ConntrackSize)})
 		if err != nil {
 			return err
 		}
 		c.dp = dp
 	} else if old != nil && old.Datapath != new.Datapath {
 		return errors.New("datapath.pin-path and datapath.xdp-mode take effect at restart, not on reload: restore them or restart aird")
+	} else if old != nil && (old.LB.MaglevTableSize != new.LB.MaglevTableSize || old.LB.ConntrackSize != new.LB.ConntrackSize) {
+		return errors.New("lb.maglev-table-size and lb.conntrack-size size BPF maps at load, so they take effect at restart: restore them or restart aird")
 	}
 	if old != nil && slices.Equal(old.Node.Uplinks, new.Node.Uplinks) {
 		return nil
