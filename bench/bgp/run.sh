@@ -1,0 +1,27 @@
+#!/bin/sh
+# BGP convergence benchmark (docs/performance-bgp.md): time until a BIRD
+# receiver holds N advertised prefixes, BIRD->BIRD against aird->BIRD in
+# the same run, and aird's RSS. Needs root, ip(8), bird and birdc (bird2).
+# Everything runs in network namespaces the test creates and removes.
+#
+#   bench/bgp/run.sh                      # N = 10000,100000, 3 runs each
+#   AIRD_BENCH_N=10000 AIRD_BENCH_RUNS=5 bench/bgp/run.sh
+#   AIRD_BENCH_CPUPROFILE=/tmp/prof bench/bgp/run.sh   # pprof per aird run
+#
+# The full log goes to ${LOG:-/tmp/aird-bgp-bench.log}.
+set -eu
+cd "$(dirname "$0")/../.."
+LOG=${LOG:-/tmp/aird-bgp-bench.log}
+BIN=$(mktemp /tmp/aird-bgp-bench.XXXXXX)
+trap 'rm -f "$BIN"' EXIT
+go test -c -o "$BIN" ./bgp
+if [ -n "${AIRD_BENCH_CPUPROFILE:-}" ]; then mkdir -p "$AIRD_BENCH_CPUPROFILE"; fi
+# Run from bgp/ as go test would.
+rc=0
+(cd bgp && AIRD_BENCH=1 "$BIN" -test.run '^TestBenchConvergence$' -test.v -test.count=1 -test.timeout 60m) >"$LOG" 2>&1 || rc=$?
+grep '^BENCH' "$LOG" | sed 's/^BENCH \{0,1\}//' || true
+if [ "$rc" -ne 0 ]; then
+	echo "benchmark failed (exit $rc); see $LOG" >&2
+	grep -E -- '--- FAIL|\.go:[0-9]+:' "$LOG" | tail -20 >&2
+fi
+exit "$rc"
