@@ -27,8 +27,10 @@ type ribPath struct {
 	large     []largeCommunity
 }
 
-// readRIB walks GoBGP's global RIB for both unicast families.
-func readRIB(srv *server.BgpServer) ([]ribPath, error) {
+// readRIB walks GoBGP's global RIB for both unicast families. With
+// learnedOnly it skips our own paths without flattening them: the FIB
+// reconciler needs only learned routes, and a node may originate 100,000.
+func readRIB(srv *server.BgpServer, learnedOnly bool) ([]ribPath, error) {
 	var out []ribPath
 	for _, fam := range []gobgp.Family{gobgp.RF_IPv6_UC, gobgp.RF_IPv4_UC} {
 		err := srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam},
@@ -38,7 +40,7 @@ func readRIB(srv *server.BgpServer) ([]ribPath, error) {
 					return
 				}
 				for _, p := range paths {
-					if p.Withdrawal {
+					if p.Withdrawal || (learnedOnly && !p.PeerAddress.IsValid()) {
 						continue
 					}
 					out = append(out, flattenPath(prefix, p))

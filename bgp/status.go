@@ -220,7 +220,7 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 	if r == nil {
 		return nil, nil
 	}
-	paths, err := readRIB(r.srv)
+	paths, err := readRIB(r.srv, !q.Advertised)
 	if err != nil {
 		return nil, err
 	}
