@@ -21,6 +21,14 @@ type Options struct {
 	// OnServing is called with the sorted set of serving VIPs whenever it
 	// changes (from the Manager's own goroutine; it must not block long).
 	OnServing func(vips []netip.Addr)
+	// Dataplane, if set, is kept in step with the services and the health
+	// of their backends (a *Programmer writing the XDP maps).
+	Dataplane Dataplane
+}
+
+// Dataplane is what programs the forwarding of services.
+type Dataplane interface {
+	Sync(services []config.Service, usable func(service string, backend netip.Addr) bool) error
 }
 
 func (o *Options) validate() error {
@@ -84,8 +92,7 @@ func (m *Manager) Apply(services []config.Service) error {
 		}
 	}
 	m.mu.Unlock()
-	m.recompute()
-	return nil
+	return m.recompute()
 }
 
 // BackendKey names one backend of one service: "web/fd00::1".
@@ -118,20 +125,30 @@ func (m *Manager) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-m.events:
-			m.recompute()
+			_ = m.recompute() // logged; the next event or reload retries
 		}
 	}
 }
 
-// recompute derives the serving VIPs and reports a change.
-func (m *Manager) recompute() {
+// recompute programs the data plane, derives the serving VIPs and reports
+// a change.
+func (m *Manager) recompute() error {
 	st := m.checks.Status()
 	m.mu.Lock()
+	usable := func(service string, b netip.Addr) bool {
+		k := BackendKey(service, b)
+		return !m.drained[k] && st[k].Healthy
+	}
+	var err error
+	if m.opts.Dataplane != nil {
+		if err = m.opts.Dataplane.Sync(m.services, usable); err != nil {
+			m.opts.Logger.Error("lb: programming the data plane failed", "err", err)
+		}
+	}
 	set := map[netip.Addr]bool{}
 	for _, s := range m.services {
 		for _, b := range s.Backends {
-			k := BackendKey(s.Name, b.Address)
-			if b.Weight > 0 && !m.drained[k] && st[k].Healthy {
+			if b.Weight > 0 && usable(s.Name, b.Address) {
 				set[s.VIP] = true
 			}
 		}
@@ -148,6 +165,7 @@ func (m *Manager) recompute() {
 		m.opts.Logger.Info("serving VIPs changed", "vips", serving)
 		m.opts.OnServing(serving)
 	}
+	return err
 }
 
 // Serving returns the VIPs that can serve now.
@@ -180,8 +198,7 @@ func (m *Manager) SetDrained(service string, backend netip.Addr, drained bool) e
 	if !found {
 		return fmt.Errorf("lb: no backend %s in service %q", backend, service)
 	}
-	m.recompute()
-	return nil
+	return m.recompute()
 }
 
 // Close stops health checking.

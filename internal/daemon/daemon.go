@@ -83,7 +83,7 @@ func Run(ctx context.Context, opts Options) error {
 	d.api = api.NewServer(d, log.With("component", "api"))
 	d.dp = &datapathComponent{log: log.Logger}
 	d.bgp = &bgpComponent{log: log.With("component", "bgp")}
-	d.lb = &lbComponent{log: log.With("component", "lb"), onServing: d.bgp.setServing}
+	d.lb = &lbComponent{log: log.With("component", "lb"), onServing: d.bgp.setServing, dp: d.dp}
 	d.comps = []component{
 		&logComponent{l: log},
 		d.dp,
