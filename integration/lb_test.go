@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"encoding/json"
 	"net/netip"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/aird-net/aird/bpf"
+	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/testutil"
 )
 
@@ -65,6 +68,14 @@ func TestServicesProgrammedIntoXDP(t *testing.T) {
 	tbl := pinnedTable(t, n.pinPath, "fd00:300::10", 80)
 	if len(tbl) != 2 || tbl[0] != 0 {
 		t.Fatalf("Maglev table of the VIP: %v, want two backends and no empty slot", tbl)
+	}
+	out, errs, code := n.airctl("lb", "stats", "-o", "json")
+	var st api.LBStats
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Events) == 0 || len(st.Drops) == 0 {
+		t.Fatalf("airctl lb stats: exit %d %s\n%s", code, errs, out)
+	}
+	if m := n.metrics(); !strings.Contains(m, "aird_lb_events_total{") || !strings.Contains(m, "aird_lb_drops_total{") {
+		t.Fatal("metrics lack the load balancer's counters")
 	}
 	stop2()
 	if !testutil.WaitFor(5*time.Second, func() bool { return len(pinnedTable(t, n.pinPath, "fd00:300::10", 80)) == 1 }) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -65,6 +66,31 @@ func (c *cli) lbCommand() *cobra.Command {
 			return w.Flush()
 		},
 	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "stats",
+		Short: "Show the data plane's load-balancer events and drops (summed over CPUs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st api.LBStats
+			if err := c.client().Do(cmd.Context(), "GET", "/v1/lb/stats", nil, &st); err != nil {
+				return err
+			}
+			if c.json() {
+				return writeJSON(c.stdout, st)
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "KIND\tNAME\tCOUNT")
+			for _, kind := range []struct {
+				name string
+				m    map[string]uint64
+			}{{"event", st.Events}, {"drop", st.Drops}} {
+				for _, k := range sortedKeys(kind.m) {
+					fmt.Fprintf(w, "%s\t%s\t%d\n", kind.name, k, kind.m[k])
+				}
+			}
+			return w.Flush()
+		},
+	})
 	for _, drain := range []bool{true, false} {
 		use, short := "drain SERVICE BACKEND", "Stop new flows to a backend; established flows keep it"
 		if !drain {
@@ -115,4 +141,13 @@ func errOrJSON(c *cli, err error, v any) error {
 		return err
 	}
 	return writeJSON(c.stdout, v)
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -74,8 +74,16 @@ type LBDrain struct {
 	Drained bool       `json:"drained"`
 }
 
+// LBStats is the answer to GET /v1/lb/stats: data-plane event and drop
+// counters, summed over CPUs.
+type LBStats struct {
+	Events map[string]uint64 `json:"events"`
+	Drops  map[string]uint64 `json:"drops"`
+}
+
 // LBBackend is implemented by a daemon that runs the load balancer.
 type LBBackend interface {
 	LBServices() ([]lb.ServiceStatus, error)
 	LBDrain(LBDrain) error
+	LBStats() (LBStats, error)
 }

@@ -54,6 +54,14 @@ func planeRoutes(mux *http.ServeMux, b Backend) {
 		ss, err := lbb.LBServices()
 		answer(w, ss, err)
 	})
+	mux.HandleFunc("GET /v1/lb/stats", func(w http.ResponseWriter, r *http.Request) {
+		if lbb == nil {
+			writeError(w, http.StatusNotFound, fmt.Errorf("lb: %w", ErrNotConfigured))
+			return
+		}
+		st, err := lbb.LBStats()
+		answer(w, st, err)
+	})
 	mux.HandleFunc("POST /v1/lb/drain", func(w http.ResponseWriter, r *http.Request) {
 		if lbb == nil {
 			writeError(w, http.StatusNotFound, fmt.Errorf("lb: %w", ErrNotConfigured))

@@ -90,3 +90,19 @@ func (d *Daemon) LBDrain(req api.LBDrain) error {
 	}
 	return d.lb.m.SetDrained(req.Service, req.Backend, req.Drained)
 }
+
+// LBStats implements api.LBBackend.
+func (d *Daemon) LBStats() (api.LBStats, error) {
+	if d.dp.dp == nil {
+		return api.LBStats{}, fmt.Errorf("lb: %w (no data plane)", api.ErrNotConfigured)
+	}
+	ev, err := d.dp.dp.LBStats()
+	if err != nil {
+		return api.LBStats{}, err
+	}
+	dr, err := d.dp.dp.DropStats()
+	if err != nil {
+		return api.LBStats{}, err
+	}
+	return api.LBStats{Events: ev, Drops: dr}, nil
+}
