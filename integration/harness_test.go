@@ -39,9 +39,7 @@ func newNode(t *testing.T) *node {
 	t.Helper()
 	testutil.RequirePrivileged(t)
 	testutil.RequireCommand(t, "nsenter")
-	aird, airctl := testutil.Binaries(t)
-	n := &node{t: t, aird: aird, airctlBin: airctl, log: &testutil.SyncBuffer{}}
-	n.ns = testutil.NewNetns(t, "airdn-")
+	n := newAirdIn(t, testutil.NewNetns(t, "airdn-"))
 	n.peerNS = testutil.NewNetns(t, "airdp-")
 	testutil.Run(t, "ip", "link", "add", "uplink0", "netns", n.ns, "type", "veth", "peer", "name", "eth0", "netns", n.peerNS)
 	testutil.Run(t, "ip", "link", "add", "uplink1", "netns", n.ns, "type", "veth", "peer", "name", "eth1", "netns", n.peerNS)
@@ -55,6 +53,18 @@ func newNode(t *testing.T) *node {
 		testutil.Addr(t, l.ns, l.dev, l.v4)
 		testutil.Run(t, "ip", "-n", l.ns, "link", "set", l.dev, "up")
 	}
+	return n
+}
+
+// newAirdIn prepares an aird for namespace ns (which the caller wires up):
+// its own directory, API socket, pin path and sd_notify socket; it is
+// killed and its data plane removed when the test ends.
+func newAirdIn(t *testing.T, ns string) *node {
+	t.Helper()
+	testutil.RequirePrivileged(t)
+	testutil.RequireCommand(t, "nsenter")
+	aird, airctl := testutil.Binaries(t)
+	n := &node{t: t, aird: aird, airctlBin: airctl, log: &testutil.SyncBuffer{}, ns: ns}
 	n.dir = t.TempDir()
 	n.cfgPath = filepath.Join(n.dir, "aird.toml")
 	n.socket = filepath.Join(n.dir, "run", "aird.sock")

@@ -3,8 +3,8 @@ package integration
 import (
 	"encoding/json"
 	"net/netip"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
