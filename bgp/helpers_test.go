@@ -277,3 +277,17 @@ func prefixes(base string, n int) []Route {
 	}
 	return out
 }
+
+// sameInstant compares two BIRD "since" stamps (15:04:05.000). BIRD may
+// restamp a protocol a millisecond later without a reset (seen after a
+// route refresh); a real reset and re-establishment takes at least the
+// connect retry time (1s here), so anything under 500ms is the same session.
+func sameInstant(a, b string) bool {
+	ta, errA := time.Parse("15:04:05.000", a)
+	tb, errB := time.Parse("15:04:05.000", b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	d := ta.Sub(tb)
+	return d > -500*time.Millisecond && d < 500*time.Millisecond
+}

@@ -102,13 +102,38 @@ port = 8080
 backends = [{ address = "fd00:2::2" }, { address = "fd00:3::2" }]
 [services.health-check]
 type = "tcp"
-interval = "200ms"
-timeout = "150ms"
+interval = "300ms"
+timeout = "250ms"
 rise = 1
-fall = 2
+fall = 3
 `, l.lb.pinPath, l.lb.socket, labVIP))
 	l.lb.start()
+	l.waitHealthy(t, "fd00:2::2", "fd00:3::2")
 	return l
+}
+
+// waitHealthy waits until the LB's health checks call exactly these
+// backends healthy (a probe can fail while the lab's neighbours resolve).
+func (l *lbLab) waitHealthy(t *testing.T, want ...string) {
+	t.Helper()
+	var last string
+	if !testutil.WaitFor(10*time.Second, func() bool {
+		out, _, _ := l.lb.airctl("lb", "backends", "-o", "json")
+		last = out
+		var ss []lb.ServiceStatus
+		if json.Unmarshal([]byte(out), &ss) != nil || len(ss) != 1 {
+			return false
+		}
+		var healthy []string
+		for _, b := range ss[0].Backends {
+			if b.Health.Healthy && b.Health.Checks > 0 {
+				healthy = append(healthy, b.Address.String())
+			}
+		}
+		return strings.Join(healthy, ",") == strings.Join(want, ",")
+	}) {
+		t.Fatalf("backends healthy never became %v:\n%s", want, last)
+	}
 }
 
 // nameServer answers every TCP connection on [::]:8080 inside ns with its
@@ -255,22 +280,7 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 	// b2's service stops: the health check takes it out, new connections
 	// all go to b1, and the established connection to b1 is unaffected.
 	l.stopServer[1]()
-	if !testutil.WaitFor(5*time.Second, func() bool {
-		out, _, _ := l.lb.airctl("lb", "backends", "-o", "json")
-		var ss []lb.ServiceStatus
-		if json.Unmarshal([]byte(out), &ss) != nil || len(ss) != 1 {
-			return false
-		}
-		for _, b := range ss[0].Backends {
-			if b.Address.String() == "fd00:3::2" {
-				return !b.Health.Healthy
-			}
-		}
-		return false
-	}) {
-		out, _, _ := l.lb.airctl("lb", "backends")
-		t.Fatalf("b2 never marked unhealthy:\n%s", out)
-	}
+	l.waitHealthy(t, "fd00:2::2")
 	after := map[string]int{}
 	for i := 0; i < 20; i++ {
 		who, err := l.ask(t)
