@@ -125,7 +125,6 @@ func (l *lab) linkUnnumbered(t *testing.T, name string) torSpec {
 	}
 }
 
-
 // addBIRD adds a BIRD switch; conf renders its configuration.
 func (l *lab) addBIRD(t *testing.T, name string, conf func(tor torSpec) string) {
 	l.startBIRD(t, l.link(t, name), conf)

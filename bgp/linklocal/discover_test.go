@@ -39,7 +39,6 @@ func waitPeer(t *testing.T, d *Discoverer, want func(netip.Addr) bool, what stri
 	}
 }
 
-
 // Two nodes on a veth find each other, each learning the other's link-local
 // address from its Router Advertisements; the peer is lost when the link
 // goes down and found again when it comes back.
