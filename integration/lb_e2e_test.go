@@ -91,6 +91,8 @@ pin-path = %q
 socket = %q
 [metrics]
 listen = "127.0.0.1:9469"
+[lb]
+encap-source-prefix = "fd00:1::1:0/112"
 [[ipam.pools]]
 name = "services"
 kind = "service"

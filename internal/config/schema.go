@@ -120,6 +120,9 @@ type LB struct {
 	MaglevTableSize int  `toml:"maglev-table-size" json:"maglev_table_size"`
 	ConntrackSize   int  `toml:"conntrack-size" json:"conntrack_size"`
 	ICMPTooBig      bool `toml:"icmp-too-big" json:"icmp_too_big"`
+	// EncapSourcePrefix is the outer IPv6 source of encapsulated packets;
+	// its host bits vary with the flow. Unset: the node's IPv6 underlay.
+	EncapSourcePrefix netip.Prefix `toml:"encap-source-prefix" json:"encap_source_prefix,omitzero"`
 }
 
 // Service is one load-balanced VIP.

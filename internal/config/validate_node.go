@@ -50,6 +50,13 @@ func (v *validator) lb() {
 		v.errf("lb.maglev-table-size", "%d is not prime (Maglev needs a prime table size, for example 65537 or 655373)", l.MaglevTableSize)
 	}
 	v.intIn("lb.conntrack-size", int64(l.ConntrackSize), 1024, 16_777_216)
+	if p := l.EncapSourcePrefix; p.IsValid() && v.prefix("lb.encap-source-prefix", p) {
+		if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 96 {
+			v.errf("lb.encap-source-prefix", "%s must be an IPv6 prefix of length 96 to 128 (the low 32 bits at most vary with the flow)", p)
+		} else if !p.Addr().IsGlobalUnicast() {
+			v.errf("lb.encap-source-prefix", "%s is not a routable unicast prefix", p)
+		}
+	}
 }
 
 func isPrime(n int) bool {

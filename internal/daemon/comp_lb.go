@@ -101,6 +101,9 @@ func (c *lbComponent) settings(cfg *config.Config) error {
 			s.Src6 = netip.PrefixFrom(a, 128)
 		}
 	}
+	if p := cfg.LB.EncapSourcePrefix; p.IsValid() {
+		s.Src6 = p
+	}
 	if err := c.prog.SetSettings(s); err != nil {
 		return fmt.Errorf("lb: %w", err)
 	}
