@@ -9,7 +9,7 @@ if [ "$what" = test ]; then
 	# clang/llvm/libbpf-dev regenerate the BPF objects (CI checks they match);
 	# bird2 and frr are the switches BGP tests peer with; debootstrap and
 	# systemd-container boot a real systemd for the unit test.
-	pkgs+=(clang-14 llvm-14 libbpf-dev bpftool bird2 frr debootstrap systemd-container ethtool
+	pkgs+=(clang-14 llvm-14 libbpf-dev bpftool bird2 frr debootstrap systemd-container ethtool procps util-linux
 		nftables tcpdump iperf3 curl)
 fi
 missing=()
