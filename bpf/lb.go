@@ -314,23 +314,11 @@ func (l *LB) SetAddress(addr netip.Addr, vipID uint32, flags DatapathVipFlags) e
 // vipID by building a new inner map and swapping it in, so the datapath
 // switches tables atomically.
 func (l *LB) SetTable(vipID uint32, table []uint32) error {
-	if uint32(len(table)) != l.tableSize {
-		return fmt.Errorf("maglev table for vip %d has %d slots, want %d", vipID, len(table), l.tableSize)
-	}
-	inner, err := ebpf.NewMap(&ebpf.MapSpec{
-		Name: "maglev_table", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: l.tableSize,
-	})
+	inner, err := l.newTable(vipID, table)
 	if err != nil {
-		return fmt.Errorf("create maglev table: %w", err)
+		return err
 	}
 	defer inner.Close() // the outer map keeps it alive
-	keys := make([]uint32, len(table))
-	for i := range keys {
-		keys[i] = uint32(i)
-	}
-	if _, err := inner.BatchUpdate(keys, table, nil); err != nil {
-		return fmt.Errorf("fill maglev table: %w", err)
-	}
 	if err := l.m.Maglev.Put(vipID, inner); err != nil {
 		return fmt.Errorf("install maglev table of vip %d: %w", vipID, err)
 	}

@@ -3,6 +3,7 @@ package lb
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -137,29 +138,50 @@ func protoNum(s string) uint8 {
 // Sync makes the maps serve exactly services. usable says whether a
 // backend may take new flows (healthy, not drained); unusable backends keep
 // their id, so established flows tracked to them keep working. New entries
-// are written before stale ones are removed, so no packet finds a gap.
+// are written before stale ones are removed, so no packet finds a gap:
+// backends first, then every changed Maglev table (in batches, one RCU
+// grace period per batch: after a restart every table is re-installed),
+// then the vips entries that point at them.
 func (p *Programmer) Sync(services []config.Service, usable func(service string, backend netip.Addr) bool) error {
 	want := map[serviceKey]bool{}
 	wantBE := map[netip.Addr]bool{}
-	for _, s := range services {
-		if err := p.syncService(s, usable, want, wantBE); err != nil {
+	changed := map[uint32][]uint32{}
+	vids := make([]uint32, len(services))
+	for i, s := range services {
+		vid, table, err := p.buildService(s, usable, wantBE)
+		if err != nil {
+			return fmt.Errorf("lb: service %s: %w", s.Name, err)
+		}
+		if !slices.Equal(p.tables[vid], table) {
+			changed[vid] = table
+		}
+		vids[i] = vid
+	}
+	if err := p.lb.SetTables(changed); err != nil {
+		return fmt.Errorf("lb: %w", err)
+	}
+	maps.Copy(p.tables, changed)
+	for i, s := range services {
+		if err := p.publishService(s, vids[i], want); err != nil {
 			return fmt.Errorf("lb: service %s: %w", s.Name, err)
 		}
 	}
 	return p.removeStale(want, wantBE)
 }
 
-func (p *Programmer) syncService(s config.Service, usable func(string, netip.Addr) bool, want map[serviceKey]bool, wantBE map[netip.Addr]bool) error {
+// buildService assigns the ids of a service and its backends, writes new
+// backends, and returns the service's vip_id and Maglev table.
+func (p *Programmer) buildService(s config.Service, usable func(string, netip.Addr) bool, wantBE map[netip.Addr]bool) (uint32, []uint32, error) {
 	bes := make([]maglev.Backend, len(s.Backends))
 	ids := make([]uint32, len(s.Backends))
 	for i, b := range s.Backends {
 		id, fresh, err := p.backendID(b.Address)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		if fresh {
 			if err := p.lb.SetBackend(id, b.Address); err != nil {
-				return err
+				return 0, nil, err
 			}
 		}
 		ids[i], wantBE[b.Address] = id, true
@@ -171,7 +193,7 @@ func (p *Programmer) syncService(s config.Service, usable func(string, netip.Add
 	}
 	slots, err := p.builder.Build(nil, bes, p.size)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	table := make([]uint32, len(slots))
 	for i, s := range slots {
@@ -179,17 +201,14 @@ func (p *Programmer) syncService(s config.Service, usable func(string, netip.Add
 			table[i] = ids[s]
 		}
 	}
+	vid, err := p.vipID(serviceKey{s.VIP, protoNum(s.Protocol), uint16(s.Port)})
+	return vid, table, err
+}
+
+// publishService writes a service's allow list, its vips entry and its
+// VIP's address entry; its Maglev table is already installed.
+func (p *Programmer) publishService(s config.Service, vid uint32, want map[serviceKey]bool) error {
 	key := serviceKey{s.VIP, protoNum(s.Protocol), uint16(s.Port)}
-	vid, err := p.vipID(key)
-	if err != nil {
-		return err
-	}
-	if !slices.Equal(p.tables[vid], table) {
-		if err := p.lb.SetTable(vid, table); err != nil {
-			return err
-		}
-		p.tables[vid] = table
-	}
 	if err := p.syncAllow(vid, s.AllowSources); err != nil {
 		return err
 	}
