@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkVIPGrowth measures the cost growth with the number of
+// configured VIPs the way the target is stated: one data plane per VIP
+// count (1, 100, 1,000, 10,000; traffic to one VIP, the middle one), all
+// in one namespace, measured interleaved - every iteration runs the floor
+// and each data plane once, in a rotating order - so that load on the
+// machine hits every count alike instead of whichever ran during a busy
+// second. Reported per count: x-floor (trimmed means) and growth-% over 1
+// VIP.
+func BenchmarkVIPGrowth(b *testing.B) {
+	b.Run("established", func(b *testing.B) { vipGrowth(b, false) })
+	b.Run("new-flow", func(b *testing.B) { vipGrowth(b, true) })
+}
+
+func vipGrowth(b *testing.B, newFlow bool) {
+	ns, ifindex := newBenchNS(b)
+	envs := make([]*env, len(vipCounts))
+	pkts := make([][]byte, len(vipCounts))
+	for i, nv := range vipCounts {
+		envs[i] = newEnvIn(b, ns, ifindex, nv)
+		pkts[i] = template(b, newFlow)
+		setFlow(pkts[i], 0, nv/2)
+	}
+	floor := envs[0].floor.FloorXdp
+	floorPkt := template(b, false)
+	results := make([]*result, len(envs))
+	for i := range results {
+		results[i] = &result{}
+	}
+	inNetns(b, ns, func() {
+		if !newFlow { // track the flow in every data plane first
+			syn := template(b, true)
+			for i, e := range envs {
+				setFlow(syn, 0, vipCounts[i]/2)
+				runOnce(b, e.prog, syn, e.ifindex, xdpTx)
+			}
+		}
+		for _, e := range envs {
+			e.resetCTIf(b, newFlow)
+		}
+		b.ResetTimer()
+		for it := 0; it < b.N; it++ {
+			for k := range envs {
+				i := (it + k) % len(envs)
+				e := envs[i]
+				if newFlow {
+					if e.inserted >= e.ctShare/4 {
+						b.StopTimer()
+						e.resetCT(b)
+						b.StartTimer()
+					}
+					setFlow(pkts[i], uint32(it+1), vipCounts[i]/2)
+					e.inserted++
+				}
+				fl := runOnce(b, floor, floorPkt, ifindex, xdpTx)
+				results[i].add(runOnce(b, e.prog, pkts[i], ifindex, xdpTx), fl)
+			}
+		}
+	})
+	var base float64
+	for i, r := range results {
+		_, lb := r.lb.stats()
+		_, fl := r.floor.stats()
+		x := lb / fl
+		if i == 0 {
+			base = x
+		}
+		b.ReportMetric(x, fmt.Sprintf("x-floor-vips=%d", vipCounts[i]))
+		if i > 0 {
+			b.ReportMetric((x/base-1)*100, fmt.Sprintf("growth-%%-vips=%d", vipCounts[i]))
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// resetCTIf empties conntrack when new flows are measured.
+func (e *env) resetCTIf(b *testing.B, cond bool) {
+	if cond {
+		e.resetCT(b)
+	}
+}
