@@ -146,11 +146,12 @@ func (p *Programmer) Sync(services []config.Service, usable func(service string,
 	want := map[serviceKey]bool{}
 	wantBE := map[netip.Addr]bool{}
 	changed := map[uint32][]uint32{}
-	vids := make([]uint32, len(services))
-	for i, s := range services {
-		vid, table, err := p.buildService(s, usable, wantBE)
+	es := entries(services)
+	vids := make([]uint32, len(es))
+	for i, e := range es {
+		vid, table, err := p.buildService(e.svc, usable, wantBE)
 		if err != nil {
-			return fmt.Errorf("lb: service %s: %w", s.Name, err)
+			return fmt.Errorf("lb: service %s: %w", e.svc.Name, err)
 		}
 		if !slices.Equal(p.tables[vid], table) {
 			changed[vid] = table
@@ -161,9 +162,9 @@ func (p *Programmer) Sync(services []config.Service, usable func(service string,
 		return fmt.Errorf("lb: %w", err)
 	}
 	maps.Copy(p.tables, changed)
-	for i, s := range services {
-		if err := p.publishService(s, vids[i], want); err != nil {
-			return fmt.Errorf("lb: service %s: %w", s.Name, err)
+	for i, e := range es {
+		if err := p.publishService(e.svc, vids[i], e.flags, want); err != nil {
+			return fmt.Errorf("lb: service %s: %w", e.svc.Name, err)
 		}
 	}
 	return p.removeStale(want, wantBE)
@@ -205,14 +206,14 @@ func (p *Programmer) buildService(s config.Service, usable func(string, netip.Ad
 	return vid, table, err
 }
 
-// publishService writes a service's allow list, its vips entry and its
-// VIP's address entry; its Maglev table is already installed.
-func (p *Programmer) publishService(s config.Service, vid uint32, want map[serviceKey]bool) error {
+// publishService writes a service's allow list, its vips entry (with
+// flags) and its VIP's address entry; its Maglev table is already
+// installed.
+func (p *Programmer) publishService(s config.Service, vid uint32, flags bpf.DatapathVipFlags, want map[serviceKey]bool) error {
 	key := serviceKey{s.VIP, protoNum(s.Protocol), uint16(s.Port)}
 	if err := p.syncAllow(vid, s.AllowSources); err != nil {
 		return err
 	}
-	var flags bpf.DatapathVipFlags
 	if len(s.AllowSources) > 0 {
 		flags |= bpf.DatapathVipFlagsVIP_F_ALLOWLIST
 	}
