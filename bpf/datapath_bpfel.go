@@ -103,6 +103,20 @@ type DatapathFlowKey struct {
 	Pad   [3]uint8
 }
 
+type DatapathHcConfig struct {
+	_          structs.HostLayout
+	FibIfindex uint32
+	Reserved   [7]uint32
+}
+
+type DatapathHcMark uint32
+
+const (
+	DatapathHcMarkHC_MARK_SHIFT   DatapathHcMark = 16
+	DatapathHcMarkHC_MARK_MAGIC   DatapathHcMark = 41261
+	DatapathHcMarkHC_MARK_ID_MASK DatapathHcMark = 65535
+)
+
 type DatapathLbSettings struct {
 	_          structs.HostLayout
 	Src6       [16]uint8
@@ -134,7 +148,13 @@ const (
 	DatapathLbStatLB_STAT_DECAP_IPV6       DatapathLbStat = 12
 	DatapathLbStatLB_STAT_DECAP_IPV4       DatapathLbStat = 13
 	DatapathLbStatLB_STAT_CT_EVICT         DatapathLbStat = 14
-	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 15
+	DatapathLbStatLB_STAT_HC_ENCAP         DatapathLbStat = 15
+	DatapathLbStatLB_STAT_HC_BAD_BACKEND   DatapathLbStat = 16
+	DatapathLbStatLB_STAT_HC_NO_SOURCE     DatapathLbStat = 17
+	DatapathLbStatLB_STAT_HC_FIB           DatapathLbStat = 18
+	DatapathLbStatLB_STAT_HC_MALFORMED     DatapathLbStat = 19
+	DatapathLbStatLB_STAT_HC_ERROR         DatapathLbStat = 20
+	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 21
 )
 
 type DatapathNexthop struct {
@@ -188,17 +208,20 @@ const (
 	DatapathMapDecapAddrs       = "decap_addrs"
 	DatapathMapDropStats        = "drop_stats"
 	DatapathMapFamilyStats      = "family_stats"
+	DatapathMapHcConf           = "hc_conf"
 	DatapathMapLbStats          = "lb_stats"
 	DatapathMapMaglev           = "maglev"
 	DatapathMapNexthops         = "nexthops"
 	DatapathMapSettings         = "settings"
 	DatapathMapVipStats         = "vip_stats"
 	DatapathMapVips             = "vips"
+	DatapathProgAirdHc          = "aird_hc"
 	DatapathProgAirdXdp         = "aird_xdp"
 	DatapathVarBackendFlagsAll  = "backend_flags_all"
 	DatapathVarCtSets           = "ct_sets"
 	DatapathVarDropReasonMax    = "drop_reason_max"
 	DatapathVarFamilyMax        = "family_max"
+	DatapathVarHcMarkMagic      = "hc_mark_magic"
 	DatapathVarLbStatMax        = "lb_stat_max"
 	DatapathVarMaglevSize       = "maglev_size"
 	DatapathVarSettingsFlagsAll = "settings_flags_all"
@@ -247,6 +270,7 @@ type DatapathSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathProgramSpecs struct {
+	AirdHc  *ebpf.ProgramSpec `ebpf:"aird_hc"`
 	AirdXdp *ebpf.ProgramSpec `ebpf:"aird_xdp"`
 }
 
@@ -261,6 +285,7 @@ type DatapathMapSpecs struct {
 	DecapAddrs   *ebpf.MapSpec `ebpf:"decap_addrs"`
 	DropStats    *ebpf.MapSpec `ebpf:"drop_stats"`
 	FamilyStats  *ebpf.MapSpec `ebpf:"family_stats"`
+	HcConf       *ebpf.MapSpec `ebpf:"hc_conf"`
 	LbStats      *ebpf.MapSpec `ebpf:"lb_stats"`
 	Maglev       *ebpf.MapSpec `ebpf:"maglev"`
 	Nexthops     *ebpf.MapSpec `ebpf:"nexthops"`
@@ -277,6 +302,7 @@ type DatapathVariableSpecs struct {
 	CtSets           *ebpf.VariableSpec `ebpf:"ct_sets"`
 	DropReasonMax    *ebpf.VariableSpec `ebpf:"drop_reason_max"`
 	FamilyMax        *ebpf.VariableSpec `ebpf:"family_max"`
+	HcMarkMagic      *ebpf.VariableSpec `ebpf:"hc_mark_magic"`
 	LbStatMax        *ebpf.VariableSpec `ebpf:"lb_stat_max"`
 	MaglevSize       *ebpf.VariableSpec `ebpf:"maglev_size"`
 	SettingsFlagsAll *ebpf.VariableSpec `ebpf:"settings_flags_all"`
@@ -310,6 +336,7 @@ type DatapathMaps struct {
 	DecapAddrs   *ebpf.Map `ebpf:"decap_addrs"`
 	DropStats    *ebpf.Map `ebpf:"drop_stats"`
 	FamilyStats  *ebpf.Map `ebpf:"family_stats"`
+	HcConf       *ebpf.Map `ebpf:"hc_conf"`
 	LbStats      *ebpf.Map `ebpf:"lb_stats"`
 	Maglev       *ebpf.Map `ebpf:"maglev"`
 	Nexthops     *ebpf.Map `ebpf:"nexthops"`
@@ -327,6 +354,7 @@ func (m *DatapathMaps) Close() error {
 		m.DecapAddrs,
 		m.DropStats,
 		m.FamilyStats,
+		m.HcConf,
 		m.LbStats,
 		m.Maglev,
 		m.Nexthops,
@@ -344,6 +372,7 @@ type DatapathVariables struct {
 	CtSets           *ebpf.Variable `ebpf:"ct_sets"`
 	DropReasonMax    *ebpf.Variable `ebpf:"drop_reason_max"`
 	FamilyMax        *ebpf.Variable `ebpf:"family_max"`
+	HcMarkMagic      *ebpf.Variable `ebpf:"hc_mark_magic"`
 	LbStatMax        *ebpf.Variable `ebpf:"lb_stat_max"`
 	MaglevSize       *ebpf.Variable `ebpf:"maglev_size"`
 	SettingsFlagsAll *ebpf.Variable `ebpf:"settings_flags_all"`
@@ -354,11 +383,13 @@ type DatapathVariables struct {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathPrograms struct {
+	AirdHc  *ebpf.Program `ebpf:"aird_hc"`
 	AirdXdp *ebpf.Program `ebpf:"aird_xdp"`
 }
 
 func (p *DatapathPrograms) Close() error {
 	return _DatapathClose(
+		p.AirdHc,
 		p.AirdXdp,
 	)
 }

@@ -7,7 +7,7 @@
 // # Layout
 //
 // There is exactly one XDP entry program, aird_xdp in xdp.c, attached once
-// per uplink NIC. It is a pipeline: a shared parser builds a struct packet
+// per uplink NIC (plus the probe stage's tc program, below). It is a pipeline: a shared parser builds a struct packet
 // and then stages, each a static __always_inline function in its own
 // header, run in order; a stage returns a verdict or STAGE_CONTINUE:
 //
@@ -26,7 +26,9 @@
 //	icmp.h     echo replies and generated too-big messages
 //	encap.h    encapsulation, next hop (FIB + cache), TX/redirect/pass
 //	lb.h       the lb stage: service lookup, conntrack, Maglev
-//	xdp.c      the entry program wiring the stages together
+//	hc.h       the probe stage: tunnels the node's own health probes
+//	xdp.c      the entry programs: aird_xdp wiring the stages together,
+//	           aird_hc (tcx egress on lo) running the probe stage
 //	floor.c    the benchmark floor program (bench/), not used by aird
 //
 // The pipeline: parse -> count -> decap -> lb -> XDP_PASS.
@@ -87,6 +89,18 @@
 // backend_stats (packets, bytes), lb_stats (enum lb_stat: conntrack
 // hit/miss/insert/evict, TX, redirect, no-neighbour pass, too big
 // relayed/generated, decap, ...) and drop_stats (enum drop_reason).
+//
+// # The probe stage
+//
+// aird_hc, a tcx egress program in the same object (so it shares every
+// map), runs on lo. A packet whose mark is ProbeMark(id) - a health probe
+// that policy routing sent to lo - is encapsulated to backend id like the
+// lb stage would (outer source from lb_settings and the flow hash; inner
+// packet untouched, its pending checksum left for the uplink to finish),
+// routed with bpf_fib_lookup as if it had arrived on the uplink in hc_conf,
+// and sent with bpf_redirect_neigh. Unmarked packets pass untouched; a
+// marked packet that cannot be tunnelled is dropped and counted
+// (LB_STAT_HC_*).
 //
 // # Map stability
 //

@@ -93,21 +93,29 @@ func NewFlowKey(src, dst netip.Addr, sport, dport uint16, proto uint8) DatapathF
 // LBMaps are the maps an LB programs.
 type LBMaps struct {
 	Vips, Maglev, Backends, Allow, Settings, DecapAddrs, Nexthops *ebpf.Map
+	// VipStats and BackendStats are reset when an id is handed out again.
+	VipStats, BackendStats *ebpf.Map
 }
 
 // LBMapsOf returns the LB maps of loaded datapath objects.
 func LBMapsOf(m *DatapathMaps) LBMaps {
 	return LBMaps{Vips: m.Vips, Maglev: m.Maglev, Backends: m.Backends, Allow: m.Allow,
-		Settings: m.Settings, DecapAddrs: m.DecapAddrs, Nexthops: m.Nexthops}
+		Settings: m.Settings, DecapAddrs: m.DecapAddrs, Nexthops: m.Nexthops, VipStats: m.VipStats, BackendStats: m.BackendStats}
+}
+
+// LBMapNames are the names of the maps LBMapsFrom needs.
+func LBMapNames() []string {
+	return []string{DatapathMapVips, DatapathMapMaglev, DatapathMapBackends, DatapathMapAllow, DatapathMapSettings,
+		DatapathMapDecapAddrs, DatapathMapNexthops, DatapathMapVipStats, DatapathMapBackendStats}
 }
 
 // LBMapsFrom picks the LB maps out of a collection's map set.
 func LBMapsFrom(maps map[string]*ebpf.Map) (LBMaps, error) {
 	l := LBMaps{Vips: maps[DatapathMapVips], Maglev: maps[DatapathMapMaglev], Backends: maps[DatapathMapBackends],
 		Allow: maps[DatapathMapAllow], Settings: maps[DatapathMapSettings], DecapAddrs: maps[DatapathMapDecapAddrs],
-		Nexthops: maps[DatapathMapNexthops]}
+		Nexthops: maps[DatapathMapNexthops], VipStats: maps[DatapathMapVipStats], BackendStats: maps[DatapathMapBackendStats]}
 	if l.Vips == nil || l.Maglev == nil || l.Backends == nil || l.Allow == nil || l.Settings == nil ||
-		l.DecapAddrs == nil || l.Nexthops == nil {
+		l.DecapAddrs == nil || l.Nexthops == nil || l.VipStats == nil || l.BackendStats == nil {
 		return LBMaps{}, errors.New("datapath collection lacks load-balancer maps")
 	}
 	return l, nil

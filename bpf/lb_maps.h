@@ -157,6 +157,13 @@ enum lb_stat {
 	LB_STAT_DECAP_IPV6,        /* IPv6-outer tunnel packets decapsulated */
 	LB_STAT_DECAP_IPV4,        /* IPv4-outer tunnel packets decapsulated */
 	LB_STAT_CT_EVICT,          /* conntrack inserts that replaced another flow */
+	/* The probe stage (hc.h): the load balancer's own health probes. */
+	LB_STAT_HC_ENCAP,          /* probe packets encapsulated and sent to their backend */
+	LB_STAT_HC_BAD_BACKEND,    /* probe marked with an unknown backend id (or a v6 probe, v4 backend): dropped */
+	LB_STAT_HC_NO_SOURCE,      /* probe dropped: no outer source address for the backend's family */
+	LB_STAT_HC_FIB,            /* probe dropped: no route to the backend (or forwarding off, too big) */
+	LB_STAT_HC_MALFORMED,      /* probe dropped: not a readable IPv4/IPv6 packet */
+	LB_STAT_HC_ERROR,          /* probe dropped: encapsulation failed (no room, missing map) */
 	LB_STAT_MAX,
 };
 

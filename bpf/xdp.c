@@ -15,6 +15,10 @@
  *   lb      (lb.h)     VIP packets: conntrack/Maglev, encapsulate, forward
  *   (later: router)
  *
+ * The same object holds aird_hc, a tcx egress program on lo that tunnels
+ * the node's own health probes to their backends (hc.h). Being in one
+ * object, both programs share every pinned map.
+ *
  * The go:build ignore line above keeps the Go tool from treating this file as
  * a cgo source; bpf2go compiles it with clang.
  */
@@ -23,6 +27,7 @@
 #include "stats.h"
 #include "decap.h"
 #include "lb.h"
+#include "hc.h"
 
 SEC("xdp")
 int aird_xdp(struct xdp_md *ctx)
@@ -43,6 +48,12 @@ int aird_xdp(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+SEC("tcx/egress")
+int aird_hc(struct __sk_buff *skb)
+{
+	return stage_hc(skb);
+}
+
 /*
  * BTF anchors. clang only emits BTF for types that maps, programs and
  * globals use; family_stats, lb_stats and drop_stats are keyed by a plain
@@ -58,5 +69,6 @@ const enum vip_flags vip_flags_all __attribute__((used)) =
 const enum backend_flags backend_flags_all __attribute__((used)) = BACKEND_F_VALID | BACKEND_F_IPV4;
 const enum settings_flags settings_flags_all __attribute__((used)) =
 	SETTINGS_F_NO_PTB | SETTINGS_F_SRC6 | SETTINGS_F_SRC4;
+const enum hc_mark hc_mark_magic __attribute__((used)) = HC_MARK_MAGIC;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -29,7 +29,9 @@ protocol bgp node1 {
 `
 
 // bgpConfig is a node that peers with the BIRD ToR and serves one VIP from
-// two backends in the peer namespace, health-checked every 200ms.
+// two backends in the peer namespace, health-checked every 200ms. The
+// backends are plain listeners that do not decapsulate, so the checks go
+// to their addresses directly instead of through the tunnel.
 func (n *node) bgpConfig() string {
 	return n.config("info", "uplink0") + `
 [bgp]
@@ -68,6 +70,7 @@ interval = "200ms"
 timeout = "150ms"
 rise = 1
 fall = 2
+via = "direct"
 `
 }
 

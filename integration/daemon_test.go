@@ -20,7 +20,18 @@ import (
 func TestDaemonLifecycle(t *testing.T) {
 	n := newNode(t)
 	n.writeConfig(n.config("info", "uplink0"))
+	if got := uplinkSysctls(t, n.ns, "uplink0"); got != "0 0 1" {
+		t.Fatalf("a fresh namespace's uplink0 has forwarding v4 v6 and accept_ra %q, want \"0 0 1\"", got)
+	}
 	n.start()
+	// datapath.forwarding = "enable" (the default) turns forwarding on for
+	// the uplinks only, keeping RA acceptance.
+	if got := uplinkSysctls(t, n.ns, "uplink0"); got != "1 1 2" {
+		t.Fatalf("uplink0 forwarding v4 v6 and accept_ra %q after start, want \"1 1 2\"", got)
+	}
+	if got := uplinkSysctls(t, n.ns, "uplink1"); got != "0 0 1" {
+		t.Fatalf("uplink1 (not an uplink yet) sysctls %q, want them untouched", got)
+	}
 
 	st := n.status()
 	if st.State != "running" || st.Config.Generation != 1 || st.LogLevel != "info" {
@@ -59,6 +70,9 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 		if !n.attachedXDP("uplink1") || len(st.Datapath.Uplinks) != 2 {
 			t.Fatalf("uplink1 not attached after reload: %+v", st.Datapath.Uplinks)
+		}
+		if got := uplinkSysctls(t, n.ns, "uplink1"); got != "1 1 2" {
+			t.Fatalf("uplink1 forwarding v4 v6 and accept_ra %q after reload, want \"1 1 2\"", got)
 		}
 	})
 
@@ -207,4 +221,14 @@ func firstWant(t *testing.T, path string) (int, string) {
 	}
 	t.Fatalf("%s has no '# want:' line", path)
 	return 0, ""
+}
+
+// uplinkSysctls returns "v4-forwarding v6-forwarding v6-accept_ra" of dev.
+func uplinkSysctls(t *testing.T, ns, dev string) string {
+	t.Helper()
+	var out []string
+	for _, k := range []string{"ipv4.conf." + dev + ".forwarding", "ipv6.conf." + dev + ".forwarding", "ipv6.conf." + dev + ".accept_ra"} {
+		out = append(out, strings.TrimSpace(testutil.NetnsExec(t, ns, "sysctl", "-n", "net."+k)))
+	}
+	return strings.Join(out, " ")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,22 @@ type lbLab struct {
 
 const labVIP = "fd00:300::10"
 
-func newLBLab(t *testing.T) *lbLab {
+// lbLabOptions extend the lab for other tests (lb_e2e_v4_test.go); the zero
+// value is the lab described above.
+type lbLabOptions struct {
+	// wire runs once every link is up, before any aird starts: more
+	// addresses, routes, MTUs.
+	wire func(l *lbLab)
+	// lbUnderlay is appended to the LB's node.underlay, lbKeys to its
+	// [lb] table, lbTables to the end of its aird.toml (pools, services).
+	lbUnderlay []string
+	lbKeys     string
+	lbTables   string
+}
+
+func newLBLab(t *testing.T) *lbLab { return newLBLabWith(t, lbLabOptions{}) }
+
+func newLBLabWith(t *testing.T, o lbLabOptions) *lbLab {
 	l := &lbLab{client: testutil.NewNetns(t, "airdc-")}
 	l.lbNS = testutil.NewNetns(t, "airdl-")
 	testutil.Run(t, "ip", "link", "add", "c0", "netns", l.client, "type", "veth", "peer", "name", "l0", "netns", l.lbNS)
@@ -62,6 +78,9 @@ func newLBLab(t *testing.T) *lbLab {
 		testutil.Addr(t, ns, "lo", labVIP+"/128")
 		l.backendNS = append(l.backendNS, ns)
 	}
+	if o.wire != nil {
+		o.wire(l)
+	}
 	// Backends: aird for decap, and a server that says who it is.
 	for i, ns := range l.backendNS {
 		b := newAirdIn(t, ns)
@@ -80,10 +99,14 @@ socket = %q
 		l.stopServer = append(l.stopServer, nameServer(t, ns, fmt.Sprintf("b%d", i+1)))
 	}
 	l.lb = newAirdIn(t, l.lbNS)
+	underlay := ""
+	for _, a := range o.lbUnderlay {
+		underlay += fmt.Sprintf(", %q", a)
+	}
 	l.lb.writeConfig(fmt.Sprintf(`[node]
 name = "lb"
 router-id = "10.255.0.1"
-underlay = ["fd00:1::1"]
+underlay = ["fd00:1::1"%s]
 uplinks = ["l0", "l1", "l2"]
 [datapath]
 pin-path = %q
@@ -93,6 +116,7 @@ socket = %q
 listen = "127.0.0.1:9469"
 [lb]
 encap-source-prefix = "fd00:1::1:0/112"
+%s
 [[ipam.pools]]
 name = "services"
 kind = "service"
@@ -108,33 +132,47 @@ interval = "300ms"
 timeout = "250ms"
 rise = 1
 fall = 3
-`, l.lb.pinPath, l.lb.socket, labVIP))
+%s`, underlay, l.lb.pinPath, l.lb.socket, o.lbKeys, labVIP, o.lbTables))
+	// The backends answer probes from the VIP (on lo), which needs their
+	// link-local addresses for neighbour discovery: wait for their DAD.
+	testutil.WaitIPv6Ready(t, append([]string{l.client, l.lbNS}, l.backendNS...)...)
 	l.lb.start()
 	l.waitHealthy(t, "fd00:2::2", "fd00:3::2")
 	return l
 }
 
 // waitHealthy waits until the LB's health checks call exactly these
-// backends healthy (a probe can fail while the lab's neighbours resolve).
+// backends of service "web" healthy (a probe can fail while the lab's
+// neighbours resolve).
 func (l *lbLab) waitHealthy(t *testing.T, want ...string) {
+	t.Helper()
+	l.waitServiceHealthy(t, "web", want...)
+}
+
+// waitServiceHealthy is waitHealthy for the service called name.
+func (l *lbLab) waitServiceHealthy(t *testing.T, name string, want ...string) {
 	t.Helper()
 	var last string
 	if !testutil.WaitFor(10*time.Second, func() bool {
 		out, _, _ := l.lb.airctl("lb", "backends", "-o", "json")
 		last = out
 		var ss []lb.ServiceStatus
-		if json.Unmarshal([]byte(out), &ss) != nil || len(ss) != 1 {
+		if json.Unmarshal([]byte(out), &ss) != nil {
+			return false
+		}
+		i := slices.IndexFunc(ss, func(s lb.ServiceStatus) bool { return s.Name == name })
+		if i < 0 {
 			return false
 		}
 		var healthy []string
-		for _, b := range ss[0].Backends {
+		for _, b := range ss[i].Backends {
 			if b.Health.Healthy && b.Health.Checks > 0 {
 				healthy = append(healthy, b.Address.String())
 			}
 		}
 		return strings.Join(healthy, ",") == strings.Join(want, ",")
 	}) {
-		t.Fatalf("backends healthy never became %v:\n%s", want, last)
+		t.Fatalf("backends of %s healthy never became %v:\n%s", name, want, last)
 	}
 }
 

@@ -185,6 +185,14 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("Seccomp = %s, want 2 (filter)", ps["Seccomp"])
 		}
 
+		// datapath.forwarding = "enable": the hardened unit lets aird
+		// write the uplink's sysctls (and nothing else under /proc/sys).
+		for _, k := range []string{"ipv4/conf/host0/forwarding", "ipv6/conf/host0/forwarding"} {
+			if out, err := c.Exec("cat", "/proc/sys/net/"+k); err != nil || strings.TrimSpace(out) != "1" {
+				t.Errorf("%s = %q (%v), want 1: aird did not enable forwarding on its uplink", k, strings.TrimSpace(out), err)
+			}
+		}
+
 		st := sdAirctlStatus(t, c)
 		if st.State != "running" {
 			t.Errorf("state = %q, want running", st.State)

@@ -16,7 +16,7 @@ import (
 // Options configure a Manager.
 type Options struct {
 	Logger *slog.Logger
-	// Dialer carries health probes; nil probes backends directly.
+	// Dialer carries health probes; nil means health.SocketDialer.
 	Dialer health.Dialer
 	// OnServing is called with the sorted set of serving VIPs whenever it
 	// changes (from the Manager's own goroutine; it must not block long).
@@ -49,10 +49,12 @@ type Manager struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu       sync.Mutex
-	services []config.Service
-	drained  map[string]bool // backend keys drained at run time (airctl lb drain)
-	serving  []netip.Addr
+	mu        sync.Mutex
+	services  []config.Service
+	drained   map[string]bool // backend keys drained at run time (airctl lb drain)
+	serving   []netip.Addr
+	probePath ProbePath         // see probe.go
+	fallbacks map[string]string // service -> why its checks go direct (logged once)
 }
 
 // New starts a manager with no services.
@@ -75,12 +77,7 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 // Apply makes the manager follow services. Health state of backends that
 // stay is kept; new backends start healthy (see package health).
 func (m *Manager) Apply(services []config.Service) error {
-	specs := map[string]health.Spec{}
-	for _, s := range services {
-		for _, b := range s.Backends {
-			specs[BackendKey(s.Name, b.Address)] = probeSpec(s, b)
-		}
-	}
+	specs := m.probeSpecs(services)
 	if err := m.checks.Set(specs); err != nil {
 		return fmt.Errorf("lb: %w", err)
 	}
@@ -98,24 +95,6 @@ func (m *Manager) Apply(services []config.Service) error {
 // BackendKey names one backend of one service: "web/fd00::1".
 func BackendKey(service string, backend netip.Addr) string {
 	return service + "/" + backend.String()
-}
-
-// probeSpec is the health check of one backend. Until probes travel the
-// encapsulated path, they go to the backend's own address.
-func probeSpec(s config.Service, b config.Backend) health.Spec {
-	hc := s.HealthCheck
-	return health.Spec{
-		Type:      hc.Type,
-		Dest:      netip.AddrPortFrom(b.Address, uint16(hc.Port)),
-		Host:      s.VIP.String(),
-		Path:      hc.Path,
-		StatusMin: hc.ExpectStatus.Min,
-		StatusMax: hc.ExpectStatus.Max,
-		Interval:  hc.Interval.D(),
-		Timeout:   hc.Timeout.D(),
-		Rise:      hc.Rise,
-		Fall:      hc.Fall,
-	}
 }
 
 func (m *Manager) loop(ctx context.Context) {

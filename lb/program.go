@@ -105,6 +105,9 @@ func (p *Programmer) vipID(k serviceKey) (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("vip ids exhausted (%d): %w", bpf.MaxVIPs, err)
 	}
+	if err := p.lb.ResetVIPStats(id); err != nil {
+		return 0, err
+	}
 	p.vipIDs[k] = id
 	return id, nil
 }
@@ -123,6 +126,9 @@ func (p *Programmer) backendID(a netip.Addr) (uint32, bool, error) {
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("backend ids exhausted (%d): %w", bpf.MaxBackends-1, err)
+	}
+	if err := p.lb.ResetBackendStats(id); err != nil {
+		return 0, false, err
 	}
 	p.backends[a] = id
 	return id, true, nil

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/config"
 )
@@ -99,4 +101,46 @@ func benchLB(b *testing.B) *bpf.LB {
 	}
 	b.Cleanup(func() { objs.Close() })
 	return bpf.NewLB(bpf.LBMapsOf(&objs.DatapathMaps), testTableSize)
+}
+
+// An id handed out again starts with zero counters, not its last owner's.
+func TestProgrammerResetsCountersOfNewIDs(t *testing.T) {
+	maps := loadMaps(t)
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := make([]bpf.DatapathCounter, ncpu)
+	stale[0] = bpf.DatapathCounter{Packets: 7, Bytes: 700}
+	for id := uint32(0); id < 4; id++ { // what an earlier owner left behind
+		if err := maps.VipStats.Put(id, stale); err != nil {
+			t.Fatal(err)
+		}
+		if err := maps.BackendStats.Put(id, stale); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := NewProgrammer(maps, testTableSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := svc("fd00:2::1")
+	if err := p.Sync([]config.Service{s}, all); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := vipEntry(t, maps, s.VIP.String(), 6, uint16(s.Port))
+	for _, c := range []struct {
+		m  *ebpf.Map
+		id uint32
+	}{{maps.VipStats, v.VipId}, {maps.BackendStats, p.BackendID(s.Backends[0].Address)}} {
+		var got []bpf.DatapathCounter
+		if err := c.m.Lookup(c.id, &got); err != nil {
+			t.Fatal(err)
+		}
+		for cpu, g := range got {
+			if g != (bpf.DatapathCounter{}) {
+				t.Fatalf("%s id %d CPU %d starts at %+v, want zero", c.m, c.id, cpu, g)
+			}
+		}
+	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func (c *cli) lbCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "lb", Short: "Load balancer: services, backends, drain"}
+	cmd := &cobra.Command{Use: "lb", Short: "Load balancer: services, backends, stats, drain"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "services",
 		Short: "Show services and whether their VIP is serving (advertised)",
@@ -39,7 +39,7 @@ func (c *cli) lbCommand() *cobra.Command {
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "backends [VIP|SERVICE]",
-		Short: "Show backends with weight, drain and health",
+		Short: "Show backends with weight, drain, health and traffic (VIP: ADDRESS or ADDRESS:PORT/PROTO)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ss, err := c.services(cmd)
@@ -52,45 +52,22 @@ func (c *cli) lbCommand() *cobra.Command {
 					return fmt.Errorf("no service or VIP %q", args[0])
 				}
 			}
-			if c.json() {
-				return writeJSON(c.stdout, ss)
+			vs, err := c.withTraffic(cmd, ss)
+			if err != nil || c.json() {
+				return errOrJSON(c, err, vs)
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "SERVICE\tBACKEND\tWEIGHT\tDRAINED\tHEALTHY\tCHECKS\tFAILURES\tLAST ERROR")
-			for _, s := range ss {
+			fmt.Fprintln(w, "SERVICE\tBACKEND\tWEIGHT\tDRAINED\tHEALTHY\tCHECKS\tFAILURES\tPACKETS\tBYTES\tLAST ERROR")
+			for _, s := range vs {
 				for _, b := range s.Backends {
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", s.Name, b.Address, b.Weight, yesNo(b.Drained),
-						yesNo(b.Health.Healthy), b.Health.Checks, b.Health.Failures, b.Health.LastError)
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, b.Address, b.Weight, yesNo(b.Drained),
+						yesNo(b.Health.Healthy), b.Health.Checks, b.Health.Failures, countText(b.Packets), countText(b.Bytes), b.Health.LastError)
 				}
 			}
 			return w.Flush()
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "stats",
-		Short: "Show the data plane's load-balancer events and drops (summed over CPUs)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st api.LBStats
-			if err := c.client().Do(cmd.Context(), "GET", "/v1/lb/stats", nil, &st); err != nil {
-				return err
-			}
-			if c.json() {
-				return writeJSON(c.stdout, st)
-			}
-			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "KIND\tNAME\tCOUNT")
-			for _, kind := range []struct {
-				name string
-				m    map[string]uint64
-			}{{"event", st.Events}, {"drop", st.Drops}} {
-				for _, k := range sortedKeys(kind.m) {
-					fmt.Fprintf(w, "%s\t%s\t%d\n", kind.name, k, kind.m[k])
-				}
-			}
-			return w.Flush()
-		},
-	})
+	cmd.AddCommand(c.lbStatsCommand())
 	for _, drain := range []bool{true, false} {
 		use, short := "drain SERVICE BACKEND", "Stop new flows to a backend; established flows keep it"
 		if !drain {
@@ -119,10 +96,12 @@ func (c *cli) services(cmd *cobra.Command) ([]lb.ServiceStatus, error) {
 	return ss, err
 }
 
+// filterServices picks services by name or by VIP (api.ParseVIPSelector).
 func filterServices(ss []lb.ServiceStatus, sel string) []lb.ServiceStatus {
+	vip, vipErr := api.ParseVIPSelector(sel)
 	var out []lb.ServiceStatus
 	for _, s := range ss {
-		if s.Name == sel || s.VIP.String() == sel {
+		if s.Name == sel || (vipErr == nil && vip.Matches(s.VIP, s.Port, s.Protocol)) {
 			out = append(out, s)
 		}
 	}

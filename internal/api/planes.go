@@ -75,10 +75,12 @@ type LBDrain struct {
 }
 
 // LBStats is the answer to GET /v1/lb/stats: data-plane event and drop
-// counters, summed over CPUs.
+// counters and the traffic of every programmed service (LBServiceStats),
+// summed over CPUs. With ?vip= only the selected services (see ForVIP).
 type LBStats struct {
-	Events map[string]uint64 `json:"events"`
-	Drops  map[string]uint64 `json:"drops"`
+	Events   map[string]uint64 `json:"events,omitempty"`
+	Drops    map[string]uint64 `json:"drops,omitempty"`
+	Services []LBServiceStats  `json:"services"`
 }
 
 // LBBackend is implemented by a daemon that runs the load balancer.

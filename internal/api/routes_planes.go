@@ -59,7 +59,7 @@ func planeRoutes(mux *http.ServeMux, b Backend) {
 			writeError(w, http.StatusNotFound, fmt.Errorf("lb: %w", ErrNotConfigured))
 			return
 		}
-		st, err := lbb.LBStats()
+		st, err := lbStats(r, lbb)
 		answer(w, st, err)
 	})
 	mux.HandleFunc("POST /v1/lb/drain", func(w http.ResponseWriter, r *http.Request) {

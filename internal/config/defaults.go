@@ -15,7 +15,7 @@ const (
 // configured: no uplinks, no BGP, no services.
 func Default() *Config {
 	return &Config{
-		Datapath: Datapath{PinPath: DefaultPinPath, XDPMode: "auto"},
+		Datapath: Datapath{PinPath: DefaultPinPath, XDPMode: "auto", Forwarding: "enable"},
 		LB:       LB{MaglevTableSize: DefaultMaglevTableSize, ConntrackSize: 1 << 20, ICMPTooBig: true},
 		API:      API{Socket: DefaultSocket, SocketMode: 0o660},
 		Metrics:  Metrics{Path: "/metrics"},
@@ -58,6 +58,7 @@ func (s *Service) setDefaults() {
 			Timeout:      Duration(2 * time.Second),
 			Rise:         2,
 			Fall:         3,
+			Via:          "tunnel",
 		},
 	}
 }

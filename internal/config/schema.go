@@ -28,6 +28,10 @@ type Node struct {
 type Datapath struct {
 	PinPath string `toml:"pin-path" json:"pin_path"`
 	XDPMode string `toml:"xdp-mode" json:"xdp_mode"`
+	// Forwarding is "enable" (aird turns IPv4 and IPv6 forwarding on for
+	// each uplink: bpf_fib_lookup refuses to forward otherwise) or "keep"
+	// (aird leaves the sysctls alone and warns when forwarding is off).
+	Forwarding string `toml:"forwarding" json:"forwarding"`
 }
 
 // BGP configures the embedded BGP speaker.
@@ -123,6 +127,10 @@ type LB struct {
 	// EncapSourcePrefix is the outer IPv6 source of encapsulated packets;
 	// its host bits vary with the flow. Unset: the node's IPv6 underlay.
 	EncapSourcePrefix netip.Prefix `toml:"encap-source-prefix" json:"encap_source_prefix,omitzero"`
+	// EncapSourcePrefix4 is the outer IPv4 source of IPv4-in-IPv4 packets
+	// (IPv4 backends); its host bits vary with the flow. Unset: the node's
+	// IPv4 underlay.
+	EncapSourcePrefix4 netip.Prefix `toml:"encap-source-prefix4" json:"encap_source_prefix4,omitzero"`
 }
 
 // Service is one load-balanced VIP.
@@ -153,6 +161,10 @@ type HealthCheck struct {
 	Timeout      Duration    `toml:"timeout" json:"timeout"`
 	Rise         int         `toml:"rise" json:"rise"`
 	Fall         int         `toml:"fall" json:"fall"`
+	// Via is "tunnel" (probe the VIP through the encapsulated path data
+	// packets take, so a broken tunnel counts as unhealthy) or "direct"
+	// (probe the backend's own address).
+	Via string `toml:"via" json:"via"`
 }
 
 // API configures the local control API.

@@ -42,6 +42,7 @@ func (v *validator) datapath() {
 		v.errf("datapath.pin-path", "pin path %q must be below /sys/fs/bpf/ (bpffs)", d.PinPath)
 	}
 	v.oneOf("datapath.xdp-mode", d.XDPMode, "auto", "native", "generic")
+	v.oneOf("datapath.forwarding", d.Forwarding, "enable", "keep")
 }
 
 func (v *validator) lb() {
@@ -50,13 +51,8 @@ func (v *validator) lb() {
 		v.errf("lb.maglev-table-size", "%d is not prime (Maglev needs a prime table size, for example 65537 or 655373)", l.MaglevTableSize)
 	}
 	v.intIn("lb.conntrack-size", int64(l.ConntrackSize), 1024, 16_777_216)
-	if p := l.EncapSourcePrefix; p.IsValid() && v.prefix("lb.encap-source-prefix", p) {
-		if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 96 {
-			v.errf("lb.encap-source-prefix", "%s must be an IPv6 prefix of length 96 to 128 (the low 32 bits at most vary with the flow)", p)
-		} else if !p.Addr().IsGlobalUnicast() {
-			v.errf("lb.encap-source-prefix", "%s is not a routable unicast prefix", p)
-		}
-	}
+	v.encapSource("lb.encap-source-prefix", l.EncapSourcePrefix, false)
+	v.encapSource("lb.encap-source-prefix4", l.EncapSourcePrefix4, true)
 }
 
 func isPrime(n int) bool {

@@ -111,6 +111,7 @@ func (v *validator) healthCheck(path string, s *Service) {
 	if hc.Type == "none" {
 		return
 	}
+	v.oneOf(path+".via", hc.Via, "tunnel", "direct")
 	if hc.Port == 0 {
 		// A service port that is invalid was reported already; only a
 		// VIP-wide service (port 0) has no port to default to.

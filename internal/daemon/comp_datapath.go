@@ -30,19 +30,22 @@ func (c *datapathComponent) apply(old, new *config.Config) error {
 			return err
 		}
 		c.dp = dp
-	} else if old != nil && old.Datapath != new.Datapath {
+	} else if old != nil && (old.Datapath.PinPath != new.Datapath.PinPath || old.Datapath.XDPMode != new.Datapath.XDPMode) {
 		return errors.New("datapath.pin-path and datapath.xdp-mode take effect at restart, not on reload: restore them or restart aird")
 	} else if old != nil && (old.LB.MaglevTableSize != new.LB.MaglevTableSize || old.LB.ConntrackSize != new.LB.ConntrackSize) {
 		return errors.New("lb.maglev-table-size and lb.conntrack-size size BPF maps at load, so they take effect at restart: restore them or restart aird")
 	}
-	if old != nil && slices.Equal(old.Node.Uplinks, new.Node.Uplinks) {
-		return nil
+	uplinks := old == nil || !slices.Equal(old.Node.Uplinks, new.Node.Uplinks)
+	if uplinks {
+		if err := c.dp.SetUplinks(new.Node.Uplinks); err != nil {
+			return err
+		}
+		for _, u := range c.dp.Uplinks() {
+			c.log.Info("xdp pipeline attached", "uplink", u.Name, "mode", u.Mode, "adopted", u.Adopted, "prog_id", u.ProgramID)
+		}
 	}
-	if err := c.dp.SetUplinks(new.Node.Uplinks); err != nil {
-		return err
-	}
-	for _, u := range c.dp.Uplinks() {
-		c.log.Info("xdp pipeline attached", "uplink", u.Name, "mode", u.Mode, "adopted", u.Adopted, "prog_id", u.ProgramID)
+	if uplinks || old.Datapath.Forwarding != new.Datapath.Forwarding {
+		return forwarding{log: c.log, root: procSys}.apply(new.Datapath.Forwarding, new.Node.Uplinks)
 	}
 	return nil
 }

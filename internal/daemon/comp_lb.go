@@ -31,6 +31,7 @@ type lbComponent struct {
 	maps      []*ebpf.Map
 	prog      *bpf.LB
 	decap     []netip.Addr
+	probes    lbProbes // the tunnelled path of health probes
 }
 
 func (c *lbComponent) name() string { return "lb" }
@@ -47,6 +48,7 @@ func (c *lbComponent) apply(old, new *config.Config) error {
 	if err := c.settings(new); err != nil {
 		return err
 	}
+	c.m.SetProbePath(c.probes.path(new))
 	return c.m.Apply(new.Services)
 }
 
@@ -54,10 +56,10 @@ func (c *lbComponent) apply(old, new *config.Config) error {
 // programs them.
 func (c *lbComponent) start() error {
 	var dataplane lb.Dataplane
+	c.probes = lbProbes{log: c.log}
 	if c.dp != nil && c.dp.dp != nil {
 		maps := map[string]*ebpf.Map{}
-		for _, name := range []string{bpf.DatapathMapVips, bpf.DatapathMapMaglev, bpf.DatapathMapBackends, bpf.DatapathMapAllow,
-			bpf.DatapathMapSettings, bpf.DatapathMapDecapAddrs, bpf.DatapathMapNexthops} {
+		for _, name := range bpf.LBMapNames() {
 			m, err := c.dp.dp.Map(name)
 			if err != nil {
 				c.closeMaps()
@@ -77,6 +79,7 @@ func (c *lbComponent) start() error {
 			return err
 		}
 		c.prog, dataplane = bpf.NewLB(lbm, c.dp.dp.MaglevTableSize()), p
+		c.probes.dp = c.dp.dp
 	}
 	m, err := lb.New(context.Background(), lb.Options{Logger: c.log, OnServing: c.onServing, Dataplane: dataplane})
 	if err != nil {
@@ -104,6 +107,9 @@ func (c *lbComponent) settings(cfg *config.Config) error {
 	if p := cfg.LB.EncapSourcePrefix; p.IsValid() {
 		s.Src6 = p
 	}
+	if p := cfg.LB.EncapSourcePrefix4; p.IsValid() {
+		s.Src4 = p
+	}
 	if err := c.prog.SetSettings(s); err != nil {
 		return fmt.Errorf("lb: %w", err)
 	}
@@ -130,10 +136,10 @@ func (c *lbComponent) closeMaps() {
 	c.maps = nil
 }
 
-func (c *lbComponent) close(stopIntent) error {
+func (c *lbComponent) close(intent stopIntent) error {
 	if c.m != nil {
 		c.m.Close()
 	}
 	c.closeMaps()
-	return nil
+	return c.probes.close(intent)
 }

@@ -104,5 +104,9 @@ func (d *Daemon) LBStats() (api.LBStats, error) {
 	if err != nil {
 		return api.LBStats{}, err
 	}
-	return api.LBStats{Events: ev, Drops: dr}, nil
+	ss, err := d.lb.traffic()
+	if err != nil {
+		return api.LBStats{}, err
+	}
+	return api.LBStats{Events: ev, Drops: dr, Services: ss}, nil
 }

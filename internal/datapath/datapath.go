@@ -23,6 +23,7 @@ type Datapath struct {
 	prog    *ebpf.Program
 	progID  ebpf.ProgramID
 	uplinks map[string]*uplink
+	hc      *probeEgress // the probe program's link on lo, nil until AttachProbeEgress
 	lock    *pinLock
 }
 
@@ -94,9 +95,14 @@ func (d *Datapath) Close() error {
 			errs = append(errs, fmt.Errorf("close link of %s: %w", up.name, err))
 		}
 	}
+	if d.hc != nil {
+		if err := d.hc.link.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close probe link: %w", err))
+		}
+	}
 	d.coll.Close()
 	d.lock.release()
-	d.coll, d.prog, d.uplinks = nil, nil, nil
+	d.coll, d.prog, d.uplinks, d.hc = nil, nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close datapath: %w", err)
 	}

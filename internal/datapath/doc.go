@@ -10,6 +10,8 @@
 //	                               e.g. maps/family_stats
 //	<PinPath>/links/xdp_<ifname>   one XDP bpf_link per uplink,
 //	                               e.g. links/xdp_eth0
+//	<PinPath>/links/tcx_lo         the probe program's tcx bpf_link
+//	                               (AttachProbeEgress), once attached
 //
 // bpffs rejects names containing '.', so in pin names '%' is written %25
 // and '.' %2e: eth0.100 is pinned as links/xdp_eth0%2e100.
@@ -42,6 +44,17 @@
 // An empty pinned maglev is replaced (it holds nothing). conntrack is
 // adopted like any map when its size matches, so established flows keep
 // their backend across a restart.
+//
+// # Health probes
+//
+// AttachProbeEgress attaches the probe program (bpf.ProgramHC) to lo's
+// egress with a pinned tcx link, adopted on restart like the XDP links, and
+// keeps its FIB interface (the first uplink) in step with SetUplinks.
+// InstallProbeRouting adds the policy rule and the local routes of table
+// ProbeTable that send packets marked bpf.ProbeMark(id) to lo, where the
+// program tunnels them to backend id; RemoveProbeRouting takes them away.
+// Teardown detaches the probe link and, if there was one, removes the
+// probe routing of the calling thread's namespace.
 //
 // # Network namespaces
 //

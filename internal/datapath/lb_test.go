@@ -28,7 +28,7 @@ func lbOf(t *testing.T, d *Datapath) *bpf.LB {
 	return bpf.NewLB(bpf.LBMaps{
 		Vips: get(bpf.DatapathMapVips), Maglev: get(bpf.DatapathMapMaglev), Backends: get(bpf.DatapathMapBackends),
 		Allow: get(bpf.DatapathMapAllow), Settings: get(bpf.DatapathMapSettings), DecapAddrs: get(bpf.DatapathMapDecapAddrs),
-		Nexthops: get(bpf.DatapathMapNexthops),
+		Nexthops: get(bpf.DatapathMapNexthops), VipStats: get(bpf.DatapathMapVipStats), BackendStats: get(bpf.DatapathMapBackendStats),
 	}, d.MaglevTableSize())
 }
 

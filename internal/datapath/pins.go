@@ -16,6 +16,10 @@ const bpffsRoot = "/sys/fs/bpf"
 // linkPinPrefix starts the name of every pinned XDP link.
 const linkPinPrefix = "xdp_"
 
+// probeLinkPinPrefix starts the name of the pinned tcx link of the probe
+// program.
+const probeLinkPinPrefix = "tcx_"
+
 // pins knows the layout under the pin path.
 type pins struct {
 	root string
@@ -30,6 +34,10 @@ func (p pins) mapPath(name string) string {
 
 func (p pins) linkPath(ifname string) string {
 	return filepath.Join(p.linksDir(), linkPinPrefix+escapePinName(ifname))
+}
+
+func (p pins) probeLinkPath(ifname string) string {
+	return filepath.Join(p.linksDir(), probeLinkPinPrefix+escapePinName(ifname))
 }
 
 // bpffs refuses names containing '.', which interface names (eth0.100) may
@@ -55,9 +63,14 @@ func (p pins) ensure() error {
 	return nil
 }
 
-// linkPins returns the interface names of the pinned links, from the file
-// names in the links directory. A missing directory has none.
-func (p pins) linkPins() ([]string, error) {
+// linkPins returns the interface names of the pinned XDP links, from the
+// file names in the links directory. A missing directory has none.
+func (p pins) linkPins() ([]string, error) { return p.pinsWithPrefix(linkPinPrefix) }
+
+// probeLinkPins returns the interface names of pinned probe links.
+func (p pins) probeLinkPins() ([]string, error) { return p.pinsWithPrefix(probeLinkPinPrefix) }
+
+func (p pins) pinsWithPrefix(prefix string) ([]string, error) {
 	entries, err := os.ReadDir(p.linksDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -67,7 +80,7 @@ func (p pins) linkPins() ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if name, ok := strings.CutPrefix(e.Name(), linkPinPrefix); ok && name != "" {
+		if name, ok := strings.CutPrefix(e.Name(), prefix); ok && name != "" {
 			names = append(names, unescapePinName(name))
 		}
 	}

@@ -112,6 +112,9 @@ func (d *Datapath) SetUplinks(ifaces []string) error {
 
 	tx.commit()
 	d.uplinks = next
+	if err := d.writeProbeFIB(); err != nil {
+		d.log.Warn("probe program keeps its old FIB interface", "error", err)
+	}
 	return nil
 }
 

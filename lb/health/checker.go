@@ -18,7 +18,11 @@ type Event struct {
 
 // Status is a target's current state.
 type Status struct {
-	Healthy   bool      `json:"healthy"`
+	Healthy bool `json:"healthy"`
+	// Via is the probe's path, ViaTunnel or ViaDirect; Fallback says why
+	// a check configured for the tunnel goes direct.
+	Via       string    `json:"via,omitempty"`
+	Fallback  string    `json:"fallback,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
 	Since     time.Time `json:"since"`
 	Checks    uint64    `json:"checks"`
@@ -27,7 +31,7 @@ type Status struct {
 
 // Options configure a Checker.
 type Options struct {
-	Dialer Dialer       // default DirectDialer
+	Dialer Dialer       // default SocketDialer
 	Logger *slog.Logger // default slog.Default()
 	// Events receives every state change. The checker never blocks on it
 	// for long: the channel should be buffered and drained.
@@ -39,7 +43,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("health: an Events channel is required")
 	}
 	if o.Dialer == nil {
-		o.Dialer = DirectDialer
+		o.Dialer = SocketDialer
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

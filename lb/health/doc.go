@@ -9,8 +9,11 @@
 // withdraw VIPs or move flows before it has any evidence, and a target that
 // is down is caught after `fall` intervals.
 //
-// How a probe reaches its backend is the caller's choice, through the
-// Dialer: the load balancer dials the VIP with a socket mark that makes the
-// data plane encapsulate the probe to one backend, so a probe travels the
-// same tunnel as data packets and a broken tunnel counts as unhealthy.
+// How a probe reaches its backend is the caller's choice, through the Spec
+// (destination, source address, socket mark) and the Dialer: the load
+// balancer dials the VIP from the node's underlay address with a socket mark
+// that makes the data plane encapsulate the probe to one backend, so a probe
+// travels the same tunnel as data packets and a broken tunnel counts as
+// unhealthy. Status reports the path (Via) and, when a check meant for the
+// tunnel goes direct, why (Fallback).
 package health

@@ -7,23 +7,53 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// Dialer opens the connection a probe uses. The load balancer's dialer sets
-// the socket mark so the data plane tunnels the probe to the backend.
-type Dialer func(ctx context.Context, network, addr string, mark uint32) (net.Conn, error)
+// Dial is what a probe connects.
+type Dial struct {
+	Network string         // "tcp"
+	Source  netip.Addr     // local address; invalid: the kernel chooses
+	Dest    netip.AddrPort // remote address and port
+	Mark    uint32         // SO_MARK; 0: none
+}
 
-// DirectDialer dials without a mark.
-func DirectDialer(ctx context.Context, network, addr string, _ uint32) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
+// Dialer opens the connection a probe uses.
+type Dialer func(ctx context.Context, d Dial) (net.Conn, error)
+
+// SocketDialer dials from d.Source with socket mark d.Mark (setting a mark
+// needs CAP_NET_ADMIN). The load balancer's tunnelled probes use the mark to
+// make the data plane tunnel them to one backend.
+func SocketDialer(ctx context.Context, d Dial) (net.Conn, error) {
+	var nd net.Dialer
+	if d.Source.IsValid() {
+		nd.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(d.Source, 0))
+	}
+	if d.Mark != 0 {
+		nd.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(d.Mark))
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("set socket mark %#x: %w", d.Mark, serr)
+			}
+			return nil
+		}
+	}
+	return nd.DialContext(ctx, d.Network, d.Dest.String())
 }
 
 // probe runs one check and returns nil when the target passed it.
 func probe(ctx context.Context, dial Dialer, s Spec) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	conn, err := dial(ctx, "tcp", s.Dest.String(), s.Mark)
+	conn, err := dial(ctx, Dial{Network: "tcp", Source: s.Source, Dest: s.Dest, Mark: s.Mark})
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", s.Dest, err)
 	}
@@ -41,9 +71,9 @@ func httpGet(conn net.Conn, s Spec) error {
 	host := s.Host
 	if host == "" {
 		host = s.Dest.Addr().String()
-		if s.Dest.Addr().Is6() {
-			host = "[" + host + "]"
-		}
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+		host = "[" + host + "]" // an IPv6 literal, e.g. a VIP
 	}
 	req, err := http.NewRequest(http.MethodGet, "http://"+host+s.Path, nil)
 	if err != nil {

@@ -22,6 +22,7 @@ type prober struct {
 
 func newProber(c *Checker, key string, s Spec, st Status) *prober {
 	ctx, cancel := context.WithCancel(c.ctx)
+	st.Via, st.Fallback = s.Via, s.Fallback
 	return &prober{c: c, key: key, spec: s, ctx: ctx, cancel: cancel, done: make(chan struct{}), st: st}
 }
 

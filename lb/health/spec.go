@@ -14,14 +14,26 @@ const (
 	TypeHTTP = "http"
 )
 
+// Probe paths, reported in Status.Via.
+const (
+	ViaTunnel = "tunnel" // to the VIP, marked: the data plane tunnels it to the backend
+	ViaDirect = "direct" // to the backend's own address
+)
+
 // Spec says how to probe one target.
 type Spec struct {
-	Type       string
-	Dest       netip.AddrPort // where the probe connects (a VIP or the backend itself)
-	Mark       uint32         // socket mark the Dialer applies (0 = none)
-	Host       string         // HTTP Host header; default Dest's address
-	Path       string         // HTTP path
-	StatusMin  int            // accepted HTTP status range
+	Type   string
+	Dest   netip.AddrPort // where the probe connects (a VIP or the backend itself)
+	Source netip.Addr     // local address of the probe; invalid: the kernel's choice
+	Mark   uint32         // socket mark the Dialer applies (0 = none)
+	// Via and Fallback only describe the path for Status: Via is
+	// ViaTunnel or ViaDirect, Fallback why a check configured to go
+	// through the tunnel goes direct.
+	Via        string
+	Fallback   string
+	Host       string // HTTP Host header; default Dest's address
+	Path       string // HTTP path
+	StatusMin  int    // accepted HTTP status range
 	StatusMax  int
 	Interval   time.Duration
 	Timeout    time.Duration

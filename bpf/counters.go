@@ -1,0 +1,33 @@
+package bpf
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// SumCounters reads entries keys of a per-CPU packets/bytes map (vip_stats
+// indexed by vip_id, backend_stats by backend id) and returns each summed
+// over CPUs. Every key must be below the map's max entries.
+func SumCounters(m *ebpf.Map, keys []uint32) (map[uint32]DatapathCounter, error) {
+	if m.Type() != ebpf.PerCPUArray {
+		return nil, fmt.Errorf("read counters: %s is not a per-CPU array", m)
+	}
+	out := make(map[uint32]DatapathCounter, len(keys))
+	var perCPU []DatapathCounter
+	for _, k := range keys {
+		if _, done := out[k]; done {
+			continue
+		}
+		if err := m.Lookup(k, &perCPU); err != nil {
+			return nil, fmt.Errorf("read counter %d: %w", k, err)
+		}
+		var sum DatapathCounter
+		for _, c := range perCPU {
+			sum.Packets += c.Packets
+			sum.Bytes += c.Bytes
+		}
+		out[k] = sum
+	}
+	return out, nil
+}

@@ -1,0 +1,188 @@
+package lb
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aird-net/aird/bpf"
+	"github.com/aird-net/aird/internal/config"
+	"github.com/aird-net/aird/lb/health"
+)
+
+// idPlane is a Dataplane that hands out backend ids like a Programmer.
+type idPlane struct {
+	mu  sync.Mutex
+	ids map[netip.Addr]uint32
+}
+
+func (p *idPlane) Sync([]config.Service, func(string, netip.Addr) bool) error { return nil }
+
+func (p *idPlane) probeBackendID(a netip.Addr) (uint32, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ids[a] == 0 {
+		p.ids[a] = uint32(len(p.ids) + 1)
+	}
+	return p.ids[a], nil
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The path of each check: through the tunnel (to the VIP, from the
+// underlay address of the VIP's family, marked with the backend's id)
+// unless configured direct or impossible, and then with the reason.
+func TestProbeSpecs(t *testing.T) {
+	v6, v4 := netip.MustParseAddr("fd00:1::1"), netip.MustParseAddr("10.0.1.1")
+	web := service("web", "fd00:300::10", 8080, "fd00:2::2", "fd00:3::2")
+	web4 := service("web4", "10.200.0.10", 8081, "fd00:2::2")
+	direct := service("direct", "fd00:300::11", 8080, "fd00:2::2")
+	direct.HealthCheck.Via = health.ViaDirect
+	none := service("none", "fd00:300::12", 8080, "fd00:2::2")
+	none.HealthCheck.Type = health.TypeNone
+	all := []config.Service{web, web4, direct, none}
+
+	type want struct {
+		via, dest, source string
+		id                uint32
+		fallback          string // a part of Spec.Fallback; "" means none
+	}
+	tun := func(dest, src string, id uint32) want { return want{health.ViaTunnel, dest, src, id, ""} }
+	dir := func(dest, why string) want { return want{health.ViaDirect, dest, "invalid IP", 0, why} }
+	unchecked := want{"", "[fd00:2::2]:8080", "invalid IP", 0, ""}
+	cases := []struct {
+		name     string
+		path     ProbePath
+		want     map[string]want // by backend key
+		warnings int             // services whose checks fall back
+	}{
+		{
+			name: "tunnel, both families",
+			path: ProbePath{Tunnel: true, Sources: []netip.Addr{v4, v6}},
+			want: map[string]want{
+				"web/fd00:2::2":    tun("[fd00:300::10]:8080", "fd00:1::1", 1),
+				"web/fd00:3::2":    tun("[fd00:300::10]:8080", "fd00:1::1", 2),
+				"web4/fd00:2::2":   tun("10.200.0.10:8081", "10.0.1.1", 1),
+				"direct/fd00:2::2": dir("[fd00:2::2]:8080", ""),
+				"none/fd00:2::2":   unchecked,
+			},
+		},
+		{
+			name: "no IPv4 underlay: the IPv4 VIP's checks go direct",
+			path: ProbePath{Tunnel: true, Sources: []netip.Addr{v6}},
+			want: map[string]want{
+				"web/fd00:2::2":    tun("[fd00:300::10]:8080", "fd00:1::1", 1),
+				"web/fd00:3::2":    tun("[fd00:300::10]:8080", "fd00:1::1", 2),
+				"web4/fd00:2::2":   dir("[fd00:2::2]:8081", "node.underlay has no IPv4 address"),
+				"direct/fd00:2::2": dir("[fd00:2::2]:8080", ""),
+				"none/fd00:2::2":   unchecked,
+			},
+			warnings: 1,
+		},
+		{
+			name: "no tunnel: everything direct, with the reason",
+			path: ProbePath{Unavailable: "probe tunnel not set up: boom", Sources: []netip.Addr{v4, v6}},
+			want: map[string]want{
+				"web/fd00:2::2":    dir("[fd00:2::2]:8080", "probe tunnel not set up: boom"),
+				"web/fd00:3::2":    dir("[fd00:3::2]:8080", "probe tunnel not set up: boom"),
+				"web4/fd00:2::2":   dir("[fd00:2::2]:8081", "probe tunnel not set up: boom"),
+				"direct/fd00:2::2": dir("[fd00:2::2]:8080", ""),
+				"none/fd00:2::2":   unchecked,
+			},
+			warnings: 2,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			logs := &lockedBuffer{}
+			m, err := New(context.Background(), Options{OnServing: func([]netip.Addr) {},
+				Logger: slog.New(slog.NewTextHandler(logs, nil)), Dataplane: &idPlane{ids: map[netip.Addr]uint32{}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			m.SetProbePath(c.path)
+			for i := 0; i < 2; i++ { // the second apply logs nothing new
+				specs := m.probeSpecs(all)
+				if len(specs) != len(c.want) {
+					t.Fatalf("%d specs, want %d", len(specs), len(c.want))
+				}
+				for k, w := range c.want {
+					s := specs[k]
+					var id uint32
+					if s.Mark != 0 {
+						if s.Mark&bpf.ProbeMarkMask != bpf.ProbeMarkMagic {
+							t.Errorf("%s: mark %#x lacks the magic", k, s.Mark)
+						}
+						id = s.Mark &^ bpf.ProbeMarkMask
+					}
+					got := want{s.Via, s.Dest.String(), s.Source.String(), id, s.Fallback}
+					if got.via != w.via || got.dest != w.dest || got.source != w.source || got.id != w.id ||
+						!strings.Contains(s.Fallback, w.fallback) || (w.fallback == "") != (s.Fallback == "") {
+						t.Errorf("%s: %+v, want %+v", k, got, w)
+					}
+				}
+			}
+			if n := strings.Count(logs.String(), "not through the tunnel"); n != c.warnings {
+				t.Errorf("%d fallback warnings, want %d:\n%s", n, c.warnings, logs.String())
+			}
+		})
+	}
+}
+
+// A tunnelled check of a new backend gets its id (and the backends entry
+// the probe program reads) before Sync, and Sync keeps that id.
+func TestProbeBackendIDAheadOfSync(t *testing.T) {
+	maps := loadMaps(t)
+	p, err := NewProgrammer(maps, testTableSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr("fd00:2::2")
+	id, err := p.probeBackendID(a)
+	if err != nil || id == 0 {
+		t.Fatalf("probeBackendID = %d, %v", id, err)
+	}
+	var be bpf.DatapathBackend
+	if err := maps.Backends.Lookup(id, &be); err != nil || be.Flags&uint32(bpf.DatapathBackendFlagsBACKEND_F_VALID) == 0 ||
+		be.Addr != bpf.Addr16(a) {
+		t.Fatalf("backends[%d] = %+v, %v", id, be, err)
+	}
+	if again, _ := p.probeBackendID(a); again != id {
+		t.Fatalf("second probeBackendID = %d, want %d", again, id)
+	}
+	if err := p.Sync([]config.Service{svc("fd00:2::2")}, all); err != nil {
+		t.Fatal(err)
+	}
+	if p.BackendID(a) != id {
+		t.Fatalf("Sync gave the backend id %d, the probe has %d", p.BackendID(a), id)
+	}
+	// A backend probed but never synced is removed by the next Sync.
+	b := netip.MustParseAddr("fd00:3::2")
+	bid, _ := p.probeBackendID(b)
+	if err := p.Sync([]config.Service{svc("fd00:2::2")}, all); err != nil {
+		t.Fatal(err)
+	}
+	if err := maps.Backends.Lookup(bid, &be); err != nil || be.Flags != 0 {
+		t.Fatalf("stale backends[%d] = %+v, %v", bid, be, err)
+	}
+}
