@@ -57,11 +57,12 @@ func (c *cli) lbCommand() *cobra.Command {
 				return errOrJSON(c, err, vs)
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "SERVICE\tBACKEND\tWEIGHT\tDRAINED\tHEALTHY\tCHECKS\tFAILURES\tPACKETS\tBYTES\tLAST ERROR")
+			fmt.Fprintln(w, "SERVICE\tBACKEND\tWEIGHT\tDRAINED\tHEALTHY\tPROBES\tCHECKS\tFAILURES\tPACKETS\tBYTES\tLAST ERROR")
 			for _, s := range vs {
 				for _, b := range s.Backends {
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, b.Address, b.Weight, yesNo(b.Drained),
-						yesNo(b.Health.Healthy), b.Health.Checks, b.Health.Failures, countText(b.Packets), countText(b.Bytes), b.Health.LastError)
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, b.Address, b.Weight, yesNo(b.Drained),
+						yesNo(b.Health.Healthy), probePath(b.Health.Via, b.Health.Fallback), b.Health.Checks, b.Health.Failures,
+						countText(b.Packets), countText(b.Bytes), b.Health.LastError)
 				}
 			}
 			return w.Flush()
@@ -129,4 +130,16 @@ func sortedKeys(m map[string]uint64) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// probePath says how a backend is probed: "tunnel", "direct", or
+// "direct (why)" when a tunnelled check fell back; "-" without checks.
+func probePath(via, fallback string) string {
+	switch {
+	case via == "":
+		return "-"
+	case fallback != "":
+		return via + " (" + fallback + ")"
+	}
+	return via
 }
