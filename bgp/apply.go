@@ -66,7 +66,9 @@ func (s *Speaker) Apply(c *config.BGP, node config.Node) error {
 	changed, err := s.applyRunning(ctx, peers, pols)
 	if changed {
 		// Even when some peer failed: the next Apply (a rollback)
-		// diffs against what GoBGP now holds.
+		// diffs against what GoBGP now holds. Soft resets out re-send
+		// every route.
+		s.run.trim.bulk(s.advertised.len(), time.Now())
 		s.cfg, s.node, s.peers, s.policies = c, node, peers, pols
 		s.syncWatches(s.run, peers)
 		s.kick()

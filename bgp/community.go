@@ -92,17 +92,18 @@ func parseLargeCommunities(list ...[]string) ([]largeCommunity, error) {
 			out = append(out, c)
 		}
 	}
-	cmp := func(a, b largeCommunity) int {
-		switch {
-		case a.ASN != b.ASN:
-			return compareU32(a.ASN, b.ASN)
-		case a.Data1 != b.Data1:
-			return compareU32(a.Data1, b.Data1)
-		}
-		return compareU32(a.Data2, b.Data2)
-	}
-	slices.SortFunc(out, cmp)
+	slices.SortFunc(out, compareLarge)
 	return slices.Compact(out), nil
+}
+
+func compareLarge(a, b largeCommunity) int {
+	switch {
+	case a.ASN != b.ASN:
+		return compareU32(a.ASN, b.ASN)
+	case a.Data1 != b.Data1:
+		return compareU32(a.Data1, b.Data1)
+	}
+	return compareU32(a.Data2, b.Data2)
 }
 
 func compareU32(a, b uint32) int {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
@@ -49,7 +48,7 @@ func (s *Speaker) Drain(ctx context.Context) error {
 	gen, wait := s.drainGen, s.cfg.Drain.Wait.D()
 	if s.drain == drainNone {
 		s.drain = drainAnnounced
-		s.log.Info("bgp: draining: announcing graceful shutdown", "routes", len(s.advertised), "prepend", s.cfg.Drain.Prepend, "wait", wait)
+		s.log.Info("bgp: draining: announcing graceful shutdown", "routes", s.advertised.len(), "prepend", s.cfg.Drain.Prepend, "wait", wait)
 		if err := s.refreshExport(ctx); err != nil {
 			s.mu.Unlock()
 			return fmt.Errorf("bgp: drain: %w", err)
@@ -71,14 +70,21 @@ func (s *Speaker) Drain(ctx context.Context) error {
 		return errors.New("bgp: drain: interrupted by Undrain, Stop or another Drain")
 	}
 	s.drain = drainWithdrawn
-	withdraw := make([]localRoute, 0, len(s.advertised))
-	for _, lr := range s.advertised {
-		withdraw = append(withdraw, lr)
+	withdraw := make([]localRoute, 0, s.advertised.len())
+	for p, a := range s.advertised.all() {
+		withdraw = append(withdraw, localRoute{p, a})
 	}
 	n, err := deletePaths(s.run.srv, withdraw)
-	for _, lr := range withdraw[:n] {
-		delete(s.advertised, lr.prefix)
+	if n == len(withdraw) {
+		s.advertised = newRouteSet(0)
+	} else {
+		s.ownAdvertised()
+		for _, lr := range withdraw[:n] {
+			s.advertised.delete(lr.prefix)
+		}
 	}
+	s.run.trim.routes.Store(int64(s.advertised.len()))
+	s.run.trim.bulk(n, time.Now())
 	if err != nil {
 		return fmt.Errorf("bgp: drain: %w", err)
 	}
@@ -100,18 +106,22 @@ func (s *Speaker) Undrain() error {
 	if s.run == nil {
 		return nil
 	}
-	s.log.Info("bgp: undraining: announcing the routes normally", "routes", len(s.desired))
+	s.log.Info("bgp: undraining: announcing the routes normally", "routes", s.desired.len())
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
 	var errs []error
 	if err := s.refreshExport(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	added, err := addPaths(s.run.srv, s.desired, s.advertised)
-	maps.Copy(s.advertised, added)
-	if err != nil {
-		errs = append(errs, err)
+	if s.advertised != s.desired { // else GoBGP holds them all
+		if _, err := addPaths(s.run.srv, s.desired, s.advertised); err != nil {
+			errs = append(errs, err)
+		} else {
+			s.advertised = s.desired
+		}
 	}
+	s.run.trim.routes.Store(int64(s.advertised.len()))
+	s.run.trim.bulk(s.advertised.len(), time.Now())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("bgp: undrain: %w", err)
 	}
@@ -139,6 +149,8 @@ func (s *Speaker) refreshExport(ctx context.Context) error {
 		return fmt.Errorf("set policies: %w", err)
 	}
 	s.policies = pols
+	// Every session is sent every route again.
+	s.run.trim.bulk(s.advertised.len()*len(s.peers), time.Now())
 	var errs []error
 	for _, p := range s.peers {
 		if !p.resolved() {

@@ -11,19 +11,23 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
+// watchOptions are the GoBGP events the speaker follows: UPDATEs received
+// from peers (not best-path changes: the watcher converts every path of a
+// best-path event, ours included, which never go to the FIB; with 100,000
+// routes that was about a tenth of the allocations of a bulk load),
+// session state changes and End-of-RIB markers. Paths that GoBGP drops
+// without an UPDATE follow a session state change (peer down, graceful-
+// restart timer expiry, both reported as state events) or an End-of-RIB;
+// the periodic resync pass backs all of it up.
+func watchOptions() []server.WatchOption {
+	return []server.WatchOption{server.WatchUpdate(false, "", ""), server.WatchPeer(), server.WatchEor(false)}
+}
+
 // callbacks turn GoBGP's events into tracker updates and FIB passes. They
 // run on GoBGP's watcher goroutine and must not block.
 func (s *Speaker) callbacks(r *run) server.WatchEventMessageCallbacks {
 	return server.WatchEventMessageCallbacks{
-		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
-			// Our own paths (no peer) never go to the FIB.
-			for _, p := range paths {
-				if p.PeerAddress.IsValid() {
-					s.kick()
-					return
-				}
-			}
-		},
+		OnPathUpdate: func([]*apiutil.Path, time.Time) { s.kick() },
 		OnPathEor: func(p *apiutil.Path, _ time.Time) {
 			r.tracker.endOfRIB(p.PeerAddress.Unmap(), familyOfRF(p.Family))
 			s.kick()
@@ -56,6 +60,7 @@ func (s *Speaker) onPeerState(r *run, p apiutil.Peer) {
 	if up && !rt.up {
 		neg := negotiated(p.State.RemoteCap)
 		r.tracker.state(addr, true, neg, time.Now())
+		r.trim.sessionUp(time.Now())
 		s.log.Info("bgp: session established", "peer", rt.name, "address", addr, "peer_as", p.State.PeerASN, "families", neg)
 		if rt.external && p.State.PeerASN == p.State.LocalASN {
 			// "external" accepts any AS but ours.

@@ -49,11 +49,14 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 			case <-s.kickCh:
 			default:
 			}
-		case <-tick.C:
+		case now := <-tick.C:
 			if r.gracefulRestart {
 				if err := r.marker.touch(); err != nil {
 					s.log.Warn("bgp: refresh restart marker", "err", err)
 				}
+			}
+			if r.trim.due(now) {
+				s.releaseMemory()
 			}
 		case <-deadline.C:
 		}
@@ -71,7 +74,7 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 // RIB does not hold are deleted, except, until the RIB is synced, routes
 // this process did not install (left by a previous process).
 func (s *Speaker) reconcile(ctx context.Context, r *run) error {
-	paths, err := readRIB(r.srv, true)
+	paths, err := readLearned(ctx, r.srv)
 	if err != nil {
 		return err
 	}

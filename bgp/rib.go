@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"time"
@@ -27,30 +28,107 @@ type ribPath struct {
 	large     []largeCommunity
 }
 
-// readRIB walks GoBGP's global RIB for both unicast families. With
-// learnedOnly it skips our own paths without flattening them: the FIB
-// reconciler needs only learned routes, and a node may originate 100,000.
-func readRIB(srv *server.BgpServer, learnedOnly bool) ([]ribPath, error) {
+// readRIB walks GoBGP's global RIB for both unicast families: every path,
+// ours included. readLearned is the cheap way to get only learned paths.
+func readRIB(srv *server.BgpServer) ([]ribPath, error) {
 	var out []ribPath
 	for _, fam := range []gobgp.Family{gobgp.RF_IPv6_UC, gobgp.RF_IPv4_UC} {
-		err := srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam},
-			func(nlri gobgp.NLRI, paths []*apiutil.Path) {
-				prefix, ok := nlriPrefix(nlri)
-				if !ok {
-					return
-				}
-				for _, p := range paths {
-					if p.Withdrawal || (learnedOnly && !p.PeerAddress.IsValid()) {
-						continue
-					}
-					out = append(out, flattenPath(prefix, p))
-				}
-			})
-		if err != nil {
+		req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam}
+		if err := srv.ListPath(req, collectPaths(&out, false)); err != nil {
 			return nil, fmt.Errorf("list paths %s: %w", fam, err)
 		}
 	}
 	return out, nil
+}
+
+// readLearned returns the paths of GoBGP's global RIB (what the import
+// policy accepted) that came from peers, without touching our own: GoBGP
+// copies (Select) every destination it lists, and a node may originate
+// 100,000 routes. It collects the prefixes each neighbour sent (its
+// Adj-RIB-In, which holds only what that peer sent, stale paths of a
+// restarting peer included) and looks up only those in the global RIB, so
+// that best-path and multipath flags are the global RIB's.
+func readLearned(ctx context.Context, srv *server.BgpServer) ([]ribPath, error) {
+	neighbours, err := neighbourAddrs(ctx, srv)
+	if err != nil {
+		return nil, err
+	}
+	var out []ribPath
+	for _, fam := range []gobgp.Family{gobgp.RF_IPv6_UC, gobgp.RF_IPv4_UC} {
+		lookups, err := receivedPrefixes(ctx, srv, neighbours, fam)
+		if err != nil {
+			return nil, err
+		}
+		if len(lookups) == 0 {
+			continue
+		}
+		req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam, Prefixes: lookups}
+		if err := srv.ListPath(req, collectPaths(&out, true)); err != nil {
+			return nil, fmt.Errorf("list paths %s: %w", fam, err)
+		}
+	}
+	return out, nil
+}
+
+// collectPaths is a ListPath callback appending flattened paths to out;
+// with learnedOnly it skips our own.
+func collectPaths(out *[]ribPath, learnedOnly bool) func(gobgp.NLRI, []*apiutil.Path) {
+	return func(nlri gobgp.NLRI, paths []*apiutil.Path) {
+		prefix, ok := nlriPrefix(nlri)
+		if !ok {
+			return
+		}
+		for _, p := range paths {
+			if p.Withdrawal || (learnedOnly && !p.PeerAddress.IsValid()) {
+				continue
+			}
+			*out = append(*out, flattenPath(prefix, p))
+		}
+	}
+}
+
+// neighbourAddrs lists GoBGP's neighbours as they were added.
+func neighbourAddrs(ctx context.Context, srv *server.BgpServer) ([]string, error) {
+	var out []string
+	err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		if p.GetConf().GetNeighborAddress() != "" {
+			out = append(out, p.GetConf().GetNeighborAddress())
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list peers: %w", err)
+	}
+	return out, nil
+}
+
+// receivedPrefixes returns, as exact lookups, the prefixes of family fam
+// that the neighbours sent. A neighbour deleted meanwhile (a reload) is
+// skipped: GoBGP removed its paths with it.
+func receivedPrefixes(ctx context.Context, srv *server.BgpServer, neighbours []string, fam gobgp.Family) ([]*apiutil.LookupPrefix, error) {
+	seen := map[netip.Prefix]bool{}
+	var lookups []*apiutil.LookupPrefix
+	add := func(nlri gobgp.NLRI, _ []*apiutil.Path) {
+		if p, ok := nlriPrefix(nlri); ok && !seen[p] {
+			seen[p] = true
+			lookups = append(lookups, &apiutil.LookupPrefix{Prefix: p.String(), LookupOption: apiutil.LOOKUP_EXACT})
+		}
+	}
+	for _, addr := range neighbours {
+		req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr, Family: fam}
+		if err := srv.ListPath(req, add); err != nil {
+			if gone, lerr := neighbourGone(ctx, srv, addr); lerr == nil && gone {
+				continue
+			}
+			return nil, fmt.Errorf("list paths from %s %s: %w", addr, fam, err)
+		}
+	}
+	return lookups, nil
+}
+
+func neighbourGone(ctx context.Context, srv *server.BgpServer, addr string) (bool, error) {
+	found := false
+	err := srv.ListPeer(ctx, &api.ListPeerRequest{Address: addr}, func(*api.Peer) { found = true })
+	return !found, err
 }
 
 func nlriPrefix(n gobgp.NLRI) (netip.Prefix, bool) {

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
@@ -22,90 +21,163 @@ type Route struct {
 	LargeCommunities []string
 }
 
-// localRoute is a validated Route, comparable with ==.
-type localRoute struct {
-	prefix netip.Prefix
-	comms  string // canonical, for comparison
-	large  string
-	attrs  []gobgp.PathAttributeInterface
+// routeAttrs are the path attributes of our routes that carry one set of
+// communities. Routes with the same communities share one routeAttrs, and
+// GoBGP keeps pointers to its attribute objects, so 100,000 routes with a
+// handful of distinct community sets hold a handful of attribute objects,
+// here and in GoBGP's RIB. GoBGP never modifies attributes in place.
+type routeAttrs struct {
+	key   string // canonical communities, then large communities, for comparison
+	comms []uint32
+	large []largeCommunity
+	// attrs are ORIGIN, AS_PATH and the communities; v4 adds the
+	// unspecified IPv4 NEXT_HOP (IPv6 paths need an MP_REACH_NLRI of
+	// their own, with the prefix in it).
+	attrs, v4 []gobgp.PathAttributeInterface
 }
 
-func (r localRoute) same(o localRoute) bool {
-	return r.prefix == o.prefix && r.comms == o.comms && r.large == o.large
-}
-
-// newLocalRoute validates r.
-func newLocalRoute(r Route) (localRoute, error) {
-	p := r.Prefix
-	switch {
-	case !p.IsValid():
-		return localRoute{}, fmt.Errorf("invalid prefix %v", p)
-	case p.Addr().Is4In6():
-		return localRoute{}, fmt.Errorf("prefix %s is IPv4-mapped: write it as IPv4", p)
-	case p.Addr().Zone() != "":
-		return localRoute{}, fmt.Errorf("prefix %s has a zone", p)
-	case p != p.Masked():
-		return localRoute{}, fmt.Errorf("prefix %s has host bits set (did you mean %s?)", p, p.Masked())
+func newRouteAttrs(comms []uint32, large []largeCommunity) *routeAttrs {
+	cs := make([]string, len(comms))
+	for i, c := range comms {
+		cs[i] = communityString(c)
 	}
-	comms, err := parseCommunities(r.Communities)
-	if err != nil {
-		return localRoute{}, fmt.Errorf("%s: %w", p, err)
+	ls := make([]string, len(large))
+	for i, c := range large {
+		ls[i] = c.String()
 	}
-	large, err := parseLargeCommunities(r.LargeCommunities)
-	if err != nil {
-		return localRoute{}, fmt.Errorf("%s: %w", p, err)
-	}
-	lr := localRoute{prefix: p}
-	var cs, ls []string
-	for _, c := range comms {
-		cs = append(cs, communityString(c))
-	}
-	for _, c := range large {
-		ls = append(ls, c.String())
-	}
-	lr.comms, lr.large = strings.Join(cs, " "), strings.Join(ls, " ")
-	lr.attrs = []gobgp.PathAttributeInterface{
+	a := &routeAttrs{key: strings.Join(cs, " ") + "|" + strings.Join(ls, " "), comms: comms, large: large}
+	a.attrs = []gobgp.PathAttributeInterface{
 		gobgp.NewPathAttributeOrigin(gobgp.BGP_ORIGIN_ATTR_TYPE_IGP),
 		gobgp.NewPathAttributeAsPath(nil),
 	}
 	if len(comms) > 0 {
-		lr.attrs = append(lr.attrs, gobgp.NewPathAttributeCommunities(comms))
+		a.attrs = append(a.attrs, gobgp.NewPathAttributeCommunities(comms))
 	}
 	if len(large) > 0 {
-		lr.attrs = append(lr.attrs, gobgp.NewPathAttributeLargeCommunities(toGoBGPLarge(large)))
+		a.attrs = append(a.attrs, gobgp.NewPathAttributeLargeCommunities(toGoBGPLarge(large)))
 	}
-	return lr, nil
+	a.attrs = slices.Clip(a.attrs)
+	nh, _ := gobgp.NewPathAttributeNextHop(netip.IPv4Unspecified()) // cannot fail for an IPv4 address
+	a.v4 = append(slices.Clone(a.attrs), nh)
+	return a
 }
 
-// path renders the route for GoBGP's AddPath/DeletePath. The next hop is
-// left unspecified (0.0.0.0 or ::): GoBGP replaces it with the session's
-// local address and the export policy with the underlay address.
-func (r localRoute) path(withdraw bool) (*apiutil.Path, error) {
+// communities is the canonical "65001:1 65001:2" form (for tests and logs).
+func (a *routeAttrs) communities() string {
+	c, _, _ := strings.Cut(a.key, "|")
+	return c
+}
+
+// same reports whether a and b carry the same communities.
+func (a *routeAttrs) same(b *routeAttrs) bool { return a == b || a.key == b.key }
+
+// localRoute is one entry of a routeSet.
+type localRoute struct {
+	prefix netip.Prefix
+	attrs  *routeAttrs
+}
+
+// attrsCache interns routeAttrs: by communities as written (so that
+// 100,000 routes without communities parse nothing) and by canonical key.
+type attrsCache struct {
+	byRaw map[string]*routeAttrs
+	byKey map[string]*routeAttrs
+	buf   []byte
+}
+
+func newAttrsCache() *attrsCache {
+	return &attrsCache{byRaw: map[string]*routeAttrs{}, byKey: map[string]*routeAttrs{}}
+}
+
+// get returns the attributes for the communities of one Route.
+func (c *attrsCache) get(comms, large []string) (*routeAttrs, error) {
+	c.buf = c.buf[:0]
+	for _, s := range comms {
+		c.buf = append(append(c.buf, s...), 0)
+	}
+	c.buf = append(c.buf, 1)
+	for _, s := range large {
+		c.buf = append(append(c.buf, s...), 0)
+	}
+	if a, ok := c.byRaw[string(c.buf)]; ok {
+		return a, nil
+	}
+	cs, err := parseCommunities(comms)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := parseLargeCommunities(large)
+	if err != nil {
+		return nil, err
+	}
+	a := c.intern(cs, ls)
+	c.byRaw[string(c.buf)] = a
+	return a, nil
+}
+
+// merge returns the attributes with the communities of both a and b.
+func (c *attrsCache) merge(a, b *routeAttrs) *routeAttrs {
+	if a.same(b) {
+		return a
+	}
+	cs := slices.Compact(slices.Sorted(slices.Values(slices.Concat(a.comms, b.comms))))
+	ls := slices.Concat(a.large, b.large)
+	slices.SortFunc(ls, compareLarge)
+	return c.intern(cs, slices.Compact(ls))
+}
+
+func (c *attrsCache) intern(comms []uint32, large []largeCommunity) *routeAttrs {
+	a := newRouteAttrs(comms, large)
+	if old, ok := c.byKey[a.key]; ok {
+		return old
+	}
+	c.byKey[a.key] = a
+	return a
+}
+
+// checkPrefix validates the prefix of a Route.
+func checkPrefix(p netip.Prefix) error {
+	switch {
+	case !p.IsValid():
+		return fmt.Errorf("invalid prefix %v", p)
+	case p.Addr().Is4In6():
+		return fmt.Errorf("prefix %s is IPv4-mapped: write it as IPv4", p)
+	case p.Addr().Zone() != "":
+		return fmt.Errorf("prefix %s has a zone", p)
+	case p != p.Masked():
+		return fmt.Errorf("prefix %s has host bits set (did you mean %s?)", p, p.Masked())
+	}
+	return nil
+}
+
+// path renders the route for GoBGP's AddPath/DeletePath; see fill.
+func (r localRoute) path(withdraw bool, age int64) (*apiutil.Path, error) {
+	p := &apiutil.Path{}
+	if err := r.fill(p, withdraw, age); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// fill renders the route into p. The next hop is left unspecified (0.0.0.0
+// or ::): GoBGP replaces it with the session's local address and the export
+// policy with the underlay address. GoBGP keeps the NLRI and the attribute
+// objects, not p or its Attrs slice.
+func (r localRoute) fill(p *apiutil.Path, withdraw bool, age int64) error {
 	nlri, err := gobgp.NewIPAddrPrefix(r.prefix)
 	if err != nil {
-		return nil, fmt.Errorf("prefix %s: %w", r.prefix, err)
+		return fmt.Errorf("prefix %s: %w", r.prefix, err)
 	}
-	attrs := slices.Clone(r.attrs)
-	family := gobgp.RF_IPv6_UC
+	*p = apiutil.Path{Family: gobgp.RF_IPv4_UC, Nlri: nlri, Attrs: r.attrs.v4, Age: age, Withdrawal: withdraw}
 	if r.prefix.Addr().Is4() {
-		family = gobgp.RF_IPv4_UC
-		nh, err := gobgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
-		if err != nil {
-			return nil, fmt.Errorf("prefix %s: %w", r.prefix, err)
-		}
-		attrs = append(attrs, nh)
-	} else {
-		mp, err := gobgp.NewPathAttributeMpReachNLRI(family, []gobgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
-		if err != nil {
-			return nil, fmt.Errorf("prefix %s: %w", r.prefix, err)
-		}
-		attrs = append(attrs, mp)
+		return nil
 	}
-	return &apiutil.Path{
-		Family:     family,
-		Nlri:       nlri,
-		Attrs:      attrs,
-		Age:        time.Now().Unix(),
-		Withdrawal: withdraw,
-	}, nil
+	p.Family = gobgp.RF_IPv6_UC
+	mp, err := gobgp.NewPathAttributeMpReachNLRI(p.Family, []gobgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
+	if err != nil {
+		return fmt.Errorf("prefix %s: %w", r.prefix, err)
+	}
+	p.Attrs = append(make([]gobgp.PathAttributeInterface, 0, len(r.attrs.attrs)+1), r.attrs.attrs...)
+	p.Attrs = append(p.Attrs, mp)
+	return nil
 }

@@ -49,13 +49,15 @@ type Speaker struct {
 	// reconcileErrors counts failed FIB passes (for the metrics).
 	reconcileErrors atomic.Uint64
 
-	mu         sync.Mutex
-	cfg        *config.BGP
-	node       config.Node
-	peers      []peer
-	policies   policySet
-	desired    map[netip.Prefix]localRoute // what SetAdvertised asked for
-	advertised map[netip.Prefix]localRoute // what GoBGP holds
+	mu       sync.Mutex
+	cfg      *config.BGP
+	node     config.Node
+	peers    []peer
+	policies policySet
+	desired  *routeSet // what SetAdvertised asked for
+	// advertised is what GoBGP holds: the desired set itself while the
+	// two agree (see ownAdvertised).
+	advertised *routeSet
 	drain      drainState
 	drainGen   uint64 // bumped by every Drain and Undrain
 	run        *run
@@ -80,6 +82,9 @@ type run struct {
 	// interface; discovered is what they found. Both under Speaker.mu.
 	watches    map[string]*ifaceWatch
 	discovered map[string]netip.Addr
+
+	// trim returns the memory of bulk route changes to the OS.
+	trim memTrim
 
 	mu        sync.Mutex
 	installed fibRoutes // last FIB pass, for Routes
@@ -125,16 +130,17 @@ func New(o Options) (*Speaker, error) {
 		node:       o.Node,
 		peers:      peers,
 		policies:   pols,
-		desired:    map[netip.Prefix]localRoute{},
-		advertised: map[netip.Prefix]localRoute{},
+		desired:    newRouteSet(0),
+		advertised: newRouteSet(0),
 	}, nil
 }
 
-// Start runs GoBGP, installs the policies, announces the routes given to
-// SetAdvertised so far and adds the peers. Call SetAdvertised before Start
-// with the initial routes: peers then get them in their first UPDATEs,
-// before our End-of-RIB (which makes a graceful-restart helper flush what
-// we did not resend). ctx bounds the start-up only.
+// Start runs GoBGP, installs the policies, adds the peers and announces the
+// routes given to SetAdvertised so far (on a graceful restart, the routes
+// first: see announceAndPeer). Call SetAdvertised before Start with the
+// initial routes: after a graceful restart, peers then get them in their
+// first UPDATEs, before our End-of-RIB (which makes a graceful-restart
+// helper flush what we did not resend). ctx bounds the start-up only.
 func (s *Speaker) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -193,7 +199,7 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 	go r.srv.Serve()
 	watchCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	s.advertised = map[netip.Prefix]localRoute{} // this GoBGP holds nothing yet
+	s.advertised = newRouteSet(s.desired.len()) // this GoBGP holds nothing yet
 	fail := func(err error) (*run, error) {
 		s.stopRun(r, false)
 		f.close()
@@ -212,27 +218,15 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 			return fail(fmt.Errorf("assign policy: %w", err))
 		}
 	}
-	if err := r.srv.WatchEvent(watchCtx, s.callbacks(r), server.WatchBestPath(false), server.WatchPeer(), server.WatchEor(false)); err != nil {
+	if err := r.srv.WatchEvent(watchCtx, s.callbacks(r), watchOptions()...); err != nil {
 		return fail(fmt.Errorf("watch events: %w", err))
 	}
-	added, err := addPaths(r.srv, s.desired, nil)
-	for p, lr := range added {
-		s.advertised[p] = lr
-	}
-	if err != nil {
+	if err := s.announceAndPeer(ctx, r.srv, peers, restarting); err != nil {
 		return fail(err)
 	}
-	if restarting {
-		s.log.Info("bgp: graceful restart: advertising Restart State; installed routes are kept until the peers are synced")
-	}
-	for _, p := range peers {
-		if !p.resolved() {
-			continue // unnumbered: added when discovery finds it
-		}
-		if err := r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(restarting)}); err != nil {
-			return fail(fmt.Errorf("add peer %s: %w", p.name, err))
-		}
-	}
+	s.advertised = s.desired // all of it went in
+	r.trim.routes.Store(int64(s.advertised.len()))
+	r.trim.bulk(s.advertised.len(), time.Now())
 	if c.GRPCSocket != "" {
 		if err := secureGRPCSocket(c.GRPCSocket, 2*time.Second); err != nil {
 			return fail(err)
@@ -247,8 +241,44 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 	go s.reconcileLoop(watchCtx, r)
 	s.syncWatches(r, peers)
 	s.kick()
-	s.log.Info("bgp: speaker started", "asn", uint32(c.ASN), "router_id", c.RouterID, "peers", len(peers), "routes", len(s.advertised), "restarting", restarting)
+	s.log.Info("bgp: speaker started", "asn", uint32(c.ASN), "router_id", c.RouterID, "peers", len(peers), "routes", s.advertised.len(), "restarting", restarting)
 	return r, nil
+}
+
+// announceAndPeer gives GoBGP the initial routes and the peers. On a cold
+// start the peers come first: their sessions come up while the routes load
+// (GoBGP sends what it holds when a session is established, then the rest
+// as it arrives), so a large route set does not delay the sessions. A
+// graceful restart keeps the routes-first order: GoBGP sends End-of-RIB
+// right after what it holds when the session comes up, and a helper
+// flushes the stale routes we have not resent by then.
+func (s *Speaker) announceAndPeer(ctx context.Context, srv *server.BgpServer, peers []peer, restarting bool) error {
+	if restarting {
+		s.log.Info("bgp: graceful restart: advertising Restart State; installed routes are kept until the peers are synced")
+		if _, err := addPaths(srv, s.desired, s.advertised); err != nil {
+			return err
+		}
+		return addPeers(ctx, srv, peers, true)
+	}
+	if err := addPeers(ctx, srv, peers, false); err != nil {
+		return err
+	}
+	_, err := addPaths(srv, s.desired, s.advertised)
+	return err
+}
+
+// addPeers adds the peers that have an address (unnumbered ones are added
+// when discovery finds them).
+func addPeers(ctx context.Context, srv *server.BgpServer, peers []peer, restarting bool) error {
+	for _, p := range peers {
+		if !p.resolved() {
+			continue
+		}
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(restarting)}); err != nil {
+			return fmt.Errorf("add peer %s: %w", p.name, err)
+		}
+	}
+	return nil
 }
 
 // globalConfig is GoBGP's global section: IPv4 and IPv6 unicast,

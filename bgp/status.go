@@ -181,7 +181,9 @@ type RouteQuery struct {
 	// Advertised selects the routes this node originates; otherwise the
 	// routes learned from peers (accepted by the import policy).
 	Advertised bool
-	// Peer keeps only routes learned from this peer address.
+	// Peer keeps only routes learned from this peer address; with
+	// Advertised, it lists what is sent to that peer (its Adj-RIB-Out,
+	// after its export policy).
 	Peer netip.Addr
 	// Prefix keeps only this exact prefix.
 	Prefix netip.Prefix
@@ -220,7 +222,18 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 	if r == nil {
 		return nil, nil
 	}
-	paths, err := readRIB(r.srv, !q.Advertised)
+	var paths []ribPath
+	var err error
+	switch {
+	case q.Advertised && q.Peer.IsValid():
+		paths, err = readAdjOut(r.srv, q.Peer)
+	case q.Advertised:
+		paths, err = readRIB(r.srv)
+	default:
+		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+		paths, err = readLearned(ctx, r.srv)
+		cancel()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +241,7 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 	for _, p := range paths {
 		switch {
 		case p.local != q.Advertised,
-			q.Peer.IsValid() && p.peer != q.Peer.Unmap(),
+			!q.Advertised && q.Peer.IsValid() && p.peer != q.Peer.Unmap(),
 			q.Prefix.IsValid() && p.prefix != q.Prefix:
 			continue
 		}

@@ -210,7 +210,7 @@ func TestLocalRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m) != 2 || m[netip.MustParsePrefix("fd00:300::10/128")].comms != "65001:1 65001:2" {
+	if a, _ := m.get(netip.MustParsePrefix("fd00:300::10/128")); m.len() != 2 || a.communities() != "65001:1 65001:2" {
 		t.Errorf("merged: %+v", m)
 	}
 	for _, bad := range []Route{
@@ -224,10 +224,63 @@ func TestLocalRoutes(t *testing.T) {
 			t.Errorf("accepted %+v", bad)
 		}
 	}
-	v4 := m[netip.MustParsePrefix("10.0.0.1/32")]
-	p, err := v4.path(false)
+	a4, _ := m.get(netip.MustParsePrefix("10.0.0.1/32"))
+	v4 := localRoute{netip.MustParsePrefix("10.0.0.1/32"), a4}
+	p, err := v4.path(false, 0)
 	if err != nil || p.Family.String() != "ipv4-unicast" || len(p.Attrs) != 4 {
 		t.Errorf("IPv4 path: %+v, %v", p, err)
+	}
+	a6, _ := m.get(netip.MustParsePrefix("fd00:300::10/128"))
+	v6 := localRoute{netip.MustParsePrefix("fd00:300::10/128"), a6}
+	if p, err := v6.path(false, 0); err != nil || p.Family.String() != "ipv6-unicast" || len(p.Attrs) != 4 {
+		t.Errorf("IPv6 path: %+v, %v", p, err)
+	}
+}
+
+func TestLocalRoutesShareAttributes(t *testing.T) {
+	routes := prefixes("fd00:400::1", 1000)
+	for i := range routes {
+		if i%2 == 1 {
+			routes[i].Communities = []string{"65001:7"}
+		}
+	}
+	m, err := localRoutes(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	distinct := map[*routeAttrs]bool{}
+	for _, a := range m.all() {
+		distinct[a] = true
+	}
+	if m.len() != 1000 || len(distinct) != 2 {
+		t.Errorf("%d routes with %d attribute objects, want 1000 with 2", m.len(), len(distinct))
+	}
+	// Separately parsed, equal communities compare the same.
+	other, _ := localRoutes(routes[1:2])
+	a, _ := m.get(routes[1].Prefix)
+	b, _ := other.get(routes[1].Prefix)
+	if a == b || !a.same(b) {
+		t.Errorf("attributes of separate calls: %p %p, same %v", a, b, a.same(b))
+	}
+}
+
+func TestRouteSet(t *testing.T) {
+	s := newRouteSet(0)
+	a := newRouteAttrs(nil, nil)
+	v4, v6 := netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("fd00::/64")
+	s.set(v4, a)
+	s.set(v6, newRouteAttrs(nil, nil)) // equal: stored once
+	if got, ok := s.get(v4); !ok || got != a || len(s.attrs) != 1 {
+		t.Errorf("get %s: %v %v, %d attribute sets", v4, got, ok, len(s.attrs))
+	}
+	c := s.clone()
+	s.delete(v6)
+	seen := map[netip.Prefix]bool{}
+	for p := range c.all() {
+		seen[p] = true
+	}
+	if _, ok := s.get(v6); ok || s.len() != 1 || c.len() != 2 || !seen[v4] || !seen[v6] {
+		t.Errorf("after delete: set %d routes, clone %v", s.len(), seen)
 	}
 }
 
@@ -278,30 +331,30 @@ func TestAddPathsBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fakePaths{}
-	added, err := addPaths(f, want, nil)
-	if err != nil || len(added) != 10000 {
-		t.Fatalf("addPaths: %d, %v", len(added), err)
+	added := newRouteSet(0)
+	if n, err := addPaths(f, want, added); err != nil || n != 10000 || added.len() != 10000 {
+		t.Fatalf("addPaths: %d, %v", n, err)
 	}
 	if len(f.adds) != 5 || f.adds[0] != batchSize || f.adds[4] != 10000-4*batchSize {
 		t.Errorf("AddPath calls: %v, want 5 batches of up to %d", f.adds, batchSize)
 	}
 	// Nothing changed: no call.
 	f.adds = nil
-	if added, err := addPaths(f, want, added); err != nil || len(added) != 0 || len(f.adds) != 0 {
-		t.Errorf("re-adding the same set: %d added, %d calls, %v", len(added), len(f.adds), err)
+	if n, err := addPaths(f, want, added); err != nil || n != 0 || len(f.adds) != 0 {
+		t.Errorf("re-adding the same set: %d added, %d calls, %v", n, len(f.adds), err)
 	}
 	var all []localRoute
-	for _, lr := range want {
-		all = append(all, lr)
+	for p, a := range want.all() {
+		all = append(all, localRoute{p, a})
 	}
 	if n, err := deletePaths(f, all); err != nil || n != 10000 || len(f.dels) != 5 {
 		t.Errorf("deletePaths: %d, %v, calls %v", n, err, f.dels)
 	}
 	// A failing batch reports what got in before it.
 	f = &fakePaths{failAt: 2}
-	added, err = addPaths(f, want, nil)
-	if err == nil || len(added) != batchSize {
-		t.Errorf("failing second batch: %d added, %v", len(added), err)
+	added = newRouteSet(0)
+	if n, err := addPaths(f, want, added); err == nil || n != batchSize || added.len() != batchSize {
+		t.Errorf("failing second batch: %d added, %v", n, err)
 	}
 }
 
@@ -500,5 +553,26 @@ func TestFIBHelpers(t *testing.T) {
 	g := ribPath{nexthop: netip.MustParseAddr("fd00::9"), llNexthop: netip.MustParseAddr("fe80::1")}
 	if nh, ok := g.gatewayOf(nil); !ok || nh.addr.String() != "fd00::9" || nh.ifindex != 0 {
 		t.Errorf("global next hop: %v %v", nh, ok)
+	}
+}
+
+func TestMemTrim(t *testing.T) {
+	var m memTrim
+	now := time.Now()
+	m.bulk(bulkRoutes-1, now)
+	if m.due(now.Add(time.Hour)) {
+		t.Error("a small change asks for a release")
+	}
+	m.bulk(bulkRoutes, now)
+	if m.due(now.Add(trimQuiet - time.Millisecond)) {
+		t.Error("release before the change has been quiet for trimQuiet")
+	}
+	if !m.due(now.Add(trimQuiet)) || m.due(now.Add(2*trimQuiet)) {
+		t.Error("not exactly one release after a bulk change")
+	}
+	m.routes.Store(bulkRoutes)
+	m.sessionUp(now)
+	if !m.due(now.Add(trimQuiet)) {
+		t.Error("no release after a session was sent every route")
 	}
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -151,6 +152,21 @@ func TestRouteHealthInjection(t *testing.T) {
 	out, _, _ = n.airctl("bgp", "routes", "advertised")
 	if !strings.Contains(out, "fd00:300::10/128") || !strings.Contains(out, "fd00:200:1::/64") {
 		t.Fatalf("airctl bgp routes advertised:\n%s", out)
+	}
+	// What the ToR is sent: after its export policy, with the service
+	// community and our next hop.
+	out, errs, code = n.airctl("bgp", "routes", "advertised", "--neighbor", "tor", "-o", "json")
+	var sent []api.BGPRoute
+	if code != 0 || json.Unmarshal([]byte(out), &sent) != nil || len(sent) != 2 {
+		t.Fatalf("airctl bgp routes advertised --neighbor tor: exit %d %s\n%s", code, errs, out)
+	}
+	for _, r := range sent {
+		if r.NextHop.String() != "fd00:100:1::1" {
+			t.Errorf("%s is sent to the ToR with next hop %s, want fd00:100:1::1", r.Prefix, r.NextHop)
+		}
+		if r.Prefix.String() == "fd00:300::10/128" && !slices.Contains(r.Communities, "65001:80") {
+			t.Errorf("the VIP is sent without its community 65001:80: %v", r.Communities)
+		}
 	}
 
 	stop1()

@@ -7,6 +7,11 @@
 #   bench/bgp/run.sh                      # N = 10000,100000, 3 runs each
 #   AIRD_BENCH_N=10000 AIRD_BENCH_RUNS=5 bench/bgp/run.sh
 #   AIRD_BENCH_CPUPROFILE=/tmp/prof bench/bgp/run.sh   # pprof per aird run
+#   AIRD_BENCH_HEAPPROFILE=/tmp/prof bench/bgp/run.sh  # heap profile per aird run
+#   AIRD_BENCH_CONNECT=sender bench/bgp/run.sh   # senders connect (default: receiver)
+#   AIRD_BENCH_SETTLE=0 bench/bgp/run.sh          # skip the RSS reading 20 s later
+#   AIRD_BENCH_TIMELINE=1 bench/bgp/run.sh        # receiver's route count over time
+#   AIRD_BENCH_WAKE_SENDER=1 bench/bgp/run.sh     # poke the BIRD sender (see the test)
 #
 # The full log goes to ${LOG:-/tmp/aird-bgp-bench.log}.
 set -eu
@@ -15,7 +20,9 @@ LOG=${LOG:-/tmp/aird-bgp-bench.log}
 BIN=$(mktemp /tmp/aird-bgp-bench.XXXXXX)
 trap 'rm -f "$BIN"' EXIT
 go test -c -o "$BIN" ./bgp
-if [ -n "${AIRD_BENCH_CPUPROFILE:-}" ]; then mkdir -p "$AIRD_BENCH_CPUPROFILE"; fi
+for d in "${AIRD_BENCH_CPUPROFILE:-}" "${AIRD_BENCH_HEAPPROFILE:-}"; do
+	if [ -n "$d" ]; then mkdir -p "$d"; fi
+done
 # Run from bgp/ as go test would.
 rc=0
 (cd bgp && AIRD_BENCH=1 "$BIN" -test.run '^TestBenchConvergence$' -test.v -test.count=1 -test.timeout 60m) >"$LOG" 2>&1 || rc=$?
