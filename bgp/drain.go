@@ -32,8 +32,8 @@ const (
 // If ctx ends during the wait, Drain returns its error and leaves the
 // routes announced with GRACEFUL_SHUTDOWN (Drained stays true); an Undrain
 // or Stop during the wait ends it with an error too. Draining a drained
-// speaker does nothing. The drain does not survive a restart of the
-// speaker.
+// speaker does nothing. A restart keeps the drain: a drain marker in the
+// state directory makes the next Start come up drained (see drainMarker).
 func (s *Speaker) Drain(ctx context.Context) error {
 	s.mu.Lock()
 	if s.run == nil {
@@ -47,6 +47,9 @@ func (s *Speaker) Drain(ctx context.Context) error {
 	s.drainGen++
 	gen, wait := s.drainGen, s.cfg.Drain.Wait.D()
 	if s.drain == drainNone {
+		if err := newDrainMarker(s.o.StateDir).set(); err != nil {
+			s.log.Warn("bgp: drain: a restart will not remember the drain", "err", err)
+		}
 		s.drain = drainAnnounced
 		s.log.Info("bgp: draining: announcing graceful shutdown", "routes", s.advertised.len(), "prepend", s.cfg.Drain.Prepend, "wait", wait)
 		if err := s.refreshExport(ctx); err != nil {
@@ -103,6 +106,9 @@ func (s *Speaker) Undrain() error {
 	}
 	s.drainGen++
 	s.drain = drainNone
+	if err := newDrainMarker(s.o.StateDir).clear(); err != nil {
+		s.log.Warn("bgp: undrain", "err", err)
+	}
 	if s.run == nil {
 		return nil
 	}

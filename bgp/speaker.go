@@ -155,6 +155,10 @@ func (s *Speaker) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
+	if m := newDrainMarker(s.o.StateDir); s.drain == drainNone && m.present() {
+		s.drain = drainWithdrawn
+		s.log.Warn("bgp: the node was drained before this start and stays drained: nothing is announced until airctl bgp undrain", "marker", m.path)
+	}
 	pols, err := buildPolicies(s.cfg, s.node, peers, s.drain != drainNone)
 	if err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
@@ -221,10 +225,14 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 	if err := r.srv.WatchEvent(watchCtx, s.callbacks(r), watchOptions()...); err != nil {
 		return fail(fmt.Errorf("watch events: %w", err))
 	}
-	if err := s.announceAndPeer(ctx, r.srv, peers, restarting); err != nil {
+	announce := s.desired
+	if s.drain == drainWithdrawn {
+		announce = newRouteSet(0) // drained before this start: peers only
+	}
+	if err := s.announceAndPeer(ctx, r.srv, peers, announce, restarting); err != nil {
 		return fail(err)
 	}
-	s.advertised = s.desired // all of it went in
+	s.advertised = announce // all of it went in
 	r.trim.routes.Store(int64(s.advertised.len()))
 	r.trim.bulk(s.advertised.len(), time.Now())
 	if c.GRPCSocket != "" {
@@ -252,10 +260,10 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 // graceful restart keeps the routes-first order: GoBGP sends End-of-RIB
 // right after what it holds when the session comes up, and a helper
 // flushes the stale routes we have not resent by then.
-func (s *Speaker) announceAndPeer(ctx context.Context, srv *server.BgpServer, peers []peer, restarting bool) error {
+func (s *Speaker) announceAndPeer(ctx context.Context, srv *server.BgpServer, peers []peer, routes *routeSet, restarting bool) error {
 	if restarting {
 		s.log.Info("bgp: graceful restart: advertising Restart State; installed routes are kept until the peers are synced")
-		if _, err := addPaths(srv, s.desired, s.advertised); err != nil {
+		if _, err := addPaths(srv, routes, s.advertised); err != nil {
 			return err
 		}
 		return addPeers(ctx, srv, peers, true)
@@ -263,7 +271,7 @@ func (s *Speaker) announceAndPeer(ctx context.Context, srv *server.BgpServer, pe
 	if err := addPeers(ctx, srv, peers, false); err != nil {
 		return err
 	}
-	_, err := addPaths(srv, s.desired, s.advertised)
+	_, err := addPaths(srv, routes, s.advertised)
 	return err
 }
 
