@@ -25,5 +25,5 @@ for layout in 0 1 2 3; do
 	AIRD_BENCH_OBJECT="$tmp/ct$layout.o" AIRD_TEST_PRIVILEGED=1 \
 		bash -c "go test ./bench/ -run '^$' -bench '(Established|NewFlow)/vips=1\$' -benchtime 20000x -count $count &&
 			go test ./bench/ -run '^$' -bench 'NewFlowUDP|NewFlowParallel' -benchtime 20000x -count $count" |
-		awk -f bench/summarize.awk
+		awk -f bench/median.awk -f bench/summarize.awk
 done

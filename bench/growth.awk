@@ -1,17 +1,5 @@
 # growth.awk - BenchmarkVIPGrowth's growth-% metrics over -count runs: the
 # median and the range of each.
-function median(s,    n, a, i, j, t) {
-	n = split(s, a, " ")
-	for (i = 2; i <= n; i++) {          # insertion sort, n is small
-		t = a[i] + 0
-		for (j = i - 1; j >= 1 && a[j] + 0 > t; j--)
-			a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-	if (n % 2)
-		return a[(n + 1) / 2]
-	return (a[n / 2] + a[n / 2 + 1]) / 2
-}
 /^BenchmarkVIPGrowth/ {
 	name = $1
 	sub(/-[0-9]+$/, "", name)

@@ -20,8 +20,8 @@ set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 count=${1:-5}
 AIRD_TEST_PRIVILEGED=1 go test ./bench/ -run '^$' -bench 'Established|NewFlow' -benchtime 20000x -count "$count" -timeout 60m |
-	awk -f bench/summarize.awk
+	awk -f bench/median.awk -f bench/summarize.awk
 echo
 echo "growth with the VIP count (interleaved; median over $count runs, and the range):"
 AIRD_TEST_PRIVILEGED=1 go test ./bench/ -run '^$' -bench VIPGrowth -benchtime 20000x -count "$count" -timeout 60m |
-	awk -f bench/growth.awk
+	awk -f bench/median.awk -f bench/growth.awk
