@@ -16,18 +16,23 @@ import (
 
 // torBIRD is a BIRD ToR in the node's peer namespace: eBGP to the node over
 // the uplink, graceful restart on, routes exported to its kernel FIB.
-const torBIRD = `
+var torBIRD = torBIRDFor("fd00:100:1::1")
+
+// torBIRDFor is that ToR for a node at address node.
+func torBIRDFor(node string) string {
+	return `
 router id 10.255.0.254;
 protocol device { scan time 1; }
 protocol kernel kernel6 { ipv6 { import none; export all; }; merge paths on; }
 protocol bgp node1 {
-  local as 65100; neighbor fd00:100:1::1 as 65001;
+  local as 65100; neighbor ` + node + ` as 65001;
   hold time 9; keepalive time 3;
   connect retry time 1; error wait time 1, 5;
   graceful restart on; graceful restart time 120;
   ipv6 { import all; export none; };
 }
 `
+}
 
 // bgpConfig is a node that peers with the BIRD ToR and serves one VIP from
 // two backends in the peer namespace, health-checked every 200ms. The

@@ -43,19 +43,6 @@ kind = "pod"
 prefixes = ["fd00:200::/40"]
 `
 
-const sdTorBIRD = `
-router id 10.255.0.254;
-protocol device { scan time 1; }
-protocol kernel kernel6 { ipv6 { import none; export all; }; merge paths on; }
-protocol bgp node1 {
-  local as 65100; neighbor fd00:100::9 as 65001;
-  hold time 9; keepalive time 3;
-  connect retry time 1; error wait time 1, 5;
-  graceful restart on; graceful restart time 120;
-  ipv6 { import all; export none; };
-}
-`
-
 // TestSystemdRestartKeepsBGPRoutes runs aird under the real unit with a
 // BIRD ToR: `systemctl restart aird` is a graceful restart (no CEASE, the
 // restart marker survives in the preserved RuntimeDirectory) and the
@@ -85,7 +72,7 @@ func TestSystemdRestartKeepsBGPRoutes(t *testing.T) {
 	testutil.Run(t, "ip", "-n", tor, "addr", "add", "fd00:100::1/64", "dev", "ve-"+c.Name, "nodad")
 	testutil.Run(t, "ip", "-n", tor, "link", "set", "ve-"+c.Name, "up")
 	c.MustExec("ip", "addr", "add", "fd00:100::9/64", "dev", "host0", "nodad")
-	bird := testutil.StartBIRD(t, tor, sdTorBIRD)
+	bird := testutil.StartBIRD(t, tor, torBIRDFor("fd00:100::9"))
 
 	const pod = "fd00:200:9::/64"
 	if out, err := c.Exec("systemctl", "start", "aird"); err != nil {
