@@ -80,34 +80,11 @@ via = "direct"
 `
 }
 
-// backend listens on addr:8080 inside ns until stopped.
+// backend accepts and at once closes connections on addr:8080 inside ns
+// until stopped: enough for a TCP health check.
 func backend(t *testing.T, ns, addr string) (stop func()) {
 	t.Helper()
-	var ln net.Listener
-	testutil.InNetns(t, ns, func() {
-		var err error
-		ln, err = net.Listen("tcp", "["+addr+"]:8080")
-		if err != nil {
-			t.Fatalf("backend %s: %v", addr, err)
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	var once atomic.Bool
-	stop = func() {
-		if once.CompareAndSwap(false, true) {
-			ln.Close()
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return serveTCP(t, ns, "["+addr+"]:8080", func(net.Conn) {})
 }
 
 func torHas(t *testing.T, ns, prefix string) bool {

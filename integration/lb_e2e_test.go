@@ -180,35 +180,17 @@ func (l *lbLab) waitServiceHealthy(t *testing.T, name string, want ...string) {
 // name, then echoes lines until the client closes. The returned stop closes
 // the listener (the backend is gone for new connections).
 func nameServer(t *testing.T, ns, name string) (stop func()) {
-	var ln net.Listener
-	testutil.InNetns(t, ns, func() {
-		var err error
-		if ln, err = net.Listen("tcp", "[::]:8080"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveTCP(t, ns, "[::]:8080", func(c net.Conn) {
+		fmt.Fprintln(c, name)
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintln(c, name)
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					fmt.Fprint(c, line)
-				}
-			}()
+			fmt.Fprint(c, line)
 		}
-	}()
-	return func() { ln.Close() }
+	})
 }
 
 // connect opens a TCP connection from the client to the VIP and returns it

@@ -176,36 +176,19 @@ func attachXDPPass(t *testing.T, ns, dev string) {
 // connection with "NAME PEER-ADDRESS", reads until the client closes its
 // side, then answers "LENGTH SHA256-HEX" of what it read.
 func infoServer(t *testing.T, ns, name string) {
-	var ln net.Listener
-	testutil.InNetns(t, ns, func() {
-		var err error
-		if ln, err = net.Listen("tcp", fmt.Sprintf("[::]:%d", infoPort)); err != nil {
-			t.Fatal(err)
+	serveTCP(t, ns, fmt.Sprintf("[::]:%d", infoPort), func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+		peer := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		if _, err := fmt.Fprintf(c, "%s %s\n", name, peer); err != nil {
+			return
 		}
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "%d %x\n", n, h.Sum(nil))
 	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(60 * time.Second))
-				peer := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-				if _, err := fmt.Fprintf(c, "%s %s\n", name, peer); err != nil {
-					return
-				}
-				h := sha256.New()
-				n, err := io.Copy(h, c)
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(c, "%d %x\n", n, h.Sum(nil))
-			}()
-		}
-	}()
 }
 
 // dialFrom connects from the client namespace with d to addr.
