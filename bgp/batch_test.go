@@ -53,5 +53,27 @@ asn = 65101
 		})
 		t.Logf("SetAdvertised withdrawing %d: the call took %s, BIRD down to 100 %s after it was made",
 			n-100, call.Round(time.Millisecond), (call + took).Round(time.Millisecond))
+
+		// The advertised count follows the withdrawal, and is read from
+		// GoBGP (which runs the export again to count) only after a change.
+		if a := neighbor(sp, tor.Addr).Advertised; a != 100 {
+			t.Errorf("advertised to tor1 after the withdrawal: %d, want 100", a)
+		}
+		readAt := func() time.Time {
+			c := &sp.run.advertised
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.at
+		}
+		before := readAt()
+		if a := neighbor(sp, tor.Addr).Advertised; a != 100 || !readAt().Equal(before) {
+			t.Errorf("unchanged routes: advertised %d (want 100), counted again: %t (want false)", a, !readAt().Equal(before))
+		}
+		if err := sp.SetAdvertised(routes[:99]); err != nil {
+			t.Fatal(err)
+		}
+		if a := neighbor(sp, tor.Addr).Advertised; a != 99 || readAt().Equal(before) {
+			t.Errorf("one more withdrawn: advertised %d (want 99), counted again: %t (want true)", a, !readAt().Equal(before))
+		}
 	})
 }

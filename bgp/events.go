@@ -33,6 +33,7 @@ func (s *Speaker) callbacks(r *run) server.WatchEventMessageCallbacks {
 			s.kick()
 		},
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+			r.srv.changed() // sessions up or down change what is advertised
 			if ev.Type == apiutil.PEER_EVENT_STATE {
 				s.onPeerState(r, ev.Peer)
 			}

@@ -77,7 +77,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, f := range []families{famIPv4, famIPv6} {
 		gauge(c.fibRoutes, float64(installed[f]), f.String())
 	}
-	for _, p := range c.s.status() {
+	for _, p := range c.s.status(true) {
 		if p.State == "stopped" {
 			continue // stopped since r was read
 		}

@@ -74,7 +74,7 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 // RIB does not hold are deleted, except, until the RIB is synced, routes
 // this process did not install (left by a previous process).
 func (s *Speaker) reconcile(ctx context.Context, r *run) error {
-	paths, err := readLearned(ctx, r.srv)
+	paths, err := readLearned(ctx, r.srv.BgpServer)
 	if err != nil {
 		return err
 	}

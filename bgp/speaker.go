@@ -66,7 +66,7 @@ type Speaker struct {
 
 // run is what exists between Start and Stop.
 type run struct {
-	srv     *server.BgpServer
+	srv     *gobgpServer
 	fib     *fib
 	tracker *tracker
 	marker  restartMarker
@@ -85,6 +85,8 @@ type run struct {
 
 	// trim returns the memory of bulk route changes to the OS.
 	trim memTrim
+	// advertised caches the advertised counts per peer.
+	advertised advertisedCounts
 
 	mu        sync.Mutex
 	installed fibRoutes // last FIB pass, for Routes
@@ -199,7 +201,7 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 		}
 		opts = append(opts, server.GrpcListenAddress("unix://"+c.GRPCSocket))
 	}
-	r.srv = server.NewBgpServer(opts...)
+	r.srv = newGoBGPServer(c.GRPCSocket != "", opts...)
 	go r.srv.Serve()
 	watchCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -260,7 +262,7 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 // graceful restart keeps the routes-first order: GoBGP sends End-of-RIB
 // right after what it holds when the session comes up, and a helper
 // flushes the stale routes we have not resent by then.
-func (s *Speaker) announceAndPeer(ctx context.Context, srv *server.BgpServer, peers []peer, routes *routeSet, restarting bool) error {
+func (s *Speaker) announceAndPeer(ctx context.Context, srv *gobgpServer, peers []peer, routes *routeSet, restarting bool) error {
 	if restarting {
 		s.log.Info("bgp: graceful restart: advertising Restart State; installed routes are kept until the peers are synced")
 		if _, err := addPaths(srv, routes, s.advertised); err != nil {
@@ -277,7 +279,7 @@ func (s *Speaker) announceAndPeer(ctx context.Context, srv *server.BgpServer, pe
 
 // addPeers adds the peers that have an address (unnumbered ones are added
 // when discovery finds them).
-func addPeers(ctx context.Context, srv *server.BgpServer, peers []peer, restarting bool) error {
+func addPeers(ctx context.Context, srv *gobgpServer, peers []peer, restarting bool) error {
 	for _, p := range peers {
 		if !p.resolved() {
 			continue

@@ -57,7 +57,7 @@ type peerStatus struct {
 
 // Neighbors returns the configured peers in configuration order.
 func (s *Speaker) Neighbors() []Neighbor {
-	st := s.status()
+	st := s.status(false)
 	out := make([]Neighbor, len(st))
 	for i, p := range st {
 		out[i] = p.Neighbor
@@ -65,17 +65,19 @@ func (s *Speaker) Neighbors() []Neighbor {
 	return out
 }
 
-// status reads the peers' state from GoBGP and the tracker.
-func (s *Speaker) status() []peerStatus {
+// status reads the peers' state from GoBGP and the tracker. For a scrape
+// the advertised counts may lag (see advertisedCounts).
+func (s *Speaker) status(scrape bool) []peerStatus {
 	s.mu.Lock()
 	peers, r := slices.Clone(s.peers), s.run
 	s.mu.Unlock()
 	out := make([]peerStatus, 0, len(peers))
 	byAddr := map[netip.Addr]*api.Peer{}
+	var advertised map[netip.Addr]map[families]int
 	if r != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 		defer cancel()
-		err := r.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		err := r.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 			if p.Conf == nil {
 				return
 			}
@@ -85,6 +87,9 @@ func (s *Speaker) status() []peerStatus {
 		})
 		if err != nil {
 			s.log.Warn("bgp: list peers", "err", err)
+		}
+		if advertised, err = r.advertised.get(ctx, r.srv, scrape); err != nil {
+			s.log.Warn("bgp: count advertised routes", "err", err)
 		}
 	}
 	for _, p := range peers {
@@ -106,7 +111,7 @@ func (s *Speaker) status() []peerStatus {
 			rt, _ := r.tracker.byKey(p.key)
 			n.Accepted, n.flaps = rt.accepted, rt.flaps
 			if ap := byAddr[p.session.address]; p.resolved() && ap != nil {
-				fillNeighbor(&n, ap, rt.acceptedBy)
+				fillNeighbor(&n, ap, rt.acceptedBy, advertised[p.session.address])
 			}
 			if n.LastError == "" {
 				n.LastError = rt.lastError
@@ -120,7 +125,7 @@ func (s *Speaker) status() []peerStatus {
 	return out
 }
 
-func fillNeighbor(n *peerStatus, p *api.Peer, accepted famCounts) {
+func fillNeighbor(n *peerStatus, p *api.Peer, accepted famCounts, advertised map[families]int) {
 	if st := p.State; st != nil {
 		n.State = sessionStateName(st.SessionState)
 		if n.PeerASN == 0 {
@@ -144,16 +149,13 @@ func fillNeighbor(n *peerStatus, p *api.Peer, accepted famCounts) {
 		if af.State == nil || af.Config == nil || af.Config.Family == nil {
 			continue
 		}
+		f := familyOfAFI(af.Config.Family.Afi)
 		n.Received += int(af.State.Received)
-		n.Advertised += int(af.State.Advertised)
-		f := famIPv6
-		if af.Config.Family.Afi == api.Family_AFI_IP {
-			f = famIPv4
-		}
+		n.Advertised += advertised[f]
 		n.byFamily[f] = familyCounts{
 			received:   int(af.State.Received),
 			accepted:   accepted[f],
-			advertised: int(af.State.Advertised),
+			advertised: advertised[f],
 		}
 	}
 }
@@ -226,12 +228,12 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 	var err error
 	switch {
 	case q.Advertised && q.Peer.IsValid():
-		paths, err = readAdjOut(r.srv, q.Peer)
+		paths, err = readAdjOut(r.srv.BgpServer, q.Peer)
 	case q.Advertised:
-		paths, err = readRIB(r.srv)
+		paths, err = readRIB(r.srv.BgpServer)
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
-		paths, err = readLearned(ctx, r.srv)
+		paths, err = readLearned(ctx, r.srv.BgpServer)
 		cancel()
 	}
 	if err != nil {

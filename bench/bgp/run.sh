@@ -8,6 +8,7 @@
 #   AIRD_BENCH_N=10000 AIRD_BENCH_RUNS=5 bench/bgp/run.sh
 #   AIRD_BENCH_CPUPROFILE=/tmp/prof bench/bgp/run.sh   # pprof per aird run
 #   AIRD_BENCH_HEAPPROFILE=/tmp/prof bench/bgp/run.sh  # heap profile per aird run
+#   AIRD_BENCH_TRACE=/tmp/prof bench/bgp/run.sh        # execution trace per aird run
 #   AIRD_BENCH_CONNECT=sender bench/bgp/run.sh   # senders connect (default: receiver)
 #   AIRD_BENCH_SETTLE=0 bench/bgp/run.sh          # skip the RSS reading 20 s later
 #   AIRD_BENCH_TIMELINE=1 bench/bgp/run.sh        # receiver's route count over time
@@ -20,7 +21,7 @@ LOG=${LOG:-/tmp/aird-bgp-bench.log}
 BIN=$(mktemp /tmp/aird-bgp-bench.XXXXXX)
 trap 'rm -f "$BIN"' EXIT
 go test -c -o "$BIN" ./bgp
-for d in "${AIRD_BENCH_CPUPROFILE:-}" "${AIRD_BENCH_HEAPPROFILE:-}"; do
+for d in "${AIRD_BENCH_CPUPROFILE:-}" "${AIRD_BENCH_HEAPPROFILE:-}" "${AIRD_BENCH_TRACE:-}"; do
 	if [ -n "$d" ]; then mkdir -p "$d"; fi
 done
 # Run from bgp/ as go test would.
