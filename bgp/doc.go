@@ -79,8 +79,10 @@
 // A peer with interface = "eth1" has no configured address. While the
 // speaker runs, a linklocal.Discoverer on the interface sends Router
 // Advertisements with router lifetime 0 (every Options.RAInterval, 10 s,
-// and at once when the link comes up or an RS arrives: FRR's `neighbor
-// IFACE interface` learns the node only from them) and learns the
+// at once when an RS arrives, and three a second apart starting a second
+// after the link comes up, none before: FRR's `neighbor IFACE interface`
+// learns the node only from them, and before FRR 10 can lose for good one
+// sent while it handles the link coming up) and learns the
 // switch's link-local address from its RAs, or from its neighbour
 // solicitations for a switch that sends none (BIRD configured with the
 // node's address). When the address appears the peer becomes the GoBGP

@@ -57,12 +57,16 @@ type Discoverer struct {
 	cancel  context.CancelFunc
 	// linkDone ends the link-state subscription, if there is one.
 	linkDone chan struct{}
-	done     sync.WaitGroup
+	// cameUp tells advertise that the link came up.
+	cameUp chan struct{}
+	done   sync.WaitGroup
 
 	mu       sync.Mutex
 	peer     netip.Addr // zero when none
 	fromRA   bool
 	lastSeen time.Time
+	// quietUntil is settle after the link last came up: no RA before.
+	quietUntil time.Time
 }
 
 // Start opens the interface's ICMPv6 socket in the calling thread's network
@@ -90,7 +94,7 @@ func Start(ctx context.Context, o Options) (*Discoverer, error) {
 		return nil, fmt.Errorf("unnumbered peer discovery on %s: netlink: %w", o.Interface, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	d := &Discoverer{opts: o, conn: conn, nl: nl, ifi: ifi, self: self, updates: make(chan netip.Addr, 8), cancel: cancel}
+	d := &Discoverer{opts: o, conn: conn, nl: nl, ifi: ifi, self: self, updates: make(chan netip.Addr, 8), cameUp: make(chan struct{}, 1), cancel: cancel}
 	links := d.subscribeLinks()
 	d.done.Add(2)
 	go d.receive(ctx)

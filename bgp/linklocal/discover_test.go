@@ -2,10 +2,13 @@ package linklocal
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/icmp"
 
 	"github.com/aird-net/aird/internal/testutil"
 )
@@ -65,6 +68,56 @@ func TestTwoNodesFindEachOther(t *testing.T) {
 	llB = testutil.LinkLocal(t, b, "llb0")
 	if got := waitPeer(t, da, func(x netip.Addr) bool { return x.IsValid() }, "finding the peer again"); got != llB.WithZone("lla0") {
 		t.Fatalf("A re-found %v, want %v", got, llB)
+	}
+}
+
+// When the link comes up the node sends no RA for a second (an RA in that
+// moment races the switch's own handling of the link, which FRR can lose
+// for good), then three a second apart, ahead of the regular interval.
+func TestRAsAfterLinkUp(t *testing.T) {
+	a, b := testutil.NewNetns(t, "llE-"), testutil.NewNetns(t, "llF-")
+	testutil.Veth(t, "lle0", a, "llf0", b)
+	testutil.LinkLocal(t, a, "lle0")
+	llB := testutil.LinkLocal(t, b, "llf0")
+	startIn(t, b, "llf0", 10*time.Second)
+
+	// The switch's side (A) goes down and up, as in an administrative
+	// flap; a raw socket there sees the node's RAs.
+	var c *icmp.PacketConn
+	var err error
+	testutil.InNetns(t, a, func() { c, err = icmp.ListenPacket("ip6:ipv6-icmp", "::") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testutil.Run(t, "ip", "-n", a, "link", "set", "lle0", "down")
+	buf := make([]byte, 1500)
+	for { // what came before
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, _, err := c.ReadFrom(buf); err != nil {
+			break
+		}
+	}
+	testutil.Run(t, "ip", "-n", a, "link", "set", "lle0", "up")
+	up := time.Now()
+	var ras []time.Duration
+	for end := up.Add(4500 * time.Millisecond); time.Now().Before(end); {
+		_ = c.SetReadDeadline(end)
+		n, src, err := c.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		ip, _ := src.(*net.IPAddr)
+		if n > 0 && buf[0] == 134 && ip != nil && ip.IP.Equal(net.IP(llB.AsSlice())) {
+			ras = append(ras, time.Since(up))
+		}
+	}
+	t.Logf("RAs after the link came up: %v", ras)
+	if len(ras) < 3 {
+		t.Fatalf("%d RAs within 4.5s of the link coming up, want 3: %v", len(ras), ras)
+	}
+	if ras[0] < 900*time.Millisecond || ras[0] > 2*time.Second {
+		t.Errorf("first RA %s after the link came up, want 1s", ras[0])
 	}
 }
 

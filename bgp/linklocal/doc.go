@@ -13,5 +13,9 @@
 // address) when the link goes down or the peer falls silent for the expiry
 // time (never, with a negative expiry). Link state changes are followed
 // with rtnetlink events as they happen: a link going down loses the peer at
-// once, a link coming up sends an RS and an RA at once.
+// once, a link coming up sends an RS at once and three RAs a second apart
+// (the interval apart when it is shorter), the first a second after the
+// link came up: an RA in the moment the link comes up races the switch's
+// own handling of it, which FRR (zebra and bgpd before 10.0) can lose for
+// good (see settle).
 package linklocal

@@ -16,21 +16,75 @@ var (
 )
 
 // advertise sends an RS once, then an RA every interval, and checks the
-// link and the peer's silence at the same pace.
+// link and the peer's silence at the same pace. After the link comes up it
+// sends initialRAs RAs, settle apart, the first settle after the link came
+// up, and none before (see settle).
 func (d *Discoverer) advertise(ctx context.Context) {
 	defer d.done.Done()
 	d.send(&ndp.RouterSolicitation{Options: d.lla()}, allRouters)
+	d.send(d.ra(), allNodes)
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
+	initial := time.NewTimer(time.Hour)
+	initial.Stop()
+	defer initial.Stop()
+	left := 0
 	for {
-		d.send(d.ra(), allNodes)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			d.expire()
+			if !d.settling() {
+				d.send(d.ra(), allNodes)
+			}
+		case <-d.cameUp:
+			left = initialRAs
+			initial.Reset(d.settle())
+		case <-initial.C:
+			if left == 0 || !d.linkUp() {
+				left = 0
+				continue
+			}
+			d.send(d.ra(), allNodes)
+			if left--; left > 0 {
+				initial.Reset(d.settle())
+			}
 		}
-		d.expire()
 	}
+}
+
+// settle is how long after the link comes up aird sends no RA, and the
+// pace of the initial ones: 1s, or the interval when it is shorter.
+//
+// An RA sent the moment the link comes up races the switch's own handling
+// of the link change. FRR's zebra drops the neighbours it learned from RAs
+// whenever it sees the interface down, and announces a neighbour to bgpd
+// only once (the first RA from an address after that); bgpd before FRR 10
+// also handles every interface up and down twice, through its main and its
+// VNC zebra connections, in no fixed order with the neighbour announcement.
+// An RA in that burst can therefore leave bgpd with no address for its
+// `neighbor IFACE interface` peer while zebra holds ours and never
+// announces it again: the session stays down until the next flap. After
+// an administrative flap the switch cannot use the neighbour before its
+// own link-local address has passed duplicate address detection (a second
+// or more) anyway.
+func (d *Discoverer) settle() time.Duration {
+	return min(linkSettle, d.opts.Interval)
+}
+
+const (
+	linkSettle = time.Second
+	// initialRAs is how many RAs follow a link coming up before the
+	// regular interval takes over, in case one is lost.
+	initialRAs = 3
+)
+
+// settling reports whether the link came up less than settle ago.
+func (d *Discoverer) settling() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Now().Before(d.quietUntil)
 }
 
 // ra is aird's Router Advertisement: lifetime 0, so no host makes the node
@@ -53,7 +107,8 @@ func (d *Discoverer) send(m ndp.Message, dst netip.Addr) {
 }
 
 // receive learns the peer from RA, NS and NA sources; an RS is answered
-// with an RA at once.
+// with an RA at once, unless the link came up less than settle ago (the
+// initial RAs answer it).
 func (d *Discoverer) receive(ctx context.Context) {
 	defer d.done.Done()
 	for {
@@ -78,7 +133,9 @@ func (d *Discoverer) receive(ctx context.Context) {
 			d.saw(src, true)
 		case *ndp.RouterSolicitation:
 			d.saw(src, false)
-			d.send(d.ra(), allNodes)
+			if !d.settling() {
+				d.send(d.ra(), allNodes)
+			}
 		case *ndp.NeighborSolicitation, *ndp.NeighborAdvertisement:
 			d.saw(src, false)
 		}
@@ -106,9 +163,10 @@ func (d *Discoverer) saw(src netip.Addr, fromRA bool) {
 }
 
 // watchLinks follows the interface's link state as it changes: down loses
-// the peer at once, up sends an RS and an RA so that the switch and the
-// node find each other without waiting for the next interval. It reads
-// until the subscription ends (Close).
+// the peer at once, up sends an RS at once and starts the initial RAs (the
+// first one settle later), so that the switch and the node find each
+// other without waiting for the next interval. It reads until the
+// subscription ends (Close).
 func (d *Discoverer) watchLinks(ctx context.Context, links <-chan netlink.LinkUpdate) {
 	defer d.done.Done()
 	wasUp := d.linkUp()
@@ -123,8 +181,14 @@ func (d *Discoverer) watchLinks(ctx context.Context, links <-chan netlink.LinkUp
 		wasUp = up
 		if up {
 			d.opts.Logger.Debug("link up: soliciting", "interface", d.ifi.Name)
+			d.mu.Lock()
+			d.quietUntil = time.Now().Add(d.settle())
+			d.mu.Unlock()
 			d.send(&ndp.RouterSolicitation{Options: d.lla()}, allRouters)
-			d.send(d.ra(), allNodes)
+			select {
+			case d.cameUp <- struct{}{}:
+			default:
+			}
 			continue
 		}
 		d.expire()
