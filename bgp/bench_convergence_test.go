@@ -331,8 +331,20 @@ func benchAird(t *testing.T, n, run int) (benchResult, bool) {
 		t.Setenv(benchOutEnv, out)
 	}
 	labTest(t, func(t *testing.T, l *lab) {
-		tor := l.link(t, "tor1")
-		l.startBIRD(t, tor, func(tor torSpec) string { return benchReceiverConf(tor.NodeAddr, benchReceiverConnects(t)) })
+		for i := range benchPeers(t) {
+			tor := l.link(t, fmt.Sprintf("tor%d", i+1))
+			l.startBIRD(t, tor, func(tor torSpec) string {
+				conf := benchReceiverConf(tor.NodeAddr, benchReceiverConnects(t))
+				if i > 0 {
+					// The next hop is the underlay, the node's address on
+					// tor1's link: reach it through the node.
+					conf = strings.Replace(conf, "ipv6 { import all; export none; };",
+						"ipv6 { import all; export none; gateway recursive; igp table master6; };", 1)
+					conf += fmt.Sprintf("protocol static underlay { ipv6; route %s/128 via %s; }\n", l.spec.Tors[0].NodeAddr, tor.NodeAddr)
+				}
+				return conf
+			})
+		}
 	}, func(t *testing.T, l labSpec) {
 		res = benchAirdInner(t, l, n, run)
 		b, err := json.Marshal(res)
@@ -358,19 +370,29 @@ func benchAird(t *testing.T, n, run int) (benchResult, bool) {
 	return res, true
 }
 
+// benchPeers is AIRD_BENCH_PEERS (default 1): how many receivers the
+// speaker sends its routes to. The BIRD baseline has one receiver
+// whatever it says: with more, compare the memory, not the time.
+func benchPeers(t *testing.T) int {
+	s := os.Getenv("AIRD_BENCH_PEERS")
+	if s == "" {
+		return 1
+	}
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 1 || p > 8 {
+		t.Fatalf("AIRD_BENCH_PEERS: %q is not 1-8", s)
+	}
+	return p
+}
+
 func benchAirdInner(t *testing.T, l labSpec, n, run int) benchResult {
 	tor := l.Tors[0]
 	connects := benchReceiverConnects(t)
-	sp := newSpeaker(t, l, nodeTOML(l)+fmt.Sprintf(`
-[bgp]
-asn = 65001
-connect-retry = "1s"
-[[bgp.peers]]
-name = "tor1"
-address = %q
-asn = 65101
-passive = %t
-`, tor.Addr, connects))
+	conf := nodeTOML(l) + "[bgp]\nasn = 65001\nconnect-retry = \"1s\"\n"
+	for _, r := range l.Tors {
+		conf += fmt.Sprintf("[[bgp.peers]]\nname = %q\naddress = %q\nasn = 65101\npassive = %t\n", r.Name, r.Addr, connects)
+	}
+	sp := newSpeaker(t, l, conf)
 	routes := prefixes(benchBase, n)
 	setStart := time.Now()
 	if err := sp.SetAdvertised(routes); err != nil {
@@ -385,7 +407,9 @@ passive = %t
 	b := tor.bird()
 	start := time.Now()
 	if connects {
-		b.MustCmd(t, "enable", "node1")
+		for _, r := range l.Tors {
+			r.bird().MustCmd(t, "enable", "node1")
+		}
 	}
 	// Start loads the routes after adding the peer: poll meanwhile.
 	startDone := make(chan time.Duration, 1)
@@ -396,6 +420,13 @@ passive = %t
 	}()
 	t.Cleanup(func() { _ = sp.Stop(StopShutdown) })
 	est, total := benchWaitReceiver(t, b, n, start)
+	for _, r := range l.Tors[1:] {
+		benchWait(t, r.Name+" holds all the routes", func() (bool, string) {
+			_, c := benchBIRDPoll(r.bird())
+			return c == n, fmt.Sprintf("%d routes", c)
+		})
+		total = time.Since(start)
+	}
 	stopProfile()
 	stopTrace()
 	startCall := <-startDone
