@@ -14,15 +14,7 @@ func TestBatchAdvertise10k(t *testing.T) {
 		l.addBIRD(t, "tor1", birdConf(birdOpts{nodeAS: 65001}))
 	}, func(t *testing.T, l labSpec) {
 		tor := l.Tors[0]
-		sp := startSpeaker(t, l, nodeTOML(l)+fmt.Sprintf(`
-[bgp]
-asn = 65001
-connect-retry = "1s"
-[[bgp.peers]]
-name = "tor1"
-address = %q
-asn = 65101
-`, tor.Addr), nil)
+		sp := startSpeaker(t, l, tor1TOML(l, tor.Addr, ""), nil)
 		waitEstablished(t, sp, tor.Addr, 20*time.Second)
 		routes := prefixes("fd00:400::1", n)
 

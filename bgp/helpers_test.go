@@ -261,6 +261,22 @@ func birdConf(o birdOpts) func(tor torSpec) string {
 	}
 }
 
+// tor1TOML is the node (AS 65001) with one peer, tor1 at addr (AS 65101);
+// extra goes at the end of the peer's table (keys, then sub-tables such
+// as [bgp.peers.import]).
+func tor1TOML(l labSpec, addr, extra string) string {
+	return nodeTOML(l) + fmt.Sprintf(`
+[bgp]
+asn = 65001
+connect-retry = "1s"
+[[bgp.peers]]
+name = "tor1"
+address = %q
+asn = 65101
+%s
+`, addr, extra)
+}
+
 // nodeTOML renders the [node] section: the underlay is the node's
 // address on the first link.
 func nodeTOML(l labSpec) string {

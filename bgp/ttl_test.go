@@ -10,21 +10,6 @@ import (
 	"github.com/aird-net/aird/internal/testutil"
 )
 
-// ttlPeerTOML is the node peering with tor1 at addr, with extra keys in
-// the peer's table (multihop, ttl-security).
-func ttlPeerTOML(l labSpec, addr, extra string) string {
-	return nodeTOML(l) + fmt.Sprintf(`
-[bgp]
-asn = 65001
-connect-retry = "1s"
-[[bgp.peers]]
-name = "tor1"
-address = %q
-asn = 65101
-%s
-`, addr, extra)
-}
-
 // enforcer says which side must keep the session down in staysDown.
 type enforcer int
 
@@ -87,10 +72,10 @@ func TestBIRDMultihop(t *testing.T) {
 		l.startBIRD(t, tor, birdConf(birdOpts{nodeAS: 65001, extra: "multihop 2;"}))
 	}, func(t *testing.T, l labSpec) {
 		tor := l.Tors[0]
-		sp := startSpeaker(t, l, ttlPeerTOML(l, tor.Addr, ""), []Route{{Prefix: netip.MustParsePrefix("fd00:200:1::/64")}})
+		sp := startSpeaker(t, l, tor1TOML(l, tor.Addr, ""), []Route{{Prefix: netip.MustParsePrefix("fd00:200:1::/64")}})
 		staysDown(t, sp, tor, tor.Addr, 6*time.Second, bothSides, "two hops away without multihop")
 
-		c := parseConfig(t, ttlPeerTOML(l, tor.Addr, "multihop = 2"))
+		c := parseConfig(t, tor1TOML(l, tor.Addr, "multihop = 2"))
 		if err := sp.Apply(c.BGP, c.Node); err != nil {
 			t.Fatal(err)
 		}

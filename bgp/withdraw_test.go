@@ -1,7 +1,6 @@
 package bgp
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -20,17 +19,8 @@ func TestWithdrawAndSessionLoss(t *testing.T) {
 		tor := l.Tors[0]
 		pod := Route{Prefix: netip.MustParsePrefix("fd00:200:1::/64")}
 		vip := Route{Prefix: netip.MustParsePrefix("fd00:300::10/128")}
-		sp := startSpeaker(t, l, nodeTOML(l)+fmt.Sprintf(`
-[bgp]
-asn = 65001
-connect-retry = "1s"
-[[bgp.peers]]
-name = "tor1"
-address = %q
-asn = 65101
-[bgp.peers.import]
-prefixes = ["::/0", "0.0.0.0/0"]
-`, tor.Addr), []Route{pod, vip})
+		sp := startSpeaker(t, l, tor1TOML(l, tor.Addr, `[bgp.peers.import]
+prefixes = ["::/0", "0.0.0.0/0"]`), []Route{pod, vip})
 		waitEstablished(t, sp, tor.Addr, 20*time.Second)
 		eventually(t, 10*time.Second, "BIRD has both routes, the FIB the defaults", func() (bool, string) {
 			fib6, fib4 := fibRoutesOf(t, l, "-6"), fibRoutesOf(t, l, "-4")
