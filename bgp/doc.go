@@ -20,8 +20,9 @@
 // sets the Restart State and Forwarding State bits, GoBGP defers its
 // updates until the peers' End-of-RIB (at most 30 s) and then sends
 // everything followed by End-of-RIB, so peers swap stale routes for fresh
-// ones without a withdrawal. Stop(StopShutdown) sends CEASE to every peer
-// (they converge at once), removes the installed routes and the marker.
+// ones without a withdrawal. Stop(StopShutdown) withdraws our routes, then
+// sends CEASE to every peer (they converge at once, even when the CEASE is
+// lost to a reset), removes the installed routes and the marker.
 // The RFC 8538 N-bit is not advertised, so a CEASE always flushes.
 //
 // # Advertising

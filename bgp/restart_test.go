@@ -120,7 +120,8 @@ prefixes = ["::/0"]
 			t.Fatal(err)
 		}
 		took := eventually(t, 3*time.Second, "BIRD drops the routes after CEASE", func() (bool, string) {
-			return birdRoute(t, tor, "fd00:200:1::/64") == "" && birdRoute(t, tor, "fd00:300::10/128") == "", "still there"
+			gone := birdRoute(t, tor, "fd00:200:1::/64") == "" && birdRoute(t, tor, "fd00:300::10/128") == ""
+			return gone, "still there; BIRD: " + tor.bird().MustCmd(t, "show", "protocols", "all", "node1")
 		})
 		t.Logf("after StopShutdown BIRD dropped the routes in %s", took.Round(time.Millisecond))
 		if fib := fibRoutesOf(t, l, "-6"); strings.TrimSpace(fib) != "" {

@@ -26,8 +26,9 @@ const (
 	// the routes we installed. Peers without graceful restart get a
 	// CEASE.
 	StopRestart StopMode = iota
-	// StopShutdown sends CEASE to every peer, so they drop our routes at
-	// once, and removes the routes we installed.
+	// StopShutdown withdraws our routes, then sends CEASE to every peer,
+	// so they drop our routes at once (see withdrawBeforeCease), and
+	// removes the routes we installed.
 	StopShutdown
 )
 
@@ -337,6 +338,9 @@ func (s *Speaker) stopLocked(r *run, mode StopMode) error {
 		if err := r.marker.touch(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if mode == StopShutdown {
+		s.withdrawBeforeCease(r)
 	}
 	s.stopRun(r, mode == StopRestart)
 	if mode == StopShutdown {
