@@ -73,10 +73,7 @@ func (s *Speaker) Drain(ctx context.Context) error {
 		return errors.New("bgp: drain: interrupted by Undrain, Stop or another Drain")
 	}
 	s.drain = drainWithdrawn
-	withdraw := make([]localRoute, 0, s.advertised.len())
-	for p, a := range s.advertised.all() {
-		withdraw = append(withdraw, localRoute{p, a})
-	}
+	withdraw := s.advertised.list()
 	n, err := deletePaths(s.run.srv, withdraw)
 	if n == len(withdraw) {
 		s.advertised = newRouteSet(0)

@@ -9,15 +9,7 @@ import (
 )
 
 func importTOML(l labSpec, tor1Prefixes string, tor2Max int) string {
-	return nodeTOML(l) + fmt.Sprintf(`
-[bgp]
-asn = 65001
-connect-retry = "1s"
-[[bgp.peers]]
-name = "tor1"
-address = %q
-asn = 65101
-families = ["ipv6"]
+	return tor1TOML(l, l.Tors[0].Addr, fmt.Sprintf(`families = ["ipv6"]
 [bgp.peers.import]
 prefixes = [%s]
 max-prefixes = 10
@@ -28,8 +20,7 @@ asn = 65102
 families = ["ipv6"]
 [bgp.peers.import]
 prefixes = ["::/0", "fd00:dd::/32 le 64"]
-max-prefixes = %d
-`, l.Tors[0].Addr, tor1Prefixes, l.Tors[1].Addr, tor2Max)
+max-prefixes = %d`, tor1Prefixes, l.Tors[1].Addr, tor2Max))
 }
 
 var fibDDRE = regexp.MustCompile(`(?m)^fd00:dd:`)

@@ -75,6 +75,15 @@ func (s *routeSet) all() iter.Seq2[netip.Prefix, *routeAttrs] {
 	}
 }
 
+// list returns every route, in map order.
+func (s *routeSet) list() []localRoute {
+	out := make([]localRoute, 0, s.len())
+	for p, a := range s.all() {
+		out = append(out, localRoute{p, a})
+	}
+	return out
+}
+
 // clone copies the set.
 func (s *routeSet) clone() *routeSet {
 	c := newRouteSet(s.len())

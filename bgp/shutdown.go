@@ -17,11 +17,7 @@ func (s *Speaker) withdrawBeforeCease(r *run) {
 	if n == 0 {
 		return
 	}
-	routes := make([]localRoute, 0, n)
-	for p, a := range s.advertised.all() {
-		routes = append(routes, localRoute{p, a})
-	}
-	if _, err := deletePaths(r.srv, routes); err != nil {
+	if _, err := deletePaths(r.srv, s.advertised.list()); err != nil {
 		s.log.Warn("bgp: withdrawing before shutdown", "err", err)
 		return
 	}

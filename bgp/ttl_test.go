@@ -65,7 +65,7 @@ func TestBIRDMultihop(t *testing.T) {
 		testutil.Veth(t, rDev, r.NS, swDev, sw)
 		testutil.Addr(t, r.NS, rDev, "fd00:101::1/64")
 		testutil.Addr(t, sw, swDev, "fd00:101::2/64")
-		testutil.Run(t, "ip", "netns", "exec", r.NS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+		testutil.NetnsExec(t, r.NS, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
 		testutil.Run(t, "ip", "-n", l.spec.Node, "-6", "route", "add", "fd00:101::/64", "via", r.Addr)
 		testutil.Run(t, "ip", "-n", sw, "-6", "route", "add", "fd00:100:1::/64", "via", "fd00:101::1")
 		tor := torSpec{Name: "tor1", NS: sw, Index: 1, Addr: "fd00:101::2", NodeAddr: r.NodeAddr, Dev: swDev, NodeDev: r.NodeDev}

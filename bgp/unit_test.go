@@ -282,6 +282,9 @@ func TestRouteSet(t *testing.T) {
 	if _, ok := s.get(v6); ok || s.len() != 1 || c.len() != 2 || !seen[v4] || !seen[v6] {
 		t.Errorf("after delete: set %d routes, clone %v", s.len(), seen)
 	}
+	if l := s.list(); len(l) != 1 || l[0].prefix != v4 || l[0].attrs != a {
+		t.Errorf("list = %+v, want only %s", l, v4)
+	}
 }
 
 func TestCommunities(t *testing.T) {
