@@ -3,8 +3,15 @@
 
 all: build
 
+# The version and revision come from git (packaging/version.sh); `aird
+# --version` and `airctl version` print them.
+VERSION  := $(shell bash packaging/version.sh go)
+REVISION := $(shell bash packaging/version.sh rev)
+LDFLAGS  := -X github.com/aird-net/aird/internal/version.version=$(VERSION) \
+            -X github.com/aird-net/aird/internal/version.revision=$(REVISION)
+
 build:
-	go build -o bin/ ./cmd/aird ./cmd/airctl
+	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/aird ./cmd/airctl
 
 # A working demo in network namespaces (installs what it needs).
 demo:

@@ -2,11 +2,14 @@
 # aird's whole test suite: installs its dependencies, checks that the
 # committed BPF objects match their C sources, vets, runs every test (the
 # privileged ones need root; with AIRD_TEST_PRIVILEGED=1 they fail instead of
-# skipping) and runs each fuzz target for a bounded time.
+# skipping) and runs each fuzz target for a bounded time. go.mod and go.sum
+# must be tidy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash integration/deps.sh test
+echo "== go mod tidy -diff (go.mod and go.sum are tidy)"
+go mod tidy -diff
 echo "== go vet"
 go vet ./...
 echo "== BPF objects match their C sources"

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "building aird and airctl into ./bin"
-go build -o bin/ ./cmd/aird ./cmd/airctl
+make --no-print-directory build
 
 say "network: $client (fd00:100:1::2, 10.100.1.2) <-veth-> $node uplink0 (fd00:100:1::1, 10.100.1.1)"
 for ns in "$node" "$client"; do ip netns del "$ns" 2>/dev/null || true; ip netns add "$ns"; ip -n "$ns" link set lo up; done

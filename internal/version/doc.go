@@ -1,4 +1,5 @@
-// Package version reports what build of aird is running, from the build
-// information the Go toolchain embeds (module version and VCS revision), so
-// no linker flags are needed.
+// Package version reports what build of aird is running. `make build` and
+// `make deb` stamp the version and the git revision with -ldflags -X (see
+// packaging/version.sh); a plain `go build` falls back to what the Go
+// toolchain embeds (module version, VCS revision) and reports "devel".
 package version

@@ -5,6 +5,17 @@ import (
 	"runtime/debug"
 )
 
+// Set at link time by the Makefile:
+//
+//	-ldflags "-X github.com/aird-net/aird/internal/version.version=v0.1.0
+//	          -X github.com/aird-net/aird/internal/version.revision=<sha>"
+//
+// They are package variables only because -X can set nothing else.
+var (
+	version  string
+	revision string
+)
+
 // Info describes a build.
 type Info struct {
 	Version   string `json:"version"`
@@ -16,20 +27,29 @@ type Info struct {
 // Get returns the build information of the running binary.
 func Get() Info {
 	info := Info{Version: "devel", GoVersion: runtime.Version()}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return info
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			info.Version = v
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				info.Revision = s.Value
+			case "vcs.modified":
+				info.Modified = s.Value == "true"
+			}
+		}
 	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
+	return stamped(info, version, revision)
+}
+
+// stamped overrides info with the link-time values, when there are any.
+func stamped(info Info, v, rev string) Info {
+	if v != "" {
 		info.Version = v
 	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			info.Revision = s.Value
-		case "vcs.modified":
-			info.Modified = s.Value == "true"
-		}
+	if rev != "" {
+		info.Revision = rev
 	}
 	return info
 }
