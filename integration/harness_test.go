@@ -118,7 +118,9 @@ func (n *node) writeConfig(body string) {
 func (n *node) start() {
 	n.t.Helper()
 	n.cmd = exec.Command("nsenter", "--net=/run/netns/"+n.ns, n.aird, "--config", n.cfgPath)
-	n.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.notify.path)
+	// Each aird keeps its state (the IPAM store) in the test's directory,
+	// as systemd's StateDirectory= would give it one.
+	n.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.notify.path, "STATE_DIRECTORY="+n.stateDir())
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatalf("start aird: %v", err)
@@ -143,6 +145,9 @@ func (n *node) stop() {
 	}
 	n.cmd = nil
 }
+
+// stateDir is the node's $STATE_DIRECTORY.
+func (n *node) stateDir() string { return filepath.Join(n.dir, "state") }
 
 func (n *node) kill() {
 	if n.cmd != nil && n.cmd.Process != nil {

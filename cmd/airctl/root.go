@@ -72,18 +72,16 @@ func (c *cli) rootCommand() *cobra.Command {
 		cmd.GroupID = "daemon"
 		root.AddCommand(cmd)
 	}
-	for _, cmd := range append([]*cobra.Command{c.bgpCommand(), c.lbCommand()}, nounCommands()...) {
+	for _, cmd := range append([]*cobra.Command{c.bgpCommand(), c.lbCommand(), c.ipamCommand()}, nounCommands()...) {
 		cmd.GroupID = "planes"
 		root.AddCommand(cmd)
 	}
 	return root
 }
 
-// nounCommands are the planes whose subcommands arrive with IPAM and the
-// router.
+// nounCommands are the planes whose subcommands arrive with the router.
 func nounCommands() []*cobra.Command {
 	nouns := []struct{ use, short string }{
-		{"ipam", "Address management: pools and allocations"},
 		{"endpoint", "Local endpoints (containers and VMs) and their routes"},
 	}
 	out := make([]*cobra.Command, 0, len(nouns))

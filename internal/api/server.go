@@ -184,6 +184,7 @@ func routes(b Backend) http.Handler {
 		writeJSON(w, http.StatusOK, req)
 	})
 	planeRoutes(mux, b)
+	ipamRoutes(mux, b)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -42,6 +42,7 @@ type Daemon struct {
 	metrics *metrics.Registry
 	api     *api.Server
 	dp      *datapathComponent
+	ipam    *ipamComponent
 	lb      *lbComponent
 	bgp     *bgpComponent
 	comps   []component
@@ -82,17 +83,19 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.api = api.NewServer(d, log.With("component", "api"))
 	d.dp = &datapathComponent{log: log.Logger}
+	d.ipam = &ipamComponent{log: log.With("component", "ipam")}
 	d.bgp = &bgpComponent{log: log.With("component", "bgp")}
 	d.lb = &lbComponent{log: log.With("component", "lb"), onServing: d.bgp.setServing, dp: d.dp}
 	d.comps = []component{
 		&logComponent{l: log},
 		d.dp,
+		d.ipam,
 		d.lb,
 		d.bgp,
 		&metricsComponent{reg: d.metrics, log: log.With("component", "metrics")},
 		&apiComponent{srv: d.api},
 	}
-	d.metrics.MustRegister(newDatapathCollector(d.dp), newLBCollector(d.lb), bgpCollector{c: d.bgp})
+	d.metrics.MustRegister(newDatapathCollector(d.dp), newLBCollector(d.lb), bgpCollector{c: d.bgp}, newIPAMCollector(d.ipam))
 	return d.run(ctx, file)
 }
 
