@@ -191,9 +191,9 @@ func (n *node) status() api.Status {
 // runningConfig returns the daemon's running configuration as JSON text.
 func (n *node) runningConfig() string {
 	n.t.Helper()
-	out, errs, code := n.airctl("config", "show")
+	out, errs, code := n.airctl("config", "show", "-o", "json")
 	if code != 0 {
-		n.t.Fatalf("airctl config show exited %d: %s", code, errs)
+		n.t.Fatalf("airctl config show -o json exited %d: %s", code, errs)
 	}
 	return out
 }

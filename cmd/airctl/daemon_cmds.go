@@ -90,15 +90,21 @@ func (c *cli) configCommand() *cobra.Command {
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "show",
-		Short: "Print the running configuration (JSON, defaults filled in)",
-		Args:  cobra.NoArgs,
+		Short: "Print the running configuration, defaults filled in (TOML; -o json for JSON)",
+		Long: "Prints the configuration aird runs with, defaults filled in: in TOML with the file's own\n" +
+			"key names (it loads as a configuration file that means the same), or in JSON with -o json\n" +
+			"(the API's names: snake_case). Passwords (bgp.peers[].password) are never shown.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var raw json.RawMessage
 			if err := c.client().Do(cmd.Context(), "GET", "/v1/config", nil, &raw); err != nil {
 				return err
 			}
-			_, err := c.stdout.Write(append(raw, '\n'))
-			return err
+			if c.json() {
+				_, err := c.stdout.Write(append(raw, '\n'))
+				return err
+			}
+			return configTOML(c.stdout, raw)
 		},
 	})
 	return cmd

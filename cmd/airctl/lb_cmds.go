@@ -81,7 +81,7 @@ func (c *cli) lbCommand() *cobra.Command {
 			RunE: func(cmd *cobra.Command, args []string) error {
 				addr, err := netip.ParseAddr(args[1])
 				if err != nil {
-					return fmt.Errorf("backend %q is not an address", args[1])
+					return usagef("backend %q is not an address", args[1])
 				}
 				req := api.LBDrain{Service: args[0], Backend: addr, Drained: drain}
 				return c.client().Do(cmd.Context(), "POST", "/v1/lb/drain", req, nil)

@@ -31,7 +31,7 @@ ADDRESS:PORT/PROTO ([IPv6]:PORT/PROTO) for one of its services.`,
 			if cmd.Flags().Changed("vip") {
 				sel, err := api.ParseVIPSelector(vip)
 				if err != nil {
-					return err
+					return usageError{err}
 				}
 				path += "?" + url.Values{"vip": {sel.String()}}.Encode()
 			}

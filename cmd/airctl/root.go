@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,27 +24,20 @@ func (c *cli) client() *api.Client { return api.NewClient(c.socket) }
 
 func (c *cli) json() bool { return c.output == "json" }
 
-// silentError carries an exit status for errors already printed.
-type silentError struct{ code int }
-
-func (e silentError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
 func execute(args []string, stdout, stderr io.Writer) int {
 	c := &cli{stdout: stdout, stderr: stderr}
 	root := c.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(context.Background())
-	if err == nil {
-		return 0
+	started := false
+	markStarted(root, &started)
+	cmd, err := root.ExecuteContextC(context.Background())
+	code := exitCode(err, started)
+	if err != nil {
+		reportError(stderr, cmd, err, code)
 	}
-	var se silentError
-	if errors.As(err, &se) {
-		return se.code
-	}
-	fmt.Fprintln(stderr, "airctl:", err)
-	return 1
+	return code
 }
 
 func (c *cli) rootCommand() *cobra.Command {
@@ -54,9 +46,11 @@ func (c *cli) rootCommand() *cobra.Command {
 		Short:         "Control aird, the node network daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Long: "airctl controls a running aird through its local API (the unix socket api.socket,\n" +
+			"/run/aird/aird.sock by default) and checks configuration files.\n\n" + exitStatusHelp,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if c.output != "table" && c.output != "json" {
-				return fmt.Errorf("invalid --output %q: use table or json", c.output)
+				return usagef("invalid --output %q: use table or json", c.output)
 			}
 			return nil
 		},
@@ -76,6 +70,9 @@ func (c *cli) rootCommand() *cobra.Command {
 		cmd.GroupID = "planes"
 		root.AddCommand(cmd)
 	}
+	// A missing target only loses a completion; TestCompletionTargetsExist
+	// catches it.
+	_ = c.attachCompletions(root)
 	return root
 }
 

@@ -30,7 +30,11 @@ func NewClient(path string) *Client {
 	return &Client{socket: path, http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}
 }
 
-// NotRunningError says the daemon could not be reached.
+// Socket is the path of the socket the client talks to.
+func (c *Client) Socket() string { return c.socket }
+
+// NotRunningError says the daemon could not be reached: no socket, nobody
+// listening on it, or no answer.
 type NotRunningError struct {
 	Socket string
 	Err    error
@@ -42,6 +46,42 @@ func (e *NotRunningError) Error() string {
 
 func (e *NotRunningError) Unwrap() error { return e.Err }
 
+// UnreachableError is any other failure to exchange a request with the
+// daemon (a reset connection, a timeout, a malformed answer).
+type UnreachableError struct {
+	Socket string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("no answer from aird on %s: %v", e.Socket, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// PermissionError says the caller may not use the API: the socket (or its
+// directory) is not accessible to it, or aird refused the request (403).
+type PermissionError struct {
+	Socket string
+	// Group is the group that may use the socket ("" when only root may).
+	Group string
+	// Detail is aird's own explanation of a 403, or the system error.
+	Detail string
+}
+
+func (e *PermissionError) Error() string {
+	msg := "permission denied: run as root"
+	if e.Group != "" {
+		msg += " or as a member of group " + e.Group
+	} else {
+		msg += " (no group may use " + e.Socket + ": set api.socket-group, or Group= in aird.service)"
+	}
+	if e.Detail != "" {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg
+}
+
 // StatusError is a non-2xx answer from the daemon.
 type StatusError struct {
 	Code int
@@ -51,8 +91,10 @@ type StatusError struct {
 func (e *StatusError) Error() string { return e.Body.Error }
 
 // Do sends a request with an optional JSON body and decodes a JSON answer
-// into out. A non-2xx answer is a *StatusError; when out is given it is also
-// decoded from the error body (the reload result carries its errors there).
+// into out. A non-2xx answer is a *StatusError (a 403 a *PermissionError);
+// when out is given it is also decoded from the error body (the reload
+// result carries its errors there). Failing to reach aird is a
+// *NotRunningError, *PermissionError or *UnreachableError.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -68,20 +110,20 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EACCES) {
-			return &NotRunningError{Socket: c.socket, Err: unwrapSyscall(err)}
-		}
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return c.transportError(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("read answer: %w", err)
+		return &UnreachableError{Socket: c.socket, Err: fmt.Errorf("read answer: %w", err)}
 	}
 	if resp.StatusCode/100 != 2 {
 		se := &StatusError{Code: resp.StatusCode}
 		if json.Unmarshal(data, &se.Body) != nil || se.Body.Error == "" {
 			se.Body.Error = fmt.Sprintf("aird answered %s", resp.Status)
+		}
+		if resp.StatusCode == http.StatusForbidden {
+			return &PermissionError{Socket: c.socket, Group: socketGroup(c.socket), Detail: se.Body.Error}
 		}
 		if out != nil {
 			_ = json.Unmarshal(data, out)
@@ -90,10 +132,20 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
+			return &UnreachableError{Socket: c.socket, Err: fmt.Errorf("decode answer: %w", err)}
 		}
 	}
 	return nil
+}
+
+func (c *Client) transportError(err error) error {
+	switch {
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return &PermissionError{Socket: c.socket, Group: socketGroup(c.socket)}
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOTDIR):
+		return &NotRunningError{Socket: c.socket, Err: unwrapSyscall(err)}
+	}
+	return &UnreachableError{Socket: c.socket, Err: err}
 }
 
 func unwrapSyscall(err error) error {
