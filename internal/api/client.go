@@ -60,12 +60,12 @@ func (e *UnreachableError) Error() string {
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // PermissionError says the caller may not use the API: the socket (or its
-// directory) is not accessible to it, or aird refused the request (403).
+// directory) is not accessible to it.
 type PermissionError struct {
 	Socket string
 	// Group is the group that may use the socket ("" when only root may).
 	Group string
-	// Detail is aird's own explanation of a 403, or the system error.
+	// Detail adds to the message when set.
 	Detail string
 }
 
@@ -91,7 +91,7 @@ type StatusError struct {
 func (e *StatusError) Error() string { return e.Body.Error }
 
 // Do sends a request with an optional JSON body and decodes a JSON answer
-// into out. A non-2xx answer is a *StatusError (a 403 a *PermissionError);
+// into out. A non-2xx answer is a *StatusError;
 // when out is given it is also decoded from the error body (the reload
 // result carries its errors there). Failing to reach aird is a
 // *NotRunningError, *PermissionError or *UnreachableError.
@@ -121,9 +121,6 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		se := &StatusError{Code: resp.StatusCode}
 		if json.Unmarshal(data, &se.Body) != nil || se.Body.Error == "" {
 			se.Body.Error = fmt.Sprintf("aird answered %s", resp.Status)
-		}
-		if resp.StatusCode == http.StatusForbidden {
-			return &PermissionError{Socket: c.socket, Group: socketGroup(c.socket), Detail: se.Body.Error}
 		}
 		if out != nil {
 			_ = json.Unmarshal(data, out)
