@@ -152,12 +152,16 @@ func newEnvIn(b *testing.B, ns string, ifindex int, nVIPs int) *env {
 	b.Cleanup(func() { _ = floor.Close() })
 	e.floor = &floor
 
-	maps, err := bpf.LBMapsFrom(coll.Maps)
+	maps, err := bpf.ViewLB(coll)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pipeline, err := bpf.ViewPipeline(coll)
 	if err != nil {
 		b.Fatal(err)
 	}
 	lb := bpf.NewLB(maps, bpf.DefaultMaglevTableSize)
-	must(b, lb.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::/96")}))
+	must(b, bpf.NewNode(pipeline).SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::/96")}))
 	ids := make([]uint32, nBackends)
 	for i := range ids {
 		ids[i] = uint32(i + 1)

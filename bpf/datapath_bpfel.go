@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type DatapathAddrKey struct {
+	_    structs.HostLayout
+	Addr [16]uint8
+}
+
 type DatapathAllowKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -51,11 +56,6 @@ type DatapathCtEntry struct {
 type DatapathCtSet struct {
 	_   structs.HostLayout
 	Way [4]DatapathCtEntry
-}
-
-type DatapathDecapKey struct {
-	_    structs.HostLayout
-	Addr [16]uint8
 }
 
 type DatapathDropReason uint32
@@ -117,19 +117,6 @@ const (
 	DatapathHcMarkHC_MARK_ID_MASK DatapathHcMark = 65535
 )
 
-type DatapathLbSettings struct {
-	_          structs.HostLayout
-	Src6       [16]uint8
-	Src6Mask   uint32
-	Src4       uint32
-	Src4Mask   uint32
-	Flags      uint32
-	HashSeed   uint32
-	Mtu        uint32
-	NexthopTtl uint32
-	Reserved   [5]uint32
-}
-
 type DatapathLbStat uint32
 
 const (
@@ -165,6 +152,25 @@ type DatapathNexthop struct {
 	Dmac    [6]uint8
 	Smac    [6]uint8
 	Pad     uint32
+}
+
+type DatapathNodeAddrFlags uint32
+
+const (
+	DatapathNodeAddrFlagsNODE_ADDR_F_DECAP DatapathNodeAddrFlags = 1
+)
+
+type DatapathPipelineSettings struct {
+	_          structs.HostLayout
+	Src6       [16]uint8
+	Src6Mask   uint32
+	Src4       uint32
+	Src4Mask   uint32
+	Flags      uint32
+	HashSeed   uint32
+	Mtu        uint32
+	NexthopTtl uint32
+	Reserved   [5]uint32
 }
 
 type DatapathSettingsFlags uint32
@@ -205,13 +211,13 @@ const (
 	DatapathMapBackendStats     = "backend_stats"
 	DatapathMapBackends         = "backends"
 	DatapathMapConntrack        = "conntrack"
-	DatapathMapDecapAddrs       = "decap_addrs"
 	DatapathMapDropStats        = "drop_stats"
 	DatapathMapFamilyStats      = "family_stats"
 	DatapathMapHcConf           = "hc_conf"
 	DatapathMapLbStats          = "lb_stats"
 	DatapathMapMaglev           = "maglev"
 	DatapathMapNexthops         = "nexthops"
+	DatapathMapNodeAddrs        = "node_addrs"
 	DatapathMapSettings         = "settings"
 	DatapathMapVipStats         = "vip_stats"
 	DatapathMapVips             = "vips"
@@ -224,6 +230,7 @@ const (
 	DatapathVarHcMarkMagic      = "hc_mark_magic"
 	DatapathVarLbStatMax        = "lb_stat_max"
 	DatapathVarMaglevSize       = "maglev_size"
+	DatapathVarNodeAddrFlagsAll = "node_addr_flags_all"
 	DatapathVarSettingsFlagsAll = "settings_flags_all"
 	DatapathVarVipFlagsAll      = "vip_flags_all"
 )
@@ -282,13 +289,13 @@ type DatapathMapSpecs struct {
 	BackendStats *ebpf.MapSpec `ebpf:"backend_stats"`
 	Backends     *ebpf.MapSpec `ebpf:"backends"`
 	Conntrack    *ebpf.MapSpec `ebpf:"conntrack"`
-	DecapAddrs   *ebpf.MapSpec `ebpf:"decap_addrs"`
 	DropStats    *ebpf.MapSpec `ebpf:"drop_stats"`
 	FamilyStats  *ebpf.MapSpec `ebpf:"family_stats"`
 	HcConf       *ebpf.MapSpec `ebpf:"hc_conf"`
 	LbStats      *ebpf.MapSpec `ebpf:"lb_stats"`
 	Maglev       *ebpf.MapSpec `ebpf:"maglev"`
 	Nexthops     *ebpf.MapSpec `ebpf:"nexthops"`
+	NodeAddrs    *ebpf.MapSpec `ebpf:"node_addrs"`
 	Settings     *ebpf.MapSpec `ebpf:"settings"`
 	VipStats     *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips         *ebpf.MapSpec `ebpf:"vips"`
@@ -305,6 +312,7 @@ type DatapathVariableSpecs struct {
 	HcMarkMagic      *ebpf.VariableSpec `ebpf:"hc_mark_magic"`
 	LbStatMax        *ebpf.VariableSpec `ebpf:"lb_stat_max"`
 	MaglevSize       *ebpf.VariableSpec `ebpf:"maglev_size"`
+	NodeAddrFlagsAll *ebpf.VariableSpec `ebpf:"node_addr_flags_all"`
 	SettingsFlagsAll *ebpf.VariableSpec `ebpf:"settings_flags_all"`
 	VipFlagsAll      *ebpf.VariableSpec `ebpf:"vip_flags_all"`
 }
@@ -333,13 +341,13 @@ type DatapathMaps struct {
 	BackendStats *ebpf.Map `ebpf:"backend_stats"`
 	Backends     *ebpf.Map `ebpf:"backends"`
 	Conntrack    *ebpf.Map `ebpf:"conntrack"`
-	DecapAddrs   *ebpf.Map `ebpf:"decap_addrs"`
 	DropStats    *ebpf.Map `ebpf:"drop_stats"`
 	FamilyStats  *ebpf.Map `ebpf:"family_stats"`
 	HcConf       *ebpf.Map `ebpf:"hc_conf"`
 	LbStats      *ebpf.Map `ebpf:"lb_stats"`
 	Maglev       *ebpf.Map `ebpf:"maglev"`
 	Nexthops     *ebpf.Map `ebpf:"nexthops"`
+	NodeAddrs    *ebpf.Map `ebpf:"node_addrs"`
 	Settings     *ebpf.Map `ebpf:"settings"`
 	VipStats     *ebpf.Map `ebpf:"vip_stats"`
 	Vips         *ebpf.Map `ebpf:"vips"`
@@ -351,13 +359,13 @@ func (m *DatapathMaps) Close() error {
 		m.BackendStats,
 		m.Backends,
 		m.Conntrack,
-		m.DecapAddrs,
 		m.DropStats,
 		m.FamilyStats,
 		m.HcConf,
 		m.LbStats,
 		m.Maglev,
 		m.Nexthops,
+		m.NodeAddrs,
 		m.Settings,
 		m.VipStats,
 		m.Vips,
@@ -375,6 +383,7 @@ type DatapathVariables struct {
 	HcMarkMagic      *ebpf.Variable `ebpf:"hc_mark_magic"`
 	LbStatMax        *ebpf.Variable `ebpf:"lb_stat_max"`
 	MaglevSize       *ebpf.Variable `ebpf:"maglev_size"`
+	NodeAddrFlagsAll *ebpf.Variable `ebpf:"node_addr_flags_all"`
 	SettingsFlagsAll *ebpf.Variable `ebpf:"settings_flags_all"`
 	VipFlagsAll      *ebpf.Variable `ebpf:"vip_flags_all"`
 }

@@ -18,10 +18,13 @@
 //	           VLAN tags, IPv4/IPv6, up to 6 IPv6 extension headers
 //	           (hop-by-hop, routing, destination options, AH, fragment),
 //	           L4 ports and TCP flags, fragment and truncation flags
-//	stats.h    the count stage and family_stats
+//	pipeline.h the stage protocol (STAGE_CONTINUE), the pipeline-wide maps
+//	           (settings, node_addrs, family_stats, lb_stats, drop_stats)
+//	           and the helpers that count into them
+//	stats.h    the count stage
 //	csum.h     Internet checksum helpers (fold, RFC 1624 update)
 //	flow.h     struct flow_key and the flow hash
-//	lb_maps.h  every map of the decap and lb stages and their value types
+//	lb_maps.h  the lb stage's maps and their value types
 //	decap.h    the decap stage
 //	icmp.h     echo replies and generated too-big messages
 //	encap.h    encapsulation, next hop (FIB + cache), TX/redirect/pass
@@ -36,8 +39,8 @@
 // # The decap stage
 //
 // Untagged IPv6 packets with upper-layer protocol 41 or 4, and IPv4
-// packets with protocol 4 or 41, addressed to a decap_addrs entry (the
-// node's underlay addresses) lose their outer header in XDP and go to the
+// packets with protocol 4 or 41, addressed to a node_addrs entry with
+// NODE_ADDR_F_DECAP (the node's underlay addresses) lose their outer header in XDP and go to the
 // kernel as the inner packet (a local backend has its VIPs on lo; no
 // tunnel device is needed). A bad inner packet or a fragmented outer one is
 // a counted drop.
@@ -66,13 +69,13 @@
 // docs/performance.md). A TCP SYN always takes the table.
 //
 // The packet is encapsulated - IPv6 VIPs in IPv6, IPv4 VIPs in IPv6 or in
-// IPv4 depending on the backend - with an outer source from lb_settings
+// IPv4 depending on the backend - with an outer source from the settings
 // whose low bits come from the flow hash (receivers' RSS and ECMP spread
 // it). As a tunnel entry point (RFC 2473 3.1) the LB decrements the inner
 // hop limit/TTL; a packet arriving with 1 or 0 is passed unchanged to the
 // kernel, which sends time exceeded. bpf_fib_lookup on the backend gives the
 // next hop and the MTU, cached per backend and CPU in nexthops for
-// lb_settings.nexthop_ttl jiffies; the egress decides XDP_TX (same
+// settings' nexthop_ttl jiffies; the egress decides XDP_TX (same
 // interface) or bpf_redirect; no neighbour yet means XDP_PASS of the
 // encapsulated packet (the kernel resolves and forwards it). A packet too
 // big for the path is answered with ICMPv6 packet too big / ICMPv4
@@ -95,7 +98,7 @@
 // aird_hc, a tcx egress program in the same object (so it shares every
 // map), runs on lo. A packet whose mark is ProbeMark(id) - a health probe
 // that policy routing sent to lo - is encapsulated to backend id like the
-// lb stage would (outer source from lb_settings and the flow hash; inner
+// lb stage would (outer source from the settings and the flow hash; inner
 // packet untouched, its pending checksum left for the uplink to finish),
 // routed with bpf_fib_lookup as if it had arrived on the uplink in hc_conf,
 // and sent with bpf_redirect_neigh. Unmarked packets pass untouched; a
@@ -106,7 +109,7 @@
 //
 // internal/datapath pins every map and adopts compatible pins on restart,
 // so layouts only grow: enums are appended (lb_stats and drop_stats have
-// room for 64), lb_settings grows into its reserved words, and sizes are
+// room for 64), struct pipeline_settings grows into its reserved words, and sizes are
 // fixed generously (16384 VIP ids and backend ids, 65536 vips entries).
 //
 // # Generated files
@@ -122,6 +125,14 @@
 //
 // Headers come only from include/ (compiled with -nostdinc); see
 // include/README.md for their origin and licenses.
+//
+// # Map sets and writers
+//
+// Every map belongs to exactly one set (maps.go): PipelineMaps, written by
+// Node (the owner of the data plane), and LBMaps, written by LB (the load
+// balancer's control plane). NewObjects splits a loaded collection into the
+// sets with ebpf.Collection.Assign, from the sets' struct tags, and fails
+// when a map or program has no set; nothing else names maps.
 //
 // Attaching the program, pinning and adoption across restarts belong to
 // internal/datapath; this package only provides the objects.

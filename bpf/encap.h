@@ -6,7 +6,7 @@
  *   IPv4 VIP, IPv6 backend   -> IPv4-in-IPv6 (next header 4)
  *   IPv4 VIP, IPv4 backend   -> IPv4-in-IPv4 (protocol 4)
  *
- * The outer source is the configured address (struct lb_settings) with the
+ * The outer source is the configured address (struct pipeline_settings, pipeline.h) with the
  * masked bits taken from the flow hash; the outer IPv6 flow label is the
  * low 20 bits of the hash. The outer hop limit is 64, the traffic class is
  * copied from the inner packet (DSCP and ECN, RFC 6040 normal mode); the
@@ -25,12 +25,12 @@
  *                    interface, else bpf_redirect to it
  *   NO_NEIGH         encapsulate, keep the received MACs and XDP_PASS: the
  *                    kernel forwards the packet and resolves the neighbour
- *   FRAG_NEEDED      (or longer than lb_settings.mtu) ICMP too big to the
+ *   FRAG_NEEDED      (or longer than settings.mtu) ICMP too big to the
  *                    client (icmp.h), unless disabled or not allowed
  *   anything else    counted drop (DROP_FIB)
  *
  * A successful lookup (egress, MACs, route MTU) is cached per backend and
- * CPU in nexthops for lb_settings.nexthop_ttl jiffies: a FIB plus
+ * CPU in nexthops for settings.nexthop_ttl jiffies: a FIB plus
  * neighbour lookup costs more than the rest of the stage. Failures are
  * never cached, so a missing neighbour or route is looked up again on the
  * next packet. Route or neighbour changes therefore apply within the cache
@@ -44,6 +44,7 @@
 #include "icmp.h"
 #include "lb_maps.h"
 #include "parse.h"
+#include "pipeline.h"
 #include "proto.h"
 
 #define AF_INET_ 2
@@ -62,140 +63,176 @@ struct fwd {
 	int may_ptb;
 };
 
+/* struct outer is the outer header lb_forward puts in front of a packet. */
+struct outer {
+	__u32 src6[4];  /* IPv6 outer source */
+	__be32 src4;    /* IPv4 outer source */
+	__be32 dst4;    /* IPv4 outer destination */
+	__u32 overhead; /* bytes of outer header */
+	__u32 len;      /* outer IP length */
+	__u32 v4;       /* IPv4-in-IPv4 */
+};
+
 /*
- * lb_forward encapsulates pkt (untagged, IP length consistent with the
- * frame, hop limit / TTL above 1) to f->be and returns the verdict.
+ * encap_outer picks the outer header for f->be and prepares the FIB query
+ * for it; returns 0 or a drop reason.
  */
-static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, const struct fwd *f,
-				      const struct lb_settings *st)
+static __always_inline int encap_outer(const struct packet *pkt, const struct fwd *f, const struct pipeline_settings *st,
+				       struct outer *o, struct bpf_fib_lookup *fib)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct bpf_fib_lookup fib = {};
-	struct nexthop hop = {}, *nh;
-	struct ethhdr *eth;
-	__u8 macs[2 * ETH_ALEN];
-	__u32 src6[4];
-	__be32 src4 = 0, dst4 = 0, hbits = (__be32)(f->hash >> 32);
-	__u32 inner_len = pkt->l3_len;
-	__u32 outer_v4 = f->be.flags & BACKEND_F_IPV4;
-	__u32 overhead = outer_v4 ? IPV4_MIN_HLEN : IPV6_HLEN;
-	__u32 outer_len = inner_len + overhead;
-	__u64 now;
-	__u32 mtu;
-	__u8 tc;
-	int rc, trim;
+	__be32 hbits = (__be32)(f->hash >> 32);
 
-	if (outer_v4) {
+	o->v4 = f->be.flags & BACKEND_F_IPV4;
+	o->overhead = o->v4 ? IPV4_MIN_HLEN : IPV6_HLEN;
+	o->len = pkt->l3_len + o->overhead;
+	if (o->v4) {
 		if (pkt->family != FAMILY_IPV4)
-			return drop_packet(DROP_BAD_BACKEND);
+			return DROP_BAD_BACKEND;
 		if (!(st->flags & SETTINGS_F_SRC4))
-			return drop_packet(DROP_NO_SOURCE);
-		src4 = (st->src4 & ~st->src4_mask) | (hbits & st->src4_mask);
-		__builtin_memcpy(&dst4, &f->be.addr[12], 4);
-		fib.family = AF_INET_;
-		fib.ipv4_src = src4;
-		fib.ipv4_dst = dst4;
-	} else {
-		if (!(st->flags & SETTINGS_F_SRC6))
-			return drop_packet(DROP_NO_SOURCE);
-		__builtin_memcpy(src6, st->src6, 16);
-		src6[3] = (src6[3] & ~st->src6_mask) | (hbits & st->src6_mask);
-		fib.family = AF_INET6_;
-		__builtin_memcpy(fib.ipv6_src, src6, 16);
-		__builtin_memcpy(fib.ipv6_dst, f->be.addr, 16);
+			return DROP_NO_SOURCE;
+		o->src4 = (st->src4 & ~st->src4_mask) | (hbits & st->src4_mask);
+		__builtin_memcpy(&o->dst4, &f->be.addr[12], 4);
+		fib->family = AF_INET_;
+		fib->ipv4_src = o->src4;
+		fib->ipv4_dst = o->dst4;
+		return 0;
 	}
-	/* The next hop: from the cache, else from the FIB (and cache it). */
-	now = bpf_jiffies64();
-	nh = bpf_map_lookup_elem(&nexthops, &f->backend_id);
+	if (!(st->flags & SETTINGS_F_SRC6))
+		return DROP_NO_SOURCE;
+	__builtin_memcpy(o->src6, st->src6, 16);
+	o->src6[3] = (o->src6[3] & ~st->src6_mask) | (hbits & st->src6_mask);
+	fib->family = AF_INET6_;
+	__builtin_memcpy(fib->ipv6_src, o->src6, 16);
+	__builtin_memcpy(fib->ipv6_dst, f->be.addr, 16);
+	return 0;
+}
+
+/*
+ * nexthop_resolve finds the next hop of backend_id: from the per-CPU cache,
+ * else from the FIB (and caches a success). Returns the BPF_FIB_LKUP_RET_*
+ * code; *mtu is the route MTU on success and on FRAG_NEEDED.
+ */
+static __always_inline int nexthop_resolve(struct xdp_md *ctx, __u32 backend_id, struct bpf_fib_lookup *fib,
+					   __u32 outer_len, const struct pipeline_settings *st, struct nexthop *hop,
+					   __u32 *mtu)
+{
+	__u64 now = bpf_jiffies64();
+	struct nexthop *nh;
+	int rc;
+
+	nh = bpf_map_lookup_elem(&nexthops, &backend_id);
 	if (nh && now < nh->expires) {
-		hop = *nh;
-		rc = outer_len > hop.mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
-		mtu = hop.mtu;
-	} else {
-		fib.tot_len = outer_len;
-		fib.ifindex = ctx->ingress_ifindex;
-		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-		/* On success as on FRAG_NEEDED the FIB reports the route MTU. */
-		mtu = fib.mtu_result;
-		if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-			hop.ifindex = fib.ifindex;
-			hop.mtu = mtu;
-			__builtin_memcpy(hop.dmac, fib.dmac, ETH_ALEN);
-			__builtin_memcpy(hop.smac, fib.smac, ETH_ALEN);
-			hop.expires = now + (st->nexthop_ttl ?: NEXTHOP_TTL_DEFAULT);
-			if (nh)
-				*nh = hop;
-		}
+		*hop = *nh;
+		*mtu = hop->mtu;
+		return outer_len > hop->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
 	}
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && outer_len > st->mtu)) {
-		if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && st->mtu < mtu))
-			mtu = st->mtu;
-		if (!f->may_ptb || (st->flags & SETTINGS_F_NO_PTB) || mtu <= overhead ||
-		    pkt->l3_len < PTB_QUOTE)
+	fib->tot_len = outer_len;
+	fib->ifindex = ctx->ingress_ifindex;
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+	/* On success as on FRAG_NEEDED the FIB reports the route MTU. */
+	*mtu = fib->mtu_result;
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		hop->ifindex = fib->ifindex;
+		hop->mtu = *mtu;
+		__builtin_memcpy(hop->dmac, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(hop->smac, fib->smac, ETH_ALEN);
+		hop->expires = now + (st->nexthop_ttl ?: NEXTHOP_TTL_DEFAULT);
+		if (nh)
+			*nh = *hop;
+	}
+	return rc;
+}
+
+/*
+ * encap_too_big answers a packet whose outer packet would exceed mtu (the
+ * route's, or the configured one when lower) with a too-big message to
+ * the client, or drops it when that may not be sent.
+ */
+static __always_inline int encap_too_big(struct xdp_md *ctx, struct packet *pkt, const struct fwd *f,
+					 const struct pipeline_settings *st, __u32 mtu, __u32 overhead)
+{
+	if (!f->may_ptb || (st->flags & SETTINGS_F_NO_PTB) || mtu <= overhead || pkt->l3_len < PTB_QUOTE)
+		return drop_packet(DROP_TOO_BIG);
+	if (pkt->family == FAMILY_IPV4) {
+		struct ipv4_hdr *ip = pkt->data + ETH_HLEN;
+
+		if ((void *)(ip + 1) > pkt->data_end)
+			return drop_packet(DROP_MALFORMED);
+		if (!(ip->frag_off & bpf_htons(IPV4_DF)))
 			return drop_packet(DROP_TOO_BIG);
-		if (pkt->family == FAMILY_IPV4) {
-			struct ipv4_hdr *ip = data + ETH_HLEN;
-
-			if ((void *)(ip + 1) > data_end)
-				return drop_packet(DROP_MALFORMED);
-			if (!(ip->frag_off & bpf_htons(IPV4_DF)))
-				return drop_packet(DROP_TOO_BIG);
-		}
-		return icmp_too_big(ctx, pkt, mtu - overhead);
 	}
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return drop_packet(DROP_FIB);
+	return icmp_too_big(ctx, pkt, mtu - overhead);
+}
 
-	/* Inner: decrement the hop limit / TTL, read the traffic class. */
-	eth = data;
+/*
+ * inner_forward_hop decrements the inner hop limit / TTL (the tunnel entry
+ * forwards the packet), and reads its traffic class and the received MAC
+ * addresses; returns 0 or a drop reason.
+ */
+static __always_inline int inner_forward_hop(const struct packet *pkt, __u8 *tc, __u8 *macs)
+{
+	void *data = pkt->data;
+	void *data_end = pkt->data_end;
+	struct ethhdr *eth = data;
+
 	if ((void *)(eth + 1) > data_end)
-		return drop_packet(DROP_MALFORMED);
-	__builtin_memcpy(macs, eth->h_dest, sizeof(macs));
+		return DROP_MALFORMED;
+	__builtin_memcpy(macs, eth->h_dest, 2 * ETH_ALEN);
 	if (pkt->family == FAMILY_IPV6) {
 		struct ipv6_hdr *ip6 = data + ETH_HLEN;
 
 		if ((void *)(ip6 + 1) > data_end)
-			return drop_packet(DROP_MALFORMED);
+			return DROP_MALFORMED;
 		ip6->hop_limit--;
-		tc = bpf_ntohl(ip6->ver_tc_flow) >> 20;
+		*tc = bpf_ntohl(ip6->ver_tc_flow) >> 20;
 	} else {
 		struct ipv4_hdr *ip = data + ETH_HLEN;
 		__u16 old;
 
 		if ((void *)(ip + 1) > data_end)
-			return drop_packet(DROP_MALFORMED);
+			return DROP_MALFORMED;
 		old = *(__u16 *)&ip->ttl;
 		ip->ttl--;
 		ip->check = csum_replace2(ip->check, old, *(__u16 *)&ip->ttl);
-		tc = ip->tos;
+		*tc = ip->tos;
 	}
+	return 0;
+}
 
-	/* Drop Ethernet padding behind the IP packet, then make room. */
-	trim = (int)pkt->len - (int)(ETH_HLEN + inner_len);
+/*
+ * encap_push drops Ethernet padding behind the IP packet, makes room for
+ * the outer header and writes it; returns 0 or a drop reason.
+ */
+static __always_inline int encap_push(struct xdp_md *ctx, const struct packet *pkt, const struct fwd *f,
+				      const struct outer *o, __u8 tc)
+{
+	void *data, *data_end;
+	struct ethhdr *eth;
+	int trim = (int)pkt->len - (int)(ETH_HLEN + pkt->l3_len);
+
 	if (trim > 0 && bpf_xdp_adjust_tail(ctx, -trim))
-		return drop_packet(DROP_HEADROOM);
-	if (bpf_xdp_adjust_head(ctx, -(int)overhead))
-		return drop_packet(DROP_HEADROOM);
+		return DROP_HEADROOM;
+	if (bpf_xdp_adjust_head(ctx, -(int)o->overhead))
+		return DROP_HEADROOM;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	eth = data;
 
-	if (outer_v4) {
+	if (o->v4) {
 		struct ipv4_hdr *ip = data + ETH_HLEN;
 		struct ipv4_hdr h = {
 			.version_ihl = 0x45,
 			.tos = tc,
-			.tot_len = bpf_htons(outer_len),
+			.tot_len = bpf_htons(o->len),
 			.frag_off = bpf_htons(IPV4_DF),
 			.ttl = OUTER_HOP_LIMIT,
 			.protocol = IP_PROTO_IPIP,
-			.saddr = src4,
-			.daddr = dst4,
+			.saddr = o->src4,
+			.daddr = o->dst4,
 		};
 
 		if ((void *)(ip + 1) > data_end)
-			return drop_packet(DROP_HEADROOM);
+			return DROP_HEADROOM;
 		h.check = ipv4_csum(&h);
 		__builtin_memcpy(ip, &h, sizeof(h));
 		eth->h_proto = bpf_htons(ETH_P_IP);
@@ -203,30 +240,81 @@ static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, co
 		struct ipv6_hdr *ip6 = data + ETH_HLEN;
 
 		if ((void *)(ip6 + 1) > data_end)
-			return drop_packet(DROP_HEADROOM);
+			return DROP_HEADROOM;
 		ip6->ver_tc_flow = bpf_htonl((6U << 28) | ((__u32)tc << 20) | ((__u32)f->hash & 0xfffff));
-		ip6->payload_len = bpf_htons(inner_len);
+		ip6->payload_len = bpf_htons(pkt->l3_len);
 		ip6->nexthdr = pkt->family == FAMILY_IPV6 ? IP_PROTO_IPV6 : IP_PROTO_IPIP;
 		ip6->hop_limit = OUTER_HOP_LIMIT;
-		__builtin_memcpy(ip6->saddr, src6, 16);
+		__builtin_memcpy(ip6->saddr, o->src6, 16);
 		__builtin_memcpy(ip6->daddr, f->be.addr, 16);
 		eth->h_proto = bpf_htons(ETH_P_IPV6);
 	}
+	return 0;
+}
 
+/*
+ * encap_emit sends the encapsulated frame: to the cached/looked-up next
+ * hop (XDP_TX on the ingress interface, else redirect), or - next hop not
+ * resolved - to the kernel with the received MACs, which routes it.
+ */
+static __always_inline int encap_emit(struct xdp_md *ctx, int rc, const struct nexthop *hop, const __u8 *macs)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return drop_packet(DROP_HEADROOM);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		/* Keep the received MACs so the kernel accepts and routes it. */
-		__builtin_memcpy(eth->h_dest, macs, sizeof(macs));
+		__builtin_memcpy(eth->h_dest, macs, 2 * ETH_ALEN);
 		count_stat(LB_STAT_NO_NEIGH_PASS);
 		return XDP_PASS;
 	}
-	__builtin_memcpy(eth->h_dest, hop.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, hop.smac, ETH_ALEN);
-	if (hop.ifindex == ctx->ingress_ifindex) {
+	__builtin_memcpy(eth->h_dest, hop->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, hop->smac, ETH_ALEN);
+	if (hop->ifindex == ctx->ingress_ifindex) {
 		count_stat(LB_STAT_TX);
 		return XDP_TX;
 	}
 	count_stat(LB_STAT_REDIRECT);
-	return bpf_redirect(hop.ifindex, 0);
+	return bpf_redirect(hop->ifindex, 0);
 }
+
+/*
+ * lb_forward encapsulates pkt (untagged, IP length consistent with the
+ * frame, hop limit / TTL above 1) to f->be and returns the verdict:
+ * outer header, next hop, too-big check, inner hop, push, emit.
+ */
+static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, const struct fwd *f,
+				      const struct pipeline_settings *st)
+{
+	struct bpf_fib_lookup fib = {};
+	struct nexthop hop = {};
+	struct outer o = {};
+	__u8 macs[2 * ETH_ALEN];
+	__u32 mtu = 0;
+	__u8 tc = 0;
+	int rc, err;
+
+	err = encap_outer(pkt, f, st, &o, &fib);
+	if (err)
+		return drop_packet(err);
+	rc = nexthop_resolve(ctx, f->backend_id, &fib, o.len, st, &hop, &mtu);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && o.len > st->mtu)) {
+		if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && st->mtu < mtu))
+			mtu = st->mtu;
+		return encap_too_big(ctx, pkt, f, st, mtu, o.overhead);
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return drop_packet(DROP_FIB);
+	err = inner_forward_hop(pkt, &tc, macs);
+	if (!err)
+		err = encap_push(ctx, pkt, f, &o, tc);
+	if (err)
+		return drop_packet(err);
+	return encap_emit(ctx, rc, &hop, macs);
+}
+
 
 #endif /* AIRD_ENCAP_H */

@@ -1,20 +1,10 @@
 package bpf
 
-import (
-	"fmt"
-
-	"github.com/cilium/ebpf"
-)
-
 // ProgramHC is the tcx egress program (aird_hc, hc.h) that tunnels the
 // node's own health probes: attached to lo, it encapsulates every packet
 // whose mark is ProbeMark(id) to backend id and redirects it to the
 // backend's next hop. Other packets pass untouched.
 const ProgramHC = DatapathProgAirdHc
-
-// MapHCConf is the single-entry array of DatapathHcConfig the probe
-// program reads.
-const MapHCConf = DatapathMapHcConf
 
 // Probe marks (enum hc_mark): the magic in the upper 16 bits, the backend
 // id in the lower 16.
@@ -30,15 +20,4 @@ const (
 // packet to backend id (1 <= id < MaxBackends).
 func ProbeMark(id uint32) uint32 {
 	return ProbeMarkMagic | id&uint32(DatapathHcMarkHC_MARK_ID_MASK)
-}
-
-// SetProbeFIBIfindex writes the interface the probe program does its FIB
-// lookups from (ingress perspective, like a data packet arriving there:
-// forwarding must be on). 0 means lo.
-func SetProbeFIBIfindex(conf *ebpf.Map, ifindex uint32) error {
-	v := DatapathHcConfig{FibIfindex: ifindex}
-	if err := conf.Put(uint32(0), &v); err != nil {
-		return fmt.Errorf("write probe config: %w", err)
-	}
-	return nil
 }

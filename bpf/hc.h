@@ -20,7 +20,7 @@
  *
  * Encapsulation follows encap.h: IPv6 VIP -> IPv6-in-IPv6, IPv4 VIP with an
  * IPv6 backend -> IPv4-in-IPv6, IPv4 VIP with an IPv4 backend ->
- * IPv4-in-IPv4; the outer source is lb_settings' src6/src4 with the masked
+ * IPv4-in-IPv4; the outer source is settings' src6/src4 with the masked
  * bits taken from the flow hash of the probe's flow (same seed), the IPv6
  * flow label is the low 20 bits of the hash, traffic class copied, outer hop
  * limit 64, IPv4 DF and ID 0. The inner hop limit is not decremented: the
@@ -55,6 +55,7 @@
 #include "encap.h"
 #include "flow.h"
 #include "lb_maps.h"
+#include "pipeline.h"
 #include "proto.h"
 
 /* TC verdicts (linux/pkt_cls.h, not vendored). */
@@ -171,7 +172,7 @@ static __always_inline int hc_read_inner(struct __sk_buff *skb, struct hc_inner 
  * LB_STAT_HC_* reason.
  */
 static __always_inline __u32 hc_encap(struct __sk_buff *skb, const struct hc_inner *in, const struct backend *be,
-				      const struct lb_settings *st, __u64 hash, struct bpf_fib_lookup *fib)
+				      const struct pipeline_settings *st, __u64 hash, struct bpf_fib_lookup *fib)
 {
 	__be32 hbits = (__be32)(hash >> 32);
 	__be16 eth_proto;
@@ -235,7 +236,7 @@ static __always_inline int stage_hc(struct __sk_buff *skb)
 {
 	struct bpf_fib_lookup fib = {};
 	struct hc_inner in = {};
-	struct lb_settings *st;
+	struct pipeline_settings *st;
 	struct hc_config *cfg;
 	struct backend *be;
 	__u32 mark = skb->mark, id, zero = 0, err;
@@ -248,7 +249,7 @@ static __always_inline int stage_hc(struct __sk_buff *skb)
 	be = bpf_map_lookup_elem(&backends, &id);
 	if (!be || !(be->flags & BACKEND_F_VALID))
 		return hc_drop(LB_STAT_HC_BAD_BACKEND);
-	st = bpf_map_lookup_elem(&settings, &zero);
+	st = settings_get();
 	cfg = bpf_map_lookup_elem(&hc_conf, &zero);
 	if (!st || !cfg)
 		return hc_drop(LB_STAT_HC_ERROR);

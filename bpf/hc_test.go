@@ -40,7 +40,7 @@ func (e *lbEnv) runHC(t testing.TB, in []byte, mark uint32) (uint32, []byte) {
 		Context: skbCtx{Mark: mark}}
 	var ret uint32
 	var err error
-	testutil.InNetns(t, e.ns, func() { ret, err = e.objs.AirdHc.Run(opts) })
+	testutil.InNetns(t, e.ns, func() { ret, err = e.objs.Programs.Probe.Run(opts) })
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -109,7 +109,7 @@ func (e *lbEnv) tunnelled(t testing.TB, in []byte, be netip.Addr) []byte {
 func TestProbeTunnel(t *testing.T) {
 	e := newLBEnv(t)
 	programLB(t, e)
-	e.must(t, SetProbeFIBIfindex(e.objs.HcConf, uint32(e.ifindex)))
+	e.must(t, e.node.SetProbeFIBIfindex(uint32(e.ifindex)))
 
 	const (
 		hcEncap      = DatapathLbStatLB_STAT_HC_ENCAP

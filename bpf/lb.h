@@ -41,28 +41,27 @@
 #include "icmp.h"
 #include "lb_maps.h"
 #include "parse.h"
+#include "pipeline.h"
 #include "proto.h"
 
-/* A stage returns STAGE_CONTINUE to let the next stage look at the packet. */
-#ifndef STAGE_CONTINUE
-#define STAGE_CONTINUE (-1)
-#endif
+/* LB_MATCHED: lb_classify found the VIP flow; the stage goes on with it. */
+#define LB_MATCHED (-2)
 
-static __always_inline void addr_v4mapped(__u32 *a, __be32 v4)
-{
-	a[0] = 0;
-	a[1] = 0;
-	a[2] = bpf_htonl(0x0000ffff);
-	a[3] = v4;
-}
-
-/* addr_equal compares two 16-byte addresses (4-byte aligned). */
-static __always_inline int addr_equal(const __u8 *a, const __u8 *b)
-{
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
-
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
-}
+/*
+ * struct lb_flow is what the lb stage knows about a packet to a VIP: the
+ * service key and the flow key (both built from the packet, or from the
+ * flow an ICMP error quotes), the service found, and how to treat it.
+ */
+struct lb_flow {
+	struct vip_key vk;
+	struct flow_key fk;
+	struct vip_value *vip;
+	__u32 relayed;  /* 0, or LB_STAT_PTB_RELAYED / LB_STAT_ICMP_RELAYED */
+	int fragment;   /* hashed without ports, port-0 entry only */
+	int track;      /* record the choice in conntrack */
+	int use_ct;     /* look conntrack up (not for a SYN) */
+	__u8 ttl;
+};
 
 static __always_inline int has_ports(__u8 proto)
 {
@@ -90,7 +89,7 @@ static __always_inline struct vip_value *lookup_service(struct vip_key *vk, __be
 	return vip;
 }
 
-/* is_vip_addr reports whether vk's address has an address entry. */
+/* lookup_addr_entry returns vk's address entry, or NULL: not a VIP. */
 static __always_inline struct vip_value *lookup_addr_entry(struct vip_key *vk)
 {
 	vk->port = 0;
@@ -166,107 +165,159 @@ static __always_inline struct ct_entry *ct_victim(struct ct_set *s, const struct
 	}
 	return v;
 }
-#endif
+
+/* struct ct_ref is this CPU's conntrack set for one flow hash. */
+struct ct_ref {
+	struct ct_set *set;
+	__u64 now;
+};
+
+static __always_inline void ct_open(struct ct_ref *r, __u64 hash)
+{
+	r->set = ct_set_of(hash);
+	r->now = bpf_jiffies64() | 1;
+}
 
 /*
- * pick_backend chooses the backend for fk and copies it to f->be; returns
- * 0, or a drop reason.
+ * ct_lookup returns the backend conntrack recorded for fk under vip_id,
+ * or 0; a hit refreshes the entry.
  */
-static __always_inline int pick_backend(struct flow_key *fk, __u32 vip_id, int use_ct, int track,
-					struct fwd *f)
+static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id)
 {
-	struct backend *be;
-	__u32 slot, id, *bid;
-	void *table;
-#if CT_LAYOUT == CT_LAYOUT_PERCPU_SETS
-	struct ct_set *set = ct_set_of(f->hash);
 	struct ct_entry *ce;
-	__u64 now = bpf_jiffies64() | 1;
 
-	if (set && use_ct) {
-		ce = ct_find(set, fk);
-		if (ce && ce->vip_id == vip_id) {
-			id = ce->backend_id;
-			be = bpf_map_lookup_elem(&backends, &id);
-			if (be && (be->flags & BACKEND_F_VALID)) {
-				count_stat(LB_STAT_CT_HIT);
-				if (ce->last_seen != now)
-					ce->last_seen = now;
-				f->be = *be;
-				f->backend_id = id;
-				return 0;
-			}
-		}
-	}
+	if (!r->set)
+		return 0;
+	ce = ct_find(r->set, fk);
+	if (!ce || ce->vip_id != vip_id)
+		return 0;
+	if (ce->last_seen != r->now)
+		ce->last_seen = r->now;
+	return ce->backend_id;
+}
+
+/* ct_record records backend id for fk under vip_id. */
+static __always_inline void ct_record(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
+{
+	struct ct_entry *ce;
+
+	if (!r->set)
+		return;
+	ce = ct_victim(r->set, fk, r->now);
+	if (ce->last_seen && !flow_equal(&ce->key, fk))
+		count_stat(LB_STAT_CT_EVICT);
+	ce->key = *fk;
+	ce->backend_id = id;
+	ce->vip_id = vip_id;
+	ce->last_seen = r->now;
+	count_stat(LB_STAT_CT_INSERT);
+}
 #else
-	void *ct = ct_map();
+struct ct_ref {
+	void *map;
+};
+
+static __always_inline void ct_open(struct ct_ref *r, __u64 hash)
+{
+	r->map = ct_map();
+}
+
+static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id)
+{
 	struct ct_value *cv;
 
-	if (ct && use_ct) {
-		cv = bpf_map_lookup_elem(ct, fk);
-		if (cv && cv->vip_id == vip_id) {
-			id = cv->backend_id;
-			be = bpf_map_lookup_elem(&backends, &id);
-			if (be && (be->flags & BACKEND_F_VALID)) {
-				count_stat(LB_STAT_CT_HIT);
-				f->be = *be;
-				f->backend_id = id;
-				return 0;
-			}
-		}
-	}
+	if (!r->map)
+		return 0;
+	cv = bpf_map_lookup_elem(r->map, fk);
+	if (!cv || cv->vip_id != vip_id)
+		return 0;
+	return cv->backend_id;
+}
+
+static __always_inline void ct_record(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
+{
+	struct ct_value nv = {.backend_id = id, .vip_id = vip_id};
+
+	if (!r->map)
+		return;
+	if (bpf_map_update_elem(r->map, fk, &nv, BPF_ANY))
+		count_stat(LB_STAT_CT_INSERT_FAILED);
+	else
+		count_stat(LB_STAT_CT_INSERT);
+}
 #endif
-	count_stat(LB_STAT_CT_MISS);
+
+/* backend_get copies valid backend id into f; returns 0 or -1. */
+static __always_inline int backend_get(__u32 id, struct fwd *f)
+{
+	struct backend *be = bpf_map_lookup_elem(&backends, &id);
+
+	if (!be || !(be->flags & BACKEND_F_VALID))
+		return -1;
+	f->be = *be;
+	f->backend_id = id;
+	return 0;
+}
+
+/* maglev_pick returns the backend id in vip_id's Maglev table for hash. */
+static __always_inline int maglev_pick(__u32 vip_id, __u64 hash, __u32 *id)
+{
+	__u32 slot = (__u32)hash % maglev_size, *bid;
+	void *table;
+
 	table = bpf_map_lookup_elem(&maglev, &vip_id);
 	if (!table)
 		return DROP_NO_BACKEND;
-	slot = (__u32)f->hash % maglev_size;
 	bid = bpf_map_lookup_elem(table, &slot);
 	if (!bid || !*bid)
 		return DROP_NO_BACKEND;
-	id = *bid;
-	be = bpf_map_lookup_elem(&backends, &id);
-	if (!be || !(be->flags & BACKEND_F_VALID))
-		return DROP_BAD_BACKEND;
-	f->be = *be;
-	f->backend_id = id;
-	if (!track)
-		return 0;
-#if CT_LAYOUT == CT_LAYOUT_PERCPU_SETS
-	if (set) {
-		ce = ct_victim(set, fk, now);
-		if (ce->last_seen && !flow_equal(&ce->key, fk))
-			count_stat(LB_STAT_CT_EVICT);
-		ce->key = *fk;
-		ce->backend_id = id;
-		ce->vip_id = vip_id;
-		ce->last_seen = now;
-		count_stat(LB_STAT_CT_INSERT);
-	}
-#else
-	if (ct) {
-		struct ct_value nv = {.backend_id = id, .vip_id = vip_id};
-
-		if (bpf_map_update_elem(ct, fk, &nv, BPF_ANY))
-			count_stat(LB_STAT_CT_INSERT_FAILED);
-		else
-			count_stat(LB_STAT_CT_INSERT);
-	}
-#endif
+	*id = *bid;
 	return 0;
 }
 
 /*
- * icmp_quoted_flow fills fk with the client flow an ICMP error (at
- * pkt->l4_off, addressed to vk's address) quotes, and returns the service
- * it belongs to, or NULL when the quote is not a VIP flow. *fragment is set
- * when the quoted packet was a fragment (hashed without ports).
+ * pick_backend chooses the backend for lf's flow and copies it to f->be:
+ * conntrack first (unless lf->use_ct is 0), else the Maglev table, whose
+ * choice is recorded when lf->track. Returns 0, or a drop reason.
  */
-static __always_inline struct vip_value *icmp_quoted_flow(struct packet *pkt, struct vip_key *vk,
-							 struct flow_key *fk, int *fragment)
+static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, struct fwd *f)
+{
+	struct ct_ref ct;
+	__u32 id;
+	int err;
+
+	ct_open(&ct, f->hash);
+	if (lf->use_ct) {
+		id = ct_lookup(&ct, &lf->fk, vip_id);
+		if (id && !backend_get(id, f)) {
+			count_stat(LB_STAT_CT_HIT);
+			return 0;
+		}
+	}
+	count_stat(LB_STAT_CT_MISS);
+	err = maglev_pick(vip_id, f->hash, &id);
+	if (err)
+		return err;
+	if (backend_get(id, f))
+		return DROP_BAD_BACKEND;
+	if (lf->track)
+		ct_record(&ct, &lf->fk, vip_id, id);
+	return 0;
+}
+
+/*
+ * icmp_quoted_flow fills lf's keys with the client flow an ICMP error (at
+ * pkt->l4_off, addressed to lf->vk's address) quotes, and returns the
+ * service it belongs to, or NULL when the quote is not a VIP flow.
+ * lf->fragment is set when the quoted packet was a fragment (hashed
+ * without ports).
+ */
+static __always_inline struct vip_value *icmp_quoted_flow(struct packet *pkt, struct lb_flow *lf)
 {
 	void *data = pkt->data;
 	void *data_end = pkt->data_end;
+	struct vip_key *vk = &lf->vk;
+	struct flow_key *fk = &lf->fk;
 	__u32 off = pkt->l4_off;
 	struct l4_ports *ports = 0;
 	__u8 proto;
@@ -291,7 +342,7 @@ static __always_inline struct vip_value *icmp_quoted_flow(struct packet *pkt, st
 			if ((void *)(fh + 1) > data_end)
 				return 0;
 			proto = fh->nexthdr;
-			*fragment = 1;
+			lf->fragment = 1;
 		} else if (is_ipv6_ext(proto)) {
 			return 0;
 		} else if (has_ports(proto)) {
@@ -315,7 +366,7 @@ static __always_inline struct vip_value *icmp_quoted_flow(struct packet *pkt, st
 			return 0;
 		proto = in->protocol;
 		if (in->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET_MASK))
-			*fragment = 1;
+			lf->fragment = 1;
 		else if (has_ports(proto))
 			ports = (void *)in + hlen;
 		addr_v4mapped((__u32 *)fk->src, in->daddr);
@@ -323,8 +374,8 @@ static __always_inline struct vip_value *icmp_quoted_flow(struct packet *pkt, st
 	}
 	fk->proto = proto;
 	vk->proto = proto;
-	if (*fragment || !ports)
-		return lookup_service(vk, 0, *fragment);
+	if (lf->fragment || !ports)
+		return lookup_service(vk, 0, lf->fragment);
 	if ((void *)(ports + 1) > data_end)
 		return 0;
 	fk->sport = ports->dest;
@@ -340,129 +391,172 @@ static __always_inline int is_icmp_error(int v6, __u8 type)
 	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == ICMP_PARAM_PROBLEM;
 }
 
-static __always_inline int stage_lb(struct xdp_md *ctx, struct packet *pkt)
+/*
+ * lb_read_flow fills lf's keys and hop limit from an untagged IPv4/IPv6
+ * packet; returns -1 for anything else (not the stage's business).
+ */
+static __always_inline int lb_read_flow(const struct packet *pkt, struct lb_flow *lf)
 {
 	void *data = pkt->data;
 	void *data_end = pkt->data_end;
-	struct vip_key vk = {};
-	struct flow_key fk = {};
-	struct vip_value *vip;
-	struct lb_settings *st;
-	struct fwd f = {};
-	__u32 zero = 0, vip_id, relayed = 0;
-	int v6 = pkt->family == FAMILY_IPV6;
-	int fragment = pkt->flags & PKT_F_FRAGMENT;
-	int track = 1, use_ct = 1, err;
-	__u8 ttl;
 
 	if (pkt->vlan_depth)
-		return STAGE_CONTINUE;
-	if (v6) {
+		return -1;
+	if (pkt->family == FAMILY_IPV6) {
 		struct ipv6_hdr *ip6 = data + ETH_HLEN;
 
 		if ((void *)(ip6 + 1) > data_end)
-			return STAGE_CONTINUE;
-		__builtin_memcpy(vk.addr, ip6->daddr, 16);
-		__builtin_memcpy(fk.src, ip6->saddr, 16);
-		ttl = ip6->hop_limit;
+			return -1;
+		__builtin_memcpy(lf->vk.addr, ip6->daddr, 16);
+		__builtin_memcpy(lf->fk.src, ip6->saddr, 16);
+		lf->ttl = ip6->hop_limit;
 	} else if (pkt->family == FAMILY_IPV4) {
 		struct ipv4_hdr *ip = data + ETH_HLEN;
 
 		if ((void *)(ip + 1) > data_end)
-			return STAGE_CONTINUE;
-		addr_v4mapped((__u32 *)vk.addr, ip->daddr);
-		addr_v4mapped((__u32 *)fk.src, ip->saddr);
-		ttl = ip->ttl;
+			return -1;
+		addr_v4mapped((__u32 *)lf->vk.addr, ip->daddr);
+		addr_v4mapped((__u32 *)lf->fk.src, ip->saddr);
+		lf->ttl = ip->ttl;
 	} else {
+		return -1;
+	}
+	__builtin_memcpy(lf->fk.dst, lf->vk.addr, 16);
+	lf->vk.proto = pkt->l4_proto;
+	lf->fk.proto = pkt->l4_proto;
+	return 0;
+}
+
+/*
+ * lb_echo answers an echo request to a VIP address (allow list checked);
+ * not a VIP: the next stage looks.
+ */
+static __always_inline int lb_echo(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf)
+{
+	struct vip_value *vip = lookup_addr_entry(&lf->vk);
+
+	if (!vip)
 		return STAGE_CONTINUE;
-	}
-	__builtin_memcpy(fk.dst, vk.addr, 16);
-	vk.proto = pkt->l4_proto;
-	fk.proto = pkt->l4_proto;
-
-	if (pkt->flags & PKT_F_NO_L4 && !fragment) {
-		return not_for_service(&vk, (pkt->flags & PKT_F_EXT_LIMIT) ? DROP_EXT_HEADERS
-									   : DROP_MALFORMED);
-	}
-	if (pkt->flags & PKT_F_L4_TRUNC)
-		return not_for_service(&vk, DROP_MALFORMED);
-
-	if (!fragment && pkt->l4_proto == (v6 ? IP_PROTO_ICMPV6 : IP_PROTO_ICMP)) {
-		__u32 off = pkt->l4_off;
-		struct icmp_hdr *ic;
-
-		barrier_var(off);
-		if (off > MAX_L4_OFF)
-			return not_for_service(&vk, DROP_MALFORMED);
-		ic = data + off;
-		if ((void *)(ic + 1) > data_end)
-			return not_for_service(&vk, DROP_MALFORMED);
-		if (ic->type == (v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST)) {
-			vip = lookup_addr_entry(&vk);
-			if (!vip)
-				return STAGE_CONTINUE;
-			if ((vip->flags & VIP_F_ALLOWLIST) && !source_allowed(vip->vip_id, fk.src))
-				return drop_packet(DROP_NOT_ALLOWED);
-			if (pkt->flags & (PKT_F_IP_TRUNC | PKT_F_JUMBO))
-				return drop_packet(DROP_MALFORMED);
-			if (v6 && pkt->l4_off != ETH_HLEN + IPV6_HLEN)
-				return drop_packet(DROP_EXT_HEADERS);
-			count_traffic(&vip_stats, vip->vip_id, pkt->len);
-			return icmp_echo_reply(ctx, pkt);
-		}
-		if (!is_icmp_error(v6, ic->type))
-			return STAGE_CONTINUE;
-		vip = icmp_quoted_flow(pkt, &vk, &fk, &fragment);
-		if (!vip)
-			return STAGE_CONTINUE;
-		relayed = ic->type == (v6 ? ICMPV6_PKT_TOOBIG : ICMP_DEST_UNREACH) &&
-					  (v6 || ic->code == ICMP_FRAG_NEEDED)
-				  ? LB_STAT_PTB_RELAYED
-				  : LB_STAT_ICMP_RELAYED;
-		track = 0;
-	} else {
-		__be16 port = (pkt->flags & PKT_F_PORTS) ? pkt->dport : 0;
-
-		vip = lookup_service(&vk, port, fragment);
-		if (!vip)
-			return not_for_service(&vk, fragment ? DROP_FRAGMENT : DROP_NO_SERVICE);
-		if (!fragment && (pkt->flags & PKT_F_PORTS) && !(vip->flags & VIP_F_NO_PORTS)) {
-			fk.sport = pkt->sport;
-			fk.dport = pkt->dport;
-		}
-		/* A SYN starts a new flow: skip the lookup, record the choice. */
-		if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN &&
-		    pkt->l4_proto == IP_PROTO_TCP)
-			use_ct = 0;
-	}
-	if (relayed && (vip->flags & VIP_F_NO_PORTS)) {
-		fk.sport = 0;
-		fk.dport = 0;
-	}
-
-	vip_id = vip->vip_id;
-	if ((vip->flags & VIP_F_ALLOWLIST) && !source_allowed(vip_id, fk.src))
+	if ((vip->flags & VIP_F_ALLOWLIST) && !source_allowed(vip->vip_id, lf->fk.src))
 		return drop_packet(DROP_NOT_ALLOWED);
 	if (pkt->flags & (PKT_F_IP_TRUNC | PKT_F_JUMBO))
 		return drop_packet(DROP_MALFORMED);
-	if (ttl <= 1) {
+	if (pkt->family == FAMILY_IPV6 && pkt->l4_off != ETH_HLEN + IPV6_HLEN)
+		return drop_packet(DROP_EXT_HEADERS);
+	count_traffic(&vip_stats, vip->vip_id, pkt->len);
+	return icmp_echo_reply(ctx, pkt);
+}
+
+/*
+ * lb_icmp handles an (unfragmented) ICMP packet: echo requests to a VIP
+ * are answered, errors quoting a VIP flow are matched to that flow
+ * (LB_MATCHED, untracked), anything else is not the stage's business.
+ */
+static __always_inline int lb_icmp(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf)
+{
+	int v6 = pkt->family == FAMILY_IPV6;
+	__u32 off = pkt->l4_off;
+	struct icmp_hdr *ic;
+
+	barrier_var(off);
+	if (off > MAX_L4_OFF)
+		return not_for_service(&lf->vk, DROP_MALFORMED);
+	ic = pkt->data + off;
+	if ((void *)(ic + 1) > pkt->data_end)
+		return not_for_service(&lf->vk, DROP_MALFORMED);
+	if (ic->type == (v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST))
+		return lb_echo(ctx, pkt, lf);
+	if (!is_icmp_error(v6, ic->type))
+		return STAGE_CONTINUE;
+	lf->vip = icmp_quoted_flow(pkt, lf);
+	if (!lf->vip)
+		return STAGE_CONTINUE;
+	lf->relayed = ic->type == (v6 ? ICMPV6_PKT_TOOBIG : ICMP_DEST_UNREACH) && (v6 || ic->code == ICMP_FRAG_NEEDED)
+			      ? LB_STAT_PTB_RELAYED
+			      : LB_STAT_ICMP_RELAYED;
+	lf->track = 0;
+	if (lf->vip->flags & VIP_F_NO_PORTS) {
+		lf->fk.sport = 0;
+		lf->fk.dport = 0;
+	}
+	return LB_MATCHED;
+}
+
+/*
+ * lb_classify finds the service of pkt: LB_MATCHED with lf->vip set, a
+ * verdict (answered or dropped here), or STAGE_CONTINUE (not a VIP).
+ */
+static __always_inline int lb_classify(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf)
+{
+	__be16 port;
+
+	lf->fragment = pkt->flags & PKT_F_FRAGMENT;
+	if (pkt->flags & PKT_F_NO_L4 && !lf->fragment)
+		return not_for_service(&lf->vk, (pkt->flags & PKT_F_EXT_LIMIT) ? DROP_EXT_HEADERS : DROP_MALFORMED);
+	if (pkt->flags & PKT_F_L4_TRUNC)
+		return not_for_service(&lf->vk, DROP_MALFORMED);
+	if (!lf->fragment && pkt->l4_proto == (pkt->family == FAMILY_IPV6 ? IP_PROTO_ICMPV6 : IP_PROTO_ICMP))
+		return lb_icmp(ctx, pkt, lf);
+
+	port = (pkt->flags & PKT_F_PORTS) ? pkt->dport : 0;
+	lf->vip = lookup_service(&lf->vk, port, lf->fragment);
+	if (!lf->vip)
+		return not_for_service(&lf->vk, lf->fragment ? DROP_FRAGMENT : DROP_NO_SERVICE);
+	if (!lf->fragment && (pkt->flags & PKT_F_PORTS) && !(lf->vip->flags & VIP_F_NO_PORTS)) {
+		lf->fk.sport = pkt->sport;
+		lf->fk.dport = pkt->dport;
+	}
+	/* A SYN starts a new flow: skip the lookup, record the choice. */
+	if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN && pkt->l4_proto == IP_PROTO_TCP)
+		lf->use_ct = 0;
+	return LB_MATCHED;
+}
+
+/*
+ * lb_balance sends a matched VIP packet to its backend: allow list,
+ * sanity, hop limit, backend choice, counters, encapsulation.
+ */
+static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf)
+{
+	__u32 vip_id = lf->vip->vip_id;
+	struct pipeline_settings *st;
+	struct fwd f = {};
+	int err;
+
+	if ((lf->vip->flags & VIP_F_ALLOWLIST) && !source_allowed(vip_id, lf->fk.src))
+		return drop_packet(DROP_NOT_ALLOWED);
+	if (pkt->flags & (PKT_F_IP_TRUNC | PKT_F_JUMBO))
+		return drop_packet(DROP_MALFORMED);
+	if (lf->ttl <= 1) {
 		count_stat(LB_STAT_TTL_PASS);
 		return XDP_PASS;
 	}
-
-	st = bpf_map_lookup_elem(&settings, &zero);
+	st = settings_get();
 	if (!st)
 		return drop_packet(DROP_NO_SOURCE);
-	f.hash = flow_hash(&fk, st->hash_seed);
-	err = pick_backend(&fk, vip_id, use_ct, track, &f);
+	f.hash = flow_hash(&lf->fk, st->hash_seed);
+	err = pick_backend(lf, vip_id, &f);
 	if (err)
 		return drop_packet(err);
 	count_traffic(&vip_stats, vip_id, pkt->len);
 	count_traffic(&backend_stats, f.backend_id, pkt->len);
-	if (relayed)
-		count_stat(relayed);
-	f.may_ptb = !relayed;
+	if (lf->relayed)
+		count_stat(lf->relayed);
+	f.may_ptb = !lf->relayed;
 	return lb_forward(ctx, pkt, &f, st);
+}
+
+static __always_inline int stage_lb(struct xdp_md *ctx, struct packet *pkt)
+{
+	struct lb_flow lf = {.track = 1, .use_ct = 1};
+	int verdict;
+
+	if (lb_read_flow(pkt, &lf))
+		return STAGE_CONTINUE;
+	verdict = lb_classify(ctx, pkt, &lf);
+	if (verdict != LB_MATCHED)
+		return verdict;
+	return lb_balance(ctx, pkt, &lf);
 }
 
 #endif /* AIRD_LB_H */

@@ -1,22 +1,17 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * lb_maps.h - the maps and map value layouts of the decap and lb stages.
- *
- * Every map here is pinned by internal/datapath under <pin>/maps/<name> and
- * adopted by the next aird process when its type, key and value size, max
- * entries and flags still match. So layouts only ever grow by appending
- * (enums) or by taking over reserved space (struct lb_settings), and sizes are
- * chosen once, generously. Go types are generated from these definitions
- * (bpf2go -type); never mirror them by hand.
- *
- * Addresses are always 16 bytes: IPv6 as is, IPv4 as IPv4-mapped IPv6
- * (::ffff:a.b.c.d), which is what Go's netip.Addr.As16 returns.
+ * lb_maps.h - the maps and map value layouts of the lb stage (and of the
+ * probe stage, which tunnels like it). They have one writer, the load
+ * balancer's control plane (lb/ through bpf.LB); the pipeline-wide maps
+ * are in pipeline.h. Pinning, adoption and layout rules are those of
+ * pipeline.h.
  */
 #ifndef AIRD_LB_MAPS_H
 #define AIRD_LB_MAPS_H
 
 #include "common.h"
 #include "flow.h"
+#include "pipeline.h"
 
 #define VIP_MAX 16384           /* vip ids: 0 .. VIP_MAX-1 */
 #define VIP_ENTRIES 65536       /* entries of vips (services and address entries) */
@@ -24,8 +19,6 @@
 #define MAGLEV_DEFAULT_SIZE 65537
 #define CONNTRACK_DEFAULT_SIZE 65536
 #define ALLOW_MAX 65536
-#define DECAP_ADDRS_MAX 1024
-#define STATS_SLOTS 64          /* lb_stats and drop_stats: room for appended enums */
 
 /*
  * vips key. A service is (VIP address, port, protocol); port 0 is a
@@ -81,36 +74,6 @@ struct allow_key {
 	__u8 addr[16];
 };
 
-/* decap_addrs key: one of the node's underlay addresses. */
-struct decap_key {
-	__u8 addr[16];
-};
-
-/* enum settings_flags are the flags of struct lb_settings. */
-enum settings_flags {
-	SETTINGS_F_NO_PTB = 1 << 0, /* do not generate ICMP too big / frag needed */
-	SETTINGS_F_SRC6 = 1 << 1,   /* src6 is configured */
-	SETTINGS_F_SRC4 = 1 << 2,   /* src4 is configured */
-};
-
-/*
- * struct lb_settings is the single value of the settings array, written by the
- * control plane. The outer source address of an encapsulated packet is the
- * configured address with the bits of the mask replaced by bits of the
- * flow hash, so receivers' RSS and ECMP see many sources.
- */
-struct lb_settings {
-	__u8 src6[16];     /* outer IPv6 source */
-	__be32 src6_mask;  /* bits of the last 32 bits of src6 taken from the flow hash */
-	__be32 src4;       /* outer IPv4 source */
-	__be32 src4_mask;  /* bits of src4 taken from the flow hash */
-	__u32 flags;       /* enum settings_flags */
-	__u32 hash_seed;   /* flow hash seed; must be equal on every LB node */
-	__u32 mtu;         /* 0, or the largest outer IP packet to send (besides the FIB MTU) */
-	__u32 nexthop_ttl; /* next-hop cache lifetime in jiffies; 0: NEXTHOP_TTL_DEFAULT */
-	__u32 reserved[5]; /* future fields; keeps the value size stable */
-};
-
 /* 25 jiffies: 25 ms (HZ=1000) to 250 ms (HZ=100). */
 #define NEXTHOP_TTL_DEFAULT 25
 
@@ -118,7 +81,7 @@ struct lb_settings {
  * struct nexthop caches, per CPU and backend, what bpf_fib_lookup said
  * about the backend's address: a full FIB and neighbour lookup costs more
  * than the rest of the lb stage together. Only successful lookups are
- * cached, for lb_settings.nexthop_ttl jiffies (bpf_jiffies64 is inlined by
+ * cached, for settings.nexthop_ttl jiffies (bpf_jiffies64 is inlined by
  * the verifier, a clock helper is not); the control plane clears an entry
  * when it changes the backend.
  */
@@ -129,63 +92,6 @@ struct nexthop {
 	__u8 dmac[ETH_ALEN]; /* next hop's MAC */
 	__u8 smac[ETH_ALEN]; /* egress interface's MAC */
 	__u32 pad;
-};
-
-/* struct counter is a packets/bytes pair (vip_stats, backend_stats). */
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
-
-/*
- * enum lb_stat indexes lb_stats (per-CPU __u64 event counts). Shared with
- * Go; append only, below STATS_SLOTS.
- */
-enum lb_stat {
-	LB_STAT_CT_HIT = 0,        /* flow found in conntrack */
-	LB_STAT_CT_MISS,           /* Maglev chose the backend */
-	LB_STAT_CT_INSERT,         /* conntrack entries written */
-	LB_STAT_CT_INSERT_FAILED,  /* conntrack update failed */
-	LB_STAT_TX,                /* encapsulated, XDP_TX out of the ingress interface */
-	LB_STAT_REDIRECT,          /* encapsulated, redirected to another interface */
-	LB_STAT_NO_NEIGH_PASS,     /* encapsulated, next hop unresolved: passed to the kernel */
-	LB_STAT_TTL_PASS,          /* hop limit exhausted: passed unchanged to the kernel */
-	LB_STAT_ICMP_ECHO,         /* echo requests to a VIP answered */
-	LB_STAT_PTB_RELAYED,       /* too big / frag needed about a VIP flow sent to its backend */
-	LB_STAT_ICMP_RELAYED,      /* other ICMP errors about a VIP flow sent to its backend */
-	LB_STAT_PTB_GENERATED,     /* too big / frag needed sent to a client */
-	LB_STAT_DECAP_IPV6,        /* IPv6-outer tunnel packets decapsulated */
-	LB_STAT_DECAP_IPV4,        /* IPv4-outer tunnel packets decapsulated */
-	LB_STAT_CT_EVICT,          /* conntrack inserts that replaced another flow */
-	/* The probe stage (hc.h): the load balancer's own health probes. */
-	LB_STAT_HC_ENCAP,          /* probe packets encapsulated and sent to their backend */
-	LB_STAT_HC_BAD_BACKEND,    /* probe marked with an unknown backend id (or a v6 probe, v4 backend): dropped */
-	LB_STAT_HC_NO_SOURCE,      /* probe dropped: no outer source address for the backend's family */
-	LB_STAT_HC_FIB,            /* probe dropped: no route to the backend (or forwarding off, too big) */
-	LB_STAT_HC_MALFORMED,      /* probe dropped: not a readable IPv4/IPv6 packet */
-	LB_STAT_HC_ERROR,          /* probe dropped: encapsulation failed (no room, missing map) */
-	LB_STAT_MAX,
-};
-
-/*
- * enum drop_reason indexes drop_stats (per-CPU __u64). Shared with Go;
- * append only, below STATS_SLOTS.
- */
-enum drop_reason {
-	DROP_MALFORMED = 0,   /* to a VIP: truncated or inconsistent headers */
-	DROP_EXT_HEADERS,     /* to a VIP: IPv6 extension header chain not walkable */
-	DROP_NO_SERVICE,      /* to a VIP address: no service for the protocol/port */
-	DROP_FRAGMENT,        /* to a VIP address: fragment without a port-0 service */
-	DROP_NOT_ALLOWED,     /* source not in the VIP's allow list */
-	DROP_NO_BACKEND,      /* no Maglev table for the VIP, or an empty slot */
-	DROP_BAD_BACKEND,     /* backend slot invalid, or an IPv6 VIP with an IPv4 backend */
-	DROP_NO_SOURCE,       /* no outer source address configured for the family */
-	DROP_FIB,             /* FIB lookup failed (unreachable, blackhole, forwarding off) */
-	DROP_TOO_BIG,         /* too big to encapsulate and no ICMP may be sent */
-	DROP_HEADROOM,        /* bpf_xdp_adjust_head/tail failed */
-	DROP_DECAP_MALFORMED, /* tunnel packet to a decap address with a bad inner packet */
-	DROP_DECAP_FRAGMENT,  /* fragmented tunnel packet to a decap address */
-	DROP_MAX,
 };
 
 /* Outer ARRAY_OF_MAPS: vip_id -> Maglev table (slot -> backend id). */
@@ -227,20 +133,6 @@ struct {
 } allow SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct lb_settings);
-} settings SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DECAP_ADDRS_MAX);
-	__type(key, struct decap_key);
-	__type(value, __u32);
-} decap_addrs SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BACKEND_MAX);
 	__type(key, __u32);
@@ -260,20 +152,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct counter);
 } backend_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STATS_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} lb_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STATS_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} drop_stats SEC(".maps");
 
 /*
  * conntrack: flow -> backend. The layout was chosen by measurement (see
@@ -372,32 +250,5 @@ static __always_inline void *ct_map(void)
 
 /* The Maglev table size, set at load time together with the inner map size. */
 volatile const __u32 maglev_size = MAGLEV_DEFAULT_SIZE;
-
-static __always_inline void count_stat(__u32 stat)
-{
-	__u64 *c = bpf_map_lookup_elem(&lb_stats, &stat);
-
-	if (c)
-		*c += 1;
-}
-
-static __always_inline int drop_packet(__u32 reason)
-{
-	__u64 *c = bpf_map_lookup_elem(&drop_stats, &reason);
-
-	if (c)
-		*c += 1;
-	return XDP_DROP;
-}
-
-static __always_inline void count_traffic(void *map, __u32 idx, __u32 bytes)
-{
-	struct counter *c = bpf_map_lookup_elem(map, &idx);
-
-	if (c) {
-		c->packets++;
-		c->bytes += bytes;
-	}
-}
 
 #endif /* AIRD_LB_MAPS_H */

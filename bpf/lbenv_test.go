@@ -56,10 +56,12 @@ const testTableSize = 4093 // prime, not the default: tests the load-time size
 type lbEnv struct {
 	ns       string
 	ifindex  int
-	objs     *DatapathObjects
-	lb       *LB
+	objs     *Objects
+	lb       *LB   // writes the lb stage's maps
+	node     *Node // writes the pipeline's maps
 	settings Settings
-	tables   map[uint32][]uint32   // vip id -> table, as programmed
+	tables   map[uint32][]uint32   // vip id -> table, as installed now
+	initial  map[uint32][]uint32   // vip id -> table, as programLB installed it
 	backends map[uint32]netip.Addr // backend id -> address
 }
 
@@ -103,14 +105,68 @@ func newLBEnv(t testing.TB) *lbEnv {
 	}
 	t.Cleanup(func() { _ = objs.Close() })
 	e.objs = objs
-	e.lb = NewLB(LBMapsOf(&objs.DatapathMaps), testTableSize)
+	e.lb = NewLB(objs.LB, testTableSize)
+	e.node = NewNode(objs.Pipeline)
 	e.settings = Settings{
 		Src6:     netip.MustParsePrefix("2001:db8:5::/96"),
 		Src4:     netip.MustParsePrefix("192.0.2.64/28"),
 		HashSeed: 0x5eed,
 	}
-	e.must(t, e.lb.SetSettings(e.settings))
+	e.must(t, e.node.SetSettings(e.settings))
 	return e
+}
+
+// withSettings writes s for the rest of the (sub)test, then restores the
+// environment's settings.
+func (e *lbEnv) withSettings(t testing.TB, s Settings) {
+	t.Helper()
+	e.must(t, e.node.SetSettings(s))
+	t.Cleanup(func() { e.must(t, e.node.SetSettings(e.settings)) })
+}
+
+// withTable installs table for vip for the rest of the (sub)test, then
+// restores the one installed before.
+func (e *lbEnv) withTable(t testing.TB, vip uint32, table []uint32) {
+	t.Helper()
+	old, had := e.tables[vip]
+	e.table(t, vip, table)
+	t.Cleanup(func() {
+		if had {
+			e.table(t, vip, old)
+			return
+		}
+		e.must(t, e.lb.DeleteTable(vip))
+		delete(e.tables, vip)
+	})
+}
+
+// resetFlows forgets every tracked flow and every cached next hop, so a
+// case starts from the programmed state alone.
+func (e *lbEnv) resetFlows(t testing.TB) {
+	t.Helper()
+	ct := e.objs.LB.Conntrack
+	keys := make([]uint32, ct.MaxEntries())
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	_, err := ct.BatchUpdate(keys, make([]DatapathCtSet, len(keys)), nil)
+	e.must(t, err)
+	for id, a := range e.backends {
+		e.must(t, e.lb.SetBackend(id, a)) // also empties its next-hop cache
+	}
+}
+
+// send runs r's packet as a preparation step (e.g. the SYN that makes a
+// flow established) and fails unless it was forwarded as r expects.
+func (e *lbEnv) send(t testing.TB, r result) {
+	t.Helper()
+	verdict, out := e.run(t, r.in, true)
+	if verdict == xdpDrop || verdict == xdpAborted {
+		t.Fatalf("preparation packet dropped (verdict %d)", verdict)
+	}
+	if r.want != nil && !bytes.Equal(out, r.want) {
+		t.Fatalf("preparation packet: output differs:\n got  %x\n want %x", out, r.want)
+	}
 }
 
 func (e *lbEnv) must(t testing.TB, err error) {
@@ -143,6 +199,13 @@ func (e *lbEnv) table(t testing.TB, vip uint32, table []uint32) {
 	e.tables[vip] = table
 }
 
+// initialBackend is the backend programLB's table of vip gives flow k: the
+// one a flow established before a case changed the table is tracked to.
+func (e *lbEnv) initialBackend(t testing.TB, vip uint32, k DatapathFlowKey) uint32 {
+	t.Helper()
+	return e.initial[vip][MaglevSlot(FlowHash(&k, e.settings.HashSeed), testTableSize)]
+}
+
 // expectBackend is the Go-side choice for a new flow: hash, slot, table.
 func (e *lbEnv) expectBackend(t testing.TB, vip uint32, k DatapathFlowKey) (netip.Addr, uint32, uint64) {
 	t.Helper()
@@ -166,7 +229,7 @@ func (e *lbEnv) run(t testing.TB, in []byte, ingress bool) (uint32, []byte) {
 	}
 	var ret uint32
 	var err error
-	testutil.InNetns(t, e.ns, func() { onFirstCPU(t, func() { ret, err = e.objs.AirdXdp.Run(opts) }) })
+	testutil.InNetns(t, e.ns, func() { onFirstCPU(t, func() { ret, err = e.objs.Programs.XDP.Run(opts) }) })
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -213,16 +276,16 @@ func (e *lbEnv) snap(t testing.TB) snapshot {
 	s := snapshot{stats: map[DatapathLbStat]uint64{}, drops: map[DatapathDropReason]uint64{},
 		vips: map[uint32]DatapathCounter{}, backends: map[uint32]DatapathCounter{}}
 	for _, st := range LBStats() {
-		s.stats[st] = sumU64(t, e.objs.LbStats, uint32(st))
+		s.stats[st] = sumU64(t, e.objs.Pipeline.Events, uint32(st))
 	}
 	for _, r := range DropReasons() {
-		s.drops[r] = sumU64(t, e.objs.DropStats, uint32(r))
+		s.drops[r] = sumU64(t, e.objs.Pipeline.Drops, uint32(r))
 	}
 	for vip := range e.tables {
-		s.vips[vip] = sumCounter(t, e.objs.VipStats, vip)
+		s.vips[vip] = sumCounter(t, e.objs.LB.VipStats, vip)
 	}
 	for id := range e.backends {
-		s.backends[id] = sumCounter(t, e.objs.BackendStats, id)
+		s.backends[id] = sumCounter(t, e.objs.LB.BackendStats, id)
 	}
 	return s
 }

@@ -15,7 +15,7 @@ func TestConntrackSetEviction(t *testing.T) {
 	e := newLBEnv(t)
 	programLB(t, e)
 	var sets uint32
-	if err := e.objs.CtSets.Get(&sets); err != nil {
+	if err := e.objs.Constants.CtSets.Get(&sets); err != nil {
 		t.Fatal(err)
 	}
 	// Find five client ports whose flows land in one set.
@@ -44,7 +44,7 @@ func TestConntrackSetEviction(t *testing.T) {
 	checkDeltas(t, before, after, st{ctMiss: 1, ctInsert: 1, sTX: 1, DatapathLbStatLB_STAT_CT_EVICT: 1}, nil)
 	// The set holds the fifth flow and three of the first four.
 	var set DatapathCtSet
-	if err := e.objs.Conntrack.Lookup(want, &set); err != nil {
+	if err := e.objs.LB.Conntrack.Lookup(want, &set); err != nil {
 		t.Fatal(err)
 	}
 	held := map[uint16]bool{}
@@ -74,7 +74,7 @@ func TestNexthopCache(t *testing.T) {
 	programLB(t, e)
 	s := e.settings
 	s.NexthopTTL = time.Hour
-	e.must(t, e.lb.SetSettings(s))
+	e.must(t, e.node.SetSettings(s))
 	flow := key6(41000, 443, layers.IPProtocolTCP)
 	be, id, h := e.expectBackend(t, 1, flow)
 	in := fromTor(tcp6(t, client6, 41000, 443, syn, 64, 10))
@@ -97,7 +97,7 @@ func TestNexthopCache(t *testing.T) {
 	check("after the backend was rewritten", newMAC)
 
 	s.NexthopTTL = time.Millisecond
-	e.must(t, e.lb.SetSettings(s))
+	e.must(t, e.node.SetSettings(s))
 	e.must(t, e.lb.SetBackend(id, be)) // start with an entry of the short lifetime
 	check("refilled", newMAC)
 	testutil.Run(t, "ip", "-n", e.ns, "neigh", "replace", "2001:db8:ff::fe", "lladdr", gwMAC.String(),

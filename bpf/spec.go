@@ -11,9 +11,6 @@ import (
 const (
 	// ProgramXDP is the XDP entry program attached to every uplink.
 	ProgramXDP = DatapathProgAirdXdp
-	// MapFamilyStats is the per-CPU array of DatapathFamilyCounter indexed
-	// by DatapathFamily.
-	MapFamilyStats = DatapathMapFamilyStats
 	// MapMaglev is the ARRAY_OF_MAPS vip_id -> Maglev table; its inner maps
 	// are sized at load time (Config.MaglevTableSize).
 	MapMaglev = DatapathMapMaglev
@@ -129,19 +126,6 @@ func Configure(spec *ebpf.CollectionSpec, cfg Config) error {
 
 // bpfFNoCommonLRU is BPF_F_NO_COMMON_LRU (linux/bpf.h).
 const bpfFNoCommonLRU = 2
-
-// LoadObjects loads the datapath configured by cfg into the kernel.
-func LoadObjects(cfg Config, opts *ebpf.CollectionOptions) (*DatapathObjects, error) {
-	spec, err := LoadSpecWith(cfg)
-	if err != nil {
-		return nil, err
-	}
-	var objs DatapathObjects
-	if err := spec.LoadAndAssign(&objs, opts); err != nil {
-		return nil, err
-	}
-	return &objs, nil
-}
 
 // Families returns every family that indexes family_stats, in index order.
 func Families() []DatapathFamily {

@@ -15,6 +15,10 @@
  *   lb      (lb.h)     VIP packets: conntrack/Maglev, encapsulate, forward
  *   (later: router)
  *
+ * pipeline.h holds what the stages share: the stage protocol, the
+ * pipeline-wide maps (settings, node addresses, counters) and their
+ * helpers. Each stage owns its maps in its own header (lb_maps.h).
+ *
  * The same object holds aird_hc, a tcx egress program on lo that tunnels
  * the node's own health probes to their backends (hc.h). Being in one
  * object, both programs share every pinned map.
@@ -67,6 +71,7 @@ const enum drop_reason drop_reason_max __attribute__((used)) = DROP_MAX;
 const enum vip_flags vip_flags_all __attribute__((used)) =
 	VIP_F_ALLOWLIST | VIP_F_NO_PORTS | VIP_F_FRAGMENTS_ONLY;
 const enum backend_flags backend_flags_all __attribute__((used)) = BACKEND_F_VALID | BACKEND_F_IPV4;
+const enum node_addr_flags node_addr_flags_all __attribute__((used)) = NODE_ADDR_F_DECAP;
 const enum settings_flags settings_flags_all __attribute__((used)) =
 	SETTINGS_F_NO_PTB | SETTINGS_F_SRC6 | SETTINGS_F_SRC4;
 const enum hc_mark hc_mark_magic __attribute__((used)) = HC_MARK_MAGIC;

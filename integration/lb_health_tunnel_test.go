@@ -83,7 +83,7 @@ func TestLBHealthThroughTunnel(t *testing.T) {
 
 	// The tunnel works again: b2 is healthy and in the table again, and
 	// takes connections.
-	if err := decap.Put(&key, uint32(0)); err != nil {
+	if err := decap.Put(&key, uint32(bpf.DatapathNodeAddrFlagsNODE_ADDR_F_DECAP)); err != nil {
 		t.Fatalf("restore b2's decap address: %v", err)
 	}
 	l.waitHealthy(t, b1, b2)
@@ -138,7 +138,7 @@ health-check = { type = "tcp", interval = "300ms", timeout = "250ms", rise = 1, 
 	}
 	decap, key := breakDecap(t, l.backends[1].pinPath, b2)
 	l.waitServiceHealthy(t, "hc4", b1)
-	if err := decap.Put(&key, uint32(0)); err != nil {
+	if err := decap.Put(&key, uint32(bpf.DatapathNodeAddrFlagsNODE_ADDR_F_DECAP)); err != nil {
 		t.Fatal(err)
 	}
 	l.waitServiceHealthy(t, "hc4", b1, b2)
@@ -183,14 +183,14 @@ func TestLBHealthTunnelAcrossRestart(t *testing.T) {
 // pin: tunnel packets to addr are no longer decapsulated (the backend's
 // kernel drops them) while plain packets to addr still arrive. Put key back
 // into the returned map to repair it.
-func breakDecap(t *testing.T, pin, addr string) (*ebpf.Map, bpf.DatapathDecapKey) {
+func breakDecap(t *testing.T, pin, addr string) (*ebpf.Map, bpf.DatapathAddrKey) {
 	t.Helper()
-	decap, err := ebpf.LoadPinnedMap(filepath.Join(pin, "maps", bpf.DatapathMapDecapAddrs), nil)
+	decap, err := ebpf.LoadPinnedMap(filepath.Join(pin, "maps", bpf.DatapathMapNodeAddrs), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { decap.Close() })
-	key := bpf.DatapathDecapKey{Addr: bpf.Addr16(netip.MustParseAddr(addr))}
+	key := bpf.DatapathAddrKey{Addr: bpf.Addr16(netip.MustParseAddr(addr))}
 	if err := decap.Delete(&key); err != nil {
 		t.Fatalf("remove decap address %s: %v", addr, err)
 	}

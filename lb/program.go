@@ -298,3 +298,13 @@ func (p *Programmer) Table(vip netip.Addr, protocol string, port int) []uint32 {
 
 // BackendID returns the id of a backend address, or 0.
 func (p *Programmer) BackendID(a netip.Addr) uint32 { return p.backends[a] }
+
+// VIPCounters returns the traffic counters of vip ids (see bpf.LB).
+func (p *Programmer) VIPCounters(ids []uint32) (map[uint32]bpf.DatapathCounter, error) {
+	return p.lb.VIPCounters(ids)
+}
+
+// BackendCounters returns the traffic counters of backend ids.
+func (p *Programmer) BackendCounters(ids []uint32) (map[uint32]bpf.DatapathCounter, error) {
+	return p.lb.BackendCounters(ids)
+}

@@ -100,7 +100,7 @@ func benchLB(b *testing.B) *bpf.LB {
 		b.Skipf("load datapath (needs root): %v", err)
 	}
 	b.Cleanup(func() { objs.Close() })
-	return bpf.NewLB(bpf.LBMapsOf(&objs.DatapathMaps), testTableSize)
+	return bpf.NewLB(objs.LB, testTableSize)
 }
 
 // An id handed out again starts with zero counters, not its last owner's.

@@ -22,7 +22,7 @@ func loadMaps(t *testing.T) bpf.LBMaps {
 		t.Fatalf("load datapath: %v", err)
 	}
 	t.Cleanup(func() { objs.Close() })
-	return bpf.LBMapsOf(&objs.DatapathMaps)
+	return objs.LB
 }
 
 func svc(backends ...string) config.Service {

@@ -2,16 +2,21 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 
+	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/datapath"
 )
 
-// datapathComponent follows [datapath] and node.uplinks: it loads the XDP
-// pipeline (adopting pinned maps and links from an earlier process) and
-// keeps it attached to exactly the configured uplinks.
+// datapathComponent follows [datapath], [node] and [lb]: it loads the XDP
+// pipeline (adopting pinned maps and links from an earlier process), keeps
+// it attached to exactly the configured uplinks, and writes the maps that
+// belong to the whole pipeline: its settings and the node's addresses.
+// The stages' own maps have their own writers (the lb component).
 type datapathComponent struct {
 	log *slog.Logger
 	dp  *datapath.Datapath
@@ -45,9 +50,43 @@ func (c *datapathComponent) apply(old, new *config.Config) error {
 		}
 	}
 	if uplinks || old.Datapath.Forwarding != new.Datapath.Forwarding {
-		return forwarding{log: c.log, root: procSys}.apply(new.Datapath.Forwarding, new.Node.Uplinks)
+		if err := (forwarding{log: c.log, root: procSys}).apply(new.Datapath.Forwarding, new.Node.Uplinks); err != nil {
+			return err
+		}
+	}
+	if err := c.dp.SetSettings(pipelineSettings(new)); err != nil {
+		return fmt.Errorf("datapath: %w", err)
+	}
+	if err := c.dp.SetNodeAddrs(new.Node.Underlay); err != nil {
+		return fmt.Errorf("datapath: %w", err)
 	}
 	return nil
+}
+
+// pipelineHashSeed seeds the data plane's flow hash. It is the same on
+// every node, so every load balancer behind one ECMP group picks the same
+// backend for a flow.
+const pipelineHashSeed = 0x61697264 // "aird"
+
+// pipelineSettings derives the pipeline's settings from the configuration:
+// outer sources from the underlay (or lb.encap-source-prefix{,4}) and the
+// too-big switch.
+func pipelineSettings(cfg *config.Config) bpf.Settings {
+	s := bpf.Settings{HashSeed: pipelineHashSeed, DisablePTB: !cfg.LB.ICMPTooBig}
+	for _, a := range cfg.Node.Underlay {
+		if a.Is4() {
+			s.Src4 = netip.PrefixFrom(a, 32)
+		} else {
+			s.Src6 = netip.PrefixFrom(a, 128)
+		}
+	}
+	if p := cfg.LB.EncapSourcePrefix; p.IsValid() {
+		s.Src6 = p
+	}
+	if p := cfg.LB.EncapSourcePrefix4; p.IsValid() {
+		s.Src4 = p
+	}
+	return s
 }
 
 func (c *datapathComponent) close(stopIntent) error {

@@ -11,7 +11,7 @@ import (
 // the lb programmer has assigned now are read: a service or backend that is
 // not programmed is left out.
 func (c *lbComponent) traffic() ([]api.LBServiceStats, error) {
-	if c.dp == nil || c.dp.dp == nil {
+	if c.prog == nil {
 		return nil, fmt.Errorf("lb traffic: %w (no data plane)", api.ErrNotConfigured)
 	}
 	if c.m == nil {
@@ -25,11 +25,11 @@ func (c *lbComponent) traffic() ([]api.LBServiceStats, error) {
 			backendIDs = append(backendIDs, b.ID)
 		}
 	}
-	vips, err := c.dp.dp.VIPCounters(vipIDs)
+	vips, err := c.prog.VIPCounters(vipIDs)
 	if err != nil {
 		return nil, fmt.Errorf("lb traffic: %w", err)
 	}
-	backends, err := c.dp.dp.BackendCounters(backendIDs)
+	backends, err := c.prog.BackendCounters(backendIDs)
 	if err != nil {
 		return nil, fmt.Errorf("lb traffic: %w", err)
 	}

@@ -17,25 +17,6 @@ import (
 	"github.com/aird-net/aird/lb"
 )
 
-// lbMaps returns the LB maps of d (clones closed at the end of the test).
-func lbMaps(t *testing.T, d *Datapath) bpf.LBMaps {
-	t.Helper()
-	maps := map[string]*ebpf.Map{}
-	for _, name := range bpf.LBMapNames() {
-		m, err := d.Map(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = m.Close() })
-		maps[name] = m
-	}
-	l, err := bpf.LBMapsFrom(maps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 // synFrame is a TCP SYN from client:sport to vip:443 with payload bytes.
 func synFrame(t *testing.T, client, vip netip.Addr, sport uint16, payload int) []byte {
 	t.Helper()
@@ -96,9 +77,12 @@ func TestLBTrafficCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Close() })
-	maps := lbMaps(t, d)
+	maps, err := d.LBMaps()
+	if err != nil {
+		t.Fatal(err)
+	}
 	const seed = 0x5eed
-	if err := bpf.NewLB(maps, size).SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::1/128"), HashSeed: seed}); err != nil {
+	if err := d.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::1/128"), HashSeed: seed}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := lb.NewProgrammer(maps, size)
@@ -157,7 +141,7 @@ func TestLBTrafficCounters(t *testing.T) {
 		t.Fatalf("the flows all went to one backend (%v): the test proves nothing", wantBE)
 	}
 
-	vc, err := d.VIPCounters([]uint32{web.VIPID, dns.VIPID})
+	vc, err := p.VIPCounters([]uint32{web.VIPID, dns.VIPID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +154,7 @@ func TestLBTrafficCounters(t *testing.T) {
 			beIDs = append(beIDs, b.ID)
 		}
 	}
-	bc, err := d.BackendCounters(beIDs)
+	bc, err := p.BackendCounters(beIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +166,7 @@ func TestLBTrafficCounters(t *testing.T) {
 	if c := bc[dns.Backends[0].ID]; c != (bpf.DatapathCounter{}) {
 		t.Errorf("backend of another service counted %+v", c)
 	}
-	if _, err := d.VIPCounters([]uint32{bpf.MaxVIPs}); err == nil {
+	if _, err := p.VIPCounters([]uint32{bpf.MaxVIPs}); err == nil {
 		t.Error("VIPCounters read a vip id beyond the map")
 	}
 }

@@ -19,7 +19,8 @@ type Datapath struct {
 	opts    Options
 	log     *slog.Logger
 	pins    pins
-	coll    *ebpf.Collection // nil once closed
+	objs    *bpf.Objects // nil once closed
+	node    *bpf.Node    // the writer of objs.Pipeline
 	prog    *ebpf.Program
 	progID  ebpf.ProgramID
 	uplinks map[string]*uplink
@@ -57,25 +58,20 @@ func Open(opts Options) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open datapath: %w", err)
 	}
-	coll, err := d.load()
+	objs, err := d.load()
 	if err != nil {
 		lock.release()
 		return nil, fmt.Errorf("open datapath: %w", err)
 	}
-	prog := coll.Programs[bpf.ProgramXDP]
-	if prog == nil {
-		lock.release()
-		coll.Close()
-		return nil, fmt.Errorf("open datapath: program %s missing from the object", bpf.ProgramXDP)
-	}
+	prog := objs.Programs.XDP
 	info, err := prog.Info()
 	if err != nil {
 		lock.release()
-		coll.Close()
+		_ = objs.Close()
 		return nil, fmt.Errorf("open datapath: program info: %w", err)
 	}
 	id, _ := info.ID()
-	d.coll, d.prog, d.progID, d.lock = coll, prog, id, lock
+	d.objs, d.node, d.prog, d.progID, d.lock = objs, bpf.NewNode(objs.Pipeline), prog, id, lock
 	d.log.Info("datapath loaded", "pin_path", opts.PinPath, "program_id", id)
 	return d, nil
 }
@@ -86,7 +82,7 @@ func Open(opts Options) (*Datapath, error) {
 func (d *Datapath) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.coll == nil {
+	if d.objs == nil {
 		return nil
 	}
 	var errs []error
@@ -100,9 +96,11 @@ func (d *Datapath) Close() error {
 			errs = append(errs, fmt.Errorf("close probe link: %w", err))
 		}
 	}
-	d.coll.Close()
+	if err := d.objs.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	d.lock.release()
-	d.coll, d.prog, d.uplinks, d.hc = nil, nil, nil, nil
+	d.objs, d.node, d.prog, d.uplinks, d.hc = nil, nil, nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close datapath: %w", err)
 	}

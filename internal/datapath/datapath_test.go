@@ -458,6 +458,34 @@ func TestIncompatiblePinnedMapIsReplaced(t *testing.T) {
 	}
 }
 
+// A map an earlier version pinned that this object no longer has (renamed
+// or dropped by an upgrade, like decap_addrs) is unpinned at start.
+func TestOpenRemovesPinsOfUnknownMaps(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.pinPath, "maps"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 16, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		t.Fatalf("create map: %v", err)
+	}
+	defer old.Close()
+	stale := filepath.Join(e.pinPath, "maps", "decap_addrs")
+	if err := old.Pin(stale); err != nil {
+		t.Fatalf("pin: %v", err)
+	}
+	e.open(t, ModeNative)
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale pin %s still there: %v", stale, err)
+	}
+	if !strings.Contains(e.logs.String(), "removed the pin of a map this version does not have") {
+		t.Fatalf("removal not logged:\n%s", e.logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(e.pinPath, "maps", "node_addrs")); err != nil {
+		t.Fatalf("node_addrs not pinned: %v", err)
+	}
+}
+
 func TestTeardownRemovesPins(t *testing.T) {
 	e := newEnv(t)
 	d := e.open(t, ModeNative)

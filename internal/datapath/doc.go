@@ -32,13 +32,19 @@
 // recreated, or another mode requested) is replaced by a fresh attachment.
 // Only Teardown (aird --cleanup, tests) detaches links and removes the pins.
 //
-// # Load-balancer maps
+// # Maps and their owners
+//
+// The loaded object is split into map sets (bpf.Objects), each with one
+// writer. The datapath owns and writes the pipeline's maps (bpf.Node):
+// SetSettings and SetNodeAddrs (the underlay addresses tunnel packets are
+// decapsulated for), the probe configuration, and it reads the counters
+// (FamilyStats, LBStats, DropStats). LBMaps hands the lb stage's maps to
+// their one writer, the load balancer's control plane (lb.Programmer,
+// through bpf.LB). A pin whose map the object no longer has (an upgrade
+// renamed or dropped it) is removed at Open.
 //
 // Options.MaglevTableSize and Options.ConntrackSize size the maglev inner
-// maps (and the program's table-size constant) and conntrack at load time.
-// The control plane reaches the maps with Map (a clone per call) and
-// programs them with bpf.LB; LBStats and DropStats sum the event and drop
-// counters. A pinned maglev (an ARRAY_OF_MAPS) is adopted only when its
+// maps (and the program's table-size constant) and conntrack at load time. A pinned maglev (an ARRAY_OF_MAPS) is adopted only when its
 // inner maps have the configured table size: the kernel fixes the inner
 // layout when the outer map is created, and Compatible does not check it.
 // An empty pinned maglev is replaced (it holds nothing). conntrack is

@@ -13,24 +13,28 @@ import (
 	"github.com/aird-net/aird/internal/testutil"
 )
 
-// lbOf returns a bpf.LB over the datapath's maps (clones closed at the end
-// of the test).
+// lbOf returns a bpf.LB over the datapath's lb maps.
 func lbOf(t *testing.T, d *Datapath) *bpf.LB {
 	t.Helper()
-	get := func(name string) *ebpf.Map {
-		m, err := d.Map(name)
-		if err != nil {
-			t.Fatalf("Map(%s): %v", name, err)
-		}
-		t.Cleanup(func() { _ = m.Close() })
-		return m
+	m, err := d.LBMaps()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return bpf.NewLB(bpf.LBMaps{
-		Vips: get(bpf.DatapathMapVips), Maglev: get(bpf.DatapathMapMaglev), Backends: get(bpf.DatapathMapBackends),
-		Allow: get(bpf.DatapathMapAllow), Settings: get(bpf.DatapathMapSettings), DecapAddrs: get(bpf.DatapathMapDecapAddrs),
-		Nexthops: get(bpf.DatapathMapNexthops), VipStats: get(bpf.DatapathMapVipStats), BackendStats: get(bpf.DatapathMapBackendStats),
-	}, d.MaglevTableSize())
+	return bpf.NewLB(m, d.MaglevTableSize())
 }
+
+// lbMap returns one of the datapath's lb maps.
+func lbMap(t *testing.T, d *Datapath, pick func(bpf.LBMaps) *ebpf.Map) *ebpf.Map {
+	t.Helper()
+	m, err := d.LBMaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pick(m)
+}
+
+func conntrackOf(m bpf.LBMaps) *ebpf.Map { return m.Conntrack }
+func maglevOf(m bpf.LBMaps) *ebpf.Map    { return m.Maglev }
 
 // The load balancer's state lives in pinned maps: a restart with the same
 // sizes adopts all of it (established flows keep their backend); a restart
@@ -71,18 +75,11 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 	if err := lb.SetTable(9, table); err != nil {
 		t.Fatal(err)
 	}
-	ct, err := d1.Map(bpf.MapConntrack)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ct.Close()
+	ct := lbMap(t, d1, conntrackOf)
 	var set bpf.DatapathCtSet
 	set.Way[0] = bpf.DatapathCtEntry{Key: flow, BackendId: 1, VipId: 9, LastSeen: 1}
 	if err := ct.Put(uint32(0), &set); err != nil {
 		t.Fatalf("conntrack put: %v", err)
-	}
-	if _, err := d1.Map("nonexistent"); err == nil {
-		t.Fatalf("Map(nonexistent) succeeded")
 	}
 	if err := d1.Close(); err != nil {
 		t.Fatal(err)
@@ -90,11 +87,7 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 
 	checkCT := func(d *Datapath) {
 		t.Helper()
-		m, err := d.Map(bpf.MapConntrack)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
+		m := lbMap(t, d, conntrackOf)
 		var v bpf.DatapathCtSet
 		if err := m.Lookup(uint32(0), &v); err != nil || v.Way[0].Key != flow || v.Way[0].BackendId != 1 || v.Way[0].VipId != 9 {
 			t.Fatalf("conntrack entry after restart: %+v, %v", v.Way[0], err)
@@ -102,11 +95,7 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 	}
 	tableOf := func(d *Datapath) error {
 		t.Helper()
-		m, err := d.Map(bpf.MapMaglev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
+		m := lbMap(t, d, maglevOf)
 		var id ebpf.MapID
 		return m.Lookup(uint32(9), &id)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -12,9 +14,10 @@ import (
 	"github.com/aird-net/aird/bpf"
 )
 
-// load loads the collection, reusing every compatible pinned map, and pins
-// the maps it had to create.
-func (d *Datapath) load() (*ebpf.Collection, error) {
+// load loads the datapath objects, reusing every compatible pinned map,
+// pins the maps it had to create and removes pins of maps the object no
+// longer has (an upgrade renamed or dropped them).
+func (d *Datapath) load() (*bpf.Objects, error) {
 	spec, err := bpf.LoadSpecWith(d.opts.bpfConfig())
 	if err != nil {
 		return nil, err
@@ -51,6 +54,7 @@ func (d *Datapath) load() (*ebpf.Collection, error) {
 		return nil, fmt.Errorf("load bpf objects: %w", err)
 	}
 
+	defer coll.Close() // what NewObjects leaves: internal maps only
 	for _, name := range names {
 		if adopted[name] != nil {
 			d.log.Info("adopted pinned map", "map", name, "pin", d.pins.mapPath(name))
@@ -58,11 +62,33 @@ func (d *Datapath) load() (*ebpf.Collection, error) {
 		}
 		m := coll.Maps[name]
 		if err := pinReplace(m.Pin, d.pins.mapPath(name)); err != nil {
-			coll.Close()
 			return nil, fmt.Errorf("pin map %s: %w", name, err)
 		}
 	}
-	return coll, nil
+	d.removeStalePins(names)
+	return bpf.NewObjects(coll)
+}
+
+// removeStalePins unpins every map pin whose name the object does not
+// have: a map an earlier version had (renamed or dropped) would otherwise
+// stay pinned, and hold its memory, forever.
+func (d *Datapath) removeStalePins(names []string) {
+	entries, err := os.ReadDir(d.pins.mapsDir())
+	if err != nil {
+		d.log.Warn("stale map pins not checked", "error", err)
+		return
+	}
+	for _, e := range entries {
+		if slices.Contains(names, e.Name()) {
+			continue
+		}
+		path := filepath.Join(d.pins.mapsDir(), e.Name())
+		if err := removePin(path); err != nil {
+			d.log.Warn("stale map pin not removed", "pin", path, "error", err)
+			continue
+		}
+		d.log.Info("removed the pin of a map this version does not have", "pin", path)
+	}
 }
 
 // adoptMap returns the map pinned for name if it can serve spec, nil if

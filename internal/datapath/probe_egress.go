@@ -9,8 +9,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
-
-	"github.com/aird-net/aird/bpf"
 )
 
 // ProbeInterface is where the probe program runs: the probe routing table
@@ -47,13 +45,10 @@ type ProbeEgressStatus struct {
 func (d *Datapath) AttachProbeEgress() (ProbeEgressStatus, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.coll == nil {
+	if d.objs == nil {
 		return ProbeEgressStatus{}, errors.New("attach probe egress: datapath is closed")
 	}
-	prog := d.coll.Programs[bpf.ProgramHC]
-	if prog == nil {
-		return ProbeEgressStatus{}, fmt.Errorf("attach probe egress: program %s missing from the object", bpf.ProgramHC)
-	}
+	prog := d.objs.Programs.Probe
 	lo, err := netlink.LinkByName(ProbeInterface)
 	if err != nil {
 		return ProbeEgressStatus{}, fmt.Errorf("attach probe egress: look up %s: %w", ProbeInterface, err)
@@ -89,7 +84,7 @@ func (d *Datapath) ProbeEgress() (ProbeEgressStatus, bool) {
 
 func (d *Datapath) probeStatus() ProbeEgressStatus {
 	var id uint32
-	if info, err := d.coll.Programs[bpf.ProgramHC].Info(); err == nil {
+	if info, err := d.objs.Programs.Probe.Info(); err == nil {
 		pid, _ := info.ID()
 		id = uint32(pid)
 	}
@@ -165,11 +160,7 @@ func (d *Datapath) probeFIBIfindex() int {
 // writeProbeFIB tells the probe program which uplink to look routes up
 // from: a probe is routed like a data packet arriving on it.
 func (d *Datapath) writeProbeFIB() error {
-	m := d.coll.Maps[bpf.MapHCConf]
-	if m == nil {
-		return fmt.Errorf("map %s missing from the object", bpf.MapHCConf)
-	}
-	return bpf.SetProbeFIBIfindex(m, uint32(d.probeFIBIfindex()))
+	return d.node.SetProbeFIBIfindex(uint32(d.probeFIBIfindex()))
 }
 
 // tcxIfindex returns the interface a live tcx link is attached to, 0 when

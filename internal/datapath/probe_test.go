@@ -102,7 +102,7 @@ func TestProbeEgressTunnelsMarkedPackets(t *testing.T) {
 	if err := lb.SetBackend(7, backend); err != nil {
 		t.Fatal(err)
 	}
-	if err := lb.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix(addrA6 + "/128"), HashSeed: 1}); err != nil {
+	if err := d.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix(addrA6 + "/128"), HashSeed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	var st ProbeEgressStatus

@@ -3,7 +3,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"net/netip"
 
 	"github.com/cilium/ebpf"
 
@@ -22,10 +22,10 @@ type Counter struct {
 func (d *Datapath) FamilyStats() (map[string]Counter, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.coll == nil {
+	if d.objs == nil {
 		return nil, errors.New("family stats: datapath is closed")
 	}
-	m := d.coll.Maps[bpf.MapFamilyStats]
+	m := d.objs.Pipeline.FamilyStats
 	out := make(map[string]Counter, len(bpf.Families()))
 	for _, f := range bpf.Families() {
 		var perCPU []bpf.DatapathFamilyCounter
@@ -43,26 +43,39 @@ func (d *Datapath) FamilyStats() (map[string]Counter, error) {
 	return out, nil
 }
 
-// Map returns a new handle (a clone, which the caller closes) of the
-// datapath map called name (bpf.DatapathMap* constants: "vips", "maglev",
-// "backends", "conntrack", "allow", "settings", "decap_addrs", counters).
-// The control plane programs the load balancer through these; the maps
-// are pinned, so what it writes survives restarts.
-func (d *Datapath) Map(name string) (*ebpf.Map, error) {
+// LBMaps returns the lb stage's maps for their one writer, the load
+// balancer's control plane (lb.Programmer through bpf.LB). The maps are
+// pinned, so what it writes survives restarts; they stay owned by the
+// datapath and are valid until Close.
+func (d *Datapath) LBMaps() (bpf.LBMaps, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.coll == nil {
-		return nil, errors.New("map: datapath is closed")
+	if d.objs == nil {
+		return bpf.LBMaps{}, errors.New("lb maps: datapath is closed")
 	}
-	m := d.coll.Maps[name]
-	if m == nil || strings.HasPrefix(name, ".") {
-		return nil, fmt.Errorf("map %q: no such map in the datapath", name)
+	return d.objs.LB, nil
+}
+
+// SetSettings writes the pipeline's settings (outer sources, hash seed,
+// too-big switch, ...).
+func (d *Datapath) SetSettings(s bpf.Settings) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.objs == nil {
+		return errors.New("settings: datapath is closed")
 	}
-	c, err := m.Clone()
-	if err != nil {
-		return nil, fmt.Errorf("map %q: %w", name, err)
+	return d.node.SetSettings(s)
+}
+
+// SetNodeAddrs makes addrs the node's own addresses in the data plane:
+// tunnel packets to them are decapsulated.
+func (d *Datapath) SetNodeAddrs(addrs []netip.Addr) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.objs == nil {
+		return errors.New("node addresses: datapath is closed")
 	}
-	return c, nil
+	return d.node.SetAddrs(addrs)
 }
 
 // MaglevTableSize returns the slot count every Maglev table must have.
@@ -70,13 +83,13 @@ func (d *Datapath) MaglevTableSize() uint32 {
 	return d.opts.bpfConfig().MaglevTableSizeOrDefault()
 }
 
-// LBStats returns the load balancer's event counters (conntrack hits,
-// misses and inserts, TX/redirect, too-big relayed/generated, decap, ...)
+// LBStats returns the pipeline's event counters (conntrack hits, misses
+// and inserts, TX/redirect, too-big relayed/generated, decap, probes, ...)
 // summed over CPUs, keyed by name ("ct_hit", ...).
 func (d *Datapath) LBStats() (map[string]uint64, error) {
 	out := map[string]uint64{}
 	for _, s := range bpf.LBStats() {
-		v, err := d.sumPerCPU(bpf.DatapathMapLbStats, uint32(s))
+		v, err := d.sumPerCPU(func(o *bpf.Objects) *ebpf.Map { return o.Pipeline.Events }, uint32(s))
 		if err != nil {
 			return nil, fmt.Errorf("lb stats: %w", err)
 		}
@@ -85,12 +98,12 @@ func (d *Datapath) LBStats() (map[string]uint64, error) {
 	return out, nil
 }
 
-// DropStats returns the packets the load balancer and decap stages dropped,
-// by reason ("no_backend", "not_allowed", ...), summed over CPUs.
+// DropStats returns the packets the pipeline's stages dropped, by reason
+// ("no_backend", "not_allowed", ...), summed over CPUs.
 func (d *Datapath) DropStats() (map[string]uint64, error) {
 	out := map[string]uint64{}
 	for _, r := range bpf.DropReasons() {
-		v, err := d.sumPerCPU(bpf.DatapathMapDropStats, uint32(r))
+		v, err := d.sumPerCPU(func(o *bpf.Objects) *ebpf.Map { return o.Pipeline.Drops }, uint32(r))
 		if err != nil {
 			return nil, fmt.Errorf("drop stats: %w", err)
 		}
@@ -99,15 +112,16 @@ func (d *Datapath) DropStats() (map[string]uint64, error) {
 	return out, nil
 }
 
-func (d *Datapath) sumPerCPU(name string, key uint32) (uint64, error) {
+func (d *Datapath) sumPerCPU(pick func(*bpf.Objects) *ebpf.Map, key uint32) (uint64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.coll == nil {
+	if d.objs == nil {
 		return 0, errors.New("datapath is closed")
 	}
 	var per []uint64
-	if err := d.coll.Maps[name].Lookup(&key, &per); err != nil {
-		return 0, fmt.Errorf("lookup %s[%d]: %w", name, key, err)
+	m := pick(d.objs)
+	if err := m.Lookup(&key, &per); err != nil {
+		return 0, fmt.Errorf("lookup %s[%d]: %w", m, key, err)
 	}
 	var s uint64
 	for _, v := range per {

@@ -58,7 +58,7 @@ func (d *Datapath) Uplinks() []UplinkStatus {
 func (d *Datapath) SetUplinks(ifaces []string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.coll == nil {
+	if d.objs == nil {
 		return errors.New("set uplinks: datapath is closed")
 	}
 	want, err := uplinkNames(ifaces)

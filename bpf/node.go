@@ -1,0 +1,90 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// Node writes the pipeline-wide maps: the settings, the node's own
+// addresses and the probe stage's configuration. Its one user is the owner
+// of the data plane (internal/datapath); stages only read these maps.
+type Node struct {
+	m PipelineMaps
+}
+
+// NewNode returns the writer of m.
+func NewNode(m PipelineMaps) *Node { return &Node{m: m} }
+
+// SetSettings writes the settings.
+func (n *Node) SetSettings(s Settings) error {
+	v, err := s.value()
+	if err != nil {
+		return err
+	}
+	if err := n.m.Settings.Put(uint32(0), &v); err != nil {
+		return fmt.Errorf("write settings: %w", err)
+	}
+	return nil
+}
+
+// SetAddrs makes the node's decap addresses exactly addrs: tunnel packets
+// to them are decapsulated. Entries are added before stale ones go, so
+// an address kept across the call never misses a packet.
+func (n *Node) SetAddrs(addrs []netip.Addr) error {
+	want := map[DatapathAddrKey]bool{}
+	flags := uint32(DatapathNodeAddrFlagsNODE_ADDR_F_DECAP)
+	for _, a := range addrs {
+		k := DatapathAddrKey{Addr: Addr16(a)}
+		want[k] = true
+		if err := n.m.NodeAddrs.Put(&k, flags); err != nil {
+			return fmt.Errorf("add node address %s: %w", a, err)
+		}
+	}
+	var stale []DatapathAddrKey
+	var k DatapathAddrKey
+	var v uint32
+	it := n.m.NodeAddrs.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list node addresses: %w", err)
+	}
+	for _, k := range stale {
+		if err := n.m.NodeAddrs.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete node address %s: %w", netip.AddrFrom16(k.Addr).Unmap(), err)
+		}
+	}
+	return nil
+}
+
+// Addrs returns the node addresses in the map.
+func (n *Node) Addrs() ([]netip.Addr, error) {
+	var out []netip.Addr
+	var k DatapathAddrKey
+	var v uint32
+	it := n.m.NodeAddrs.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, netip.AddrFrom16(k.Addr).Unmap())
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list node addresses: %w", err)
+	}
+	return out, nil
+}
+
+// SetProbeFIBIfindex writes the interface the probe program does its FIB
+// lookups from (ingress perspective, like a data packet arriving there:
+// forwarding must be on). 0 means lo.
+func (n *Node) SetProbeFIBIfindex(ifindex uint32) error {
+	v := DatapathHcConfig{FibIfindex: ifindex}
+	if err := n.m.ProbeConf.Put(uint32(0), &v); err != nil {
+		return fmt.Errorf("write probe config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * pipeline.h - what every stage of the XDP pipeline shares: the stage
+ * protocol, the maps that belong to the whole pipeline and the helpers
+ * that count into them.
+ *
+ * A stage is a static __always_inline function taking the context and the
+ * parsed struct packet. It returns a verdict (XDP_TX, XDP_REDIRECT,
+ * XDP_DROP, XDP_PASS) to end the pipeline, or STAGE_CONTINUE to let the
+ * next stage look. Stages own their maps (lb_maps.h, router_maps.h); the
+ * maps here are written by the owner of the pipeline (internal/datapath)
+ * and only read or counted into by the stages:
+ *
+ *   settings      the node's data-plane settings (one value)
+ *   node_addrs    the node's own addresses (underlay): tunnel endpoints
+ *   family_stats  packets/bytes per family (the count stage)
+ *   lb_stats      per-CPU event counters (enum lb_stat; decap, lb, probe)
+ *   drop_stats    per-CPU drop counters (enum drop_reason; every stage)
+ *
+ * Every map is pinned by internal/datapath under <pin>/maps/<name> and
+ * adopted by the next aird process when its type, key and value size, max
+ * entries and flags still match. So layouts only ever grow by appending
+ * (enums) or by taking over reserved space (struct pipeline_settings), and sizes
+ * are chosen once, generously. Go types are generated from these
+ * definitions (bpf2go -type); never mirror them by hand.
+ *
+ * Addresses are always 16 bytes: IPv6 as is, IPv4 as IPv4-mapped IPv6
+ * (::ffff:a.b.c.d), which is what Go's netip.Addr.As16 returns.
+ */
+#ifndef AIRD_PIPELINE_H
+#define AIRD_PIPELINE_H
+
+#include "common.h"
+#include "parse.h"
+
+/* A stage returns STAGE_CONTINUE to let the next stage look at the packet. */
+#define STAGE_CONTINUE (-1)
+
+#define NODE_ADDRS_MAX 1024
+#define STATS_SLOTS 64 /* lb_stats and drop_stats: room for appended enums */
+
+/* struct addr_key is a map key holding one address. */
+struct addr_key {
+	__u8 addr[16];
+};
+
+/* enum node_addr_flags are the flags of a node_addrs value. */
+enum node_addr_flags {
+	NODE_ADDR_F_DECAP = 1 << 0, /* tunnel packets to the address are decapsulated */
+};
+
+/* enum settings_flags are the flags of struct pipeline_settings. */
+enum settings_flags {
+	SETTINGS_F_NO_PTB = 1 << 0, /* do not generate ICMP too big / frag needed */
+	SETTINGS_F_SRC6 = 1 << 1,   /* src6 is configured */
+	SETTINGS_F_SRC4 = 1 << 2,   /* src4 is configured */
+};
+
+/*
+ * struct pipeline_settings is the single value of the settings array, written by
+ * the control plane. The outer source address of an encapsulated packet is
+ * the configured address with the bits of the mask replaced by bits of the
+ * flow hash, so receivers' RSS and ECMP see many sources.
+ */
+struct pipeline_settings {
+	__u8 src6[16];     /* outer IPv6 source */
+	__be32 src6_mask;  /* bits of the last 32 bits of src6 taken from the flow hash */
+	__be32 src4;       /* outer IPv4 source */
+	__be32 src4_mask;  /* bits of src4 taken from the flow hash */
+	__u32 flags;       /* enum settings_flags */
+	__u32 hash_seed;   /* flow hash seed; must be equal on every LB node */
+	__u32 mtu;         /* 0, or the largest outer IP packet to send (besides the FIB MTU) */
+	__u32 nexthop_ttl; /* next-hop cache lifetime in jiffies; 0: NEXTHOP_TTL_DEFAULT */
+	__u32 reserved[5]; /* future fields; keeps the value size stable */
+};
+
+/* struct counter is a packets/bytes pair (vip_stats, backend_stats, ...). */
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* struct family_counter is one family_stats value. */
+struct family_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/*
+ * enum lb_stat indexes lb_stats (per-CPU __u64 event counts). Shared with
+ * Go; append only, below STATS_SLOTS.
+ */
+enum lb_stat {
+	LB_STAT_CT_HIT = 0,        /* flow found in conntrack */
+	LB_STAT_CT_MISS,           /* Maglev chose the backend */
+	LB_STAT_CT_INSERT,         /* conntrack entries written */
+	LB_STAT_CT_INSERT_FAILED,  /* conntrack update failed */
+	LB_STAT_TX,                /* encapsulated, XDP_TX out of the ingress interface */
+	LB_STAT_REDIRECT,          /* encapsulated, redirected to another interface */
+	LB_STAT_NO_NEIGH_PASS,     /* encapsulated, next hop unresolved: passed to the kernel */
+	LB_STAT_TTL_PASS,          /* hop limit exhausted: passed unchanged to the kernel */
+	LB_STAT_ICMP_ECHO,         /* echo requests to a VIP answered */
+	LB_STAT_PTB_RELAYED,       /* too big / frag needed about a VIP flow sent to its backend */
+	LB_STAT_ICMP_RELAYED,      /* other ICMP errors about a VIP flow sent to its backend */
+	LB_STAT_PTB_GENERATED,     /* too big / frag needed sent to a client */
+	LB_STAT_DECAP_IPV6,        /* IPv6-outer tunnel packets decapsulated */
+	LB_STAT_DECAP_IPV4,        /* IPv4-outer tunnel packets decapsulated */
+	LB_STAT_CT_EVICT,          /* conntrack inserts that replaced another flow */
+	/* The probe stage (hc.h): the load balancer's own health probes. */
+	LB_STAT_HC_ENCAP,          /* probe packets encapsulated and sent to their backend */
+	LB_STAT_HC_BAD_BACKEND,    /* probe marked with an unknown backend id (or a v6 probe, v4 backend): dropped */
+	LB_STAT_HC_NO_SOURCE,      /* probe dropped: no outer source address for the backend's family */
+	LB_STAT_HC_FIB,            /* probe dropped: no route to the backend (or forwarding off, too big) */
+	LB_STAT_HC_MALFORMED,      /* probe dropped: not a readable IPv4/IPv6 packet */
+	LB_STAT_HC_ERROR,          /* probe dropped: encapsulation failed (no room, missing map) */
+	LB_STAT_MAX,
+};
+
+/*
+ * enum drop_reason indexes drop_stats (per-CPU __u64). Shared with Go;
+ * append only, below STATS_SLOTS.
+ */
+enum drop_reason {
+	DROP_MALFORMED = 0,   /* to a VIP: truncated or inconsistent headers */
+	DROP_EXT_HEADERS,     /* to a VIP: IPv6 extension header chain not walkable */
+	DROP_NO_SERVICE,      /* to a VIP address: no service for the protocol/port */
+	DROP_FRAGMENT,        /* to a VIP address: fragment without a port-0 service */
+	DROP_NOT_ALLOWED,     /* source not in the VIP's allow list */
+	DROP_NO_BACKEND,      /* no Maglev table for the VIP, or an empty slot */
+	DROP_BAD_BACKEND,     /* backend slot invalid, or an IPv6 VIP with an IPv4 backend */
+	DROP_NO_SOURCE,       /* no outer source address configured for the family */
+	DROP_FIB,             /* FIB lookup failed (unreachable, blackhole, forwarding off) */
+	DROP_TOO_BIG,         /* too big to encapsulate and no ICMP may be sent */
+	DROP_HEADROOM,        /* bpf_xdp_adjust_head/tail failed */
+	DROP_DECAP_MALFORMED, /* tunnel packet to a decap address with a bad inner packet */
+	DROP_DECAP_FRAGMENT,  /* fragmented tunnel packet to a decap address */
+	DROP_MAX,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pipeline_settings);
+} settings SEC(".maps");
+
+/* node_addrs: one of the node's own addresses -> enum node_addr_flags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NODE_ADDRS_MAX);
+	__type(key, struct addr_key);
+	__type(value, __u32);
+} node_addrs SEC(".maps");
+
+/*
+ * family_stats is indexed by enum family. Per-CPU, so the count stage
+ * needs no atomics; userspace sums the CPUs.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FAMILY_MAX);
+	__type(key, __u32);
+	__type(value, struct family_counter);
+} family_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STATS_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lb_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STATS_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} drop_stats SEC(".maps");
+
+/* count_stat counts one event of enum lb_stat. */
+static __always_inline void count_stat(__u32 stat)
+{
+	__u64 *c = bpf_map_lookup_elem(&lb_stats, &stat);
+
+	if (c)
+		*c += 1;
+}
+
+/* drop_packet counts a drop of enum drop_reason and returns XDP_DROP. */
+static __always_inline int drop_packet(__u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&drop_stats, &reason);
+
+	if (c)
+		*c += 1;
+	return XDP_DROP;
+}
+
+/* count_traffic adds one packet of bytes to entry idx of a counter map. */
+static __always_inline void count_traffic(void *map, __u32 idx, __u32 bytes)
+{
+	struct counter *c = bpf_map_lookup_elem(map, &idx);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+/* settings_get returns the settings value (always present in an ARRAY). */
+static __always_inline struct pipeline_settings *settings_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&settings, &zero);
+}
+
+/* addr_v4mapped writes v4 as an IPv4-mapped IPv6 address into a. */
+static __always_inline void addr_v4mapped(__u32 *a, __be32 v4)
+{
+	a[0] = 0;
+	a[1] = 0;
+	a[2] = bpf_htonl(0x0000ffff);
+	a[3] = v4;
+}
+
+/* addr_equal compares two 16-byte addresses (4-byte aligned). */
+static __always_inline int addr_equal(const __u8 *a, const __u8 *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+/*
+ * pkt_dst_key fills k with the destination address of an untagged
+ * IPv4/IPv6 packet; returns -1 for anything else.
+ */
+static __always_inline int pkt_dst_key(const struct packet *pkt, struct addr_key *k)
+{
+	void *data = pkt->data;
+	void *data_end = pkt->data_end;
+
+	if (pkt->vlan_depth)
+		return -1;
+	if (pkt->family == FAMILY_IPV6) {
+		struct ipv6_hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		__builtin_memcpy(k->addr, ip6->daddr, 16);
+		return 0;
+	}
+	if (pkt->family == FAMILY_IPV4) {
+		struct ipv4_hdr *ip = data + ETH_HLEN;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		addr_v4mapped((__u32 *)k->addr, ip->daddr);
+		return 0;
+	}
+	return -1;
+}
+
+#endif /* AIRD_PIPELINE_H */
