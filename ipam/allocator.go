@@ -120,14 +120,14 @@ func (a *Allocator) Allocate(req Request) (Allocation, error) {
 	}
 	var tried []string
 	for _, p := range pools {
-		addr, ok := a.pick(p, req.Family, node)
+		addr, ok := a.pick(p, req.Family, func(x netip.Addr) bool { return a.byAddr[x] != nil || node[x] })
 		if !ok {
 			tried = append(tried, p.Name)
 			continue
 		}
 		al := &Allocation{Owner: req.Owner, Family: req.Family, Addr: addr, Pool: p.Name, Kind: p.Kind, Created: time.Now().UTC()}
 		ck := cursorKey(p.Name, req.Family)
-		if err := a.st.put([]Allocation{*al}, ck, addr); err != nil {
+		if err := a.st.commit([]Allocation{*al}, nil, map[string]netip.Addr{ck: addr}); err != nil {
 			return Allocation{}, fmt.Errorf("ipam allocate: %w", err)
 		}
 		a.cursors[ck] = addr
@@ -183,7 +183,7 @@ func (a *Allocator) nodeAddrs() (map[netip.Addr]bool, error) {
 // handed out. Steps are bounded by the addresses in use (and skipped
 // reserved ones) until the first free address; a full pass means the pool
 // is exhausted.
-func (a *Allocator) pick(p Pool, f Family, node map[netip.Addr]bool) (netip.Addr, bool) {
+func (a *Allocator) pick(p Pool, f Family, busy func(netip.Addr) bool) (netip.Addr, bool) {
 	var pfx []netip.Prefix
 	for _, q := range p.Prefixes {
 		if FamilyOf(q.Addr()) == f {
@@ -211,7 +211,7 @@ func (a *Allocator) pick(p Pool, f Family, node map[netip.Addr]bool) (netip.Addr
 	}
 	i, c, wrapped := idx, start, false
 	for {
-		if !excluded(pfx[i], c) && a.byAddr[c] == nil && !node[c] {
+		if !excluded(pfx[i], c) && !busy(c) {
 			return c, true
 		}
 		n, ok := next(pfx[i], c)
@@ -263,7 +263,7 @@ func (a *Allocator) Reserve(owner string, addr netip.Addr) (Allocation, error) {
 		return Allocation{}, fmt.Errorf("ipam reserve: %d allocations: %w", len(a.byKey), ErrLimit)
 	}
 	al := &Allocation{Owner: owner, Family: f, Addr: addr, Pool: p.Name, Kind: p.Kind, Created: time.Now().UTC(), Reserved: true}
-	if err := a.st.put([]Allocation{*al}, "", netip.Addr{}); err != nil {
+	if err := a.st.commit([]Allocation{*al}, nil, nil); err != nil {
 		return Allocation{}, fmt.Errorf("ipam reserve: %w", err)
 	}
 	a.index(al)
@@ -291,7 +291,7 @@ func (a *Allocator) Release(owner string) ([]Allocation, error) {
 	if len(out) == 0 {
 		return nil, nil
 	}
-	if err := a.st.del(out); err != nil {
+	if err := a.st.commit(nil, out, nil); err != nil {
 		return nil, fmt.Errorf("ipam release: %w", err)
 	}
 	for i := range out {

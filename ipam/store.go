@@ -109,12 +109,16 @@ func cutKey(k []byte) (string, string, bool) {
 
 func cursorKey(pool string, f Family) string { return pool + "\x00" + string(f) }
 
-// put writes allocations and, when cursor is valid, the pool's cursor, in
-// one transaction.
-func (s *store) put(as []Allocation, curKey string, cursor netip.Addr) error {
+// commit deletes dels, writes puts and the cursors in one transaction.
+func (s *store) commit(puts, dels []Allocation, cursors map[string]netip.Addr) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAllocs)
-		for _, a := range as {
+		for _, a := range dels {
+			if err := b.Delete(allocKey(a.Owner, a.Family)); err != nil {
+				return err
+			}
+		}
+		for _, a := range puts {
 			v, err := json.Marshal(record{Addr: a.Addr, Pool: a.Pool, Kind: a.Kind, Created: a.Created, Reserved: a.Reserved})
 			if err != nil {
 				return err
@@ -123,20 +127,9 @@ func (s *store) put(as []Allocation, curKey string, cursor netip.Addr) error {
 				return err
 			}
 		}
-		if cursor.IsValid() {
-			v, _ := cursor.MarshalText()
-			return tx.Bucket(bucketCursors).Put([]byte(curKey), v)
-		}
-		return nil
-	})
-}
-
-// del removes allocations in one transaction.
-func (s *store) del(as []Allocation) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAllocs)
-		for _, a := range as {
-			if err := b.Delete(allocKey(a.Owner, a.Family)); err != nil {
+		for k, c := range cursors {
+			v, _ := c.MarshalText()
+			if err := tx.Bucket(bucketCursors).Put([]byte(k), v); err != nil {
 				return err
 			}
 		}

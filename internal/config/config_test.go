@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -440,6 +441,9 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		for i := range typ.NumField() {
 			f := typ.Field(i)
 			key := f.Tag.Get("toml")
+			if key == "-" { // set by the daemon, not a key of the file
+				continue
+			}
 			path := key
 			if prefix != "" {
 				path = prefix + "." + key
@@ -464,4 +468,30 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		}
 	}
 	walk("", reflect.TypeFor[config.Config]())
+}
+
+func TestPoolVIPFamily(t *testing.T) {
+	f := mustLoad(t, "testdata/good/04-vip-pool.toml")
+	for i, want := range []string{"ipv6", "ipv4", "ipv6"} {
+		s := &f.Services[i]
+		if got := f.PoolVIPFamily(s); got != want {
+			t.Errorf("services[%d] (%s): family %s, want %s", i, s.Name, got, want)
+		}
+	}
+	web, edge := &f.Services[0], &f.Services[2]
+	for _, c := range []struct {
+		s    *config.Service
+		addr string
+		want bool
+	}{
+		{web, "fd00:250::7", true},
+		{web, "fd00:251::7", true}, // any service pool
+		{web, "10.250.0.7", false}, // wrong family
+		{edge, "fd00:250::7", false},
+		{edge, "fd00:251::7", true},
+	} {
+		if got := f.PoolVIPFits(c.s, netip.MustParseAddr(c.addr)); got != c.want {
+			t.Errorf("PoolVIPFits(%s, %s) = %v, want %v", c.s.Name, c.addr, got, c.want)
+		}
+	}
 }

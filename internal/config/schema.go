@@ -135,8 +135,15 @@ type LB struct {
 
 // Service is one load-balanced VIP.
 type Service struct {
-	Name         string         `toml:"name" json:"name"`
-	VIP          netip.Addr     `toml:"vip" json:"vip"`
+	Name string `toml:"name" json:"name"`
+	// VIP is the service address. Absent, aird allocates one from a pool
+	// of kind "service" (VIPPool, or the first with a free address) and
+	// keeps it in its state directory, keyed by the service name.
+	VIP     netip.Addr `toml:"vip" json:"vip"`
+	VIPPool string     `toml:"vip-pool" json:"vip_pool,omitempty"`
+	// VIPAllocated is set by the daemon when VIP came from a pool; it is
+	// not a key of the file.
+	VIPAllocated bool           `toml:"-" json:"vip_allocated,omitempty"`
 	Port         int            `toml:"port" json:"port"`
 	Protocol     string         `toml:"protocol" json:"protocol"`
 	AllowSources []netip.Prefix `toml:"allow-sources" json:"allow_sources"`

@@ -21,10 +21,10 @@ func (v *validator) services() {
 		}
 		v.oneOf(path+".protocol", s.Protocol, "tcp", "udp")
 		portOK := !v.r.failed(path+".port") && v.intIn(path+".port", int64(s.Port), 0, 65535)
-		if v.unicast(path+".vip", s.VIP, "vip") {
-			if v.poolOf(s.VIP, "service") == nil {
-				v.errf(path+".vip", "VIP %s is outside every pool of kind \"service\" in [[ipam.pools]]", s.VIP)
-			}
+		if !s.VIP.IsValid() && !v.r.failed(path+".vip") {
+			v.poolVIP(path, s)
+		} else if v.unicast(path+".vip", s.VIP, "vip") {
+			v.explicitVIP(path, s)
 			if portOK {
 				v.vipUnique(path, i, s, vips)
 			}

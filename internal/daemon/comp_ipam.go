@@ -19,8 +19,10 @@ import (
 // $STATE_DIRECTORY (StateDirectory=aird in the unit sets it to this).
 const defaultStateDir = "/var/lib/aird"
 
-// ipamComponent follows [ipam]: it owns the allocator and its store in the
-// state directory. It runs before lb and bgp.
+// ipamComponent follows [ipam] and [[services]]: it owns the allocator and
+// its store in the state directory, and gives every service without vip its
+// VIP from a pool (filled into the configuration the lb and bgp components
+// then apply). It runs before lb and bgp.
 type ipamComponent struct {
 	log *slog.Logger
 
@@ -30,7 +32,7 @@ type ipamComponent struct {
 
 func (c *ipamComponent) name() string { return "ipam" }
 func (c *ipamComponent) sections() []string {
-	return []string{config.SectionIPAM}
+	return []string{config.SectionIPAM, config.SectionServices}
 }
 
 func (c *ipamComponent) apply(old, new *config.Config) error {
@@ -46,10 +48,23 @@ func (c *ipamComponent) apply(old, new *config.Config) error {
 		if err != nil {
 			return err
 		}
+		if err := syncServiceVIPs(a, new); err != nil {
+			a.Close()
+			return err
+		}
 		c.alloc = a
 		return nil
 	}
-	return c.alloc.SetPools(pools)
+	if err := c.alloc.SetPools(pools); err != nil {
+		return err
+	}
+	if err := syncServiceVIPs(c.alloc, new); err != nil {
+		if old != nil {
+			_ = c.alloc.SetPools(ipamPools(old))
+		}
+		return err
+	}
+	return nil
 }
 
 func (c *ipamComponent) allocator() *ipam.Allocator {

@@ -41,6 +41,7 @@ func (d *Daemon) reload(source string) api.ReloadResult {
 	res := api.ReloadResult{Time: time.Now(), Generation: gen}
 	next, err := config.Load(cur.Path)
 	if err == nil {
+		d.ipam.fillKnownVIPs(next.Config)
 		res.Changed = config.Diff(cur.Config, next.Config)
 		err = d.applyAll(cur.Config, next.Config, res.Changed)
 	}
