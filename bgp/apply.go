@@ -53,7 +53,7 @@ func (s *Speaker) Apply(c *config.BGP, node config.Node) error {
 	if s.run != nil {
 		peers = resolvePeers(peers, s.run.discovered)
 	}
-	pols, err := buildPolicies(c, node, peers, s.drain != drainNone)
+	pols, err := buildPolicies(c, node, peers, s.policyState())
 	if err != nil {
 		return fmt.Errorf("bgp: apply: %w", err)
 	}

@@ -30,13 +30,18 @@
 // SetAdvertised takes the complete set of locally originated routes and
 // diffs it against what GoBGP holds: withdrawals and announcements go to
 // GoBGP in batches (AddPath and DeletePath take many paths per call). The
-// next hop is the node's underlay address of the session's family, set by
-// the export policy; IPv4 prefixes on an IPv6 session get the IPv6 one
-// (RFC 8950 extended next hop, which GoBGP negotiates for IPv4 unicast).
-// Without an underlay address of that family GoBGP uses the session's
-// local address. With several uplinks every switch must reach the
-// underlay address (a loopback the switches resolve recursively); a
-// switch that only accepts on-link next hops drops the routes.
+// next hop, set by the export policy, is the node's underlay address of
+// the route's family (see planNexthop): GoBGP announces Extended Next Hop
+// (RFC 8950) but sends IPv6 next hops for IPv4 routes whether or not the
+// peer announced it too, so IPv4 routes that could only carry an IPv6
+// next hop (no IPv4 underlay address, or an unnumbered session) are sent
+// to a peer only once its OPEN announced Extended Next Hop for IPv4
+// unicast; the speaker remembers that per peer address, so later
+// sessions send the right thing from their first UPDATE. Without an
+// underlay address of that family GoBGP uses the session's local address.
+// With several uplinks every switch must reach the underlay address (a
+// loopback the switches resolve recursively); a switch that only accepts
+// on-link next hops drops the routes.
 //
 // # Policy
 //

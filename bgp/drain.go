@@ -144,7 +144,7 @@ func (s *Speaker) Drained() bool {
 func (s *Speaker) refreshExport(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
-	pols, err := buildPolicies(s.cfg, s.node, s.peers, s.drain != drainNone)
+	pols, err := buildPolicies(s.cfg, s.node, s.peers, s.policyState())
 	if err != nil {
 		return err
 	}

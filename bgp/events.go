@@ -62,7 +62,10 @@ func (s *Speaker) onPeerState(r *run, p apiutil.Peer) {
 		neg := negotiated(p.State.RemoteCap)
 		r.tracker.state(addr, true, neg, time.Now())
 		r.trim.sessionUp(time.Now())
-		s.log.Info("bgp: session established", "peer", rt.name, "address", addr, "peer_as", p.State.PeerASN, "families", neg)
+		extNH := extendedNexthopIPv4(p.State.RemoteCap)
+		s.log.Info("bgp: session established", "peer", rt.name, "address", addr, "peer_as", p.State.PeerASN, "families", neg,
+			"extended_nexthop", extNH)
+		go s.noteCapabilities(r, addr, neg, extNH)
 		if rt.external && p.State.PeerASN == p.State.LocalASN {
 			// "external" accepts any AS but ours.
 			msg := fmt.Sprintf("peer AS %d is our own AS but the peer is configured as external", p.State.PeerASN)

@@ -160,6 +160,16 @@ func birdRoute(t *testing.T, tor torSpec, prefix string) string {
 	return out
 }
 
+// birdLog returns what BIRD logged so far.
+func birdLog(t *testing.T, tor torSpec) string {
+	t.Helper()
+	b, err := os.ReadFile(tor.Log)
+	if err != nil {
+		t.Fatalf("BIRD's log: %v", err)
+	}
+	return string(b)
+}
+
 var birdCountRE = regexp.MustCompile(`(\d+) of \d+ routes for \d+ networks in table (\w+)`)
 
 // birdCount returns how many routes BIRD has from protocol proto in table.
@@ -212,6 +222,10 @@ type birdOpts struct {
 	recursiveVia string
 	// unnumbered peers with the node's link-local address on the link.
 	unnumbered bool
+	// noExtNH leaves extended next hop off on the IPv4 channel, as most
+	// vendors default: the switch refuses IPv4 routes with an IPv6 next
+	// hop.
+	noExtNH bool
 }
 
 func birdConf(o birdOpts) func(tor torSpec) string {
@@ -249,14 +263,18 @@ func birdConf(o birdOpts) func(tor torSpec) string {
 			neighbor = fmt.Sprintf("%s %% '%s'", tor.NodeAddr, tor.Dev)
 			o.extra += fmt.Sprintf(" interface %q;", tor.Dev)
 		}
+		extNH := " extended next hop on;"
+		if o.noExtNH {
+			extNH = ""
+		}
 		fmt.Fprintf(&b, `protocol bgp node1 {
   local as %d; neighbor %s as %d;
   connect delay time 1; connect retry time 1; error wait time 1, 2;
   %s
   ipv6 { import all; export %s;%s };
-  ipv4 { import all; export %s; extended next hop on; };
+  ipv4 { import all; export %s;%s };
 }
-`, 65100+tor.Index, neighbor, o.nodeAS, o.extra, export, channel, export)
+`, 65100+tor.Index, neighbor, o.nodeAS, o.extra, export, channel, export, extNH)
 		return b.String()
 	}
 }

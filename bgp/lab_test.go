@@ -49,6 +49,7 @@ type torSpec struct {
 	Kind     string `json:"kind"` // "bird" or "frr"
 	Ctl      string `json:"ctl"`  // BIRD control socket, or FRR vty directory
 	PID      int    `json:"pid"`  // bird, or bgpd
+	Log      string `json:"log"`  // bird's log (stderr)
 	Addr     string `json:"addr"` // the switch's address on the link
 	NodeAddr string `json:"node_addr"`
 	Dev      string `json:"dev"`      // the switch's end of the link
@@ -133,7 +134,7 @@ func (l *lab) addBIRD(t *testing.T, name string, conf func(tor torSpec) string) 
 // startBIRD runs BIRD as the switch on tor's link.
 func (l *lab) startBIRD(t *testing.T, tor torSpec, conf func(tor torSpec) string) {
 	b := testutil.StartBIRD(t, tor.NS, conf(tor))
-	tor.Kind, tor.Ctl, tor.PID = "bird", b.Socket, b.Proc.PID()
+	tor.Kind, tor.Ctl, tor.PID, tor.Log = "bird", b.Socket, b.Proc.PID(), b.Proc.Log
 	l.spec.Tors = append(l.spec.Tors, tor)
 }
 

@@ -15,6 +15,7 @@ type collector struct {
 
 	state, uptime, flaps, bfdUp         *prometheus.Desc
 	received, accepted, advertised      *prometheus.Desc
+	sendable                            *prometheus.Desc
 	fibRoutes, reconcileErrors, drained *prometheus.Desc
 }
 
@@ -44,6 +45,8 @@ func (s *Speaker) Collector() prometheus.Collector {
 			"Routes from the peer that the import policy accepted.", peerFam, nil),
 		advertised: prometheus.NewDesc("aird_bgp_peer_routes_advertised",
 			"Routes advertised to the peer.", peerFam, nil),
+		sendable: prometheus.NewDesc("aird_bgp_peer_family_sendable",
+			"Whether our routes of the family go to the peer: 0 while the session is down, the peer did not announce the family, or there is no next hop it accepts (airctl bgp neighbors says which).", peerFam, nil),
 		fibRoutes: prometheus.NewDesc("aird_bgp_fib_routes",
 			"Routes learned over BGP installed in the kernel FIB.", []string{"family"}, nil),
 		reconcileErrors: prometheus.NewDesc("aird_bgp_fib_reconcile_errors_total",
@@ -55,7 +58,7 @@ func (s *Speaker) Collector() prometheus.Collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.uptime, c.flaps, c.bfdUp, c.received, c.accepted,
-		c.advertised, c.fibRoutes, c.reconcileErrors, c.drained} {
+		c.advertised, c.sendable, c.fibRoutes, c.reconcileErrors, c.drained} {
 		ch <- d
 	}
 }
@@ -98,6 +101,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.received, float64(n.received), p.Name, fam)
 			gauge(c.accepted, float64(n.accepted), p.Name, fam)
 			gauge(c.advertised, float64(n.advertised), p.Name, fam)
+		}
+		for _, fs := range p.FamilyStatus {
+			gauge(c.sendable, boolValue(fs.State == FamilySent), p.Name, fs.Family)
 		}
 	}
 }

@@ -27,6 +27,14 @@ const (
 // in that direction (no session reset).
 type peerPolicy struct{ imp, exp string }
 
+// policyState is what the policies depend on besides the configuration.
+type policyState struct {
+	drained bool
+	// extNH holds the peers (by session address) that announced Extended
+	// Next Hop for IPv4 unicast in their last OPEN.
+	extNH map[netip.Addr]bool
+}
+
 // policySet is the whole policy configuration for GoBGP.
 type policySet struct {
 	req     *api.SetPoliciesRequest
@@ -42,14 +50,15 @@ type policySet struct {
 //
 // Export: only locally originated paths, per peer and family, with the
 // [bgp] and peer communities added, the peer's MED and AS-path prepend, and
-// the node's underlay address as next hop; everything else (routes learned
-// from other peers) is rejected, so the node never becomes transit. While
+// the next hop planNexthop chooses; a family without a next hop the peer
+// accepts has no statement. Everything else (routes learned from other
+// peers) is rejected, so the node never becomes transit. While
 // drained, every route also gets GRACEFUL_SHUTDOWN and drain.prepend more
 // prepends.
 //
 // A peer without an address (unnumbered, not found yet) has no
 // statements: a neighbour set without addresses would match every peer.
-func buildPolicies(c *config.BGP, node config.Node, peers []peer, drained bool) (policySet, error) {
+func buildPolicies(c *config.BGP, node config.Node, peers []peer, st policyState) (policySet, error) {
 	ps := policySet{req: &api.SetPoliciesRequest{}, perPeer: map[string]peerPolicy{}}
 	imp := &api.Policy{Name: importPolicy, Statements: []*api.Statement{{
 		Name:       importPolicy + ":local",
@@ -73,7 +82,7 @@ func buildPolicies(c *config.BGP, node config.Node, peers []peer, drained bool) 
 		ps.req.DefinedSets = append(ps.req.DefinedSets, sets...)
 		imp.Statements = append(imp.Statements, stmts...)
 
-		es, err := exportStatements(c, node, p, nset, drained)
+		es, err := exportStatements(c, node, p, nset, st.drained, st.extNH[p.session.address])
 		if err != nil {
 			return policySet{}, err
 		}
@@ -125,7 +134,7 @@ func importStatements(p peer, nset string) ([]*api.DefinedSet, []*api.Statement)
 	return sets, stmts
 }
 
-func exportStatements(c *config.BGP, node config.Node, p peer, nset string, drained bool) ([]*api.Statement, error) {
+func exportStatements(c *config.BGP, node config.Node, p peer, nset string, drained, extNH bool) ([]*api.Statement, error) {
 	comms, err := parseCommunities(c.Communities, p.cfg.Communities)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.path, err)
@@ -143,7 +152,8 @@ func exportStatements(c *config.BGP, node config.Node, p peer, nset string, drai
 	}
 	var stmts []*api.Statement
 	for _, fam := range []families{famIPv6, famIPv4} {
-		if !p.session.families.has(fam) {
+		plan := planNexthop(node, p.session, fam, extNH)
+		if !p.session.families.has(fam) || !plan.sendable {
 			continue
 		}
 		a := &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT}
@@ -167,8 +177,8 @@ func exportStatements(c *config.BGP, node config.Node, p peer, nset string, drai
 		if prepend > 0 {
 			a.AsPrepend = &api.AsPrependAction{Asn: uint32(c.ASN), Repeat: uint32(prepend)}
 		}
-		if nh := exportNexthop(node, p.session, fam); nh.IsValid() {
-			a.Nexthop = &api.NexthopAction{Address: nh.String()}
+		if plan.nexthop.IsValid() {
+			a.Nexthop = &api.NexthopAction{Address: plan.nexthop.String()}
 		}
 		stmts = append(stmts, &api.Statement{
 			Name: exportPolicy + ":" + p.key + ":" + fam.String(),
@@ -181,29 +191,6 @@ func exportStatements(c *config.BGP, node config.Node, p peer, nset string, drai
 		})
 	}
 	return stmts, nil
-}
-
-// exportNexthop is the next hop for our routes of family fam sent on the
-// session: the node's underlay address of the session's family; IPv6
-// routes always need an IPv6 next hop, and IPv4 routes on an IPv6 session
-// get one too (RFC 8950). Invalid when the node has no such underlay
-// address, and for link-local (unnumbered) sessions, whose switch takes
-// only an on-link next hop: GoBGP then uses the session's local address,
-// the node's link-local address on that interface.
-func exportNexthop(node config.Node, s session, fam families) netip.Addr {
-	if s.linkLocal() {
-		return netip.Addr{}
-	}
-	want := familyOf(s.address)
-	if fam == famIPv6 {
-		want = famIPv6
-	}
-	for _, a := range node.Underlay {
-		if familyOf(a) == want && !a.IsLinkLocalUnicast() {
-			return a.Unmap()
-		}
-	}
-	return netip.Addr{}
 }
 
 // fingerprint serialises messages deterministically for comparison.

@@ -92,3 +92,13 @@ func (s *routeSet) clone() *routeSet {
 	}
 	return c
 }
+
+// hasIPv4 reports whether the set holds an IPv4 prefix.
+func (s *routeSet) hasIPv4() bool {
+	for k := range s.m {
+		if k.is4 {
+			return true
+		}
+	}
+	return false
+}

@@ -61,8 +61,13 @@ type Speaker struct {
 	advertised *routeSet
 	drain      drainState
 	drainGen   uint64 // bumped by every Drain and Undrain
-	run        *run
-	stopped    bool
+	// extNH holds the peers (by address) whose last OPEN announced
+	// Extended Next Hop for IPv4 unicast: see planNexthop. It outlives
+	// their sessions, so that a session that comes up again sends the
+	// same as the one before from its first UPDATE.
+	extNH   map[netip.Addr]bool
+	run     *run
+	stopped bool
 }
 
 // run is what exists between Start and Stop.
@@ -121,7 +126,7 @@ func New(o Options) (*Speaker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bgp: %w", err)
 	}
-	pols, err := buildPolicies(o.Config, o.Node, peers, false)
+	pols, err := buildPolicies(o.Config, o.Node, peers, policyState{})
 	if err != nil {
 		return nil, fmt.Errorf("bgp: %w", err)
 	}
@@ -135,6 +140,7 @@ func New(o Options) (*Speaker, error) {
 		policies:   pols,
 		desired:    newRouteSet(0),
 		advertised: newRouteSet(0),
+		extNH:      map[netip.Addr]bool{},
 	}, nil
 }
 
@@ -162,7 +168,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 		s.drain = drainWithdrawn
 		s.log.Warn("bgp: the node was drained before this start and stays drained: nothing is announced until airctl bgp undrain", "marker", m.path)
 	}
-	pols, err := buildPolicies(s.cfg, s.node, peers, s.drain != drainNone)
+	pols, err := buildPolicies(s.cfg, s.node, peers, s.policyState())
 	if err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}

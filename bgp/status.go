@@ -2,10 +2,12 @@ package bgp
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/aird-net/aird/internal/config"
 	api "github.com/osrg/gobgp/v4/api"
 )
 
@@ -38,11 +40,60 @@ type Neighbor struct {
 	MaxPrefixes int
 	// Families lists the configured address families.
 	Families []string
+	// FamilyStatus says, per configured family, whether our routes of
+	// that family go to the peer, and with which next hop.
+	FamilyStatus []FamilyStatus
+	// ExtendedNextHop: the peer announced Extended Next Hop (RFC 8950)
+	// for IPv4 unicast in its last OPEN.
+	ExtendedNextHop bool
 	// BFD is the BFD session state (down, init, up, admin-down); empty
 	// when BFD is off for the peer.
 	BFD string
 	// LastError says why the session last went down, if it did.
 	LastError string
+}
+
+// FamilyStatus is one configured address family of a peer.
+type FamilyStatus struct {
+	Family string // "ipv6" or "ipv4"
+	// State is "sent" (negotiated: our routes of the family go to the
+	// peer), "not-negotiated" (the peer did not announce the family in
+	// its OPEN), "not-sendable" (no next hop the peer accepts: see
+	// Reason) or "down" (no established session).
+	State string
+	// NextHop is the next hop our routes carry; invalid when it is the
+	// session's local address (chosen by GoBGP) or nothing is sent.
+	NextHop netip.Addr
+	Reason  string
+}
+
+// Family states of FamilyStatus.
+const (
+	FamilySent          = "sent"
+	FamilyNotNegotiated = "not-negotiated"
+	FamilyNotSendable   = "not-sendable"
+	FamilyDown          = "down"
+)
+
+// familyStatus fills n.FamilyStatus for peer p.
+func familyStatus(n *peerStatus, node config.Node, p peer, rt peerRuntime, extNH bool) {
+	n.ExtendedNextHop = extNH
+	for _, name := range p.cfg.Families {
+		fam := familyNamed(name)
+		fs := FamilyStatus{Family: name, State: FamilyDown}
+		switch {
+		case n.State != "established":
+		case !rt.negotiated.has(fam):
+			fs.State, fs.Reason = FamilyNotNegotiated, "the peer did not announce the family"
+		default:
+			plan := planNexthop(node, p.session, fam, extNH)
+			fs.State, fs.NextHop, fs.Reason = FamilySent, plan.nexthop, plan.why
+			if !plan.sendable {
+				fs.State = FamilyNotSendable
+			}
+		}
+		n.FamilyStatus = append(n.FamilyStatus, fs)
+	}
 }
 
 // familyCounts are a peer's path counts in one family.
@@ -69,7 +120,7 @@ func (s *Speaker) Neighbors() []Neighbor {
 // the advertised counts may lag (see advertisedCounts).
 func (s *Speaker) status(scrape bool) []peerStatus {
 	s.mu.Lock()
-	peers, r := slices.Clone(s.peers), s.run
+	peers, r, node, extNH := slices.Clone(s.peers), s.run, s.node, maps.Clone(s.extNH)
 	s.mu.Unlock()
 	out := make([]peerStatus, 0, len(peers))
 	byAddr := map[netip.Addr]*api.Peer{}
@@ -119,6 +170,7 @@ func (s *Speaker) status(scrape bool) []peerStatus {
 			if !p.resolved() {
 				n.LastError = "waiting for the peer on " + p.session.iface + " (IPv6 neighbour discovery)"
 			}
+			familyStatus(&n, node, p, rt, extNH[p.session.address])
 		}
 		out = append(out, n)
 	}

@@ -142,7 +142,7 @@ func TestBuildPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := buildPolicies(c.BGP, c.Node, peers, false)
+	ps, err := buildPolicies(c.BGP, c.Node, peers, policyState{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +170,8 @@ func TestBuildPolicies(t *testing.T) {
 	if a.LargeCommunity.Communities[0] != "4200000000:1:1" || a.Med.Value != 50 || a.AsPrepend.Repeat != 2 || a.AsPrepend.Asn != 65001 {
 		t.Errorf("tor1 actions: %v", a)
 	}
-	if a.Nexthop.Address != "fd00:100:1::2" || exp.Statements[1].Actions.Nexthop.Address != "fd00:100:1::2" {
-		t.Errorf("tor1 (IPv6 session) next hops: %v, %v; want the IPv6 underlay for both families",
+	if a.Nexthop.Address != "fd00:100:1::2" || exp.Statements[1].Actions.Nexthop.Address != "10.100.1.2" {
+		t.Errorf("tor1 (IPv6 session) next hops: %v, %v; want the underlay address of each family",
 			a.Nexthop, exp.Statements[1].Actions.Nexthop)
 	}
 	if nh := exp.Statements[2].Actions.Nexthop; nh == nil || nh.Address != "10.100.1.2" {
@@ -190,7 +190,7 @@ func TestBuildPolicies(t *testing.T) {
 	// A policy-only change moves the fingerprint of that peer only.
 	c2 := parseConfig(t, strings.Replace(unitTOML, "med = 50", "med = 60", 1))
 	peers2, _ := buildPeers(c2.BGP)
-	ps2, err := buildPolicies(c2.BGP, c2.Node, peers2, false)
+	ps2, err := buildPolicies(c2.BGP, c2.Node, peers2, policyState{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +435,7 @@ multiplier = 4
 	if b := p.session.bfd; b != (bfdConfig{enabled: true, minRx: 200000, minTx: 250000, multiplier: 4}) {
 		t.Errorf("bfd: %+v", b)
 	}
-	ps, err := buildPolicies(c.BGP, c.Node, peers, false)
+	ps, err := buildPolicies(c.BGP, c.Node, peers, policyState{})
 	if err != nil || len(ps.req.DefinedSets) != 0 || len(ps.req.Policies[1].Statements) != 0 {
 		t.Fatalf("an unresolved peer has policy statements: %v, %v", ps.req, err)
 	}
@@ -455,7 +455,7 @@ multiplier = 4
 		ap.Bfd.RequiredMinimumReceive != 200000 || ap.Bfd.DesiredMinimumTxInterval != 250000 || ap.Bfd.DetectionMultiplier != 4 {
 		t.Errorf("api peer: %v", ap)
 	}
-	ps, err = buildPolicies(c.BGP, c.Node, peers, false)
+	ps, err = buildPolicies(c.BGP, c.Node, peers, policyState{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +482,7 @@ multiplier = 4
 func TestDrainPolicy(t *testing.T) {
 	c := parseConfig(t, unitTOML+"[bgp.drain]\nprepend = 3\n")
 	peers, _ := buildPeers(c.BGP)
-	ps, err := buildPolicies(c.BGP, c.Node, peers, true)
+	ps, err := buildPolicies(c.BGP, c.Node, peers, policyState{drained: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +495,7 @@ func TestDrainPolicy(t *testing.T) {
 	if !slices.Contains(a.Community.Communities, "4294901760") || a.AsPrepend.Repeat != 3 {
 		t.Errorf("tor2 drained: %v", a)
 	}
-	normal, _ := buildPolicies(c.BGP, c.Node, peers, false)
+	normal, _ := buildPolicies(c.BGP, c.Node, peers, policyState{})
 	if normal.perPeer[peers[0].key].exp == ps.perPeer[peers[0].key].exp {
 		t.Errorf("draining does not change the export fingerprint")
 	}

@@ -149,7 +149,7 @@ func (s *Speaker) onDiscovered(r *run, w *ifaceWatch, addr netip.Addr) {
 		delete(r.discovered, w.iface)
 	}
 	peers := resolvePeers(slices.Clone(s.peers), r.discovered)
-	pols, err := buildPolicies(s.cfg, s.node, peers, s.drain != drainNone)
+	pols, err := buildPolicies(s.cfg, s.node, peers, s.policyState())
 	if err != nil {
 		s.log.Error("bgp: unnumbered peer: policies", "interface", w.iface, "err", err)
 		return

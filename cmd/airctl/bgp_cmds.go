@@ -33,7 +33,7 @@ func (c *cli) bgpCommand() *cobra.Command {
 				return writeJSON(c.stdout, ns)
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tADDRESS\tPEER AS\tSTATE\tUPTIME\tBFD\tRECEIVED\tACCEPTED\tADVERTISED\tLAST ERROR")
+			fmt.Fprintln(w, "NAME\tADDRESS\tPEER AS\tSTATE\tUPTIME\tBFD\tFAMILIES\tRECEIVED\tACCEPTED\tADVERTISED\tLAST ERROR")
 			for _, n := range ns {
 				addr := "-"
 				if n.Address.IsValid() {
@@ -41,11 +41,21 @@ func (c *cli) bgpCommand() *cobra.Command {
 				} else if n.Interface != "" {
 					addr = "(searching on " + n.Interface + ")"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d/%d\t%d\t%s\n", n.Name, addr, n.PeerASN, n.State,
-					time.Duration(n.UptimeSec*float64(time.Second)).Round(time.Second), dash(n.BFD), n.Received, n.Accepted,
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d/%d\t%d\t%s\n", n.Name, addr, n.PeerASN, n.State,
+					time.Duration(n.UptimeSec*float64(time.Second)).Round(time.Second), dash(n.BFD), familiesCell(n), n.Received, n.Accepted,
 					n.MaxPrefixes, n.Advertised, dash(n.LastError))
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			for _, n := range ns {
+				for _, f := range n.FamilyStatus {
+					if f.State == "not-sendable" || f.State == "not-negotiated" {
+						fmt.Fprintf(c.stdout, "%s: %s %s: %s\n", n.Name, f.Family, f.State, f.Reason)
+					}
+				}
+			}
+			return nil
 		},
 	})
 	var neighbor, family string
@@ -80,6 +90,23 @@ func (c *cli) bgpCommand() *cobra.Command {
 	routes.Flags().StringVar(&family, "family", "", "ipv6 or ipv4")
 	cmd.AddCommand(routes)
 	return cmd
+}
+
+// familiesCell lists the configured families, each marked with what
+// stops our routes of that family from going to the peer, if anything:
+// "ipv6 ipv4(not-sendable)".
+func familiesCell(n api.BGPNeighbor) string {
+	if len(n.FamilyStatus) == 0 {
+		return dash(strings.Join(n.Families, " "))
+	}
+	cells := make([]string, len(n.FamilyStatus))
+	for i, f := range n.FamilyStatus {
+		cells[i] = f.Family
+		if f.State != "sent" && f.State != "down" {
+			cells[i] += "(" + f.State + ")"
+		}
+	}
+	return strings.Join(cells, " ")
 }
 
 func filterNeighbors(ns []api.BGPNeighbor, peer string) []api.BGPNeighbor {

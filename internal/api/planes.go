@@ -28,7 +28,19 @@ type BGPNeighbor struct {
 	Advertised  int        `json:"advertised"`
 	MaxPrefixes int        `json:"max_prefixes"`
 	Families    []string   `json:"families"`
-	LastError   string     `json:"last_error,omitempty"`
+	// FamilyStatus says per configured family whether our routes go to
+	// the peer (state sent, not-negotiated, not-sendable, down).
+	FamilyStatus    []BGPFamilyStatus `json:"family_status,omitempty"`
+	ExtendedNextHop bool              `json:"extended_nexthop"`
+	LastError       string            `json:"last_error,omitempty"`
+}
+
+// BGPFamilyStatus is one address family of a BGPNeighbor.
+type BGPFamilyStatus struct {
+	Family  string     `json:"family"`
+	State   string     `json:"state"`
+	NextHop netip.Addr `json:"next_hop,omitzero"`
+	Reason  string     `json:"reason,omitempty"`
 }
 
 // BGPRouteQuery selects routes for GET /v1/bgp/routes.

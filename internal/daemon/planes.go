@@ -24,11 +24,16 @@ func (d *Daemon) BGPNeighbors() ([]api.BGPNeighbor, error) {
 	ns := sp.Neighbors()
 	out := make([]api.BGPNeighbor, 0, len(ns))
 	for _, n := range ns {
-		out = append(out, api.BGPNeighbor{
+		a := api.BGPNeighbor{
 			Name: n.Name, Address: n.Address, Interface: n.Interface, BFD: n.BFD, PeerASN: n.PeerASN, LocalASN: n.LocalASN, State: n.State,
 			Since: n.Since, UptimeSec: n.Uptime.Seconds(), Received: n.Received, Accepted: n.Accepted,
 			Advertised: n.Advertised, MaxPrefixes: n.MaxPrefixes, Families: n.Families, LastError: n.LastError,
-		})
+			ExtendedNextHop: n.ExtendedNextHop,
+		}
+		for _, f := range n.FamilyStatus {
+			a.FamilyStatus = append(a.FamilyStatus, api.BGPFamilyStatus{Family: f.Family, State: f.State, NextHop: f.NextHop, Reason: f.Reason})
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }
