@@ -286,6 +286,16 @@ func TestSystemdUnit(t *testing.T) {
 		if j := c.Journal("aird"); !lineRE.MatchString(j) {
 			t.Errorf("journalctl -u aird does not show the rejected line %d:\n%s", badLine, j)
 		}
+		// ... at priority err: aird's own entries and airctl's lines.
+		errs, _ := c.Exec("journalctl", "-u", "aird", "-p", "err", "--no-pager", "-o", "cat")
+		t.Logf("journalctl -u aird -p err:\n%s", errs)
+		if !strings.Contains(errs, "reload rejected") || !lineRE.MatchString(errs) || !strings.Contains(errs, "airctl: reload failed") {
+			t.Errorf("journalctl -u aird -p err lacks aird's rejection, the line or airctl's error:\n%s", errs)
+		}
+		if strings.Contains(errs, "msg=reloaded") || strings.Contains(errs, "aird starting") {
+			t.Errorf("journalctl -p err shows info entries:\n%s", errs)
+		}
+		sdCheckJournalFields(t, c, badLine)
 	})
 	if !ok {
 		return
@@ -398,6 +408,29 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("Result = %q after stop, want success", p["Result"])
 		}
 	})
+}
+
+// sdCheckJournalFields: aird's journal entries are structured (go-systemd's
+// native protocol): the rejected key's error carries PRIORITY=3,
+// SYSLOG_IDENTIFIER=aird and the slog attributes as fields.
+func sdCheckJournalFields(t *testing.T, c *nspawnContainer, badLine int) {
+	t.Helper()
+	out, err := c.Exec("journalctl", "-u", "aird", "-p", "err", "--no-pager", "-o", "json")
+	if err != nil {
+		t.Fatalf("journalctl -o json: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(l), &e) != nil || e["KEY"] != "log.Level" {
+			continue
+		}
+		if e["PRIORITY"] != "3" || e["SYSLOG_IDENTIFIER"] != "aird" || e["LINE"] != strconv.Itoa(badLine) ||
+			e["_TRANSPORT"] != "journal" || e["CODE_FUNC"] == nil {
+			t.Errorf("the config error's journal entry: %v", e)
+		}
+		return
+	}
+	t.Errorf("no journal entry with KEY=log.Level at priority err:\n%s", out)
 }
 
 // TestSystemdSandbox runs integration/testdata/nspawn/probe as a service

@@ -131,3 +131,16 @@ func TestPermissionDeniedNamesTheGroup(t *testing.T) {
 		t.Errorf("root only: exit %d, output %q", code, out)
 	}
 }
+
+func TestLinePrefixer(t *testing.T) {
+	var b strings.Builder
+	p := &linePrefixer{w: &b, prefix: []byte("<3>"), start: true}
+	for _, s := range []string{"airctl: reload failed: x\n/etc/a", "ird.toml:3:1: log.Level\n", "\n"} {
+		if n, err := p.Write([]byte(s)); err != nil || n != len(s) {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if want := "<3>airctl: reload failed: x\n<3>/etc/aird.toml:3:1: log.Level\n<3>\n"; b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
+	}
+}

@@ -1,5 +1,5 @@
 // Command airctl controls a running aird through its local API and checks
-// configuration files. See 'airctl --help'.
+// configuration files. See 'airctl --help' and airctl(8).
 package main
 
 import (
@@ -7,5 +7,5 @@ import (
 )
 
 func main() {
-	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(execute(os.Args[1:], os.Stdout, stderrFor(os.Stderr)))
 }

@@ -1,3 +1,4 @@
-// Package logging builds aird's slog logger: text on stderr for journald (or
-// JSON), with a level and a format that can change while the daemon runs.
+// Package logging builds aird's slog logger: text or JSON lines on stderr, or,
+// under systemd, structured journald entries with priorities (journal.go);
+// level and format can change while the daemon runs.
 package logging

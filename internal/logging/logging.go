@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync/atomic"
 )
@@ -16,18 +15,28 @@ type Logger struct {
 	*slog.Logger
 	level   *slog.LevelVar
 	out     io.Writer
-	journal bool
+	journal bool     // w is the journal's stream
+	send    sendFunc // journal.Send, or nil for "<N>" prefixes on out
 	current *atomic.Pointer[slog.Handler]
 }
 
 // New returns a logger writing to w at the given level and format ("text"
-// or "json"). Under journald (JOURNAL_STREAM set) text lines carry no time:
-// the journal stamps each line itself.
+// or "json"). When w is stderr connected to journald (under systemd), each
+// record becomes a structured journal entry with its priority and its
+// attributes as fields (journalHandler), or, if journald's socket does not
+// answer, a line with a "<N>" priority prefix; either way without the time,
+// which the journal records itself.
 func New(w io.Writer, level, format string) (*Logger, error) {
+	send, prefixed := journalOutput(w)
+	return newLogger(w, level, format, send != nil || prefixed, send)
+}
+
+func newLogger(w io.Writer, level, format string, journal bool, send sendFunc) (*Logger, error) {
 	l := &Logger{
 		level:   new(slog.LevelVar),
 		out:     w,
-		journal: os.Getenv("JOURNAL_STREAM") != "",
+		journal: journal,
+		send:    send,
 		current: new(atomic.Pointer[slog.Handler]),
 	}
 	if err := l.SetLevel(level); err != nil {
@@ -66,13 +75,16 @@ func (l *Logger) Level() string { return strings.ToLower(l.level.Level().String(
 func (l *Logger) SetFormat(format string) error {
 	opts := &slog.HandlerOptions{Level: l.level}
 	var h slog.Handler
-	switch format {
-	case "text":
-		if l.journal {
-			opts.ReplaceAttr = dropTime
+	switch {
+	case l.journal:
+		jh, err := newJournalHandler(l.send, l.out, format, l.level)
+		if err != nil {
+			return err
 		}
+		h = jh
+	case format == "text":
 		h = slog.NewTextHandler(l.out, opts)
-	case "json":
+	case format == "json":
 		h = slog.NewJSONHandler(l.out, opts)
 	default:
 		return fmt.Errorf("invalid log format %q: use text or json", format)
