@@ -30,7 +30,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", config.DefaultConfigPath, "configuration file")
 	check := fs.String("check-config", "", "validate this configuration file and exit (0 valid, 1 invalid)")
-	cleanup := fs.Bool("cleanup", false, "detach and remove the pinned data plane (datapath.pin-path) and exit")
+	cleanup := fs.Bool("cleanup", false, "detach and remove the pinned data plane (datapath.pin-path) and the pod prefix routes, and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -76,6 +76,12 @@ func cleanupDatapath(cfgPath string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "removed the data plane pinned at %s\n", pin)
+	n, err := daemon.RemovePodRoutes()
+	if err != nil {
+		fmt.Fprintf(stderr, "aird: cleanup: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "removed %d pod prefix route(s)\n", n)
 	return 0
 }
 

@@ -36,6 +36,22 @@ func (c *ipamComponent) sections() []string {
 }
 
 func (c *ipamComponent) apply(old, new *config.Config) error {
+	if err := syncPodRoutes(new.IPAM.PodPrefixes); err != nil {
+		if old != nil {
+			_ = syncPodRoutes(old.IPAM.PodPrefixes)
+		}
+		return err
+	}
+	if err := c.applyAllocator(old, new); err != nil {
+		if old != nil {
+			_ = syncPodRoutes(old.IPAM.PodPrefixes)
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *ipamComponent) applyAllocator(old, new *config.Config) error {
 	pools := ipamPools(new)
 	c.mu.Lock()
 	defer c.mu.Unlock()
