@@ -59,6 +59,10 @@ func printStatus(c *cli, st api.Status) {
 	if r := st.LastReload; r != nil && !r.OK {
 		fmt.Fprintf(c.stdout, "\n%s\n", indent(r.Error))
 	}
+	for _, cf := range st.PodPrefixConflicts {
+		fmt.Fprintf(c.stdout, "\nPOD PREFIX CONFLICT: %s is also announced by %s (%s, route %s); not advertised\n",
+			cf.PodPrefix, cf.Peer, cf.PeerAddress, cf.Route)
+	}
 	fmt.Fprintln(c.stdout)
 	w = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "UPLINK\tIFINDEX\tXDP MODE\tADOPTED\tPROGRAM")

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/aird-net/aird/internal/config"
@@ -26,7 +27,10 @@ type Status struct {
 	LastReload *ReloadResult `json:"last_reload,omitempty"`
 	LogLevel   string        `json:"log_level"`
 	BGPDrained bool          `json:"bgp_drained,omitempty"`
-	Datapath   Datapath      `json:"datapath"`
+	// PodPrefixConflicts are pod prefixes another BGP speaker also
+	// announces; aird does not advertise them while the conflict lasts.
+	PodPrefixConflicts []PodPrefixConflict `json:"pod_prefix_conflicts,omitempty"`
+	Datapath           Datapath            `json:"datapath"`
 }
 
 // ConfigStatus describes the running configuration.
@@ -79,4 +83,13 @@ type LogLevel struct {
 type ErrorBody struct {
 	Error  string          `json:"error"`
 	Errors []*config.Error `json:"errors,omitempty"`
+}
+
+// PodPrefixConflict is a pod prefix of this node that a route learned over
+// BGP (equal to it or inside it) also claims.
+type PodPrefixConflict struct {
+	PodPrefix   netip.Prefix `json:"pod_prefix"`
+	Route       netip.Prefix `json:"route"`
+	Peer        string       `json:"peer,omitempty"`
+	PeerAddress netip.Addr   `json:"peer_address,omitzero"`
 }

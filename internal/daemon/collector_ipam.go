@@ -41,3 +41,24 @@ func (c *ipamCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// podConflictCollector reports the pod prefixes another BGP speaker also
+// announces (not advertised while that lasts).
+type podConflictCollector struct {
+	c    *bgpComponent
+	desc *prometheus.Desc
+}
+
+func newPodConflictCollector(c *bgpComponent) podConflictCollector {
+	return podConflictCollector{c: c, desc: prometheus.NewDesc("aird_ipam_pod_prefix_conflict",
+		"1 for a pod prefix that a route learned over BGP (equal or more specific) also claims; the node does not advertise it meanwhile.",
+		[]string{"pod_prefix", "route", "peer"}, nil)}
+}
+
+func (p podConflictCollector) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
+
+func (p podConflictCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, cf := range p.c.podPrefixConflicts() {
+		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.GaugeValue, 1, cf.PodPrefix.String(), cf.Route.String(), cf.Peer)
+	}
+}

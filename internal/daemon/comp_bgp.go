@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/aird-net/aird/bgp"
+	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/config"
 )
 
@@ -23,6 +24,8 @@ type bgpComponent struct {
 	cfg         *config.Config
 	vips        []netip.Addr
 	drainCancel context.CancelFunc // a drain in progress
+	conflicts   map[netip.Prefix]api.PodPrefixConflict
+	stopWatch   chan struct{} // stops watchPodConflicts
 }
 
 func (c *bgpComponent) name() string { return "bgp" }
@@ -39,31 +42,43 @@ func (c *bgpComponent) apply(old, new *config.Config) error {
 			c.log.Warn("bgp stop", "err", err)
 		}
 		c.sp = nil
+		c.stopWatching()
 	case new.BGP != nil && c.sp == nil:
 		sp, err := bgp.New(bgp.Options{Config: new.BGP, Node: new.Node, Logger: c.log,
 			StateDir: filepath.Dir(new.API.Socket)})
 		if err != nil {
 			return err
 		}
-		if err := sp.SetAdvertised(advertised(new, c.vips)); err != nil {
+		if err := sp.SetAdvertised(c.advertised(new)); err != nil {
 			return err
 		}
 		if err := sp.Start(context.Background()); err != nil {
 			return err
 		}
 		c.sp = sp
+		c.stopWatch = make(chan struct{})
+		go c.watchPodConflicts(sp, c.stopWatch)
 	case new.BGP != nil:
 		if old != nil && !sameBGP(old, new) {
 			if err := c.sp.Apply(new.BGP, new.Node); err != nil {
 				return err
 			}
 		}
-		if err := c.sp.SetAdvertised(advertised(new, c.vips)); err != nil {
+		if err := c.sp.SetAdvertised(c.advertised(new)); err != nil {
 			return err
 		}
 	}
 	c.cfg = new
 	return nil
+}
+
+// stopWatching ends watchPodConflicts; c.mu is held.
+func (c *bgpComponent) stopWatching() {
+	if c.stopWatch != nil {
+		close(c.stopWatch)
+		c.stopWatch = nil
+	}
+	c.conflicts = nil
 }
 
 func sameBGP(a, b *config.Config) bool {
@@ -78,7 +93,7 @@ func (c *bgpComponent) setServing(vips []netip.Addr) {
 	if c.sp == nil || c.cfg == nil {
 		return
 	}
-	if err := c.sp.SetAdvertised(advertised(c.cfg, c.vips)); err != nil {
+	if err := c.sp.SetAdvertised(c.advertised(c.cfg)); err != nil {
 		c.log.Error("bgp: advertise serving VIPs", "err", err)
 	}
 }
@@ -128,6 +143,7 @@ func (c *bgpComponent) close(intent stopIntent) error {
 		c.drainCancel()
 	}
 	c.log.Info("stopping the BGP speaker", "mode", mode.String())
+	c.stopWatching()
 	err := c.sp.Stop(mode)
 	c.sp = nil
 	return err

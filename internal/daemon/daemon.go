@@ -95,7 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 		&metricsComponent{reg: d.metrics, log: log.With("component", "metrics")},
 		&apiComponent{srv: d.api},
 	}
-	d.metrics.MustRegister(newDatapathCollector(d.dp), newLBCollector(d.lb), bgpCollector{c: d.bgp}, newIPAMCollector(d.ipam))
+	d.metrics.MustRegister(newDatapathCollector(d.dp), newLBCollector(d.lb), bgpCollector{c: d.bgp}, newIPAMCollector(d.ipam), newPodConflictCollector(d.bgp))
 	return d.run(ctx, file)
 }
 

@@ -30,6 +30,7 @@ func (d *Daemon) Status() api.Status {
 	if sp := d.bgp.speaker(); sp != nil {
 		st.BGPDrained = sp.Drained()
 	}
+	st.PodPrefixConflicts = d.bgp.podPrefixConflicts()
 	return st
 }
 
