@@ -71,6 +71,12 @@ func cleanupDatapath(cfgPath string, stdout, stderr io.Writer) int {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(stderr, "aird: %s does not load (%v); cleaning up the default pin path %s\n", cfgPath, firstLine(err), pin)
 	}
+	if !datapath.BPFFSMounted() {
+		fmt.Fprintf(stderr, "aird: cleanup: /sys/fs/bpf is not a bpf filesystem here, so no data plane is pinned in this mount namespace "+
+			"(`ip netns exec` remounts /sys: an aird started that way detached its data plane when it exited; "+
+			"for one pinned in the host's bpffs run aird --cleanup without ip netns exec, e.g. nsenter --net=/run/netns/NAME aird --cleanup)\n")
+		return 1
+	}
 	if err := datapath.Teardown(pin); err != nil {
 		fmt.Fprintf(stderr, "aird: cleanup: %v\n", err)
 		return 1

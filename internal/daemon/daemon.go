@@ -177,9 +177,38 @@ func (d *Daemon) stop(why string) error {
 	if err != nil {
 		d.log.Error("stopped with errors", "err", err)
 	} else {
-		d.log.Info("aird stopped; data plane left in place for the next start")
+		d.logStopped()
 	}
 	return err
+}
+
+// logStopped says what aird leaves behind and how to remove it.
+func (d *Daemon) logStopped() {
+	for _, c := range d.comps {
+		if dc, ok := c.(*datapathComponent); ok && dc.dp != nil && !dc.dp.PinsOutliveProcess() {
+			d.log.Info("aird stopped; its data plane was pinned in a bpffs private to its mount namespace, so it detaches as aird exits")
+			return
+		}
+	}
+	d.log.Info("aird stopped; the XDP data plane stays attached and pinned, so it keeps forwarding and the next start "+
+		"adopts it; `aird --cleanup` detaches and removes it", "pin_path", d.pinPath(), "cleanup", d.cleanupCommand())
+}
+
+func (d *Daemon) pinPath() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cfg == nil {
+		return config.DefaultPinPath
+	}
+	return d.cfg.Datapath.PinPath
+}
+
+// cleanupCommand is the command that detaches this aird's data plane.
+func (d *Daemon) cleanupCommand() string {
+	if d.opts.ConfigPath == config.DefaultConfigPath {
+		return "aird --cleanup"
+	}
+	return "aird --cleanup --config " + d.opts.ConfigPath
 }
 
 func (d *Daemon) shutdownAPI() {

@@ -26,6 +26,8 @@ type Datapath struct {
 	uplinks map[string]*uplink
 	hc      *probeEgress // the probe program's link on lo, nil until AttachProbeEgress
 	lock    *pinLock
+	// privateBPFFS: aird mounted the bpffs in a private mount namespace.
+	privateBPFFS bool
 }
 
 // uplink is one attached interface.
@@ -51,6 +53,11 @@ func Open(opts Options) (*Datapath, error) {
 		pins:    pins{root: opts.PinPath},
 		uplinks: map[string]*uplink{},
 	}
+	private, err := ensureBPFFS(d.log)
+	if err != nil {
+		return nil, fmt.Errorf("open datapath: %w", err)
+	}
+	d.privateBPFFS = private
 	if err := d.pins.ensure(); err != nil {
 		return nil, fmt.Errorf("open datapath: %w", err)
 	}
