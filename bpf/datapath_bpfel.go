@@ -74,8 +74,57 @@ const (
 	DatapathDropReasonDROP_HEADROOM        DatapathDropReason = 10
 	DatapathDropReasonDROP_DECAP_MALFORMED DatapathDropReason = 11
 	DatapathDropReasonDROP_DECAP_FRAGMENT  DatapathDropReason = 12
-	DatapathDropReasonDROP_MAX             DatapathDropReason = 13
+	DatapathDropReasonDROP_SPOOFED         DatapathDropReason = 13
+	DatapathDropReasonDROP_ENDPOINT_DECAP  DatapathDropReason = 14
+	DatapathDropReasonDROP_MAX             DatapathDropReason = 15
 )
+
+type DatapathEndpoint struct {
+	_        structs.HostLayout
+	Id       uint32
+	Ifindex  uint32
+	Flags    uint32
+	Mac      [6]uint8
+	HostMac  [6]uint8
+	Mtu      uint32
+	Reserved uint32
+}
+
+type DatapathEndpointAddrFlags uint32
+
+const (
+	DatapathEndpointAddrFlagsEP_ADDR_F_OWN DatapathEndpointAddrFlags = 1
+	DatapathEndpointAddrFlagsEP_ADDR_F_VIP DatapathEndpointAddrFlags = 2
+)
+
+type DatapathEndpointAddrKey struct {
+	_    structs.HostLayout
+	Id   uint32
+	Addr [16]uint8
+}
+
+type DatapathEndpointCounters struct {
+	_           structs.HostLayout
+	RxPackets   uint64
+	RxBytes     uint64
+	TxPackets   uint64
+	TxBytes     uint64
+	DropSpoofed uint64
+	DropDecap   uint64
+	Reserved    [2]uint64
+}
+
+type DatapathEndpointFlags uint32
+
+const (
+	DatapathEndpointFlagsEP_F_DSR DatapathEndpointFlags = 1
+)
+
+type DatapathEndpointIface struct {
+	_     structs.HostLayout
+	Id    uint32
+	Flags uint32
+}
 
 type DatapathFamily uint32
 
@@ -173,6 +222,20 @@ type DatapathPipelineSettings struct {
 	Reserved   [5]uint32
 }
 
+type DatapathRouterStat uint32
+
+const (
+	DatapathRouterStatROUTER_STAT_DELIVERED       DatapathRouterStat = 0
+	DatapathRouterStatROUTER_STAT_FORWARDED       DatapathRouterStat = 1
+	DatapathRouterStatROUTER_STAT_DECAP           DatapathRouterStat = 2
+	DatapathRouterStatROUTER_STAT_TTL_PASS        DatapathRouterStat = 3
+	DatapathRouterStatROUTER_STAT_NO_MAC_PASS     DatapathRouterStat = 4
+	DatapathRouterStatROUTER_STAT_NO_NEIGH_PASS   DatapathRouterStat = 5
+	DatapathRouterStatROUTER_STAT_KERNEL_PASS     DatapathRouterStat = 6
+	DatapathRouterStatROUTER_STAT_LINK_LOCAL_PASS DatapathRouterStat = 7
+	DatapathRouterStatROUTER_STAT_MAX             DatapathRouterStat = 8
+)
+
 type DatapathSettingsFlags uint32
 
 const (
@@ -207,32 +270,42 @@ type DatapathVipValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	DatapathMapAllow            = "allow"
-	DatapathMapBackendStats     = "backend_stats"
-	DatapathMapBackends         = "backends"
-	DatapathMapConntrack        = "conntrack"
-	DatapathMapDropStats        = "drop_stats"
-	DatapathMapFamilyStats      = "family_stats"
-	DatapathMapHcConf           = "hc_conf"
-	DatapathMapLbStats          = "lb_stats"
-	DatapathMapMaglev           = "maglev"
-	DatapathMapNexthops         = "nexthops"
-	DatapathMapNodeAddrs        = "node_addrs"
-	DatapathMapSettings         = "settings"
-	DatapathMapVipStats         = "vip_stats"
-	DatapathMapVips             = "vips"
-	DatapathProgAirdHc          = "aird_hc"
-	DatapathProgAirdXdp         = "aird_xdp"
-	DatapathVarBackendFlagsAll  = "backend_flags_all"
-	DatapathVarCtSets           = "ct_sets"
-	DatapathVarDropReasonMax    = "drop_reason_max"
-	DatapathVarFamilyMax        = "family_max"
-	DatapathVarHcMarkMagic      = "hc_mark_magic"
-	DatapathVarLbStatMax        = "lb_stat_max"
-	DatapathVarMaglevSize       = "maglev_size"
-	DatapathVarNodeAddrFlagsAll = "node_addr_flags_all"
-	DatapathVarSettingsFlagsAll = "settings_flags_all"
-	DatapathVarVipFlagsAll      = "vip_flags_all"
+	DatapathMapAllow                = "allow"
+	DatapathMapBackendStats         = "backend_stats"
+	DatapathMapBackends             = "backends"
+	DatapathMapConntrack            = "conntrack"
+	DatapathMapDropStats            = "drop_stats"
+	DatapathMapEndpointIfaces       = "endpoint_ifaces"
+	DatapathMapEndpointSrcs         = "endpoint_srcs"
+	DatapathMapEndpointStats        = "endpoint_stats"
+	DatapathMapEndpoints            = "endpoints"
+	DatapathMapFamilyStats          = "family_stats"
+	DatapathMapHcConf               = "hc_conf"
+	DatapathMapLbStats              = "lb_stats"
+	DatapathMapMaglev               = "maglev"
+	DatapathMapNexthops             = "nexthops"
+	DatapathMapNodeAddrs            = "node_addrs"
+	DatapathMapRouterStats          = "router_stats"
+	DatapathMapSettings             = "settings"
+	DatapathMapUplinks              = "uplinks"
+	DatapathMapVipStats             = "vip_stats"
+	DatapathMapVips                 = "vips"
+	DatapathProgAirdHc              = "aird_hc"
+	DatapathProgAirdXdp             = "aird_xdp"
+	DatapathProgAirdXdpEp           = "aird_xdp_ep"
+	DatapathVarBackendFlagsAll      = "backend_flags_all"
+	DatapathVarCtSets               = "ct_sets"
+	DatapathVarDropReasonMax        = "drop_reason_max"
+	DatapathVarEndpointAddrFlagsAll = "endpoint_addr_flags_all"
+	DatapathVarEndpointFlagsAll     = "endpoint_flags_all"
+	DatapathVarFamilyMax            = "family_max"
+	DatapathVarHcMarkMagic          = "hc_mark_magic"
+	DatapathVarLbStatMax            = "lb_stat_max"
+	DatapathVarMaglevSize           = "maglev_size"
+	DatapathVarNodeAddrFlagsAll     = "node_addr_flags_all"
+	DatapathVarRouterStatMax        = "router_stat_max"
+	DatapathVarSettingsFlagsAll     = "settings_flags_all"
+	DatapathVarVipFlagsAll          = "vip_flags_all"
 )
 
 // LoadDatapath returns the embedded CollectionSpec for Datapath.
@@ -277,44 +350,54 @@ type DatapathSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathProgramSpecs struct {
-	AirdHc  *ebpf.ProgramSpec `ebpf:"aird_hc"`
-	AirdXdp *ebpf.ProgramSpec `ebpf:"aird_xdp"`
+	AirdHc    *ebpf.ProgramSpec `ebpf:"aird_hc"`
+	AirdXdp   *ebpf.ProgramSpec `ebpf:"aird_xdp"`
+	AirdXdpEp *ebpf.ProgramSpec `ebpf:"aird_xdp_ep"`
 }
 
 // DatapathMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathMapSpecs struct {
-	Allow        *ebpf.MapSpec `ebpf:"allow"`
-	BackendStats *ebpf.MapSpec `ebpf:"backend_stats"`
-	Backends     *ebpf.MapSpec `ebpf:"backends"`
-	Conntrack    *ebpf.MapSpec `ebpf:"conntrack"`
-	DropStats    *ebpf.MapSpec `ebpf:"drop_stats"`
-	FamilyStats  *ebpf.MapSpec `ebpf:"family_stats"`
-	HcConf       *ebpf.MapSpec `ebpf:"hc_conf"`
-	LbStats      *ebpf.MapSpec `ebpf:"lb_stats"`
-	Maglev       *ebpf.MapSpec `ebpf:"maglev"`
-	Nexthops     *ebpf.MapSpec `ebpf:"nexthops"`
-	NodeAddrs    *ebpf.MapSpec `ebpf:"node_addrs"`
-	Settings     *ebpf.MapSpec `ebpf:"settings"`
-	VipStats     *ebpf.MapSpec `ebpf:"vip_stats"`
-	Vips         *ebpf.MapSpec `ebpf:"vips"`
+	Allow          *ebpf.MapSpec `ebpf:"allow"`
+	BackendStats   *ebpf.MapSpec `ebpf:"backend_stats"`
+	Backends       *ebpf.MapSpec `ebpf:"backends"`
+	Conntrack      *ebpf.MapSpec `ebpf:"conntrack"`
+	DropStats      *ebpf.MapSpec `ebpf:"drop_stats"`
+	EndpointIfaces *ebpf.MapSpec `ebpf:"endpoint_ifaces"`
+	EndpointSrcs   *ebpf.MapSpec `ebpf:"endpoint_srcs"`
+	EndpointStats  *ebpf.MapSpec `ebpf:"endpoint_stats"`
+	Endpoints      *ebpf.MapSpec `ebpf:"endpoints"`
+	FamilyStats    *ebpf.MapSpec `ebpf:"family_stats"`
+	HcConf         *ebpf.MapSpec `ebpf:"hc_conf"`
+	LbStats        *ebpf.MapSpec `ebpf:"lb_stats"`
+	Maglev         *ebpf.MapSpec `ebpf:"maglev"`
+	Nexthops       *ebpf.MapSpec `ebpf:"nexthops"`
+	NodeAddrs      *ebpf.MapSpec `ebpf:"node_addrs"`
+	RouterStats    *ebpf.MapSpec `ebpf:"router_stats"`
+	Settings       *ebpf.MapSpec `ebpf:"settings"`
+	Uplinks        *ebpf.MapSpec `ebpf:"uplinks"`
+	VipStats       *ebpf.MapSpec `ebpf:"vip_stats"`
+	Vips           *ebpf.MapSpec `ebpf:"vips"`
 }
 
 // DatapathVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathVariableSpecs struct {
-	BackendFlagsAll  *ebpf.VariableSpec `ebpf:"backend_flags_all"`
-	CtSets           *ebpf.VariableSpec `ebpf:"ct_sets"`
-	DropReasonMax    *ebpf.VariableSpec `ebpf:"drop_reason_max"`
-	FamilyMax        *ebpf.VariableSpec `ebpf:"family_max"`
-	HcMarkMagic      *ebpf.VariableSpec `ebpf:"hc_mark_magic"`
-	LbStatMax        *ebpf.VariableSpec `ebpf:"lb_stat_max"`
-	MaglevSize       *ebpf.VariableSpec `ebpf:"maglev_size"`
-	NodeAddrFlagsAll *ebpf.VariableSpec `ebpf:"node_addr_flags_all"`
-	SettingsFlagsAll *ebpf.VariableSpec `ebpf:"settings_flags_all"`
-	VipFlagsAll      *ebpf.VariableSpec `ebpf:"vip_flags_all"`
+	BackendFlagsAll      *ebpf.VariableSpec `ebpf:"backend_flags_all"`
+	CtSets               *ebpf.VariableSpec `ebpf:"ct_sets"`
+	DropReasonMax        *ebpf.VariableSpec `ebpf:"drop_reason_max"`
+	EndpointAddrFlagsAll *ebpf.VariableSpec `ebpf:"endpoint_addr_flags_all"`
+	EndpointFlagsAll     *ebpf.VariableSpec `ebpf:"endpoint_flags_all"`
+	FamilyMax            *ebpf.VariableSpec `ebpf:"family_max"`
+	HcMarkMagic          *ebpf.VariableSpec `ebpf:"hc_mark_magic"`
+	LbStatMax            *ebpf.VariableSpec `ebpf:"lb_stat_max"`
+	MaglevSize           *ebpf.VariableSpec `ebpf:"maglev_size"`
+	NodeAddrFlagsAll     *ebpf.VariableSpec `ebpf:"node_addr_flags_all"`
+	RouterStatMax        *ebpf.VariableSpec `ebpf:"router_stat_max"`
+	SettingsFlagsAll     *ebpf.VariableSpec `ebpf:"settings_flags_all"`
+	VipFlagsAll          *ebpf.VariableSpec `ebpf:"vip_flags_all"`
 }
 
 // DatapathObjects contains all objects after they have been loaded into the kernel.
@@ -337,20 +420,26 @@ func (o *DatapathObjects) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathMaps struct {
-	Allow        *ebpf.Map `ebpf:"allow"`
-	BackendStats *ebpf.Map `ebpf:"backend_stats"`
-	Backends     *ebpf.Map `ebpf:"backends"`
-	Conntrack    *ebpf.Map `ebpf:"conntrack"`
-	DropStats    *ebpf.Map `ebpf:"drop_stats"`
-	FamilyStats  *ebpf.Map `ebpf:"family_stats"`
-	HcConf       *ebpf.Map `ebpf:"hc_conf"`
-	LbStats      *ebpf.Map `ebpf:"lb_stats"`
-	Maglev       *ebpf.Map `ebpf:"maglev"`
-	Nexthops     *ebpf.Map `ebpf:"nexthops"`
-	NodeAddrs    *ebpf.Map `ebpf:"node_addrs"`
-	Settings     *ebpf.Map `ebpf:"settings"`
-	VipStats     *ebpf.Map `ebpf:"vip_stats"`
-	Vips         *ebpf.Map `ebpf:"vips"`
+	Allow          *ebpf.Map `ebpf:"allow"`
+	BackendStats   *ebpf.Map `ebpf:"backend_stats"`
+	Backends       *ebpf.Map `ebpf:"backends"`
+	Conntrack      *ebpf.Map `ebpf:"conntrack"`
+	DropStats      *ebpf.Map `ebpf:"drop_stats"`
+	EndpointIfaces *ebpf.Map `ebpf:"endpoint_ifaces"`
+	EndpointSrcs   *ebpf.Map `ebpf:"endpoint_srcs"`
+	EndpointStats  *ebpf.Map `ebpf:"endpoint_stats"`
+	Endpoints      *ebpf.Map `ebpf:"endpoints"`
+	FamilyStats    *ebpf.Map `ebpf:"family_stats"`
+	HcConf         *ebpf.Map `ebpf:"hc_conf"`
+	LbStats        *ebpf.Map `ebpf:"lb_stats"`
+	Maglev         *ebpf.Map `ebpf:"maglev"`
+	Nexthops       *ebpf.Map `ebpf:"nexthops"`
+	NodeAddrs      *ebpf.Map `ebpf:"node_addrs"`
+	RouterStats    *ebpf.Map `ebpf:"router_stats"`
+	Settings       *ebpf.Map `ebpf:"settings"`
+	Uplinks        *ebpf.Map `ebpf:"uplinks"`
+	VipStats       *ebpf.Map `ebpf:"vip_stats"`
+	Vips           *ebpf.Map `ebpf:"vips"`
 }
 
 func (m *DatapathMaps) Close() error {
@@ -360,13 +449,19 @@ func (m *DatapathMaps) Close() error {
 		m.Backends,
 		m.Conntrack,
 		m.DropStats,
+		m.EndpointIfaces,
+		m.EndpointSrcs,
+		m.EndpointStats,
+		m.Endpoints,
 		m.FamilyStats,
 		m.HcConf,
 		m.LbStats,
 		m.Maglev,
 		m.Nexthops,
 		m.NodeAddrs,
+		m.RouterStats,
 		m.Settings,
+		m.Uplinks,
 		m.VipStats,
 		m.Vips,
 	)
@@ -376,30 +471,35 @@ func (m *DatapathMaps) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathVariables struct {
-	BackendFlagsAll  *ebpf.Variable `ebpf:"backend_flags_all"`
-	CtSets           *ebpf.Variable `ebpf:"ct_sets"`
-	DropReasonMax    *ebpf.Variable `ebpf:"drop_reason_max"`
-	FamilyMax        *ebpf.Variable `ebpf:"family_max"`
-	HcMarkMagic      *ebpf.Variable `ebpf:"hc_mark_magic"`
-	LbStatMax        *ebpf.Variable `ebpf:"lb_stat_max"`
-	MaglevSize       *ebpf.Variable `ebpf:"maglev_size"`
-	NodeAddrFlagsAll *ebpf.Variable `ebpf:"node_addr_flags_all"`
-	SettingsFlagsAll *ebpf.Variable `ebpf:"settings_flags_all"`
-	VipFlagsAll      *ebpf.Variable `ebpf:"vip_flags_all"`
+	BackendFlagsAll      *ebpf.Variable `ebpf:"backend_flags_all"`
+	CtSets               *ebpf.Variable `ebpf:"ct_sets"`
+	DropReasonMax        *ebpf.Variable `ebpf:"drop_reason_max"`
+	EndpointAddrFlagsAll *ebpf.Variable `ebpf:"endpoint_addr_flags_all"`
+	EndpointFlagsAll     *ebpf.Variable `ebpf:"endpoint_flags_all"`
+	FamilyMax            *ebpf.Variable `ebpf:"family_max"`
+	HcMarkMagic          *ebpf.Variable `ebpf:"hc_mark_magic"`
+	LbStatMax            *ebpf.Variable `ebpf:"lb_stat_max"`
+	MaglevSize           *ebpf.Variable `ebpf:"maglev_size"`
+	NodeAddrFlagsAll     *ebpf.Variable `ebpf:"node_addr_flags_all"`
+	RouterStatMax        *ebpf.Variable `ebpf:"router_stat_max"`
+	SettingsFlagsAll     *ebpf.Variable `ebpf:"settings_flags_all"`
+	VipFlagsAll          *ebpf.Variable `ebpf:"vip_flags_all"`
 }
 
 // DatapathPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathPrograms struct {
-	AirdHc  *ebpf.Program `ebpf:"aird_hc"`
-	AirdXdp *ebpf.Program `ebpf:"aird_xdp"`
+	AirdHc    *ebpf.Program `ebpf:"aird_hc"`
+	AirdXdp   *ebpf.Program `ebpf:"aird_xdp"`
+	AirdXdpEp *ebpf.Program `ebpf:"aird_xdp_ep"`
 }
 
 func (p *DatapathPrograms) Close() error {
 	return _DatapathClose(
 		p.AirdHc,
 		p.AirdXdp,
+		p.AirdXdpEp,
 	)
 }
 

@@ -278,7 +278,7 @@ static __always_inline int encap_emit(struct xdp_md *ctx, int rc, const struct n
 		return XDP_TX;
 	}
 	count_stat(LB_STAT_REDIRECT);
-	return bpf_redirect(hop->ifindex, 0);
+	return redirect_to(hop->ifindex);
 }
 
 /*

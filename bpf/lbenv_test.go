@@ -55,6 +55,7 @@ const testTableSize = 4093 // prime, not the default: tests the load-time size
 // deterministically, plus the Go-side copy of every Maglev table.
 type lbEnv struct {
 	ns       string
+	up, peer string // the uplink and its veth peer
 	ifindex  int
 	objs     *Objects
 	lb       *LB   // writes the lb stage's maps
@@ -86,7 +87,7 @@ func newLBEnv(t testing.TB) *lbEnv {
 	} {
 		testutil.Run(t, "ip", append([]string{"-n", ns}, args...)...)
 	}
-	e := &lbEnv{ns: ns, tables: map[uint32][]uint32{}, backends: map[uint32]netip.Addr{}}
+	e := &lbEnv{ns: ns, up: up, peer: peer, tables: map[uint32][]uint32{}, backends: map[uint32]netip.Addr{}}
 	testutil.InNetns(t, ns, func() {
 		l, err := netlink.LinkByName(up)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 //
 //	PipelineMaps  pipeline.h: internal/datapath writes them (Node)
 //	LBMaps        lb_maps.h: the load balancer's control plane (LB)
+//	RouterMaps    router_maps.h: the router's control plane (Router)
 //
 // The sets are filled from their struct tags by ebpf.Collection.Assign, so
 // nothing else names maps.
@@ -25,6 +26,7 @@ import (
 type PipelineMaps struct {
 	Settings    *ebpf.Map `ebpf:"settings"`
 	NodeAddrs   *ebpf.Map `ebpf:"node_addrs"`
+	Uplinks     *ebpf.Map `ebpf:"uplinks"`
 	ProbeConf   *ebpf.Map `ebpf:"hc_conf"`
 	FamilyStats *ebpf.Map `ebpf:"family_stats"`
 	Events      *ebpf.Map `ebpf:"lb_stats"`
@@ -44,10 +46,24 @@ type LBMaps struct {
 	BackendStats *ebpf.Map `ebpf:"backend_stats"`
 }
 
+// RouterMaps are the router stage's maps: the node's endpoints, the
+// sources each may use, the host-side interfaces, their counters and the
+// router's events.
+type RouterMaps struct {
+	Endpoints      *ebpf.Map `ebpf:"endpoints"`
+	EndpointSrcs   *ebpf.Map `ebpf:"endpoint_srcs"`
+	EndpointIfaces *ebpf.Map `ebpf:"endpoint_ifaces"`
+	EndpointStats  *ebpf.Map `ebpf:"endpoint_stats"`
+	Events         *ebpf.Map `ebpf:"router_stats"`
+}
+
 // Programs are the datapath's entry programs.
 type Programs struct {
 	// XDP is aird_xdp, attached to every uplink.
 	XDP *ebpf.Program `ebpf:"aird_xdp"`
+	// Endpoint is aird_xdp_ep, attached to the host side of every
+	// endpoint's link.
+	Endpoint *ebpf.Program `ebpf:"aird_xdp_ep"`
 	// Probe is aird_hc, the tcx egress program on lo that tunnels the
 	// node's health probes.
 	Probe *ebpf.Program `ebpf:"aird_hc"`
@@ -65,6 +81,7 @@ type Constants struct {
 type Objects struct {
 	Pipeline  PipelineMaps
 	LB        LBMaps
+	Router    RouterMaps
 	Programs  Programs
 	Constants Constants
 }
@@ -75,7 +92,7 @@ type Objects struct {
 // It fails when a set's object is missing or an object has no set.
 func NewObjects(coll *ebpf.Collection) (*Objects, error) {
 	o := &Objects{}
-	for _, set := range []any{&o.Pipeline, &o.LB, &o.Programs, &o.Constants} {
+	for _, set := range []any{&o.Pipeline, &o.LB, &o.Router, &o.Programs, &o.Constants} {
 		if err := coll.Assign(set); err != nil {
 			_ = o.Close()
 			return nil, fmt.Errorf("datapath objects: %w", err)
@@ -118,7 +135,7 @@ func LoadObjects(cfg Config, opts *ebpf.CollectionOptions) (*Objects, error) {
 // Close closes every map and program of o.
 func (o *Objects) Close() error {
 	var errs []error
-	for _, set := range []any{&o.Pipeline, &o.LB, &o.Programs} {
+	for _, set := range []any{&o.Pipeline, &o.LB, &o.Router, &o.Programs} {
 		v := reflect.ValueOf(set).Elem()
 		for i := range v.NumField() {
 			if c, ok := v.Field(i).Interface().(interface{ Close() error }); ok && !v.Field(i).IsNil() {
@@ -134,6 +151,12 @@ func (o *Objects) Close() error {
 // variants of the object themselves.
 func ViewLB(coll *ebpf.Collection) (LBMaps, error) {
 	var m LBMaps
+	return m, view(coll, &m)
+}
+
+// ViewRouter is ViewLB for the router's maps.
+func ViewRouter(coll *ebpf.Collection) (RouterMaps, error) {
+	var m RouterMaps
 	return m, view(coll, &m)
 }
 

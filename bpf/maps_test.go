@@ -16,7 +16,7 @@ func TestEveryMapHasOneOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	owners := map[string][]string{}
-	for _, set := range []any{PipelineMaps{}, LBMaps{}, Programs{}} {
+	for _, set := range []any{PipelineMaps{}, LBMaps{}, RouterMaps{}, Programs{}} {
 		typ := reflect.TypeOf(set)
 		for i := range typ.NumField() {
 			name := typ.Field(i).Tag.Get("ebpf")

@@ -43,6 +43,14 @@ func LBStats() []DatapathLbStat {
 	return out
 }
 
+// String returns the stat name of a router event counter, e.g. "delivered".
+func (s DatapathRouterStat) String() string {
+	if n, ok := enumNames()["router_stat"][uint64(s)]; ok {
+		return n
+	}
+	return fmt.Sprintf("router_stat(%d)", uint32(s))
+}
+
 // enumNames reads the enumerator names of drop_reason and lb_stat from the
 // embedded object's BTF, so the names follow the C enums without a second
 // list: DROP_NO_BACKEND is "no_backend", LB_STAT_CT_HIT "ct_hit".
@@ -52,7 +60,7 @@ var enumNames = sync.OnceValue(func() map[string]map[uint64]string {
 	if err != nil {
 		return out
 	}
-	for name, prefix := range map[string]string{"drop_reason": "DROP_", "lb_stat": "LB_STAT_"} {
+	for name, prefix := range map[string]string{"drop_reason": "DROP_", "lb_stat": "LB_STAT_", "router_stat": "ROUTER_STAT_"} {
 		var e *btf.Enum
 		if err := spec.Types.TypeByName(name, &e); err != nil {
 			continue

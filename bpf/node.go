@@ -88,3 +88,32 @@ func (n *Node) SetProbeFIBIfindex(ifindex uint32) error {
 	}
 	return nil
 }
+
+// SetUplinks makes ifindexes the interfaces stages may redirect frames to
+// when they leave the node (the uplinks the pipeline is attached to).
+func (n *Node) SetUplinks(ifindexes []int) error {
+	want := map[uint32]bool{}
+	for _, i := range ifindexes {
+		want[uint32(i)] = true
+		if err := n.m.Uplinks.Put(uint32(i), uint32(0)); err != nil {
+			return fmt.Errorf("add uplink %d: %w", i, err)
+		}
+	}
+	var stale []uint32
+	var k, v uint32
+	it := n.m.Uplinks.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list uplinks: %w", err)
+	}
+	for _, k := range stale {
+		if err := n.m.Uplinks.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete uplink %d: %w", k, err)
+		}
+	}
+	return nil
+}

@@ -13,6 +13,8 @@
  *
  *   settings      the node's data-plane settings (one value)
  *   node_addrs    the node's own addresses (underlay): tunnel endpoints
+ *   uplinks       the interfaces the pipeline runs on (ifindex): where a
+ *                 stage may redirect a frame to leave the node
  *   family_stats  packets/bytes per family (the count stage)
  *   lb_stats      per-CPU event counters (enum lb_stat; decap, lb, probe)
  *   drop_stats    per-CPU drop counters (enum drop_reason; every stage)
@@ -37,6 +39,7 @@
 #define STAGE_CONTINUE (-1)
 
 #define NODE_ADDRS_MAX 1024
+#define UPLINKS_MAX 256
 #define STATS_SLOTS 64 /* lb_stats and drop_stats: room for appended enums */
 
 /* struct addr_key is a map key holding one address. */
@@ -134,6 +137,8 @@ enum drop_reason {
 	DROP_HEADROOM,        /* bpf_xdp_adjust_head/tail failed */
 	DROP_DECAP_MALFORMED, /* tunnel packet to a decap address with a bad inner packet */
 	DROP_DECAP_FRAGMENT,  /* fragmented tunnel packet to a decap address */
+	DROP_SPOOFED,         /* from an endpoint: source not one of its addresses */
+	DROP_ENDPOINT_DECAP,  /* tunnel packet to an endpoint: not one it decapsulates */
 	DROP_MAX,
 };
 
@@ -151,6 +156,14 @@ struct {
 	__type(key, struct addr_key);
 	__type(value, __u32);
 } node_addrs SEC(".maps");
+
+/* uplinks: ifindex of an interface the pipeline is attached to -> 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UPLINKS_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} uplinks SEC(".maps");
 
 /*
  * family_stats is indexed by enum family. Per-CPU, so the count stage
@@ -205,6 +218,17 @@ static __always_inline void count_traffic(void *map, __u32 idx, __u32 bytes)
 		c->packets++;
 		c->bytes += bytes;
 	}
+}
+
+/*
+ * redirect_to is bpf_redirect as a stage verdict: XDP_REDIRECT, or
+ * XDP_ABORTED when the helper refuses. Returning the helper's long as is
+ * would let the verifier follow a path where it equals STAGE_CONTINUE into
+ * the next stage, after packet pointers were invalidated.
+ */
+static __always_inline int redirect_to(__u32 ifindex)
+{
+	return bpf_redirect(ifindex, 0) == XDP_REDIRECT ? XDP_REDIRECT : XDP_ABORTED;
 }
 
 /* settings_get returns the settings value (always present in an ARRAY). */

@@ -13,7 +13,10 @@
  *   count   (stats.h)  packets/bytes per family
  *   decap   (decap.h)  tunnel packets to the node's addresses: strip, pass
  *   lb      (lb.h)     VIP packets: conntrack/Maglev, encapsulate, forward
- *   (later: router)
+ *   router  (router.h) packets to the node's endpoints: deliver to their link
+ *
+ * aird_xdp_ep runs on the host side of every endpoint's link (veth, tap),
+ * on what the endpoint sends: parse -> endpoint (source check) -> route.
  *
  * pipeline.h holds what the stages share: the stage protocol, the
  * pipeline-wide maps (settings, node addresses, counters) and their
@@ -31,6 +34,7 @@
 #include "stats.h"
 #include "decap.h"
 #include "lb.h"
+#include "router.h"
 #include "hc.h"
 
 SEC("xdp")
@@ -48,8 +52,20 @@ int aird_xdp(struct xdp_md *ctx)
 	verdict = stage_lb(ctx, &pkt);
 	if (verdict != STAGE_CONTINUE)
 		return verdict;
+	verdict = stage_router(ctx, &pkt);
+	if (verdict != STAGE_CONTINUE)
+		return verdict;
 
 	return XDP_PASS;
+}
+
+SEC("xdp")
+int aird_xdp_ep(struct xdp_md *ctx)
+{
+	struct packet pkt;
+
+	parse_packet(ctx, &pkt);
+	return stage_endpoint(ctx, &pkt);
 }
 
 SEC("tcx/egress")
@@ -74,6 +90,9 @@ const enum backend_flags backend_flags_all __attribute__((used)) = BACKEND_F_VAL
 const enum node_addr_flags node_addr_flags_all __attribute__((used)) = NODE_ADDR_F_DECAP;
 const enum settings_flags settings_flags_all __attribute__((used)) =
 	SETTINGS_F_NO_PTB | SETTINGS_F_SRC6 | SETTINGS_F_SRC4;
+const enum endpoint_flags endpoint_flags_all __attribute__((used)) = EP_F_DSR;
+const enum endpoint_addr_flags endpoint_addr_flags_all __attribute__((used)) = EP_ADDR_F_OWN | EP_ADDR_F_VIP;
+const enum router_stat router_stat_max __attribute__((used)) = ROUTER_STAT_MAX;
 const enum hc_mark hc_mark_magic __attribute__((used)) = HC_MARK_MAGIC;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
