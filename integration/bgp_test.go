@@ -202,21 +202,22 @@ func TestRouteHealthInjection(t *testing.T) {
 	}
 }
 
-// TestGracefulRestartKeepsRoutes: SIGKILL and SIGTERM (outside systemd a
-// SIGTERM means restart) followed by a new aird: the switch keeps the
-// node's routes the whole time — never a withdraw.
+// TestGracefulRestartKeepsRoutes: SIGKILL and SIGUSR2 (outside systemd the
+// explicit restart) followed by a new aird: the switch keeps the node's
+// routes the whole time — never a withdraw. Then SIGTERM, which outside
+// systemd is a stop: the switch's RIB loses them within a second.
 func TestGracefulRestartKeepsRoutes(t *testing.T) {
 	n := newNode(t)
 	testutil.Addr(t, n.peerNS, "eth0", "fd00:100:1::21/128")
 	backend(t, n.peerNS, "fd00:100:1::21")
-	testutil.StartBIRD(t, n.peerNS, torBIRD)
+	bird := testutil.StartBIRD(t, n.peerNS, torBIRD)
 	n.writeConfig(n.bgpConfig())
 	n.start()
 	waitTor(t, n.peerNS, "fd00:200:1::/64", true, 20*time.Second)
 	waitTor(t, n.peerNS, "fd00:300::10", true, 5*time.Second)
 
 	prefixes := []string{"fd00:200:1::/64", "fd00:300::10"}
-	for _, how := range []string{"SIGKILL", "SIGTERM"} {
+	for _, how := range []string{"SIGKILL", "SIGUSR2"} {
 		t.Run(how, func(t *testing.T) {
 			// Watch the switch's FIB every 50ms from before the stop until
 			// the new aird's session is up again.
@@ -240,9 +241,11 @@ func TestGracefulRestartKeepsRoutes(t *testing.T) {
 			if how == "SIGKILL" {
 				n.kill()
 			} else {
-				_ = n.cmd.Process.Signal(syscall.SIGTERM)
+				_ = n.cmd.Process.Signal(syscall.SIGUSR2)
 				n.notify.waitFor(t, "STOPPING=1", 10*time.Second)
-				<-n.exited
+				if err := <-n.exited; err != nil {
+					t.Fatalf("aird exited with %v after SIGUSR2", err)
+				}
 				n.cmd = nil
 			}
 			time.Sleep(2 * time.Second) // down for a while: the switch holds the routes as stale
@@ -262,4 +265,42 @@ func TestGracefulRestartKeepsRoutes(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("SIGTERM", func(t *testing.T) {
+		for _, p := range prefixes {
+			if !birdHas(t, bird, p) {
+				t.Fatalf("%s not in BIRD's RIB before the stop", p)
+			}
+		}
+		start := time.Now()
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		var gone time.Duration
+		for time.Since(start) < 10*time.Second {
+			if !birdHas(t, bird, prefixes[0]) && !birdHas(t, bird, prefixes[1]) {
+				gone = time.Since(start)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := <-n.exited; err != nil {
+			t.Fatalf("aird exited with %v after SIGTERM", err)
+		}
+		n.cmd = nil
+		if gone == 0 || gone > time.Second {
+			t.Fatalf("BIRD's RIB still had the routes %s after SIGTERM (gone after %s)\n%s", time.Since(start), gone, n.log.String())
+		}
+		t.Logf("SIGTERM outside systemd: BIRD's RIB lost the routes %s after the signal", gone.Round(time.Millisecond))
+		if !strings.Contains(n.log.String(), "intent=stop") {
+			t.Errorf("aird did not log intent=stop")
+		}
+	})
+}
+
+// birdHas reports whether BIRD's RIB has a route for prefix.
+func birdHas(t *testing.T, b *testutil.BIRD, prefix string) bool {
+	out, err := b.Cmd("show", "route", "for", prefix)
+	if err != nil && !strings.Contains(out, "Network not found") {
+		t.Fatalf("birdc: %v\n%s", err, out)
+	}
+	return strings.Contains(out, "fd00:100:1::1")
 }

@@ -111,7 +111,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	// Restore a good file, stop, and start again: the pinned links are
 	// adopted, never detached in between.
 	n.writeConfig(n.config("info", "uplink0", "uplink1"))
-	n.stop()
+	n.stopForRestart()
 	if !n.attachedXDP("uplink0") || !n.attachedXDP("uplink1") {
 		t.Fatal("stopping aird detached the data plane; it must stay for the restart")
 	}

@@ -130,18 +130,31 @@ func (n *node) start() {
 	n.notify.waitFor(n.t, "READY=1", 20*time.Second)
 }
 
-// stop sends SIGTERM, expects STOPPING=1 and a clean exit.
+// stop sends SIGTERM (outside systemd: a stop that withdraws the BGP
+// routes), expects STOPPING=1 and a clean exit.
 func (n *node) stop() {
 	n.t.Helper()
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	n.stopWith(syscall.SIGTERM)
+}
+
+// stopForRestart sends SIGUSR2 (outside systemd: exit for a restart that
+// keeps routes and probe routing), expects STOPPING=1 and a clean exit.
+func (n *node) stopForRestart() {
+	n.t.Helper()
+	n.stopWith(syscall.SIGUSR2)
+}
+
+func (n *node) stopWith(sig syscall.Signal) {
+	n.t.Helper()
+	_ = n.cmd.Process.Signal(sig)
 	n.notify.waitFor(n.t, "STOPPING=1", 10*time.Second)
 	select {
 	case err := <-n.exited:
 		if err != nil {
-			n.t.Fatalf("aird exited with %v after SIGTERM\n%s", err, n.log.String())
+			n.t.Fatalf("aird exited with %v after %v\n%s", err, sig, n.log.String())
 		}
 	case <-time.After(15 * time.Second):
-		n.t.Fatal("aird did not exit within 15s of SIGTERM")
+		n.t.Fatalf("aird did not exit within 15s of %v", sig)
 	}
 	n.cmd = nil
 }

@@ -64,7 +64,7 @@ func TestServiceVIPsFromPools(t *testing.T) {
 	})
 	t.Run("restart and SIGKILL keep the VIPs", func(t *testing.T) {
 		n.writeConfig(base + vipService("api", "", "fd00:100:1::2"))
-		n.stop()
+		n.stopForRestart()
 		n.start()
 		n.checkVIPs(t, want)
 		n.kill()

@@ -286,7 +286,7 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 
 	// Restart the LB's aird: the pinned data plane (and its conntrack)
 	// carries the established connections through.
-	l.lb.stop()
+	l.lb.stopForRestart()
 	for who, h := range held {
 		if err := echo(h.c, h.r, "while the LB's aird is down"); err != nil {
 			t.Fatalf("connection to %s broke while aird was stopped: %v", who, err)

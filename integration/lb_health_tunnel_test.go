@@ -149,7 +149,7 @@ health-check = { type = "tcp", interval = "300ms", timeout = "250ms", rise = 1, 
 // link, and an intended stop (aird --cleanup here) removes them.
 func TestLBHealthTunnelAcrossRestart(t *testing.T) {
 	l := newLBLab(t)
-	l.lb.stop() // not under systemd: a restart
+	l.lb.stopForRestart()
 	testutil.InNetns(t, l.lbNS, func() {
 		if ok, err := datapath.ProbeRoutingInstalled(); !ok || err != nil {
 			t.Fatalf("probe routing gone while aird restarts: %v", err)

@@ -89,7 +89,7 @@ func TestLBServicesProgrammedIntoXDP(t *testing.T) {
 	// them): the backends keep theirs. Backends start healthy after a
 	// restart, so both are in the table again until the probes say
 	// otherwise.
-	n.stop()
+	n.stopForRestart()
 	n.start()
 	after := pinnedTable(t, n.pinPath, "fd00:300::10", 80)
 	if len(after) != 2 {

@@ -107,7 +107,7 @@ func (d *Daemon) run(ctx context.Context, file *config.File) error {
 		return err
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, restartSignal)
 	defer signal.Stop(sigs)
 	d.setState(api.StateRunning)
 	d.notify.ready(d.statusLine())
@@ -123,13 +123,17 @@ func (d *Daemon) run(ctx context.Context, file *config.File) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return d.stop("context done")
+			return d.stop(nil)
 		case s := <-sigs:
-			if s == syscall.SIGHUP {
+			switch {
+			case s == syscall.SIGHUP:
 				d.reload("SIGHUP")
 				continue
+			case s == restartSignal && underSystemd():
+				d.log.Warn("ignoring " + s.String() + " under systemd: systemctl restart aird restarts keeping the routes, systemctl stop withdraws them")
+				continue
 			}
-			return d.stop(s.String())
+			return d.stop(s)
 		case req := <-d.reloads:
 			req.reply <- d.reload("api")
 		case <-tick:
@@ -161,8 +165,12 @@ func (d *Daemon) start(file *config.File) error {
 }
 
 // stop leaves the data plane in place: see the package comment.
-func (d *Daemon) stop(why string) error {
-	intent, detail := systemdStopIntent(context.Background())
+func (d *Daemon) stop(sig os.Signal) error {
+	intent, detail := stopIntentFor(context.Background(), sig)
+	why := "context done"
+	if sig != nil {
+		why = sig.String()
+	}
 	d.log.Info("aird stopping", "reason", why, "intent", string(intent), "intent_source", detail)
 	d.setState(api.StateStopping)
 	d.notify.stopping()

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"os"
+	"syscall"
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
@@ -15,18 +16,43 @@ import (
 type stopIntent string
 
 const (
-	intentRestart stopIntent = "restart" // systemctl restart, or unknown: keep everything in place
-	intentStop    stopIntent = "stop"    // systemctl stop: withdraw routes
+	intentRestart stopIntent = "restart" // systemctl restart, SIGUSR2 outside systemd: keep everything in place
+	intentStop    stopIntent = "stop"    // systemctl stop, SIGTERM/SIGINT outside systemd: withdraw routes
 )
+
+// restartSignal asks aird, outside systemd, to exit for a restart that
+// keeps its BGP routes (the supervisor starts it again).
+const restartSignal = syscall.SIGUSR2
+
+// underSystemd reports whether systemd started this process.
+func underSystemd() bool { return os.Getenv("INVOCATION_ID") != "" }
+
+// stopIntentFor says what ending on sig (nil: the Run context ended)
+// means. Under systemd the job that stops the unit says it (see
+// systemdStopIntent). Outside systemd nobody else can: a SIGTERM or SIGINT
+// is a stop, as for any other daemon, so that a container runtime, runit
+// or a shell never leaves the switches holding stale routes for the whole
+// restart time; a restart that keeps the routes is asked for explicitly
+// with restartSignal.
+func stopIntentFor(ctx context.Context, sig os.Signal) (stopIntent, string) {
+	if underSystemd() {
+		return systemdStopIntent(ctx)
+	}
+	if sig == restartSignal {
+		return intentRestart, "not started by systemd: " + sig.String() + " asks for a restart"
+	}
+	what := "the context ended"
+	if sig != nil {
+		what = sig.String()
+	}
+	return intentStop, "not started by systemd: " + what + " is a stop (" + restartSignal.String() + " restarts keeping the routes)"
+}
 
 // systemdStopIntent asks systemd, over its private bus, which job is
 // stopping this unit: "stop" means stop; "restart" and its variants mean
-// restart. Outside systemd, or when systemd cannot be asked, a SIGTERM is
-// treated as a restart, the choice that never loses traffic.
+// restart. When systemd cannot be asked it is a restart, the choice that
+// never loses traffic.
 func systemdStopIntent(ctx context.Context) (stopIntent, string) {
-	if os.Getenv("INVOCATION_ID") == "" {
-		return intentRestart, "not started by systemd"
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	conn, err := sddbus.NewSystemdConnectionContext(ctx)
