@@ -40,14 +40,16 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+const rootIntro = "airctl controls a running aird through its local API (the unix socket api.socket,\n" +
+	"/run/aird/aird.sock by default) and checks configuration files."
+
 func (c *cli) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "airctl",
 		Short:         "Control aird, the node network daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Long: "airctl controls a running aird through its local API (the unix socket api.socket,\n" +
-			"/run/aird/aird.sock by default) and checks configuration files.\n\n" + exitStatusHelp,
+		Long:          rootIntro + "\n\n" + exitStatusHelp,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if c.output != "table" && c.output != "json" {
 				return usagef("invalid --output %q: use table or json", c.output)
@@ -70,6 +72,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		cmd.GroupID = "planes"
 		root.AddCommand(cmd)
 	}
+	root.AddCommand(c.genDocsCommand())
 	// A missing target only loses a completion; TestCompletionTargetsExist
 	// catches it.
 	_ = c.attachCompletions(root)

@@ -1,19 +1,21 @@
-// Command aird is the node daemon: XDP load balancer, eBPF router, IPAM and
-// BGP speaker, configured from one TOML file and run by systemd.
+// Command aird is the node network daemon: XDP load balancer and BGP
+// speaker (router and IPAM planned), configured from one TOML file and run
+// by systemd. See 'aird --help' and aird(8).
 //
 //	aird [--config FILE]          run (default /etc/aird/aird.toml)
 //	aird --check-config FILE      validate FILE; exit 0 if valid, 1 otherwise
-//	aird --cleanup [--config F]   remove the pinned data plane and exit
+//	aird --cleanup [--config F]   detach and remove the pinned data plane and exit
 //	aird --version
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/cobra"
 
 	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/daemon"
@@ -25,34 +27,86 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// flags are aird's command line.
+type flags struct {
+	config    string
+	check     string
+	cleanup   bool
+	version   bool
+	genDocs   string // hidden: write man pages and completions here
+	configRef string // hidden: with genDocs, render this reference as aird.toml(5)
+}
+
+// exitError carries an exit status for a message already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("aird", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", config.DefaultConfigPath, "configuration file")
-	check := fs.String("check-config", "", "validate this configuration file and exit (0 valid, 1 invalid)")
-	cleanup := fs.Bool("cleanup", false, "detach and remove the pinned data plane (datapath.pin-path) and the pod prefix routes, and exit")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "aird: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
+	root, started := command(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee exitError
 	switch {
-	case *showVersion:
-		fmt.Fprintln(stdout, "aird", version.Get())
+	case err == nil:
 		return 0
-	case *check != "":
-		return checkConfig(*check, stdout, stderr)
-	case *cleanup:
-		return cleanupDatapath(*cfgPath, stdout, stderr)
+	case errors.As(err, &ee):
+		return ee.code
+	case !*started: // cobra's own: unknown flag, stray argument
+		fmt.Fprintf(stderr, "aird: %v\nRun 'aird --help' for usage.\n", err)
+		return 2
 	}
-	if err := daemon.Run(context.Background(), daemon.Options{ConfigPath: *cfgPath}); err != nil {
-		printErr(stderr, err)
-		return 1
+	printErr(stderr, err)
+	return 1
+}
+
+func command(stdout, stderr io.Writer) (*cobra.Command, *bool) {
+	var f flags
+	started := new(bool)
+	root := &cobra.Command{
+		Use:           "aird [--config FILE]",
+		Short:         "the node network daemon: XDP load balancer and BGP speaker",
+		Long:          longHelp,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			*started = true
+			return f.run(cmd, stdout, stderr)
+		},
 	}
-	return 0
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.CompletionOptions.DisableDefaultCmd = true
+	fl := root.Flags()
+	fl.StringVar(&f.config, "config", config.DefaultConfigPath, "configuration file")
+	fl.StringVar(&f.check, "check-config", "", "validate this configuration file and exit (0 valid, 1 invalid)")
+	fl.BoolVar(&f.cleanup, "cleanup", false, "detach and remove the pinned data plane (datapath.pin-path of --config) and exit")
+	fl.BoolVar(&f.version, "version", false, "print the version and exit")
+	fl.StringVar(&f.genDocs, "gen-docs", "", "write man pages and shell completions into this directory and exit")
+	fl.StringVar(&f.configRef, "gen-docs-config-reference", "", "with --gen-docs: render this configuration reference (docs/configuration.md) as aird.toml(5)")
+	for _, h := range []string{"gen-docs", "gen-docs-config-reference"} {
+		_ = fl.MarkHidden(h)
+	}
+	_ = root.MarkFlagFilename("config", "toml")
+	_ = root.MarkFlagFilename("check-config", "toml")
+	root.MarkFlagsMutuallyExclusive("check-config", "cleanup", "version", "gen-docs")
+	return root, started
+}
+
+func (f flags) run(cmd *cobra.Command, stdout, stderr io.Writer) error {
+	switch {
+	case f.version:
+		fmt.Fprintln(stdout, "aird", version.Get())
+		return nil
+	case f.genDocs != "":
+		return genDocs(cmd, f.genDocs, f.configRef)
+	case f.check != "":
+		return exitError{checkConfig(f.check, stdout, stderr)}
+	case f.cleanup:
+		return exitError{cleanupDatapath(f.config, stdout, stderr)}
+	}
+	return daemon.Run(context.Background(), daemon.Options{ConfigPath: f.config})
 }
 
 func checkConfig(path string, stdout, stderr io.Writer) int {
@@ -82,12 +136,6 @@ func cleanupDatapath(cfgPath string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "removed the data plane pinned at %s\n", pin)
-	n, err := daemon.RemovePodRoutes()
-	if err != nil {
-		fmt.Fprintf(stderr, "aird: cleanup: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "removed %d pod prefix route(s)\n", n)
 	return 0
 }
 
