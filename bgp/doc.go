@@ -74,11 +74,18 @@
 // interface; IPv4 ones as "via inet6 fe80::… dev …".
 //
 // import.max-prefixes counts the paths a peer has in the RIB after the
-// import policy. A peer over its limit is reset (CEASE, administrative
-// reset, with a message saying why) and its paths are not installed; GoBGP
-// holds the session down for 30 s after such a reset, then it reconnects
-// and is reset again if it still sends too many. Other sessions are not
-// affected.
+// import policy. A peer over its limit is sent NOTIFICATION Cease /
+// Maximum Number of Prefixes Reached (RFC 4486; see maxprefix.go for how
+// GoBGP is made to send it) and its paths are not installed; it is held
+// down for Options.MaxPrefixRetry (30 s), doubling each consecutive time
+// up to 16 times, then may reconnect and is sent the same again if it
+// still sends too many. Other sessions are not affected.
+//
+// Neighbors decodes the last NOTIFICATION sent to and received from each
+// peer (from GoBGP's disconnect reasons; the speaker's own Cease/1 too),
+// says for how long a session has been in its state, and hints at a TCP
+// MD5 mismatch when a peer with a password never gets past TCP (with the
+// kernel's MD5 drop counters).
 //
 // # Unnumbered peers
 //

@@ -79,7 +79,7 @@ func (s *Speaker) onPeerState(r *run, p apiutil.Peer) {
 		if why == "" {
 			why = p.State.DisconnectReason.String()
 		}
-		r.tracker.down(addr, why)
+		r.tracker.down(addr, why, time.Now())
 		r.tracker.state(addr, false, 0, time.Now())
 		s.log.Info("bgp: session down", "peer", rt.name, "address", addr, "state", stateName(p.State.SessionState),
 			"reason", p.State.DisconnectReason.String(), "message", p.State.DisconnectMessage)

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -155,6 +156,18 @@ aird_bgp_peer_family_sendable{family="ipv6",peer="tor1"} 1
 		}
 		if f := neighbor(sp, tor.Addr).FamilyStatus[1]; f.State != FamilySent || f.NextHop.String() != "10.100.1.2" {
 			t.Errorf("ipv4 status after the underlay change = %+v", f)
+		}
+
+		// The switch shuts the session down: the NOTIFICATION it sent
+		// is shown decoded.
+		tor.bird().MustCmd(t, "disable", "node1")
+		eventually(t, 10*time.Second, "the switch's Cease received", func() (bool, string) {
+			n := neighbor(sp, tor.Addr)
+			return n.State != "established" && n.LastReceived != nil, fmt.Sprintf("%+v", n)
+		})
+		n = neighbor(sp, tor.Addr)
+		if n.LastReceived.Text != "Cease / Administrative Shutdown" || n.LastError != "NOTIFICATION received: Cease / Administrative Shutdown" {
+			t.Errorf("after BIRD's disable: last received %+v, last error %q", n.LastReceived, n.LastError)
 		}
 	})
 }

@@ -122,6 +122,13 @@ func TestFRRMD5Mismatch(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 		st, _ := frrNeighborState(t, tor)
-		t.Logf("after 10s: speaker %q, FRR %q", neighbor(sp, tor.Addr).State, st)
+		n := neighbor(sp, tor.Addr)
+		t.Logf("after 10s: speaker %q, FRR %q; hint: %s", n.State, st, n.Hint)
+		if !strings.Contains(n.Hint, "TCP MD5") || !strings.Contains(n.Hint, "TCPMD5Failure") {
+			t.Errorf("no MD5 hint for a session stuck before OPEN: %+v", n)
+		}
+		if d := time.Since(n.StateSince); d < 9*time.Second || d > time.Minute {
+			t.Errorf("state since %s (%s ago), want the start, 10 s ago", n.StateSince, d)
+		}
 	})
 }

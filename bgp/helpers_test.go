@@ -35,18 +35,23 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// newSpeaker builds a speaker for the lab from aird.toml text.
-func newSpeaker(t *testing.T, l labSpec, toml string) *Speaker {
+// newSpeaker builds a speaker for the lab from aird.toml text; opts, if
+// any, adjust its options.
+func newSpeaker(t *testing.T, l labSpec, toml string, opts ...func(*Options)) *Speaker {
 	t.Helper()
 	c := parseConfig(t, toml)
-	sp, err := New(Options{
+	o := Options{
 		Config:        c.BGP,
 		Node:          c.Node,
 		Logger:        testLogger(),
 		FIBTable:      l.Table,
 		RouteProtocol: l.Proto,
 		StateDir:      l.StateDir,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	sp, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +60,9 @@ func newSpeaker(t *testing.T, l labSpec, toml string) *Speaker {
 
 // startSpeaker builds a speaker, gives it routes and starts it; it is shut
 // down when the test ends.
-func startSpeaker(t *testing.T, l labSpec, toml string, routes []Route) *Speaker {
+func startSpeaker(t *testing.T, l labSpec, toml string, routes []Route, opts ...func(*Options)) *Speaker {
 	t.Helper()
-	sp := newSpeaker(t, l, toml)
+	sp := newSpeaker(t, l, toml, opts...)
 	if err := sp.SetAdvertised(routes); err != nil {
 		t.Fatal(err)
 	}

@@ -25,13 +25,29 @@ max-prefixes = %d`, tor1Prefixes, l.Tors[1].Addr, tor2Max))
 
 var fibDDRE = regexp.MustCompile(`(?m)^fd00:dd:`)
 
+var birdMaxPrefixRE = regexp.MustCompile(`(?m)^(\S+ \S+) .*Received: Maximum number of prefixes reached`)
+
+// maxPrefixNotifications returns when BIRD logged receiving Cease/1.
+func maxPrefixNotifications(t *testing.T, tor torSpec) []time.Time {
+	t.Helper()
+	var out []time.Time
+	for _, m := range birdMaxPrefixRE.FindAllStringSubmatch(birdLog(t, tor), -1) {
+		ts, err := time.Parse("2006-01-02 15:04:05.000", m[1])
+		if err != nil {
+			t.Fatalf("BIRD log time %q: %v", m[1], err)
+		}
+		out = append(out, ts)
+	}
+	return out
+}
+
 // Deny by default: tor1 sends a default route and three more prefixes,
 // only ::/0 is accepted; tor2 sends ::/0 and twelve /64s, all accepted;
 // the default route is ECMP across both. Then tor2's max-prefixes drops
-// below what it sends: tor2 is reset (and held down for GoBGP's idle hold
-// time after a reset, 30 s, before it may reconnect and be checked again),
-// its routes leave the FIB and never come back, and tor1's session is
-// untouched.
+// below what it sends: tor2 gets NOTIFICATION Cease/Maximum Number of
+// Prefixes Reached (RFC 4486) and is held down (MaxPrefixRetry, 2 s here,
+// doubling each time it comes back over its limit), its routes leave the
+// FIB and never come back, and tor1's session is untouched.
 func TestImportFilterECMPAndMaxPrefixes(t *testing.T) {
 	dd := make([]string, 12)
 	for i := range dd {
@@ -44,7 +60,7 @@ func TestImportFilterECMPAndMaxPrefixes(t *testing.T) {
 			statics: append([]string{"::/0"}, dd...)}))
 	}, func(t *testing.T, l labSpec) {
 		tor1, tor2 := l.Tors[0], l.Tors[1]
-		sp := startSpeaker(t, l, importTOML(l, `"::/0"`, 20), nil)
+		sp := startSpeaker(t, l, importTOML(l, `"::/0"`, 20), nil, func(o *Options) { o.MaxPrefixRetry = 2 * time.Second })
 		waitEstablished(t, sp, tor1.Addr, 20*time.Second)
 		waitEstablished(t, sp, tor2.Addr, 20*time.Second)
 
@@ -100,16 +116,34 @@ func TestImportFilterECMPAndMaxPrefixes(t *testing.T) {
 		})
 		t.Logf("tor2 over its limit: reset and withdrawn from the FIB in %s", took.Round(time.Millisecond))
 		all, _ := tor2.bird().Cmd("show", "protocols", "all", "node1")
-		if !strings.Contains(all, "Administrative reset") {
-			t.Errorf("BIRD tor2 did not see an administrative reset:\n%s", all)
+		if !strings.Contains(all, "Received: Maximum number of prefixes reached") {
+			t.Errorf("BIRD tor2 did not receive Cease/Maximum number of prefixes reached:\n%s", all)
 		}
-		// tor2 keeps trying to reconnect; its routes never land.
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
+		n := neighbor(sp, tor2.Addr)
+		if !strings.Contains(n.LastError, "maximum prefixes exceeded") || n.LastSent == nil ||
+			n.LastSent.Text != "Cease / Maximum Number of Prefixes Reached" || n.State == "established" {
+			t.Errorf("tor2 after the limit: state %s, last error %q, last sent %+v", n.State, n.LastError, n.LastSent)
+		}
+		// tor2 is held down 2 s, comes back, is sent Cease/1 again, then
+		// held down 4 s; its routes never land.
+		var hits []time.Time
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) && len(hits) < 2 {
 			if f := fibRoutesOf(t, l, "-6"); strings.Contains(f, tor2.Addr) {
 				t.Fatalf("tor2's routes are in the FIB while it is over its limit:\n%s", f)
 			}
+			hits = maxPrefixNotifications(t, tor2)
 			time.Sleep(50 * time.Millisecond)
+		}
+		if len(hits) < 2 {
+			t.Fatalf("BIRD tor2 got %d Cease/1 within 15 s, want 2 (held down 2 s in between):\n%s", len(hits), birdLog(t, tor2))
+		}
+		if gap := hits[1].Sub(hits[0]); gap < 2*time.Second {
+			t.Errorf("second Cease/1 %s after the first, within the 2 s hold-down", gap)
+		}
+		t.Logf("Cease/1 to tor2 at %v", hits)
+		if n := neighbor(sp, tor2.Addr); !strings.Contains(n.LastError, "held down until") || !strings.Contains(n.LastError, "(4s)") {
+			t.Errorf("tor2's last error after the second time: %q, want the doubled hold-down", n.LastError)
 		}
 		if st, s1 := birdSession(t, tor1, "node1"); st != "Established" || !sameInstant(s1, since1) {
 			t.Errorf("tor1 session: %s since %s; want Established since %s (not reset)", st, s1, since1)

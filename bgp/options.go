@@ -50,6 +50,10 @@ type Options struct {
 	// StateDir holds the restart marker that tells the next Start that it
 	// is a graceful restart; "" means DefaultStateDir.
 	StateDir string
+	// MaxPrefixRetry is the first hold-down of a peer that exceeded
+	// import.max-prefixes (it doubles each consecutive time); 0 means
+	// DefaultMaxPrefixRetry.
+	MaxPrefixRetry time.Duration
 	// RAInterval is how often the Router Advertisements that announce the
 	// node to unnumbered peers are sent; 0 means DefaultRAInterval.
 	RAInterval time.Duration
@@ -71,6 +75,9 @@ func (o Options) withDefaults() Options {
 	if o.RAInterval == 0 {
 		o.RAInterval = DefaultRAInterval
 	}
+	if o.MaxPrefixRetry == 0 {
+		o.MaxPrefixRetry = DefaultMaxPrefixRetry
+	}
 	return o
 }
 
@@ -90,6 +97,9 @@ func (o Options) validate() error {
 	// reconciling them would delete routes aird does not own.
 	if o.RouteProtocol < 5 || o.RouteProtocol > 255 {
 		errs = append(errs, fmt.Errorf("route protocol %d is out of range 5..255", o.RouteProtocol))
+	}
+	if o.MaxPrefixRetry < time.Second {
+		errs = append(errs, fmt.Errorf("max-prefix retry %s is shorter than a second", o.MaxPrefixRetry))
 	}
 	if o.RAInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("RA interval %s is too short", o.RAInterval))

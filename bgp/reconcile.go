@@ -2,12 +2,9 @@ package bgp
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"time"
-
-	api "github.com/osrg/gobgp/v4/api"
 )
 
 const (
@@ -90,12 +87,7 @@ func (s *Speaker) reconcile(ctx context.Context, r *run) error {
 	}
 	over, excluded := r.tracker.count(accepted)
 	for _, addr := range over {
-		rt, _ := r.tracker.snapshot(addr)
-		msg := fmt.Sprintf("maximum prefixes exceeded: %d accepted, limit %d", rt.accepted, rt.limit)
-		s.log.Warn("bgp: peer exceeds import.max-prefixes: resetting the session", "peer", rt.name, "address", addr, "accepted", rt.accepted, "limit", rt.limit)
-		if err := r.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: msg}); err != nil {
-			s.log.Warn("bgp: reset peer", "peer", rt.name, "err", err)
-		}
+		s.limitExceeded(ctx, r, addr)
 	}
 	ifindexes := map[netip.Addr]int{} // per pass: many paths, few peers
 	ifindex := func(peer netip.Addr) int {

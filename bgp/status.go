@@ -49,8 +49,17 @@ type Neighbor struct {
 	// BFD is the BFD session state (down, init, up, admin-down); empty
 	// when BFD is off for the peer.
 	BFD string
+	// StateSince is when the session last changed between established
+	// and not (or when the peer was added): the session's uptime, or
+	// how long it has been down.
+	StateSince time.Time
 	// LastError says why the session last went down, if it did.
 	LastError string
+	// LastSent and LastReceived are the last NOTIFICATIONs sent to and
+	// received from the peer, decoded (nil: none since the start).
+	LastSent, LastReceived *Notification
+	// Hint suggests what to check when a session does not come up.
+	Hint string
 }
 
 // FamilyStatus is one configured address family of a peer.
@@ -164,12 +173,12 @@ func (s *Speaker) status(scrape bool) []peerStatus {
 			if ap := byAddr[p.session.address]; p.resolved() && ap != nil {
 				fillNeighbor(&n, ap, rt.acceptedBy, advertised[p.session.address])
 			}
-			if n.LastError == "" {
-				n.LastError = rt.lastError
-			}
+			n.LastError, n.LastSent, n.LastReceived = rt.lastError, rt.lastSent, rt.lastReceived
+			n.StateSince = rt.changed
 			if !p.resolved() {
 				n.LastError = "waiting for the peer on " + p.session.iface + " (IPv6 neighbour discovery)"
 			}
+			n.Hint = hint(p, rt, n.State, time.Now())
 			familyStatus(&n, node, p, rt, extNH[p.session.address])
 		}
 		out = append(out, n)
@@ -182,11 +191,6 @@ func fillNeighbor(n *peerStatus, p *api.Peer, accepted famCounts, advertised map
 		n.State = sessionStateName(st.SessionState)
 		if n.PeerASN == 0 {
 			n.PeerASN = st.PeerAsn
-		}
-		if st.DisconnectMessage != "" {
-			n.LastError = st.DisconnectMessage
-		} else if st.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
-			n.LastError = st.DisconnectReason.String()
 		}
 		if n.BFD != "" && st.BfdState != nil {
 			n.BFD = bfdStateName(st.BfdState.SessionState)

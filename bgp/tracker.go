@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"sync"
@@ -22,6 +23,7 @@ func (c famCounts) total() int {
 type peerRuntime struct {
 	key        string
 	name       string
+	session    session
 	address    netip.Addr // invalid for an unnumbered peer not found yet
 	limit      int        // import.max-prefixes
 	external   bool       // asn = "external": our own AS is refused
@@ -32,9 +34,15 @@ type peerRuntime struct {
 	accepted   int       // paths in the RIB from this peer (after import)
 	acceptedBy famCounts // the same, per family
 	overLimit  bool      // reset for exceeding limit, until up again
+	limitHits  int       // consecutive max-prefixes hold-downs
+	limitAt    time.Time // the last one
+	retryAt    time.Time // when the last one ends
 	changed    time.Time // when up last changed
 	flaps      uint64    // Established -> down transitions
-	lastError  string    // why the session last went down
+	lastError  string    // why the session last went down, for an operator
+	// lastSent and lastReceived are the last NOTIFICATIONs.
+	lastSent, lastReceived *Notification
+	everUp                 bool // established at least once
 }
 
 // tracker follows sessions and End-of-RIB markers, fed by GoBGP's events
@@ -73,11 +81,12 @@ func (t *tracker) setPeers(peers []peer) {
 		rt := t.peers[p.key]
 		switch {
 		case rt == nil:
-			rt = &peerRuntime{key: p.key}
+			rt = &peerRuntime{key: p.key, changed: time.Now()}
 		case rt.address != p.session.address:
-			*rt = peerRuntime{key: p.key, flaps: rt.flaps + flap(rt.up)}
+			*rt = peerRuntime{key: p.key, flaps: rt.flaps + flap(rt.up), changed: time.Now()}
 		}
 		rt.name = p.name
+		rt.session = p.session
 		rt.address = p.session.address
 		rt.limit = p.cfg.Import.MaxPrefixes
 		rt.external = p.session.external
@@ -95,8 +104,10 @@ func (t *tracker) reset(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if rt := t.peers[key]; rt != nil {
-		*rt = peerRuntime{key: rt.key, name: rt.name, address: rt.address, limit: rt.limit,
-			external: rt.external, families: rt.families, flaps: rt.flaps + flap(rt.up), lastError: rt.lastError}
+		*rt = peerRuntime{key: rt.key, name: rt.name, session: rt.session, address: rt.address, limit: rt.limit,
+			external: rt.external, families: rt.families, flaps: rt.flaps + flap(rt.up), lastError: rt.lastError,
+			limitHits: rt.limitHits, limitAt: rt.limitAt, lastSent: rt.lastSent, lastReceived: rt.lastReceived,
+			changed: time.Now()}
 	}
 }
 
@@ -107,12 +118,49 @@ func flap(up bool) uint64 {
 	return 0
 }
 
-// down records why the session of the peer at addr went down.
-func (t *tracker) down(addr netip.Addr, why string) {
+// recentNotification is how long a NOTIFICATION the speaker itself sent
+// explains the session going down right after.
+const recentNotification = 5 * time.Second
+
+// down records why the session of the peer at addr went down: GoBGP's
+// disconnect message, decoded.
+func (t *tracker) down(addr netip.Addr, msg string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rt := t.byAddr[addr]
+	if rt == nil {
+		return
+	}
+	n, sent := parseDisconnect(msg, now)
+	switch {
+	case n != nil && sent:
+		rt.lastSent = n
+	case n != nil:
+		rt.lastReceived = n
+	case rt.lastSent != nil && now.Sub(rt.lastSent.At) < recentNotification:
+		// GoBGP reports a session it ended for us (max-prefixes) as
+		// lost: the NOTIFICATION we sent is the reason.
+		n, sent = rt.lastSent, true
+	}
+	if now.Before(rt.retryAt) {
+		return // held down for max-prefixes: lastError says so
+	}
+	switch {
+	case n != nil && sent:
+		rt.lastError = "NOTIFICATION sent: " + n.Text
+	case n != nil:
+		rt.lastError = "NOTIFICATION received: " + n.Text
+	default:
+		rt.lastError = disconnectText(msg)
+	}
+}
+
+// sent records a NOTIFICATION the speaker made GoBGP send.
+func (t *tracker) sent(addr netip.Addr, n *Notification) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if rt := t.byAddr[addr]; rt != nil {
-		rt.lastError = why
+		rt.lastSent = n
 	}
 }
 
@@ -125,7 +173,7 @@ func (t *tracker) state(addr netip.Addr, up bool, negotiated families, now time.
 		return
 	}
 	if up && !rt.up {
-		rt.eor, rt.overLimit = 0, false
+		rt.eor, rt.overLimit, rt.everUp = 0, false, true
 		rt.negotiated = negotiated & rt.families
 	}
 	if !up && rt.up {
@@ -191,6 +239,28 @@ func (t *tracker) count(accepted map[netip.Addr]famCounts) (over []netip.Addr, e
 	return over, excluded
 }
 
+// limitHit records that the peer at addr went over its limit at now and
+// returns its runtime and the hold-down to apply (see maxPrefixBackoff).
+func (t *tracker) limitHit(addr netip.Addr, now time.Time, first time.Duration) (peerRuntime, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rt := t.byAddr[addr]
+	if rt == nil {
+		return peerRuntime{}, first
+	}
+	if now.Sub(rt.limitAt) > maxPrefixForget {
+		rt.limitHits = 0
+	}
+	rt.limitHits++
+	rt.limitAt = now
+	d := maxPrefixBackoff(first, rt.limitHits)
+	rt.retryAt = now.Add(d)
+	rt.lastError = fmt.Sprintf("maximum prefixes exceeded: %d accepted, limit %d; held down until %s (%s)",
+		rt.accepted, rt.limit, rt.retryAt.Format(time.TimeOnly), d)
+	c, _ := copyRuntime(rt)
+	return c, d
+}
+
 // snapshot copies the runtime of the peer at addr.
 func (t *tracker) snapshot(addr netip.Addr) (peerRuntime, bool) {
 	t.mu.Lock()
@@ -211,5 +281,13 @@ func copyRuntime(rt *peerRuntime) (peerRuntime, bool) {
 	}
 	c := *rt
 	c.acceptedBy = maps.Clone(rt.acceptedBy)
+	if rt.lastSent != nil {
+		n := *rt.lastSent
+		c.lastSent = &n
+	}
+	if rt.lastReceived != nil {
+		n := *rt.lastReceived
+		c.lastReceived = &n
+	}
 	return c, true
 }

@@ -33,7 +33,10 @@ func (c *cli) bgpCommand() *cobra.Command {
 				return writeJSON(c.stdout, ns)
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tADDRESS\tPEER AS\tSTATE\tUPTIME\tBFD\tFAMILIES\tRECEIVED\tACCEPTED\tADVERTISED\tLAST ERROR")
+			if len(args) == 1 {
+				return printNeighbor(c, ns[0])
+			}
+			fmt.Fprintln(w, "NAME\tADDRESS\tPEER AS\tSTATE\tFOR\tBFD\tFAMILIES\tRECEIVED\tACCEPTED\tADVERTISED\tLAST ERROR")
 			for _, n := range ns {
 				addr := "-"
 				if n.Address.IsValid() {
@@ -42,7 +45,7 @@ func (c *cli) bgpCommand() *cobra.Command {
 					addr = "(searching on " + n.Interface + ")"
 				}
 				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d/%d\t%d\t%s\n", n.Name, addr, n.PeerASN, n.State,
-					time.Duration(n.UptimeSec*float64(time.Second)).Round(time.Second), dash(n.BFD), familiesCell(n), n.Received, n.Accepted,
+					stateFor(n, time.Now()), dash(n.BFD), familiesCell(n), n.Received, n.Accepted,
 					n.MaxPrefixes, n.Advertised, dash(n.LastError))
 			}
 			if err := w.Flush(); err != nil {
@@ -53,6 +56,9 @@ func (c *cli) bgpCommand() *cobra.Command {
 					if f.State == "not-sendable" || f.State == "not-negotiated" {
 						fmt.Fprintf(c.stdout, "%s: %s %s: %s\n", n.Name, f.Family, f.State, f.Reason)
 					}
+				}
+				if n.Hint != "" {
+					fmt.Fprintf(c.stdout, "%s: hint: %s\n", n.Name, n.Hint)
 				}
 			}
 			return nil
@@ -90,6 +96,66 @@ func (c *cli) bgpCommand() *cobra.Command {
 	routes.Flags().StringVar(&family, "family", "", "ipv6 or ipv4")
 	cmd.AddCommand(routes)
 	return cmd
+}
+
+// stateFor is how long the session has been in its state (established or
+// not): the uptime, or the time since it went down.
+func stateFor(n api.BGPNeighbor, now time.Time) string {
+	switch {
+	case n.State == "established" && n.UptimeSec > 0:
+		return time.Duration(n.UptimeSec * float64(time.Second)).Round(time.Second).String()
+	case n.StateSince.IsZero():
+		return "-"
+	}
+	return now.Sub(n.StateSince).Round(time.Second).String()
+}
+
+// printNeighbor shows one neighbor in full.
+func printNeighbor(c *cli, n api.BGPNeighbor) error {
+	w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	addr := "-"
+	if n.Address.IsValid() {
+		addr = n.Address.String()
+	}
+	if n.Interface != "" {
+		addr += " on " + n.Interface
+	}
+	fmt.Fprintf(w, "name:\t%s\n", n.Name)
+	fmt.Fprintf(w, "address:\t%s\n", addr)
+	fmt.Fprintf(w, "AS:\tpeer %d, local %d\n", n.PeerASN, n.LocalASN)
+	fmt.Fprintf(w, "state:\t%s for %s\n", n.State, stateFor(n, time.Now()))
+	if n.BFD != "" {
+		fmt.Fprintf(w, "BFD:\t%s\n", n.BFD)
+	}
+	for _, f := range n.FamilyStatus {
+		line := f.State
+		if f.State == "sent" && f.NextHop.IsValid() {
+			line += ", next hop " + f.NextHop.String()
+		} else if f.State == "sent" {
+			line += ", next hop: the session's local address"
+		}
+		if f.Reason != "" && f.State != "sent" {
+			line += ": " + f.Reason
+		}
+		fmt.Fprintf(w, "family %s:\t%s\n", f.Family, line)
+	}
+	fmt.Fprintf(w, "extended next hop:\t%t (announced by the peer for IPv4 unicast)\n", n.ExtendedNextHop)
+	fmt.Fprintf(w, "routes:\t%d received, %d accepted (max %d), %d advertised\n", n.Received, n.Accepted, n.MaxPrefixes, n.Advertised)
+	fmt.Fprintf(w, "last error:\t%s\n", dash(n.LastError))
+	for _, x := range []struct {
+		what string
+		n    *api.BGPNotification
+	}{{"last NOTIFICATION sent", n.LastNotificationSent}, {"last NOTIFICATION received", n.LastNotificationReceived}} {
+		v := "-"
+		if x.n != nil {
+			v = fmt.Sprintf("%s (code %d, subcode %d) at %s", x.n.Text, x.n.Code, x.n.Subcode, x.n.At.Format(time.DateTime))
+		}
+		fmt.Fprintf(w, "%s:\t%s\n", x.what, v)
+	}
+	if n.Hint != "" {
+		fmt.Fprintf(w, "hint:\t%s\n", n.Hint)
+	}
+	return w.Flush()
 }
 
 // familiesCell lists the configured families, each marked with what

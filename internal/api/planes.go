@@ -32,7 +32,22 @@ type BGPNeighbor struct {
 	// the peer (state sent, not-negotiated, not-sendable, down).
 	FamilyStatus    []BGPFamilyStatus `json:"family_status,omitempty"`
 	ExtendedNextHop bool              `json:"extended_nexthop"`
-	LastError       string            `json:"last_error,omitempty"`
+	// StateSince is the last change between established and not.
+	StateSince time.Time `json:"state_since,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+	// The last NOTIFICATIONs sent to and received from the peer.
+	LastNotificationSent     *BGPNotification `json:"last_notification_sent,omitempty"`
+	LastNotificationReceived *BGPNotification `json:"last_notification_received,omitempty"`
+	// Hint suggests what to check for a session that does not come up.
+	Hint string `json:"hint,omitempty"`
+}
+
+// BGPNotification is a decoded BGP NOTIFICATION.
+type BGPNotification struct {
+	Code    uint8     `json:"code"`
+	Subcode uint8     `json:"subcode"`
+	Text    string    `json:"text"` // "Cease / Maximum Number of Prefixes Reached"
+	At      time.Time `json:"at"`
 }
 
 // BGPFamilyStatus is one address family of a BGPNeighbor.

@@ -28,7 +28,8 @@ func (d *Daemon) BGPNeighbors() ([]api.BGPNeighbor, error) {
 			Name: n.Name, Address: n.Address, Interface: n.Interface, BFD: n.BFD, PeerASN: n.PeerASN, LocalASN: n.LocalASN, State: n.State,
 			Since: n.Since, UptimeSec: n.Uptime.Seconds(), Received: n.Received, Accepted: n.Accepted,
 			Advertised: n.Advertised, MaxPrefixes: n.MaxPrefixes, Families: n.Families, LastError: n.LastError,
-			ExtendedNextHop: n.ExtendedNextHop,
+			ExtendedNextHop: n.ExtendedNextHop, StateSince: n.StateSince, Hint: n.Hint,
+			LastNotificationSent: apiNotification(n.LastSent), LastNotificationReceived: apiNotification(n.LastReceived),
 		}
 		for _, f := range n.FamilyStatus {
 			a.FamilyStatus = append(a.FamilyStatus, api.BGPFamilyStatus{Family: f.Family, State: f.State, NextHop: f.NextHop, Reason: f.Reason})
@@ -36,6 +37,13 @@ func (d *Daemon) BGPNeighbors() ([]api.BGPNeighbor, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+func apiNotification(n *bgp.Notification) *api.BGPNotification {
+	if n == nil {
+		return nil
+	}
+	return &api.BGPNotification{Code: n.Code, Subcode: n.Subcode, Text: n.Text, At: n.At}
 }
 
 // BGPRoutes implements api.BGPBackend. A neighbor is named by its
