@@ -165,18 +165,23 @@ func (d *decoder) table(path string, v any, rv reflect.Value) {
 		return
 	}
 	fields := fieldsByTag(rv.Type())
-	keys := make([]string, 0, len(m))
+	type keyAt struct {
+		key string
+		at  Pos
+	}
+	keys := make([]keyAt, 0, len(m))
 	for k := range m {
-		keys = append(keys, k)
+		keys = append(keys, keyAt{k, d.r.pos.lookup(joinPath(path, k))})
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		pi, pj := d.r.pos.lookup(joinPath(path, keys[i])), d.r.pos.lookup(joinPath(path, keys[j]))
+		pi, pj := keys[i].at, keys[j].at
 		if pi.Line != pj.Line {
 			return pi.Line < pj.Line
 		}
-		return pi.Col < pj.Col || (pi.Col == pj.Col && keys[i] < keys[j])
+		return pi.Col < pj.Col || (pi.Col == pj.Col && keys[i].key < keys[j].key)
 	})
-	for _, k := range keys {
+	for _, ka := range keys {
+		k := ka.key
 		kp := joinPath(path, k)
 		idx, ok := fields[k]
 		if !ok {

@@ -26,9 +26,9 @@ type File struct {
 // is an Errors value naming every problem with file:line:column and key, or
 // a plain error when the file cannot be read.
 func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	cfg, err := Parse(path, data)
 	if err != nil {
@@ -38,10 +38,18 @@ func Load(path string) (*File, error) {
 	return &File{Path: path, Digest: hex.EncodeToString(sum[:]), Config: cfg}, nil
 }
 
-// Parse decodes and validates data; name is used in error messages.
+// Parse decodes and validates data; name is used in error messages. Data
+// beyond the limits of a file (MaxFileSize, MaxDepth, MaxKeyLen, MaxItems)
+// is rejected before it is parsed.
 func Parse(name string, data []byte) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
+	}
 	r := &reporter{file: name}
 	data = stripBOM(data)
+	if e := checkShape(name, data); e != nil {
+		return nil, Errors{e}
+	}
 	raw, err := decodeTOML(data)
 	if err != nil {
 		return nil, Errors{syntaxError(name, data, err)}
@@ -49,14 +57,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	r.pos = scanPositions(data)
 	cfg := Default()
 	(&decoder{r: r}).decode("", raw, reflect.ValueOf(cfg).Elem())
-	for _, e := range r.errs {
-		r.shadow(e.Key) // its value is unknown: later checks of it would mislead
-	}
-	decodeErrs := len(r.errs)
+	r.checking = true
 	host, _ := os.Hostname()
 	cfg.finish(host)
 	validate(r, cfg)
-	r.errs = dropShadowed(r.errs, decodeErrs, r.shadowed)
 	if err := r.err(); err != nil {
 		return nil, err
 	}
@@ -114,19 +118,6 @@ func syntaxError(name string, data []byte, err error) *Error {
 		line, col = 1, 1
 	}
 	return &Error{File: name, Line: line, Col: col, Key: pe.LastKey, Msg: "syntax error: " + printable(msg)}
-}
-
-// dropShadowed removes semantic errors about keys that already failed to
-// decode or were written under a wrong name (their value is unknown, so a
-// second complaint would mislead). The first n errors are the decode errors.
-func dropShadowed(errs Errors, n int, shadowed map[string]bool) Errors {
-	out := errs[:n:n]
-	for _, e := range errs[n:] {
-		if !isShadowed(shadowed, e.Key) {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // isShadowed reports whether path or a table or array enclosing it is in

@@ -8,22 +8,138 @@ import (
 // Pos is a 1-based line and column in a configuration file.
 type Pos struct{ Line, Col int }
 
-// positions maps a key path ("services[2].backends[0].address",
-// "node.uplinks[1]") to where it is written. It is built by scanning the
+// positions records where every key and array element of a file is
+// written, as a tree that mirrors the file: one node per key or element,
+// each edge holding only its own name, so that building it is linear in the
+// size of the file however deep its keys are. It is built by scanning the
 // source once; the source has already been accepted by the TOML parser, so
 // the scanner only needs to follow structure, not to validate it.
-type positions map[string]Pos
+type positions struct {
+	nodes []posNode          // nodes[0] is the top of the file
+	edges map[posEdge]uint32 // child by parent and name or index
+}
+
+// posNode is one key, table or array element of the file.
+type posNode struct {
+	line, col int32
+	elems     int32 // array elements seen
+	aot       bool  // an array of tables ([[x]]): headers below it go to its last element
+}
+
+// posEdge names a child: a key, or (index > 0) array element index-1.
+type posEdge struct {
+	parent uint32
+	index  int32
+	key    string
+}
+
+const posRoot = 0
+
+func newPositions() *positions {
+	return &positions{nodes: []posNode{{}}, edges: map[posEdge]uint32{}}
+}
+
+func (p *positions) add(e posEdge, at Pos) uint32 {
+	n := uint32(len(p.nodes))
+	p.nodes = append(p.nodes, posNode{line: int32(at.Line), col: int32(at.Col)})
+	p.edges[e] = n
+	return n
+}
+
+// key returns the child of n named k, made (at at) if it is new.
+func (p *positions) key(n uint32, k string, at Pos) uint32 {
+	e := posEdge{parent: n, key: k}
+	if c, ok := p.edges[e]; ok {
+		return c
+	}
+	return p.add(e, at)
+}
+
+// elem returns element i of n, made (at at) if it is new.
+func (p *positions) elem(n uint32, i int, at Pos) uint32 {
+	e := posEdge{parent: n, index: int32(i) + 1}
+	if c, ok := p.edges[e]; ok {
+		return c
+	}
+	if int32(i) >= p.nodes[n].elems {
+		p.nodes[n].elems = int32(i) + 1
+	}
+	return p.add(e, at)
+}
+
+func (p positions) pos(n uint32) Pos {
+	return Pos{Line: int(p.nodes[n].line), Col: int(p.nodes[n].col)}
+}
+
+// find follows path from the top as far as the file has it, and returns
+// the last node found and whether that is path itself.
+func (p positions) find(path string) (uint32, bool) {
+	n, rest := uint32(posRoot), path
+	for rest != "" {
+		next, after, ok := p.step(n, rest)
+		if !ok {
+			return n, false
+		}
+		n, rest = next, after
+	}
+	return n, true
+}
+
+// step takes the first part of a key path: "[i]", or else the shortest key
+// name written in the file that is followed by ".", "[" or the end (a
+// quoted key name may hold dots and brackets), or else a key named "".
+func (p positions) step(n uint32, rest string) (uint32, string, bool) {
+	if end := strings.IndexByte(rest, ']'); rest[0] == '[' && end > 0 {
+		if i, err := strconv.Atoi(rest[1:end]); err == nil && i >= 0 && i < int(p.nodes[n].elems) {
+			if c, ok := p.edges[posEdge{parent: n, index: int32(i) + 1}]; ok {
+				return c, strings.TrimPrefix(rest[end+1:], "."), true
+			}
+		}
+	}
+	for j := 0; j <= len(rest); j++ {
+		if j < len(rest) && rest[j] != '.' && rest[j] != '[' {
+			continue
+		}
+		if c, ok := p.edges[posEdge{parent: n, key: rest[:j]}]; ok {
+			return c, strings.TrimPrefix(rest[j:], "."), true
+		}
+	}
+	// A key named "" leaves no trace in a path: try below it.
+	if c, ok := p.edges[posEdge{parent: n}]; ok {
+		return c, rest, true
+	}
+	return 0, "", false
+}
 
 // lookup returns the position of path, or of the closest enclosing key or
 // table written in the file when path itself is not (a defaulted key).
 func (p positions) lookup(path string) Pos {
-	for path != "" {
-		if pos, ok := p[path]; ok {
-			return pos
-		}
-		path = parentPath(path)
+	if p.edges == nil {
+		return Pos{}
 	}
-	return Pos{}
+	n, _ := p.find(path)
+	return p.pos(n)
+}
+
+// get returns the position of path and whether the file writes it.
+func (p positions) get(path string) (Pos, bool) {
+	if p.edges == nil {
+		return Pos{}, false
+	}
+	n, ok := p.find(path)
+	if path == "" { // a key named "" at the top
+		n, ok = p.edges[posEdge{parent: posRoot}]
+	}
+	if !ok || n == posRoot {
+		return Pos{}, false
+	}
+	return p.pos(n), true
+}
+
+// written reports whether the file writes path.
+func (p positions) written(path string) bool {
+	_, ok := p.get(path)
+	return ok
 }
 
 // parentPath strips the last ".key" or "[n]" from a key path.
@@ -51,15 +167,14 @@ type scanner struct {
 	i         int
 	line      int
 	lineStart int
-	table     string         // resolved path of the current [table]
-	arrays    map[string]int // resolved array-of-tables path -> elements seen
-	pos       positions
+	pos       *positions
+	table     uint32 // the current [table]
 }
 
 func scanPositions(src []byte) positions {
-	s := &scanner{src: src, line: 1, arrays: map[string]int{}, pos: positions{}}
+	s := &scanner{src: src, line: 1, pos: newPositions(), table: posRoot}
 	s.document()
-	return s.pos
+	return *s.pos
 }
 
 func (s *scanner) here() Pos { return Pos{Line: s.line, Col: s.i - s.lineStart + 1} }
@@ -77,12 +192,6 @@ func (s *scanner) advance() {
 		s.lineStart = s.i + 1
 	}
 	s.i++
-}
-
-func (s *scanner) record(path string, p Pos) {
-	if _, ok := s.pos[path]; !ok {
-		s.pos[path] = p
-	}
 }
 
 // skipSpace skips blanks, and newlines and comments too when newlines is set.
@@ -129,23 +238,18 @@ func (s *scanner) header() {
 	for s.i < len(s.src) && s.src[s.i] != '\n' && s.src[s.i] != '#' {
 		s.advance() // the closing ] or ]]
 	}
-	path := ""
-	for n, k := range keys {
-		path = joinPath(path, k)
-		last := n == len(keys)-1
-		if last && array {
-			idx := s.arrays[path]
-			s.arrays[path] = idx + 1
-			s.record(path, at)
-			path = indexPath(path, idx)
-		} else if c, ok := s.arrays[path]; ok && !last {
-			path = indexPath(path, c-1)
-		} else if !last {
-			s.record(path, at) // a table made implicitly by [a.b]
+	p, n := s.pos, uint32(posRoot)
+	for i, k := range keys {
+		n = p.key(n, k, at)
+		switch last := i == len(keys)-1; {
+		case last && array:
+			p.nodes[n].aot = true
+			n = p.elem(n, int(p.nodes[n].elems), at)
+		case !last && p.nodes[n].aot && p.nodes[n].elems > 0:
+			n = p.elem(n, int(p.nodes[n].elems)-1, at)
 		}
 	}
-	s.record(path, at)
-	s.table = path
+	s.table = n
 }
 
 // key reads a dotted key and returns its segments.
@@ -188,30 +292,28 @@ func isBare(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
-func (s *scanner) keyValue(table string) {
+func (s *scanner) keyValue(table uint32) {
 	at := s.here()
-	segs := s.key()
-	path := table
-	for _, k := range segs {
-		path = joinPath(path, k)
-		s.record(path, at)
+	n := table
+	for _, k := range s.key() {
+		n = s.pos.key(n, k, at)
 	}
 	s.skipSpace(false)
 	if s.peek(0) == '=' {
 		s.advance()
 	}
 	s.skipSpace(false)
-	s.value(path)
+	s.value(n)
 }
 
-func (s *scanner) value(path string) {
+func (s *scanner) value(n uint32) {
 	switch s.peek(0) {
 	case '"', '\'':
 		s.str()
 	case '[':
-		s.array(path)
+		s.array(n)
 	case '{':
-		s.inlineTable(path)
+		s.inlineTable(n)
 	default:
 		for s.i < len(s.src) && !strings.ContainsRune(",]}\n#", rune(s.src[s.i])) {
 			s.advance()
@@ -219,17 +321,15 @@ func (s *scanner) value(path string) {
 	}
 }
 
-func (s *scanner) array(path string) {
+func (s *scanner) array(n uint32) {
 	s.advance() // [
-	for n := 0; s.i < len(s.src); n++ {
+	for i := 0; s.i < len(s.src); i++ {
 		s.skipSpace(true)
 		if s.peek(0) == ']' {
 			s.advance()
 			return
 		}
-		elem := indexPath(path, n)
-		s.record(elem, s.here())
-		s.value(elem)
+		s.value(s.pos.elem(n, i, s.here()))
 		s.skipSpace(true)
 		if s.peek(0) == ',' {
 			s.advance()
@@ -237,7 +337,7 @@ func (s *scanner) array(path string) {
 	}
 }
 
-func (s *scanner) inlineTable(path string) {
+func (s *scanner) inlineTable(n uint32) {
 	s.advance() // {
 	for s.i < len(s.src) {
 		s.skipSpace(true)
@@ -250,7 +350,7 @@ func (s *scanner) inlineTable(path string) {
 			continue
 		}
 		before := s.i
-		s.keyValue(path)
+		s.keyValue(n)
 		if s.i == before { // not a key: step over it rather than loop
 			s.advance()
 		}

@@ -18,7 +18,7 @@ func checkPositions(t *testing.T, src string, want map[string]string) {
 	}
 	pos := scanPositions([]byte(src))
 	for path, w := range want {
-		p, ok := pos[path]
+		p, ok := pos.get(path)
 		got := "missing"
 		if ok {
 			got = fmt.Sprintf("%d:%d", p.Line, p.Col)
@@ -28,7 +28,7 @@ func checkPositions(t *testing.T, src string, want map[string]string) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("all positions: %v", pos)
+		t.Logf("all positions: %v", pos.all())
 	}
 }
 
@@ -79,10 +79,10 @@ min-rx = "1s"
 		"bgp":                             "14:1", // implicit: made by [[bgp.peers]]
 	})
 	pos := scanPositions([]byte(src))
-	if _, ok := pos["services[1].backends[3]"]; ok {
+	if pos.written("services[1].backends[3]") {
 		t.Error("a fourth backend was recorded")
 	}
-	if _, ok := pos["services[0].health-check"]; ok {
+	if pos.written("services[0].health-check") {
 		t.Error("[services.health-check] was attributed to the first service")
 	}
 }
@@ -177,7 +177,7 @@ h = 1
 		"node.h": "15:1",
 	})
 	pos := scanPositions([]byte(src))
-	for path := range pos {
+	for path := range pos.all() {
 		if strings.Contains(path, "not") || strings.Contains(path, "x") || strings.Contains(path, "y") {
 			t.Errorf("string content was scanned as a key: %s", path)
 		}
@@ -200,10 +200,10 @@ func TestPositionsQuotedKeysAndComments(t *testing.T) {
 		"a.b.c.d":        "7:1",
 	})
 	pos := scanPositions([]byte(src))
-	if _, ok := pos["commented"]; ok {
+	if pos.written("commented") {
 		t.Error("a commented-out key was recorded")
 	}
-	if _, ok := pos["x"]; ok {
+	if pos.written("x") {
 		t.Error("a comment after a header was scanned")
 	}
 }
@@ -233,4 +233,26 @@ func TestPositionsLookup(t *testing.T) {
 			t.Errorf("parentPath(%q) = %q, want %q", path, got, want)
 		}
 	}
+}
+
+// all returns the path and position of every node.
+func (p positions) all() map[string]Pos {
+	out := map[string]Pos{}
+	var walk func(path string, n uint32)
+	walk = func(path string, n uint32) {
+		if n != posRoot {
+			out[path] = p.pos(n)
+		}
+		for e, c := range p.edges {
+			switch {
+			case e.parent != n:
+			case e.index > 0:
+				walk(indexPath(path, int(e.index-1)), c)
+			default:
+				walk(joinPath(path, e.key), c)
+			}
+		}
+	}
+	walk("", posRoot)
+	return out
 }

@@ -22,8 +22,9 @@ func validate(r *reporter, c *Config) {
 }
 
 type validator struct {
-	r *reporter
-	c *Config
+	r     *reporter
+	c     *Config
+	pools *poolIndex // built on first use
 }
 
 func (v *validator) errf(path, format string, args ...any) { v.r.at(path, format, args...) }

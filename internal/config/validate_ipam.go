@@ -13,6 +13,7 @@ type prefixOwner struct {
 
 func (v *validator) ipam() {
 	var all []prefixOwner
+	count := 0 // pool prefixes: they are compared pairwise
 	names := map[string]int{}
 	for i, pool := range v.c.IPAM.Pools {
 		path := indexPath("ipam.pools", i)
@@ -29,7 +30,10 @@ func (v *validator) ipam() {
 		}
 		for k, p := range pool.Prefixes {
 			pp := indexPath(path+".prefixes", k)
-			if v.prefix(pp, p) {
+			if count++; count == MaxPoolPrefixes+1 {
+				v.errf(pp, "more than %d pool prefixes in [[ipam.pools]]; the limit is %d", MaxPoolPrefixes, MaxPoolPrefixes)
+			}
+			if v.prefix(pp, p) && count <= MaxPoolPrefixes {
 				all = v.noOverlap(all, prefixOwner{p, pp})
 			}
 		}
@@ -37,10 +41,15 @@ func (v *validator) ipam() {
 	var pods []prefixOwner
 	for i, p := range v.c.IPAM.PodPrefixes {
 		pp := indexPath("ipam.pod-prefixes", i)
+		if i == MaxPoolPrefixes {
+			v.errf(pp, "more than %d pod prefixes; the limit is %d", MaxPoolPrefixes, MaxPoolPrefixes)
+		}
 		if !v.prefix(pp, p) {
 			continue
 		}
-		pods = v.noOverlap(pods, prefixOwner{p, pp})
+		if i < MaxPoolPrefixes {
+			pods = v.noOverlap(pods, prefixOwner{p, pp})
+		}
 		if v.poolOf(p.Addr(), "pod") == nil || !v.poolPrefixCovers(p, "pod") {
 			v.errf(pp, "pod prefix %s is not inside any pool of kind \"pod\"", p)
 		}
@@ -61,27 +70,20 @@ func (v *validator) noOverlap(seen []prefixOwner, p prefixOwner) []prefixOwner {
 
 // poolOf returns the pool of the given kind that holds a, or nil.
 func (v *validator) poolOf(a netip.Addr, kind string) *Pool {
-	for i, pool := range v.c.IPAM.Pools {
-		if pool.Kind != kind {
-			continue
-		}
-		for _, p := range pool.Prefixes {
-			if p.Contains(a) {
-				return &v.c.IPAM.Pools[i]
-			}
-		}
+	if i := v.poolIndex().holder(a, kind, a.BitLen()); i >= 0 {
+		return &v.c.IPAM.Pools[i]
 	}
 	return nil
 }
 
 // poolPrefixCovers reports whether a pool of the kind wholly contains p.
 func (v *validator) poolPrefixCovers(p netip.Prefix, kind string) bool {
-	for _, pool := range v.c.IPAM.Pools {
-		for _, q := range pool.Prefixes {
-			if pool.Kind == kind && q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
-				return true
-			}
-		}
+	return v.poolIndex().holder(p.Addr(), kind, p.Bits()) >= 0
+}
+
+func (v *validator) poolIndex() *poolIndex {
+	if v.pools == nil {
+		v.pools = newPoolIndex(v.c.IPAM.Pools)
 	}
-	return false
+	return v.pools
 }

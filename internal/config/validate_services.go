@@ -40,26 +40,22 @@ func (v *validator) services() {
 // VIP-wide service (port 0) next to any other on the same VIP and protocol.
 func (v *validator) vipUnique(path string, i int, s *Service, seen map[string]int) {
 	key := func(port int) string { return fmt.Sprintf("%s/%s/%d", s.VIP, s.Protocol, port) }
+	anyPort := fmt.Sprintf("%s/%s/any", s.VIP, s.Protocol) // the earliest service on the VIP
 	if j, dup := seen[key(s.Port)]; dup {
 		v.errf(path+".vip", "VIP %s %s port %d is already used by services[%d]", s.VIP, s.Protocol, s.Port, j)
 		return
 	}
-	if s.Port == 0 {
-		first := -1 // the earliest service on this VIP, for a stable message
-		for k, j := range seen {
-			if strings.HasPrefix(k, fmt.Sprintf("%s/%s/", s.VIP, s.Protocol)) && (first < 0 || j < first) {
-				first = j
-			}
-		}
-		if first >= 0 {
-			v.errf(path+".port", "VIP-wide service (port 0) on %s %s conflicts with services[%d] on the same VIP", s.VIP, s.Protocol, first)
-			return
-		}
+	if first, used := seen[anyPort]; used && s.Port == 0 {
+		v.errf(path+".port", "VIP-wide service (port 0) on %s %s conflicts with services[%d] on the same VIP", s.VIP, s.Protocol, first)
+		return
 	} else if j, dup := seen[key(0)]; dup {
 		v.errf(path+".port", "services[%d] already takes every %s port of VIP %s (port 0)", j, s.Protocol, s.VIP)
 		return
 	}
 	seen[key(s.Port)] = i
+	if _, used := seen[anyPort]; !used {
+		seen[anyPort] = i
+	}
 }
 
 func (v *validator) sourceRanges(path string, s *Service) {
