@@ -170,15 +170,20 @@ func (n *node) kill() {
 	}
 }
 
-// airctl runs airctl against the node's socket.
+// airctl runs airctl against the node's socket. A command that takes over
+// two minutes (a daemon that hangs) fails the test.
 func (n *node) airctl(args ...string) (stdout, stderr string, code int) {
 	n.t.Helper()
 	var out, errb bytes.Buffer
-	c := exec.Command(n.airctlBin, append([]string{"--socket", n.socket}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, n.airctlBin, append([]string{"--socket", n.socket}, args...)...)
 	c.Stdout, c.Stderr = &out, &errb
 	err := c.Run()
 	var ee *exec.ExitError
 	switch {
+	case ctx.Err() != nil:
+		n.t.Fatalf("airctl %v did not finish within 2 minutes", args)
 	case err == nil:
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
