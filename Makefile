@@ -1,5 +1,5 @@
 # aird — the two commands of the README, plus build helpers. Run as root.
-.PHONY: all build demo test generate check-generated
+.PHONY: all build deb demo test generate check-generated
 
 all: build
 
@@ -12,6 +12,11 @@ LDFLAGS  := -X github.com/aird-net/aird/internal/version.version=$(VERSION) \
 
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/aird ./cmd/airctl
+
+# The Debian package, dist/aird_VERSION_ARCH.deb (packaging/deb.sh; nfpm
+# runs as a Go tool, nothing to install).
+deb:
+	bash packaging/deb.sh dist
 
 # A working demo in network namespaces (installs what it needs).
 demo:

@@ -56,7 +56,7 @@ func TestSystemdRestartKeepsBGPRoutes(t *testing.T) {
 	c := nspawnBoot(t, func(root string) {
 		nspawnInstallFile(t, root, aird, "/usr/bin/aird", 0o755)
 		nspawnInstallFile(t, root, airctl, "/usr/bin/airctl", 0o755)
-		nspawnInstallFile(t, root, unit, "/etc/systemd/system/aird.service", 0o644)
+		sdInstallUnit(t, root, unit)
 		nspawnWriteFile(t, root, "/etc/aird/aird.toml", []byte(sdBGPConfig), 0o640)
 	})
 	t.Cleanup(func() {

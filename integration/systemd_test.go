@@ -115,6 +115,25 @@ func sdProcStatus(t *testing.T, c *nspawnContainer, pid string) map[string]strin
 	return m
 }
 
+// sdInstallUnit installs systemd/aird.service into the container's root as
+// a manual install would, with the group aird its Group= names (what the
+// package's sysusers.d file and postinst do).
+func sdInstallUnit(t *testing.T, root, unit string) {
+	t.Helper()
+	nspawnInstallFile(t, root, unit, "/etc/systemd/system/aird.service", 0o644)
+	sdAddGroup(t, root)
+}
+
+// sdAddGroup creates the group aird in the container's root with
+// systemd-sysusers and the package's sysusers.d file.
+func sdAddGroup(t *testing.T, root string) {
+	t.Helper()
+	conf := filepath.Join(testutil.ModuleRoot(t), "packaging", "deb", "sysusers.conf")
+	nspawnInstallFile(t, root, conf, "/usr/lib/sysusers.d/aird.conf", 0o644)
+	testutil.RequireCommand(t, "systemd-sysusers")
+	testutil.Run(t, "systemd-sysusers", "--root="+root, "aird.conf")
+}
+
 // TestSystemdUnit boots systemd in a container and drives aird through
 // systemd/aird.service as installed: start (READY=1), capabilities, a good
 // reload, a rejected reload, stop, aird --cleanup, the watchdog, and a start
@@ -131,7 +150,7 @@ func TestSystemdUnit(t *testing.T) {
 	c := nspawnBoot(t, func(root string) {
 		nspawnInstallFile(t, root, aird, "/usr/bin/aird", 0o755)
 		nspawnInstallFile(t, root, airctl, "/usr/bin/airctl", 0o755)
-		nspawnInstallFile(t, root, unit, "/etc/systemd/system/aird.service", 0o644)
+		sdInstallUnit(t, root, unit)
 		nspawnWriteFile(t, root, cfgPath, cfg, 0o640)
 	})
 	// Registered after nspawnBoot's cleanups, so it runs while the
@@ -210,11 +229,18 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("log_level = %q, want info", st.LogLevel)
 		}
 
-		// UMask=0007: the API socket is not accessible to others.
+		// UMask=0007: the API socket is not accessible to others;
+		// Group=aird: it and its directory belong to group aird.
 		out := c.MustExec("stat", "-c", "%a %U:%G %F", "/run/aird/aird.sock")
 		t.Logf("/run/aird/aird.sock: %s", strings.TrimSpace(out))
 		if mode, err := strconv.ParseUint(strings.Fields(out)[0], 8, 32); err != nil || mode&0o007 != 0 {
 			t.Errorf("API socket mode %s: others must have no access", strings.Fields(out)[0])
+		}
+		if f := strings.Fields(out); len(f) < 2 || f[1] != "root:aird" {
+			t.Errorf("API socket owned by %v, want root:aird", f)
+		}
+		if dir := strings.TrimSpace(c.MustExec("stat", "-c", "%a %U:%G", "/run/aird")); dir != "750 root:aird" {
+			t.Errorf("/run/aird is %q, want 750 root:aird", dir)
 		}
 	})
 	if !ok {
@@ -462,6 +488,7 @@ func TestSystemdSandbox(t *testing.T) {
 	c := nspawnBoot(t, func(r string) {
 		nspawnInstallFile(t, r, bin, "/usr/bin/aird-probe", 0o755)
 		nspawnWriteFile(t, r, "/etc/systemd/system/aird-probe.service", []byte(probeUnit), 0o644)
+		sdAddGroup(t, r)
 		nspawnWriteFile(t, r, "/etc/aird/aird.toml", sdTestdata(t, "aird.toml"), 0o640)
 	})
 	out, err := c.Exec("systemctl", "start", "aird-probe")

@@ -91,6 +91,7 @@ func TestUnitHardening(t *testing.T) {
 		"NoNewPrivileges":         "yes",
 		"ProtectSystem":           "strict",
 		"UMask":                   "0007",
+		"Group":                   "aird",
 		"SystemCallArchitectures": "native",
 		"RestrictAddressFamilies": "AF_UNIX AF_NETLINK AF_INET AF_INET6 AF_PACKET",
 		"RuntimeDirectory":        "aird",

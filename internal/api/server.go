@@ -143,6 +143,12 @@ func SetSocketAccess(o UnixOptions) error {
 			gid, _ = strconv.Atoi(g.Gid)
 		}
 		if err := os.Chown(o.Path, -1, gid); err != nil {
+			if errors.Is(err, syscall.EPERM) {
+				// aird.service grants no CAP_CHOWN: only aird's own
+				// groups (Group=) can be given.
+				return fmt.Errorf("api.socket-group %q: chown %s: %w: without CAP_CHOWN aird can give the socket only to its "+
+					"own group; under aird.service set Group=%s in a drop-in (systemctl edit aird) instead", o.Group, o.Path, err, o.Group)
+			}
 			return fmt.Errorf("chown %s: %w", o.Path, err)
 		}
 	}
