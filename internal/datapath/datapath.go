@@ -24,8 +24,11 @@ type Datapath struct {
 	prog    *ebpf.Program
 	progID  ebpf.ProgramID
 	uplinks map[string]*uplink
-	hc      *probeEgress // the probe program's link on lo, nil until AttachProbeEgress
-	lock    *pinLock
+	// endpoints are the endpoint links attached (or adopted) by this
+	// process, by host-side interface name.
+	endpoints map[string]*uplink
+	hc        *probeEgress // the probe program's link on lo, nil until AttachProbeEgress
+	lock      *pinLock
 	// privateBPFFS: aird mounted the bpffs in a private mount namespace.
 	privateBPFFS bool
 }
@@ -52,6 +55,8 @@ func Open(opts Options) (*Datapath, error) {
 		log:     opts.logger().With("component", "datapath"),
 		pins:    pins{root: opts.PinPath},
 		uplinks: map[string]*uplink{},
+
+		endpoints: map[string]*uplink{},
 	}
 	private, err := ensureBPFFS(d.log)
 	if err != nil {
@@ -98,6 +103,11 @@ func (d *Datapath) Close() error {
 			errs = append(errs, fmt.Errorf("close link of %s: %w", up.name, err))
 		}
 	}
+	for _, ep := range d.endpoints {
+		if err := ep.link.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link of %s: %w", ep.name, err))
+		}
+	}
 	if d.hc != nil {
 		if err := d.hc.link.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close probe link: %w", err))
@@ -107,7 +117,7 @@ func (d *Datapath) Close() error {
 		errs = append(errs, err)
 	}
 	d.lock.release()
-	d.objs, d.node, d.prog, d.uplinks, d.hc = nil, nil, nil, nil, nil
+	d.objs, d.node, d.prog, d.uplinks, d.endpoints, d.hc = nil, nil, nil, nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close datapath: %w", err)
 	}

@@ -45,6 +45,15 @@ func Teardown(pinPath string) error {
 			errs = append(errs, fmt.Errorf("detach xdp from %s: %w", name, err))
 		}
 	}
+	eps, err := p.endpointLinkPins()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, name := range eps {
+		if err := detachPinned(p.endpointLinkPath(name)); err != nil {
+			errs = append(errs, fmt.Errorf("detach endpoint program from %s: %w", name, err))
+		}
+	}
 	probes, err := p.probeLinkPins()
 	if err != nil {
 		errs = append(errs, err)

@@ -112,6 +112,9 @@ func (d *Datapath) SetUplinks(ifaces []string) error {
 
 	tx.commit()
 	d.uplinks = next
+	if err := d.writeUplinks(); err != nil {
+		d.log.Warn("uplinks map not updated: endpoint traffic goes through the kernel", "error", err)
+	}
 	if err := d.writeProbeFIB(); err != nil {
 		d.log.Warn("probe program keeps its old FIB interface", "error", err)
 	}
@@ -158,18 +161,26 @@ func (d *Datapath) ensureUplink(tx *txn, name string) (*uplink, error) {
 			return nil, err
 		}
 	} else {
-		up, err := d.adoptPinned(tx, name, path, nlink)
+		up, err := d.adoptPinned(tx, d.uplinkProg(), name, path, nlink)
 		if up != nil || err != nil {
 			return up, err
 		}
 	}
-	return d.attach(tx, name, path, ifindex)
+	return d.attach(tx, d.uplinkProg(), name, path, ifindex)
 }
+
+// xdpProg is a program to attach and its kernel id (for logs).
+type xdpProg struct {
+	prog *ebpf.Program
+	id   ebpf.ProgramID
+}
+
+func (d *Datapath) uplinkProg() xdpProg { return xdpProg{d.prog, d.progID} }
 
 // adoptPinned takes over the link pinned at path when it is attached to the
 // interface (same ifindex) in an acceptable mode, replacing its program. It
 // returns nil, nil when there is no usable pin (a stale one is retired).
-func (d *Datapath) adoptPinned(tx *txn, name, path string, nlink netlink.Link) (*uplink, error) {
+func (d *Datapath) adoptPinned(tx *txn, p xdpProg, name, path string, nlink netlink.Link) (*uplink, error) {
 	l, err := link.LoadPinnedLink(path, nil)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -213,7 +224,7 @@ func (d *Datapath) adoptPinned(tx *txn, name, path string, nlink netlink.Link) (
 			"interface", name, "old_program_id", info.Program, "error", err)
 		old = nil
 	}
-	if err := l.Update(d.prog); err != nil {
+	if err := l.Update(p.prog); err != nil {
 		if old != nil {
 			old.Close()
 		}
@@ -237,12 +248,12 @@ func (d *Datapath) adoptPinned(tx *txn, name, path string, nlink netlink.Link) (
 		}
 	})
 	d.log.Info("adopted pinned xdp link", "interface", name, "ifindex", ifindex,
-		"mode", mode, "link_id", info.ID, "old_program_id", info.Program, "program_id", d.progID)
+		"mode", mode, "link_id", info.ID, "old_program_id", info.Program, "program_id", p.id)
 	return &uplink{name: name, ifindex: ifindex, mode: mode, adopted: true, link: l, linkID: info.ID}, nil
 }
 
 // attach creates a new link on ifindex and pins it at path.
-func (d *Datapath) attach(tx *txn, name, path string, ifindex int) (*uplink, error) {
+func (d *Datapath) attach(tx *txn, p xdpProg, name, path string, ifindex int) (*uplink, error) {
 	var (
 		l    link.Link
 		mode string
@@ -250,7 +261,7 @@ func (d *Datapath) attach(tx *txn, name, path string, ifindex int) (*uplink, err
 	)
 	for _, flags := range attachFlags(d.opts.XDPMode) {
 		var err error
-		l, err = link.AttachXDP(link.XDPOptions{Program: d.prog, Interface: ifindex, Flags: flags})
+		l, err = link.AttachXDP(link.XDPOptions{Program: p.prog, Interface: ifindex, Flags: flags})
 		if err == nil {
 			mode = flagsMode(flags)
 			break
@@ -273,7 +284,7 @@ func (d *Datapath) attach(tx *txn, name, path string, ifindex int) (*uplink, err
 		return nil, fmt.Errorf("link info: %w", err)
 	}
 	d.log.Info("attached xdp", "interface", name, "ifindex", ifindex, "mode", mode,
-		"link_id", info.ID, "program_id", d.progID)
+		"link_id", info.ID, "program_id", p.id)
 	return &uplink{name: name, ifindex: ifindex, mode: mode, link: l, linkID: info.ID}, nil
 }
 
@@ -380,4 +391,14 @@ func attachedMode(l netlink.Link) string {
 	default:
 		return ""
 	}
+}
+
+// writeUplinks tells the stages which interfaces they may redirect frames
+// out of: the attached uplinks.
+func (d *Datapath) writeUplinks() error {
+	idx := make([]int, 0, len(d.uplinks))
+	for _, up := range d.uplinks {
+		idx = append(idx, up.ifindex)
+	}
+	return d.node.SetUplinks(idx)
 }
