@@ -20,7 +20,13 @@ func startMACLearner(m *Manager) *macLearner {
 	l := &macLearner{done: make(chan struct{}), exit: make(chan struct{})}
 	ch := make(chan netlink.NeighUpdate, 64)
 	err := netlink.NeighSubscribeWithOptions(ch, l.done, netlink.NeighSubscribeOptions{ListExisting: true,
-		ErrorCallback: func(err error) { m.log.Warn("neighbour updates", "error", err) }})
+		ErrorCallback: func(err error) {
+			select {
+			case <-l.done: // stopping: the subscription's socket is closed
+			default:
+				m.log.Warn("neighbour updates", "error", err)
+			}
+		}})
 	if err != nil {
 		m.log.Warn("VM endpoint MACs will not be learned (give --mac)", "error", err)
 		close(l.exit)

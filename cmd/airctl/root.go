@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 
@@ -68,7 +67,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		cmd.GroupID = "daemon"
 		root.AddCommand(cmd)
 	}
-	for _, cmd := range append([]*cobra.Command{c.bgpCommand(), c.lbCommand(), c.ipamCommand()}, nounCommands()...) {
+	for _, cmd := range []*cobra.Command{c.bgpCommand(), c.lbCommand(), c.ipamCommand(), c.endpointCommand()} {
 		cmd.GroupID = "planes"
 		root.AddCommand(cmd)
 	}
@@ -77,25 +76,4 @@ func (c *cli) rootCommand() *cobra.Command {
 	// catches it.
 	_ = c.attachCompletions(root)
 	return root
-}
-
-// nounCommands are the planes whose subcommands arrive with the router.
-func nounCommands() []*cobra.Command {
-	nouns := []struct{ use, short string }{
-		{"endpoint", "Local endpoints (containers and VMs) and their routes"},
-	}
-	out := make([]*cobra.Command, 0, len(nouns))
-	for _, n := range nouns {
-		out = append(out, &cobra.Command{
-			Use:   n.use,
-			Short: n.short,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				if len(cmd.Commands()) == 0 {
-					return fmt.Errorf("%s: this aird build has no %s subcommands yet", n.use, n.use)
-				}
-				return cmd.Help()
-			},
-		})
-	}
-	return out
 }

@@ -191,6 +191,7 @@ func routes(b Backend) http.Handler {
 	})
 	planeRoutes(mux, b)
 	ipamRoutes(mux, b)
+	endpointRoutes(mux, b)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

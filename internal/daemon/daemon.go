@@ -43,6 +43,7 @@ type Daemon struct {
 	api     *api.Server
 	dp      *datapathComponent
 	ipam    *ipamComponent
+	router  *routerComponent
 	lb      *lbComponent
 	bgp     *bgpComponent
 	comps   []component
@@ -84,12 +85,14 @@ func Run(ctx context.Context, opts Options) error {
 	d.api = api.NewServer(d, log.With("component", "api"))
 	d.dp = &datapathComponent{log: log.Logger}
 	d.ipam = &ipamComponent{log: log.With("component", "ipam")}
+	d.router = &routerComponent{log: log.With("component", "router"), dp: d.dp, ipam: d.ipam}
 	d.bgp = &bgpComponent{log: log.With("component", "bgp")}
 	d.lb = &lbComponent{log: log.With("component", "lb"), onServing: d.bgp.setServing, dp: d.dp}
 	d.comps = []component{
 		&logComponent{l: log},
 		d.dp,
 		d.ipam,
+		d.router,
 		d.lb,
 		d.bgp,
 		&metricsComponent{reg: d.metrics, log: log.With("component", "metrics")},

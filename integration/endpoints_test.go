@@ -1,0 +1,197 @@
+package integration
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aird-net/aird/internal/api"
+	"github.com/aird-net/aird/internal/testutil"
+)
+
+// endpointNode is an aird node with pod prefixes: newNode's namespace and
+// its uplink0 to a peer namespace ("outside": the switch and the world),
+// which routes the node's pod prefixes to it.
+func endpointNode(t *testing.T) *node {
+	t.Helper()
+	n := newNode(t)
+	n.writeConfig(n.config("debug", "uplink0") + `
+[ipam]
+pod-prefixes = ["fd00:200:1::/64", "10.200.1.0/24"]
+[[ipam.pools]]
+name = "pods"
+kind = "pod"
+prefixes = ["fd00:200::/40", "10.200.0.0/16"]
+`)
+	// The outside routes the pod prefixes to the node; frames the node's
+	// XDP redirects into uplink0 reach eth0 only with NAPI (GRO) there.
+	testutil.Run(t, "ip", "-n", n.peerNS, "-6", "route", "add", "fd00:200:1::/64", "via", "fd00:100:1::1")
+	testutil.Run(t, "ip", "-n", n.peerNS, "route", "add", "10.200.1.0/24", "via", "10.100.1.1")
+	testutil.RequireCommand(t, "ethtool")
+	testutil.NetnsExec(t, n.peerNS, "ethtool", "-K", "eth0", "gro", "on", "tx", "off")
+	testutil.WaitIPv6Ready(t, n.ns, n.peerNS)
+	return n
+}
+
+// endpoints lists the node's endpoints.
+func (n *node) endpoints() []api.Endpoint {
+	n.t.Helper()
+	out, errs, code := n.airctl("endpoint", "list", "-o", "json")
+	if code != 0 {
+		n.t.Fatalf("airctl endpoint list: exit %d: %s", code, errs)
+	}
+	var eps []api.Endpoint
+	if err := json.Unmarshal([]byte(out), &eps); err != nil {
+		n.t.Fatalf("endpoint list -o json: %v\n%s", err, out)
+	}
+	return eps
+}
+
+func (n *node) endpoint(name string) api.Endpoint {
+	n.t.Helper()
+	for _, ep := range n.endpoints() {
+		if ep.Name == name {
+			return ep
+		}
+	}
+	n.t.Fatalf("no endpoint %s", name)
+	return api.Endpoint{}
+}
+
+// addContainer creates a namespace and makes it an endpoint; it returns
+// the namespace and the endpoint.
+func (n *node) addContainer(name string, extra ...string) (string, api.Endpoint) {
+	n.t.Helper()
+	ns := testutil.NewNetns(n.t, "airde-")
+	out, errs, code := n.airctl(append([]string{"endpoint", "add", name, "--netns", "/run/netns/" + ns, "-o", "json"}, extra...)...)
+	if code != 0 {
+		n.t.Fatalf("airctl endpoint add %s: exit %d: %s%s", name, code, out, errs)
+	}
+	var ep api.Endpoint
+	if err := json.Unmarshal([]byte(out), &ep); err != nil {
+		n.t.Fatalf("endpoint add -o json: %v\n%s", err, out)
+	}
+	return ns, ep
+}
+
+// addrOf returns ep's address of the family of want ("ipv6"/"ipv4").
+func addrOf(t *testing.T, ep api.Endpoint, fam string) netip.Addr {
+	t.Helper()
+	for _, a := range ep.Addresses {
+		if (fam == "ipv4") == a.Is4() {
+			return a
+		}
+	}
+	t.Fatalf("endpoint %s has no %s address: %v", ep.Name, fam, ep.Addresses)
+	return netip.Addr{}
+}
+
+// dialName connects from ns to addr:8080 and returns the name the server
+// there says, with one echo round trip.
+func dialName(t *testing.T, ns string, addr netip.Addr) (string, error) {
+	var conn net.Conn
+	var err error
+	testutil.InNetns(t, ns, func() {
+		d := net.Dialer{Timeout: 2 * time.Second}
+		conn, err = d.Dial("tcp", netip.AddrPortFrom(addr, 8080).String())
+	})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+	r := bufio.NewReader(conn)
+	who, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if err := echo(conn, r, strings.Repeat("x", 1000)); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(who), nil
+}
+
+// TestEndpointsRoutedByXDP: containers get addresses from the node's pod
+// prefixes and are reachable from outside and from each other over real
+// TCP, delivered by XDP (their counters move); a spoofing container is
+// dropped; a restart keeps everything; delete undoes everything.
+func TestEndpointsRoutedByXDP(t *testing.T) {
+	n := endpointNode(t)
+	n.start()
+	c1, e1 := n.addContainer("web-1")
+	c2, e2 := n.addContainer("web-2", "--family", "ipv6")
+	if len(e1.Addresses) != 2 || len(e2.Addresses) != 1 {
+		t.Fatalf("addresses: web-1 %v, web-2 %v", e1.Addresses, e2.Addresses)
+	}
+	for _, a := range append(slices.Clone(e1.Addresses), e2.Addresses...) {
+		if !netip.MustParsePrefix("fd00:200:1::/64").Contains(a) && !netip.MustParsePrefix("10.200.1.0/24").Contains(a) {
+			t.Fatalf("address %s outside the node's pod prefixes", a)
+		}
+	}
+	nameServer(t, c1, "web-1")
+	nameServer(t, c2, "web-2")
+
+	check := func(what, from string, to api.Endpoint, fam string) {
+		t.Helper()
+		who, err := dialName(t, from, addrOf(t, to, fam))
+		if err != nil || who != to.Name {
+			t.Fatalf("%s: %s -> %s (%s): %q, %v", what, from, to.Name, fam, who, err)
+		}
+	}
+	check("outside to a container", n.peerNS, e1, "ipv6")
+	check("outside to a container over ipv4", n.peerNS, e1, "ipv4")
+	check("outside to another container", n.peerNS, e2, "ipv6")
+	check("container to container", c1, e2, "ipv6")
+	check("container to container, back", c2, e1, "ipv6")
+
+	// The data plane carried it: XDP counted what it delivered and what
+	// the containers sent.
+	got := n.endpoint("web-1")
+	if got.Counters.RxPackets == 0 || got.Counters.TxPackets == 0 || got.State != "ready" {
+		t.Fatalf("web-1 after traffic: %+v", got)
+	}
+
+	// A container sending from an address that is not its own is dropped.
+	spoof := "fd00:200:1::dead"
+	testutil.NetnsExec(t, c1, "ip", "addr", "add", spoof+"/128", "dev", "eth0", "nodad")
+	if out, err := exec.Command("ip", "netns", "exec", c1, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "1", "-I", spoof, "fd00:100:1::2").CombinedOutput(); err == nil {
+		t.Fatalf("ping from a spoofed source got answers:\n%s", out)
+	}
+	if d := n.endpoint("web-1").Counters.DropSpoofed; d < 3 {
+		t.Fatalf("spoofed packets counted %d, want >= 3", d)
+	}
+
+	// A restart adopts the endpoints: same addresses, still reachable.
+	n.stopForRestart()
+	n.start()
+	if again := n.endpoint("web-1"); !slices.Equal(again.Addresses, e1.Addresses) || again.State != "ready" {
+		t.Fatalf("after restart: %+v, want addresses %v", again, e1.Addresses)
+	}
+	check("outside to a container after a restart", n.peerNS, e1, "ipv6")
+	check("container to container after a restart", c2, e1, "ipv6")
+	check("outside to a container over ipv4 after a restart", n.peerNS, e1, "ipv4")
+
+	// Delete: the link, the route and the address go.
+	if _, errs, code := n.airctl("endpoint", "del", "web-2"); code != 0 {
+		t.Fatalf("endpoint del: %d %s", code, errs)
+	}
+	if out := testutil.NetnsExec(t, c2, "ip", "-o", "link"); strings.Contains(out, "eth0") {
+		t.Fatalf("web-2's eth0 still there:\n%s", out)
+	}
+	if out := testutil.NetnsExec(t, n.ns, "ip", "-6", "route", "show", addrOf(t, e2, "ipv6").String()); strings.TrimSpace(out) != "" {
+		t.Fatalf("route to web-2 still there: %s", out)
+	}
+	out, _, _ := n.airctl("ipam", "allocations", "-o", "json")
+	if strings.Contains(out, "endpoint/web-2") {
+		t.Fatalf("web-2's address still allocated:\n%s", out)
+	}
+	if _, _, code := n.airctl("endpoint", "show", "web-2"); code == 0 {
+		t.Fatalf("endpoint show of a deleted endpoint succeeded")
+	}
+}
