@@ -120,21 +120,21 @@ func (r *Request) validate() error {
 
 // Endpoint is the record kept for an endpoint.
 type Endpoint struct {
-	Name    string       `json:"name"`
-	Kind    string       `json:"kind"`
-	ID      uint32       `json:"id"`
-	HostIf  string       `json:"host_if"`
-	Netns   string       `json:"netns,omitempty"`
-	Ifname  string       `json:"ifname,omitempty"`
-	Tap     string       `json:"tap,omitempty"`
-	MAC     string       `json:"mac,omitempty"` // the endpoint's; "" while unknown (VMs)
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	ID     uint32 `json:"id"`
+	HostIf string `json:"host_if"`
+	Netns  string `json:"netns,omitempty"`
+	Ifname string `json:"ifname,omitempty"`
+	Tap    string `json:"tap,omitempty"`
+	MAC    string `json:"mac,omitempty"` // the endpoint's; "" while unknown (VMs)
 	// MACLearned: the MAC came from the kernel's neighbour table (a VM
 	// that may change it), not from aird or the request.
-	MACLearned bool `json:"mac_learned,omitempty"`
-	MTU     int          `json:"mtu"`
-	Addrs   []netip.Addr `json:"addresses"`
-	VIPs    []netip.Addr `json:"vips,omitempty"`
-	Created time.Time    `json:"created"`
+	MACLearned bool         `json:"mac_learned,omitempty"`
+	MTU        int          `json:"mtu"`
+	Addrs      []netip.Addr `json:"addresses"`
+	VIPs       []netip.Addr `json:"vips,omitempty"`
+	Created    time.Time    `json:"created"`
 }
 
 // owner is the endpoint's owner key in IPAM.
