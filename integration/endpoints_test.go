@@ -194,4 +194,16 @@ func TestEndpointsRoutedByXDP(t *testing.T) {
 	if _, _, code := n.airctl("endpoint", "show", "web-2"); code == 0 {
 		t.Fatalf("endpoint show of a deleted endpoint succeeded")
 	}
+
+	// aird --cleanup removes the remaining endpoint with the data plane.
+	n.stop()
+	if out, err := n.cleanup(); err != nil || !strings.Contains(out, "removed 1 endpoint(s)") {
+		t.Fatalf("aird --cleanup: %v\n%s", err, out)
+	}
+	if out := testutil.NetnsExec(t, n.ns, "ip", "-o", "link"); strings.Contains(out, e1.Interface) {
+		t.Fatalf("web-1's link %s still there after cleanup:\n%s", e1.Interface, out)
+	}
+	if out := testutil.NetnsExec(t, c1, "ip", "-o", "link"); strings.Contains(out, "eth0") {
+		t.Fatalf("web-1's eth0 still there after cleanup:\n%s", out)
+	}
 }

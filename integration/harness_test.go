@@ -72,7 +72,7 @@ func newAirdIn(t *testing.T, ns string) *node {
 	n.notify = listenNotify(t, filepath.Join(n.dir, "notify.sock"))
 	t.Cleanup(func() {
 		n.kill()
-		_ = exec.Command(n.aird, "--cleanup", "--config", n.cfgPath).Run()
+		n.cleanup()
 		if t.Failed() {
 			t.Logf("aird log:\n%s", n.log.String())
 		}
@@ -157,6 +157,15 @@ func (n *node) stopWith(sig syscall.Signal) {
 		n.t.Fatalf("aird did not exit within 15s of %v", sig)
 	}
 	n.cmd = nil
+}
+
+// cleanup runs aird --cleanup for the node (its pins, routes and
+// endpoints, in its namespace and state directory).
+func (n *node) cleanup() (string, error) {
+	c := exec.Command("nsenter", "--net=/run/netns/"+n.ns, n.aird, "--cleanup", "--config", n.cfgPath)
+	c.Env = append(os.Environ(), "STATE_DIRECTORY="+n.stateDir())
+	out, err := c.CombinedOutput()
+	return string(out), err
 }
 
 // stateDir is the node's $STATE_DIRECTORY.

@@ -81,7 +81,7 @@ func command(stdout, stderr io.Writer) (*cobra.Command, *bool) {
 	fl := root.Flags()
 	fl.StringVar(&f.config, "config", config.DefaultConfigPath, "configuration file")
 	fl.StringVar(&f.check, "check-config", "", "validate this configuration file and exit (0 valid, 1 invalid)")
-	fl.BoolVar(&f.cleanup, "cleanup", false, "detach and remove the pinned data plane (datapath.pin-path of --config) and exit")
+	fl.BoolVar(&f.cleanup, "cleanup", false, "detach and remove the pinned data plane (datapath.pin-path of --config), the pod prefix routes and the endpoints, and exit")
 	fl.BoolVar(&f.version, "version", false, "print the version and exit")
 	fl.StringVar(&f.genDocs, "gen-docs", "", "write man pages and shell completions into this directory and exit")
 	fl.StringVar(&f.configRef, "gen-docs-config-reference", "", "with --gen-docs: render this configuration reference (docs/configuration.md) as aird.toml(5)")
@@ -120,8 +120,9 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 
 func cleanupDatapath(cfgPath string, stdout, stderr io.Writer) int {
 	pin := config.DefaultPinPath
+	var cfg *config.Config
 	if f, err := config.Load(cfgPath); err == nil {
-		pin = f.Datapath.PinPath
+		pin, cfg = f.Datapath.PinPath, f.Config
 	} else if !errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(stderr, "aird: %s does not load (%v); cleaning up the default pin path %s\n", cfgPath, firstLine(err), pin)
 	}
@@ -136,6 +137,18 @@ func cleanupDatapath(cfgPath string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "removed the data plane pinned at %s\n", pin)
+	n, err := daemon.RemovePodRoutes()
+	if err != nil {
+		fmt.Fprintf(stderr, "aird: cleanup: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "removed %d pod prefix route(s)\n", n)
+	eps, err := daemon.RemoveEndpoints(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "aird: cleanup: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "removed %d endpoint(s)\n", eps)
 	return 0
 }
 
