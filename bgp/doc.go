@@ -133,8 +133,10 @@
 // to SetAdvertised while the GRACEFUL_SHUTDOWN announcement lasts get it
 // too; after the withdrawal SetAdvertised only records them. Undrain
 // announces everything normally again. Sessions stay up and learned
-// routes stay installed throughout. The drain state is not kept across a
-// restart.
+// routes stay installed throughout. The drain survives a restart (an
+// upgrade, a crash): a marker in Options.StateDir (drainMarker) makes the
+// next Start come up drained, announcing nothing until Undrain; a stop and
+// start or a reboot, which clear /run/aird, forget it.
 //
 // # Metrics
 //

@@ -66,10 +66,13 @@ func (v *validator) bgp() {
 	v.peers(b)
 }
 
-// timers checks a hold time and keepalive pair: hold 0 (no keepalives) or
-// 3s..65535s, keepalive below hold.
+// timers checks a hold time and keepalive pair: hold 3s..65535s (0, no
+// keepalives, is legal BGP but the embedded speaker does not support it),
+// keepalive below hold.
 func (v *validator) timers(prefix string, hold, keepalive Duration) {
-	if hold != 0 {
+	if hold == 0 {
+		v.errf(prefix+".hold-time", "hold-time 0 (no keepalives) is not supported by aird's BGP speaker: use 3s to 65535s")
+	} else {
 		v.duration(prefix+".hold-time", hold, 3*time.Second, 65535*time.Second)
 	}
 	v.duration(prefix+".keepalive-time", keepalive, 0, 21845*time.Second)
