@@ -44,6 +44,11 @@ func (f forwarding) uplink(mode, family, dev string) error {
 	if err != nil {
 		return err
 	}
+	if family == "ipv6" {
+		if err := f.forceIPv6(mode, dir, dev); err != nil {
+			return err
+		}
+	}
 	if on == "1" {
 		return nil
 	}
@@ -65,6 +70,25 @@ func (f forwarding) uplink(mode, family, dev string) error {
 	}
 	f.log.Info("forwarding enabled", "uplink", dev, "family", family)
 	return nil
+}
+
+// forceIPv6 sets force_forwarding (Linux 6.17 and later) on an uplink: the
+// kernel forwards IPv6 that arrives on an interface only when
+// conf/all/forwarding is on or, with force_forwarding, for that interface
+// alone - what the XDP stages hand it (unresolved neighbours, endpoints
+// whose MAC is not known yet, hop limit 1) must be forwarded. Older
+// kernels have no such switch; there IPv6 needs conf/all/forwarding.
+func (f forwarding) forceIPv6(mode, dir, dev string) error {
+	v, err := f.read(dir, "force_forwarding")
+	if err != nil || v == "1" {
+		return nil // no such sysctl before 6.17
+	}
+	if mode == "keep" {
+		f.log.Warn("force_forwarding is off on an uplink: IPv6 the data plane leaves to the kernel is forwarded only with net.ipv6.conf.all.forwarding=1 (datapath.forwarding = \"keep\")",
+			"uplink", dev, "sysctl", dir+"/force_forwarding")
+		return nil
+	}
+	return f.write(dir, "force_forwarding", "1")
 }
 
 func (f forwarding) read(dir, key string) (string, error) {

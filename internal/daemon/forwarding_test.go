@@ -71,3 +71,28 @@ func TestForwarding(t *testing.T) {
 		}
 	})
 }
+
+// On kernels with force_forwarding (6.17+), an uplink gets it, so IPv6
+// the data plane passes to the kernel is forwarded without the global
+// switch; "keep" leaves it and warns.
+func TestForwardingForcesIPv6(t *testing.T) {
+	for _, tc := range []struct{ mode, want, wantLog string }{
+		{"enable", "1", ""},
+		{"keep", "0", "force_forwarding is off"},
+	} {
+		root := fakeSysctls(t, "up0", "1", "1", "0")
+		p := filepath.Join(root, "ipv6/conf/up0/force_forwarding")
+		if err := os.WriteFile(p, []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		f := forwarding{log: slog.New(slog.NewTextHandler(&log, nil)), root: root}
+		if err := f.apply(tc.mode, []string{"up0"}); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(p)
+		if got := strings.TrimSpace(string(b)); got != tc.want || !strings.Contains(log.String(), tc.wantLog) {
+			t.Errorf("%s: force_forwarding %q (want %q), log %q", tc.mode, got, tc.want, log.String())
+		}
+	}
+}
