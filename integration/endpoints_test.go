@@ -3,11 +3,14 @@ package integration
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,5 +208,120 @@ func TestEndpointsRoutedByXDP(t *testing.T) {
 	}
 	if out := testutil.NetnsExec(t, c1, "ip", "-o", "link"); strings.Contains(out, "eth0") {
 		t.Fatalf("web-1's eth0 still there after cleanup:\n%s", out)
+	}
+}
+
+// TestEndpointsSurviveKill: aird is killed (SIGKILL) while endpoints are
+// being added; after a restart every endpoint the API acknowledged is there
+// with its addresses, nothing half-made is left (no link, allocation or
+// program without an endpoint), and no address is held twice.
+func TestEndpointsSurviveKill(t *testing.T) {
+	n := endpointNode(t)
+	n.start()
+	const total = 24
+	nss := make([]string, total)
+	for i := range nss {
+		nss[i] = testutil.NewNetns(t, "airdk-")
+	}
+	acked := map[string][]netip.Addr{}
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			name := fmt.Sprintf("k-%d", i)
+			out, _, code := n.airctl("endpoint", "add", name, "--netns", "/run/netns/"+nss[i], "-o", "json")
+			if code != 0 {
+				return // aird is gone
+			}
+			var ep api.Endpoint
+			if json.Unmarshal([]byte(out), &ep) == nil {
+				mu.Lock()
+				acked[name] = ep.Addresses
+				mu.Unlock()
+			}
+		}
+	}()
+	// Kill in the middle of the burst.
+	testutil.WaitFor(20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= total/3 })
+	n.kill()
+	<-done
+	mu.Lock()
+	t.Logf("%d of %d endpoint adds acknowledged before the kill", len(acked), total)
+	mu.Unlock()
+	if len(acked) == 0 || len(acked) == total {
+		t.Fatalf("the kill did not land in the middle of the burst (%d acknowledged)", len(acked))
+	}
+
+	n.start()
+	eps := n.endpoints()
+	seen := map[netip.Addr]string{}
+	hostIfs := map[string]bool{}
+	for _, ep := range eps {
+		if ep.State != "ready" {
+			t.Errorf("endpoint %s is %s after the restart", ep.Name, ep.State)
+		}
+		hostIfs[ep.Interface] = true
+		for _, a := range ep.Addresses {
+			if other, dup := seen[a]; dup {
+				t.Errorf("address %s held by %s and %s", a, other, ep.Name)
+			}
+			seen[a] = ep.Name
+		}
+	}
+	for name, addrs := range acked {
+		found := false
+		for _, ep := range eps {
+			if ep.Name == name {
+				found = true
+				if !slices.Equal(ep.Addresses, addrs) {
+					t.Errorf("%s: addresses %v after the restart, acknowledged %v", name, ep.Addresses, addrs)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("acknowledged endpoint %s lost", name)
+		}
+	}
+	// Nothing half-made: every host link, allocation and pinned endpoint
+	// program belongs to a listed endpoint.
+	for _, line := range strings.Split(testutil.NetnsExec(t, n.ns, "ip", "-o", "link", "show", "type", "veth"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		dev, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		if strings.HasPrefix(dev, "air") && !hostIfs[dev] {
+			t.Errorf("host link %s belongs to no endpoint", dev)
+		}
+	}
+	out, _, _ := n.airctl("ipam", "allocations", "-o", "json")
+	var als []struct {
+		Owner string     `json:"owner"`
+		Addr  netip.Addr `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(out), &als); err != nil {
+		t.Fatalf("ipam allocations: %v\n%s", err, out)
+	}
+	for _, al := range als {
+		if strings.HasPrefix(al.Owner, "endpoint/") && seen[al.Addr] != strings.TrimPrefix(al.Owner, "endpoint/") {
+			t.Errorf("allocation %s of %s belongs to no listed endpoint", al.Addr, al.Owner)
+		}
+	}
+	pins, _ := filepath.Glob(filepath.Join(n.pinPath, "links", "ep_*"))
+	for _, p := range pins {
+		if !hostIfs[strings.TrimPrefix(filepath.Base(p), "ep_")] {
+			t.Errorf("endpoint program pinned at %s belongs to no endpoint", p)
+		}
+	}
+	// And they work: the outside reaches the last acknowledged one.
+	for _, ep := range eps {
+		if ep.Name == eps[len(eps)-1].Name {
+			ns := nss[slices.IndexFunc(nss, func(s string) bool { return strings.Contains(ep.Netns, s) })]
+			nameServer(t, ns, ep.Name)
+			if who, err := dialName(t, n.peerNS, addrOf(t, ep, "ipv6")); err != nil || who != ep.Name {
+				t.Fatalf("%s after the restart: %q, %v", ep.Name, who, err)
+			}
+		}
 	}
 }
