@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // defaulter is implemented by schema types whose elements, created while
@@ -56,10 +57,12 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 	case reflect.Slice:
 		d.slice(path, v, rv)
 	case reflect.String:
-		if s, ok := v.(string); ok {
-			rv.SetString(s)
-		} else {
+		if s, ok := v.(string); !ok {
 			d.r.at(path, "expected a string, found %s", tomlType(v))
+		} else if at, r, bad := controlChar(s); bad {
+			d.r.at(path, "%q holds the control character %U at byte %d: strings may not hold control characters", s, r, at)
+		} else {
+			rv.SetString(s)
 		}
 	case reflect.Bool:
 		if b, ok := v.(bool); ok {
@@ -72,6 +75,20 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 	default:
 		d.r.at(path, "internal error: cannot decode into %s", rv.Type())
 	}
+}
+
+// controlChar finds the first control character of s (C0, DEL or C1, tab
+// and newline included): the offset, the character and whether there is
+// one. Names, paths and interface names with one are truncated or misread
+// by what they are passed to (a NUL ends a C string, a newline splits a
+// log line or an HTTP request).
+func controlChar(s string) (int, rune, bool) {
+	for i, r := range s {
+		if unicode.IsControl(r) {
+			return i, r, true
+		}
+	}
+	return 0, 0, false
 }
 
 func (d *decoder) text(path string, v any, u encoding.TextUnmarshaler) {

@@ -18,6 +18,7 @@ func validate(r *reporter, c *Config) {
 	v.ipam()
 	v.lb()
 	v.services()
+	v.self()
 	v.local()
 }
 
