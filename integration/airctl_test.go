@@ -72,3 +72,17 @@ func TestAirctlAgainstDaemon(t *testing.T) {
 		t.Errorf("status with aird stopped: exit %d, %q; want 3", code, errs)
 	}
 }
+
+// TestEndpointCompletion: endpoint names complete from the running aird.
+func TestEndpointCompletion(t *testing.T) {
+	n := endpointNode(t)
+	n.start()
+	n.addContainer("web1")
+	for _, args := range [][]string{{"endpoint", "show", ""}, {"endpoint", "del", "w"}} {
+		out, errs, code := n.airctl(append([]string{"__complete"}, args...)...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "web1\t") || lines[1] != ":4" {
+			t.Errorf("__complete %q: exit %d %s\n%s", args, code, errs, out)
+		}
+	}
+}

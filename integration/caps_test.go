@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -42,15 +40,8 @@ func TestCapabilities(t *testing.T) {
 			}
 			n := newNode(t)
 			n.writeConfig(n.config("info", "uplink0"))
-			n.cmd = exec.Command("nsenter", "--net=/run/netns/"+n.ns, "setpriv",
+			n.launch("nsenter", "--net=/run/netns/"+n.ns, "setpriv",
 				"--bounding-set="+caps, "--inh-caps="+caps, "--ambient-caps="+caps, n.aird, "--config", n.cfgPath)
-			n.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.notify.path)
-			n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-			if err := n.cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			n.exited = make(chan error, 1)
-			go func(c *exec.Cmd) { n.exited <- c.Wait() }(n.cmd)
 			if tc.want == "" {
 				n.notify.waitFor(t, "READY=1", 20*time.Second)
 				if !n.attachedXDP("uplink0") {

@@ -117,9 +117,17 @@ func (n *node) writeConfig(body string) {
 // namespace, so the host's bpffs stays visible) and waits for READY=1.
 func (n *node) start() {
 	n.t.Helper()
-	n.cmd = exec.Command("nsenter", "--net=/run/netns/"+n.ns, n.aird, "--config", n.cfgPath)
-	// Each aird keeps its state (the IPAM store) in the test's directory,
-	// as systemd's StateDirectory= would give it one.
+	n.launch("nsenter", "--net=/run/netns/"+n.ns, n.aird, "--config", n.cfgPath)
+	n.notify.waitFor(n.t, "READY=1", 20*time.Second)
+}
+
+// launch starts aird with the command line given (a wrapper and aird's
+// path first): its output goes to n.log, sd_notify to n.notify, and it
+// keeps its state (the IPAM store) in the test's directory, as systemd's
+// StateDirectory= would give it one.
+func (n *node) launch(name string, args ...string) {
+	n.t.Helper()
+	n.cmd = exec.Command(name, args...)
 	n.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.notify.path, "STATE_DIRECTORY="+n.stateDir())
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
@@ -127,7 +135,6 @@ func (n *node) start() {
 	}
 	n.exited = make(chan error, 1)
 	go func(c *exec.Cmd) { n.exited <- c.Wait() }(n.cmd)
-	n.notify.waitFor(n.t, "READY=1", 20*time.Second)
 }
 
 // stop sends SIGTERM (outside systemd: a stop that withdraws the BGP

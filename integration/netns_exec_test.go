@@ -19,14 +19,7 @@ import (
 func TestIPNetnsExec(t *testing.T) {
 	n := newNode(t)
 	n.writeConfig(n.config("info", "uplink0"))
-	n.cmd = exec.Command("ip", "netns", "exec", n.ns, n.aird, "--config", n.cfgPath)
-	n.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.notify.path)
-	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n.exited = make(chan error, 1)
-	go func(c *exec.Cmd) { n.exited <- c.Wait() }(n.cmd)
+	n.launch("ip", "netns", "exec", n.ns, n.aird, "--config", n.cfgPath)
 	n.notify.waitFor(t, "READY=1", 20*time.Second)
 
 	if !strings.Contains(n.log.String(), "mounted a bpf filesystem on /sys/fs/bpf in this process's private mount namespace") {

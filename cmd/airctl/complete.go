@@ -28,6 +28,8 @@ func (c *cli) argCompletions() map[string]completer {
 		"lb drain":      c.drainArgs,
 		"lb undrain":    c.drainArgs,
 		"bgp neighbors": c.nth(0, c.neighborNames),
+		"endpoint del":  c.nth(0, c.endpointNames),
+		"endpoint show": c.nth(0, c.endpointNames),
 		"log-level":     c.nth(0, fixed("debug", "info", "warn", "error")),
 		"config check": func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return []cobra.Completion{"toml"}, cobra.ShellCompDirectiveFilterFileExt
@@ -167,6 +169,18 @@ func (c *cli) neighborNames(ctx context.Context, _ []string) []cobra.Completion 
 		case n.Address.IsValid():
 			out = append(out, cobra.CompletionWithDesc(n.Address.String(), n.State))
 		}
+	}
+	return out
+}
+
+func (c *cli) endpointNames(ctx context.Context, _ []string) []cobra.Completion {
+	var eps []api.Endpoint
+	if c.client().Do(ctx, "GET", "/v1/endpoints", nil, &eps) != nil {
+		return nil
+	}
+	var out []cobra.Completion
+	for _, e := range eps {
+		out = append(out, cobra.CompletionWithDesc(e.Name, e.Kind+" "+e.State))
 	}
 	return out
 }
