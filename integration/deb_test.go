@@ -8,6 +8,7 @@ package integration
 //	AIRD_TEST_PRIVILEGED=1 go test ./integration/ -run TestDebPackage -count=1 -v
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,7 @@ func TestDebPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Run("man-pages-render", func(t *testing.T) { debManPages(t, deb) })
 	c := nspawnBoot(t, func(root string) {
 		nspawnInstallFile(t, root, deb, "/root/aird.deb", 0o644)
 	})
@@ -189,4 +191,26 @@ func TestDebPackage(t *testing.T) {
 			}
 		}
 	})
+}
+
+// debManPages formats every man page of the package with man(1), which
+// must not warn (groff: unknown macros, tables too wide, bad escapes).
+func debManPages(t *testing.T, deb string) {
+	testutil.RequireCommand(t, "man")
+	dir := t.TempDir()
+	testutil.Run(t, "dpkg-deb", "-x", deb, dir)
+	pages, _ := filepath.Glob(filepath.Join(dir, "usr/share/man/man*/*.gz"))
+	if len(pages) < 3 {
+		t.Fatalf("%d man pages in the package", len(pages))
+	}
+	for _, p := range pages {
+		var stderr strings.Builder
+		cmd := exec.Command("man", "--warnings", "-l", p)
+		cmd.Env = append(os.Environ(), "MANWIDTH=80")
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 || !strings.Contains(string(out), "NAME") {
+			t.Errorf("man -l %s: %v\n%s", filepath.Base(p), err, stderr.String())
+		}
+	}
 }

@@ -8,9 +8,10 @@ pkgs=(iproute2 iputils-ping)
 if [ "$what" = test ]; then
 	# clang/llvm/libbpf-dev regenerate the BPF objects (CI checks they match);
 	# bird2 and frr are the switches BGP tests peer with; debootstrap and
-	# systemd-container boot a real systemd for the unit test.
+	# systemd-container boot a real systemd for the unit test; man-db formats
+	# the packaged man pages.
 	pkgs+=(clang-14 llvm-14 libbpf-dev bpftool bird2 frr debootstrap systemd-container ethtool procps util-linux
-		nftables tcpdump iperf3 curl)
+		nftables tcpdump iperf3 curl man-db)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
