@@ -1,5 +1,5 @@
 # aird — the two commands of the README, plus build helpers. Run as root.
-.PHONY: all build deb demo test generate check-generated
+.PHONY: all build deb demo demo-down test generate check-generated
 
 all: build
 
@@ -18,9 +18,15 @@ build:
 deb:
 	bash packaging/deb.sh dist
 
-# A working demo in network namespaces (installs what it needs).
+# The rack in network namespaces: two ToRs (FRR, BIRD), two aird LB nodes,
+# aird backend nodes with container endpoints, real traffic (installs what
+# it needs). KEEP=1 leaves it running; demo-down removes it.
 demo:
-	bash integration/demo/demo.sh
+	KEEP=$(KEEP) bash integration/demo/demo.sh
+
+demo-down:
+	go build -o bin/ ./integration/lab/cmd/airdlab
+	bin/airdlab down
 
 # Every test, privileged ones included (installs what it needs).
 test:

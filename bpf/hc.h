@@ -12,8 +12,10 @@
  *
  *   unmarked packet            TC_ACT_OK, untouched (all other lo traffic)
  *   marked, backend id valid   encapsulated exactly like the lb stage does
- *                              for that backend, then bpf_redirect_neigh out
- *                              of the egress bpf_fib_lookup gives for it
+ *                              for that backend, then sent out of the egress
+ *                              bpf_fib_lookup gives for it: to the next hop
+ *                              it resolved (bpf_redirect), or through
+ *                              bpf_redirect_neigh while that is unresolved
  *   marked, anything wrong     counted (LB_STAT_HC_*) and dropped: a probe
  *                              that cannot take the tunnel must fail, never
  *                              be delivered locally
@@ -231,6 +233,26 @@ static __always_inline __u32 hc_encap(struct __sk_buff *skb, const struct hc_inn
 	return 0;
 }
 
+/*
+ * hc_redirect_resolved sends the encapsulated probe out of the path the
+ * FIB lookup chose, to the next hop it resolved: the lookup's MAC addresses
+ * go into the Ethernet header lo's packets carry. Letting the helper route
+ * the packet again instead (bpf_redirect_neigh without parameters) is wrong
+ * over an ECMP route: its lookup, bound to fib.ifindex, can pick another
+ * path's gateway and then resolves that gateway on the wrong device, which
+ * never answers - half the probes of a node with two uplinks were lost so.
+ */
+static __always_inline int hc_redirect_resolved(struct __sk_buff *skb, const struct bpf_fib_lookup *fib)
+{
+	__u8 macs[12];
+
+	__builtin_memcpy(macs, fib->dmac, 6);
+	__builtin_memcpy(&macs[6], fib->smac, 6);
+	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
+		return hc_drop(LB_STAT_HC_ERROR);
+	return bpf_redirect(fib->ifindex, 0);
+}
+
 /* stage_hc tunnels a marked probe packet to its backend (see the top). */
 static __always_inline int stage_hc(struct __sk_buff *skb)
 {
@@ -263,19 +285,23 @@ static __always_inline int stage_hc(struct __sk_buff *skb)
 
 	/* tot_len 0: the kernel checks the (GSO-aware) skb against the MTU. */
 	fib.ifindex = cfg->fib_ifindex ?: skb->ifindex;
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return hc_drop(LB_STAT_HC_FIB);
+	skb->mark = 0; /* so the probe rule catches no later lookup */
+	count_stat(LB_STAT_HC_ENCAP);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS)
+		return hc_redirect_resolved(skb, &fib);
 	/*
-	 * No next-hop parameters: the helper then routes the packet itself
-	 * (out of fib.ifindex) and gives the skb that route. With explicit
+	 * The next hop is not resolved yet. No next-hop parameters: the
+	 * helper then routes the packet itself (out of fib.ifindex) and gives
+	 * the skb that route, whose neighbour it resolves. With explicit
 	 * parameters the skb would keep lo's local route, and a packet queued
 	 * while its next hop is resolved is sent, once resolved, through that
-	 * route's neighbour - lo's, with all-zero MAC addresses. The mark is
-	 * cleared first so the probe rule does not catch that lookup.
+	 * route's neighbour - lo's, with all-zero MAC addresses. (Over an ECMP
+	 * route the helper's own lookup may pair one path's gateway with the
+	 * other's device; the resolved case below never relies on it.)
 	 */
-	skb->mark = 0;
-	count_stat(LB_STAT_HC_ENCAP);
 	return bpf_redirect_neigh(fib.ifindex, 0, 0, 0);
 }
 

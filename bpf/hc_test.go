@@ -79,12 +79,25 @@ func partialChecksum(f []byte) []byte {
 	return f
 }
 
-// tunnelled is the exact frame the probe program must hand to
-// bpf_redirect_neigh: the input's Ethernet header (the neighbour layer
-// rewrites it) with the outer family's type, the outer header built like
-// the lb stage's, the inner packet unchanged (the node originates it: no
-// hop limit decrement).
+// tunnelled is the exact frame the probe program must send: the
+// environment's gateway is a resolved (permanent) neighbour, so the
+// Ethernet header carries the FIB lookup's MAC addresses (gateway, uplink)
+// and the outer family's type, then the outer header built like the lb
+// stage's, the inner packet unchanged (the node originates it: no hop
+// limit decrement).
 func (e *lbEnv) tunnelled(t testing.TB, in []byte, be netip.Addr) []byte {
+	t.Helper()
+	return e.tunnelledVia(t, in, be, gwMAC, uplinkMAC)
+}
+
+// tunnelledUnresolved is tunnelled for a next hop not resolved yet: the
+// frame keeps lo's Ethernet addresses for bpf_redirect_neigh to rewrite.
+func (e *lbEnv) tunnelledUnresolved(t testing.TB, in []byte, be netip.Addr) []byte {
+	t.Helper()
+	return e.tunnelledVia(t, in, be, loMAC, loMAC)
+}
+
+func (e *lbEnv) tunnelledVia(t testing.TB, in []byte, be netip.Addr, dst, src net.HardwareAddr) []byte {
 	t.Helper()
 	inner := in[14:]
 	var k DatapathFlowKey
@@ -101,7 +114,7 @@ func (e *lbEnv) tunnelled(t testing.TB, in []byte, be netip.Addr) []byte {
 		k = NewFlowKey(netip.MustParseAddr(ip.SrcIP.String()), netip.MustParseAddr(ip.DstIP.String()),
 			uint16(tcp.SrcPort), uint16(tcp.DstPort), uint8(layers.IPProtocolTCP))
 	}
-	return e.encapsulated(t, inner, be, FlowHash(&k, e.settings.HashSeed), loMAC, loMAC)
+	return e.encapsulated(t, inner, be, FlowHash(&k, e.settings.HashSeed), dst, src)
 }
 
 // TestProbeTunnel runs the probe program (hc.h) on the packets lo's egress
@@ -192,7 +205,7 @@ func TestProbeTunnel(t *testing.T) {
 			in:      func(t *testing.T) []byte { return probe6(t, vip6, 40008) },
 			mark:    ProbeMark(20),
 			verdict: tcRedirect,
-			want:    func(t *testing.T, in []byte) []byte { return e.tunnelled(t, in, e.backends[20]) },
+			want:    func(t *testing.T, in []byte) []byte { return e.tunnelledUnresolved(t, in, e.backends[20]) },
 			stats:   st{hcEncap: 1},
 		},
 		{

@@ -4,7 +4,9 @@
 set -euo pipefail
 what=${1:-test}
 
-pkgs=(iproute2 iputils-ping)
+# The demo's rack: FRR and BIRD are its ToRs; ethtool, nsenter (util-linux)
+# and sysctl (procps) set up its namespaces.
+pkgs=(iproute2 iputils-ping bird2 frr ethtool procps util-linux)
 if [ "$what" = test ]; then
 	# clang/llvm/libbpf-dev regenerate the BPF objects (CI checks they match);
 	# bird2 and frr are the switches BGP tests peer with; debootstrap and

@@ -28,10 +28,7 @@ func (f *FRR) StartBFDd(t testing.TB, ns, conf string) *Proc {
 	if err := os.Chown(cfg, uid, gid); err != nil {
 		t.Fatalf("chown %s: %v", cfg, err)
 	}
-	p := StartProc(t, filepath.Join(f.Dir, "bfdd.log"), "ip", "netns", "exec", ns, bin,
-		"-f", cfg, "-i", filepath.Join(f.Dir, "bfdd.pid"), "-z", filepath.Join(f.Dir, "zserv.api"),
-		"--vty_socket", f.Dir, "--bfdctl", filepath.Join(f.Dir, "bfdd.sock"),
-		"-P", "0", "-u", "frr", "-g", "frr")
+	p := StartProc(t, filepath.Join(f.Dir, "bfdd.log"), "ip", FRRDaemonArgs(ns, f.Dir, "bfdd", cfg)...)
 	f.waitSocket(t, "bfdd.vty", p)
 	return p
 }

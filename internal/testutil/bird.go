@@ -26,7 +26,7 @@ func StartBIRD(t testing.TB, ns, conf string) *BIRD {
 	dir := TempDir(t, "aird-bird-")
 	cfg := writeFile(t, dir, "bird.conf", conf)
 	b := &BIRD{Socket: filepath.Join(dir, "bird.ctl"), Dir: dir}
-	b.Proc = StartProc(t, filepath.Join(dir, "bird.log"), "ip", "netns", "exec", ns, "bird", "-f", "-c", cfg, "-s", b.Socket)
+	b.Proc = StartProc(t, filepath.Join(dir, "bird.log"), "ip", BIRDArgs(ns, cfg, b.Socket)...)
 	if !WaitFor(10*time.Second, func() bool {
 		_, err := b.Cmd("show", "status")
 		return err == nil || b.Proc.Exited()
@@ -34,6 +34,12 @@ func StartBIRD(t testing.TB, ns, conf string) *BIRD {
 		t.Fatalf("bird in %s did not start:\n%s", ns, b.Proc.Output())
 	}
 	return b
+}
+
+// BIRDArgs are the arguments of `ip` that run BIRD in the foreground inside
+// ns with configuration conf and control socket socket.
+func BIRDArgs(ns, conf, socket string) []string {
+	return []string{"netns", "exec", ns, "bird", "-f", "-c", conf, "-s", socket}
 }
 
 // BIRDClient talks to a running BIRD by its control socket only (for a

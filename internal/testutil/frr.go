@@ -50,17 +50,26 @@ func StartFRR(t testing.TB, ns, bgpdConf string) *FRR {
 		}
 	}
 	f := &FRR{Dir: dir}
-	common := func(d, conf string) []string {
-		return []string{"netns", "exec", ns, filepath.Join(FRRDir, d),
-			"-f", conf, "-i", filepath.Join(dir, d+".pid"), "-z", filepath.Join(dir, "zserv.api"),
-			"--vty_socket", dir, "-P", "0", "-u", "frr", "-g", "frr"}
-	}
-	f.Zebra = StartProc(t, filepath.Join(dir, "zebra.log"), "ip", common("zebra", zconf)...)
+	f.Zebra = StartProc(t, filepath.Join(dir, "zebra.log"), "ip", FRRDaemonArgs(ns, dir, "zebra", zconf)...)
 	f.waitSocket(t, "zebra.vty", f.Zebra)
-	f.BGPd = StartProc(t, filepath.Join(dir, "bgpd.log"), "ip", common("bgpd", bconf)...)
+	f.BGPd = StartProc(t, filepath.Join(dir, "bgpd.log"), "ip", FRRDaemonArgs(ns, dir, "bgpd", bconf)...)
 	f.waitSocket(t, "bgpd.vty", f.BGPd)
 	time.Sleep(2 * time.Second)
 	return f
+}
+
+// FRRDaemonArgs are the arguments of `ip` that run FRR's daemon (zebra,
+// bgpd, bfdd) in the foreground inside ns as user frr, with configuration
+// conf and its pid file, zserv socket and vty socket in dir, and no vty TCP
+// port. dir must be owned by frr.
+func FRRDaemonArgs(ns, dir, daemon, conf string) []string {
+	args := []string{"netns", "exec", ns, filepath.Join(FRRDir, daemon),
+		"-f", conf, "-i", filepath.Join(dir, daemon+".pid"), "-z", filepath.Join(dir, "zserv.api"),
+		"--vty_socket", dir, "-P", "0", "-u", "frr", "-g", "frr"}
+	if daemon == "bfdd" {
+		args = append(args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
+	}
+	return args
 }
 
 func (f *FRR) waitSocket(t testing.TB, name string, p *Proc) {
