@@ -19,7 +19,7 @@ func readAdjOut(srv *server.BgpServer, addr netip.Addr) ([]ribPath, error) {
 	var out []ribPath
 	for _, fam := range []gobgp.Family{gobgp.RF_IPv6_UC, gobgp.RF_IPv4_UC} {
 		req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_OUT, Name: addr.String(), Family: fam}
-		if err := srv.ListPath(req, collectPaths(&out, false)); err != nil {
+		if err := srv.ListPath(req, collectPaths(&out, false, false)); err != nil {
 			return nil, fmt.Errorf("list paths to %s %s: %w", addr, fam, err)
 		}
 	}

@@ -43,11 +43,20 @@ type fib struct {
 	table int
 	proto netlink.RouteProtocol
 	log   *slog.Logger
+	w     *routeWriter
 	// mine are the prefixes this process installed: before the RIB is
 	// synced only these may be deleted, so that routes kept from a
 	// previous process (graceful restart) stay until the peers resent
 	// theirs.
 	mine map[netip.Prefix]bool
+	// have is what the kernel holds of ours as far as this process
+	// knows: read from the kernel (a dump) when haveValid is false, on a
+	// periodic pass and after a failed change, else kept up to date
+	// with our own changes, so that a pass during a bulk load does not
+	// dump 100,000 routes to change a few.
+	have      fibRoutes
+	other     []keptRoute
+	haveValid bool
 }
 
 func newFIB(table, proto int, log *slog.Logger) (*fib, error) {
@@ -55,121 +64,149 @@ func newFIB(table, proto int, log *slog.Logger) (*fib, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	return &fib{h: h, table: table, proto: netlink.RouteProtocol(proto), log: log, mine: map[netip.Prefix]bool{}}, nil
+	w, err := newRouteWriter(table, uint8(proto))
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &fib{h: h, w: w, table: table, proto: netlink.RouteProtocol(proto), log: log, mine: map[netip.Prefix]bool{}}, nil
 }
 
-func (f *fib) close() { f.h.Close() }
+func (f *fib) close() {
+	f.h.Close()
+	f.w.close()
+}
 
 // list returns the speaker's routes in the kernel, and those with the
 // speaker's protocol but another metric (from another version: they are
 // deleted once synced).
-func (f *fib) list() (fibRoutes, []netlink.Route, error) {
-	out := fibRoutes{}
-	var other []netlink.Route
-	filter := &netlink.Route{Table: f.table, Protocol: f.proto}
-	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		routes, err := f.h.RouteListFiltered(fam, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list routes: %w", err)
+func (f *fib) list() (fibRoutes, []keptRoute, error) {
+	routes, err := f.w.dump()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(fibRoutes, len(routes))
+	var other []keptRoute
+	for _, r := range routes {
+		if r.metric != routeMetric {
+			other = append(other, r)
+			continue
 		}
-		for _, r := range routes {
-			p, ok := prefixOf(r.Dst, fam)
-			if !ok {
-				continue
-			}
-			if r.Priority != routeMetric {
-				other = append(other, r)
-				continue
-			}
-			var nhs []nexthop
-			if len(r.MultiPath) > 0 {
-				for _, m := range r.MultiPath {
-					nhs = append(nhs, gateway(m.Gw, m.Via, m.LinkIndex))
-				}
-			} else {
-				nhs = append(nhs, gateway(r.Gw, r.Via, r.LinkIndex))
-			}
-			out[p] = normalize(append(out[p], nhs...))
-		}
+		out[r.prefix] = normalize(append(out[r.prefix], r.nhs...))
 	}
 	return out, other, nil
 }
 
+// maxReportedErrors bounds the route errors one pass returns.
+const maxReportedErrors = 10
+
 // sync makes the kernel hold want. Routes of ours that want lacks are
-// deleted when full is set, or when this process installed them.
-func (f *fib) sync(want fibRoutes, full bool) error {
-	have, other, err := f.list()
-	if err != nil {
-		return err
+// deleted when full is set, or when this process installed them. With
+// dump (or after a failed change) it reads the kernel's table first;
+// otherwise it trusts what it installed. Changes go to the kernel in
+// batches (routeWriter).
+func (f *fib) sync(want fibRoutes, full, dump bool) (changed int, err error) {
+	if dump || !f.haveValid {
+		have, other, err := f.list()
+		if err != nil {
+			return 0, err
+		}
+		f.have, f.other, f.haveValid = have, other, true
 	}
+	links := map[netip.Addr]int{} // next hop -> interface, for this pass
 	var errs []error
+	queue := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	installed, removed := 0, 0
 	for p, nhs := range want {
-		if slices.Equal(have[p], nhs) {
+		if slices.Equal(f.have[p], nhs) {
 			f.mine[p] = true
 			continue
 		}
-		if err := f.replace(p, nhs); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		f.mine[p] = true
-		f.log.Debug("bgp: route installed", "prefix", p, "nexthops", nhs)
+		queue(f.w.replace(p, f.withLinks(nhs, links)))
+		installed++
 	}
-	for p := range have {
+	for p := range f.have {
 		if _, ok := want[p]; ok || (!full && !f.mine[p]) {
 			continue
 		}
-		if err := f.del(p); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		delete(f.mine, p)
-		f.log.Debug("bgp: route removed", "prefix", p)
+		queue(f.w.del(p))
+		removed++
 	}
-	if full {
-		for _, r := range other {
-			if err := f.h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
-				errs = append(errs, fmt.Errorf("delete route %s metric %d: %w", r.Dst, r.Priority, err))
+	queue(f.w.flush())
+	failed := 0
+	for _, r := range f.w.take() {
+		switch {
+		case r.del && (r.err == nil || errors.Is(r.err, unix.ESRCH)):
+			delete(f.have, r.prefix)
+			delete(f.mine, r.prefix)
+		case r.err == nil:
+			f.have[r.prefix] = want[r.prefix]
+			f.mine[r.prefix] = true
+		default:
+			f.haveValid = false // read the kernel again next time
+			if failed++; failed <= maxReportedErrors {
+				what := "install route %s via %v: %w"
+				if r.del {
+					what = "delete route %s%v: %w"
+				}
+				errs = append(errs, fmt.Errorf(what, r.prefix, r.nhs, r.err))
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if failed > maxReportedErrors {
+		errs = append(errs, fmt.Errorf("and %d more route errors", failed-maxReportedErrors))
+	}
+	if full && len(f.other) > 0 {
+		for _, r := range f.other {
+			queue(f.w.queue(routeOp{prefix: r.prefix, del: true, metric: r.metric}))
+		}
+		queue(f.w.flush())
+		for _, r := range f.w.take() {
+			if r.err != nil && !errors.Is(r.err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("delete route %s of another metric: %w", r.prefix, r.err))
+			}
+		}
+		f.other = nil
+	}
+	if installed+removed > 0 {
+		f.log.Debug("bgp: FIB pass", "installed", installed, "removed", removed, "failed", failed, "routes", len(f.have))
+	}
+	return installed + removed, errors.Join(errs...)
+}
+
+// withLinks gives each next hop without an interface the one the kernel
+// would use to reach it (looked up once per address and pass), so that a
+// route keeps working when the gateway is reachable over several links.
+func (f *fib) withLinks(nhs []nexthop, links map[netip.Addr]int) []nexthop {
+	out := nhs
+	for i, nh := range nhs {
+		if nh.ifindex != 0 {
+			continue
+		}
+		idx, ok := links[nh.addr]
+		if !ok {
+			idx = f.linkFor(nh)
+			links[nh.addr] = idx
+		}
+		if idx == 0 {
+			continue
+		}
+		if &out[0] == &nhs[0] {
+			out = slices.Clone(nhs)
+		}
+		out[i].ifindex = idx
+	}
+	return out
 }
 
 // flush deletes every route of ours.
 func (f *fib) flush() error {
-	return f.sync(fibRoutes{}, true)
-}
-
-func (f *fib) replace(p netip.Prefix, nhs []nexthop) error {
-	r := &netlink.Route{
-		Dst:      ipNet(p),
-		Table:    f.table,
-		Protocol: f.proto,
-		Priority: routeMetric,
-	}
-	if len(nhs) == 1 {
-		r.LinkIndex = f.linkFor(nhs[0])
-		r.Gw, r.Via = gwVia(p, nhs[0].addr)
-	} else {
-		for _, nh := range nhs {
-			m := &netlink.NexthopInfo{LinkIndex: f.linkFor(nh)}
-			m.Gw, m.Via = gwVia(p, nh.addr)
-			r.MultiPath = append(r.MultiPath, m)
-		}
-	}
-	if err := f.h.RouteReplace(r); err != nil {
-		return fmt.Errorf("install route %s via %s: %w", p, nhs, err)
-	}
-	return nil
-}
-
-func (f *fib) del(p netip.Prefix) error {
-	r := &netlink.Route{Dst: ipNet(p), Table: f.table, Protocol: f.proto, Priority: routeMetric}
-	if err := f.h.RouteDel(r); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("delete route %s: %w", p, err)
-	}
-	return nil
+	_, err := f.sync(fibRoutes{}, true, true)
+	return err
 }
 
 // linkFor returns the interface for a next hop: its own for link-local
@@ -186,30 +223,6 @@ func (f *fib) linkFor(nh nexthop) int {
 	return rs[0].LinkIndex
 }
 
-// gwVia sets a same-family gateway as Gw and an IPv6 gateway of an IPv4
-// route as Via (RFC 8950 routes: "via inet6").
-func gwVia(p netip.Prefix, gw netip.Addr) (net.IP, netlink.Destination) {
-	if p.Addr().Is4() && gw.Is6() {
-		return nil, &netlink.Via{AddrFamily: netlink.FAMILY_V6, Addr: gw.AsSlice()}
-	}
-	return gw.AsSlice(), nil
-}
-
-func gateway(gw net.IP, via netlink.Destination, ifindex int) nexthop {
-	var a netip.Addr
-	if gw != nil {
-		a, _ = netip.AddrFromSlice(gw)
-	} else if v, ok := via.(*netlink.Via); ok {
-		a, _ = netip.AddrFromSlice(v.Addr)
-	}
-	a = a.Unmap()
-	nh := nexthop{addr: a}
-	if a.IsLinkLocalUnicast() {
-		nh.ifindex = ifindex
-	}
-	return nh
-}
-
 func prefixOf(dst *net.IPNet, fam int) (netip.Prefix, bool) {
 	if dst == nil {
 		if fam == netlink.FAMILY_V4 {
@@ -224,10 +237,6 @@ func prefixOf(dst *net.IPNet, fam int) (netip.Prefix, bool) {
 	a = a.Unmap()
 	bits, _ := dst.Mask.Size()
 	return netip.PrefixFrom(a, bits).Masked(), true
-}
-
-func ipNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 // normalize sorts and de-duplicates next hops.

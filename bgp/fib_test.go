@@ -33,7 +33,7 @@ func TestFIBSync(t *testing.T) {
 		// Left by an earlier process: one with our metric, one without.
 		ip(t, "-6", "route", "add", "fd00:8::/64", "via", "fd00:1::a", "table", table, "proto", proto, "metric", "20")
 		ip(t, "-6", "route", "add", "fd00:7::/64", "via", "fd00:1::a", "table", table, "proto", proto, "metric", "50")
-		if err := f.sync(want, false); err != nil {
+		if _, err := f.sync(want, false, false); err != nil {
 			t.Fatal(err)
 		}
 		v6, v4 := fibRoutesOf(t, l, "-6"), fibRoutesOf(t, l, "-4")
@@ -57,7 +57,7 @@ func TestFIBSync(t *testing.T) {
 		// process's stay.
 		delete(want, netip.MustParsePrefix("fd00:9::/64"))
 		want[netip.MustParsePrefix("0.0.0.0/0")] = []nexthop{a, b}
-		if err := f.sync(want, false); err != nil {
+		if _, err := f.sync(want, false, false); err != nil {
 			t.Fatal(err)
 		}
 		v6, v4 = fibRoutesOf(t, l, "-6"), fibRoutesOf(t, l, "-4")
@@ -68,7 +68,7 @@ func TestFIBSync(t *testing.T) {
 			t.Errorf("IPv4 default not ECMP:\n%s", v4)
 		}
 		// Synced: only what the RIB holds.
-		if err := f.sync(want, true); err != nil {
+		if _, err := f.sync(want, true, false); err != nil {
 			t.Fatal(err)
 		}
 		if v6 = fibRoutesOf(t, l, "-6"); strings.TrimSpace(v6) != "" {
@@ -79,6 +79,39 @@ func TestFIBSync(t *testing.T) {
 		}
 		if v := fibRoutesOf(t, l, "-4") + fibRoutesOf(t, l, "-6"); strings.TrimSpace(v) != "" {
 			t.Errorf("after flush:\n%s", v)
+		}
+
+		// Many routes go in batches; a route the kernel refuses (an
+		// unreachable gateway) is reported and the others are installed;
+		// the next pass reads the kernel again.
+		many := fibRoutes{}
+		for i := range 3000 {
+			many[netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0, 0x20, 0, 0, 0, byte(i >> 8), byte(i)}), 64)] = []nexthop{a}
+		}
+		bad := netip.MustParsePrefix("fd00:bad::/64")
+		many[bad] = []nexthop{{addr: netip.MustParseAddr("fd00:99::1")}}
+		_, err = f.sync(many, true, false)
+		if err == nil || !strings.Contains(err.Error(), "fd00:bad::/64") || f.haveValid {
+			t.Errorf("sync with an unreachable gateway: %v (have valid %t)", err, f.haveValid)
+		}
+		if have, _, err := f.list(); err != nil || len(have) != 3000 {
+			t.Errorf("after a batched sync: %d routes of ours in the kernel, %v; want 3000", len(have), err)
+		}
+		delete(many, bad)
+		if _, err := f.sync(many, true, false); err != nil || !f.haveValid || len(f.have) != 3000 {
+			t.Errorf("second pass: %v, have %d (valid %t)", err, len(f.have), f.haveValid)
+		}
+		// Deleted behind our back: a pass trusting its view misses it,
+		// a dump puts it back.
+		ip(t, "-6", "route", "del", "fd00:2000::/64", "table", table, "proto", proto, "metric", "20")
+		if _, err := f.sync(many, true, true); err != nil {
+			t.Fatal(err)
+		}
+		if v := fibRoutesOf(t, l, "-6"); !strings.Contains(v, "fd00:2000::/64 via fd00:1::a") {
+			t.Errorf("a dump pass did not reinstall fd00:2000::/64")
+		}
+		if err := f.flush(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -31,22 +31,28 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 	defer tick.Stop()
 	deadline := time.NewTimer(time.Until(r.tracker.deadline) + settle)
 	defer deadline.Stop()
+	var took time.Duration // the last pass
 	for {
+		dump := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kickCh:
-			// Let a burst of events land before reading the RIB.
+			// Let a burst of events land before reading the RIB, and
+			// while routes keep coming, spend at most half the time in
+			// passes (a pass over 100,000 routes takes a good part of a
+			// second that GoBGP needs to take them in).
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(settle):
+			case <-time.After(max(settle, took)):
 			}
 			select {
 			case <-s.kickCh:
 			default:
 			}
 		case now := <-tick.C:
+			dump = true // put back what someone else changed
 			if r.gracefulRestart {
 				if err := r.marker.touch(); err != nil {
 					s.log.Warn("bgp: refresh restart marker", "err", err)
@@ -56,11 +62,14 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 				s.releaseMemory()
 			}
 		case <-deadline.C:
+			dump = true
 		}
-		if err := s.reconcile(ctx, r); err != nil {
+		start := time.Now()
+		if err := s.reconcile(ctx, r, dump); err != nil {
 			s.reconcileErrors.Add(1)
 			s.log.Warn("bgp: FIB reconcile", "err", err)
 		}
+		took = time.Since(start)
 	}
 }
 
@@ -70,8 +79,8 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 // import.max-prefixes is reset and its paths are not installed. Routes the
 // RIB does not hold are deleted, except, until the RIB is synced, routes
 // this process did not install (left by a previous process).
-func (s *Speaker) reconcile(ctx context.Context, r *run) error {
-	paths, err := readLearned(ctx, r.srv.BgpServer)
+func (s *Speaker) reconcile(ctx context.Context, r *run, dump bool) error {
+	paths, err := readLearned(ctx, r.srv.BgpServer, true)
 	if err != nil {
 		return err
 	}
@@ -119,7 +128,10 @@ func (s *Speaker) reconcile(ctx context.Context, r *run) error {
 		want[p] = normalize(nhs)
 	}
 	synced := r.tracker.isSynced(time.Now())
-	err = r.fib.sync(want, synced)
+	changed, err := r.fib.sync(want, synced, dump)
+	// A bulk change of the FIB (a peer's full table arriving or going)
+	// leaves garbage to hand back to the OS once things are quiet.
+	r.trim.bulk(changed, time.Now())
 	r.setInstalled(want)
 	return err
 }

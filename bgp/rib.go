@@ -34,7 +34,7 @@ func readRIB(srv *server.BgpServer) ([]ribPath, error) {
 	var out []ribPath
 	for _, fam := range []gobgp.Family{gobgp.RF_IPv6_UC, gobgp.RF_IPv4_UC} {
 		req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam}
-		if err := srv.ListPath(req, collectPaths(&out, false)); err != nil {
+		if err := srv.ListPath(req, collectPaths(&out, false, false)); err != nil {
 			return nil, fmt.Errorf("list paths %s: %w", fam, err)
 		}
 	}
@@ -48,7 +48,10 @@ func readRIB(srv *server.BgpServer) ([]ribPath, error) {
 // Adj-RIB-In, which holds only what that peer sent, stale paths of a
 // restarting peer included) and looks up only those in the global RIB, so
 // that best-path and multipath flags are the global RIB's.
-func readLearned(ctx context.Context, srv *server.BgpServer) ([]ribPath, error) {
+//
+// With fibOnly the paths carry only what the FIB needs (no AS path, no
+// communities): far less garbage per pass during a bulk load.
+func readLearned(ctx context.Context, srv *server.BgpServer, fibOnly bool) ([]ribPath, error) {
 	neighbours, err := neighbourAddrs(ctx, srv)
 	if err != nil {
 		return nil, err
@@ -63,7 +66,7 @@ func readLearned(ctx context.Context, srv *server.BgpServer) ([]ribPath, error) 
 			continue
 		}
 		req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam, Prefixes: lookups}
-		if err := srv.ListPath(req, collectPaths(&out, true)); err != nil {
+		if err := srv.ListPath(req, collectPaths(&out, true, fibOnly)); err != nil {
 			return nil, fmt.Errorf("list paths %s: %w", fam, err)
 		}
 	}
@@ -71,8 +74,9 @@ func readLearned(ctx context.Context, srv *server.BgpServer) ([]ribPath, error) 
 }
 
 // collectPaths is a ListPath callback appending flattened paths to out;
-// with learnedOnly it skips our own.
-func collectPaths(out *[]ribPath, learnedOnly bool) func(gobgp.NLRI, []*apiutil.Path) {
+// with learnedOnly it skips our own; with fibOnly it leaves out the AS path
+// and the communities.
+func collectPaths(out *[]ribPath, learnedOnly, fibOnly bool) func(gobgp.NLRI, []*apiutil.Path) {
 	return func(nlri gobgp.NLRI, paths []*apiutil.Path) {
 		prefix, ok := nlriPrefix(nlri)
 		if !ok {
@@ -82,7 +86,7 @@ func collectPaths(out *[]ribPath, learnedOnly bool) func(gobgp.NLRI, []*apiutil.
 			if p.Withdrawal || (learnedOnly && !p.PeerAddress.IsValid()) {
 				continue
 			}
-			*out = append(*out, flattenPath(prefix, p))
+			*out = append(*out, flattenPath(prefix, p, fibOnly))
 		}
 	}
 }
@@ -139,7 +143,7 @@ func nlriPrefix(n gobgp.NLRI) (netip.Prefix, bool) {
 	return p.Masked(), err == nil
 }
 
-func flattenPath(prefix netip.Prefix, p *apiutil.Path) ribPath {
+func flattenPath(prefix netip.Prefix, p *apiutil.Path, fibOnly bool) ribPath {
 	r := ribPath{
 		prefix: prefix,
 		local:  !p.PeerAddress.IsValid(),
@@ -155,6 +159,11 @@ func flattenPath(prefix netip.Prefix, p *apiutil.Path) ribPath {
 		case *gobgp.PathAttributeMpReachNLRI:
 			r.nexthop = a.Nexthop.Unmap()
 			r.llNexthop = a.LinkLocalNexthop
+		}
+		if fibOnly {
+			continue
+		}
+		switch a := a.(type) {
 		case *gobgp.PathAttributeAsPath:
 			for _, seg := range a.Value {
 				r.asPath = append(r.asPath, seg.GetAS()...)

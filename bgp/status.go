@@ -289,7 +289,7 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 		paths, err = readRIB(r.srv.BgpServer)
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
-		paths, err = readLearned(ctx, r.srv.BgpServer)
+		paths, err = readLearned(ctx, r.srv.BgpServer, false)
 		cancel()
 	}
 	if err != nil {

@@ -544,10 +544,6 @@ func TestFIBHelpers(t *testing.T) {
 	if len(nhs) != 2 || nhs[0].addr.String() != "fd00::1" {
 		t.Errorf("normalize: %v", nhs)
 	}
-	gw, via := gwVia(netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("fd00::1"))
-	if gw != nil || via == nil {
-		t.Errorf("IPv4 route via IPv6: gw %v via %v", gw, via)
-	}
 	ll := ribPath{peer: netip.MustParseAddr("fd00::1"), nexthop: netip.MustParseAddr("::"), llNexthop: netip.MustParseAddr("fe80::1")}
 	nh, ok := ll.gatewayOf(func(netip.Addr) int { return 7 })
 	if !ok || nh.ifindex != 7 || nh.addr.String() != "fe80::1" {

@@ -5,6 +5,9 @@
 # Everything runs in network namespaces the test creates and removes.
 #
 #   bench/bgp/run.sh                      # N = 10000,100000, 3 runs each
+#   bench/bgp/run.sh learn                # learned routes into the FIB and
+#                                         # withdrawn: BIRD or aird receiving
+#                                         # from one BIRD sender
 #   AIRD_BENCH_N=10000 AIRD_BENCH_RUNS=5 bench/bgp/run.sh
 #   AIRD_BENCH_CPUPROFILE=/tmp/prof bench/bgp/run.sh   # pprof per aird run
 #   AIRD_BENCH_HEAPPROFILE=/tmp/prof bench/bgp/run.sh  # heap profile per aird run
@@ -27,7 +30,11 @@ for d in "${AIRD_BENCH_CPUPROFILE:-}" "${AIRD_BENCH_HEAPPROFILE:-}" "${AIRD_BENC
 done
 # Run from bgp/ as go test would.
 rc=0
-(cd bgp && AIRD_BENCH=1 "$BIN" -test.run '^TestBenchConvergence$' -test.v -test.count=1 -test.timeout 60m) >"$LOG" 2>&1 || rc=$?
+test=TestBenchConvergence
+if [ "${1:-}" = learn ]; then
+	test=TestBenchLearn
+fi
+(cd bgp && AIRD_BENCH=1 "$BIN" -test.run "^$test\$" -test.v -test.count=1 -test.timeout 60m) >"$LOG" 2>&1 || rc=$?
 grep '^BENCH' "$LOG" | sed 's/^BENCH \{0,1\}//' || true
 if [ "$rc" -ne 0 ]; then
 	echo "benchmark failed (exit $rc); see $LOG" >&2

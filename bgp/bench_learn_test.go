@@ -1,0 +1,397 @@
+package bgp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aird-net/aird/internal/testutil"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The learned-routes benchmark of docs/performance-bgp.md (bench/bgp/run.sh
+// learn): a node importing other nodes' pod prefixes (fd00:200::/40 ge 64
+// le 64) from one ToR. One BIRD sender in the switch namespace holds N
+// static /64s; in the node namespace the receiver is, alternately, BIRD
+// (its kernel protocol exporting to the FIB table) or the speaker (the
+// same import filter), each peering with the sender, in the same run.
+//
+// For each receiver it measures, from the moment the receiver's session
+// is Established (polled every 20 ms: birdc, or Neighbors):
+//   - fib: until the FIB table holds all N routes;
+//   - withdraw: from `birdc disable` of the sender's static protocol until
+//     the table holds none;
+//   - the receiver's RSS (VmRSS, no forced GC) when the FIB is full, 20 s
+//     later (AIRD_BENCH_SETTLE) and after the withdrawal.
+//
+// The FIB is watched with an rtnetlink subscription to IPv6 route events
+// (one message per route, counted by prefix in the table), not by dumps:
+// a dump of 100,000 routes every poll would take a core from the receiver.
+// The subscriber runs in the test process, which is the speaker's process
+// in the aird runs, the same for both receivers.
+
+const benchLearnBase = 0xfd000200 // the top of fd00:200::/40
+
+type learnResult struct {
+	Kind        string  `json:"kind"`
+	N           int     `json:"n"`
+	Run         int     `json:"run"`
+	FIBMS       float64 `json:"fib_ms"`      // Established -> N in the FIB
+	WithdrawMS  float64 `json:"withdraw_ms"` // sender withdraws -> 0 in the FIB
+	RSSMB       float64 `json:"rss_mb"`      // when the FIB was full
+	SettledMB   float64 `json:"settled_mb"`  // AIRD_BENCH_SETTLE later
+	WithdrawnMB float64 `json:"withdrawn_mb"`
+}
+
+func TestBenchLearn(t *testing.T) {
+	if os.Getenv(benchEnv) == "" && os.Getenv(innerEnv) == "" {
+		t.Skip("benchmark: set AIRD_BENCH=1 (bench/bgp/run.sh learn)")
+	}
+	sizes, runs := benchSizes(t)
+	var results []learnResult
+	for _, n := range sizes {
+		t.Run(fmt.Sprintf("n%d", n), func(t *testing.T) {
+			results = append(results, benchLearn(t, n, runs)...)
+		})
+	}
+	if os.Getenv(innerEnv) != "" || t.Failed() {
+		return
+	}
+	learnReport(results, sizes)
+}
+
+// learnPrefix is the i-th /64 of the sender (i < 2^24), in
+// fd00:200::/40: fd00:200:hh:llll::/64.
+func learnPrefix(i int) netip.Prefix {
+	var b [16]byte
+	v := uint64(benchLearnBase)<<32 | uint64(i)
+	for k := range 8 {
+		b[k] = byte(v >> (56 - 8*k))
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(b), 64)
+}
+
+func learnSenderConf(peer string, n int) string {
+	var b strings.Builder
+	b.Grow(n * 48)
+	b.WriteString("router id 10.255.0.2;\nlog stderr { warning, error, fatal };\nprotocol device { scan time 10; }\n")
+	b.WriteString("protocol static static6 { ipv6;\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  route %s blackhole;\n", learnPrefix(i))
+	}
+	fmt.Fprintf(&b, `}
+protocol bgp node1 {
+  passive on;
+  local as 65101; neighbor %s as 65001;
+  ipv6 { import none; export where source = RTS_STATIC; };
+  ipv4 { import none; export none; };
+}
+`, peer)
+	return b.String()
+}
+
+// learnBIRDConf is the receiving BIRD in the node namespace: the speaker's
+// import filter, its kernel protocol writing to the same table.
+func learnBIRDConf(peer string, table int) string {
+	return fmt.Sprintf(`router id 10.255.0.1;
+log stderr { warning, error, fatal };
+protocol device { scan time 10; }
+protocol kernel kfib { kernel table %d; ipv6 { import none; export all; }; merge paths on; }
+protocol bgp tor1 {
+  local as 65001; neighbor %s as 65101;
+  connect delay time 1; connect retry time 1; error wait time 1, 2;
+  ipv6 { import where net ~ [ fd00:200::/40{64,64} ]; export none; };
+  ipv4 { import none; export none; };
+}
+`, table, peer)
+}
+
+func benchLearn(t *testing.T, n, runs int) []learnResult {
+	out := ""
+	if os.Getenv(innerEnv) == "" {
+		out = filepath.Join(testutil.TempDir(t, "aird-bench-"), "result.json")
+		t.Setenv(benchOutEnv, out)
+	}
+	var results []learnResult
+	labTest(t, func(t *testing.T, l *lab) {
+		tor := l.link(t, "tor1")
+		l.startBIRD(t, tor, func(tor torSpec) string { return learnSenderConf(tor.NodeAddr, n) })
+	}, func(t *testing.T, l labSpec) {
+		tor := l.Tors[0]
+		benchWait(t, "sender holds its statics", func() (bool, string) {
+			c := benchBIRDCount(tor.bird(), "static6", "master6")
+			return c == n, fmt.Sprintf("%d routes", c)
+		})
+		for r := 1; r <= runs; r++ {
+			results = append(results, learnBIRDRun(t, l, n, r), learnAirdRun(t, l, n, r))
+		}
+		b, err := json.Marshal(results)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(os.Getenv(benchOutEnv), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if out == "" || t.Failed() {
+		return results
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("inner run left no result: %v", err)
+	}
+	if err := json.Unmarshal(b, &results); err != nil {
+		t.Fatal(err)
+	}
+	return results
+}
+
+func learnBIRDRun(t *testing.T, l labSpec, n, run int) learnResult {
+	w := newFIBWatch(t, l.Table)
+	defer w.close()
+	b := testutil.StartBIRD(t, l.Node, learnBIRDConf(l.Tors[0].Addr, l.Table))
+	defer b.Proc.Kill()
+	res := learnMeasure(t, l, n, w, func() bool {
+		up, _ := benchBIRDPoll2(b, "tor1")
+		return up
+	}, func() float64 { return procRSSMB(t, b.Proc.PID()) })
+	res.Kind, res.Run = "bird", run
+	t.Logf("BIRD receiver N=%d run %d: FIB full %.0f ms after Established, withdrawn in %.0f ms; RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
+		n, run, res.FIBMS, res.WithdrawMS, res.RSSMB, res.SettledMB, res.WithdrawnMB)
+	b.Proc.Kill()
+	return res
+}
+
+func learnAirdRun(t *testing.T, l labSpec, n, run int) learnResult {
+	w := newFIBWatch(t, l.Table)
+	defer w.close()
+	tor := l.Tors[0]
+	sp := newSpeaker(t, l, tor1TOML(l, tor.Addr, fmt.Sprintf(`families = ["ipv6"]
+[bgp.peers.import]
+prefixes = ["fd00:200::/40 ge 64 le 64"]
+max-prefixes = %d
+`, n+1)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stopProfile := benchCPUProfile(t, n, run)
+	if err := sp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := learnMeasure(t, l, n, w, func() bool {
+		return neighbor(sp, tor.Addr).State == "established"
+	}, func() float64 { return procStatusMB(t, "VmRSS") })
+	stopProfile()
+	res.Kind, res.Run = "aird", run
+	t.Logf("aird receiver N=%d run %d: FIB full %.0f ms after Established, withdrawn in %.0f ms; RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
+		n, run, res.FIBMS, res.WithdrawMS, res.RSSMB, res.SettledMB, res.WithdrawnMB)
+	if err := sp.Stop(StopShutdown); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// learnMeasure times one receiver (already started): Established, all N
+// in the FIB, the memory, then the sender's withdrawal until the FIB is
+// empty; it re-enables the sender's routes for the next run.
+func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, up func() bool, rss func() float64) learnResult {
+	send := l.Tors[0].bird()
+	var res learnResult
+	res.N = n
+	var est time.Time
+	benchWait(t, "receiver established", func() (bool, string) {
+		if up() {
+			est = time.Now()
+			return true, ""
+		}
+		return false, "not yet"
+	})
+	diag := func() string {
+		out, _ := send.Cmd("show", "route", "count")
+		r, _ := exec.Command("ip", "-6", "route", "show", "table", strconv.Itoa(l.Table)).CombinedOutput()
+		return "sender: " + out + "\n" + string(r[:min(len(r), 2000)])
+	}
+	stopTimeline := learnTimeline(t, w, est)
+	full := w.waitCount(t, n, diag)
+	stopTimeline()
+	res.FIBMS = ms(full.Sub(est))
+	res.RSSMB = rss()
+	if settle := benchSettle(t); settle > 0 {
+		time.Sleep(settle)
+		res.SettledMB = rss()
+	}
+	start := time.Now()
+	send.MustCmd(t, "disable", "static6")
+	gone := w.waitCount(t, 0, diag)
+	res.WithdrawMS = ms(gone.Sub(start))
+	res.WithdrawnMB = rss()
+	send.MustCmd(t, "enable", "static6")
+	benchWait(t, "sender holds its statics again", func() (bool, string) {
+		c := benchBIRDCount(send, "static6", "master6")
+		return c == n, fmt.Sprintf("%d routes", c)
+	})
+	return res
+}
+
+// learnTimeline logs the FIB's prefix count every 500 ms until stopped
+// (AIRD_BENCH_TIMELINE=1).
+func learnTimeline(t *testing.T, w *fibWatch, start time.Time) (stop func()) {
+	if os.Getenv("AIRD_BENCH_TIMELINE") == "" {
+		return func() {}
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			w.mu.Lock()
+			c := len(w.in)
+			w.mu.Unlock()
+			t.Logf("timeline %6.0f ms: %d in the FIB", ms(time.Since(start)), c)
+		}
+	}()
+	return func() { close(done); <-exited }
+}
+
+// benchBIRDPoll2 is benchBIRDPoll for a protocol of another name.
+func benchBIRDPoll2(b *testutil.BIRD, proto string) (bool, int) {
+	out, _ := b.Cmd("show", "protocols", proto)
+	for _, m := range birdProtoRE.FindAllStringSubmatch(out, -1) {
+		if m[1] == proto {
+			return m[4] == "Established", 0
+		}
+	}
+	return false, 0
+}
+
+// procRSSMB reads VmRSS of a process, in MB.
+func procRSSMB(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// fibWatch counts the IPv6 prefixes in one table from rtnetlink events.
+type fibWatch struct {
+	mu      sync.Mutex
+	table   int
+	in      map[netip.Prefix]bool
+	changed chan struct{}
+	done    chan struct{}
+	err     error
+}
+
+func newFIBWatch(t *testing.T, table int) *fibWatch {
+	w := &fibWatch{table: table, in: map[netip.Prefix]bool{}, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	ch := make(chan netlink.RouteUpdate, 4096)
+	err := netlink.RouteSubscribeWithOptions(ch, w.done, netlink.RouteSubscribeOptions{
+		ReceiveBufferSize:      256 << 20,
+		ReceiveBufferForceSize: true,
+		ErrorCallback: func(err error) {
+			w.mu.Lock()
+			w.err = err
+			w.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for u := range ch {
+			if u.Table != table || u.Dst == nil || u.Dst.IP.To4() != nil {
+				continue
+			}
+			p, ok := prefixOf(u.Dst, netlink.FAMILY_V6)
+			if !ok {
+				continue
+			}
+			w.mu.Lock()
+			switch u.Type {
+			case unix.RTM_NEWROUTE:
+				w.in[p] = true
+			case unix.RTM_DELROUTE:
+				delete(w.in, p)
+			}
+			w.mu.Unlock()
+			select {
+			case w.changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *fibWatch) close() { close(w.done) }
+
+// waitCount returns when the table first held n prefixes.
+func (w *fibWatch) waitCount(t *testing.T, n int, diag func() string) time.Time {
+	deadline := time.After(benchTimeout)
+	for {
+		w.mu.Lock()
+		c, err := len(w.in), w.err
+		w.mu.Unlock()
+		if err != nil {
+			t.Fatalf("route events: %v (events lost: the count is wrong)", err)
+		}
+		if c == n {
+			return time.Now()
+		}
+		select {
+		case <-w.changed:
+		case <-deadline:
+			routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: w.table}, netlink.RT_FILTER_TABLE)
+			t.Fatalf("FIB table %d: %d prefixes seen, want %d, not within %s (a dump lists %d, %v)\n%s", w.table, c, n, benchTimeout, len(routes), err, diag())
+		}
+	}
+}
+
+func learnReport(results []learnResult, sizes []int) {
+	fmt.Println("BENCH learned routes: one BIRD sender, receiver BIRD (kernel protocol) or aird, alternating")
+	fmt.Println("BENCH runs: kind N run fib_ms withdraw_ms rss_mb settled_mb withdrawn_mb")
+	for _, r := range results {
+		fmt.Printf("BENCH run  %s %d %d %.0f %.0f %.1f %.1f %.1f\n", r.Kind, r.N, r.Run, r.FIBMS, r.WithdrawMS, r.RSSMB, r.SettledMB, r.WithdrawnMB)
+	}
+	fmt.Println("BENCH")
+	fmt.Printf("BENCH %-7s %12s %12s %7s %12s %12s %7s %9s %9s %12s %12s\n",
+		"N", "BIRD fib ms", "aird fib ms", "ratio", "BIRD wd ms", "aird wd ms", "ratio", "BIRD MB", "aird MB", "aird MB +20s", "aird MB wd")
+	for _, n := range sizes {
+		var bf, af, bw, aw, brss, arss, asettled, awd []float64
+		for _, r := range results {
+			if r.N != n {
+				continue
+			}
+			if r.Kind == "bird" {
+				bf, bw, brss = append(bf, r.FIBMS), append(bw, r.WithdrawMS), append(brss, r.RSSMB)
+			} else {
+				af, aw, arss = append(af, r.FIBMS), append(aw, r.WithdrawMS), append(arss, r.RSSMB)
+				asettled, awd = append(asettled, r.SettledMB), append(awd, r.WithdrawnMB)
+			}
+		}
+		fmt.Printf("BENCH %-7d %12.0f %12.0f %7.2f %12.0f %12.0f %7.2f %9.1f %9.1f %12.1f %12.1f\n", n,
+			median(bf), median(af), median(af)/median(bf), median(bw), median(aw), median(aw)/median(bw),
+			median(brss), median(arss), median(asettled), median(awd))
+	}
+	fmt.Println("BENCH (medians over runs; fib = receiver's session Established until the FIB table holds N; wd = sender's withdrawal until it holds none; MB = VmRSS without a forced GC)")
+}
