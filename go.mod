@@ -125,4 +125,5 @@ require (
 tool (
 	github.com/cilium/ebpf/cmd/bpf2go
 	github.com/goreleaser/nfpm/v2/cmd/nfpm
+	github.com/osrg/gobgp/v4/cmd/gobgp
 )

@@ -4,19 +4,27 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aird-net/aird/internal/testutil"
 )
 
 // The speaker advertises a pod /64, a VIP /128 and an IPv4 /32 over an
 // IPv6 eBGP session; BIRD holds them with the node's underlay next hop
 // (the IPv4 one as an RFC 8950 IPv6 next hop) and the communities, and so
 // does its kernel.
+//
+// GoBGP's own v4 CLI (go tool gobgp, a tool of this module) reads the
+// speaker's gRPC socket.
 func TestBIRDAdvertiseOverIPv6(t *testing.T) {
 	labTest(t, func(t *testing.T, l *lab) {
 		l.addBIRD(t, "tor1", birdConf(birdOpts{nodeAS: 65001}))
+		buildGoBGPCLI(t)
 	}, func(t *testing.T, l labSpec) {
 		tor := l.Tors[0]
 		sock := filepath.Join(l.StateDir, "gobgp.sock")
@@ -85,6 +93,19 @@ communities = ["65001:200"]
 		if err != nil || len(adv) != 3 {
 			t.Errorf("Routes(advertised) = %v, %v; want 3", adv, err)
 		}
+		// The view without a peer: the underlay next hop (the IPv6 one
+		// for the IPv4 route, as peers with extended next hop get it) and
+		// the [bgp] communities with the route's own.
+		for _, e := range adv {
+			comms := strings.Join(e.Communities, " ")
+			if e.NextHop.String() != tor.NodeAddr || !strings.Contains(comms, "65001:100") ||
+				!slices.Contains(e.LargeCommunities, "4200000000:1:1") {
+				t.Errorf("advertised view of %s: next hop %s, communities %v %v", e.Prefix, e.NextHop, e.Communities, e.LargeCommunities)
+			}
+			if e.Prefix.String() == "fd00:200:1::/64" && comms != "65001:100 65001:300" {
+				t.Errorf("pod prefix communities %q, want 65001:100 65001:300", comms)
+			}
+		}
 		reg := checkMetrics(t, sp, `
 # HELP aird_bgp_peer_state BGP session state of the peer: 1 for the current state, 0 for the others.
 # TYPE aird_bgp_peer_state gauge
@@ -139,6 +160,15 @@ aird_bgp_drained 0
 		if err != nil || st.Mode().Type() != fs.ModeSocket || st.Mode().Perm() != 0o600 {
 			t.Errorf("grpc socket %s: %v, %v; want a socket, mode 0600", sock, st, err)
 		}
+		cli := os.Getenv(gobgpCLIEnv)
+		out, err := exec.Command(cli, "--target", "unix://"+sock, "neighbor").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), tor.Addr) || !strings.Contains(string(out), "Establ") {
+			t.Errorf("gobgp neighbor: %v\n%s", err, out)
+		}
+		out, err = exec.Command(cli, "--target", "unix://"+sock, "global", "rib", "-a", "ipv6").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "fd00:200:1::/64") {
+			t.Errorf("gobgp global rib: %v\n%s", err, out)
+		}
 		if err := sp.Stop(StopShutdown); err != nil {
 			t.Fatal(err)
 		}
@@ -146,4 +176,20 @@ aird_bgp_drained 0
 			t.Errorf("grpc socket %s left after Stop", sock)
 		}
 	})
+}
+
+// gobgpCLIEnv names the GoBGP v4 CLI binary for the inner run.
+const gobgpCLIEnv = "AIRD_TEST_GOBGP_CLI"
+
+// buildGoBGPCLI builds GoBGP's v4 CLI (a tool of this module, go tool
+// gobgp) for the inner run: Debian's gobgp package is v3, which cannot
+// talk to GoBGP v4's gRPC API.
+func buildGoBGPCLI(t *testing.T) {
+	testutil.RequireCommand(t, "go")
+	bin := filepath.Join(testutil.TempDir(t, "aird-gobgp-cli-"), "gobgp")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/osrg/gobgp/v4/cmd/gobgp").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build gobgp: %v\n%s", err, out)
+	}
+	t.Setenv(gobgpCLIEnv, bin)
 }

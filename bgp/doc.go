@@ -62,7 +62,10 @@
 // hop per path of the multipath set (ECMP across the peers that send the
 // same prefix with equal attributes), stamped with Options.RouteProtocol
 // and metric 20. A route whose paths are all gone (withdrawn, session
-// lost, graceful-restart timer expired) is deleted. After Start, routes
+// lost, graceful-restart timer expired) is deleted. Changes go to the
+// kernel in batches (routeWriter: many rtnetlink messages per sendmsg);
+// the kernel table is read on the periodic pass and after a failed
+// change, the passes that follow RIB events trust what was installed. After Start, routes
 // with our protocol that this process did not install (left by the
 // previous process) are deleted only once the RIB is synced: every peer
 // configured at Start is established and sent End-of-RIB for each family
@@ -146,8 +149,9 @@
 // sessions that went down, including ones replaced by a reload or an
 // unnumbered address change), aird_bgp_peer_bfd_up (BFD peers only),
 // aird_bgp_peer_routes_{received,accepted,advertised}{peer,family},
-// aird_bgp_fib_routes{family}, aird_bgp_fib_reconcile_errors_total and
-// aird_bgp_drained. The peer label is the configured name, else the
+// aird_bgp_peer_family_sendable{peer,family}, aird_bgp_fib_routes{family},
+// aird_bgp_fib_reconcile_errors_total, aird_bgp_gobgp_log_repeats_total
+// and aird_bgp_drained. The peer label is the configured name, else the
 // address or the interface.
 //
 // # Reload
@@ -161,7 +165,9 @@
 // # Not supported
 //
 // hold-time 0 is refused (GoBGP cannot run a session without
-// keepalives). An unnumbered session sends the link-local next hop alone
+// keepalives). The FQDN capability carries the OS hostname, not
+// node.name: GoBGP reads it itself when it builds the OPEN and its API
+// has no setting for it. An unnumbered session sends the link-local next hop alone
 // (a 16-byte next hop), never global plus link-local.
 //
 // The gRPC API of GoBGP (for the gobgp CLI) is served when grpc-socket is

@@ -28,9 +28,11 @@ import (
 const (
 	innerEnv = "AIRD_BGP_TEST_INNER" // the test name, in the inner run
 	labEnv   = "AIRD_BGP_TEST_LAB"   // the lab, JSON, in the inner run
-	// innerTimeout bounds one inner run.
-	innerTimeout = 3 * time.Minute
-	testTable    = 4242 // the speaker's FIB table in the node namespace
+	// innerTimeout bounds one inner run; benchTimeoutInner one of the
+	// benchmarks (AIRD_BENCH set), which run several receivers in turn.
+	innerTimeout      = 3 * time.Minute
+	benchTimeoutInner = 50 * time.Minute
+	testTable         = 4242 // the speaker's FIB table in the node namespace
 )
 
 // labSpec describes the topology to the inner run.
@@ -157,10 +159,14 @@ func (l *lab) runInner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), innerTimeout)
+	timeout := innerTimeout
+	if os.Getenv(benchEnv) != "" {
+		timeout = benchTimeoutInner
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.spec.Node, os.Args[0],
-		"-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout", innerTimeout.String())
+		"-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout", timeout.String())
 	cmd.Env = append(os.Environ(), innerEnv+"="+t.Name(), labEnv+"="+string(spec))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -179,7 +185,7 @@ func (l *lab) runInner(t *testing.T) {
 	}
 	t.Logf("inner run in namespace %s (%s):\n%s", l.spec.Node, time.Since(start).Round(time.Millisecond), b.String())
 	if ctx.Err() != nil {
-		t.Fatalf("inner run timed out after %s", innerTimeout)
+		t.Fatalf("inner run timed out after %s", timeout)
 	}
 	if err != nil {
 		t.Fatalf("inner run failed: %v", err)

@@ -17,6 +17,7 @@ type collector struct {
 	received, accepted, advertised      *prometheus.Desc
 	sendable                            *prometheus.Desc
 	fibRoutes, reconcileErrors, drained *prometheus.Desc
+	logRepeats                          *prometheus.Desc
 }
 
 // Collector returns a Prometheus collector of the speaker's metrics, read
@@ -51,6 +52,8 @@ func (s *Speaker) Collector() prometheus.Collector {
 			"Routes learned over BGP installed in the kernel FIB.", []string{"family"}, nil),
 		reconcileErrors: prometheus.NewDesc("aird_bgp_fib_reconcile_errors_total",
 			"FIB reconcile passes that failed.", nil, nil),
+		logRepeats: prometheus.NewDesc("aird_bgp_gobgp_log_repeats_total",
+			"GoBGP log records logged at debug level because the same record for the same peer was logged less than a minute before.", nil, nil),
 		drained: prometheus.NewDesc("aird_bgp_drained",
 			"Whether the node is drained (graceful shutdown announced or routes withdrawn).", nil, nil),
 	}
@@ -58,7 +61,7 @@ func (s *Speaker) Collector() prometheus.Collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.uptime, c.flaps, c.bfdUp, c.received, c.accepted,
-		c.advertised, c.sendable, c.fibRoutes, c.reconcileErrors, c.drained} {
+		c.advertised, c.sendable, c.fibRoutes, c.reconcileErrors, c.drained, c.logRepeats} {
 		ch <- d
 	}
 }
@@ -68,6 +71,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	ch <- prometheus.MustNewConstMetric(c.reconcileErrors, prometheus.CounterValue, float64(c.s.reconcileErrors.Load()))
+	ch <- prometheus.MustNewConstMetric(c.logRepeats, prometheus.CounterValue, float64(c.s.logRepeats.demote.Load()))
 	gauge(c.drained, boolValue(c.s.Drained()))
 
 	c.s.mu.Lock()

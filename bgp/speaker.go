@@ -49,6 +49,8 @@ type Speaker struct {
 
 	// reconcileErrors counts failed FIB passes (for the metrics).
 	reconcileErrors atomic.Uint64
+	// logRepeats rate-limits GoBGP's repeated log records.
+	logRepeats *logRepeats
 
 	mu       sync.Mutex
 	cfg      *config.BGP
@@ -141,6 +143,7 @@ func New(o Options) (*Speaker, error) {
 		desired:    newRouteSet(0),
 		advertised: newRouteSet(0),
 		extNH:      map[netip.Addr]bool{},
+		logRepeats: newLogRepeats(),
 	}, nil
 }
 
@@ -200,7 +203,7 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 		watches:         map[string]*ifaceWatch{},
 		discovered:      map[string]netip.Addr{},
 	}
-	opts := []server.ServerOption{server.LoggerOption(newGoBGPLogger(s.log, r.stopping), nil)}
+	opts := []server.ServerOption{server.LoggerOption(newGoBGPLogger(s.log, r.stopping, s.logRepeats), nil)}
 	if c.GRPCSocket != "" {
 		if err := prepareGRPCSocket(c.GRPCSocket); err != nil {
 			f.close()

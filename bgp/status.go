@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -234,6 +235,39 @@ func sessionStateName(st api.PeerState_SessionState) string {
 	return "unknown"
 }
 
+// advertisedView gives our paths, as GoBGP's RIB holds them (next hop
+// unspecified, the route's own communities), what every peer is sent
+// besides its own communities, MED and prepends: the underlay next hop of
+// the family and the [bgp] communities (and GRACEFUL_SHUTDOWN while
+// drained). RouteQuery.Peer shows one peer's exact view.
+type advertisedView struct {
+	node    config.Node
+	drained bool
+	comms   []uint32
+	large   []largeCommunity
+}
+
+func (v advertisedView) apply(p *ribPath) {
+	if !p.local {
+		return
+	}
+	fam := familyOf(p.prefix.Addr())
+	nh := underlay(v.node, fam)
+	if !nh.IsValid() && fam == famIPv4 {
+		nh = underlay(v.node, famIPv6) // to peers with extended next hop
+	}
+	p.nexthop = nh // invalid: each session's own address
+	comms := slices.Concat(p.comms, v.comms)
+	if v.drained {
+		comms = append(comms, gracefulShutdown)
+	}
+	slices.Sort(comms)
+	p.comms = slices.Compact(comms)
+	large := slices.Concat(p.large, v.large)
+	slices.SortFunc(large, compareLarge)
+	p.large = slices.Compact(large)
+}
+
 // RouteQuery selects routes for Routes.
 type RouteQuery struct {
 	// Advertised selects the routes this node originates; otherwise the
@@ -276,9 +310,18 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 	for _, p := range s.peers {
 		names[p.session.address] = p.name
 	}
+	view := advertisedView{node: s.node, drained: s.drain != drainNone}
+	var cerr error
+	view.comms, cerr = parseCommunities(s.cfg.Communities)
+	if cerr == nil {
+		view.large, cerr = parseLargeCommunities(s.cfg.LargeCommunities)
+	}
 	s.mu.Unlock()
 	if r == nil {
 		return nil, nil
+	}
+	if cerr != nil {
+		return nil, fmt.Errorf("bgp: routes: %w", cerr)
 	}
 	var paths []ribPath
 	var err error
@@ -287,6 +330,9 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 		paths, err = readAdjOut(r.srv.BgpServer, q.Peer)
 	case q.Advertised:
 		paths, err = readRIB(r.srv.BgpServer)
+		for i := range paths {
+			view.apply(&paths[i])
+		}
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 		paths, err = readLearned(ctx, r.srv.BgpServer, false)
