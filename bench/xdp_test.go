@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
+	"github.com/aird-net/aird/lb"
 )
 
 // Environment knobs (bench/xdp.sh and bench/ct-layouts.sh set them):
@@ -160,29 +162,31 @@ func newEnvIn(b *testing.B, ns string, ifindex int, nVIPs int) *env {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lb := bpf.NewLB(maps, bpf.DefaultMaglevTableSize)
 	must(b, bpf.NewNode(pipeline).SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::/96")}))
-	ids := make([]uint32, nBackends)
-	for i := range ids {
-		ids[i] = uint32(i + 1)
-		must(b, lb.SetBackend(ids[i], netip.MustParseAddr(fmt.Sprintf("2001:db8:be::%x", i+1))))
-	}
-	table := make([]uint32, lb.TableSize())
-	for i := range table {
-		table[i] = ids[(uint64(i)*2654435761>>7)%nBackends]
-	}
-	must(b, lb.SetTable(0, table))
-	var others []uint32
-	for v := 0; v < nVIPs; v++ {
-		must(b, lb.SetService(vipAddr(v), 6, 443, uint32(v), 0))
-		if v > 0 {
-			others = append(others, uint32(v))
-		}
-	}
-	if len(others) > 0 {
-		must(b, lb.ShareTable(0, others...))
-	}
+	e.program(b, maps, nVIPs)
 	return e
+}
+
+// program configures nVIPs services (vipAddr(v):443/tcp) over the same 100
+// IPv6 backends through the control plane the daemon runs (lb.Manager and
+// lb.Programmer): one shared Maglev table, sized for 100 backends.
+func (e *env) program(b *testing.B, maps bpf.LBMaps, nVIPs int) {
+	b.Helper()
+	m, err := lb.New(context.Background(), lb.Options{OnServing: func([]netip.Addr) {}, Dataplane: lb.NewProgrammer(maps, nil)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	backends := make([]lb.Backend, nBackends)
+	for i := range backends {
+		backends[i] = lb.Backend{Address: netip.MustParseAddr(fmt.Sprintf("2001:db8:be::%x", i+1)), Weight: 100}
+	}
+	services := make([]lb.Service, nVIPs)
+	for v := range services {
+		services[v] = lb.Service{Name: fmt.Sprintf("vip%d", v), VIP: vipAddr(v), Port: 443, Protocol: "tcp",
+			Backends: backends, HealthCheck: lb.HealthCheck{Type: "none"}}
+	}
+	must(b, m.Apply(lb.Config{Services: services}))
 }
 
 func must(b *testing.B, err error) {

@@ -161,9 +161,9 @@ type DatapathHcConfig struct {
 type DatapathHcMark uint32
 
 const (
-	DatapathHcMarkHC_MARK_SHIFT   DatapathHcMark = 16
-	DatapathHcMarkHC_MARK_MAGIC   DatapathHcMark = 41261
-	DatapathHcMarkHC_MARK_ID_MASK DatapathHcMark = 65535
+	DatapathHcMarkHC_MARK_SHIFT   DatapathHcMark = 24
+	DatapathHcMarkHC_MARK_MAGIC   DatapathHcMark = 161
+	DatapathHcMarkHC_MARK_ID_MASK DatapathHcMark = 16777215
 )
 
 type DatapathLbStat uint32
@@ -191,6 +191,24 @@ const (
 	DatapathLbStatLB_STAT_HC_MALFORMED     DatapathLbStat = 19
 	DatapathLbStatLB_STAT_HC_ERROR         DatapathLbStat = 20
 	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 21
+)
+
+type DatapathMaglevBlock struct {
+	_   structs.HostLayout
+	Hdr struct {
+		_        structs.HostLayout
+		Slots    uint32
+		Backends uint32
+	}
+}
+
+type DatapathMaglevLayout uint32
+
+const (
+	DatapathMaglevLayoutMAGLEV_HDR_BLOCKS      DatapathMaglevLayout = 1
+	DatapathMaglevLayoutMAGLEV_SLOTS_PER_BLOCK DatapathMaglevLayout = 4
+	DatapathMaglevLayoutMAGLEV_IDS_PER_BLOCK   DatapathMaglevLayout = 2
+	DatapathMaglevLayoutMAGLEV_MAX_BACKENDS    DatapathMaglevLayout = 65535
 )
 
 type DatapathNexthop struct {
@@ -244,6 +262,14 @@ const (
 	DatapathSettingsFlagsSETTINGS_F_SRC4   DatapathSettingsFlags = 4
 )
 
+type DatapathTableMeta struct {
+	_       structs.HostLayout
+	TableId uint32
+	Usable  uint32
+	Config  [16]uint8
+	Table   [16]uint8
+}
+
 type DatapathVipFlags uint32
 
 const (
@@ -283,6 +309,7 @@ const (
 	DatapathMapHcConf               = "hc_conf"
 	DatapathMapLbStats              = "lb_stats"
 	DatapathMapMaglev               = "maglev"
+	DatapathMapMaglevMeta           = "maglev_meta"
 	DatapathMapNexthops             = "nexthops"
 	DatapathMapNodeAddrs            = "node_addrs"
 	DatapathMapRouterStats          = "router_stats"
@@ -301,7 +328,8 @@ const (
 	DatapathVarFamilyMax            = "family_max"
 	DatapathVarHcMarkMagic          = "hc_mark_magic"
 	DatapathVarLbStatMax            = "lb_stat_max"
-	DatapathVarMaglevSize           = "maglev_size"
+	DatapathVarMaglevBlockAnchor    = "maglev_block_anchor"
+	DatapathVarMaglevLayoutAnchor   = "maglev_layout_anchor"
 	DatapathVarNodeAddrFlagsAll     = "node_addr_flags_all"
 	DatapathVarRouterStatMax        = "router_stat_max"
 	DatapathVarSettingsFlagsAll     = "settings_flags_all"
@@ -372,6 +400,7 @@ type DatapathMapSpecs struct {
 	HcConf         *ebpf.MapSpec `ebpf:"hc_conf"`
 	LbStats        *ebpf.MapSpec `ebpf:"lb_stats"`
 	Maglev         *ebpf.MapSpec `ebpf:"maglev"`
+	MaglevMeta     *ebpf.MapSpec `ebpf:"maglev_meta"`
 	Nexthops       *ebpf.MapSpec `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.MapSpec `ebpf:"node_addrs"`
 	RouterStats    *ebpf.MapSpec `ebpf:"router_stats"`
@@ -393,7 +422,8 @@ type DatapathVariableSpecs struct {
 	FamilyMax            *ebpf.VariableSpec `ebpf:"family_max"`
 	HcMarkMagic          *ebpf.VariableSpec `ebpf:"hc_mark_magic"`
 	LbStatMax            *ebpf.VariableSpec `ebpf:"lb_stat_max"`
-	MaglevSize           *ebpf.VariableSpec `ebpf:"maglev_size"`
+	MaglevBlockAnchor    *ebpf.VariableSpec `ebpf:"maglev_block_anchor"`
+	MaglevLayoutAnchor   *ebpf.VariableSpec `ebpf:"maglev_layout_anchor"`
 	NodeAddrFlagsAll     *ebpf.VariableSpec `ebpf:"node_addr_flags_all"`
 	RouterStatMax        *ebpf.VariableSpec `ebpf:"router_stat_max"`
 	SettingsFlagsAll     *ebpf.VariableSpec `ebpf:"settings_flags_all"`
@@ -433,6 +463,7 @@ type DatapathMaps struct {
 	HcConf         *ebpf.Map `ebpf:"hc_conf"`
 	LbStats        *ebpf.Map `ebpf:"lb_stats"`
 	Maglev         *ebpf.Map `ebpf:"maglev"`
+	MaglevMeta     *ebpf.Map `ebpf:"maglev_meta"`
 	Nexthops       *ebpf.Map `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.Map `ebpf:"node_addrs"`
 	RouterStats    *ebpf.Map `ebpf:"router_stats"`
@@ -457,6 +488,7 @@ func (m *DatapathMaps) Close() error {
 		m.HcConf,
 		m.LbStats,
 		m.Maglev,
+		m.MaglevMeta,
 		m.Nexthops,
 		m.NodeAddrs,
 		m.RouterStats,
@@ -479,7 +511,8 @@ type DatapathVariables struct {
 	FamilyMax            *ebpf.Variable `ebpf:"family_max"`
 	HcMarkMagic          *ebpf.Variable `ebpf:"hc_mark_magic"`
 	LbStatMax            *ebpf.Variable `ebpf:"lb_stat_max"`
-	MaglevSize           *ebpf.Variable `ebpf:"maglev_size"`
+	MaglevBlockAnchor    *ebpf.Variable `ebpf:"maglev_block_anchor"`
+	MaglevLayoutAnchor   *ebpf.Variable `ebpf:"maglev_layout_anchor"`
 	NodeAddrFlagsAll     *ebpf.Variable `ebpf:"node_addr_flags_all"`
 	RouterStatMax        *ebpf.Variable `ebpf:"router_stat_max"`
 	SettingsFlagsAll     *ebpf.Variable `ebpf:"settings_flags_all"`

@@ -60,10 +60,12 @@
 // LPM trie (vip_id, source prefix).
 //
 // The flow hash (flow.h, mirrored by FlowHash) picks the Maglev slot:
-// hash % table size into the vip_id's table in maglev (an ARRAY_OF_MAPS;
-// installing a new inner map switches tables atomically; the table size is
-// fixed at load time by Config.MaglevTableSize). The slot holds a backend id
-// into backends (0: empty). conntrack keeps the choice per flow, so a
+// hash % M into the vip_id's table in maglev (an ARRAY_OF_MAPS of
+// BPF_F_INNER_MAP tables, each of its own size M, recorded in its header;
+// installing a new inner map switches tables atomically; see MaglevTable).
+// The slot holds a 16-bit index into the table's backend list (0: empty),
+// which gives the backend id into backends. maglev_meta records, for the
+// control plane only, what each installed table was built from. conntrack keeps the choice per flow, so a
 // changed table moves only new flows: it is an ARRAY of 4-way sets, one
 // partition per CPU, picked by measurement over the kernel's LRU maps (see
 // docs/performance.md). A TCP SYN always takes the table.
@@ -109,8 +111,11 @@
 //
 // internal/datapath pins every map and adopts compatible pins on restart,
 // so layouts only grow: enums are appended (lb_stats and drop_stats have
-// room for 64), struct pipeline_settings grows into its reserved words, and sizes are
-// fixed generously (16384 VIP ids and backend ids, 65536 vips entries).
+// room for 64), struct pipeline_settings grows into its reserved words. The
+// id spaces are sized at load (Config.MaxVIPs, Config.MaxBackends; 65536
+// each by default, 3 vips entries per vip id); the maps that refer to ids
+// are adopted only together with the maps that define them
+// (IDOwnerMaps, IDDependentMaps).
 //
 // # Generated files
 //

@@ -67,12 +67,13 @@
 
 /*
  * enum hc_mark is the layout of a probe's socket mark: the magic in the
- * upper 16 bits, the backend id in the lower 16. Shared with Go (bpf2go).
+ * upper 8 bits, the backend id in the lower 24 (lb.max-backends is at most
+ * HC_MARK_ID_MASK). Shared with Go (bpf2go).
  */
 enum hc_mark {
-	HC_MARK_SHIFT = 16,      /* mark >> HC_MARK_SHIFT is the magic */
-	HC_MARK_MAGIC = 0xa12d,  /* "aird" */
-	HC_MARK_ID_MASK = 0xffff, /* mark & HC_MARK_ID_MASK is the backend id */
+	HC_MARK_SHIFT = 24,          /* mark >> HC_MARK_SHIFT is the magic */
+	HC_MARK_MAGIC = 0xa1,        /* "aird" */
+	HC_MARK_ID_MASK = 0xffffff,  /* mark & HC_MARK_ID_MASK is the backend id */
 };
 
 /*

@@ -1,20 +1,16 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/cilium/ebpf"
 )
 
-// Limits of the load-balancer maps (see lb_maps.h).
-const (
-	// MaxVIPs bounds vip ids: 0 <= vip_id < MaxVIPs.
-	MaxVIPs = 16384
-	// MaxBackends bounds backend ids: 1 <= backend id < MaxBackends; 0
-	// marks an empty Maglev slot.
-	MaxBackends = 16384
-)
+// VIPIDNone is the vip_id of an address entry: it indexes no table,
+// allow list or counter.
+const VIPIDNone = 0xffffffff
 
 // LB writes services, backends, Maglev tables and allow lists into the lb
 // stage's maps in their C layout, and reads their counters. It holds no
@@ -22,26 +18,47 @@ const (
 // decides what to program; tests and benchmarks use it directly. It does
 // not own the maps (the data plane does, see internal/datapath).
 type LB struct {
-	m         LBMaps
-	tableSize uint32
+	m           LBMaps
+	maxVIPs     uint32
+	maxBackends uint32
 }
 
-// NewLB returns an LB for maps whose Maglev tables have tableSize slots
-// (the Config.MaglevTableSize the datapath was loaded with).
-func NewLB(m LBMaps, tableSize uint32) *LB {
-	if tableSize == 0 {
-		tableSize = DefaultMaglevTableSize
+// NewLB returns an LB for maps; the id spaces are the sizes the maps were
+// loaded with (Config.MaxVIPs, Config.MaxBackends).
+func NewLB(m LBMaps) *LB {
+	return &LB{m: m, maxVIPs: m.Maglev.MaxEntries(), maxBackends: m.Backends.MaxEntries() - 1}
+}
+
+// MaxVIPs returns the number of vip ids: 0 <= vip_id < MaxVIPs.
+func (l *LB) MaxVIPs() uint32 { return l.maxVIPs }
+
+// MaxBackends returns the number of backend ids: 1 <= id <= MaxBackends.
+func (l *LB) MaxBackends() uint32 { return l.maxBackends }
+
+// VIPEntries returns how many entries the vips map holds.
+func (l *LB) VIPEntries() uint32 { return l.m.Vips.MaxEntries() }
+
+// AllowEntries returns how many entries the allow map holds.
+func (l *LB) AllowEntries() uint32 { return l.m.Allow.MaxEntries() }
+
+func (l *LB) checkVIP(id uint32) error {
+	if id >= l.maxVIPs {
+		return fmt.Errorf("vip id %d out of range 0..%d", id, l.maxVIPs-1)
 	}
-	return &LB{m: m, tableSize: tableSize}
+	return nil
 }
 
-// TableSize returns the Maglev table size.
-func (l *LB) TableSize() uint32 { return l.tableSize }
+func (l *LB) checkBackend(id uint32) error {
+	if id == 0 || id > l.maxBackends {
+		return fmt.Errorf("backend id %d out of range 1..%d", id, l.maxBackends)
+	}
+	return nil
+}
 
-// SetBackend writes backend id (1 <= id < MaxBackends).
+// SetBackend writes backend id (1 <= id <= MaxBackends).
 func (l *LB) SetBackend(id uint32, addr netip.Addr) error {
-	if id == 0 || id >= MaxBackends {
-		return fmt.Errorf("backend id %d out of range 1..%d", id, MaxBackends-1)
+	if err := l.checkBackend(id); err != nil {
+		return err
 	}
 	v := DatapathBackend{Addr: Addr16(addr), Flags: uint32(DatapathBackendFlagsBACKEND_F_VALID)}
 	if addr.Unmap().Is4() {
@@ -55,10 +72,27 @@ func (l *LB) SetBackend(id uint32, addr netip.Addr) error {
 
 // DeleteBackend clears backend id; flows tracked to it pick a new one.
 func (l *LB) DeleteBackend(id uint32) error {
+	if err := l.checkBackend(id); err != nil {
+		return err
+	}
 	if err := l.m.Backends.Put(id, &DatapathBackend{}); err != nil {
 		return fmt.Errorf("clear backend %d: %w", id, err)
 	}
 	return l.forgetNexthop(id)
+}
+
+// Backends returns every valid backend: id -> address.
+func (l *LB) Backends() (map[uint32]netip.Addr, error) {
+	out := map[uint32]netip.Addr{}
+	err := readArray(l.m.Backends, func(id uint32, be *DatapathBackend) {
+		if be.Flags&uint32(DatapathBackendFlagsBACKEND_F_VALID) != 0 {
+			out[id] = netip.AddrFrom16(be.Addr).Unmap()
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read backends: %w", err)
+	}
+	return out, nil
 }
 
 // forgetNexthop empties the next-hop cache of backend id on every CPU.
@@ -81,11 +115,15 @@ func VIPKey(addr netip.Addr, proto uint8, port uint16) DatapathVipKey {
 
 // SetService maps (addr, proto, port) to vipID with flags.
 func (l *LB) SetService(addr netip.Addr, proto uint8, port uint16, vipID uint32, flags DatapathVipFlags) error {
-	if vipID >= MaxVIPs {
-		return fmt.Errorf("vip id %d out of range 0..%d", vipID, MaxVIPs-1)
+	if err := l.checkVIP(vipID); err != nil {
+		return err
 	}
+	return l.putVIP(addr, proto, port, DatapathVipValue{VipId: vipID, Flags: uint32(flags)})
+}
+
+func (l *LB) putVIP(addr netip.Addr, proto uint8, port uint16, v DatapathVipValue) error {
 	k := VIPKey(addr, proto, port)
-	if err := l.m.Vips.Put(&k, &DatapathVipValue{VipId: vipID, Flags: uint32(flags)}); err != nil {
+	if err := l.m.Vips.Put(&k, &v); err != nil {
 		return fmt.Errorf("write service %s %d/%d: %w", addr, port, proto, err)
 	}
 	return nil
@@ -101,55 +139,32 @@ func (l *LB) DeleteService(addr netip.Addr, proto uint8, port uint16) error {
 }
 
 // SetAddress writes the address entry of a VIP address: echo requests are
-// answered, unmatched traffic to it is dropped. vipID only counts.
-func (l *LB) SetAddress(addr netip.Addr, vipID uint32, flags DatapathVipFlags) error {
-	return l.SetService(addr, 0, 0, vipID, flags)
+// answered, unmatched traffic to it is dropped. It takes no vip id.
+func (l *LB) SetAddress(addr netip.Addr) error {
+	return l.putVIP(addr, 0, 0, DatapathVipValue{VipId: VIPIDNone})
 }
 
-// SetTable installs a Maglev table (slot -> backend id, 0 = empty) for
-// vipID by building a new inner map and swapping it in, so the datapath
-// switches tables atomically.
-func (l *LB) SetTable(vipID uint32, table []uint32) error {
-	inner, err := l.newTable(vipID, table)
-	if err != nil {
-		return err
-	}
-	defer inner.Close() // the outer map keeps it alive
-	if err := l.m.Maglev.Put(vipID, inner); err != nil {
-		return fmt.Errorf("install maglev table of vip %d: %w", vipID, err)
-	}
-	return nil
+// Entry is one vips entry.
+type Entry struct {
+	Addr  netip.Addr
+	Proto uint8
+	Port  uint16
+	DatapathVipValue
 }
 
-// ShareTable points the vips at the Maglev table of vip from (benchmarks:
-// many VIPs, one table). It is one batch update: every single update of a
-// map-in-map waits for an RCU grace period.
-func (l *LB) ShareTable(from uint32, vips ...uint32) error {
-	var id ebpf.MapID
-	if err := l.m.Maglev.Lookup(from, &id); err != nil {
-		return fmt.Errorf("maglev table of vip %d: %w", from, err)
+// Entries returns every vips entry.
+func (l *LB) Entries() ([]Entry, error) {
+	var out []Entry
+	var k DatapathVipKey
+	var v DatapathVipValue
+	it := l.m.Vips.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, Entry{Addr: netip.AddrFrom16(k.Addr).Unmap(), Proto: k.Proto, Port: Ntohs(k.Port), DatapathVipValue: v})
 	}
-	inner, err := ebpf.NewMapFromID(id)
-	if err != nil {
-		return fmt.Errorf("maglev table of vip %d: %w", from, err)
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read vips: %w", err)
 	}
-	defer inner.Close()
-	fds := make([]uint32, len(vips))
-	for i := range fds {
-		fds[i] = uint32(inner.FD())
-	}
-	if _, err := l.m.Maglev.BatchUpdate(vips, fds, nil); err != nil {
-		return fmt.Errorf("share maglev table of vip %d: %w", from, err)
-	}
-	return nil
-}
-
-// DeleteTable removes the Maglev table of vipID (its traffic is dropped).
-func (l *LB) DeleteTable(vipID uint32) error {
-	if err := l.m.Maglev.Delete(vipID); err != nil {
-		return fmt.Errorf("delete maglev table of vip %d: %w", vipID, err)
-	}
-	return nil
+	return out, nil
 }
 
 // AllowKey returns the allow key of a source prefix for vipID.
@@ -174,15 +189,34 @@ func (l *LB) Allow(vipID uint32, p netip.Prefix) error {
 // Disallow removes a source prefix from the allow list of vipID.
 func (l *LB) Disallow(vipID uint32, p netip.Prefix) error {
 	k := AllowKey(vipID, p)
-	if err := l.m.Allow.Delete(&k); err != nil {
+	if err := l.m.Allow.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("disallow %s for vip %d: %w", p, vipID, err)
 	}
 	return nil
 }
 
+// Allowed returns every allow entry: vip id -> source prefixes.
+func (l *LB) Allowed() (map[uint32][]netip.Prefix, error) {
+	out := map[uint32][]netip.Prefix{}
+	var k DatapathAllowKey
+	var v uint32
+	it := l.m.Allow.Iterate()
+	for it.Next(&k, &v) {
+		a := netip.AddrFrom16(k.Addr)
+		bits := int(k.Prefixlen) - 32
+		if a.Is4In6() {
+			a, bits = a.Unmap(), bits-96
+		}
+		out[k.VipId] = append(out[k.VipId], netip.PrefixFrom(a, bits))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read allow lists: %w", err)
+	}
+	return out, nil
+}
+
 // VIPCounters returns, per vip id in ids, the packets and bytes the load
-// balancer picked a backend for (a service's id) or answered (an address
-// entry's id: echo requests), summed over CPUs (vip_stats).
+// balancer picked a backend for, summed over CPUs (vip_stats).
 func (l *LB) VIPCounters(ids []uint32) (map[uint32]DatapathCounter, error) {
 	return SumCounters(l.m.VipStats, ids)
 }
@@ -191,4 +225,25 @@ func (l *LB) VIPCounters(ids []uint32) (map[uint32]DatapathCounter, error) {
 // sent to that backend, summed over CPUs (backend_stats).
 func (l *LB) BackendCounters(ids []uint32) (map[uint32]DatapathCounter, error) {
 	return SumCounters(l.m.BackendStats, ids)
+}
+
+// readArray calls f for every entry of an ARRAY map, reading it in
+// batches.
+func readArray[V any](m *ebpf.Map, f func(k uint32, v *V)) error {
+	const chunk = 4096
+	keys := make([]uint32, chunk)
+	vals := make([]V, chunk)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			f(keys[i], &vals[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

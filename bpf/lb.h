@@ -20,7 +20,8 @@
  *
  * Backend choice: conntrack first (skipped for a TCP SYN, which always
  * starts a new flow), else the Maglev table of the vip_id at slot
- * hash % maglev_size, and the choice is recorded in conntrack. A conntrack
+ * hash % M (each table has its own size M, see lb_maps.h), and the choice
+ * is recorded in conntrack. A conntrack
  * entry recorded for another vip_id, or pointing at a backend slot that is
  * no longer valid, is ignored and overwritten. So established flows keep
  * their backend when the Maglev table changes, new flows follow the table.
@@ -259,19 +260,41 @@ static __always_inline int backend_get(__u32 id, struct fwd *f)
 	return 0;
 }
 
-/* maglev_pick returns the backend id in vip_id's Maglev table for hash. */
+/* maglev_block returns block k of a Maglev table, or NULL. */
+static __always_inline union maglev_block *maglev_block(void *table, __u32 k)
+{
+	return bpf_map_lookup_elem(table, &k);
+}
+
+/*
+ * maglev_pick returns the backend id in vip_id's Maglev table for hash:
+ * slot hash % M, its backend index, that index's id (layout in lb_maps.h).
+ */
 static __always_inline int maglev_pick(__u32 vip_id, __u64 hash, __u32 *id)
 {
-	__u32 slot = (__u32)hash % maglev_size, *bid;
+	union maglev_block *b;
+	__u32 slot, slot_blocks, idx;
 	void *table;
 
 	table = bpf_map_lookup_elem(&maglev, &vip_id);
 	if (!table)
 		return DROP_NO_BACKEND;
-	bid = bpf_map_lookup_elem(table, &slot);
-	if (!bid || !*bid)
+	b = maglev_block(table, 0);
+	if (!b || !b->hdr.slots)
 		return DROP_NO_BACKEND;
-	*id = *bid;
+	slot = (__u32)hash % b->hdr.slots;
+	slot_blocks = (b->hdr.slots + MAGLEV_SLOTS_PER_BLOCK - 1) / MAGLEV_SLOTS_PER_BLOCK;
+	b = maglev_block(table, MAGLEV_HDR_BLOCKS + slot / MAGLEV_SLOTS_PER_BLOCK);
+	if (!b)
+		return DROP_NO_BACKEND;
+	idx = b->slot[slot % MAGLEV_SLOTS_PER_BLOCK];
+	if (!idx)
+		return DROP_NO_BACKEND;
+	idx--;
+	b = maglev_block(table, MAGLEV_HDR_BLOCKS + slot_blocks + idx / MAGLEV_IDS_PER_BLOCK);
+	if (!b)
+		return DROP_NO_BACKEND;
+	*id = b->id[idx % MAGLEV_IDS_PER_BLOCK];
 	return 0;
 }
 
@@ -443,6 +466,7 @@ static __always_inline int lb_echo(struct xdp_md *ctx, struct packet *pkt, struc
 		return drop_packet(DROP_MALFORMED);
 	if (pkt->family == FAMILY_IPV6 && pkt->l4_off != ETH_HLEN + IPV6_HLEN)
 		return drop_packet(DROP_EXT_HEADERS);
+	/* An address entry's vip_id is VIP_ID_NONE: this counts nothing. */
 	count_traffic(&vip_stats, vip->vip_id, pkt->len);
 	return icmp_echo_reply(ctx, pkt);
 }

@@ -100,11 +100,30 @@ func TestLBForward(t *testing.T) {
 		{
 			name: "vip without a maglev table: dropped",
 			setup: func(t *testing.T, e *lbEnv) {
-				e.must(t, e.lb.DeleteTable(5))
+				e.must(t, e.lb.DeleteTables(5))
 				t.Cleanup(func() { e.table(t, 5, e.tables[5]) })
 			},
 			packet: func(t *testing.T, e *lbEnv) result {
 				return result{in: fromTor(tcp6(t, client6, 40001, 22, syn, 64, 0))}
+			},
+			verdict: xdpDrop, stats: st{ctMiss: 1}, drops: dr{DatapathDropReasonDROP_NO_BACKEND: 1},
+		},
+		{
+			name: "a table of its own size, naming a backend id beyond 16 bits",
+			setup: func(t *testing.T, e *lbEnv) {
+				e.backend(t, bigBackendID, "2001:db8:be::99")
+				e.withTable(t, 1, []uint32{bigBackendID, 2, bigBackendID, 3, bigBackendID, 2, bigBackendID}) // 7 slots
+			},
+			packet:  tcp6Flow(40020, 443, syn, 1),
+			verdict: xdpTx, stats: newFlow, vip: 1,
+		},
+		{
+			name: "a table without backends (every weight 0): dropped",
+			setup: func(t *testing.T, e *lbEnv) {
+				e.withTable(t, 1, make([]uint32, 11))
+			},
+			packet: func(t *testing.T, e *lbEnv) result {
+				return result{in: fromTor(tcp6(t, client6, 40000, 443, syn, 64, 20))}
 			},
 			verdict: xdpDrop, stats: st{ctMiss: 1}, drops: dr{DatapathDropReasonDROP_NO_BACKEND: 1},
 		},

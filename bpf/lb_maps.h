@@ -13,12 +13,24 @@
 #include "flow.h"
 #include "pipeline.h"
 
-#define VIP_MAX 16384           /* vip ids: 0 .. VIP_MAX-1 */
-#define VIP_ENTRIES 65536       /* entries of vips (services and address entries) */
-#define BACKEND_MAX 16384       /* backend ids: 1 .. BACKEND_MAX-1; 0 is "none" */
-#define MAGLEV_DEFAULT_SIZE 65537
+/*
+ * Id spaces. The sizes below are the raw object's; bpf.Configure resizes
+ * every map indexed by an id at load time (lb.max-vips, lb.max-backends):
+ *   vip ids      0 .. max_vips-1: maglev, maglev_meta, vip_stats
+ *   backend ids  1 .. max_backends: backends, nexthops, backend_stats hold
+ *                max_backends + 1 entries; 0 is "none"
+ *   vips         3 * max_vips entries: each service may come with its
+ *                VIP's address entry and a fragments-only entry, which
+ *                take no id of their own
+ */
+#define VIP_MAX 65536
+#define BACKEND_MAX 65537
+#define VIP_ENTRIES (3 * VIP_MAX)
 #define CONNTRACK_DEFAULT_SIZE 65536
 #define ALLOW_MAX 65536
+
+/* VIP_ID_NONE is the vip_id of an address entry: it indexes nothing. */
+#define VIP_ID_NONE 0xffffffff
 
 /*
  * vips key. A service is (VIP address, port, protocol); port 0 is a
@@ -41,8 +53,13 @@ enum vip_flags {
 	VIP_F_FRAGMENTS_ONLY = 1 << 2, /* a port-0 entry that serves only fragments */
 };
 
+/*
+ * vips value. A service has a vip_id of its own; its fragments-only entry
+ * carries the same vip_id (the same table, allow list and counters), an
+ * address entry VIP_ID_NONE.
+ */
 struct vip_value {
-	__u32 vip_id; /* indexes maglev, vip_stats and allow; < VIP_MAX */
+	__u32 vip_id; /* indexes maglev, vip_stats and allow; < max_vips */
 	__u32 flags;  /* enum vip_flags */
 };
 
@@ -94,13 +111,58 @@ struct nexthop {
 	__u32 pad;
 };
 
-/* Outer ARRAY_OF_MAPS: vip_id -> Maglev table (slot -> backend id). */
+/*
+ * A Maglev table is one inner map of maglev: an ARRAY of 8-byte blocks,
+ * built by the control plane for one weighted set of backends and shared
+ * by every VIP with that set. Each table has its own size
+ * (BPF_F_INNER_MAP): a prime number of slots M, chosen from the VIP's
+ * backend count. Backends are named by their index in the table's own
+ * list, so a slot takes 16 bits whatever the backend ids are:
+ *
+ *   block 0                   header: M and the number of backends n
+ *   blocks 1 .. S             slot s: index (1..n, 0: no backend) in lane
+ *                             s % 4 of block 1 + s / 4; S = (M + 3) / 4
+ *   blocks S+1 .. S+(n+1)/2   index i: backend id in lane (i-1) % 2 of
+ *                             block S + 1 + (i-1) / 2
+ *
+ * Installing a new inner map in maglev[vip_id] switches a VIP's table
+ * atomically, header and all.
+ */
+enum maglev_layout {
+	MAGLEV_HDR_BLOCKS = 1,
+	MAGLEV_SLOTS_PER_BLOCK = 4,
+	MAGLEV_IDS_PER_BLOCK = 2,
+	MAGLEV_MAX_BACKENDS = 65535, /* indexes are 16 bits, 0 is "none" */
+};
+
+union maglev_block {
+	struct {
+		__u32 slots;    /* M, a prime */
+		__u32 backends; /* n */
+	} hdr;
+	__u16 slot[MAGLEV_SLOTS_PER_BLOCK];
+	__u32 id[MAGLEV_IDS_PER_BLOCK];
+};
+
 struct maglev_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	/* Replaced at load time with the configured table size. */
-	__uint(max_entries, MAGLEV_DEFAULT_SIZE);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1); /* every table has its own size */
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, union maglev_block);
+};
+
+/*
+ * struct table_meta is what the control plane installed in maglev[vip_id]:
+ * a restarted control plane learns the installed tables from it without
+ * reading them back (that needs CAP_SYS_ADMIN). The data path never reads
+ * it. An entry is valid only while maglev[vip_id] holds the map table_id.
+ */
+struct table_meta {
+	__u32 table_id;  /* the inner map's id */
+	__u32 usable;    /* backends with slots in the table */
+	__u8 config[16]; /* digest of the configured backends: size, addresses, ids, weights */
+	__u8 table[16];  /* digest of the table's input: the same with health and drain applied */
 };
 
 struct {
@@ -116,6 +178,13 @@ struct {
 	__type(key, __u32);
 	__array(values, struct maglev_table);
 } maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIP_MAX);
+	__type(key, __u32);
+	__type(value, struct table_meta);
+} maglev_meta SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -248,7 +317,11 @@ static __always_inline void *ct_map(void)
 }
 #endif
 
-/* The Maglev table size, set at load time together with the inner map size. */
-volatile const __u32 maglev_size = MAGLEV_DEFAULT_SIZE;
+/*
+ * BTF anchors (never read): enum maglev_layout for bpf2go, and the value
+ * type of the inner maps, of which clang emits only a forward declaration.
+ */
+const enum maglev_layout maglev_layout_anchor __attribute__((used)) = MAGLEV_MAX_BACKENDS;
+const union maglev_block maglev_block_anchor __attribute__((used));
 
 #endif /* AIRD_LB_MAPS_H */

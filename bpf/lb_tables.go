@@ -1,76 +1,281 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
-// TableBatch is how many Maglev tables SetTables swaps in with one batch
-// update of the outer map. Each batch waits for one RCU grace period
-// (instead of one per table); a batch also bounds how many replaced tables
-// the kernel holds at once until that grace period ends.
-const TableBatch = 64
+// Maglev table layout (enum maglev_layout in lb_maps.h).
+const (
+	maglevHdrBlocks    = uint32(DatapathMaglevLayoutMAGLEV_HDR_BLOCKS)
+	maglevSlotsPerBlk  = uint32(DatapathMaglevLayoutMAGLEV_SLOTS_PER_BLOCK)
+	maglevIDsPerBlk    = uint32(DatapathMaglevLayoutMAGLEV_IDS_PER_BLOCK)
+	MaglevMaxBackends  = int(DatapathMaglevLayoutMAGLEV_MAX_BACKENDS)
+	maglevBlockBytes   = 8
+	maglevTableMaxSize = 1 << 24
+)
 
-// SetTables installs several Maglev tables (vip_id -> slot -> backend id)
-// like SetTable, TableBatch at a time. A restart re-installing thousands of
-// tables would otherwise wait thousands of grace periods. On error, tables
-// of earlier batches are installed and the rest are not.
-func (l *LB) SetTables(tables map[uint32][]uint32) error {
-	ids := slices.Sorted(maps.Keys(tables))
-	for chunk := range slices.Chunk(ids, TableBatch) {
-		if err := l.setTableBatch(chunk, tables); err != nil {
-			return err
+// MaglevTable is one Maglev table as the data path reads it: Slots[s] is
+// the backend of slot s as an index into Backends plus one (0: no
+// backend), Backends the backend ids. len(Slots) is the table size M, a
+// prime chosen by the control plane; a table has at most
+// MaglevMaxBackends backends.
+type MaglevTable struct {
+	Slots    []uint16
+	Backends []uint32
+}
+
+// TableOf returns the MaglevTable whose slot s holds backend id ids[s]
+// (0: no backend): the form tests and benchmarks write tables in. Indexes
+// follow the first appearance of each id.
+func TableOf(ids []uint32) MaglevTable {
+	t := MaglevTable{Slots: make([]uint16, len(ids))}
+	index := map[uint32]uint16{}
+	for s, id := range ids {
+		if id == 0 {
+			continue
+		}
+		i, ok := index[id]
+		if !ok {
+			t.Backends = append(t.Backends, id)
+			i = uint16(len(t.Backends))
+			index[id] = i
+		}
+		t.Slots[s] = i
+	}
+	return t
+}
+
+// IDs returns the backend id of every slot (0: none): TableOf's inverse.
+func (t MaglevTable) IDs() []uint32 {
+	out := make([]uint32, len(t.Slots))
+	for s, i := range t.Slots {
+		if i > 0 {
+			out[s] = t.Backends[i-1]
+		}
+	}
+	return out
+}
+
+// Blocks returns the number of map entries (8-byte blocks) the table takes.
+func (t MaglevTable) Blocks() uint32 {
+	slots := (uint32(len(t.Slots)) + maglevSlotsPerBlk - 1) / maglevSlotsPerBlk
+	ids := (uint32(len(t.Backends)) + maglevIDsPerBlk - 1) / maglevIDsPerBlk
+	return maglevHdrBlocks + slots + ids
+}
+
+func (t MaglevTable) validate() error {
+	switch {
+	case len(t.Slots) == 0 || len(t.Slots) > maglevTableMaxSize:
+		return fmt.Errorf("maglev table of %d slots", len(t.Slots))
+	case len(t.Backends) > MaglevMaxBackends:
+		return fmt.Errorf("maglev table of %d backends (at most %d)", len(t.Backends), MaglevMaxBackends)
+	}
+	for s, i := range t.Slots {
+		if int(i) > len(t.Backends) {
+			return fmt.Errorf("maglev slot %d names backend %d of %d", s, i, len(t.Backends))
 		}
 	}
 	return nil
 }
 
-func (l *LB) setTableBatch(ids []uint32, tables map[uint32][]uint32) error {
-	inners := make([]*ebpf.Map, 0, len(ids))
-	defer func() {
-		for _, m := range inners {
-			m.Close() // the outer map keeps installed tables alive
-		}
-	}()
-	fds := make([]uint32, len(ids))
-	for i, id := range ids {
-		m, err := l.newTable(id, tables[id])
-		if err != nil {
-			return err
-		}
-		inners = append(inners, m)
-		fds[i] = uint32(m.FD())
+// encode returns the table's blocks in the C layout.
+func (t MaglevTable) encode() [][maglevBlockBytes]byte {
+	blocks := make([][maglevBlockBytes]byte, t.Blocks())
+	binary.LittleEndian.PutUint32(blocks[0][0:], uint32(len(t.Slots)))
+	binary.LittleEndian.PutUint32(blocks[0][4:], uint32(len(t.Backends)))
+	for s, i := range t.Slots {
+		b := maglevHdrBlocks + uint32(s)/maglevSlotsPerBlk
+		binary.LittleEndian.PutUint16(blocks[b][2*(uint32(s)%maglevSlotsPerBlk):], i)
 	}
-	if _, err := l.m.Maglev.BatchUpdate(ids, fds, nil); err != nil {
-		return fmt.Errorf("install maglev tables of vips %d..%d: %w", ids[0], ids[len(ids)-1], err)
+	first := maglevHdrBlocks + (uint32(len(t.Slots))+maglevSlotsPerBlk-1)/maglevSlotsPerBlk
+	for i, id := range t.Backends {
+		b := first + uint32(i)/maglevIDsPerBlk
+		binary.LittleEndian.PutUint32(blocks[b][4*(uint32(i)%maglevIDsPerBlk):], id)
 	}
-	return nil
+	return blocks
 }
 
-// newTable creates and fills the inner map of one Maglev table.
-func (l *LB) newTable(vipID uint32, table []uint32) (*ebpf.Map, error) {
-	if vipID >= MaxVIPs {
-		return nil, fmt.Errorf("vip id %d out of range 0..%d", vipID, MaxVIPs-1)
+// Table is a Maglev table loaded into the kernel (an inner map of maglev),
+// ready to be installed for any number of VIPs. Close releases this
+// process's handle; the kernel keeps the table while a VIP uses it.
+type Table struct {
+	m  *ebpf.Map
+	id ebpf.MapID
+}
+
+// ID returns the kernel's id of the table's map.
+func (t *Table) ID() ebpf.MapID { return t.id }
+
+// Close releases the handle.
+func (t *Table) Close() error { return t.m.Close() }
+
+// NewTable loads t into a new inner map.
+func (l *LB) NewTable(t MaglevTable) (*Table, error) {
+	if err := t.validate(); err != nil {
+		return nil, err
 	}
-	if uint32(len(table)) != l.tableSize {
-		return nil, fmt.Errorf("maglev table for vip %d has %d slots, want %d", vipID, len(table), l.tableSize)
-	}
-	inner, err := ebpf.NewMap(&ebpf.MapSpec{
-		Name: "maglev_table", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: l.tableSize,
+	blocks := t.encode()
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name: "maglev_table", Type: ebpf.Array, KeySize: 4, ValueSize: maglevBlockBytes,
+		MaxEntries: uint32(len(blocks)), Flags: unix.BPF_F_INNER_MAP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create maglev table: %w", err)
 	}
-	keys := make([]uint32, len(table))
+	keys := make([]uint32, len(blocks))
 	for i := range keys {
 		keys[i] = uint32(i)
 	}
-	if _, err := inner.BatchUpdate(keys, table, nil); err != nil {
-		return nil, errors.Join(fmt.Errorf("fill maglev table of vip %d: %w", vipID, err), inner.Close())
+	if _, err := m.BatchUpdate(keys, blocks, nil); err != nil {
+		return nil, errors.Join(fmt.Errorf("fill maglev table: %w", err), m.Close())
 	}
-	return inner, nil
+	info, err := m.Info()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("maglev table: %w", err), m.Close())
+	}
+	id, _ := info.ID()
+	return &Table{m: m, id: id}, nil
+}
+
+// TableBatch is how many outer-map entries InstallTables writes with one
+// batch update. Each batch waits for one RCU grace period (instead of one
+// per VIP); a batch also bounds how many replaced tables the kernel holds
+// until that grace period ends.
+const TableBatch = 1024
+
+// InstallTables points maglev[vids[i]] at tables[i], TableBatch VIPs per
+// batch update; each VIP switches atomically. On error, earlier batches
+// are installed and the rest are not.
+func (l *LB) InstallTables(vids []uint32, tables []*Table) error {
+	if len(vids) != len(tables) {
+		return fmt.Errorf("install maglev tables: %d vips, %d tables", len(vids), len(tables))
+	}
+	for _, id := range vids {
+		if err := l.checkVIP(id); err != nil {
+			return err
+		}
+	}
+	fds := make([]uint32, len(tables))
+	for i, t := range tables {
+		fds[i] = uint32(t.m.FD())
+	}
+	for start := 0; start < len(vids); start += TableBatch {
+		end := min(start+TableBatch, len(vids))
+		if _, err := l.m.Maglev.BatchUpdate(vids[start:end], fds[start:end], nil); err != nil {
+			return fmt.Errorf("install maglev tables of vips %d..%d: %w", vids[start], vids[end-1], err)
+		}
+	}
+	return nil
+}
+
+// SetTable installs the table of slot -> backend id ids for vipID (tests
+// and benchmarks; the control plane shares tables with NewTable and
+// InstallTables).
+func (l *LB) SetTable(vipID uint32, ids []uint32) error {
+	t, err := l.NewTable(TableOf(ids))
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return l.InstallTables([]uint32{vipID}, []*Table{t})
+}
+
+// DeleteTables removes the Maglev tables of vids (their traffic is
+// dropped); a VIP without a table is no error.
+func (l *LB) DeleteTables(vids ...uint32) error {
+	var errs []error
+	for _, id := range vids {
+		if err := l.m.Maglev.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("delete maglev table of vip %d: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// InstalledTables returns the map id of every installed table by vip id.
+func (l *LB) InstalledTables() (map[uint32]ebpf.MapID, error) {
+	out := map[uint32]ebpf.MapID{}
+	var k uint32
+	var id ebpf.MapID
+	it := l.m.Maglev.Iterate()
+	for it.Next(&k, &id) {
+		out[k] = id
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read maglev: %w", err)
+	}
+	return out, nil
+}
+
+// SetTableMeta records what was installed in maglev[vipID].
+func (l *LB) SetTableMeta(vipID uint32, m DatapathTableMeta) error {
+	if err := l.checkVIP(vipID); err != nil {
+		return err
+	}
+	if err := l.m.MaglevMeta.Put(vipID, &m); err != nil {
+		return fmt.Errorf("write table record of vip %d: %w", vipID, err)
+	}
+	return nil
+}
+
+// TableMetas returns every table record with a table id.
+func (l *LB) TableMetas() (map[uint32]DatapathTableMeta, error) {
+	out := map[uint32]DatapathTableMeta{}
+	err := readArray(l.m.MaglevMeta, func(k uint32, v *DatapathTableMeta) {
+		if v.TableId != 0 {
+			out[k] = *v
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read table records: %w", err)
+	}
+	return out, nil
+}
+
+// ReadTable reads back the table installed for vipID. It needs
+// CAP_SYS_ADMIN (the kernel hands out a map by id only then): tests.
+func (l *LB) ReadTable(vipID uint32) (MaglevTable, error) { return ReadTable(l.m.Maglev, vipID) }
+
+// ReadTable reads back the table installed for vipID in maglev (an outer
+// map: pinned, for instance), like LB.ReadTable.
+func ReadTable(maglev *ebpf.Map, vipID uint32) (MaglevTable, error) {
+	var id ebpf.MapID
+	if err := maglev.Lookup(vipID, &id); err != nil {
+		return MaglevTable{}, fmt.Errorf("maglev table of vip %d: %w", vipID, err)
+	}
+	m, err := ebpf.NewMapFromID(id)
+	if err != nil {
+		return MaglevTable{}, fmt.Errorf("maglev table of vip %d: %w", vipID, err)
+	}
+	defer m.Close()
+	blocks := make([][maglevBlockBytes]byte, m.MaxEntries())
+	err = readArray(m, func(k uint32, v *[maglevBlockBytes]byte) { blocks[k] = *v })
+	if err != nil {
+		return MaglevTable{}, fmt.Errorf("maglev table of vip %d: %w", vipID, err)
+	}
+	return decodeTable(blocks)
+}
+
+func decodeTable(blocks [][maglevBlockBytes]byte) (MaglevTable, error) {
+	slots := binary.LittleEndian.Uint32(blocks[0][0:])
+	n := binary.LittleEndian.Uint32(blocks[0][4:])
+	t := MaglevTable{Slots: make([]uint16, slots), Backends: make([]uint32, n)}
+	if t.Blocks() != uint32(len(blocks)) {
+		return MaglevTable{}, fmt.Errorf("maglev table header (%d slots, %d backends) does not match its %d blocks", slots, n, len(blocks))
+	}
+	for s := range t.Slots {
+		b := maglevHdrBlocks + uint32(s)/maglevSlotsPerBlk
+		t.Slots[s] = binary.LittleEndian.Uint16(blocks[b][2*(uint32(s)%maglevSlotsPerBlk):])
+	}
+	first := maglevHdrBlocks + (slots+maglevSlotsPerBlk-1)/maglevSlotsPerBlk
+	for i := range t.Backends {
+		b := first + uint32(i)/maglevIDsPerBlk
+		t.Backends[i] = binary.LittleEndian.Uint32(blocks[b][4*(uint32(i)%maglevIDsPerBlk):])
+	}
+	return t, nil
 }

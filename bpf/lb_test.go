@@ -68,11 +68,11 @@ func programLB(t testing.TB, e *lbEnv) {
 		{a4, udp, 53, 7, 0},
 		{a4, udp, 0, 7, DatapathVipFlagsVIP_F_FRAGMENTS_ONLY},
 		{a6, tcp, 9000, 8, 0},
-		{a6, 0, 0, 1, 0},
-		{a4, 0, 0, 3, 0},
-		{a4b, 0, 0, 4, 0},
 	} {
 		e.must(t, e.lb.SetService(s.addr, s.proto, s.port, s.vip, s.flags))
+	}
+	for _, a := range []netip.Addr{a6, a4, a4b} {
+		e.must(t, e.lb.SetAddress(a))
 	}
 	e.table(t, 1, spreadTable(v6Backends...))
 	e.table(t, 2, spreadTable(6, 5, 4, 3, 2, 1))

@@ -49,7 +49,11 @@ var (
 	nodeAddr4 = netip.MustParseAddr("192.0.2.1")
 )
 
-const testTableSize = 4093 // prime, not the default: tests the load-time size
+const testTableSize = 4093 // a prime: the size of programLB's tables
+
+// bigBackendID is a backend id that needs more than the 16 bits of a
+// Maglev slot: tables name backends by index, not by id.
+const bigBackendID = 100_000
 
 // lbEnv is a loaded datapath in a namespace whose FIB answers
 // deterministically, plus the Go-side copy of every Maglev table.
@@ -96,7 +100,7 @@ func newLBEnv(t testing.TB) *lbEnv {
 		e.ifindex = l.Attrs().Index
 	})
 
-	objs, err := LoadObjects(Config{MaglevTableSize: testTableSize, ConntrackSize: 4096}, nil)
+	objs, err := LoadObjects(Config{MaxVIPs: 64, MaxBackends: bigBackendID, ConntrackSize: 4096}, nil)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -106,7 +110,7 @@ func newLBEnv(t testing.TB) *lbEnv {
 	}
 	t.Cleanup(func() { _ = objs.Close() })
 	e.objs = objs
-	e.lb = NewLB(objs.LB, testTableSize)
+	e.lb = NewLB(objs.LB)
 	e.node = NewNode(objs.Pipeline)
 	e.settings = Settings{
 		Src6:     netip.MustParsePrefix("2001:db8:5::/96"),
@@ -136,7 +140,7 @@ func (e *lbEnv) withTable(t testing.TB, vip uint32, table []uint32) {
 			e.table(t, vip, old)
 			return
 		}
-		e.must(t, e.lb.DeleteTable(vip))
+		e.must(t, e.lb.DeleteTables(vip))
 		delete(e.tables, vip)
 	})
 }
@@ -204,7 +208,8 @@ func (e *lbEnv) table(t testing.TB, vip uint32, table []uint32) {
 // one a flow established before a case changed the table is tracked to.
 func (e *lbEnv) initialBackend(t testing.TB, vip uint32, k DatapathFlowKey) uint32 {
 	t.Helper()
-	return e.initial[vip][MaglevSlot(FlowHash(&k, e.settings.HashSeed), testTableSize)]
+	tab := e.initial[vip]
+	return tab[MaglevSlot(FlowHash(&k, e.settings.HashSeed), uint32(len(tab)))]
 }
 
 // expectBackend is the Go-side choice for a new flow: hash, slot, table.
@@ -215,7 +220,7 @@ func (e *lbEnv) expectBackend(t testing.TB, vip uint32, k DatapathFlowKey) (neti
 	if tab == nil {
 		t.Fatalf("no Go-side table for vip %d", vip)
 	}
-	id := tab[MaglevSlot(h, testTableSize)]
+	id := tab[MaglevSlot(h, uint32(len(tab)))]
 	return e.backends[id], id, h
 }
 

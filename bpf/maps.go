@@ -33,11 +33,13 @@ type PipelineMaps struct {
 	Drops       *ebpf.Map `ebpf:"drop_stats"`
 }
 
-// LBMaps are the lb stage's maps: services, Maglev tables, backends, allow
-// lists, the next-hop cache, conntrack and the per-VIP/backend counters.
+// LBMaps are the lb stage's maps: services, Maglev tables (and what the
+// control plane installed there), backends, allow lists, the next-hop
+// cache, conntrack and the per-VIP/backend counters.
 type LBMaps struct {
 	Vips         *ebpf.Map `ebpf:"vips"`
 	Maglev       *ebpf.Map `ebpf:"maglev"`
+	MaglevMeta   *ebpf.Map `ebpf:"maglev_meta"`
 	Backends     *ebpf.Map `ebpf:"backends"`
 	Allow        *ebpf.Map `ebpf:"allow"`
 	Nexthops     *ebpf.Map `ebpf:"nexthops"`
@@ -57,6 +59,20 @@ type RouterMaps struct {
 	Events         *ebpf.Map `ebpf:"router_stats"`
 }
 
+// IDOwnerMaps are the lb maps that give vip and backend ids their meaning:
+// vips (key -> vip_id) and backends (id -> address).
+func IDOwnerMaps() []string { return []string{DatapathMapVips, DatapathMapBackends} }
+
+// IDDependentMaps are the lb maps whose entries are indexed by, or refer
+// to, vip and backend ids. Adopting one of them from an earlier process is
+// right only together with both IDOwnerMaps: otherwise a conntrack entry
+// or an allow list would apply to whatever service or backend gets its id
+// next.
+func IDDependentMaps() []string {
+	return []string{DatapathMapMaglev, DatapathMapMaglevMeta, DatapathMapAllow, DatapathMapNexthops,
+		DatapathMapConntrack, DatapathMapVipStats, DatapathMapBackendStats}
+}
+
 // Programs are the datapath's entry programs.
 type Programs struct {
 	// XDP is aird_xdp, attached to every uplink.
@@ -71,8 +87,6 @@ type Programs struct {
 
 // Constants are the load-time constants of a loaded datapath (read-only).
 type Constants struct {
-	// MaglevSize is the slot count of every Maglev table.
-	MaglevSize *ebpf.Variable `ebpf:"maglev_size"`
 	// CtSets is the number of conntrack sets per CPU.
 	CtSets *ebpf.Variable `ebpf:"ct_sets"`
 }

@@ -11,8 +11,8 @@ import (
 const (
 	// ProgramXDP is the XDP entry program attached to every uplink.
 	ProgramXDP = DatapathProgAirdXdp
-	// MapMaglev is the ARRAY_OF_MAPS vip_id -> Maglev table; its inner maps
-	// are sized at load time (Config.MaglevTableSize).
+	// MapMaglev is the ARRAY_OF_MAPS vip_id -> Maglev table; every inner
+	// map has its own size (BPF_F_INNER_MAP, see MaglevTable).
 	MapMaglev = DatapathMapMaglev
 	// MapConntrack is the flow -> backend table: an array of
 	// DatapathCtSet, ConntrackSize/4/possible-CPUs sets per CPU (the
@@ -20,33 +20,60 @@ const (
 	MapConntrack = DatapathMapConntrack
 )
 
-// Defaults of the load-time sizes; they match the C definitions.
+// Defaults and bounds of the load-time sizes.
 const (
-	DefaultMaglevTableSize = 65537
-	DefaultConntrackSize   = 65536
+	// DefaultMaxVIPs is the default number of vip ids (lb.max-vips).
+	DefaultMaxVIPs = 65536
+	// DefaultMaxBackends is the default number of backend ids
+	// (lb.max-backends).
+	DefaultMaxBackends = 65536
+	// MaxIDs bounds MaxVIPs and MaxBackends. It is below the 24 bits a
+	// probe mark has for the backend id (ProbeMark).
+	MaxIDs = 1 << 20
+	// DefaultConntrackSize matches the C definition.
+	DefaultConntrackSize = 65536
+	// VIPEntriesPerID is how many vips entries the map holds per vip id:
+	// a service, its VIP's address entry and a fragments-only entry.
+	VIPEntriesPerID = 3
 )
 
 // Config holds the load-time parameters of the datapath collection.
 type Config struct {
-	// MaglevTableSize is the number of slots of every Maglev table (a
-	// prime; see lb/maglev). 0 means DefaultMaglevTableSize.
-	MaglevTableSize uint32
+	// MaxVIPs is the number of vip ids (services): vip ids are
+	// 0 .. MaxVIPs-1. 0 means DefaultMaxVIPs.
+	MaxVIPs uint32
+	// MaxBackends is the number of backend ids (distinct backend
+	// addresses): backend ids are 1 .. MaxBackends. 0 means
+	// DefaultMaxBackends.
+	MaxBackends uint32
 	// ConntrackSize is the number of flows conntrack holds. 0 means
 	// DefaultConntrackSize.
 	ConntrackSize uint32
 }
 
-// MaglevTableSizeOrDefault returns the effective Maglev table size.
-func (c Config) MaglevTableSizeOrDefault() uint32 { return c.withDefaults().MaglevTableSize }
-
 func (c Config) withDefaults() Config {
-	if c.MaglevTableSize == 0 {
-		c.MaglevTableSize = DefaultMaglevTableSize
+	if c.MaxVIPs == 0 {
+		c.MaxVIPs = DefaultMaxVIPs
+	}
+	if c.MaxBackends == 0 {
+		c.MaxBackends = DefaultMaxBackends
 	}
 	if c.ConntrackSize == 0 {
 		c.ConntrackSize = DefaultConntrackSize
 	}
 	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.MaxVIPs > MaxIDs:
+		return fmt.Errorf("%d vip ids is more than %d", c.MaxVIPs, MaxIDs)
+	case c.MaxBackends > MaxIDs:
+		return fmt.Errorf("%d backend ids is more than %d", c.MaxBackends, MaxIDs)
+	case c.ConntrackSize < 1:
+		return fmt.Errorf("conntrack size %d too small", c.ConntrackSize)
+	}
+	return nil
 }
 
 // LoadSpec returns a fresh CollectionSpec of the embedded datapath object
@@ -56,8 +83,8 @@ func LoadSpec() (*ebpf.CollectionSpec, error) {
 }
 
 // LoadSpecWith returns a fresh CollectionSpec of the embedded datapath
-// object configured by cfg: the Maglev inner map template and the
-// maglev_size constant get the table size, conntrack its size.
+// object configured by cfg: the maps indexed by ids get the id spaces,
+// conntrack its size.
 func LoadSpecWith(cfg Config) (*ebpf.CollectionSpec, error) {
 	spec, err := LoadDatapath()
 	if err != nil {
@@ -72,44 +99,53 @@ func LoadSpecWith(cfg Config) (*ebpf.CollectionSpec, error) {
 // Configure applies cfg to a datapath CollectionSpec.
 func Configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	cfg = cfg.withDefaults()
-	if cfg.MaglevTableSize < 2 || cfg.ConntrackSize < 1 {
-		return fmt.Errorf("configure datapath: maglev table size %d / conntrack size %d too small",
-			cfg.MaglevTableSize, cfg.ConntrackSize)
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("configure datapath: %w", err)
 	}
-	mg := spec.Maps[MapMaglev]
-	if mg == nil || mg.InnerMap == nil {
-		return errors.New("configure datapath: no maglev map-in-map in the object")
+	sizes := map[string]uint32{
+		DatapathMapVips:         VIPEntriesPerID * cfg.MaxVIPs,
+		DatapathMapMaglev:       cfg.MaxVIPs,
+		DatapathMapMaglevMeta:   cfg.MaxVIPs,
+		DatapathMapVipStats:     cfg.MaxVIPs,
+		DatapathMapBackends:     cfg.MaxBackends + 1,
+		DatapathMapNexthops:     cfg.MaxBackends + 1,
+		DatapathMapBackendStats: cfg.MaxBackends + 1,
 	}
-	mg.InnerMap.MaxEntries = cfg.MaglevTableSize
-	v := spec.Variables[DatapathVarMaglevSize]
-	if v == nil {
-		return errors.New("configure datapath: no maglev_size constant in the object")
+	for name, n := range sizes {
+		m := spec.Maps[name]
+		if m == nil {
+			return fmt.Errorf("configure datapath: no map %s in the object", name)
+		}
+		m.MaxEntries = n
 	}
-	if err := v.Set(cfg.MaglevTableSize); err != nil {
-		return fmt.Errorf("configure datapath: set maglev_size: %w", err)
+	if mg := spec.Maps[MapMaglev]; mg.InnerMap == nil {
+		return errors.New("configure datapath: maglev is not a map-in-map")
 	}
+	return configureConntrack(spec, cfg.ConntrackSize)
+}
+
+func configureConntrack(spec *ebpf.CollectionSpec, size uint32) error {
 	ct := spec.Maps[MapConntrack]
 	if ct == nil {
 		return errors.New("configure datapath: no conntrack map in the object")
 	}
 	if ct.InnerMap != nil {
-		ct.InnerMap.MaxEntries = cfg.ConntrackSize
+		ct.InnerMap.MaxEntries = size
 		return nil
 	}
 	if sets := spec.Variables[DatapathVarCtSets]; sets != nil {
-		// Per-CPU partitions of 4-way sets: ConntrackSize flows in all.
+		// Per-CPU partitions of 4-way sets: size flows in all.
 		n, err := ebpf.PossibleCPU()
 		if err != nil {
 			return fmt.Errorf("configure datapath: %w", err)
 		}
-		per := max(cfg.ConntrackSize/4/uint32(n), 1)
+		per := max(size/4/uint32(n), 1)
 		if err := sets.Set(per); err != nil {
 			return fmt.Errorf("configure datapath: set ct_sets: %w", err)
 		}
 		ct.MaxEntries = per * uint32(n)
 		return nil
 	}
-	size := cfg.ConntrackSize
 	if ct.Flags&bpfFNoCommonLRU != 0 {
 		// The kernel gives every CPU the same share of a per-CPU LRU
 		// and rounds max_entries up to a multiple of the possible CPUs;

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/ipam"
-	"github.com/aird-net/aird/lb"
 )
 
 const vipPoolsTOML = `
@@ -98,7 +98,7 @@ func (n *node) reloadOK(t *testing.T) []string {
 func (n *node) checkVIPs(t *testing.T, want map[string]string) {
 	t.Helper()
 	out, errs, code := n.airctl("lb", "services", "-o", "json")
-	var ss []lb.ServiceStatus
+	var ss []api.LBService
 	if code != 0 || json.Unmarshal([]byte(out), &ss) != nil {
 		t.Fatalf("airctl lb services: exit %d %s\n%s", code, errs, out)
 	}

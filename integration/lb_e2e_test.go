@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/testutil"
-	"github.com/aird-net/aird/lb"
 )
 
 // lbLab is a client, a load-balancer node and two backend nodes, each in
@@ -156,11 +156,11 @@ func (l *lbLab) waitServiceHealthy(t *testing.T, name string, want ...string) {
 	if !testutil.WaitFor(10*time.Second, func() bool {
 		out, _, _ := l.lb.airctl("lb", "backends", "-o", "json")
 		last = out
-		var ss []lb.ServiceStatus
+		var ss []api.LBService
 		if json.Unmarshal([]byte(out), &ss) != nil {
 			return false
 		}
-		i := slices.IndexFunc(ss, func(s lb.ServiceStatus) bool { return s.Name == name })
+		i := slices.IndexFunc(ss, func(s api.LBService) bool { return s.Name == name })
 		if i < 0 {
 			return false
 		}

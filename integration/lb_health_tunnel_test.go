@@ -15,9 +15,9 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/aird-net/aird/bpf"
+	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/datapath"
 	"github.com/aird-net/aird/internal/testutil"
-	"github.com/aird-net/aird/lb"
 	"github.com/aird-net/aird/lb/health"
 )
 
@@ -198,19 +198,19 @@ func breakDecap(t *testing.T, pin, addr string) (*ebpf.Map, bpf.DatapathAddrKey)
 }
 
 // backendHealth returns the LB's view of the backends of service "web".
-func (l *lbLab) backendHealth(t *testing.T) []lb.BackendStatus {
+func (l *lbLab) backendHealth(t *testing.T) []api.LBBackendState {
 	t.Helper()
 	return l.serviceHealth(t, "web")
 }
 
 // serviceHealth returns the LB's view of the backends of a service.
-func (l *lbLab) serviceHealth(t *testing.T, name string) []lb.BackendStatus {
+func (l *lbLab) serviceHealth(t *testing.T, name string) []api.LBBackendState {
 	t.Helper()
 	out, errs, code := l.lb.airctl("lb", "backends", "-o", "json")
 	if code != 0 {
 		t.Fatalf("airctl lb backends: %s", errs)
 	}
-	var ss []lb.ServiceStatus
+	var ss []api.LBService
 	if err := json.Unmarshal([]byte(out), &ss); err != nil {
 		t.Fatalf("airctl lb backends -o json: %v\n%s", err, out)
 	}
@@ -273,7 +273,7 @@ func pinnedBackendID(t *testing.T, pin, addr string) uint32 {
 	defer m.Close()
 	want := bpf.Addr16(netip.MustParseAddr(addr))
 	var be bpf.DatapathBackend
-	for id := uint32(1); id < bpf.MaxBackends; id++ {
+	for id := uint32(1); id < m.MaxEntries(); id++ {
 		if err := m.Lookup(id, &be); err != nil {
 			t.Fatal(err)
 		}

@@ -1,68 +1,189 @@
 package lb
 
 import (
+	"fmt"
 	"net/netip"
-
-	"github.com/aird-net/aird/internal/config"
 )
 
-// ServiceIDs are the data-plane ids of one programmed service: VIPID
-// indexes vip_stats (and maglev, allow), each backend's ID backend_stats.
-type ServiceIDs struct {
-	Name     string
-	VIP      netip.Addr
-	Port     int
-	Protocol string
-	VIPID    uint32
-	Backends []BackendID
+// IDs assigns the data plane's ids: a vip id to every service key, a
+// backend id to every backend address (one id per address, whichever
+// services it is in). Conntrack entries refer to ids, so an id freed is
+// handed out again only after every id never used, and then oldest freed
+// first: an established flow of a removed service or backend does not
+// meet its successor soon. Taking and releasing an id is O(1) amortized.
+//
+// The manager owns the IDs; the programmer takes ids from it and records
+// there the ids an earlier process left in the maps (Dataplane.Adopt).
+// IDs is not safe for concurrent use: the manager serializes it.
+type IDs struct {
+	vips      idSpace
+	backends  idSpace
+	vipOf     map[ServiceKey]uint32
+	backendOf map[netip.Addr]uint32
 }
 
-// BackendID is the id of one backend of a service. Ids belong to
-// addresses: a backend address in several services has one id, so its
-// counters are the sum over those services.
-type BackendID struct {
-	Address netip.Addr
-	ID      uint32
-}
-
-// IDs returns the ids the programmer has assigned to services, in their
-// order. A service or backend without an id (not programmed yet, or its
-// programming failed) is left out, so only assigned ids are returned. The
-// caller serializes it with Sync: Manager.IDs reads it under the lock that
-// Manager holds around Sync.
-func (p *Programmer) IDs(services []config.Service) []ServiceIDs {
-	out := make([]ServiceIDs, 0, len(services))
-	for _, s := range services {
-		vid, ok := p.vipIDs[serviceKey{s.VIP, protoNum(s.Protocol), uint16(s.Port)}]
-		if !ok {
-			continue
-		}
-		ids := ServiceIDs{Name: s.Name, VIP: s.VIP, Port: s.Port, Protocol: s.Protocol, VIPID: vid, Backends: []BackendID{}}
-		for _, b := range s.Backends {
-			if id, ok := p.backends[b.Address]; ok {
-				ids.Backends = append(ids.Backends, BackendID{Address: b.Address, ID: id})
-			}
-		}
-		out = append(out, ids)
+// NewIDs returns an allocator for lim's id spaces: vip ids 0 ..
+// MaxVIPs-1, backend ids 1 .. MaxBackends.
+func NewIDs(lim Limits) *IDs {
+	return &IDs{
+		vips:      newIDSpace(0, lim.MaxVIPs),
+		backends:  newIDSpace(1, lim.MaxBackends+1),
+		vipOf:     map[ServiceKey]uint32{},
+		backendOf: map[netip.Addr]uint32{},
 	}
-	return out
 }
 
-// idSource is a Dataplane that assigns ids (a *Programmer).
-type idSource interface {
-	IDs(services []config.Service) []ServiceIDs
+// VIP returns the vip id of k.
+func (x *IDs) VIP(k ServiceKey) (uint32, bool) {
+	id, ok := x.vipOf[k]
+	return id, ok
 }
 
-// IDs returns the data-plane ids of the configured services (see
-// Programmer.IDs), read under the manager's lock, which is also held
-// around every Programmer.Sync. It is nil when no Programmer writes the
-// data plane.
-func (m *Manager) IDs() []ServiceIDs {
-	src, ok := m.opts.Dataplane.(idSource)
+// Backend returns the backend id of address a.
+func (x *IDs) Backend(a netip.Addr) (uint32, bool) {
+	id, ok := x.backendOf[a.Unmap()]
+	return id, ok
+}
+
+// FreeVIPs and FreeBackends return how many ids can still be taken.
+func (x *IDs) FreeVIPs() int     { return x.vips.available() }
+func (x *IDs) FreeBackends() int { return x.backends.available() }
+
+// takeVIP assigns k a vip id.
+func (x *IDs) takeVIP(k ServiceKey) (uint32, error) {
+	id, ok := x.vips.take()
 	if !ok {
-		return nil
+		return 0, fmt.Errorf("vip ids exhausted (%d, lb.max-vips)", x.vips.size())
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return src.IDs(m.services)
+	x.vipOf[k] = id
+	return id, nil
+}
+
+// takeBackend assigns address a a backend id.
+func (x *IDs) takeBackend(a netip.Addr) (uint32, error) {
+	id, ok := x.backends.take()
+	if !ok {
+		return 0, fmt.Errorf("backend ids exhausted (%d, lb.max-backends)", x.backends.size())
+	}
+	x.backendOf[a.Unmap()] = id
+	return id, nil
+}
+
+func (x *IDs) releaseVIP(k ServiceKey) {
+	if id, ok := x.vipOf[k]; ok {
+		delete(x.vipOf, k)
+		x.vips.release(id)
+	}
+}
+
+func (x *IDs) releaseBackend(a netip.Addr) {
+	if id, ok := x.backendOf[a.Unmap()]; ok {
+		delete(x.backendOf, a.Unmap())
+		x.backends.release(id)
+	}
+}
+
+// adoptVIP and adoptBackend record an id found in the maps.
+func (x *IDs) adoptVIP(k ServiceKey, id uint32) error {
+	if err := x.vips.mark(id); err != nil {
+		return fmt.Errorf("vip %s: %w", k, err)
+	}
+	x.vipOf[k] = id
+	return nil
+}
+
+func (x *IDs) adoptBackend(a netip.Addr, id uint32) error {
+	if err := x.backends.mark(id); err != nil {
+		return fmt.Errorf("backend %s: %w", a, err)
+	}
+	x.backendOf[a.Unmap()] = id
+	return nil
+}
+
+// adopted finishes adoption: ids below the highest adopted one that no
+// adopted entry uses are free, lowest first.
+func (x *IDs) adopted() {
+	x.vips.settle()
+	x.backends.settle()
+}
+
+// idSpace hands out the ids lo .. hi-1: never-used ids first (next and
+// up), then freed ids in the order they were freed (a FIFO: free[head:]).
+type idSpace struct {
+	lo, hi, next uint32
+	free         []uint32
+	head         int
+	used         []uint64 // bitmap over lo .. hi-1
+	inUse        int
+}
+
+func newIDSpace(lo, hi uint32) idSpace {
+	hi = max(hi, lo)
+	return idSpace{lo: lo, hi: hi, next: lo, used: make([]uint64, (hi-lo+63)/64)}
+}
+
+func (s *idSpace) size() int      { return int(s.hi - s.lo) }
+func (s *idSpace) available() int { return s.size() - s.inUse }
+
+func (s *idSpace) isUsed(id uint32) bool { i := id - s.lo; return s.used[i/64]&(1<<(i%64)) != 0 }
+func (s *idSpace) setUsed(id uint32, on bool) {
+	i := id - s.lo
+	if on {
+		s.used[i/64] |= 1 << (i % 64)
+		s.inUse++
+	} else {
+		s.used[i/64] &^= 1 << (i % 64)
+		s.inUse--
+	}
+}
+
+func (s *idSpace) take() (uint32, bool) {
+	if s.next < s.hi {
+		id := s.next
+		s.next++
+		s.setUsed(id, true)
+		return id, true
+	}
+	for s.head < len(s.free) {
+		id := s.free[s.head]
+		s.head++
+		if s.head > 1024 && s.head*2 > len(s.free) {
+			s.free = append(s.free[:0], s.free[s.head:]...)
+			s.head = 0
+		}
+		if !s.isUsed(id) { // adoption may have marked it since
+			s.setUsed(id, true)
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+func (s *idSpace) release(id uint32) {
+	if id < s.lo || id >= s.hi || !s.isUsed(id) {
+		return
+	}
+	s.setUsed(id, false)
+	s.free = append(s.free, id)
+}
+
+func (s *idSpace) mark(id uint32) error {
+	if id < s.lo || id >= s.hi {
+		return fmt.Errorf("id %d out of range %d..%d", id, s.lo, s.hi-1)
+	}
+	if s.isUsed(id) {
+		return fmt.Errorf("id %d found twice", id)
+	}
+	s.setUsed(id, true)
+	s.next = max(s.next, id+1)
+	return nil
+}
+
+func (s *idSpace) settle() {
+	s.free, s.head = s.free[:0], 0
+	for id := s.lo; id < s.next; id++ {
+		if !s.isUsed(id) {
+			s.free = append(s.free, id)
+		}
+	}
 }

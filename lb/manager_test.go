@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aird-net/aird/internal/config"
+	"github.com/aird-net/aird/lb/health"
 )
 
 // backendServer accepts TCP connections on addr until stopped.
@@ -30,14 +30,21 @@ func backendServer(t *testing.T, addr string) (stop func()) {
 	return func() { ln.Close() }
 }
 
-func service(name, vip string, port int, backends ...string) config.Service {
-	s := config.Service{Name: name, VIP: netip.MustParseAddr(vip), Port: 80, Protocol: "tcp"}
-	s.HealthCheck = config.HealthCheck{Type: "tcp", Port: port, Interval: config.Duration(80 * time.Millisecond),
-		Timeout: config.Duration(60 * time.Millisecond), Rise: 1, Fall: 2}
+func service(name, vip string, port int, backends ...string) Service {
+	s := Service{Name: name, VIP: netip.MustParseAddr(vip), Port: 80, Protocol: "tcp"}
+	s.HealthCheck = HealthCheck{Type: health.TypeTCP, Port: port, Interval: 80 * time.Millisecond,
+		Timeout: 60 * time.Millisecond, Rise: 1, Fall: 2, Via: health.ViaDirect}
 	for _, b := range backends {
-		s.Backends = append(s.Backends, config.Backend{Address: netip.MustParseAddr(b), Weight: 100})
+		s.Backends = append(s.Backends, Backend{Address: netip.MustParseAddr(b), Weight: 100})
 	}
 	return s
+}
+
+func apply(t *testing.T, m *Manager, ss ...Service) {
+	t.Helper()
+	if err := m.Apply(Config{Services: ss, MaglevTableSize: testCap}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func newManager(t *testing.T) (*Manager, chan []netip.Addr) {
@@ -79,13 +86,8 @@ func TestServingFollowsHealth(t *testing.T) {
 	stop3 := backendServer(t, "127.0.0.3:18080")
 	defer stop3()
 	m, ch := newManager(t)
-	err := m.Apply([]config.Service{
-		service("web", "fd00:300::10", port, "127.0.0.1", "127.0.0.2"),
-		service("dns", "fd00:300::53", port, "127.0.0.3"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	apply(t, m, service("web", "fd00:300::10", port, "127.0.0.1", "127.0.0.2"),
+		service("dns", "fd00:300::53", port, "127.0.0.3"))
 	waitServing(t, ch, "fd00:300::10", "fd00:300::53")
 	stop1()
 	time.Sleep(400 * time.Millisecond)
@@ -104,9 +106,7 @@ func TestDrainAndWeightZero(t *testing.T) {
 	defer stop()
 	m, ch := newManager(t)
 	s := service("web", "fd00:300::10", 18081, "127.0.0.4")
-	if err := m.Apply([]config.Service{s}); err != nil {
-		t.Fatal(err)
-	}
+	apply(t, m, s)
 	waitServing(t, ch, "fd00:300::10")
 	if err := m.SetDrained("web", netip.MustParseAddr("127.0.0.4"), true); err != nil {
 		t.Fatal(err)
@@ -119,13 +119,13 @@ func TestDrainAndWeightZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitServing(t, ch, "fd00:300::10")
+	s = service("web", "fd00:300::10", 18081, "127.0.0.4") // Apply keeps the services it is given
 	s.Backends[0].Weight = 0
-	if err := m.Apply([]config.Service{s}); err != nil {
-		t.Fatal(err)
-	}
+	apply(t, m, s)
 	waitServing(t, ch)
-	st := m.Services()
-	if len(st) != 1 || st[0].Serving || st[0].Backends[0].Weight != 0 || !st[0].Backends[0].Health.Healthy {
-		t.Fatalf("status: %+v", st)
+	l, err := m.Services(ServiceQuery{Backends: true})
+	st := l.Services
+	if err != nil || len(st) != 1 || st[0].Serving || st[0].Backends[0].Weight != 0 || !st[0].Backends[0].Health.Healthy {
+		t.Fatalf("status: %+v, %v", st, err)
 	}
 }

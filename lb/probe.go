@@ -3,9 +3,9 @@ package lb
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/aird-net/aird/bpf"
-	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/lb/health"
 )
 
@@ -22,42 +22,46 @@ type ProbePath struct {
 	Sources []netip.Addr
 }
 
+func (p ProbePath) equal(o ProbePath) bool {
+	return p.Tunnel == o.Tunnel && p.Unavailable == o.Unavailable && slices.Equal(p.Sources, o.Sources)
+}
+
 // SetProbePath tells the manager how probes may travel. It takes effect
 // at the next Apply.
 func (m *Manager) SetProbePath(p ProbePath) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.probePath = p
-}
-
-// probeIDSource assigns backend ids ahead of Sync (a *Programmer).
-type probeIDSource interface {
-	probeBackendID(a netip.Addr) (uint32, error)
-}
-
-// probeSpecs returns the health check of every backend of services, keyed
-// by BackendKey. A check goes through the tunnel unless it is configured
-// "direct" or the tunnel cannot carry it; then it goes direct and says why
-// (Spec.Fallback, logged once per service and reason).
-func (m *Manager) probeSpecs(services []config.Service) map[string]health.Spec {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	specs := map[string]health.Spec{}
-	fallbacks := map[string]string{}
-	for _, s := range services {
-		for _, b := range s.Backends {
-			spec := directSpec(s, b)
-			if s.HealthCheck.Type != health.TypeNone && s.HealthCheck.Via != health.ViaDirect {
-				if ts, why := m.tunnelSpec(spec, s, b); why == "" {
-					spec = ts
-				} else {
-					spec.Fallback = why
-					fallbacks[s.Name] = why
-				}
-			}
-			specs[BackendKey(s.Name, b.Address)] = spec
-		}
+	if !p.equal(m.probePath) {
+		m.probePath, m.pathChanged = p, true
 	}
+}
+
+// spec returns the health check of backend i of s, false when it has
+// none. A check goes through the tunnel unless it is configured "direct"
+// or the tunnel cannot carry it; then it goes direct and says why
+// (Spec.Fallback). A tunnelled check is per (VIP, backend); a direct one
+// is the same target for every service checking that backend alike, and
+// is probed once. Called with m.mu held.
+func (m *Manager) spec(s *Service, i int) (health.Spec, bool) {
+	if s.HealthCheck.Type == health.TypeNone {
+		return health.Spec{}, false
+	}
+	b := s.Backends[i]
+	spec := directSpec(s, b)
+	if s.HealthCheck.Via == health.ViaDirect {
+		return spec, true
+	}
+	if ts, why := m.tunnelSpec(spec, s, b); why == "" {
+		return ts, true
+	} else {
+		spec.Fallback = why
+	}
+	return spec, true
+}
+
+// logFallbacks warns once per service and reason about checks that go
+// direct instead of through the tunnel. Called with m.mu held.
+func (m *Manager) logFallbacks(fallbacks map[string]string) {
 	for name, why := range fallbacks {
 		if m.fallbacks[name] != why {
 			m.opts.Logger.Warn("health checks of the service go directly to the backends, not through the tunnel",
@@ -65,27 +69,26 @@ func (m *Manager) probeSpecs(services []config.Service) map[string]health.Spec {
 		}
 	}
 	m.fallbacks = fallbacks
-	return specs
 }
 
 // directSpec is the check of backend b of s sent to the backend's own
 // address.
-func directSpec(s config.Service, b config.Backend) health.Spec {
+func directSpec(s *Service, b Backend) health.Spec {
 	hc := s.HealthCheck
 	spec := health.Spec{
 		Type:      hc.Type,
 		Dest:      netip.AddrPortFrom(b.Address, uint16(hc.Port)),
-		Host:      s.VIP.String(),
 		Path:      hc.Path,
-		StatusMin: hc.ExpectStatus.Min,
-		StatusMax: hc.ExpectStatus.Max,
-		Interval:  hc.Interval.D(),
-		Timeout:   hc.Timeout.D(),
+		StatusMin: hc.StatusMin,
+		StatusMax: hc.StatusMax,
+		Interval:  hc.Interval,
+		Timeout:   hc.Timeout,
 		Rise:      hc.Rise,
 		Fall:      hc.Fall,
+		Via:       health.ViaDirect,
 	}
-	if hc.Type != health.TypeNone {
-		spec.Via = health.ViaDirect
+	if hc.Type == health.TypeHTTP {
+		spec.Host = s.VIP.String() // only HTTP sends it: TCP checks of a backend stay one target
 	}
 	return spec
 }
@@ -93,7 +96,7 @@ func directSpec(s config.Service, b config.Backend) health.Spec {
 // tunnelSpec turns spec into a tunnelled check (to the VIP, from the
 // underlay address of the VIP's family, marked with b's backend id), or
 // says why it cannot be. Called with m.mu held.
-func (m *Manager) tunnelSpec(spec health.Spec, s config.Service, b config.Backend) (health.Spec, string) {
+func (m *Manager) tunnelSpec(spec health.Spec, s *Service, b Backend) (health.Spec, string) {
 	if !m.probePath.Tunnel {
 		why := m.probePath.Unavailable
 		if why == "" {
@@ -115,16 +118,16 @@ func (m *Manager) tunnelSpec(spec health.Spec, s config.Service, b config.Backen
 		}
 		return spec, fmt.Sprintf("node.underlay has no %s address to send probes for %s from", fam, s.VIP)
 	}
-	ids, ok := m.opts.Dataplane.(probeIDSource)
-	if !ok {
+	if m.ids == nil {
 		return spec, "no data plane programs backend ids"
 	}
-	id, err := ids.probeBackendID(b.Address)
-	if err != nil {
-		return spec, fmt.Sprintf("no backend id for %s: %v", b.Address, err)
+	id, ok := m.ids.Backend(b.Address)
+	if !ok {
+		return spec, fmt.Sprintf("backend %s has no id in the data plane", b.Address)
 	}
 	spec.Dest = netip.AddrPortFrom(s.VIP, uint16(s.HealthCheck.Port))
 	spec.Source = src
+	spec.Host = s.VIP.String()
 	spec.Mark = bpf.ProbeMark(id)
 	spec.Via = health.ViaTunnel
 	return spec, ""

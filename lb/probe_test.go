@@ -10,26 +10,8 @@ import (
 	"testing"
 
 	"github.com/aird-net/aird/bpf"
-	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/lb/health"
 )
-
-// idPlane is a Dataplane that hands out backend ids like a Programmer.
-type idPlane struct {
-	mu  sync.Mutex
-	ids map[netip.Addr]uint32
-}
-
-func (p *idPlane) Sync([]config.Service, func(string, netip.Addr) bool) error { return nil }
-
-func (p *idPlane) probeBackendID(a netip.Addr) (uint32, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ids[a] == 0 {
-		p.ids[a] = uint32(len(p.ids) + 1)
-	}
-	return p.ids[a], nil
-}
 
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -59,7 +41,10 @@ func TestProbeSpecs(t *testing.T) {
 	direct.HealthCheck.Via = health.ViaDirect
 	none := service("none", "fd00:300::12", 8080, "fd00:2::2")
 	none.HealthCheck.Type = health.TypeNone
-	all := []config.Service{web, web4, direct, none}
+	for _, s := range []*Service{&web, &web4} {
+		s.HealthCheck.Via = health.ViaTunnel
+	}
+	all := []Service{web, web4, direct, none}
 
 	type want struct {
 		via, dest, source string
@@ -115,19 +100,34 @@ func TestProbeSpecs(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &lockedBuffer{}
 			m, err := New(context.Background(), Options{OnServing: func([]netip.Addr) {},
-				Logger: slog.New(slog.NewTextHandler(logs, nil)), Dataplane: &idPlane{ids: map[netip.Addr]uint32{}}})
+				Logger: slog.New(slog.NewTextHandler(logs, nil)), Dataplane: &fakePlane{}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
 			m.SetProbePath(c.path)
 			for i := 0; i < 2; i++ { // the second apply logs nothing new
-				specs := m.probeSpecs(all)
-				if len(specs) != len(c.want) {
-					t.Fatalf("%d specs, want %d", len(specs), len(c.want))
+				apply(t, m, all...)
+				specs := map[string]health.Spec{}
+				m.mu.Lock()
+				for _, s := range m.svcs {
+					for j, b := range s.Backends {
+						if len(s.specs) > 0 {
+							specs[s.Name+"/"+b.Address.String()] = s.specs[j]
+						} else {
+							specs[s.Name+"/"+b.Address.String()] = directSpec(&s.Service, b)
+						}
+					}
 				}
+				m.mu.Unlock()
 				for k, w := range c.want {
 					s := specs[k]
+					if w.via == "" {
+						if s.Via != health.ViaDirect || s.Type != health.TypeNone {
+							t.Errorf("%s: %+v, want no check", k, s)
+						}
+						continue
+					}
 					var id uint32
 					if s.Mark != 0 {
 						if s.Mark&bpf.ProbeMarkMask != bpf.ProbeMarkMagic {
@@ -146,43 +146,5 @@ func TestProbeSpecs(t *testing.T) {
 				t.Errorf("%d fallback warnings, want %d:\n%s", n, c.warnings, logs.String())
 			}
 		})
-	}
-}
-
-// A tunnelled check of a new backend gets its id (and the backends entry
-// the probe program reads) before Sync, and Sync keeps that id.
-func TestProbeBackendIDAheadOfSync(t *testing.T) {
-	maps := loadMaps(t)
-	p, err := NewProgrammer(maps, testTableSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := netip.MustParseAddr("fd00:2::2")
-	id, err := p.probeBackendID(a)
-	if err != nil || id == 0 {
-		t.Fatalf("probeBackendID = %d, %v", id, err)
-	}
-	var be bpf.DatapathBackend
-	if err := maps.Backends.Lookup(id, &be); err != nil || be.Flags&uint32(bpf.DatapathBackendFlagsBACKEND_F_VALID) == 0 ||
-		be.Addr != bpf.Addr16(a) {
-		t.Fatalf("backends[%d] = %+v, %v", id, be, err)
-	}
-	if again, _ := p.probeBackendID(a); again != id {
-		t.Fatalf("second probeBackendID = %d, want %d", again, id)
-	}
-	if err := p.Sync([]config.Service{svc("fd00:2::2")}, all); err != nil {
-		t.Fatal(err)
-	}
-	if p.BackendID(a) != id {
-		t.Fatalf("Sync gave the backend id %d, the probe has %d", p.BackendID(a), id)
-	}
-	// A backend probed but never synced is removed by the next Sync.
-	b := netip.MustParseAddr("fd00:3::2")
-	bid, _ := p.probeBackendID(b)
-	if err := p.Sync([]config.Service{svc("fd00:2::2")}, all); err != nil {
-		t.Fatal(err)
-	}
-	if err := maps.Backends.Lookup(bid, &be); err != nil || be.Flags != 0 {
-		t.Fatalf("stale backends[%d] = %+v, %v", bid, be, err)
 	}
 }

@@ -1,116 +1,48 @@
 package lb
 
 import (
+	"maps"
 	"net/netip"
-	"slices"
 	"testing"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/aird-net/aird/bpf"
-	"github.com/aird-net/aird/internal/config"
-	"github.com/aird-net/aird/internal/testutil"
 )
-
-const testTableSize = 1021
-
-func loadMaps(t *testing.T) bpf.LBMaps {
-	t.Helper()
-	testutil.RequirePrivileged(t)
-	objs, err := bpf.LoadObjects(bpf.Config{MaglevTableSize: testTableSize, ConntrackSize: 4096}, nil)
-	if err != nil {
-		t.Fatalf("load datapath: %v", err)
-	}
-	t.Cleanup(func() { objs.Close() })
-	return objs.LB
-}
-
-func svc(backends ...string) config.Service {
-	s := config.Service{Name: "web", VIP: netip.MustParseAddr("fd00:300::10"), Port: 443, Protocol: "tcp"}
-	for _, b := range backends {
-		s.Backends = append(s.Backends, config.Backend{Address: netip.MustParseAddr(b), Weight: 100})
-	}
-	return s
-}
-
-func all(string, netip.Addr) bool { return true }
-
-// shares counts the Maglev slots per backend id.
-func shares(tbl []uint32) map[uint32]int {
-	m := map[uint32]int{}
-	for _, id := range tbl {
-		m[id]++
-	}
-	return m
-}
-
-func vipEntry(t *testing.T, maps bpf.LBMaps, addr string, proto uint8, port uint16) (bpf.DatapathVipValue, bool) {
-	t.Helper()
-	k := bpf.VIPKey(netip.MustParseAddr(addr), proto, port)
-	var v bpf.DatapathVipValue
-	err := maps.Vips.Lookup(&k, &v)
-	return v, err == nil
-}
-
-// kernelTable reads the Maglev table the kernel holds for vid.
-func kernelTable(t *testing.T, maps bpf.LBMaps, vid uint32) []uint32 {
-	t.Helper()
-	var id ebpf.MapID
-	if err := maps.Maglev.Lookup(vid, &id); err != nil {
-		t.Fatalf("maglev table of vip %d: %v", vid, err)
-	}
-	inner, err := ebpf.NewMapFromID(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inner.Close()
-	out := make([]uint32, inner.MaxEntries())
-	for i := range out {
-		if err := inner.Lookup(uint32(i), &out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
 
 func TestProgrammerFollowsServicesAndHealth(t *testing.T) {
 	maps := loadMaps(t)
-	p, err := NewProgrammer(maps, testTableSize)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, ids, _ := newProgrammer(t, maps)
 	s := svc("fd00:100::1", "fd00:100::2", "fd00:100::3")
-	if err := p.Sync([]config.Service{s}, all); err != nil {
-		t.Fatal(err)
-	}
+	mustProgram(t, p, Change{Upsert: allUsable(s), Full: true})
 	sv, ok := vipEntry(t, maps, "fd00:300::10", 6, 443)
 	if !ok {
 		t.Fatal("service entry missing from vips")
 	}
-	if _, ok := vipEntry(t, maps, "fd00:300::10", 0, 0); !ok {
-		t.Fatal("address entry missing from vips")
+	if a, ok := vipEntry(t, maps, "fd00:300::10", 0, 0); !ok || a.VipId != bpf.VIPIDNone {
+		t.Fatalf("address entry %+v (present %v), want one without a vip id", a, ok)
 	}
-	if !slices.Equal(kernelTable(t, maps, sv.VipId), p.Table(s.VIP, "tcp", 443)) {
-		t.Fatal("the kernel's Maglev table differs from the one programmed")
+	tbl := kernelTable(t, maps, sv.VipId)
+	if want := TableSize(3, testCap); len(tbl) != int(want) {
+		t.Fatalf("table of %d slots, want %d for 3 backends", len(tbl), want)
 	}
-	sh := shares(kernelTable(t, maps, sv.VipId))
+	sh := shares(tbl)
 	if len(sh) != 3 || sh[0] != 0 {
 		t.Fatalf("table shares %v: want 3 backends and no empty slot", sh)
 	}
 	for id, n := range sh {
-		if n < testTableSize/3-1 || n > testTableSize/3+1 {
-			t.Errorf("backend %d has %d of %d slots", id, n, testTableSize)
+		if n < len(tbl)/3-1 || n > len(tbl)/3+1 {
+			t.Errorf("backend %d has %d of %d slots", id, n, len(tbl))
 		}
 	}
 
 	// An unhealthy backend leaves the table but keeps its id and entry.
 	bad := netip.MustParseAddr("fd00:100::2")
-	badID := p.BackendID(bad)
-	if err := p.Sync([]config.Service{s}, func(_ string, a netip.Addr) bool { return a != bad }); err != nil {
-		t.Fatal(err)
-	}
+	badID, _ := ids.Backend(bad)
+	res := mustProgram(t, p, Change{Upsert: []Upsert{{Service: &s, Usable: usable(&s, func(a netip.Addr) bool { return a != bad })}}})
 	if n := shares(kernelTable(t, maps, sv.VipId))[badID]; n != 0 {
 		t.Fatalf("unhealthy backend still has %d slots", n)
+	}
+	if res[s.Key()] != 2 {
+		t.Fatalf("usable backends = %d, want 2", res[s.Key()])
 	}
 	var be bpf.DatapathBackend
 	if err := maps.Backends.Lookup(badID, &be); err != nil || be.Flags&uint32(bpf.DatapathBackendFlagsBACKEND_F_VALID) == 0 {
@@ -119,54 +51,221 @@ func TestProgrammerFollowsServicesAndHealth(t *testing.T) {
 
 	// Removing a backend frees its entry; a new backend gets a fresh id.
 	s2 := svc("fd00:100::1", "fd00:100::3", "fd00:100::4")
-	if err := p.Sync([]config.Service{s2}, all); err != nil {
-		t.Fatal(err)
-	}
+	mustProgram(t, p, Change{Upsert: allUsable(s2)})
 	if err := maps.Backends.Lookup(badID, &be); err != nil || be.Flags != 0 {
 		t.Fatalf("removed backend %d still valid", badID)
 	}
-	if id := p.BackendID(netip.MustParseAddr("fd00:100::4")); id == badID || id == 0 {
+	if id, _ := ids.Backend(netip.MustParseAddr("fd00:100::4")); id == badID || id == 0 {
 		t.Fatalf("new backend got id %d (the freed id was %d): ids must not be reused at once", id, badID)
 	}
 
-	// A restart adopts the ids from the maps.
-	ids := map[string]uint32{}
+	// A restart adopts the ids and the table from the maps: the same
+	// configuration rewrites nothing.
+	before := snap(t, maps)
+	p2, ids2, a := newProgrammer(t, maps)
+	if a.Services != 1 || a.Tables != 1 || a.Backends != 3 {
+		t.Fatalf("adopted %+v, want 1 service with its table and 3 backends", a)
+	}
 	for _, b := range s2.Backends {
-		ids[b.Address.String()] = p.BackendID(b.Address)
-	}
-	p2, err := NewProgrammer(maps, testTableSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for a, id := range ids {
-		if got := p2.BackendID(netip.MustParseAddr(a)); got != id {
-			t.Errorf("after restart backend %s has id %d, was %d", a, got, id)
+		want, _ := ids.Backend(b.Address)
+		if got, _ := ids2.Backend(b.Address); got != want {
+			t.Errorf("after restart backend %s has id %d, was %d", b.Address, got, want)
 		}
 	}
-	if err := p2.Sync([]config.Service{s2}, all); err != nil {
-		t.Fatal(err)
-	}
-	if sv2, _ := vipEntry(t, maps, "fd00:300::10", 6, 443); sv2.VipId != sv.VipId {
-		t.Fatalf("vip id changed across restart: %d -> %d", sv.VipId, sv2.VipId)
+	mustProgram(t, p2, Change{Upsert: allUsable(s2), Full: true})
+	if after := snap(t, maps); !after.equal(before) {
+		t.Fatalf("a restart with the same configuration changed the data plane:\n before %s\n after  %s", before, after)
 	}
 
 	// Allow lists set the flag; removing the service removes its entries.
 	s2.AllowSources = []netip.Prefix{netip.MustParsePrefix("fd00::/8")}
-	if err := p2.Sync([]config.Service{s2}, all); err != nil {
-		t.Fatal(err)
-	}
+	mustProgram(t, p2, Change{Upsert: allUsable(s2)})
 	if v, _ := vipEntry(t, maps, "fd00:300::10", 6, 443); v.Flags&uint32(bpf.DatapathVipFlagsVIP_F_ALLOWLIST) == 0 {
 		t.Fatal("allow-sources did not set VIP_F_ALLOWLIST")
 	}
-	if err := p2.Sync(nil, all); err != nil {
-		t.Fatal(err)
+	mustProgram(t, p2, Change{Full: true})
+	if st := snap(t, maps); len(st.vips)+len(st.backends)+len(st.tables)+len(st.meta)+len(st.allow) != 0 {
+		t.Fatalf("entries left after every service was removed: %s", st)
 	}
-	for _, k := range []struct {
+	if ids2.FreeVIPs() != int(p2.Limits().MaxVIPs) || ids2.FreeBackends() != int(p2.Limits().MaxBackends) {
+		t.Fatalf("ids left in use: %d vip ids, %d backend ids free", ids2.FreeVIPs(), ids2.FreeBackends())
+	}
+}
+
+// Each service takes one vip id: the address entry and the fragments-only
+// entries take none. The fragments entry carries the vip id of the
+// lowest-port service of its protocol; a port-0 service replaces it.
+func TestOneVIPIDPerService(t *testing.T) {
+	maps := loadMaps(t)
+	p, ids, _ := newProgrammer(t, maps)
+	vip := "fd00:300::10"
+	web := svc("fd00:2::1")
+	dns := svc("fd00:2::1", "fd00:2::2")
+	dns.Name, dns.Port, dns.Protocol = "dns", 53, "udp"
+	dns2 := dns
+	dns2.Name, dns2.Port = "dns2", 5353
+	mustProgram(t, p, Change{Upsert: allUsable(web, dns2, dns), Full: true})
+	if used := int(p.Limits().MaxVIPs) - ids.FreeVIPs(); used != 3 {
+		t.Fatalf("%d vip ids for 3 services", used)
+	}
+	for _, c := range []struct {
 		proto uint8
 		port  uint16
-	}{{6, 443}, {0, 0}} {
-		if _, ok := vipEntry(t, maps, "fd00:300::10", k.proto, k.port); ok {
-			t.Errorf("vips entry %d/%d left after the service was removed", k.proto, k.port)
+		svc   Service
+	}{{6, 0, web}, {17, 0, dns}} {
+		frag, ok := vipEntry(t, maps, vip, c.proto, 0)
+		id, _ := ids.VIP(c.svc.Key())
+		if !ok || frag.Flags != uint32(bpf.DatapathVipFlagsVIP_F_FRAGMENTS_ONLY) || frag.VipId != id {
+			t.Fatalf("fragments entry %d/0 = %+v (present %v), want the vip id %d of %s, fragments only", c.proto, frag, ok, id, c.svc.Name)
 		}
 	}
+
+	all0 := dns
+	all0.Name, all0.Port = "dns-any", 0
+	mustProgram(t, p, Change{Upsert: allUsable(all0)})
+	id0, _ := ids.VIP(all0.Key())
+	if v, _ := vipEntry(t, maps, vip, 17, 0); v.Flags != 0 || v.VipId != id0 {
+		t.Fatalf("with a port-0 service the entry is %+v, want vip id %d without flags", v, id0)
+	}
+	mustProgram(t, p, Change{Remove: []ServiceKey{all0.Key(), dns.Key()}})
+	id2, _ := ids.VIP(dns2.Key())
+	if v, _ := vipEntry(t, maps, vip, 17, 0); v.Flags != uint32(bpf.DatapathVipFlagsVIP_F_FRAGMENTS_ONLY) || v.VipId != id2 {
+		t.Fatalf("after removing the port-0 and the lowest service the entry is %+v, want dns2's vip id %d, fragments only", v, id2)
+	}
+	mustProgram(t, p, Change{Full: true})
+	if _, ok := vipEntry(t, maps, vip, 17, 0); ok {
+		t.Fatal("port-0 entry left after its services were removed")
+	}
+}
+
+// Services with the same weighted backends share one table; each table
+// has the size of its backend count; a shared table survives while one
+// of its services uses it.
+func TestProgrammerSharesTables(t *testing.T) {
+	maps := loadMaps(t)
+	p, ids, _ := newProgrammer(t, maps)
+	ss := manyServices(10) // five backend sets
+	big := svc()
+	big.Name, big.VIP = "big", netip.MustParseAddr("fd00:300::99")
+	for i := range 40 {
+		big.Backends = append(big.Backends, Backend{Address: netip.AddrFrom16([16]byte{0xfd, 0, 4, 15: byte(i + 1)}), Weight: 1})
+	}
+	mustProgram(t, p, Change{Upsert: allUsable(append(ss, big)...), Full: true, TableSize: 65537})
+	if tables, services := p.Tables(); tables != 6 || services != 11 {
+		t.Fatalf("%d tables for %d services, want 6 for 11", tables, services)
+	}
+	vid := func(s Service) uint32 { id, _ := ids.VIP(s.Key()); return id }
+	if tableID(t, maps, vid(ss[0])) != tableID(t, maps, vid(ss[5])) {
+		t.Fatal("services with the same backends have different tables")
+	}
+	if n := len(kernelTable(t, maps, vid(big))); n != int(TableSize(40, 65537)) || n < 40*slotsPerBackend {
+		t.Fatalf("a service of 40 backends has a table of %d slots, want %d", n, TableSize(40, 65537))
+	}
+	if n := len(kernelTable(t, maps, vid(ss[0]))); n != int(TableSize(3, 65537)) {
+		t.Fatalf("a service of 3 backends has a table of %d slots, want %d", n, TableSize(3, 65537))
+	}
+	shared := tableID(t, maps, vid(ss[5]))
+	mustProgram(t, p, Change{Remove: []ServiceKey{ss[0].Key()}, TableSize: 65537})
+	if tableID(t, maps, vid(ss[5])) != shared {
+		t.Fatal("removing one user of a shared table replaced the other's")
+	}
+	// A health change in one user gives it a table of its own.
+	u := Upsert{Service: &ss[5], Usable: []bool{true, false, true}}
+	mustProgram(t, p, Change{Upsert: []Upsert{u}, TableSize: 65537})
+	if tableID(t, maps, vid(ss[5])) == shared {
+		t.Fatal("a service whose health differs still shares the table")
+	}
+}
+
+// A refused change leaves the data plane exactly as it was: ids beyond
+// the limit are refused before anything is written, and a failure while
+// writing (here: a table that cannot be built) is rolled back.
+func TestProgrammerRefusedChangeChangesNothing(t *testing.T) {
+	maps := loadMapsWith(t, bpf.Config{MaxVIPs: 8, MaxBackends: 8, ConntrackSize: 4096})
+	p, ids, _ := newProgrammer(t, maps)
+	ss := manyServices(4)
+	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true})
+	before := snap(t, maps)
+	freeV, freeB := ids.FreeVIPs(), ids.FreeBackends()
+
+	tooMany := manyServices(9)
+	if _, err := p.Program(Change{Upsert: allUsable(tooMany...), Full: true, TableSize: testCap}); err == nil {
+		t.Fatal("9 services on 8 vip ids accepted")
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	changed := manyServices(6)
+	for i := range changed {
+		changed[i].Backends = append(changed[i].Backends, Backend{Address: netip.MustParseAddr("fd00:9::1"), Weight: 1})
+		changed[i].AllowSources = []netip.Prefix{netip.MustParsePrefix("fd00:c::/64")}
+	}
+	// 300 caps the 4-backend tables (400 slots wanted) and is not prime:
+	// the build fails after ids were taken and backends written.
+	if _, err := p.Program(Change{Upsert: allUsable(changed...), Full: true, TableSize: 300}); err == nil {
+		t.Fatal("a change with a table size that is not prime was accepted")
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	if after := snap(t, maps); !after.equal(before) {
+		t.Fatalf("a refused change altered the data plane:\n before %s\n after  %s", before, after)
+	}
+	if ids.FreeVIPs() != freeV || ids.FreeBackends() != freeB {
+		t.Fatalf("a refused change kept ids: %d/%d vip ids free, was %d/%d", ids.FreeVIPs(), ids.FreeBackends(), freeV, freeB)
+	}
+	// The programmer still works.
+	mustProgram(t, p, Change{Upsert: allUsable(changed...), Full: true})
+	for _, s := range changed {
+		id, _ := ids.VIP(s.Key())
+		if got := shares(kernelTable(t, maps, id)); len(got) != 4 {
+			t.Fatalf("%s: table over %d backends, want 4", s.Name, len(got))
+		}
+	}
+}
+
+// More services than one batch of table installs: every table the kernel
+// holds is the one built for its service, on the first start and after a
+// restart that adopts the tables (nothing rebuilt) and one that cannot
+// (no records: every table rebuilt).
+func TestProgrammerInstallsTablesInBatches(t *testing.T) {
+	lm := loadMaps(t)
+	ss := manyServices(bpf.TableBatch/2 + 7)
+	check := func(name string, ids *IDs) {
+		for _, s := range ss {
+			id, ok := ids.VIP(s.Key())
+			if !ok {
+				t.Fatalf("%s: %s has no vip id", name, s.Name)
+			}
+			tbl := kernelTable(t, lm, id)
+			if len(tbl) != int(TableSize(3, testCap)) || len(shares(tbl)) != 3 {
+				t.Fatalf("%s: %s: table of %d slots over %d backends", name, s.Name, len(tbl), len(shares(tbl)))
+			}
+			for _, b := range s.Backends {
+				bid, _ := ids.Backend(b.Address)
+				if shares(tbl)[bid] == 0 {
+					t.Fatalf("%s: %s: backend %s (id %d) has no slot", name, s.Name, b.Address, bid)
+				}
+			}
+		}
+	}
+	p, ids, _ := newProgrammer(t, lm)
+	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true})
+	check("first start", ids)
+	tables := snap(t, lm).tables
+
+	p, ids, _ = newProgrammer(t, lm)
+	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true})
+	check("restart", ids)
+	if got := snap(t, lm).tables; !maps.Equal(got, tables) {
+		t.Fatal("a restart with the same configuration replaced tables")
+	}
+
+	l := bpf.NewLB(lm)
+	for id := range tables {
+		if err := l.SetTableMeta(id, bpf.DatapathTableMeta{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, ids, _ = newProgrammer(t, lm)
+	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true})
+	check("restart without table records", ids)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aird-net/aird/internal/api"
-	"github.com/aird-net/aird/lb"
 )
 
 // completeTimeout bounds the API calls made while the shell waits for
@@ -115,9 +114,11 @@ func (c *cli) drainArgs(cmd *cobra.Command, args []string, toComplete string) ([
 	return nil, cobra.ShellCompDirectiveNoFileComp
 }
 
-func (c *cli) lbServices(ctx context.Context) []lb.ServiceStatus {
-	var ss []lb.ServiceStatus
-	if c.client().Do(ctx, "GET", "/v1/lb/services", nil, &ss) != nil {
+// lbServices lists services for completion (the first pages only: a
+// shell completes from what fits on a screen anyway).
+func (c *cli) lbServices(ctx context.Context, q api.LBServiceQuery) []api.LBService {
+	ss, err := c.lbServicePages(ctx, q, 5*lbPage)
+	if err != nil {
 		return nil
 	}
 	return ss
@@ -125,7 +126,7 @@ func (c *cli) lbServices(ctx context.Context) []lb.ServiceStatus {
 
 func (c *cli) serviceNames(ctx context.Context, _ []string) []cobra.Completion {
 	var out []cobra.Completion
-	for _, s := range c.lbServices(ctx) {
+	for _, s := range c.lbServices(ctx, api.LBServiceQuery{}) {
 		out = append(out, cobra.CompletionWithDesc(s.Name, fmt.Sprintf("%s %s/%s", s.VIP, portText(s.Port), s.Protocol)))
 	}
 	return out
@@ -133,7 +134,7 @@ func (c *cli) serviceNames(ctx context.Context, _ []string) []cobra.Completion {
 
 func (c *cli) backendAddresses(ctx context.Context, args []string) []cobra.Completion {
 	var out []cobra.Completion
-	for _, s := range c.lbServices(ctx) {
+	for _, s := range c.lbServices(ctx, api.LBServiceQuery{Name: args[0], Backends: true}) {
 		if s.Name != args[0] {
 			continue
 		}
@@ -147,7 +148,7 @@ func (c *cli) backendAddresses(ctx context.Context, args []string) []cobra.Compl
 func (c *cli) vips(ctx context.Context, _ []string) []cobra.Completion {
 	seen := map[string]bool{}
 	var out []cobra.Completion
-	for _, s := range c.lbServices(ctx) {
+	for _, s := range c.lbServices(ctx, api.LBServiceQuery{}) {
 		if v := s.VIP.String(); !seen[v] {
 			seen[v] = true
 			out = append(out, cobra.CompletionWithDesc(v, s.Name))

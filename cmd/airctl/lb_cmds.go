@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -9,66 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aird-net/aird/internal/api"
-	"github.com/aird-net/aird/lb"
 )
 
 func (c *cli) lbCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "lb", Short: "Load balancer: services, backends, stats, drain"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "services",
-		Short: "Show services and whether their VIP is serving (advertised)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ss, err := c.services(cmd)
-			if err != nil || c.json() {
-				return errOrJSON(c, err, ss)
-			}
-			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tVIP\tPORT\tPROTO\tSERVING\tHEALTHY")
-			for _, s := range ss {
-				healthy := 0
-				for _, b := range s.Backends {
-					if b.Health.Healthy && b.Weight > 0 && !b.Drained {
-						healthy++
-					}
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\n", s.Name, s.VIP, portText(s.Port), s.Protocol, yesNo(s.Serving), healthy, len(s.Backends))
-			}
-			return w.Flush()
-		},
-	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "backends [VIP|SERVICE]",
-		Short: "Show backends with weight, drain, health and traffic (VIP: ADDRESS or ADDRESS:PORT/PROTO)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ss, err := c.services(cmd)
-			if err != nil {
-				return err
-			}
-			if len(args) == 1 {
-				ss = filterServices(ss, args[0])
-				if len(ss) == 0 {
-					return fmt.Errorf("no service or VIP %q", args[0])
-				}
-			}
-			vs, err := c.withTraffic(cmd, ss)
-			if err != nil || c.json() {
-				return errOrJSON(c, err, vs)
-			}
-			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "SERVICE\tBACKEND\tWEIGHT\tDRAINED\tHEALTHY\tPROBES\tCHECKS\tFAILURES\tPACKETS\tBYTES\tLAST ERROR")
-			for _, s := range vs {
-				for _, b := range s.Backends {
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, b.Address, b.Weight, yesNo(b.Drained),
-						yesNo(b.Health.Healthy), probePath(b.Health.Via, b.Health.Fallback), b.Health.Checks, b.Health.Failures,
-						countText(b.Packets), countText(b.Bytes), b.Health.LastError)
-				}
-			}
-			return w.Flush()
-		},
-	})
-	cmd.AddCommand(c.lbStatsCommand())
+	cmd.AddCommand(c.lbServicesCommand(), c.lbBackendsCommand(), c.lbStatsCommand())
 	for _, drain := range []bool{true, false} {
 		use, short := "drain SERVICE BACKEND", "Stop new flows to a backend; established flows keep it"
 		if !drain {
@@ -91,22 +37,130 @@ func (c *cli) lbCommand() *cobra.Command {
 	return cmd
 }
 
-func (c *cli) services(cmd *cobra.Command) ([]lb.ServiceStatus, error) {
-	var ss []lb.ServiceStatus
-	err := c.client().Do(cmd.Context(), "GET", "/v1/lb/services", nil, &ss)
-	return ss, err
+func (c *cli) lbServicesCommand() *cobra.Command {
+	var sel string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "services [VIP|SERVICE]",
+		Short: "Show services: serving (advertised), usable backends, traffic",
+		Long: `Show every service (or those of one VIP, or one service): whether its VIP
+is serving (advertised), how many of its backends take new flows, and the
+packets and bytes load-balanced for it. VIP is an address, or
+ADDRESS:PORT/PROTO ([IPv6]:PORT/PROTO) for one of its services. --limit
+shows the first N only; the daemon answers in pages, so thousands of
+services are fine.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				sel = args[0]
+			}
+			q, err := serviceQuery(sel)
+			if err != nil {
+				return err
+			}
+			ss, err := c.lbServicePages(cmd.Context(), q, limit)
+			if err != nil || c.json() {
+				return errOrJSON(c, err, ss)
+			}
+			if sel != "" && len(ss) == 0 {
+				return fmt.Errorf("no service or VIP %q", sel)
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tVIP\tPORT\tPROTO\tSERVING\tUSABLE\tPACKETS\tBYTES")
+			for _, s := range ss {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", s.Name, s.VIP, portText(s.Port), s.Protocol, yesNo(s.Serving),
+					s.Usable, s.Total, countText(s.Packets), countText(s.Bytes))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "show at most this many services (0: all)")
+	return cmd
 }
 
-// filterServices picks services by name or by VIP (api.ParseVIPSelector).
-func filterServices(ss []lb.ServiceStatus, sel string) []lb.ServiceStatus {
-	vip, vipErr := api.ParseVIPSelector(sel)
-	var out []lb.ServiceStatus
-	for _, s := range ss {
-		if s.Name == sel || (vipErr == nil && vip.Matches(s.VIP, s.Port, s.Protocol)) {
-			out = append(out, s)
-		}
+func (c *cli) lbBackendsCommand() *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "backends [VIP|SERVICE]",
+		Short: "Show backends with weight, drain, health and traffic (VIP: ADDRESS or ADDRESS:PORT/PROTO)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sel := ""
+			if len(args) == 1 {
+				sel = args[0]
+			}
+			q, err := serviceQuery(sel)
+			if err != nil {
+				return err
+			}
+			q.Backends = true
+			ss, err := c.lbServicePages(cmd.Context(), q, limit)
+			if err == nil && sel != "" && len(ss) == 0 {
+				err = fmt.Errorf("no service or VIP %q", sel)
+			}
+			if err != nil || c.json() {
+				return errOrJSON(c, err, ss)
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "SERVICE\tBACKEND\tWEIGHT\tDRAINED\tHEALTHY\tPROBES\tCHECKS\tFAILURES\tPACKETS\tBYTES\tLAST ERROR")
+			for _, s := range ss {
+				for _, b := range s.Backends {
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, b.Address, b.Weight, yesNo(b.Drained),
+						healthText(b.Health), probePath(b.Health.Via, b.Health.Fallback), b.Health.Checks, b.Health.Failures,
+						countText(b.Packets), countText(b.Bytes), b.Health.LastError)
+				}
+			}
+			return w.Flush()
+		},
 	}
-	return out
+	cmd.Flags().IntVar(&limit, "limit", 0, "show the backends of at most this many services (0: all)")
+	return cmd
+}
+
+// serviceQuery selects by VIP (api.ParseVIPSelector) or, failing that, by
+// service name.
+func serviceQuery(sel string) (api.LBServiceQuery, error) {
+	if sel == "" {
+		return api.LBServiceQuery{}, nil
+	}
+	if v, err := api.ParseVIPSelector(sel); err == nil {
+		return api.LBServiceQuery{VIP: &v}, nil
+	}
+	return api.LBServiceQuery{Name: sel}, nil
+}
+
+// lbPage is how many services airctl asks for at a time: a page of
+// services with 100 backends each is a few megabytes.
+const lbPage = 500
+
+// lbServicePages reads the services q selects, a page at a time, at most
+// limit of them (0: all).
+func (c *cli) lbServicePages(ctx context.Context, q api.LBServiceQuery, limit int) ([]api.LBService, error) {
+	out := []api.LBService{}
+	for {
+		q.Limit = lbPage
+		if limit > 0 {
+			q.Limit = min(lbPage, limit-len(out))
+		}
+		var l api.LBServiceList
+		if err := c.client().Do(ctx, "GET", "/v1/lb/services?"+q.Values().Encode(), nil, &l); err != nil {
+			return nil, err
+		}
+		out = append(out, l.Services...)
+		if l.Next == "" || (limit > 0 && len(out) >= limit) {
+			return out, nil
+		}
+		q.After = l.Next
+	}
+}
+
+// healthText is a backend's health: yes, no, or pending (after a restart,
+// before its first probe answered).
+func healthText(h api.LBHealth) string {
+	if h.Checked && !h.Known {
+		return "pending"
+	}
+	return yesNo(h.Healthy)
 }
 
 func portText(p int) string {

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/aird-net/aird/internal/api"
-	"github.com/aird-net/aird/lb"
 )
 
 func (c *cli) lbStatsCommand() *cobra.Command {
@@ -83,51 +80,6 @@ func printLBStats(c *cli, st api.LBStats, oneVIP bool) error {
 		}
 	}
 	return w.Flush()
-}
-
-// serviceView is a service of airctl lb backends -o json: lb.ServiceStatus
-// with each backend's traffic.
-type serviceView struct {
-	lb.ServiceStatus
-	Backends []backendView `json:"backends"`
-}
-
-// backendView is lb.BackendStatus plus the packets and bytes sent to the
-// backend; they are absent without a data plane or before it is programmed.
-type backendView struct {
-	lb.BackendStatus
-	Packets *uint64 `json:"packets,omitempty"`
-	Bytes   *uint64 `json:"bytes,omitempty"`
-}
-
-// withTraffic joins services with the backend counters of GET /v1/lb/stats.
-// A daemon without a data plane answers 404 there: no counters, no error.
-func (c *cli) withTraffic(cmd *cobra.Command, ss []lb.ServiceStatus) ([]serviceView, error) {
-	var st api.LBStats
-	err := c.client().Do(cmd.Context(), "GET", "/v1/lb/stats", nil, &st)
-	var se *api.StatusError
-	if err != nil && !(errors.As(err, &se) && se.Code == http.StatusNotFound) {
-		return nil, err
-	}
-	traffic := map[string]api.LBBackendStats{}
-	for _, s := range st.Services {
-		for _, b := range s.Backends {
-			traffic[lb.BackendKey(s.Name, b.Address)] = b
-		}
-	}
-	out := make([]serviceView, 0, len(ss))
-	for _, s := range ss {
-		v := serviceView{ServiceStatus: s, Backends: make([]backendView, 0, len(s.Backends))}
-		for _, b := range s.Backends {
-			bv := backendView{BackendStatus: b}
-			if t, ok := traffic[lb.BackendKey(s.Name, b.Address)]; ok {
-				bv.Packets, bv.Bytes = &t.Packets, &t.Bytes
-			}
-			v.Backends = append(v.Backends, bv)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // countText prints a counter, or "-" when there is none.

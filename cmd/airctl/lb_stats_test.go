@@ -12,50 +12,95 @@ import (
 
 	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/config"
-	"github.com/aird-net/aird/lb"
 )
 
 // fakeLB is a daemon with two services on one VIP and one on another.
 type fakeLB struct{ noDataPlane bool }
 
-func (fakeLB) Status() api.Status                        { return api.Status{State: api.StateRunning} }
-func (fakeLB) Reload(context.Context) api.ReloadResult   { return api.ReloadResult{OK: true} }
-func (fakeLB) Config() *config.Config                    { return config.Default() }
-func (fakeLB) SetLogLevel(string) error                  { return nil }
-func (fakeLB) LBDrain(api.LBDrain) error                 { return nil }
-func (f fakeLB) LBServices() ([]lb.ServiceStatus, error) { return fakeServices(), nil }
-func (f fakeLB) LBStats() (api.LBStats, error) {
+func (fakeLB) Status() api.Status                      { return api.Status{State: api.StateRunning} }
+func (fakeLB) Reload(context.Context) api.ReloadResult { return api.ReloadResult{OK: true} }
+func (fakeLB) Config() *config.Config                  { return config.Default() }
+func (fakeLB) SetLogLevel(string) error                { return nil }
+func (fakeLB) LBDrain(api.LBDrain) error               { return nil }
+
+// LBServices serves fakeServices like the daemon: selection, pages of
+// limit (after a name), backends only when asked, counters only with a
+// data plane.
+func (f fakeLB) LBServices(q api.LBServiceQuery) (api.LBServiceList, error) {
+	out := api.LBServiceList{Services: []api.LBService{}}
+	started := q.After == ""
+	for _, s := range fakeServices() {
+		if !started {
+			started = s.Name == q.After
+			continue
+		}
+		if !q.Matches(s.Name, s.VIP, s.Port, s.Protocol) {
+			continue
+		}
+		if q.Limit > 0 && len(out.Services) == q.Limit {
+			out.Next = out.Services[len(out.Services)-1].Name
+			break
+		}
+		if !q.Backends {
+			s.Backends = nil
+		}
+		if f.noDataPlane {
+			s.Packets, s.Bytes = nil, nil
+			for i := range s.Backends {
+				s.Backends[i].Packets, s.Backends[i].Bytes = nil, nil
+			}
+		}
+		out.Services = append(out.Services, s)
+	}
+	return out, nil
+}
+
+func (f fakeLB) LBStats(q api.LBServiceQuery) (api.LBStats, error) {
 	if f.noDataPlane {
 		return api.LBStats{}, api.ErrNotConfigured
 	}
 	st := api.LBStats{Events: map[string]uint64{"ct_hit": 7, "ct_miss": 3}, Drops: map[string]uint64{"no_backend": 1}}
+	selected := q.VIP != nil || q.Name != ""
+	if selected {
+		st = api.LBStats{}
+	}
 	for _, s := range fakeServices() {
-		ss := api.LBServiceStats{Name: s.Name, VIP: s.VIP, Port: s.Port, Protocol: s.Protocol}
-		for i, b := range s.Backends {
-			n := uint64(10*s.Port + i)
-			ss.Backends = append(ss.Backends, api.LBBackendStats{Address: b.Address, Packets: n, Bytes: 100 * n})
-			ss.Packets, ss.Bytes = ss.Packets+n, ss.Bytes+100*n
+		if !q.Matches(s.Name, s.VIP, s.Port, s.Protocol) {
+			continue
+		}
+		ss := api.LBServiceStats{Name: s.Name, VIP: s.VIP, Port: s.Port, Protocol: s.Protocol, Packets: *s.Packets, Bytes: *s.Bytes}
+		for _, b := range s.Backends {
+			if selected {
+				ss.Backends = append(ss.Backends, api.LBBackendStats{Address: b.Address, Packets: *b.Packets, Bytes: *b.Bytes})
+			}
 		}
 		st.Services = append(st.Services, ss)
 	}
 	return st, nil
 }
 
-func fakeServices() []lb.ServiceStatus {
+func fakeServices() []api.LBService {
 	vip := netip.MustParseAddr("fd00:300::10")
-	bes := func(addrs ...string) []lb.BackendStatus {
-		var out []lb.BackendStatus
-		for _, a := range addrs {
-			out = append(out, lb.BackendStatus{Address: netip.MustParseAddr(a), Weight: 100})
+	svc := func(name string, vip netip.Addr, port int, proto string, addrs ...string) api.LBService {
+		s := api.LBService{Name: name, VIP: vip, Port: port, Protocol: proto, Serving: true, Usable: len(addrs), Total: len(addrs)}
+		var p, by uint64
+		for i, a := range addrs {
+			n := uint64(10*port + i)
+			p, by = p+n, by+100*n
+			s.Backends = append(s.Backends, api.LBBackendState{Address: netip.MustParseAddr(a), Weight: 100,
+				Health: api.LBHealth{Healthy: true, Known: true}, Packets: &n, Bytes: ptr(100 * n)})
 		}
-		return out
+		s.Packets, s.Bytes = &p, &by
+		return s
 	}
-	return []lb.ServiceStatus{
-		{Name: "web", VIP: vip, Port: 443, Protocol: "tcp", Backends: bes("fd00:100::1", "fd00:100::2")},
-		{Name: "dns", VIP: vip, Port: 53, Protocol: "udp", Backends: bes("fd00:100::3")},
-		{Name: "other", VIP: netip.MustParseAddr("192.0.2.10"), Port: 80, Protocol: "tcp", Backends: bes("fd00:100::4")},
+	return []api.LBService{
+		svc("web", vip, 443, "tcp", "fd00:100::1", "fd00:100::2"),
+		svc("dns", vip, 53, "udp", "fd00:100::3"),
+		svc("other", netip.MustParseAddr("192.0.2.10"), 80, "tcp", "fd00:100::4"),
 	}
 }
+
+func ptr(v uint64) *uint64 { return &v }
 
 func serveFake(t *testing.T, b api.Backend) string {
 	t.Helper()

@@ -101,39 +101,30 @@ func (v VIPSelector) String() string {
 	return s
 }
 
-// ForVIP narrows stats to the services sel picks. The event and drop
-// totals are node-wide, so they are left out. No such service is an error.
-func (st LBStats) ForVIP(sel VIPSelector) (LBStats, error) {
-	out := LBStats{Services: []LBServiceStats{}}
-	for _, s := range st.Services {
-		if sel.Matches(s.VIP, s.Port, s.Protocol) {
-			out.Services = append(out.Services, s)
-		}
+// lbStats answers GET /v1/lb/stats[?vip=...&name=...]. A malformed
+// selector is refused before the counters are read; a selection that
+// matches no service is an error.
+func lbStats(r *http.Request, b LBBackend) (LBStats, error) {
+	q, err := parseLBServiceQuery(r)
+	if err != nil {
+		return LBStats{}, err
 	}
-	if len(out.Services) == 0 {
+	if q.After != "" || q.Limit != 0 || q.Backends {
+		return LBStats{}, fmt.Errorf("lb stats selects by vip= and name= only (pages and backends: GET /v1/lb/services)")
+	}
+	st, err := b.LBStats(q)
+	if err != nil {
+		return LBStats{}, err
+	}
+	if (q.VIP != nil || q.Name != "") && len(st.Services) == 0 && q.After == "" {
+		if q.VIP == nil {
+			return LBStats{}, fmt.Errorf("lb stats: no service %q", q.Name)
+		}
 		hint := ""
-		if sel.Addr.Is6() && sel.Port < 0 {
+		if q.VIP.Addr.Is6() && q.VIP.Port < 0 {
 			hint = " (an IPv6 VIP with a port is written [ADDRESS]:PORT/PROTO)"
 		}
-		return LBStats{}, fmt.Errorf("lb stats: no service on VIP %s%s", sel, hint)
+		return LBStats{}, fmt.Errorf("lb stats: no service on VIP %s%s", q.VIP, hint)
 	}
-	return out, nil
-}
-
-// lbStats answers GET /v1/lb/stats[?vip=...]. A malformed selector is
-// refused before the counters are read.
-func lbStats(r *http.Request, b LBBackend) (LBStats, error) {
-	q := r.URL.Query()
-	if !q.Has("vip") {
-		return b.LBStats()
-	}
-	sel, err := ParseVIPSelector(q.Get("vip"))
-	if err != nil {
-		return LBStats{}, err
-	}
-	st, err := b.LBStats()
-	if err != nil {
-		return LBStats{}, err
-	}
-	return st.ForVIP(sel)
+	return st, nil
 }

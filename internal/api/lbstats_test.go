@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/aird-net/aird/lb"
 )
 
 func TestParseVIPSelector(t *testing.T) {
@@ -47,12 +45,56 @@ func TestParseVIPSelector(t *testing.T) {
 // lbFake serves fixed load-balancer stats.
 type lbFake struct {
 	fakeBackend
-	stats LBStats
+	stats   LBStats
+	queries []LBServiceQuery
 }
 
-func (f *lbFake) LBServices() ([]lb.ServiceStatus, error) { return nil, nil }
-func (f *lbFake) LBDrain(LBDrain) error                   { return nil }
-func (f *lbFake) LBStats() (LBStats, error)               { return f.stats, nil }
+func (f *lbFake) LBServices(q LBServiceQuery) (LBServiceList, error) {
+	f.queries = append(f.queries, q)
+	return LBServiceList{Services: []LBService{}}, nil
+}
+func (f *lbFake) LBDrain(LBDrain) error { return nil }
+
+// LBStats selects like the daemon: a selection drops the node-wide totals.
+func (f *lbFake) LBStats(q LBServiceQuery) (LBStats, error) {
+	if q.VIP == nil && q.Name == "" {
+		return f.stats, nil
+	}
+	out := LBStats{Services: []LBServiceStats{}}
+	for _, s := range f.stats.Services {
+		if q.Matches(s.Name, s.VIP, s.Port, s.Protocol) {
+			out.Services = append(out.Services, s)
+		}
+	}
+	return out, nil
+}
+
+// The services endpoint parses its query, and refuses a malformed one.
+func TestLBServicesQuery(t *testing.T) {
+	f := &lbFake{}
+	c, _ := serve(t, f)
+	ctx := context.Background()
+	sel, _ := ParseVIPSelector("[fd00:300::10]:443/tcp")
+	want := LBServiceQuery{Name: "web", VIP: &sel, After: "a b", Limit: 10, Backends: true}
+	var l LBServiceList
+	if err := c.Do(ctx, "GET", "/v1/lb/services?"+want.Values().Encode(), nil, &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.queries) != 1 || f.queries[0].Name != "web" || *f.queries[0].VIP != sel || f.queries[0].After != "a b" ||
+		f.queries[0].Limit != 10 || !f.queries[0].Backends {
+		t.Fatalf("queries %+v, want %+v", f.queries, want)
+	}
+	for _, q := range []string{"limit=-1", "limit=x", "limit=100001", "backends=maybe", "vip=web"} {
+		err := c.Do(ctx, "GET", "/v1/lb/services?"+q, nil, nil)
+		var se *StatusError
+		if !errors.As(err, &se) || se.Code != 400 {
+			t.Errorf("?%s: %v, want a 400", q, err)
+		}
+	}
+	if len(f.queries) != 1 {
+		t.Fatalf("malformed queries reached the daemon: %+v", f.queries[1:])
+	}
+}
 
 func TestLBStatsForVIP(t *testing.T) {
 	vip := netip.MustParseAddr("fd00:300::10")

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/netip"
 	"time"
-
-	"github.com/aird-net/aird/lb"
 )
 
 // ErrNotConfigured is returned by a plane that the configuration does not
@@ -103,7 +101,8 @@ type LBDrain struct {
 
 // LBStats is the answer to GET /v1/lb/stats: data-plane event and drop
 // counters and the traffic of every programmed service (LBServiceStats),
-// summed over CPUs. With ?vip= only the selected services (see ForVIP).
+// summed over CPUs. With a selection (vip=, name=) only those services,
+// with their backends' traffic, and no node-wide events and drops.
 type LBStats struct {
 	Events   map[string]uint64 `json:"events,omitempty"`
 	Drops    map[string]uint64 `json:"drops,omitempty"`
@@ -112,7 +111,7 @@ type LBStats struct {
 
 // LBBackend is implemented by a daemon that runs the load balancer.
 type LBBackend interface {
-	LBServices() ([]lb.ServiceStatus, error)
+	LBServices(LBServiceQuery) (LBServiceList, error)
 	LBDrain(LBDrain) error
-	LBStats() (LBStats, error)
+	LBStats(LBServiceQuery) (LBStats, error)
 }

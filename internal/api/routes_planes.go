@@ -51,7 +51,12 @@ func planeRoutes(mux *http.ServeMux, b Backend) {
 			writeError(w, http.StatusNotFound, fmt.Errorf("lb: %w", ErrNotConfigured))
 			return
 		}
-		ss, err := lbb.LBServices()
+		q, err := parseLBServiceQuery(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		ss, err := lbb.LBServices(q)
 		answer(w, ss, err)
 	})
 	mux.HandleFunc("GET /v1/lb/stats", func(w http.ResponseWriter, r *http.Request) {

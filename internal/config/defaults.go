@@ -9,6 +9,8 @@ const (
 	DefaultSocket          = "/run/aird/aird.sock"
 	DefaultPinPath         = "/sys/fs/bpf/aird"
 	DefaultMaglevTableSize = 65537
+	DefaultLBMaxVIPs       = 65536
+	DefaultLBMaxBackends   = 65536
 )
 
 // Default returns a configuration with every default filled in and nothing
@@ -16,10 +18,11 @@ const (
 func Default() *Config {
 	return &Config{
 		Datapath: Datapath{PinPath: DefaultPinPath, XDPMode: "auto", Forwarding: "enable"},
-		LB:       LB{MaglevTableSize: DefaultMaglevTableSize, ConntrackSize: 1 << 20, ICMPTooBig: true},
-		API:      API{Socket: DefaultSocket, SocketMode: 0o660},
-		Metrics:  Metrics{Path: "/metrics"},
-		Log:      Log{Level: "info", Format: "text"},
+		LB: LB{MaglevTableSize: DefaultMaglevTableSize, MaxVIPs: DefaultLBMaxVIPs, MaxBackends: DefaultLBMaxBackends,
+			ConntrackSize: 1 << 20, ICMPTooBig: true},
+		API:     API{Socket: DefaultSocket, SocketMode: 0o660},
+		Metrics: Metrics{Path: "/metrics"},
+		Log:     Log{Level: "info", Format: "text"},
 	}
 }
 

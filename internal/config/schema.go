@@ -121,9 +121,15 @@ type Pool struct {
 
 // LB holds load-balancer wide settings.
 type LB struct {
-	MaglevTableSize int  `toml:"maglev-table-size" json:"maglev_table_size"`
-	ConntrackSize   int  `toml:"conntrack-size" json:"conntrack_size"`
-	ICMPTooBig      bool `toml:"icmp-too-big" json:"icmp_too_big"`
+	// MaglevTableSize caps the size of each VIP's Maglev table (a
+	// prime); a table has at least about 100 slots per backend below it.
+	MaglevTableSize int `toml:"maglev-table-size" json:"maglev_table_size"`
+	// MaxVIPs and MaxBackends size the data plane's id spaces: services
+	// and distinct backend addresses (sized at load: restart).
+	MaxVIPs       int  `toml:"max-vips" json:"max_vips"`
+	MaxBackends   int  `toml:"max-backends" json:"max_backends"`
+	ConntrackSize int  `toml:"conntrack-size" json:"conntrack_size"`
+	ICMPTooBig    bool `toml:"icmp-too-big" json:"icmp_too_big"`
 	// EncapSourcePrefix is the outer IPv6 source of encapsulated packets;
 	// its host bits vary with the flow. Unset: the node's IPv6 underlay.
 	EncapSourcePrefix netip.Prefix `toml:"encap-source-prefix" json:"encap_source_prefix,omitzero"`

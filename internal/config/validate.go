@@ -19,6 +19,7 @@ func validate(r *reporter, c *Config) {
 	v.lb()
 	v.services()
 	v.self()
+	v.lbLimits()
 	v.local()
 }
 

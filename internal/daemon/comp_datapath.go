@@ -30,15 +30,15 @@ func (c *datapathComponent) sections() []string {
 func (c *datapathComponent) apply(old, new *config.Config) error {
 	if c.dp == nil {
 		dp, err := datapath.Open(datapath.Options{PinPath: new.Datapath.PinPath, XDPMode: new.Datapath.XDPMode, Logger: c.log,
-			MaglevTableSize: uint32(new.LB.MaglevTableSize), ConntrackSize: uint32(new.LB.ConntrackSize)})
+			MaxVIPs: uint32(new.LB.MaxVIPs), MaxBackends: uint32(new.LB.MaxBackends), ConntrackSize: uint32(new.LB.ConntrackSize)})
 		if err != nil {
 			return err
 		}
 		c.dp = dp
 	} else if old != nil && (old.Datapath.PinPath != new.Datapath.PinPath || old.Datapath.XDPMode != new.Datapath.XDPMode) {
 		return errors.New("datapath.pin-path and datapath.xdp-mode take effect at restart, not on reload: restore them or restart aird")
-	} else if old != nil && (old.LB.MaglevTableSize != new.LB.MaglevTableSize || old.LB.ConntrackSize != new.LB.ConntrackSize) {
-		return errors.New("lb.maglev-table-size and lb.conntrack-size size BPF maps at load, so they take effect at restart: restore them or restart aird")
+	} else if old != nil && (old.LB.MaxVIPs != new.LB.MaxVIPs || old.LB.MaxBackends != new.LB.MaxBackends || old.LB.ConntrackSize != new.LB.ConntrackSize) {
+		return errors.New("lb.max-vips, lb.max-backends and lb.conntrack-size size BPF maps at load, so they take effect at restart: restore them or restart aird")
 	}
 	uplinks := old == nil || !slices.Equal(old.Node.Uplinks, new.Node.Uplinks)
 	if uplinks {

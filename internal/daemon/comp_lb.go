@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 
 	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/lb"
@@ -29,17 +30,19 @@ func (c *lbComponent) sections() []string {
 
 func (c *lbComponent) apply(old, new *config.Config) error {
 	if c.m == nil {
-		if err := c.start(); err != nil {
+		if err := c.start(new); err != nil {
 			return err
 		}
 	}
 	c.m.SetProbePath(c.probes.path(new))
-	return c.m.Apply(new.Services)
+	return c.m.Apply(lbConfig(new))
 }
 
 // start takes the lb maps of the loaded data plane, adopting what an
 // earlier aird programmed, and starts the manager that programs them.
-func (c *lbComponent) start() error {
+// Drained backends are kept next to the API socket, where the BGP drain
+// marker is.
+func (c *lbComponent) start(cfg *config.Config) error {
 	var dataplane lb.Dataplane
 	c.probes = lbProbes{log: c.log}
 	if c.dp != nil && c.dp.dp != nil {
@@ -47,15 +50,14 @@ func (c *lbComponent) start() error {
 		if err != nil {
 			return fmt.Errorf("lb: %w", err)
 		}
-		p, err := lb.NewProgrammer(maps, c.dp.dp.MaglevTableSize())
-		if err != nil {
-			return err
-		}
-		c.prog, dataplane = p, p
+		c.prog = lb.NewProgrammer(maps, c.log)
+		dataplane = c.prog
 		c.probes.dp = c.dp.dp
 	}
-	m, err := lb.New(context.Background(), lb.Options{Logger: c.log, OnServing: c.onServing, Dataplane: dataplane})
+	m, err := lb.New(context.Background(), lb.Options{Logger: c.log, OnServing: c.onServing, Dataplane: dataplane,
+		StateDir: filepath.Dir(cfg.API.Socket)})
 	if err != nil {
+		c.prog = nil
 		return err
 	}
 	c.m = m

@@ -11,6 +11,7 @@ import (
 	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/datapath"
 	"github.com/aird-net/aird/internal/testutil"
+	"github.com/aird-net/aird/lb"
 	"github.com/aird-net/aird/lb/health"
 )
 
@@ -41,7 +42,7 @@ func TestProbeRoutingFollowsStopIntent(t *testing.T) {
 		return ok
 	}
 	run := func(cfg *config.Config, intent stopIntent) {
-		dp, err := datapath.Open(datapath.Options{PinPath: pin, XDPMode: datapath.ModeAuto, MaglevTableSize: 251,
+		dp, err := datapath.Open(datapath.Options{PinPath: pin, XDPMode: datapath.ModeAuto, MaxVIPs: 64, MaxBackends: 64,
 			ConntrackSize: 4096, Logger: log})
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +52,11 @@ func TestProbeRoutingFollowsStopIntent(t *testing.T) {
 		if err := lbc.apply(nil, cfg); err != nil {
 			t.Fatal(err)
 		}
-		st := lbc.m.Services()[0].Backends[0].Health
+		l, err := lbc.m.Services(lb.ServiceQuery{Backends: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := l.Services[0].Backends[0].Health
 		if len(cfg.Node.Uplinks) == 0 {
 			if installed() || st.Via != health.ViaDirect || !strings.Contains(st.Fallback, "no node.uplinks") {
 				t.Fatalf("without uplinks: routing installed %v, check goes %q (fallback %q)", installed(), st.Via, st.Fallback)

@@ -4,12 +4,14 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aird-net/aird/bpf"
+	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/datapath"
 	"github.com/aird-net/aird/internal/testutil"
@@ -23,7 +25,7 @@ func lbWithDataplane(t *testing.T, services []config.Service) (*datapathComponen
 	pin := testutil.TempPinPath(t)
 	t.Cleanup(func() { _ = datapath.Teardown(pin) })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dp, err := datapath.Open(datapath.Options{PinPath: pin, XDPMode: datapath.ModeAuto, MaglevTableSize: 251, ConntrackSize: 4096, Logger: log})
+	dp, err := datapath.Open(datapath.Options{PinPath: pin, XDPMode: datapath.ModeAuto, MaxVIPs: 64, MaxBackends: 64, ConntrackSize: 4096, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +33,8 @@ func lbWithDataplane(t *testing.T, services []config.Service) (*datapathComponen
 	t.Cleanup(func() { _ = dpc.close(intentRestart) })
 	lbc := &lbComponent{log: log, onServing: func([]netip.Addr) {}, dp: dpc}
 	cfg := config.Default()
+	cfg.LB.MaglevTableSize = 251
+	cfg.API.Socket = filepath.Join(t.TempDir(), "aird.sock") // the drain file goes next to it
 	cfg.Services = services
 	if err := lbc.apply(nil, cfg); err != nil {
 		t.Fatal(err)
@@ -91,7 +95,7 @@ func TestLBMetricsCoverEveryCounter(t *testing.T) {
 	}
 	for _, name := range []string{"aird_lb_backend_packets_total", "aird_lb_backend_bytes_total"} {
 		for _, b := range web.Backends {
-			if !has(name, map[string]string{"service": "web", "vip": "fd00:300::10", "port": "443", "protocol": "tcp", "backend": b.Address.String()}) {
+			if !has(name, map[string]string{"backend": b.Address.String()}) {
 				t.Errorf("%s lacks backend %s: %v", name, b.Address, got[name])
 			}
 		}
@@ -100,13 +104,23 @@ func TestLBMetricsCoverEveryCounter(t *testing.T) {
 		}
 	}
 
-	st, err := (&Daemon{dp: dpc, lb: lbc}).LBStats()
+	d := &Daemon{dp: dpc, lb: lbc}
+	st, err := d.LBStats(api.LBServiceQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(st.Events) != len(bpf.LBStats()) || len(st.Drops) != len(bpf.DropReasons()) || len(st.Services) != 1 ||
-		st.Services[0].Name != "web" || len(st.Services[0].Backends) != 2 {
+		st.Services[0].Name != "web" || st.Services[0].Backends != nil {
 		t.Fatalf("LBStats = %+v", st)
+	}
+	st, err = d.LBStats(api.LBServiceQuery{Name: "web"})
+	if err != nil || st.Events != nil || len(st.Services) != 1 || len(st.Services[0].Backends) != 2 {
+		t.Fatalf("LBStats of web = %+v, %v", st, err)
+	}
+	l, err := d.LBServices(api.LBServiceQuery{Backends: true})
+	if err != nil || len(l.Services) != 1 || l.Services[0].Packets == nil || len(l.Services[0].Backends) != 2 ||
+		l.Services[0].Backends[0].Packets == nil || l.Services[0].Usable != 2 {
+		t.Fatalf("LBServices = %+v, %v", l, err)
 	}
 }
 

@@ -88,12 +88,67 @@ func neighborAddr(sp *bgp.Speaker, name string) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("bgp: no neighbor %q", name)
 }
 
-// LBServices implements api.LBBackend.
-func (d *Daemon) LBServices() ([]lb.ServiceStatus, error) {
+// LBServices implements api.LBBackend: one page of services, with their
+// traffic (and their backends' when asked for).
+func (d *Daemon) LBServices(q api.LBServiceQuery) (api.LBServiceList, error) {
 	if d.lb.m == nil {
-		return nil, fmt.Errorf("lb: %w", api.ErrNotConfigured)
+		return api.LBServiceList{}, fmt.Errorf("lb: %w", api.ErrNotConfigured)
 	}
-	return d.lb.m.Services(), nil
+	l, err := d.lb.m.Services(lb.ServiceQuery{Match: lbMatch(q), After: q.After, Limit: q.Limit, Backends: q.Backends})
+	if err != nil {
+		return api.LBServiceList{}, err
+	}
+	out := api.LBServiceList{Services: make([]api.LBService, len(l.Services)), Next: l.Next}
+	for i, s := range l.Services {
+		out.Services[i] = lbServiceState(s)
+	}
+	if d.lb.prog == nil || len(l.Services) == 0 {
+		return out, nil
+	}
+	page := make(map[string]*api.LBService, len(out.Services))
+	for i := range out.Services {
+		page[out.Services[i].Name] = &out.Services[i]
+	}
+	ids := d.lb.m.IDs(func(s *lb.Service) bool { return page[s.Name] != nil }, q.Backends)
+	cs, err := d.lb.readCounters(ids)
+	if err != nil {
+		return api.LBServiceList{}, err
+	}
+	for _, sid := range ids {
+		s := page[sid.Name]
+		v := cs.vips[sid.VIPID]
+		s.Packets, s.Bytes = &v.Packets, &v.Bytes
+		byAddr := make(map[netip.Addr]uint32, len(sid.Backends))
+		for _, b := range sid.Backends {
+			byAddr[b.Address] = b.ID
+		}
+		for j := range s.Backends {
+			if id, ok := byAddr[s.Backends[j].Address]; ok {
+				bc := cs.backends[id]
+				s.Backends[j].Packets, s.Backends[j].Bytes = &bc.Packets, &bc.Bytes
+			}
+		}
+	}
+	return out, nil
+}
+
+// lbMatch turns an API selection into the manager's.
+func lbMatch(q api.LBServiceQuery) func(*lb.Service) bool {
+	if q.Name == "" && q.VIP == nil {
+		return nil
+	}
+	return func(s *lb.Service) bool { return q.Matches(s.Name, s.VIP, s.Port, s.Protocol) }
+}
+
+func lbServiceState(s lb.ServiceStatus) api.LBService {
+	out := api.LBService{Name: s.Name, VIP: s.VIP, Port: s.Port, Protocol: s.Protocol, Serving: s.Serving, Usable: s.Usable, Total: s.Total}
+	for _, b := range s.Backends {
+		h := b.Health
+		out.Backends = append(out.Backends, api.LBBackendState{Address: b.Address, Weight: b.Weight, Drained: b.Drained,
+			Health: api.LBHealth{Checked: b.Checked, Healthy: h.Healthy, Known: h.Known, Via: h.Via, Fallback: h.Fallback,
+				LastError: h.LastError, Since: h.Since, Checks: h.Checks, Failures: h.Failures}})
+	}
+	return out
 }
 
 // LBDrain implements api.LBBackend.
@@ -104,20 +159,26 @@ func (d *Daemon) LBDrain(req api.LBDrain) error {
 	return d.lb.m.SetDrained(req.Service, req.Backend, req.Drained)
 }
 
-// LBStats implements api.LBBackend.
-func (d *Daemon) LBStats() (api.LBStats, error) {
+// LBStats implements api.LBBackend: node-wide events and drops and every
+// service's traffic, or, for a selection, the selected services with their
+// backends' traffic.
+func (d *Daemon) LBStats(q api.LBServiceQuery) (api.LBStats, error) {
 	if d.dp.dp == nil {
 		return api.LBStats{}, fmt.Errorf("lb: %w (no data plane)", api.ErrNotConfigured)
+	}
+	match := lbMatch(q)
+	ss, err := d.lb.traffic(match, match != nil)
+	if err != nil {
+		return api.LBStats{}, err
+	}
+	if match != nil {
+		return api.LBStats{Services: ss}, nil
 	}
 	ev, err := d.dp.dp.LBStats()
 	if err != nil {
 		return api.LBStats{}, err
 	}
 	dr, err := d.dp.dp.DropStats()
-	if err != nil {
-		return api.LBStats{}, err
-	}
-	ss, err := d.lb.traffic()
 	if err != nil {
 		return api.LBStats{}, err
 	}

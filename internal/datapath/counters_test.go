@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/netip"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aird-net/aird/bpf"
-	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/testutil"
 	"github.com/aird-net/aird/lb"
 )
@@ -71,8 +71,7 @@ func TestLBTrafficCounters(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	pin := testutil.TempPinPath(t)
 	t.Cleanup(func() { _ = Teardown(pin) })
-	const size = 251
-	d, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, MaglevTableSize: size, ConntrackSize: 4096, Logger: testLogger(&syncBuffer{})})
+	d, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, MaxVIPs: 64, MaxBackends: 64, ConntrackSize: 4096, Logger: testLogger(&syncBuffer{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,32 +84,39 @@ func TestLBTrafficCounters(t *testing.T) {
 	if err := d.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::1/128"), HashSeed: seed}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := lb.NewProgrammer(maps, size)
+	p := lb.NewProgrammer(maps, nil)
+	m, err := lb.New(context.Background(), lb.Options{OnServing: func([]netip.Addr) {}, Dataplane: p})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Close)
 	vip, client := netip.MustParseAddr("2001:db8:100::1"), netip.MustParseAddr("2001:db8:c0::5")
-	backends := func(addrs ...string) []config.Backend {
-		var out []config.Backend
+	backends := func(addrs ...string) []lb.Backend {
+		var out []lb.Backend
 		for _, a := range addrs {
-			out = append(out, config.Backend{Address: netip.MustParseAddr(a), Weight: 100})
+			out = append(out, lb.Backend{Address: netip.MustParseAddr(a), Weight: 100})
 		}
 		return out
 	}
-	services := []config.Service{
-		{Name: "web", VIP: vip, Port: 443, Protocol: "tcp", Backends: backends("2001:db8:be::1", "2001:db8:be::2", "2001:db8:be::3")},
-		{Name: "dns", VIP: vip, Port: 53, Protocol: "udp", Backends: backends("2001:db8:be::53")},
+	none := lb.HealthCheck{Type: "none"}
+	services := []lb.Service{
+		{Name: "web", VIP: vip, Port: 443, Protocol: "tcp", Backends: backends("2001:db8:be::1", "2001:db8:be::2", "2001:db8:be::3"), HealthCheck: none},
+		{Name: "dns", VIP: vip, Port: 53, Protocol: "udp", Backends: backends("2001:db8:be::53"), HealthCheck: none},
 	}
-	if err := p.Sync(services, func(string, netip.Addr) bool { return true }); err != nil {
+	if err := m.Apply(lb.Config{Services: services, MaglevTableSize: 251}); err != nil {
 		t.Fatal(err)
 	}
-	ids := p.IDs(services)
+	ids := m.IDs(nil, true)
 	if len(ids) != 2 || ids[0].Name != "web" || len(ids[0].Backends) != 3 || len(ids[1].Backends) != 1 {
 		t.Fatalf("ids: %+v", ids)
 	}
 	web, dns := ids[0], ids[1]
 
-	table := p.Table(vip, "tcp", 443)
+	tab, err := bpf.NewLB(maps).ReadTable(web.VIPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := tab.IDs()
 	cpus := allowedCPUs(t)
 	const n = 300
 	var wantVIP bpf.DatapathCounter
@@ -121,7 +127,7 @@ func TestLBTrafficCounters(t *testing.T) {
 			sport := uint16(20000 + i)
 			in := synFrame(t, client, vip, sport, i%97)
 			k := bpf.NewFlowKey(client, vip, sport, 443, 6)
-			id := table[bpf.MaglevSlot(bpf.FlowHash(&k, seed), size)]
+			id := table[bpf.MaglevSlot(bpf.FlowHash(&k, seed), uint32(len(table)))]
 			var err error
 			onCPU(t, cpus[i%len(cpus)], func() {
 				_, err = d.prog.Run(&ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+512), Repeat: 1})
@@ -166,7 +172,7 @@ func TestLBTrafficCounters(t *testing.T) {
 	if c := bc[dns.Backends[0].ID]; c != (bpf.DatapathCounter{}) {
 		t.Errorf("backend of another service counted %+v", c)
 	}
-	if _, err := p.VIPCounters([]uint32{bpf.MaxVIPs}); err == nil {
+	if _, err := p.VIPCounters([]uint32{64}); err == nil {
 		t.Error("VIPCounters read a vip id beyond the map")
 	}
 }

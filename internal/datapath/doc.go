@@ -43,13 +43,18 @@
 // through bpf.LB). A pin whose map the object no longer has (an upgrade
 // renamed or dropped it) is removed at Open.
 //
-// Options.MaglevTableSize and Options.ConntrackSize size the maglev inner
-// maps (and the program's table-size constant) and conntrack at load time. A pinned maglev (an ARRAY_OF_MAPS) is adopted only when its
-// inner maps have the configured table size: the kernel fixes the inner
-// layout when the outer map is created, and Compatible does not check it.
-// An empty pinned maglev is replaced (it holds nothing). conntrack is
-// adopted like any map when its size matches, so established flows keep
-// their backend across a restart.
+// Options.MaxVIPs, Options.MaxBackends and Options.ConntrackSize size the
+// lb maps at load time. A pinned maglev (an ARRAY_OF_MAPS) is adopted only
+// when its inner maps have the layout of the object's inner template (key,
+// value size, flags; every table has its own size): the kernel fixes the
+// inner layout when the outer map is created, and Compatible does not
+// check it. An empty pinned maglev is replaced (it holds nothing). The
+// maps that refer to vip and backend ids (bpf.IDDependentMaps, conntrack
+// among them) are adopted only together with the maps that define the ids
+// (vips and backends): when those are replaced, an old conntrack entry
+// would send a flow to whatever backend gets its id next. Otherwise
+// conntrack is adopted like any map when its size matches, so established
+// flows keep their backend across a restart.
 //
 // # Health probes
 //

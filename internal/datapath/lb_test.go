@@ -2,12 +2,15 @@ package datapath
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
@@ -20,7 +23,7 @@ func lbOf(t *testing.T, d *Datapath) *bpf.LB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bpf.NewLB(m, d.MaglevTableSize())
+	return bpf.NewLB(m)
 }
 
 // lbMap returns one of the datapath's lb maps.
@@ -38,18 +41,20 @@ func maglevOf(m bpf.LBMaps) *ebpf.Map    { return m.Maglev }
 
 // The load balancer's state lives in pinned maps: a restart with the same
 // sizes adopts all of it (established flows keep their backend); a restart
-// with another Maglev table size replaces only the maglev map.
+// with another id space replaces the maps sized by it and every map whose
+// entries refer to ids - conntrack too, since its entries would now name
+// other services and backends.
 func TestLBStateSurvivesRestart(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	pin := testutil.TempPinPath(t)
 	t.Cleanup(func() { _ = Teardown(pin) })
 	logs := &syncBuffer{}
-	open := func(size uint32) *Datapath {
+	open := func(vips, conntrack uint32) *Datapath {
 		t.Helper()
-		d, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, MaglevTableSize: size, ConntrackSize: 4096,
+		d, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, MaxVIPs: vips, MaxBackends: 64, ConntrackSize: conntrack,
 			Logger: testLogger(logs)})
 		if err != nil {
-			t.Fatalf("Open(maglev %d): %v", size, err)
+			t.Fatalf("Open(%d vips): %v", vips, err)
 		}
 		t.Cleanup(func() { _ = d.Close() })
 		return d
@@ -57,10 +62,7 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 	vip := netip.MustParseAddr("2001:db8:100::1")
 	flow := bpf.NewFlowKey(netip.MustParseAddr("2001:db8:c0::5"), vip, 40000, 443, 6)
 
-	d1 := open(251)
-	if d1.MaglevTableSize() != 251 {
-		t.Fatalf("MaglevTableSize = %d", d1.MaglevTableSize())
-	}
+	d1 := open(64, 4096)
 	lb := lbOf(t, d1)
 	if err := lb.SetBackend(1, netip.MustParseAddr("2001:db8:be::1")); err != nil {
 		t.Fatal(err)
@@ -85,27 +87,28 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	checkCT := func(d *Datapath) {
+	ctEntry := func(d *Datapath) bpf.DatapathCtEntry {
 		t.Helper()
-		m := lbMap(t, d, conntrackOf)
 		var v bpf.DatapathCtSet
-		if err := m.Lookup(uint32(0), &v); err != nil || v.Way[0].Key != flow || v.Way[0].BackendId != 1 || v.Way[0].VipId != 9 {
-			t.Fatalf("conntrack entry after restart: %+v, %v", v.Way[0], err)
+		if err := lbMap(t, d, conntrackOf).Lookup(uint32(0), &v); err != nil {
+			t.Fatal(err)
 		}
+		return v.Way[0]
 	}
 	tableOf := func(d *Datapath) error {
 		t.Helper()
-		m := lbMap(t, d, maglevOf)
 		var id ebpf.MapID
-		return m.Lookup(uint32(9), &id)
+		return lbMap(t, d, maglevOf).Lookup(uint32(9), &id)
 	}
 
-	d2 := open(251)
-	checkCT(d2)
+	d2 := open(64, 4096)
+	if e := ctEntry(d2); e.Key != flow || e.BackendId != 1 || e.VipId != 9 {
+		t.Fatalf("conntrack entry after restart: %+v", e)
+	}
 	if err := tableOf(d2); err != nil {
 		t.Fatalf("maglev table of vip 9 lost across a restart: %v", err)
 	}
-	for _, name := range []string{"maglev", "conntrack", "vips", "backends", "settings"} {
+	for _, name := range []string{"maglev", "maglev_meta", "conntrack", "vips", "backends", "settings"} {
 		if !logged(logs, "adopted pinned map", "map="+name+" ") {
 			t.Errorf("no adoption of %s logged:\n%s", name, logs.String())
 		}
@@ -114,20 +117,17 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d3 := open(257)
-	checkCT(d3)
+	d3 := open(128, 4096)
+	if e := ctEntry(d3); e != (bpf.DatapathCtEntry{}) {
+		t.Fatalf("conntrack kept across a change of the vip id space: %+v", e)
+	}
 	if err := tableOf(d3); !errors.Is(err, ebpf.ErrKeyNotExist) {
-		t.Fatalf("maglev table of the old size still installed after a size change: %v", err)
+		t.Fatalf("maglev table still installed after the id space changed: %v", err)
 	}
-	if !strings.Contains(logs.String(), "pinned map-in-map not adopted") {
-		t.Errorf("maglev replacement not logged:\n%s", logs.String())
-	}
-	lb3 := lbOf(t, d3)
-	if err := lb3.SetTable(9, make([]uint32, 257)); err != nil {
-		t.Fatalf("installing a table of the new size: %v", err)
-	}
-	if err := lb3.SetTable(9, table); err == nil {
-		t.Fatalf("a table of the old size was accepted")
+	for _, name := range []string{"conntrack", "allow", "backend_stats"} {
+		if !logged(logs, "pinned map not adopted: the maps that define its ids are new", "map="+name+" ") {
+			t.Errorf("no replacement of %s logged:\n%s", name, logs.String())
+		}
 	}
 	st, err := d3.LBStats()
 	if err != nil || len(st) != len(bpf.LBStats()) {
@@ -140,6 +140,94 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 	if err != nil || len(drops) != len(bpf.DropReasons()) || drops["no_backend"] != 0 {
 		t.Fatalf("DropStats = %v, %v", drops, err)
 	}
+}
+
+// A pinned maglev whose inner maps have another layout (an upgrade from
+// the one-size tables of u32 slots) is replaced: by comparing its inner
+// map when the process may open it, and, without CAP_SYS_ADMIN (aird's
+// unit does not have it), by the verifier rejecting the program against
+// it and a second load without it.
+func TestOldMaglevLayoutReplaced(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	for _, capSysAdmin := range []bool{true, false} {
+		t.Run(fmt.Sprintf("CAP_SYS_ADMIN=%v", capSysAdmin), func(t *testing.T) {
+			pin := testutil.TempPinPath(t)
+			t.Cleanup(func() { _ = Teardown(pin) })
+			logs := &syncBuffer{}
+			d0, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, ConntrackSize: 4096, Logger: testLogger(logs)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d0.Close(); err != nil {
+				t.Fatal(err)
+			}
+			oldInner := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 251}
+			outer, err := ebpf.NewMap(&ebpf.MapSpec{Name: "maglev", Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4,
+				MaxEntries: bpf.DefaultMaxVIPs, InnerMap: oldInner})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner, err := ebpf.NewMap(oldInner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := outer.Put(uint32(3), inner); err != nil {
+				t.Fatal(err)
+			}
+			inner.Close()
+			if err := pinReplace(outer.Pin, (pins{root: pin}).mapPath("maglev")); err != nil {
+				t.Fatal(err)
+			}
+			outer.Close()
+			var d *Datapath
+			open := func() {
+				d, err = Open(Options{PinPath: pin, XDPMode: ModeAuto, ConntrackSize: 4096, Logger: testLogger(logs)})
+			}
+			if capSysAdmin {
+				open()
+			} else {
+				withoutCapSysAdmin(t, open)
+			}
+			if err != nil {
+				t.Fatalf("Open over an old maglev: %v", err)
+			}
+			defer d.Close()
+			if err := lbOf(t, d).SetTable(3, []uint32{0, 0, 0, 0, 0, 0, 0}); err != nil {
+				t.Fatalf("installing a table after the replacement: %v", err)
+			}
+			want := "pinned map-in-map not adopted"
+			if !capSysAdmin {
+				want = "loading with the pinned map-in-maps failed; replacing them"
+			}
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("no %q in the log:\n%s", want, logs.String())
+			}
+		})
+	}
+}
+
+// withoutCapSysAdmin runs f on a thread whose effective capabilities lack
+// CAP_SYS_ADMIN, as aird's systemd unit has them.
+func withoutCapSysAdmin(t *testing.T, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // the thread is discarded with its capabilities
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			t.Errorf("capget: %v", err)
+			return
+		}
+		data[0].Effective &^= 1 << unix.CAP_SYS_ADMIN
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			t.Errorf("capset: %v", err)
+			return
+		}
+		f()
+	}()
+	<-done
 }
 
 func testLogger(w *syncBuffer) *slog.Logger {

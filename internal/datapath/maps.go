@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/aird-net/aird/bpf"
 )
@@ -30,22 +31,39 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 		}
 	}()
 	var names []string
+	var unchecked []string // map-in-maps whose inner layout could not be read
 	for name, ms := range spec.Maps {
 		if isInternalMap(name) {
 			continue // .rodata and friends belong to this load only
 		}
 		names = append(names, name)
-		m, err := d.adoptMap(name, ms)
+		m, checked, err := d.adoptMap(name, ms)
 		if err != nil {
 			return nil, err
 		}
 		if m != nil {
 			adopted[name] = m
+			if !checked {
+				unchecked = append(unchecked, name)
+			}
 		}
 	}
 	sort.Strings(names)
+	d.dropOrphanedIDMaps(adopted)
 
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: adopted})
+	if err != nil && len(unchecked) > 0 {
+		// The verifier checks the program against the inner layout the
+		// pinned map was created with: a rejection means an older
+		// layout. Load again with those maps created afresh.
+		d.log.Warn("loading with the pinned map-in-maps failed; replacing them (the control plane refills them)",
+			"maps", strings.Join(unchecked, ","), "error", oneLine(err))
+		for _, name := range unchecked {
+			adopted[name].Close()
+			delete(adopted, name)
+		}
+		coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: adopted})
+	}
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -67,6 +85,29 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 	}
 	d.removeStalePins(names)
 	return bpf.NewObjects(coll)
+}
+
+// dropOrphanedIDMaps forgets the adopted maps whose entries refer to vip
+// or backend ids when a map that defines those ids is not adopted: they
+// are created afresh (and pinned over the old ones) instead.
+func (d *Datapath) dropOrphanedIDMaps(adopted map[string]*ebpf.Map) {
+	var missing []string
+	for _, name := range bpf.IDOwnerMaps() {
+		if adopted[name] == nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	for _, name := range bpf.IDDependentMaps() {
+		if m := adopted[name]; m != nil {
+			m.Close()
+			delete(adopted, name)
+			d.log.Warn("pinned map not adopted: the maps that define its ids are new, so its entries would be misread (its state is lost)",
+				"map", name, "new", strings.Join(missing, ","))
+		}
+	}
 }
 
 // removeStalePins unpins every map pin whose name the object does not
@@ -92,42 +133,50 @@ func (d *Datapath) removeStalePins(names []string) {
 }
 
 // adoptMap returns the map pinned for name if it can serve spec, nil if
-// there is none or it is incompatible (it will be replaced).
-func (d *Datapath) adoptMap(name string, spec *ebpf.MapSpec) (*ebpf.Map, error) {
+// there is none or it is incompatible (it will be replaced). checked is
+// false for a map-in-map whose inner layout could not be compared (it
+// takes CAP_SYS_ADMIN to open an inner map): the load itself tells.
+func (d *Datapath) adoptMap(name string, spec *ebpf.MapSpec) (m *ebpf.Map, checked bool, err error) {
 	path := d.pins.mapPath(name)
-	m, err := ebpf.LoadPinnedMap(path, nil)
+	m, err = ebpf.LoadPinnedMap(path, nil)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, true, nil
 	}
 	if err != nil {
 		d.log.Warn("pinned map unusable, replacing it", "map", name, "pin", path, "error", err)
-		return nil, nil
+		return nil, true, nil
 	}
 	if err := spec.Compatible(m); err != nil {
 		m.Close()
 		d.log.Warn("pinned map incompatible with the new program, replacing it (its state is lost)",
 			"map", name, "pin", path, "error", err)
-		return nil, nil
+		return nil, true, nil
 	}
-	if spec.InnerMap != nil {
-		// The kernel fixed the inner map layout (and the verifier
-		// trusts it) when the outer map was created; Compatible does
-		// not look at it.
-		if err := innerCompatible(m, spec.InnerMap); err != nil {
-			m.Close()
-			d.log.Warn("pinned map-in-map not adopted, replacing it (the control plane refills it)",
-				"map", name, "pin", path, "reason", err)
-			return nil, nil
-		}
+	if spec.InnerMap == nil {
+		return m, true, nil
 	}
-	return m, nil
+	// The kernel fixed the inner map layout (and the verifier trusts it)
+	// when the outer map was created; Compatible does not look at it.
+	err = innerCompatible(m, *spec.InnerMap)
+	if errors.Is(err, os.ErrPermission) {
+		return m, false, nil
+	}
+	if err != nil {
+		m.Close()
+		d.log.Warn("pinned map-in-map not adopted, replacing it (the control plane refills it)",
+			"map", name, "pin", path, "reason", err)
+		return nil, true, nil
+	}
+	return m, true, nil
 }
 
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
 // innerCompatible checks the inner maps of a pinned ARRAY_OF_MAPS against
-// the inner template. An outer map without inner maps tells nothing about
-// the template it was created with, so it is not adopted either (it holds
-// no state).
-func innerCompatible(m *ebpf.Map, inner *ebpf.MapSpec) error {
+// the inner template; with BPF_F_INNER_MAP every inner map has its own
+// size. An outer map without inner maps tells nothing about the template it
+// was created with, so it is not adopted either (it holds no state).
+func innerCompatible(m *ebpf.Map, inner ebpf.MapSpec) error {
 	var id ebpf.MapID
 	for k := uint32(0); k < m.MaxEntries(); k++ {
 		err := m.Lookup(k, &id)
@@ -142,6 +191,9 @@ func innerCompatible(m *ebpf.Map, inner *ebpf.MapSpec) error {
 			return fmt.Errorf("inner map %d: %w", id, err)
 		}
 		defer im.Close()
+		if inner.Flags&unix.BPF_F_INNER_MAP != 0 {
+			inner.MaxEntries = im.MaxEntries()
+		}
 		return inner.Compatible(im)
 	}
 	return errors.New("no inner maps to compare with")

@@ -28,11 +28,14 @@ type Options struct {
 	XDPMode string
 	// Logger receives warnings and attach events; nil means slog.Default().
 	Logger *slog.Logger
-	// MaglevTableSize is the number of slots of every Maglev table (a
-	// prime, lb.maglev-table-size); 0 means bpf.DefaultMaglevTableSize.
-	// Changing it across a restart replaces the pinned maglev map (the
-	// control plane refills it); conntrack survives.
-	MaglevTableSize uint32
+	// MaxVIPs and MaxBackends are the id spaces of the lb maps
+	// (lb.max-vips, lb.max-backends); 0 means bpf.DefaultMaxVIPs and
+	// bpf.DefaultMaxBackends. Changing one across a restart replaces
+	// the lb maps sized by it, and with them every map whose entries
+	// refer to ids (bpf.IDDependentMaps: conntrack too, so established
+	// flows are balanced afresh once).
+	MaxVIPs     uint32
+	MaxBackends uint32
 	// ConntrackSize is the number of flows conntrack holds
 	// (lb.conntrack-size); 0 means bpf.DefaultConntrackSize. Changing it
 	// across a restart replaces the pinned conntrack: established flows
@@ -41,7 +44,7 @@ type Options struct {
 }
 
 func (o Options) bpfConfig() bpf.Config {
-	return bpf.Config{MaglevTableSize: o.MaglevTableSize, ConntrackSize: o.ConntrackSize}
+	return bpf.Config{MaxVIPs: o.MaxVIPs, MaxBackends: o.MaxBackends, ConntrackSize: o.ConntrackSize}
 }
 
 func (o Options) validate() error {
@@ -56,8 +59,8 @@ func (o Options) validate() error {
 	case o.PinPath == "/" || o.PinPath == bpffsRoot:
 		errs = append(errs, fmt.Errorf("pin path %q must be a directory of its own below the bpffs mount", o.PinPath))
 	}
-	if o.MaglevTableSize != 0 && o.MaglevTableSize < 7 {
-		errs = append(errs, fmt.Errorf("maglev table size %d is below 7", o.MaglevTableSize))
+	if o.MaxVIPs > bpf.MaxIDs || o.MaxBackends > bpf.MaxIDs {
+		errs = append(errs, fmt.Errorf("max vips %d / max backends %d: at most %d", o.MaxVIPs, o.MaxBackends, bpf.MaxIDs))
 	}
 	switch o.XDPMode {
 	case ModeNative, ModeGeneric, ModeAuto:

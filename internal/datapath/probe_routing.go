@@ -16,7 +16,7 @@ import (
 // lo, where the probe program (AttachProbeEgress) tunnels them, without the
 // kernel ever resolving a neighbour for the VIP:
 //
-//	ip rule  add pref 1020 fwmark 0xa12d0000/0xffff0000 lookup 41261   (-4 and -6)
+//	ip rule  add pref 1020 fwmark 0xa1000000/0xff000000 lookup 41261   (-4 and -6)
 //	ip route add local default dev lo table 41261 mtu 1280              (-4 and -6)
 //
 // The routes are "local": the kernel refuses a unicast IPv6 route via lo
@@ -26,7 +26,7 @@ import (
 // would otherwise set the MSS).
 const (
 	// ProbeTable is the routing table of marked probes.
-	ProbeTable = 41261 // 0xa12d, the mark's magic
+	ProbeTable = 41261 // 0xa12d, "aird" (the mark's magic before it shrank to 8 bits: rules of an older aird are replaced)
 	// ProbeRulePriority is the priority of the rule that selects it:
 	// after the local table (0), before anything an operator is likely
 	// to add in front of main (32766).

@@ -47,7 +47,7 @@ func TestProbeRouting(t *testing.T) {
 		}
 	})
 	for _, fam := range []string{"-4", "-6"} {
-		want := []string{"1020:\tfrom all fwmark 0xa12d0000/0xffff0000 lookup 41261"}
+		want := []string{"1020:\tfrom all fwmark 0xa1000000/0xff000000 lookup 41261"}
 		if got := rules(fam); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("%s rules %q, want %q", fam, got, want)
 		}
@@ -57,7 +57,7 @@ func TestProbeRouting(t *testing.T) {
 		}
 	}
 	// A marked packet to any address is local to lo, an unmarked one is not.
-	if got := testutil.Run(t, "ip", "-n", ns, "-6", "route", "get", "2001:db8:100::1", "mark", "0xa12d0007"); !strings.HasPrefix(got, "local 2001:db8:100::1 ") ||
+	if got := testutil.Run(t, "ip", "-n", ns, "-6", "route", "get", "2001:db8:100::1", "mark", "0xa1000007"); !strings.HasPrefix(got, "local 2001:db8:100::1 ") ||
 		!strings.Contains(got, "dev lo table 41261") {
 		t.Errorf("route of a marked probe: %s", got)
 	}

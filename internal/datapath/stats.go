@@ -78,11 +78,6 @@ func (d *Datapath) SetNodeAddrs(addrs []netip.Addr) error {
 	return d.node.SetAddrs(addrs)
 }
 
-// MaglevTableSize returns the slot count every Maglev table must have.
-func (d *Datapath) MaglevTableSize() uint32 {
-	return d.opts.bpfConfig().MaglevTableSizeOrDefault()
-}
-
 // LBStats returns the pipeline's event counters (conntrack hits, misses
 // and inserts, TX/redirect, too-big relayed/generated, decap, probes, ...)
 // summed over CPUs, keyed by name ("ct_hit", ...).

@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// Event reports a target that changed state.
+// Event reports a target that changed state, or whose first result after
+// starting unknown came in.
 type Event struct {
-	Key     string
+	Spec    Spec
 	Healthy bool
 	Reason  string // the last probe error when unhealthy
 }
@@ -19,6 +20,9 @@ type Event struct {
 // Status is a target's current state.
 type Status struct {
 	Healthy bool `json:"healthy"`
+	// Known is false for a target added unknown (Checker.Update) until
+	// its first probe result: Healthy says nothing yet.
+	Known bool `json:"known"`
 	// Via is the probe's path, ViaTunnel or ViaDirect; Fallback says why
 	// a check configured for the tunnel goes direct.
 	Via       string    `json:"via,omitempty"`
@@ -51,13 +55,15 @@ func (o *Options) validate() error {
 	return nil
 }
 
-// Checker runs one prober per target.
+// Checker runs one prober per target. A target is its Spec: equal specs
+// (the same backend address, port and check, as direct checks of one
+// backend in several services are) are one target, probed once.
 type Checker struct {
 	opts Options
 	ctx  context.Context
 
 	mu      sync.Mutex
-	probers map[string]*prober
+	probers map[Spec]*prober
 }
 
 // New returns a checker whose probers stop when ctx is done.
@@ -65,58 +71,68 @@ func New(ctx context.Context, o Options) (*Checker, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Checker{opts: o, ctx: ctx, probers: map[string]*prober{}}, nil
+	return &Checker{opts: o, ctx: ctx, probers: map[Spec]*prober{}}, nil
 }
 
-// Set makes the checked targets exactly specs (by key): new targets start
-// healthy and are probed, removed ones stop, changed ones restart with
-// their state kept. It validates every spec before changing anything.
-func (c *Checker) Set(specs map[string]Spec) error {
-	for k, s := range specs {
-		if err := s.validate(); err != nil {
-			return fmt.Errorf("health check %s: %w", k, err)
+// Update starts probing add and stops probing remove. New targets start
+// healthy, or unknown (Status.Known false until their first result) when
+// unknown is set; a target both removed and added keeps its state. It
+// validates every added spec before changing anything.
+func (c *Checker) Update(add, remove []Spec, unknown bool) error {
+	for _, s := range add {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("health check of %s: %w", s.Dest, err)
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, p := range c.probers {
-		if s, ok := specs[k]; !ok || s != p.spec {
+	adding := make(map[Spec]bool, len(add))
+	for _, s := range add {
+		adding[s] = true
+	}
+	for _, s := range remove {
+		if p, ok := c.probers[s]; ok && !adding[s] {
 			p.stop()
-			if !ok {
-				delete(c.probers, k)
-			}
+			delete(c.probers, s)
 		}
 	}
-	for k, s := range specs {
-		if p, ok := c.probers[k]; ok && p.spec == s && !p.stopped() {
+	for _, s := range add {
+		if _, ok := c.probers[s]; ok {
 			continue
 		}
-		st := Status{Healthy: true, Since: time.Now()}
-		if old, ok := c.probers[k]; ok {
-			st = old.status()
+		st := Status{Healthy: true, Known: true, Since: time.Now()}
+		if unknown {
+			st = Status{Since: time.Now()}
 		}
-		p := newProber(c, k, s, st)
-		c.probers[k] = p
+		p := newProber(c, s, st)
+		c.probers[s] = p
 		go p.run()
 	}
 	return nil
 }
 
-// Status returns the state of every target.
-func (c *Checker) Status() map[string]Status {
+// Status returns the state of target s.
+func (c *Checker) Status(s Spec) (Status, bool) {
+	c.mu.Lock()
+	p, ok := c.probers[s]
+	c.mu.Unlock()
+	if !ok {
+		return Status{}, false
+	}
+	return p.status(), true
+}
+
+// Len returns the number of targets.
+func (c *Checker) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]Status, len(c.probers))
-	for k, p := range c.probers {
-		out[k] = p.status()
-	}
-	return out
+	return len(c.probers)
 }
 
 // jitter spreads the first probe of each target over the interval, so a
 // reload does not probe every backend in the same instant.
-func jitter(key string, interval time.Duration) time.Duration {
+func jitter(s Spec, interval time.Duration) time.Duration {
 	h := fnv.New32a()
-	h.Write([]byte(key))
+	fmt.Fprintf(h, "%s|%s|%d", s.Dest, s.Source, s.Mark)
 	return time.Duration(h.Sum32()) % interval
 }

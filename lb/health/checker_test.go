@@ -28,29 +28,41 @@ func spec(typ string, dest netip.AddrPort) Spec {
 		Interval: 100 * time.Millisecond, Timeout: 90 * time.Millisecond, Rise: 2, Fall: 3}
 }
 
-func waitEvent(t *testing.T, ev <-chan Event, key string, healthy bool) Event {
+func waitEvent(t *testing.T, ev <-chan Event, s Spec, healthy bool) Event {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
 		case e := <-ev:
-			if e.Key == key && e.Healthy == healthy {
+			if e.Spec == s && e.Healthy == healthy {
 				return e
 			}
 		case <-deadline:
-			t.Fatalf("no event %s healthy=%v within 5s", key, healthy)
+			t.Fatalf("no event %s healthy=%v within 5s", s.Dest, healthy)
 		}
 	}
 }
 
-func waitChecks(t *testing.T, c *Checker, key string, n uint64) {
+func status(c *Checker, s Spec) Status {
+	st, _ := c.Status(s)
+	return st
+}
+
+func waitChecks(t *testing.T, c *Checker, s Spec, n uint64) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if c.Status()[key].Checks >= n {
+		if status(c, s).Checks >= n {
 			return
 		}
 	}
-	t.Fatalf("%s: fewer than %d checks within 5s", key, n)
+	t.Fatalf("%s: fewer than %d checks within 5s", s.Dest, n)
+}
+
+func add(t *testing.T, c *Checker, specs ...Spec) {
+	t.Helper()
+	if err := c.Update(specs, nil, false); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestTCPCheckFallAndRise(t *testing.T) {
@@ -69,19 +81,18 @@ func TestTCPCheckFallAndRise(t *testing.T) {
 		}
 	}()
 	c, ev := newChecker(t)
-	if err := c.Set(map[string]Spec{"b1": spec(TypeTCP, dest)}); err != nil {
-		t.Fatal(err)
-	}
-	waitChecks(t, c, "b1", 2)
-	if st := c.Status()["b1"]; !st.Healthy || st.Failures != 0 {
+	b1 := spec(TypeTCP, dest)
+	add(t, c, b1)
+	waitChecks(t, c, b1, 2)
+	if st := status(c, b1); !st.Healthy || st.Failures != 0 {
 		t.Fatalf("listening backend: %+v", st)
 	}
 	ln.Close() // the backend dies: connections are refused
-	e := waitEvent(t, ev, "b1", false)
+	e := waitEvent(t, ev, b1, false)
 	if e.Reason == "" {
 		t.Fatal("unhealthy event without a reason")
 	}
-	if st := c.Status()["b1"]; st.Failures < 3 {
+	if st := status(c, b1); st.Failures < 3 {
 		t.Fatalf("went down after %d failures, fall is 3", st.Failures)
 	}
 	ln2, err := net.Listen("tcp", dest.String()) // back on the same port
@@ -98,7 +109,7 @@ func TestTCPCheckFallAndRise(t *testing.T) {
 			c.Close()
 		}
 	}()
-	waitEvent(t, ev, "b1", true)
+	waitEvent(t, ev, b1, true)
 }
 
 func TestHTTPCheckStatusRange(t *testing.T) {
@@ -114,20 +125,18 @@ func TestHTTPCheckStatusRange(t *testing.T) {
 	c, ev := newChecker(t)
 	s := spec(TypeHTTP, dest)
 	s.Host = "vip.example"
-	if err := c.Set(map[string]Spec{"b1": s}); err != nil {
-		t.Fatal(err)
-	}
-	waitChecks(t, c, "b1", 1)
+	add(t, c, s)
+	waitChecks(t, c, s, 1)
 	if got, _ := host.Load().(string); got != "vip.example/healthz" {
 		t.Fatalf("probe asked for %q", got)
 	}
 	code.Store(503)
-	e := waitEvent(t, ev, "b1", false)
+	e := waitEvent(t, ev, s, false)
 	if e.Reason == "" {
 		t.Fatal("no reason")
 	}
 	code.Store(204)
-	waitEvent(t, ev, "b1", true)
+	waitEvent(t, ev, s, true)
 }
 
 func TestTimeoutCountsAsFailure(t *testing.T) {
@@ -147,30 +156,48 @@ func TestTimeoutCountsAsFailure(t *testing.T) {
 		}
 	}()
 	c, ev := newChecker(t)
-	if err := c.Set(map[string]Spec{"b1": spec(TypeHTTP, netip.MustParseAddrPort(ln.Addr().String()))}); err != nil {
-		t.Fatal(err)
-	}
-	waitEvent(t, ev, "b1", false)
+	s := spec(TypeHTTP, netip.MustParseAddrPort(ln.Addr().String()))
+	add(t, c, s)
+	waitEvent(t, ev, s, false)
 }
 
-func TestSetReconcilesAndValidates(t *testing.T) {
-	c, _ := newChecker(t)
-	dest := netip.MustParseAddrPort("127.0.0.1:9")
-	if err := c.Set(map[string]Spec{"a": spec(TypeNone, dest), "b": spec(TypeNone, dest)}); err != nil {
+// A target added unknown takes its first result as its state at once,
+// without waiting for rise or fall results, and reports it.
+func TestUnknownTargetFirstResultDecides(t *testing.T) {
+	c, ev := newChecker(t)
+	down := spec(TypeTCP, netip.MustParseAddrPort("127.0.0.1:9")) // discard: nothing listens
+	if err := c.Update([]Spec{down}, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	bad := spec(TypeTCP, dest)
+	if st := status(c, down); st.Known {
+		t.Fatalf("before any probe: %+v, want unknown", st)
+	}
+	e := waitEvent(t, ev, down, false)
+	if st := status(c, down); !st.Known || st.Healthy || st.Failures != 1 || e.Reason == "" {
+		t.Fatalf("after the first failed probe: %+v (event %+v), want known unhealthy after one failure", st, e)
+	}
+}
+
+func TestUpdateDeduplicatesAndValidates(t *testing.T) {
+	c, _ := newChecker(t)
+	a := spec(TypeNone, netip.MustParseAddrPort("127.0.0.1:9"))
+	b := spec(TypeNone, netip.MustParseAddrPort("127.0.0.2:9"))
+	add(t, c, a, b, a) // a twice: one target
+	if n := c.Len(); n != 2 {
+		t.Fatalf("%d targets, want 2", n)
+	}
+	bad := spec(TypeTCP, a.Dest)
 	bad.Timeout = time.Second // above the interval
-	if err := c.Set(map[string]Spec{"a": spec(TypeNone, dest), "c": bad}); err == nil {
+	if err := c.Update([]Spec{bad}, []Spec{b}, false); err == nil {
 		t.Fatal("invalid spec accepted")
 	}
-	if st := c.Status(); len(st) != 2 {
-		t.Fatalf("a rejected Set changed the targets: %v", st)
+	if n := c.Len(); n != 2 {
+		t.Fatalf("a rejected Update changed the targets: %d", n)
 	}
-	if err := c.Set(map[string]Spec{"a": spec(TypeNone, dest)}); err != nil {
+	if err := c.Update(nil, []Spec{b}, false); err != nil {
 		t.Fatal(err)
 	}
-	if st := c.Status(); len(st) != 1 || !st["a"].Healthy {
-		t.Fatalf("after removing b: %v", st)
+	if _, ok := c.Status(b); ok || c.Len() != 1 || !status(c, a).Healthy {
+		t.Fatalf("after removing b: %d targets, a %+v", c.Len(), status(c, a))
 	}
 }

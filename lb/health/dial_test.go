@@ -68,14 +68,12 @@ func TestHTTPCheckIPv6Host(t *testing.T) {
 	c, ev := newChecker(t)
 	s := spec(TypeHTTP, netip.MustParseAddrPort(srv.Listener.Addr().String()))
 	s.Host = "fd00:300::10"
-	if err := c.Set(map[string]Spec{"b1": s}); err != nil {
-		t.Fatal(err)
-	}
-	waitChecks(t, c, "b1", 2)
+	add(t, c, s)
+	waitChecks(t, c, s, 2)
 	if got, _ := host.Load().(string); got != "[fd00:300::10]" {
 		t.Fatalf("Host header %q, want [fd00:300::10]", got)
 	}
-	if st := c.Status()["b1"]; !st.Healthy || st.Failures != 0 {
+	if st := status(c, s); !st.Healthy || st.Failures != 0 {
 		t.Fatalf("status %+v", st)
 	}
 	select {

@@ -1,13 +1,16 @@
 // Package health probes load-balancer backends and reports when one changes
 // between healthy and unhealthy.
 //
-// Each target gets its own prober goroutine: every interval it runs one
-// check (TCP connect, HTTP GET with an expected status range, or none),
-// bounded by the timeout. A healthy target turns unhealthy after `fall`
-// consecutive failures; an unhealthy one turns healthy after `rise`
-// consecutive successes. Targets start healthy: a restarted aird must not
+// A target is its Spec: equal specs (a direct TCP check of one backend
+// used by many services) are one target with one prober goroutine. Every
+// interval it runs one check (TCP connect, HTTP GET with an expected status
+// range, or none), bounded by the timeout. A healthy target turns unhealthy
+// after `fall` consecutive failures; an unhealthy one turns healthy after
+// `rise` consecutive successes. Targets start healthy: a reload must not
 // withdraw VIPs or move flows before it has any evidence, and a target that
-// is down is caught after `fall` intervals.
+// is down is caught after `fall` intervals. Targets added "unknown" (a
+// restarted aird, whose data plane still holds the earlier process's view)
+// take their first result as their state at once.
 //
 // How a probe reaches its backend is the caller's choice, through the Spec
 // (destination, source address, socket mark) and the Dialer: the load

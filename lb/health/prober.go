@@ -9,7 +9,6 @@ import (
 // prober checks one target until stopped.
 type prober struct {
 	c      *Checker
-	key    string
 	spec   Spec
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -20,10 +19,10 @@ type prober struct {
 	streak int // consecutive results contradicting the current state
 }
 
-func newProber(c *Checker, key string, s Spec, st Status) *prober {
+func newProber(c *Checker, s Spec, st Status) *prober {
 	ctx, cancel := context.WithCancel(c.ctx)
 	st.Via, st.Fallback = s.Via, s.Fallback
-	return &prober{c: c, key: key, spec: s, ctx: ctx, cancel: cancel, done: make(chan struct{}), st: st}
+	return &prober{c: c, spec: s, ctx: ctx, cancel: cancel, done: make(chan struct{}), st: st}
 }
 
 func (p *prober) stop() {
@@ -53,7 +52,7 @@ func (p *prober) run() {
 		<-p.ctx.Done()
 		return
 	}
-	timer := time.NewTimer(jitter(p.key, p.spec.Interval))
+	timer := time.NewTimer(jitter(p.spec, p.spec.Interval))
 	defer timer.Stop()
 	for {
 		select {
@@ -70,7 +69,8 @@ func (p *prober) run() {
 	}
 }
 
-// record applies one probe result to the rise/fall state machine.
+// record applies one probe result to the rise/fall state machine. The
+// first result of an unknown target decides its state at once.
 func (p *prober) record(err error) {
 	p.mu.Lock()
 	p.st.Checks++
@@ -80,7 +80,13 @@ func (p *prober) record(err error) {
 		p.st.LastError = err.Error()
 	}
 	var ev *Event
-	if ok == p.st.Healthy {
+	if !p.st.Known {
+		p.st.Known, p.st.Healthy, p.st.Since, p.streak = true, ok, time.Now(), 0
+		ev = &Event{Spec: p.spec, Healthy: ok}
+		if !ok {
+			ev.Reason = err.Error()
+		}
+	} else if ok == p.st.Healthy {
 		p.streak = 0
 	} else {
 		p.streak++
@@ -90,7 +96,7 @@ func (p *prober) record(err error) {
 		}
 		if p.streak >= need || p.spec.Type == TypeNone {
 			p.st.Healthy, p.st.Since, p.streak = ok, time.Now(), 0
-			ev = &Event{Key: p.key, Healthy: ok}
+			ev = &Event{Spec: p.spec, Healthy: ok}
 			if !ok {
 				ev.Reason = err.Error()
 			}
@@ -98,7 +104,7 @@ func (p *prober) record(err error) {
 	}
 	p.mu.Unlock()
 	if ev != nil {
-		p.c.opts.Logger.Info("backend health changed", "target", p.key, "healthy", ev.Healthy, "reason", ev.Reason)
+		p.c.opts.Logger.Info("backend health changed", "target", p.spec.Dest, "mark", p.spec.Mark, "healthy", ev.Healthy, "reason", ev.Reason)
 		select {
 		case p.c.opts.Events <- *ev:
 		case <-p.ctx.Done():

@@ -40,7 +40,8 @@ type Spec struct {
 	Rise, Fall int
 }
 
-func (s Spec) validate() error {
+// Validate reports whether s can be probed.
+func (s Spec) Validate() error {
 	switch s.Type {
 	case TypeNone:
 		return nil

@@ -1,0 +1,241 @@
+package lb
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/aird-net/aird/bpf"
+)
+
+// plan is a change worked out before anything is written: what every
+// upserted service becomes, which tables to build, what to remove.
+type plan struct {
+	full   bool
+	svcs   []*svcPlan
+	remove []*progService
+	next   map[ServiceKey]*progService // post-change state of the keys the change touches; nil: removed
+	builds []*build
+	addrs  map[netip.Addr]bool // VIP addresses whose vips entries to reconcile
+	usable map[ServiceKey]uint32
+}
+
+// svcPlan is one upserted service.
+type svcPlan struct {
+	old     *progService // nil: a new service
+	ps      *progService // what it becomes
+	fresh   bool         // ps.vid taken by this change
+	build   *build       // its table is built by this change
+	install bool         // maglev[vid] gets ps.table
+	meta    bpf.DatapathTableMeta
+}
+
+// build is one table to build: a size and the backends with their
+// effective weights, in canonical order.
+type build struct {
+	key     digest
+	size    uint32
+	members []member
+	usable  uint32
+	table   *table // set by apply
+}
+
+func (p *Programmer) plan(ch Change, tx *txn) (*plan, error) {
+	size := ch.TableSize
+	if size == 0 {
+		size = DefaultMaglevTableSize
+	}
+	pl := &plan{full: ch.Full, next: map[ServiceKey]*progService{}, addrs: map[netip.Addr]bool{},
+		usable: make(map[ServiceKey]uint32, len(ch.Upsert))}
+	upserted := make(map[ServiceKey]bool, len(ch.Upsert))
+	for _, u := range ch.Upsert {
+		upserted[u.Service.Key()] = true
+	}
+	p.planRemovals(pl, ch, upserted)
+	if err := p.preflight(ch); err != nil {
+		return nil, err
+	}
+	if err := p.takeIDs(ch, tx); err != nil {
+		return nil, err
+	}
+	builds := map[digest]*build{}
+	for _, u := range ch.Upsert {
+		sp, err := p.planService(u, size, builds)
+		if err != nil {
+			return nil, err
+		}
+		pl.svcs = append(pl.svcs, sp)
+		pl.next[sp.ps.key] = sp.ps
+		pl.addrs[sp.ps.key.VIP] = true
+		if sp.ps.table != nil {
+			pl.usable[sp.ps.key] = sp.ps.table.usable
+		} else if sp.build != nil {
+			pl.usable[sp.ps.key] = sp.build.usable
+		}
+	}
+	for _, b := range builds {
+		pl.builds = append(pl.builds, b)
+	}
+	return pl, nil
+}
+
+// planRemovals lists the services the change takes out.
+func (p *Programmer) planRemovals(pl *plan, ch Change, upserted map[ServiceKey]bool) {
+	remove := func(k ServiceKey) {
+		if s := p.svcs[k]; s != nil && !upserted[k] {
+			if _, done := pl.next[k]; done {
+				return
+			}
+			pl.remove = append(pl.remove, s)
+			pl.next[k] = nil
+			pl.addrs[k.VIP] = true
+		}
+	}
+	for _, k := range ch.Remove {
+		remove(k)
+	}
+	if ch.Full {
+		for k := range p.svcs {
+			remove(k)
+		}
+	}
+}
+
+// preflight checks the change against the id spaces and map sizes before
+// anything is taken or written. Removed services free their ids only
+// after the change, so they count until then.
+func (p *Programmer) preflight(ch Change) error {
+	newVIPs := 0
+	newBackends := map[netip.Addr]bool{}
+	allow := p.allowN
+	for _, u := range ch.Upsert {
+		s := u.Service
+		if err := s.validate(); err != nil {
+			return err
+		}
+		if len(u.Usable) != len(s.Backends) {
+			return fmt.Errorf("service %q: %d usable flags for %d backends", s.Name, len(u.Usable), len(s.Backends))
+		}
+		if _, ok := p.ids.VIP(s.Key()); !ok {
+			newVIPs++
+		}
+		for _, b := range s.Backends {
+			if _, ok := p.ids.Backend(b.Address); !ok {
+				newBackends[b.Address.Unmap()] = true
+			}
+		}
+		var old []netip.Prefix
+		if o := p.svcs[s.Key()]; o != nil {
+			old = o.allow
+		}
+		for _, pf := range s.AllowSources {
+			if !slices.Contains(old, pf) {
+				allow++
+			}
+		}
+	}
+	lim := p.Limits()
+	switch {
+	case newVIPs > p.ids.FreeVIPs():
+		return fmt.Errorf("%d new services need vip ids, %d are free (lb.max-vips = %d; ids of removed services are free only after the change)",
+			newVIPs, p.ids.FreeVIPs(), lim.MaxVIPs)
+	case len(newBackends) > p.ids.FreeBackends():
+		return fmt.Errorf("%d new backend addresses need backend ids, %d are free (lb.max-backends = %d)",
+			len(newBackends), p.ids.FreeBackends(), lim.MaxBackends)
+	case allow > int(lim.AllowEntries):
+		return fmt.Errorf("%d allow-sources entries, the data plane holds %d", allow, lim.AllowEntries)
+	}
+	return nil
+}
+
+// takeIDs assigns ids to new services and backend addresses and writes
+// the new backends (no table refers to them yet, so no packet sees them).
+func (p *Programmer) takeIDs(ch Change, tx *txn) error {
+	for _, u := range ch.Upsert {
+		k := u.Service.Key()
+		if _, ok := p.ids.VIP(k); ok {
+			continue
+		}
+		id, err := p.ids.takeVIP(k)
+		if err != nil {
+			return err
+		}
+		tx.onUndo(func() error { p.ids.releaseVIP(k); return nil })
+		if err := p.lb.ResetVIPStats(id); err != nil {
+			return err
+		}
+	}
+	for _, u := range ch.Upsert {
+		for _, b := range u.Service.Backends {
+			a := b.Address.Unmap()
+			if _, ok := p.ids.Backend(a); ok {
+				continue
+			}
+			id, err := p.ids.takeBackend(a)
+			if err != nil {
+				return err
+			}
+			tx.onUndo(func() error { p.ids.releaseBackend(a); return nil })
+			if err := p.lb.ResetBackendStats(id); err != nil {
+				return err
+			}
+			if err := p.lb.SetBackend(id, a); err != nil {
+				return err
+			}
+			tx.onUndo(func() error { return p.lb.DeleteBackend(id) })
+		}
+	}
+	return nil
+}
+
+// planService works out what service u becomes: its table is kept (held,
+// or unchanged), shared with another service's, or built.
+func (p *Programmer) planService(u Upsert, limit uint32, builds map[digest]*build) (*svcPlan, error) {
+	s := u.Service
+	k := s.Key()
+	vid, _ := p.ids.VIP(k)
+	old := p.svcs[k]
+	ps := &progService{key: k, vid: vid, allow: slices.Clone(s.AllowSources), backends: make([]netip.Addr, len(s.Backends))}
+	if len(s.AllowSources) > 0 {
+		ps.flags |= bpf.DatapathVipFlagsVIP_F_ALLOWLIST
+	}
+	conf := make([]member, len(s.Backends))
+	eff := make([]member, len(s.Backends))
+	for i, b := range s.Backends {
+		a := b.Address.Unmap()
+		id, _ := p.ids.Backend(a)
+		ps.backends[i] = a
+		conf[i] = member{addr: a, id: id, weight: b.Weight}
+		eff[i] = conf[i]
+		if !u.Usable[i] {
+			eff[i].weight = 0
+		}
+	}
+	sortMembers(conf)
+	sortMembers(eff)
+	size := TableSize(len(s.Backends), limit)
+	ps.config = digestOf(size, conf)
+	key := digestOf(size, eff)
+	sp := &svcPlan{old: old, ps: ps, fresh: old == nil}
+	switch {
+	case old != nil && old.table != nil && u.Pending && old.config == ps.config:
+		ps.table = old.table // held: the earlier process's view of health stands
+	case old != nil && old.table != nil && old.table.key == key:
+		ps.table = old.table
+	case p.shared[key] != nil:
+		ps.table, sp.install = p.shared[key], true
+	default:
+		b := builds[key]
+		if b == nil {
+			b = &build{key: key, size: size, members: eff}
+			for _, m := range eff {
+				if m.weight > 0 {
+					b.usable++
+				}
+			}
+			builds[key] = b
+		}
+		sp.build, sp.install = b, true
+	}
+	return sp, nil
+}

@@ -1,0 +1,105 @@
+package lb
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"slices"
+
+	"github.com/aird-net/aird/bpf"
+)
+
+// maglevMaxSize bounds the table size (lb/maglev's limit).
+const maglevMaxSize = 1 << 24
+
+// slotsPerBackend is the least number of Maglev slots per backend a table
+// gets below the cap: enough for every backend's share to be within 1 %
+// (lb/maglev), and for few flows of the others to move when one leaves.
+const slotsPerBackend = 100
+
+// TableSize returns the Maglev table size of a service with n backends
+// (weight 0 included) under the cap limit: the smallest prime of at least
+// slotsPerBackend × n rounded up to a power of two, or limit if that is
+// smaller. Rounding keeps the size, and with it every flow's slot, while
+// backends come and go between two powers of two; only crossing one
+// re-spreads the new flows of the service (tracked flows keep their
+// backend). The size depends on n and limit alone, so every load balancer
+// builds the same table.
+func TableSize(n int, limit uint32) uint32 {
+	if n < 1 {
+		n = 1
+	}
+	want := uint64(slotsPerBackend) << bits.Len(uint(n-1))
+	if want >= uint64(limit) {
+		return limit
+	}
+	p := uint32(want)
+	for !isPrime(p) {
+		p++
+	}
+	return min(p, limit)
+}
+
+// isPrime tests n by trial division.
+func isPrime(n uint32) bool {
+	if n < 4 {
+		return n >= 2
+	}
+	if n%2 == 0 || n%3 == 0 {
+		return false
+	}
+	for d := uint32(5); d*d <= n; d += 6 {
+		if n%d == 0 || n%(d+2) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// digest identifies what a table is built from: its size and every
+// backend's address, id and weight, in address order. Two services with
+// the same digest have identical tables and share one.
+type digest [16]byte
+
+// member is one backend as a table sees it.
+type member struct {
+	addr   netip.Addr
+	id     uint32
+	weight uint32
+}
+
+// sortMembers puts members in the canonical (address) order.
+func sortMembers(ms []member) {
+	slices.SortFunc(ms, func(a, b member) int { return cmp.Compare(a.addr.Compare(b.addr), 0) })
+}
+
+// digestOf returns the digest of a table of size slots over ms (canonical
+// order).
+func digestOf(size uint32, ms []member) digest {
+	h := sha256.New()
+	var buf [4 + 16 + 4 + 4]byte
+	binary.LittleEndian.PutUint32(buf[:4], size)
+	h.Write(buf[:4])
+	for _, m := range ms {
+		a := m.addr.As16()
+		copy(buf[:16], a[:])
+		binary.LittleEndian.PutUint32(buf[16:], m.id)
+		binary.LittleEndian.PutUint32(buf[20:], m.weight)
+		h.Write(buf[:24])
+	}
+	var d digest
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+// table is one Maglev table in the kernel, shared by the vip ids whose
+// services have its digest (refs counts them).
+type table struct {
+	key    digest
+	t      *bpf.Table // nil: adopted from an earlier process (no handle to share it)
+	id     uint64     // the kernel's map id
+	usable uint32     // backends with slots
+	refs   int
+}
