@@ -14,6 +14,12 @@ echo "== go vet"
 go vet ./...
 echo "== BPF objects match their C sources"
 bash bpf/check-generated.sh
+echo "== airctl links neither BPF objects nor cilium/ebpf, and builds for other systems"
+if go list -deps ./cmd/airctl | grep -E '^github.com/aird-net/aird/bpf$|^github.com/cilium/ebpf'; then
+	echo "airctl depends on the packages above: move wire types to internal/api" >&2
+	exit 1
+fi
+GOOS=darwin go build -o /dev/null ./cmd/airctl
 echo "== go test"
 go test -count=1 -timeout 60m ./...
 echo "== fuzzing (bounded)"
