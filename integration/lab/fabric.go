@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aird-net/aird/internal/api"
-	"github.com/aird-net/aird/lb"
 )
 
 // startLBs configures the LB nodes with the endpoints as backends and
@@ -79,8 +78,8 @@ func (n *Node) Neighbors() ([]api.BGPNeighbor, error) {
 }
 
 // Services returns the LB node's services and their backends' health.
-func (n *Node) Services() ([]lb.ServiceStatus, error) {
-	var ss []lb.ServiceStatus
+func (n *Node) Services() ([]api.LBService, error) {
+	var ss []api.LBService
 	err := n.AirctlJSON(&ss, "lb", "backends")
 	return ss, err
 }
