@@ -171,3 +171,31 @@ aird_bgp_peer_family_sendable{family="ipv6",peer="tor1"} 1
 		}
 	})
 }
+
+// A switch without the 4-byte AS capability (RFC 6793: BIRD with as4
+// off): GoBGP sends it 2-byte AS_PATHs, and BIRD finds nothing malformed.
+// (A node with a 4-byte AS cannot be tested against BIRD this way: BIRD
+// with as4 off still reads the AS from our capability and refuses it.)
+func TestBIRDWithoutFourByteAS(t *testing.T) {
+	labTest(t, func(t *testing.T, l *lab) {
+		l.addBIRD(t, "tor1", birdConf(birdOpts{nodeAS: 65001, extra: "enable as4 off;"}))
+	}, func(t *testing.T, l labSpec) {
+		tor := l.Tors[0]
+		sp := startSpeaker(t, l, tor1TOML(l, tor.Addr, "prepend = 1\n"), []Route{{Prefix: netip.MustParsePrefix("fd00:200:1::/64")}})
+		eventually(t, 20*time.Second, "session established", func() (bool, string) {
+			out, _ := tor.bird().Cmd("show", "protocols", "all", "node1")
+			return neighbor(sp, tor.Addr).State == "established", out + birdLog(t, tor)
+		})
+		var r string
+		eventually(t, 10*time.Second, "BIRD has the route", func() (bool, string) {
+			r = birdRoute(t, tor, "fd00:200:1::/64")
+			return r != "", "absent"
+		})
+		if !strings.Contains(r, "BGP.as_path: 65001 65001") {
+			t.Errorf("BIRD without 4-byte AS: want the prepended 2-byte path:\n%s", r)
+		}
+		if log := birdLog(t, tor); strings.Contains(log, "Invalid") || strings.Contains(log, "Malformed") || strings.Contains(log, "Error") {
+			t.Errorf("BIRD found an invalid message:\n%s", log)
+		}
+	})
+}
