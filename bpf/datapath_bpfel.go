@@ -61,22 +61,24 @@ type DatapathCtSet struct {
 type DatapathDropReason uint32
 
 const (
-	DatapathDropReasonDROP_MALFORMED       DatapathDropReason = 0
-	DatapathDropReasonDROP_EXT_HEADERS     DatapathDropReason = 1
-	DatapathDropReasonDROP_NO_SERVICE      DatapathDropReason = 2
-	DatapathDropReasonDROP_FRAGMENT        DatapathDropReason = 3
-	DatapathDropReasonDROP_NOT_ALLOWED     DatapathDropReason = 4
-	DatapathDropReasonDROP_NO_BACKEND      DatapathDropReason = 5
-	DatapathDropReasonDROP_BAD_BACKEND     DatapathDropReason = 6
-	DatapathDropReasonDROP_NO_SOURCE       DatapathDropReason = 7
-	DatapathDropReasonDROP_FIB             DatapathDropReason = 8
-	DatapathDropReasonDROP_TOO_BIG         DatapathDropReason = 9
-	DatapathDropReasonDROP_HEADROOM        DatapathDropReason = 10
-	DatapathDropReasonDROP_DECAP_MALFORMED DatapathDropReason = 11
-	DatapathDropReasonDROP_DECAP_FRAGMENT  DatapathDropReason = 12
-	DatapathDropReasonDROP_SPOOFED         DatapathDropReason = 13
-	DatapathDropReasonDROP_ENDPOINT_DECAP  DatapathDropReason = 14
-	DatapathDropReasonDROP_MAX             DatapathDropReason = 15
+	DatapathDropReasonDROP_MALFORMED          DatapathDropReason = 0
+	DatapathDropReasonDROP_EXT_HEADERS        DatapathDropReason = 1
+	DatapathDropReasonDROP_NO_SERVICE         DatapathDropReason = 2
+	DatapathDropReasonDROP_FRAGMENT           DatapathDropReason = 3
+	DatapathDropReasonDROP_NOT_ALLOWED        DatapathDropReason = 4
+	DatapathDropReasonDROP_NO_BACKEND         DatapathDropReason = 5
+	DatapathDropReasonDROP_BAD_BACKEND        DatapathDropReason = 6
+	DatapathDropReasonDROP_NO_SOURCE          DatapathDropReason = 7
+	DatapathDropReasonDROP_FIB                DatapathDropReason = 8
+	DatapathDropReasonDROP_TOO_BIG            DatapathDropReason = 9
+	DatapathDropReasonDROP_HEADROOM           DatapathDropReason = 10
+	DatapathDropReasonDROP_DECAP_MALFORMED    DatapathDropReason = 11
+	DatapathDropReasonDROP_DECAP_FRAGMENT     DatapathDropReason = 12
+	DatapathDropReasonDROP_SPOOFED            DatapathDropReason = 13
+	DatapathDropReasonDROP_ENDPOINT_DECAP     DatapathDropReason = 14
+	DatapathDropReasonDROP_TUNNEL_SOURCE      DatapathDropReason = 15
+	DatapathDropReasonDROP_TUNNEL_DESTINATION DatapathDropReason = 16
+	DatapathDropReasonDROP_MAX                DatapathDropReason = 17
 )
 
 type DatapathEndpoint struct {
@@ -240,6 +242,12 @@ type DatapathPipelineSettings struct {
 	Reserved   [5]uint32
 }
 
+type DatapathPrefixKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
 type DatapathRouterStat uint32
 
 const (
@@ -308,12 +316,14 @@ const (
 	DatapathMapFamilyStats          = "family_stats"
 	DatapathMapHcConf               = "hc_conf"
 	DatapathMapLbStats              = "lb_stats"
+	DatapathMapLocalAddrs           = "local_addrs"
 	DatapathMapMaglev               = "maglev"
 	DatapathMapMaglevMeta           = "maglev_meta"
 	DatapathMapNexthops             = "nexthops"
 	DatapathMapNodeAddrs            = "node_addrs"
 	DatapathMapRouterStats          = "router_stats"
 	DatapathMapSettings             = "settings"
+	DatapathMapTunnelSources        = "tunnel_sources"
 	DatapathMapUplinks              = "uplinks"
 	DatapathMapVipStats             = "vip_stats"
 	DatapathMapVips                 = "vips"
@@ -399,12 +409,14 @@ type DatapathMapSpecs struct {
 	FamilyStats    *ebpf.MapSpec `ebpf:"family_stats"`
 	HcConf         *ebpf.MapSpec `ebpf:"hc_conf"`
 	LbStats        *ebpf.MapSpec `ebpf:"lb_stats"`
+	LocalAddrs     *ebpf.MapSpec `ebpf:"local_addrs"`
 	Maglev         *ebpf.MapSpec `ebpf:"maglev"`
 	MaglevMeta     *ebpf.MapSpec `ebpf:"maglev_meta"`
 	Nexthops       *ebpf.MapSpec `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.MapSpec `ebpf:"node_addrs"`
 	RouterStats    *ebpf.MapSpec `ebpf:"router_stats"`
 	Settings       *ebpf.MapSpec `ebpf:"settings"`
+	TunnelSources  *ebpf.MapSpec `ebpf:"tunnel_sources"`
 	Uplinks        *ebpf.MapSpec `ebpf:"uplinks"`
 	VipStats       *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips           *ebpf.MapSpec `ebpf:"vips"`
@@ -462,12 +474,14 @@ type DatapathMaps struct {
 	FamilyStats    *ebpf.Map `ebpf:"family_stats"`
 	HcConf         *ebpf.Map `ebpf:"hc_conf"`
 	LbStats        *ebpf.Map `ebpf:"lb_stats"`
+	LocalAddrs     *ebpf.Map `ebpf:"local_addrs"`
 	Maglev         *ebpf.Map `ebpf:"maglev"`
 	MaglevMeta     *ebpf.Map `ebpf:"maglev_meta"`
 	Nexthops       *ebpf.Map `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.Map `ebpf:"node_addrs"`
 	RouterStats    *ebpf.Map `ebpf:"router_stats"`
 	Settings       *ebpf.Map `ebpf:"settings"`
+	TunnelSources  *ebpf.Map `ebpf:"tunnel_sources"`
 	Uplinks        *ebpf.Map `ebpf:"uplinks"`
 	VipStats       *ebpf.Map `ebpf:"vip_stats"`
 	Vips           *ebpf.Map `ebpf:"vips"`
@@ -487,12 +501,14 @@ func (m *DatapathMaps) Close() error {
 		m.FamilyStats,
 		m.HcConf,
 		m.LbStats,
+		m.LocalAddrs,
 		m.Maglev,
 		m.MaglevMeta,
 		m.Nexthops,
 		m.NodeAddrs,
 		m.RouterStats,
 		m.Settings,
+		m.TunnelSources,
 		m.Uplinks,
 		m.VipStats,
 		m.Vips,

@@ -5,13 +5,23 @@
  * An untagged IPv6 packet whose upper-layer protocol (after extension
  * headers) is 41 (IPv6) or 4 (IPv4), or an IPv4 packet with protocol 4 or
  * 41, addressed to one of the node's addresses with NODE_ADDR_F_DECAP
- * (node_addrs, pipeline.h: the underlay addresses), is decapsulated in XDP: the outer IP header (and
- * its extension headers) is removed, the Ethernet type set to the inner
- * family, and the inner packet passed to the kernel (XDP_PASS), which
- * delivers it locally - a backend has its VIPs on lo. The kernel needs no
- * ip6tnl/ipip device for this. The inner packet must be a complete, sane
- * IPv4/IPv6 packet within the outer one, else it is a counted drop; so is a
- * fragmented outer packet (aird does not reassemble).
+ * (node_addrs, pipeline.h: the underlay addresses), is a tunnel packet to
+ * the node. It is decapsulated only when
+ *
+ *   its outer source lies within tunnel_sources   else DROP_TUNNEL_SOURCE
+ *   it is not a fragment (aird does not reassemble)  else DROP_DECAP_FRAGMENT
+ *   the inner packet is a complete, sane IPv4/IPv6
+ *   packet within the outer one                   else DROP_DECAP_MALFORMED
+ *   the inner destination is the node's own: an
+ *   address of its namespace (local_addrs: a
+ *   backend has its VIPs on lo), a node address
+ *   (node_addrs) or a local endpoint (endpoints)  else DROP_TUNNEL_DESTINATION
+ *
+ * so the node never relays a tunnelled packet anywhere else. Then the
+ * outer IP header (and its extension headers) is removed, the Ethernet
+ * type set to the inner family, and the inner packet passed to the kernel
+ * (XDP_PASS), which delivers it locally (or, for an endpoint, along its
+ * host route). The kernel needs no ip6tnl/ipip device for this.
  */
 #ifndef AIRD_DECAP_H
 #define AIRD_DECAP_H
@@ -20,6 +30,7 @@
 #include "parse.h"
 #include "pipeline.h"
 #include "proto.h"
+#include "router_maps.h"
 
 /* decap_target reports whether pkt is a tunnel packet to a decap address. */
 static __always_inline int decap_target(const struct packet *pkt)
@@ -77,6 +88,70 @@ static __always_inline __u16 decap_inner(const struct packet *pkt)
 }
 
 /*
+ * inner_dst_key reads the destination of the packet a tunnel packet
+ * carries (decap_inner checked it is whole) into k.
+ */
+static __always_inline int inner_dst_key(const struct packet *pkt, __u16 inner_proto, struct addr_key *k)
+{
+	__u32 off = pkt->l4_off;
+
+	barrier_var(off);
+	if (off > MAX_L4_OFF)
+		return -1;
+	if (inner_proto == ETH_P_IPV6) {
+		struct ipv6_hdr *in = pkt->data + off;
+
+		if ((void *)(in + 1) > pkt->data_end)
+			return -1;
+		__builtin_memcpy(k->addr, in->daddr, 16);
+		return 0;
+	}
+	{
+		struct ipv4_hdr *in = pkt->data + off;
+
+		if ((void *)(in + 1) > pkt->data_end)
+			return -1;
+		addr_v4mapped((__u32 *)k->addr, in->daddr);
+	}
+	return 0;
+}
+
+#ifndef DECAP_INNER_FIB
+/*
+ * inner_dst_ours reports whether an inner destination is the node's own:
+ * one of its addresses, or a local endpoint's.
+ */
+static __always_inline int inner_dst_ours(struct xdp_md *ctx, const struct addr_key *k)
+{
+	return bpf_map_lookup_elem(&local_addrs, k) || bpf_map_lookup_elem(&node_addrs, k) ||
+	       bpf_map_lookup_elem(&endpoints, k);
+}
+#else
+/*
+ * The measured alternative (bench/decap.sh builds it): ask the kernel's
+ * FIB whether it would forward the inner packet; "not forwarded" (a local
+ * address, but also no route) counts as the node's own. It needs no
+ * address map but costs a FIB lookup per packet (docs/performance.md).
+ */
+static __always_inline int inner_dst_ours(struct xdp_md *ctx, const struct addr_key *k)
+{
+	struct bpf_fib_lookup fib = {};
+	const __u32 *a = (const __u32 *)k->addr;
+
+	if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0x0000ffff)) {
+		fib.family = 2; /* AF_INET */
+		fib.ipv4_dst = a[3];
+	} else {
+		fib.family = 10; /* AF_INET6 */
+		__builtin_memcpy(fib.ipv6_dst, k->addr, 16);
+	}
+	fib.ifindex = ctx->ingress_ifindex;
+	return bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_NOT_FWDED ||
+	       bpf_map_lookup_elem(&endpoints, k);
+}
+#endif
+
+/*
  * decap_strip removes everything between the Ethernet header and the
  * inner packet, keeping the MAC addresses; returns 0 or a drop reason.
  */
@@ -104,16 +179,21 @@ static __always_inline int decap_strip(struct xdp_md *ctx, const struct packet *
 
 static __always_inline int stage_decap(struct xdp_md *ctx, struct packet *pkt)
 {
+	struct addr_key inner = {};
 	__u16 inner_proto;
 	int err;
 
 	if (!decap_target(pkt))
 		return STAGE_CONTINUE;
+	if (!tunnel_source_trusted(pkt))
+		return drop_packet(DROP_TUNNEL_SOURCE);
 	if (pkt->flags & PKT_F_FRAGMENT)
 		return drop_packet(DROP_DECAP_FRAGMENT);
 	inner_proto = decap_inner(pkt);
-	if (!inner_proto)
+	if (!inner_proto || inner_dst_key(pkt, inner_proto, &inner))
 		return drop_packet(DROP_DECAP_MALFORMED);
+	if (!inner_dst_ours(ctx, &inner))
+		return drop_packet(DROP_TUNNEL_DESTINATION);
 	err = decap_strip(ctx, pkt, inner_proto);
 	if (err)
 		return drop_packet(err);

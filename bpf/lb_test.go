@@ -37,8 +37,8 @@ var (
 //	vip 7  vip4 udp/53, fragments of vip4 udp IPv6 backends 1-6
 //	vip 8  vip6 tcp/9000                      backend 21: no route
 //
-// plus the address entries of vip6, vip4 and vip4b and the node's decap
-// addresses.
+// plus the address entries of vip6, vip4 and vip4b, the node's decap
+// addresses and its local addresses (testLocalAddrs).
 func programLB(t testing.TB, e *lbEnv) {
 	t.Helper()
 	for _, id := range v6Backends {
@@ -84,6 +84,7 @@ func programLB(t testing.TB, e *lbEnv) {
 	e.table(t, 8, spreadTable(21))
 	e.must(t, e.lb.Allow(5, netip.MustParsePrefix("2001:db8:c0::/48")))
 	e.must(t, e.node.SetAddrs([]netip.Addr{nodeAddr6, nodeAddr4}))
+	e.must(t, e.node.SetLocalAddrs(testLocalAddrs))
 	e.initial = maps.Clone(e.tables)
 }
 

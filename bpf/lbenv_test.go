@@ -49,6 +49,15 @@ var (
 	nodeAddr4 = netip.MustParseAddr("192.0.2.1")
 )
 
+// The tunnel sources of the test node (the load balancers' encap sources)
+// and its local addresses: the VIPs it serves as a backend (on lo). Its
+// underlay addresses are left out, so tunnel packets to them exercise the
+// node_addrs check.
+var (
+	testTunnelSources = []netip.Prefix{netip.MustParsePrefix("2001:db8:5::/64"), netip.MustParsePrefix("192.0.2.64/27")}
+	testLocalAddrs    = []netip.Addr{netip.MustParseAddr(served6), netip.MustParseAddr(served4)}
+)
+
 const testTableSize = 4093 // a prime: the size of programLB's tables
 
 // bigBackendID is a backend id that needs more than the 16 bits of a
@@ -118,6 +127,7 @@ func newLBEnv(t testing.TB) *lbEnv {
 		HashSeed: 0x5eed,
 	}
 	e.must(t, e.node.SetSettings(e.settings))
+	e.must(t, e.node.SetTunnelSources(testTunnelSources))
 	return e
 }
 

@@ -26,6 +26,8 @@ import (
 type PipelineMaps struct {
 	Settings    *ebpf.Map `ebpf:"settings"`
 	NodeAddrs   *ebpf.Map `ebpf:"node_addrs"`
+	TunnelSrcs  *ebpf.Map `ebpf:"tunnel_sources"`
+	LocalAddrs  *ebpf.Map `ebpf:"local_addrs"`
 	Uplinks     *ebpf.Map `ebpf:"uplinks"`
 	ProbeConf   *ebpf.Map `ebpf:"hc_conf"`
 	FamilyStats *ebpf.Map `ebpf:"family_stats"`

@@ -63,6 +63,122 @@ func (n *Node) SetAddrs(addrs []netip.Addr) error {
 	return nil
 }
 
+// SetTunnelSources makes prefixes exactly the outer sources tunnel packets
+// are accepted from (to the node's decap addresses and to DSR endpoints);
+// none: no tunnel packet is decapsulated. New entries are added before
+// stale ones go.
+func (n *Node) SetTunnelSources(prefixes []netip.Prefix) error {
+	if len(prefixes) > int(n.m.TunnelSrcs.MaxEntries()) {
+		return fmt.Errorf("tunnel sources: %d prefixes, the map holds %d", len(prefixes), n.m.TunnelSrcs.MaxEntries())
+	}
+	want := map[DatapathPrefixKey]bool{}
+	for _, p := range prefixes {
+		k, err := prefixKey(p)
+		if err != nil {
+			return fmt.Errorf("tunnel sources: %w", err)
+		}
+		want[k] = true
+		if err := n.m.TunnelSrcs.Put(&k, uint32(0)); err != nil {
+			return fmt.Errorf("add tunnel source %s: %w", p, err)
+		}
+	}
+	var stale []DatapathPrefixKey
+	var k DatapathPrefixKey
+	var v uint32
+	it := n.m.TunnelSrcs.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list tunnel sources: %w", err)
+	}
+	for _, k := range stale {
+		if err := n.m.TunnelSrcs.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete tunnel source: %w", err)
+		}
+	}
+	return nil
+}
+
+// TunnelSources returns the prefixes in the tunnel-source map.
+func (n *Node) TunnelSources() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var k DatapathPrefixKey
+	var v uint32
+	it := n.m.TunnelSrcs.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, prefixOfKey(k))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list tunnel sources: %w", err)
+	}
+	return out, nil
+}
+
+// prefixKey is the LPM key of p (IPv4 as IPv4-mapped, 96 + bits).
+func prefixKey(p netip.Prefix) (DatapathPrefixKey, error) {
+	if !p.IsValid() || p.Addr().Zone() != "" {
+		return DatapathPrefixKey{}, fmt.Errorf("invalid prefix %s", p)
+	}
+	p = p.Masked()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	return DatapathPrefixKey{Prefixlen: uint32(bits), Addr: Addr16(p.Addr())}, nil
+}
+
+func prefixOfKey(k DatapathPrefixKey) netip.Prefix {
+	a := netip.AddrFrom16(k.Addr)
+	bits := int(k.Prefixlen)
+	if a.Is4In6() && bits >= 96 {
+		return netip.PrefixFrom(a.Unmap(), bits-96)
+	}
+	return netip.PrefixFrom(a, bits)
+}
+
+// SetLocalAddrs makes addrs exactly the node's local addresses in the data
+// plane: the inner destinations a tunnel packet to the node may have.
+// Loopback addresses are left out (the kernel does not accept them from
+// an uplink). New entries are added before stale ones go.
+func (n *Node) SetLocalAddrs(addrs []netip.Addr) error {
+	want := map[DatapathAddrKey]bool{}
+	for _, a := range addrs {
+		if !a.IsValid() || a.Unmap().IsLoopback() {
+			continue
+		}
+		want[DatapathAddrKey{Addr: Addr16(a)}] = true
+	}
+	if len(want) > int(n.m.LocalAddrs.MaxEntries()) {
+		return fmt.Errorf("local addresses: %d addresses, the map holds %d", len(want), n.m.LocalAddrs.MaxEntries())
+	}
+	for k := range want {
+		if err := n.m.LocalAddrs.Put(&k, uint32(0)); err != nil {
+			return fmt.Errorf("add local address %s: %w", netip.AddrFrom16(k.Addr).Unmap(), err)
+		}
+	}
+	var stale []DatapathAddrKey
+	var k DatapathAddrKey
+	var v uint32
+	it := n.m.LocalAddrs.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list local addresses: %w", err)
+	}
+	for _, k := range stale {
+		if err := n.m.LocalAddrs.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete local address %s: %w", netip.AddrFrom16(k.Addr).Unmap(), err)
+		}
+	}
+	return nil
+}
+
 // Addrs returns the node addresses in the map.
 func (n *Node) Addrs() ([]netip.Addr, error) {
 	var out []netip.Addr

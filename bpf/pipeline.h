@@ -13,6 +13,9 @@
  *
  *   settings      the node's data-plane settings (one value)
  *   node_addrs    the node's own addresses (underlay): tunnel endpoints
+ *   tunnel_sources  the prefixes tunnel packets may come from (outer source)
+ *   local_addrs   every address of the node's network namespace: what the
+ *                 inner packet of a tunnel packet may be addressed to
  *   uplinks       the interfaces the pipeline runs on (ifindex): where a
  *                 stage may redirect a frame to leave the node
  *   family_stats  packets/bytes per family (the count stage)
@@ -39,11 +42,22 @@
 #define STAGE_CONTINUE (-1)
 
 #define NODE_ADDRS_MAX 1024
+#define TUNNEL_SOURCES_MAX 4096
+#define LOCAL_ADDRS_MAX 65536
 #define UPLINKS_MAX 256
 #define STATS_SLOTS 64 /* lb_stats and drop_stats: room for appended enums */
 
 /* struct addr_key is a map key holding one address. */
 struct addr_key {
+	__u8 addr[16];
+};
+
+/*
+ * struct prefix_key is an LPM trie key holding one prefix: prefixlen bits
+ * of addr (an IPv4 /n is 96 + n, as the address is IPv4-mapped).
+ */
+struct prefix_key {
+	__u32 prefixlen;
 	__u8 addr[16];
 };
 
@@ -139,6 +153,10 @@ enum drop_reason {
 	DROP_DECAP_FRAGMENT,  /* fragmented tunnel packet to a decap address */
 	DROP_SPOOFED,         /* from an endpoint: source not one of its addresses */
 	DROP_ENDPOINT_DECAP,  /* tunnel packet to an endpoint: not one it decapsulates */
+	DROP_TUNNEL_SOURCE,   /* tunnel packet to the node or a DSR endpoint from a source
+			       * outside tunnel_sources */
+	DROP_TUNNEL_DESTINATION, /* tunnel packet to the node whose inner destination is not
+				  * the node's (local_addrs, node_addrs, endpoints): never relayed */
 	DROP_MAX,
 };
 
@@ -156,6 +174,30 @@ struct {
 	__type(key, struct addr_key);
 	__type(value, __u32);
 } node_addrs SEC(".maps");
+
+/*
+ * tunnel_sources: a prefix tunnel packets may come from -> 0 (reserved).
+ * Written from datapath.tunnel-sources; empty, no tunnel is accepted.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TUNNEL_SOURCES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct prefix_key);
+	__type(value, __u32);
+} tunnel_sources SEC(".maps");
+
+/*
+ * local_addrs: an address of the node's network namespace (any interface,
+ * loopback addresses excepted) -> 0 (reserved). The control plane follows
+ * the kernel's addresses (netlink); a backend's VIPs on lo are here.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LOCAL_ADDRS_MAX);
+	__type(key, struct addr_key);
+	__type(value, __u32);
+} local_addrs SEC(".maps");
 
 /* uplinks: ifindex of an interface the pipeline is attached to -> 0. */
 struct {
@@ -254,6 +296,50 @@ static __always_inline int addr_equal(const __u8 *a, const __u8 *b)
 	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
 
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+/*
+ * pkt_src_prefix fills k with the source address of an untagged IPv4/IPv6
+ * packet as a full-length LPM key; returns -1 for anything else.
+ */
+static __always_inline int pkt_src_prefix(const struct packet *pkt, struct prefix_key *k)
+{
+	void *data = pkt->data;
+	void *data_end = pkt->data_end;
+
+	if (pkt->vlan_depth)
+		return -1;
+	k->prefixlen = 128;
+	if (pkt->family == FAMILY_IPV6) {
+		struct ipv6_hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		__builtin_memcpy(k->addr, ip6->saddr, 16);
+		return 0;
+	}
+	if (pkt->family == FAMILY_IPV4) {
+		struct ipv4_hdr *ip = data + ETH_HLEN;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		addr_v4mapped((__u32 *)k->addr, ip->saddr);
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * tunnel_source_trusted reports whether the outer source of a tunnel
+ * packet lies within tunnel_sources.
+ */
+static __always_inline int tunnel_source_trusted(const struct packet *pkt)
+{
+	struct prefix_key k = {};
+
+	if (pkt_src_prefix(pkt, &k))
+		return 0;
+	return bpf_map_lookup_elem(&tunnel_sources, &k) != 0;
 }
 
 /*

@@ -8,7 +8,8 @@
  *                                      endpoint's, bpf_redirect to its host-side
  *                                      interface (veth or tap)
  *   IP6IP6/4in6/IPIP to an endpoint    (EP_F_DSR only) decapsulated when the
- *   with EP_F_DSR                      inner destination is one of its VIPs and
+ *   with EP_F_DSR                      outer source is in tunnel_sources and the
+ *                                      inner destination is one of its VIPs, and
  *                                      delivered (direct server return); any
  *                                      other tunnel packet to it is dropped
  *   anything else                      not the stage's: XDP_PASS
@@ -139,35 +140,6 @@ static __always_inline int router_deliver(struct xdp_md *ctx, const struct packe
 }
 
 /*
- * inner_dst_key reads the destination of the packet a tunnel packet
- * carries (decap_inner checked it is whole) into k.
- */
-static __always_inline int inner_dst_key(const struct packet *pkt, __u16 inner_proto, struct addr_key *k)
-{
-	__u32 off = pkt->l4_off;
-
-	barrier_var(off);
-	if (off > MAX_L4_OFF)
-		return -1;
-	if (inner_proto == ETH_P_IPV6) {
-		struct ipv6_hdr *in = pkt->data + off;
-
-		if ((void *)(in + 1) > pkt->data_end)
-			return -1;
-		__builtin_memcpy(k->addr, in->daddr, 16);
-		return 0;
-	}
-	{
-		struct ipv4_hdr *in = pkt->data + off;
-
-		if ((void *)(in + 1) > pkt->data_end)
-			return -1;
-		addr_v4mapped((__u32 *)k->addr, in->daddr);
-	}
-	return 0;
-}
-
-/*
  * router_decap handles a tunnel packet to an EP_F_DSR endpoint: the inner
  * packet, to one of the endpoint's VIPs, is delivered to it (the load
  * balancer decremented its hop limit already: the tunnel exit does not).
@@ -182,6 +154,12 @@ static __always_inline int router_decap(struct xdp_md *ctx, struct packet *pkt, 
 	__u16 inner_proto;
 	int err;
 
+	if (!tunnel_source_trusted(pkt)) {
+		c = endpoint_counters_of(e.id);
+		if (c)
+			c->drop_decap++;
+		return drop_packet(DROP_TUNNEL_SOURCE);
+	}
 	if (pkt->flags & PKT_F_FRAGMENT)
 		return drop_packet(DROP_DECAP_FRAGMENT);
 	inner_proto = decap_inner(pkt);

@@ -115,6 +115,22 @@ func TestRouterFromUplink(t *testing.T) {
 			counters: map[string]DatapathEndpointCounters{"ep1": {DropDecap: 1}},
 		},
 		{
+			name: "tunnel to a dsr endpoint from an untrusted source: dropped",
+			packet: func(t *testing.T, e *routerEnv) ([]byte, []byte) {
+				return fromTor(ipPacket(t, ip6(untrusted6, pod1, layers.IPProtocolIPv6, 64), gopacket.Payload(inner6))), nil
+			},
+			verdict: xdpDrop, drops: dr{DatapathDropReasonDROP_TUNNEL_SOURCE: 1},
+			counters: map[string]DatapathEndpointCounters{"ep1": {DropDecap: 1}},
+		},
+		{
+			name: "ipip to a dsr endpoint from an untrusted source: dropped",
+			packet: func(t *testing.T, e *routerEnv) ([]byte, []byte) {
+				return fromTor(ipPacket(t, ip4(untrusted4, pod14, layers.IPProtocolIPv4, 64), gopacket.Payload(inner4))), nil
+			},
+			verdict: xdpDrop, drops: dr{DatapathDropReasonDROP_TUNNEL_SOURCE: 1},
+			counters: map[string]DatapathEndpointCounters{"ep1": {DropDecap: 1}},
+		},
+		{
 			name: "tunnel to a dsr endpoint with a garbage inner packet: dropped",
 			packet: func(t *testing.T, e *routerEnv) ([]byte, []byte) {
 				return tunnel(pod1, append([]byte{0x60}, bytes.Repeat([]byte{0xff}, 39)...)), nil

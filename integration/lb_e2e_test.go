@@ -21,7 +21,9 @@ import (
 //	                                              l2 fd00:3::1 ── e0 fd00:3::2 [backend b2 aird]
 //
 // The LB balances VIP fd00:300::10 port 8080 in XDP and encapsulates to the
-// backends; each backend's aird decapsulates in XDP and its kernel, which
+// backends (outer sources from labSrc6, labSrc4 or its IPv4 underlay, the
+// backends' datapath.tunnel-sources); each backend's aird decapsulates in
+// XDP and its kernel, which
 // has the VIP on lo, answers the client directly through its default
 // route (the LB node forwards replies in the kernel, outside XDP).
 type lbLab struct {
@@ -91,9 +93,10 @@ underlay = ["fd00:%d::2"]
 uplinks = ["e0"]
 [datapath]
 pin-path = %q
+tunnel-sources = [%q, %q, %q]
 [api]
 socket = %q
-`, i+1, i+1, i+2, b.pinPath, b.socket))
+`, i+1, i+1, i+2, b.pinPath, labSrc6, labSrc4, labLBUnderlay4+"/32", b.socket))
 		b.start()
 		l.backends = append(l.backends, b)
 		l.stopServer = append(l.stopServer, nameServer(t, ns, fmt.Sprintf("b%d", i+1)))

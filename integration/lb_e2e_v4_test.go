@@ -64,6 +64,9 @@ const (
 	// encap-source-prefix4 added here.
 	labSrc6 = "fd00:1::1:0/112"
 	labSrc4 = "10.0.9.0/24"
+	// labLBUnderlay4 is the LB's IPv4 underlay address where a lab adds
+	// one: the IPv4 outer source without encap-source-prefix4.
+	labLBUnderlay4 = "10.0.1.1"
 	// labHashSeed is internal/daemon's lbHashSeed, the flow hash seed of
 	// every aird: with it the test predicts each flow's outer source.
 	labHashSeed = 0x61697264

@@ -32,6 +32,10 @@ type Datapath struct {
 	// each uplink: bpf_fib_lookup refuses to forward otherwise) or "keep"
 	// (aird leaves the sysctls alone and warns when forwarding is off).
 	Forwarding string `toml:"forwarding" json:"forwarding"`
+	// TunnelSources are the outer sources tunnel packets to the node (and
+	// to its DSR endpoints) are accepted from: prefixes, "on-link" (the
+	// uplinks' prefixes) or "none". Absent or empty: ["on-link"].
+	TunnelSources []TunnelSource `toml:"tunnel-sources" json:"tunnel_sources"`
 }
 
 // BGP configures the embedded BGP speaker.

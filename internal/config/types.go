@@ -230,3 +230,49 @@ func tomlType(v any) string {
 		return fmt.Sprintf("%T", v)
 	}
 }
+
+// TunnelSource is one element of datapath.tunnel-sources: a prefix tunnel
+// packets may come from, or a keyword: "on-link" (the prefixes of the
+// uplinks' addresses, followed as they change) or "none" (no tunnel is
+// accepted).
+type TunnelSource struct {
+	Prefix  netip.Prefix
+	Keyword string // "", TunnelSourcesOnLink or TunnelSourcesNone
+}
+
+// The keywords of datapath.tunnel-sources.
+const (
+	TunnelSourcesOnLink = "on-link"
+	TunnelSourcesNone   = "none"
+)
+
+// UnmarshalText parses a prefix or a keyword.
+func (s *TunnelSource) UnmarshalText(b []byte) error {
+	str := string(b)
+	if str == TunnelSourcesOnLink || str == TunnelSourcesNone {
+		*s = TunnelSource{Keyword: str}
+		return nil
+	}
+	p, err := netip.ParsePrefix(str)
+	if err != nil {
+		return fmt.Errorf("%q is neither a prefix nor %q or %q", str, TunnelSourcesOnLink, TunnelSourcesNone)
+	}
+	if p != p.Masked() {
+		return fmt.Errorf("prefix %s has host bits set (did you mean %s?)", p, p.Masked())
+	}
+	*s = TunnelSource{Prefix: p}
+	return nil
+}
+
+func (s TunnelSource) String() string {
+	b, _ := s.MarshalText()
+	return string(b)
+}
+
+// MarshalText writes the prefix or the keyword.
+func (s TunnelSource) MarshalText() ([]byte, error) {
+	if s.Keyword != "" {
+		return []byte(s.Keyword), nil
+	}
+	return []byte(s.Prefix.String()), nil
+}

@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
 
 func (v *validator) node() {
 	n := &v.c.Node
@@ -43,6 +47,42 @@ func (v *validator) datapath() {
 	}
 	v.oneOf("datapath.xdp-mode", d.XDPMode, "auto", "native", "generic")
 	v.oneOf("datapath.forwarding", d.Forwarding, "enable", "keep")
+	v.tunnelSources(d.TunnelSources)
+}
+
+// MaxTunnelSources bounds datapath.tunnel-sources (the data plane's map
+// holds more, for the on-link prefixes added to them).
+const MaxTunnelSources = 1024
+
+func (v *validator) tunnelSources(srcs []TunnelSource) {
+	if len(srcs) > MaxTunnelSources {
+		v.errf("datapath.tunnel-sources", "%d tunnel sources; at most %d", len(srcs), MaxTunnelSources)
+		return
+	}
+	seen := map[TunnelSource]int{}
+	for i, s := range srcs {
+		p := indexPath("datapath.tunnel-sources", i)
+		if j, dup := seen[s]; dup {
+			v.errf(p, "%s is listed twice (also datapath.tunnel-sources[%d])", s.String(), j)
+			continue
+		}
+		seen[s] = i
+		switch {
+		case s.Keyword == TunnelSourcesNone && len(srcs) > 1:
+			v.errf(p, "%q must be the only tunnel source (it accepts no tunnel packet at all)", TunnelSourcesNone)
+		case s.Keyword != "":
+		case s.Prefix.Addr().Zone() != "":
+			v.errf(p, "tunnel source %s must not have a zone", s.Prefix)
+		case s.Prefix.Addr().Is4In6():
+			hint := "as IPv4"
+			if s.Prefix.Bits() >= 96 {
+				hint = fmt.Sprintf("as %q", netip.PrefixFrom(s.Prefix.Addr().Unmap(), s.Prefix.Bits()-96))
+			}
+			v.errf(p, "tunnel source %s is IPv4-mapped: write it %s", s.Prefix, hint)
+		case s.Prefix.Addr().IsMulticast():
+			v.errf(p, "tunnel source %s is a multicast prefix; tunnel packets come from unicast addresses", s.Prefix)
+		}
+	}
 }
 
 func (v *validator) lb() {

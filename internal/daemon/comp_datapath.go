@@ -15,11 +15,14 @@ import (
 // datapathComponent follows [datapath], [node] and [lb]: it loads the XDP
 // pipeline (adopting pinned maps and links from an earlier process), keeps
 // it attached to exactly the configured uplinks, and writes the maps that
-// belong to the whole pipeline: its settings and the node's addresses.
-// The stages' own maps have their own writers (the lb component).
+// belong to the whole pipeline: its settings, the node's addresses, its
+// local addresses and tunnel sources (the latter two followed as the
+// kernel's addresses change, addrFollower). The stages' own maps have
+// their own writers (the lb component).
 type datapathComponent struct {
-	log *slog.Logger
-	dp  *datapath.Datapath
+	log   *slog.Logger
+	dp    *datapath.Datapath
+	addrs *addrFollower
 }
 
 func (c *datapathComponent) name() string { return "datapath" }
@@ -60,6 +63,13 @@ func (c *datapathComponent) apply(old, new *config.Config) error {
 	if err := c.dp.SetNodeAddrs(new.Node.Underlay); err != nil {
 		return fmt.Errorf("datapath: %w", err)
 	}
+	if c.addrs == nil {
+		c.addrs = newAddrFollower(c.log, c.dp)
+		c.addrs.start()
+	}
+	if err := c.addrs.configure(new.Node.Uplinks, new.Datapath.TunnelSources); err != nil {
+		return fmt.Errorf("datapath: %w", err)
+	}
 	return nil
 }
 
@@ -90,6 +100,9 @@ func pipelineSettings(cfg *config.Config) bpf.Settings {
 }
 
 func (c *datapathComponent) close(stopIntent) error {
+	if c.addrs != nil {
+		c.addrs.stop()
+	}
 	if c.dp == nil {
 		return nil
 	}

@@ -78,6 +78,28 @@ func (d *Datapath) SetNodeAddrs(addrs []netip.Addr) error {
 	return d.node.SetAddrs(addrs)
 }
 
+// SetTunnelSources makes prefixes the outer sources tunnel packets are
+// accepted from; none: no tunnel packet is decapsulated.
+func (d *Datapath) SetTunnelSources(prefixes []netip.Prefix) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.objs == nil {
+		return errors.New("tunnel sources: datapath is closed")
+	}
+	return d.node.SetTunnelSources(prefixes)
+}
+
+// SetLocalAddrs makes addrs the node's local addresses in the data plane:
+// the inner destinations tunnel packets to the node may have.
+func (d *Datapath) SetLocalAddrs(addrs []netip.Addr) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.objs == nil {
+		return errors.New("local addresses: datapath is closed")
+	}
+	return d.node.SetLocalAddrs(addrs)
+}
+
 // LBStats returns the pipeline's event counters (conntrack hits, misses
 // and inserts, TX/redirect, too-big relayed/generated, decap, probes, ...)
 // summed over CPUs, keyed by name ("ct_hit", ...).
