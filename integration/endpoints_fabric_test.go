@@ -76,7 +76,9 @@ func newFabric(t *testing.T) *fabric {
 }
 
 // nodeConfig is a fabric node's configuration: BGP to the ToR importing
-// the other nodes' pod /64s, its own pod prefix, and extra tables.
+// the other nodes' pod /64s, its own pod prefix, and extra tables. Node A
+// load-balances from fabricLBSource, behind the ToR: the other nodes'
+// tunnel sources name it.
 func (f *fabric) nodeConfig(n *node, name string, asn, idx int, extra string) string {
 	return fmt.Sprintf(`[node]
 name = %q
@@ -85,6 +87,7 @@ underlay = ["fd00:100:%d::1"]
 uplinks = ["uplink0"]
 [datapath]
 pin-path = %q
+tunnel-sources = [%q]
 [api]
 socket = %q
 [log]
@@ -105,8 +108,11 @@ pod-prefixes = ["fd00:200:%d::/64"]
 name = "pods"
 kind = "pod"
 prefixes = ["fd00:200::/40"]
-%s`, name, idx, idx, n.pinPath, n.socket, asn, idx, idx, extra)
+%s`, name, idx, idx, n.pinPath, fabricLBSource, n.socket, asn, idx, idx, extra)
 }
+
+// fabricLBSource is node A's lb.encap-source-prefix.
+const fabricLBSource = "fd00:100:1::1:0/112"
 
 // waitRoute waits until ns's kernel has a route to prefix.
 func waitRoute(t *testing.T, ns, prefix string) {
@@ -136,7 +142,7 @@ name = "services"
 kind = "service"
 prefixes = ["fd00:300::/112"]
 [lb]
-encap-source-prefix = "fd00:100:1::1:0/112"
+encap-source-prefix = %q
 [[services]]
 name = "web"
 vip = %q
@@ -148,7 +154,7 @@ interval = "300ms"
 timeout = "250ms"
 rise = 1
 fall = 3
-`, vip, b1.Addresses[0], b2.Addresses[0])))
+`, fabricLBSource, vip, b1.Addresses[0], b2.Addresses[0])))
 	f.a.start()
 	ans, a1 := f.a.addContainer("a1")
 	nameServer(t, ans, "a1")
