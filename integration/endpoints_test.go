@@ -169,6 +169,21 @@ func TestEndpointsRoutedByXDP(t *testing.T) {
 	if d := n.endpoint("web-1").Counters.DropSpoofed; d < 3 {
 		t.Fatalf("spoofed packets counted %d, want >= 3", d)
 	}
+	// Prometheus reads the same counters at scrape time.
+	body := n.metrics()
+	for _, m := range []struct {
+		name   string
+		labels []string
+	}{
+		{"aird_endpoint_drops_total", []string{`endpoint="web-1"`, `reason="spoofed"`}},
+		{"aird_endpoint_packets_total", []string{`endpoint="web-1"`, `direction="rx"`}},
+		{"aird_router_events_total", []string{`event="delivered"`}},
+		{"aird_endpoints", []string{`kind="container"`, `state="ready"`}},
+	} {
+		if v, ok := metricValue(body, m.name, m.labels...); !ok || v < 1 {
+			t.Errorf("metric %s%v = %v (found %v), want >= 1", m.name, m.labels, v, ok)
+		}
+	}
 
 	// A restart adopts the endpoints: same addresses, still reachable.
 	n.stopForRestart()

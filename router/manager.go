@@ -418,3 +418,12 @@ func (u *undo) run() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Events returns the router stage's event counters ("delivered", ...); nil
+// without a data plane.
+func (m *Manager) Events() (map[string]uint64, error) {
+	if m.opts.Maps == nil {
+		return nil, nil
+	}
+	return m.opts.Maps.Events()
+}

@@ -98,7 +98,7 @@ func Run(ctx context.Context, opts Options) error {
 		&metricsComponent{reg: d.metrics, log: log.With("component", "metrics")},
 		&apiComponent{srv: d.api},
 	}
-	d.metrics.MustRegister(newDatapathCollector(d.dp), newLBCollector(d.lb), bgpCollector{c: d.bgp}, newIPAMCollector(d.ipam), newPodConflictCollector(d.bgp))
+	d.metrics.MustRegister(newDatapathCollector(d.dp), newLBCollector(d.lb), bgpCollector{c: d.bgp}, newIPAMCollector(d.ipam), newRouterCollector(d.router), newPodConflictCollector(d.bgp))
 	return d.run(ctx, file)
 }
 
