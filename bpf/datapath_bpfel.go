@@ -248,6 +248,18 @@ type DatapathPrefixKey struct {
 	Addr      [16]uint8
 }
 
+type DatapathRouteCacheEntry struct {
+	_       structs.HostLayout
+	Src     [16]uint8
+	Dst     [16]uint8
+	Expires uint64
+	Ifindex uint32
+	Mtu     uint32
+	Dmac    [6]uint8
+	Smac    [6]uint8
+	Pad     uint32
+}
+
 type DatapathRouterStat uint32
 
 const (
@@ -259,7 +271,8 @@ const (
 	DatapathRouterStatROUTER_STAT_NO_NEIGH_PASS   DatapathRouterStat = 5
 	DatapathRouterStatROUTER_STAT_KERNEL_PASS     DatapathRouterStat = 6
 	DatapathRouterStatROUTER_STAT_LINK_LOCAL_PASS DatapathRouterStat = 7
-	DatapathRouterStatROUTER_STAT_MAX             DatapathRouterStat = 8
+	DatapathRouterStatROUTER_STAT_ROUTE_CACHED    DatapathRouterStat = 8
+	DatapathRouterStatROUTER_STAT_MAX             DatapathRouterStat = 9
 )
 
 type DatapathSettingsFlags uint32
@@ -321,6 +334,7 @@ const (
 	DatapathMapMaglevMeta           = "maglev_meta"
 	DatapathMapNexthops             = "nexthops"
 	DatapathMapNodeAddrs            = "node_addrs"
+	DatapathMapRouteCache           = "route_cache"
 	DatapathMapRouterStats          = "router_stats"
 	DatapathMapSettings             = "settings"
 	DatapathMapTunnelSources        = "tunnel_sources"
@@ -414,6 +428,7 @@ type DatapathMapSpecs struct {
 	MaglevMeta     *ebpf.MapSpec `ebpf:"maglev_meta"`
 	Nexthops       *ebpf.MapSpec `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.MapSpec `ebpf:"node_addrs"`
+	RouteCache     *ebpf.MapSpec `ebpf:"route_cache"`
 	RouterStats    *ebpf.MapSpec `ebpf:"router_stats"`
 	Settings       *ebpf.MapSpec `ebpf:"settings"`
 	TunnelSources  *ebpf.MapSpec `ebpf:"tunnel_sources"`
@@ -479,6 +494,7 @@ type DatapathMaps struct {
 	MaglevMeta     *ebpf.Map `ebpf:"maglev_meta"`
 	Nexthops       *ebpf.Map `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.Map `ebpf:"node_addrs"`
+	RouteCache     *ebpf.Map `ebpf:"route_cache"`
 	RouterStats    *ebpf.Map `ebpf:"router_stats"`
 	Settings       *ebpf.Map `ebpf:"settings"`
 	TunnelSources  *ebpf.Map `ebpf:"tunnel_sources"`
@@ -506,6 +522,7 @@ func (m *DatapathMaps) Close() error {
 		m.MaglevMeta,
 		m.Nexthops,
 		m.NodeAddrs,
+		m.RouteCache,
 		m.RouterStats,
 		m.Settings,
 		m.TunnelSources,

@@ -59,6 +59,7 @@ type RouterMaps struct {
 	EndpointIfaces *ebpf.Map `ebpf:"endpoint_ifaces"`
 	EndpointStats  *ebpf.Map `ebpf:"endpoint_stats"`
 	Events         *ebpf.Map `ebpf:"router_stats"`
+	RouteCache     *ebpf.Map `ebpf:"route_cache"`
 }
 
 // IDOwnerMaps are the lb maps that give vip and backend ids their meaning:

@@ -36,6 +36,7 @@
 #include "common.h"
 #include "csum.h"
 #include "decap.h"
+#include "flow.h"
 #include "parse.h"
 #include "pipeline.h"
 #include "proto.h"
@@ -43,6 +44,7 @@
 
 #define AF_INET_R 2
 #define AF_INET6_R 10
+#define NEXTHOP_TTL_DEFAULT_R 25 /* jiffies, as the lb stage's next-hop cache */
 
 /* mac_zero reports whether a MAC address is all zero (unknown). */
 static __always_inline int mac_zero(const __u8 *m)
@@ -80,6 +82,21 @@ static __always_inline int hop_decrement(const struct packet *pkt)
 		return 0;
 	}
 	return -1;
+}
+
+/* hop_exhausted reports whether the packet's hop limit / TTL is 1 or 0. */
+static __always_inline int hop_exhausted(const struct packet *pkt)
+{
+	if (pkt->family == FAMILY_IPV6) {
+		struct ipv6_hdr *ip6 = pkt->data + ETH_HLEN;
+
+		return (void *)(ip6 + 1) > pkt->data_end || ip6->hop_limit <= 1;
+	}
+	{
+		struct ipv4_hdr *ip = pkt->data + ETH_HLEN;
+
+		return (void *)(ip + 1) > pkt->data_end || ip->ttl <= 1;
+	}
 }
 
 /* set_macs writes the Ethernet addresses of the frame at the start of ctx. */
@@ -256,24 +273,44 @@ static __always_inline int link_scope(const struct addr_key *dst, int v6)
 	       (a[12] == 0xff && a[13] == 0xff && a[14] == 0xff && a[15] == 0xff);
 }
 
+/* route_slot returns the route_cache slot of (src, dst). */
+static __always_inline __u32 route_slot(const struct flow_addrs *a)
+{
+	const __u64 *s = (const __u64 *)a->src.addr, *d = (const __u64 *)a->dst.addr;
+	__u64 h = (s[0] ^ d[0]) * FLOW_HASH_MUL;
+
+	h = (h ^ s[1] ^ d[1] ^ (h >> 29)) * FLOW_HASH_MUL;
+	return (__u32)(h >> 32) & (ROUTE_CACHE_SIZE - 1);
+}
+
+/* addrs_equal compares a cache entry's addresses with a's. */
+static __always_inline int route_matches(const struct route_cache_entry *r, const struct flow_addrs *a)
+{
+	return addr_equal(r->src, a->src.addr) && addr_equal(r->dst, a->dst.addr);
+}
+
 /*
- * router_forward routes a packet an endpoint sent (source checked): to a
- * local endpoint, or out of the uplink the FIB gives.
+ * route_lookup fills hop with where pkt (from an endpoint, addresses a)
+ * leaves: from this CPU's route cache, else from the FIB, caching an
+ * answer that forwards out of an uplink. Returns the BPF_FIB_LKUP_RET_*
+ * code, or -1 for an answer the fast path does not take (not an uplink).
  */
-static __always_inline int router_forward(struct xdp_md *ctx, struct packet *pkt, const struct flow_addrs *a)
+static __always_inline int route_lookup(struct xdp_md *ctx, const struct packet *pkt, const struct flow_addrs *a,
+					struct route_cache_entry *hop)
 {
 	struct bpf_fib_lookup fib = {};
-	struct endpoint *ep;
+	struct route_cache_entry *c;
+	struct pipeline_settings *st;
+	__u32 slot = route_slot(a);
+	__u64 now = bpf_jiffies64();
 	int rc;
 
-	if (pkt->flags & (PKT_F_IP_TRUNC | PKT_F_JUMBO)) {
-		count_router(ROUTER_STAT_KERNEL_PASS);
-		return XDP_PASS;
+	c = bpf_map_lookup_elem(&route_cache, &slot);
+	if (c && now < c->expires && route_matches(c, a)) {
+		*hop = *c;
+		count_router(ROUTER_STAT_ROUTE_CACHED);
+		return (__u32)pkt->l3_len > hop->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
 	}
-	ep = bpf_map_lookup_elem(&endpoints, &a->dst);
-	if (ep)
-		return router_deliver(ctx, pkt, ep);
-
 	if (pkt->family == FAMILY_IPV6) {
 		fib.family = AF_INET6_R;
 		__builtin_memcpy(fib.ipv6_src, a->src.addr, 16);
@@ -291,22 +328,59 @@ static __always_inline int router_forward(struct xdp_md *ctx, struct packet *pkt
 	fib.tot_len = pkt->l3_len;
 	fib.ifindex = ctx->ingress_ifindex;
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return rc;
+	if (!bpf_map_lookup_elem(&uplinks, &fib.ifindex))
+		return -1;
+	__builtin_memcpy(hop->src, a->src.addr, 16);
+	__builtin_memcpy(hop->dst, a->dst.addr, 16);
+	hop->ifindex = fib.ifindex;
+	hop->mtu = fib.mtu_result;
+	__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(hop->smac, fib.smac, ETH_ALEN);
+	st = settings_get();
+	hop->expires = now + (st && st->nexthop_ttl ? st->nexthop_ttl : NEXTHOP_TTL_DEFAULT_R);
+	if (c)
+		*c = *hop;
+	return rc;
+}
+
+/*
+ * router_forward routes a packet an endpoint sent (source checked): to a
+ * local endpoint, or out of the uplink the FIB gives.
+ */
+static __always_inline int router_forward(struct xdp_md *ctx, struct packet *pkt, const struct flow_addrs *a)
+{
+	struct route_cache_entry hop = {};
+	struct endpoint *ep;
+	int rc;
+
+	if (pkt->flags & (PKT_F_IP_TRUNC | PKT_F_JUMBO)) {
+		count_router(ROUTER_STAT_KERNEL_PASS);
+		return XDP_PASS;
+	}
+	ep = bpf_map_lookup_elem(&endpoints, &a->dst);
+	if (ep)
+		return router_deliver(ctx, pkt, ep);
+	if (hop_exhausted(pkt)) {
+		count_router(ROUTER_STAT_TTL_PASS);
+		return XDP_PASS;
+	}
+	rc = route_lookup(ctx, pkt, a, &hop);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		count_router(ROUTER_STAT_NO_NEIGH_PASS);
 		return XDP_PASS;
 	}
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS || !bpf_map_lookup_elem(&uplinks, &fib.ifindex)) {
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		count_router(ROUTER_STAT_KERNEL_PASS);
 		return XDP_PASS;
 	}
-	if (hop_decrement(pkt)) {
-		count_router(ROUTER_STAT_TTL_PASS);
-		return XDP_PASS;
-	}
-	if (set_macs(ctx, fib.dmac, fib.smac))
+	if (hop_decrement(pkt))
+		return drop_packet(DROP_MALFORMED); /* checked above: not reached */
+	if (set_macs(ctx, hop.dmac, hop.smac))
 		return drop_packet(DROP_MALFORMED);
 	count_router(ROUTER_STAT_FORWARDED);
-	return redirect_to(fib.ifindex);
+	return redirect_to(hop.ifindex);
 }
 
 /*

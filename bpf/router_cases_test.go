@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 
+	"github.com/aird-net/aird/internal/testutil"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -179,6 +181,23 @@ func TestRouterFromEndpoint(t *testing.T) {
 			},
 			verdict: xdpRedirect, target: "uplink",
 			events:   rs{rForwarded: 1},
+			counters: map[string]DatapathEndpointCounters{"ep1": tx(14 + 40 + 20 + 30)},
+		},
+		{
+			name: "the next packet of the pair takes the cached route, even after the neighbour changed",
+			from: "ep1",
+			setup: func(t *testing.T, e *routerEnv) {
+				e.runProg(t, e.objs.Programs.Endpoint, fromPod("ep1", ep1MAC, tcpTo(t, pod1, far6, 64, 1)), e.links["ep1"].ifindex)
+				testutil.Run(t, "ip", "-n", e.ns, "neigh", "replace", "2001:db8:ff::fe", "lladdr", "02:aa:00:00:00:ee", "dev", e.up, "nud", "permanent")
+				t.Cleanup(func() {
+					testutil.Run(t, "ip", "-n", e.ns, "neigh", "replace", "2001:db8:ff::fe", "lladdr", gwMAC.String(), "dev", e.up, "nud", "permanent")
+				})
+			},
+			packet: func(t *testing.T, e *routerEnv) ([]byte, []byte) {
+				return fromPod("ep1", ep1MAC, tcpTo(t, pod1, far6, 64, 30)), viaGW(tcpTo(t, pod1, far6, 63, 30))
+			},
+			verdict:  xdpRedirect,
+			events:   rs{rForwarded: 1, DatapathRouterStatROUTER_STAT_ROUTE_CACHED: 1},
 			counters: map[string]DatapathEndpointCounters{"ep1": tx(14 + 40 + 20 + 30)},
 		},
 		{

@@ -78,8 +78,37 @@ enum router_stat {
 	ROUTER_STAT_NO_NEIGH_PASS,   /* next hop not resolved: to the kernel */
 	ROUTER_STAT_KERNEL_PASS,     /* not for the fast path (local, unroutable, not an uplink, ...) */
 	ROUTER_STAT_LINK_LOCAL_PASS, /* link-scope packet from an endpoint (NDP, ...): to the kernel */
+	ROUTER_STAT_ROUTE_CACHED,    /* forwarded with a cached FIB answer (no lookup) */
 	ROUTER_STAT_MAX,
 };
+
+/*
+ * route_cache: per CPU, direct-mapped by a hash of (source, destination),
+ * the FIB's answer for packets endpoints send out of an uplink: a FIB
+ * lookup costs more than the rest of the router together. Only answers
+ * that forward out of an uplink are cached, for the settings' nexthop_ttl
+ * jiffies (as the lb stage's next-hop cache); a colliding pair replaces
+ * the entry. Route and neighbour changes apply within that lifetime.
+ */
+#define ROUTE_CACHE_SIZE 4096 /* a power of two */
+
+struct route_cache_entry {
+	__u8 src[16];
+	__u8 dst[16];
+	__u64 expires;       /* bpf_jiffies64() deadline; 0: empty */
+	__u32 ifindex;
+	__u32 mtu;           /* the route's MTU: larger packets go to the kernel */
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ROUTE_CACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct route_cache_entry);
+} route_cache SEC(".maps");
 
 /* endpoints: one of a local endpoint's addresses -> the endpoint. */
 struct {

@@ -98,6 +98,21 @@ func newRouterEnv(t *testing.T) *routerEnv {
 	return e
 }
 
+// resetRouteCache empties every CPU's route cache, so a case starts with
+// FIB lookups.
+func (e *routerEnv) resetRouteCache(t testing.TB) {
+	t.Helper()
+	n, err := ebpf.PossibleCPU()
+	e.must(t, err)
+	m := e.objs.Router.RouteCache
+	keys := make([]uint32, m.MaxEntries())
+	for k := range keys {
+		keys[k] = uint32(k)
+	}
+	_, err = m.BatchUpdate(keys, make([]DatapathRouteCacheEntry, n*len(keys)), nil)
+	e.must(t, err)
+}
+
 func (e *routerEnv) linkIndex(t testing.TB, name string) int {
 	t.Helper()
 	var idx int
@@ -142,6 +157,7 @@ func runRouterCases(t *testing.T, cases []routerCase) {
 	e := newRouterEnv(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			e.resetRouteCache(t)
 			if tc.setup != nil {
 				tc.setup(t, e)
 			}
