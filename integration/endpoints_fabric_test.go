@@ -101,7 +101,7 @@ address = "fd00:100:%d::2"
 asn = 65100
 families = ["ipv6"]
 [bgp.peers.import]
-prefixes = ["fd00:200::/40 ge 64 le 64"]
+prefixes = ["fd00:200::/40 ge 64 le 64", "fd00:210::/48 ge 128 le 128"]
 [ipam]
 pod-prefixes = ["fd00:200:%d::/64"]
 [[ipam.pools]]
@@ -130,7 +130,11 @@ func waitRoute(t *testing.T, ns, prefix string) {
 func TestEndpointsAcrossNodes(t *testing.T) {
 	f := newFabric(t)
 	const vip = "fd00:300::10"
-	f.b.writeConfig(f.nodeConfig(f.b, "b", 65002, 2, ""))
+	f.b.writeConfig(f.nodeConfig(f.b, "b", 65002, 2, `[[ipam.pools]]
+name = "vms"
+kind = "vm"
+prefixes = ["fd00:210::/64"]
+`))
 	f.b.start()
 	bns1, b1 := f.b.addContainer("b1", "--vip", vip)
 	bns2, b2 := f.b.addContainer("b2", "--vip", vip)
@@ -207,6 +211,24 @@ fall = 3
 		if ep := f.b.endpoint(name); ep.Counters.RxPackets == 0 || ep.Counters.DropDecap != 0 {
 			t.Fatalf("%s after VIP traffic: %+v", name, ep.Counters)
 		}
+	}
+
+	// A VM's address comes from a pool that spans nodes: its node
+	// announces it as a host route while the endpoint exists.
+	testutil.Run(t, "ip", "-n", f.b.ns, "tuntap", "add", "dev", "tapvm0", "mode", "tap")
+	if out, errs, code := f.b.airctl("endpoint", "add", "vm1", "--tap", "tapvm0"); code != 0 {
+		t.Fatalf("endpoint add --tap: %s%s", out, errs)
+	}
+	vmAddr := f.b.endpoint("vm1").Addresses[0].String()
+	waitRoute(t, f.tor, vmAddr)
+	if out := testutil.Run(t, "ip", "-n", f.tor, "-6", "route", "show", vmAddr); !strings.Contains(out, "via fd00:100:2::1") {
+		t.Fatalf("the ToR routes the VM %s elsewhere: %s", vmAddr, out)
+	}
+	if _, errs, code := f.b.airctl("endpoint", "del", "vm1"); code != 0 {
+		t.Fatalf("endpoint del: %s", errs)
+	}
+	if !testutil.WaitFor(10*time.Second, func() bool { return !torHas(t, f.tor, vmAddr) }) {
+		t.Fatalf("the VM's host route stayed at the ToR after the endpoint was deleted")
 	}
 
 	// An address of B's pod prefix that no endpoint holds: the node

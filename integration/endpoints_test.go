@@ -21,12 +21,16 @@ import (
 // endpointNode is an aird node with pod prefixes: newNode's namespace and
 // its uplink0 to a peer namespace ("outside": the switch and the world),
 // which routes the node's pod prefixes to it.
-func endpointNode(t *testing.T) *node {
+func endpointNode(t *testing.T) *node { return endpointNodeWith(t, "10.200.1.0/24") }
+
+// endpointNodeWith is endpointNode with another IPv4 pod prefix (inside
+// 10.200.0.0/16).
+func endpointNodeWith(t *testing.T, pod4 string) *node {
 	t.Helper()
 	n := newNode(t)
-	n.writeConfig(n.config("debug", "uplink0") + `
+	n.writeConfig(n.config("info", "uplink0") + `
 [ipam]
-pod-prefixes = ["fd00:200:1::/64", "10.200.1.0/24"]
+pod-prefixes = ["fd00:200:1::/64", "` + pod4 + `"]
 [[ipam.pools]]
 name = "pods"
 kind = "pod"
@@ -35,7 +39,7 @@ prefixes = ["fd00:200::/40", "10.200.0.0/16"]
 	// The outside routes the pod prefixes to the node; frames the node's
 	// XDP redirects into uplink0 reach eth0 only with NAPI (GRO) there.
 	testutil.Run(t, "ip", "-n", n.peerNS, "-6", "route", "add", "fd00:200:1::/64", "via", "fd00:100:1::1")
-	testutil.Run(t, "ip", "-n", n.peerNS, "route", "add", "10.200.1.0/24", "via", "10.100.1.1")
+	testutil.Run(t, "ip", "-n", n.peerNS, "route", "add", pod4, "via", "10.100.1.1")
 	testutil.RequireCommand(t, "ethtool")
 	testutil.NetnsExec(t, n.peerNS, "ethtool", "-K", "eth0", "gro", "on", "tx", "off")
 	testutil.WaitIPv6Ready(t, n.ns, n.peerNS)

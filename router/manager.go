@@ -57,6 +57,11 @@ type Options struct {
 	MaxEndpoints int
 	// ProcSys is /proc/sys/net (tests point it elsewhere); "" means that.
 	ProcSys string
+	// OnHosts, if set, is told the addresses of every VM endpoint after
+	// each change (VM addresses come from pools that span nodes, so the
+	// node announces each as a host route). It is called without the
+	// manager's lock held.
+	OnHosts func([]netip.Addr)
 }
 
 func (o *Options) validate() error {
@@ -112,7 +117,25 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m.learn = startMACLearner(m)
+	m.announce()
 	return m, nil
+}
+
+// announce tells OnHosts the VM endpoints' addresses.
+func (m *Manager) announce() {
+	if m.opts.OnHosts == nil {
+		return
+	}
+	m.mu.Lock()
+	var hosts []netip.Addr
+	for _, ep := range m.eps {
+		if ep.Kind == KindVM && !m.missing[ep.Name] {
+			hosts = append(hosts, ep.Addrs...)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(hosts, func(a, b netip.Addr) int { return a.Compare(b) })
+	m.opts.OnHosts(hosts)
 }
 
 // Close stops the manager and leaves every endpoint in place.
@@ -144,6 +167,14 @@ func (m *Manager) allocID() (uint32, error) {
 // with the same namespace or tap returns it (a retried request); with
 // another, ErrExists.
 func (m *Manager) Add(req Request) (Status, error) {
+	st, err := m.addLocked(req)
+	if err == nil && st.Kind == KindVM {
+		m.announce()
+	}
+	return st, err
+}
+
+func (m *Manager) addLocked(req Request) (Status, error) {
 	if err := req.validate(); err != nil {
 		return Status{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -309,20 +340,28 @@ func bpfEndpoint(ep *Endpoint, l netlink.Link) bpf.Endpoint {
 // container's veth; a VM's tap stays, without aird's addresses), its
 // addresses and its record.
 func (m *Manager) Delete(name string) error {
+	vm, err := m.deleteLocked(name)
+	if err == nil && vm {
+		m.announce()
+	}
+	return err
+}
+
+func (m *Manager) deleteLocked(name string) (vm bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ep := m.eps[name]
 	if ep == nil {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+		return false, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	if err := m.teardown(ep); err != nil {
-		return err
+		return false, err
 	}
 	delete(m.eps, name)
 	delete(m.ids, ep.ID)
 	delete(m.missing, name)
 	m.log.Info("endpoint deleted", "endpoint", name)
-	return nil
+	return ep.Kind == KindVM, nil
 }
 
 // teardown undoes everything Add did for ep, its record last (so an

@@ -23,6 +23,7 @@ type bgpComponent struct {
 	sp          *bgp.Speaker
 	cfg         *config.Config
 	vips        []netip.Addr
+	hosts       []netip.Addr       // VM endpoints' addresses: announced as host routes
 	drainCancel context.CancelFunc // a drain in progress
 	conflicts   map[netip.Prefix]api.PodPrefixConflict
 	stopWatch   chan struct{} // stops watchPodConflicts
@@ -95,6 +96,20 @@ func (c *bgpComponent) setServing(vips []netip.Addr) {
 	}
 	if err := c.sp.SetAdvertised(c.advertised(c.cfg)); err != nil {
 		c.log.Error("bgp: advertise serving VIPs", "err", err)
+	}
+}
+
+// setEndpointHosts is the router's callback: the addresses of the VM
+// endpoints (from pools that span nodes), announced as host routes.
+func (c *bgpComponent) setEndpointHosts(hosts []netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hosts = slices.Clone(hosts)
+	if c.sp == nil || c.cfg == nil {
+		return
+	}
+	if err := c.sp.SetAdvertised(c.advertised(c.cfg)); err != nil {
+		c.log.Error("bgp: advertise endpoint host routes", "err", err)
 	}
 }
 

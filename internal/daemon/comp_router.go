@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,9 +20,10 @@ import (
 // once the data plane and IPAM are up, adopting the endpoints an earlier
 // aird created, and leaves them in place when aird stops.
 type routerComponent struct {
-	log  *slog.Logger
-	dp   *datapathComponent
-	ipam *ipamComponent
+	log     *slog.Logger
+	dp      *datapathComponent
+	ipam    *ipamComponent
+	onHosts func([]netip.Addr) // the BGP component's: VM addresses to announce
 
 	mu sync.Mutex
 	m  *router.Manager
@@ -44,7 +46,7 @@ func (c *routerComponent) apply(old, new *config.Config) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("router: state directory: %w", err)
 	}
-	opts := router.Options{Logger: c.log, StatePath: filepath.Join(dir, "endpoints.db"), IPAM: al}
+	opts := router.Options{Logger: c.log, StatePath: filepath.Join(dir, "endpoints.db"), IPAM: al, OnHosts: c.onHosts}
 	if c.dp != nil && c.dp.dp != nil {
 		maps, err := c.dp.dp.RouterMaps()
 		if err != nil {

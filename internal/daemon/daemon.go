@@ -87,6 +87,7 @@ func Run(ctx context.Context, opts Options) error {
 	d.ipam = &ipamComponent{log: log.With("component", "ipam")}
 	d.router = &routerComponent{log: log.With("component", "router"), dp: d.dp, ipam: d.ipam}
 	d.bgp = &bgpComponent{log: log.With("component", "bgp")}
+	d.router.onHosts = d.bgp.setEndpointHosts
 	d.lb = &lbComponent{log: log.With("component", "lb"), onServing: d.bgp.setServing, dp: d.dp}
 	d.comps = []component{
 		&logComponent{l: log},

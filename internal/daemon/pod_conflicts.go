@@ -77,6 +77,11 @@ func (c *bgpComponent) watchPodConflicts(sp *bgp.Speaker, stop <-chan struct{}) 
 // conflict. c.mu is held.
 func (c *bgpComponent) advertised(cfg *config.Config) []bgp.Route {
 	rs := advertised(cfg, c.vips)
+	if cfg.BGP != nil && cfg.BGP.Advertise.PodPrefixes {
+		for _, h := range c.hosts {
+			rs = append(rs, bgp.Route{Prefix: netip.PrefixFrom(h, h.BitLen())})
+		}
+	}
 	return slices.DeleteFunc(rs, func(r bgp.Route) bool {
 		_, bad := c.conflicts[r.Prefix]
 		return bad && slices.Contains(cfg.IPAM.PodPrefixes, r.Prefix)
