@@ -68,7 +68,7 @@ func (m *Manager) collectGarbage() {
 			m.log.Info("released the address of an endpoint that was never completed", "owner", al.Owner, "address", al.Addr)
 		}
 	}
-	if links, err := netlink.LinkList(); err == nil {
+	if links, err := listLinks(); err == nil {
 		for _, l := range links {
 			n := l.Attrs().Name
 			if isHostIfName(n) && l.Type() == "veth" && !hostIfs[n] {

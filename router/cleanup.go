@@ -37,7 +37,7 @@ func Cleanup(statePath string, release func(owner string) error) (int, error) {
 		}
 		n++
 	}
-	if links, err := netlink.LinkList(); err == nil {
+	if links, err := listLinks(); err == nil {
 		for _, l := range links {
 			if isHostIfName(l.Attrs().Name) && l.Type() == "veth" {
 				_ = netlink.LinkDel(l)

@@ -259,3 +259,16 @@ func hostSysctls(root, dev string) error {
 	}
 	return set("ipv6/conf/"+dev+"/accept_ra", "0")
 }
+
+// listLinks lists the links, asking again when a change interrupted the
+// dump (links come and go with endpoints).
+func listLinks() ([]netlink.Link, error) {
+	var ls []netlink.Link
+	var err error
+	for range 5 {
+		if ls, err = netlink.LinkList(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	return ls, err
+}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -141,7 +142,15 @@ func poolCovers(p config.Pool, pod netip.Prefix) bool {
 // nodeAddrs lists the addresses configured on any interface of the node (the
 // network namespace aird runs in).
 func nodeAddrs() ([]netip.Addr, error) {
-	as, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	var as []netlink.Addr
+	var err error
+	// A dump that an address change interrupts (links and their
+	// link-local addresses come and go with endpoints) is asked again.
+	for range 5 {
+		if as, err = netlink.AddrList(nil, netlink.FAMILY_ALL); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list addresses: %w", err)
 	}
