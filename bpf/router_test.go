@@ -192,7 +192,9 @@ func (e *routerEnv) runProg(t testing.TB, prog *ebpf.Program, in []byte, ingress
 		Context: xdpMd{DataEnd: uint32(len(in)), IngressIfindex: uint32(ingress)}}
 	var ret uint32
 	var err error
-	testutil.InNetns(t, e.ns, func() { ret, err = prog.Run(opts) })
+	// On one CPU: the route cache is per CPU, as a NIC queue keeps a
+	// flow on one.
+	testutil.InNetns(t, e.ns, func() { onFirstCPU(t, func() { ret, err = prog.Run(opts) }) })
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
