@@ -65,6 +65,14 @@ func TestBenchEndpoints(t *testing.T) {
 		start := time.Now()
 		n.start()
 		fmt.Printf("BENCH %s with %d endpoints: READY after %s\n", how, total, time.Since(start).Round(time.Millisecond))
+		logs := strings.Split(n.log.String(), "\n")
+		for _, l := range logs[max(0, len(logs)-400):] {
+			for _, m := range []string{"aird starting", "datapath loaded", "ipam store opened", "endpoints adopted", "aird ready"} {
+				if strings.Contains(l, "msg=\""+m) {
+					fmt.Printf("BENCH   %s\n", l)
+				}
+			}
+		}
 		if eps := n.endpoints(); len(eps) != total {
 			t.Fatalf("%d endpoints after %s, want %d", len(eps), how, total)
 		}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -12,6 +13,7 @@ import (
 // an interrupted Add left: allocations, host links and pinned programs that
 // belong to no endpoint.
 func (m *Manager) adopt() error {
+	start := time.Now()
 	recs, err := m.st.all()
 	if err != nil {
 		return err
@@ -21,9 +23,11 @@ func (m *Manager) adopt() error {
 		m.nextID = max(m.nextID, ep.ID+1)
 		m.adoptOne(ep)
 	}
+	adopted := time.Since(start)
 	m.collectGarbage()
 	if len(recs) > 0 {
-		m.log.Info("endpoints adopted", "endpoints", len(recs), "missing", len(m.missing))
+		m.log.Info("endpoints adopted", "endpoints", len(recs), "missing", len(m.missing),
+			"took", adopted.Round(time.Millisecond), "with_cleanup", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
