@@ -108,6 +108,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set("Content-Type", "application/json") // the server requires it of changes
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return c.transportError(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -14,10 +15,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/aird-net/aird/internal/config"
+	"github.com/aird-net/aird/internal/httplimit"
 )
 
 // Backend is what the server asks of the daemon.
@@ -28,22 +31,47 @@ type Backend interface {
 	SetLogLevel(level string) error
 }
 
-// Server serves the API on any number of listeners.
+// Server serves the API on unix sockets. Anyone who can connect may read;
+// a request that changes state (any method but GET and HEAD) needs a peer
+// that is root or in the socket's group, and a JSON body type.
 type Server struct {
-	srv *http.Server
-	log *slog.Logger
+	srv     *http.Server
+	log     *slog.Logger
+	limiter *httplimit.Limiter
+	access  atomic.Pointer[socketAccess]
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener // by address
 }
 
-// NewServer returns a server for b; it serves nothing until Listen.
+// socketAccess is who may change state besides root: the socket's group.
+type socketAccess struct {
+	gid  uint32
+	name string // the group's name, or its number
+}
+
+// Limits of the API's HTTP server. Requests are small; an answer may wait
+// on the daemon (a reload), so writes are not bounded.
+var apiLimits = httplimit.Options{
+	MaxConns:          128,
+	MaxConnsPerPeer:   64,
+	Peer:              peerUID,
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	IdleTimeout:       60 * time.Second,
+	MaxHeaderBytes:    64 << 10,
+}
+
+// NewServer returns a server for b; it serves nothing until ListenUnix.
 func NewServer(b Backend, log *slog.Logger) *Server {
-	return &Server{
-		srv:       &http.Server{Handler: routes(b), ReadHeaderTimeout: 5 * time.Second},
-		log:       log,
-		listeners: map[string]net.Listener{},
+	s := &Server{log: log, listeners: map[string]net.Listener{}}
+	s.srv = &http.Server{Handler: s.authorize(routes(b)), ConnContext: withPeer}
+	l, err := httplimit.Apply(s.srv, apiLimits)
+	if err != nil {
+		panic(err) // apiLimits is a constant
 	}
+	s.limiter = l
+	return s
 }
 
 // UnixOptions describe the unix socket.
@@ -53,34 +81,28 @@ type UnixOptions struct {
 	Group string // optional group name or numeric id
 }
 
-// ListenUnix serves on a unix socket. A stale socket file left by a dead
-// daemon is replaced; a live one is an error (another aird is running).
+// ListenUnix serves on a unix socket. A stale socket left by a dead daemon
+// is replaced; a live one is an error (another aird is running), and so is
+// anything at the path that is not a socket: aird never removes it.
 func (s *Server) ListenUnix(o UnixOptions) error {
+	if o.Mode&0o002 != 0 {
+		return fmt.Errorf("listen on %s: mode %#o lets every local user connect", o.Path, o.Mode)
+	}
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o750); err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Path, err)
 	}
 	if err := removeStale(o.Path); err != nil {
 		return err
 	}
-	ln, err := net.Listen("unix", o.Path)
+	ln, err := listenOwned(o.Path)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Path, err)
 	}
-	if err := SetSocketAccess(o); err != nil {
+	if err := s.SetSocketAccess(o); err != nil {
 		ln.Close()
 		return err
 	}
 	s.serve("unix:"+o.Path, ln)
-	return nil
-}
-
-// ListenTCP serves on a TCP address (the config only allows loopback).
-func (s *Server) ListenTCP(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	s.serve("tcp:"+addr, ln)
 	return nil
 }
 
@@ -95,8 +117,8 @@ func (s *Server) serve(key string, ln net.Listener) {
 	}()
 }
 
-// CloseListener stops accepting on one listener ("unix:/path" or
-// "tcp:host:port"); requests in flight on it finish normally.
+// CloseListener stops accepting on one listener ("unix:/path"); requests
+// in flight on it finish normally.
 func (s *Server) CloseListener(key string) {
 	s.mu.Lock()
 	ln := s.listeners[key]
@@ -107,15 +129,34 @@ func (s *Server) CloseListener(key string) {
 	}
 }
 
-// Shutdown stops every listener and waits up to the context for requests in
-// flight.
+// Shutdown stops every listener (removing its socket) and waits up to the
+// context for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	for key, ln := range s.listeners {
+		ln.Close() // now, even if its Serve has not started yet
+		delete(s.listeners, key)
+	}
+	s.mu.Unlock()
 	return s.srv.Shutdown(ctx)
 }
 
+// RefusedConns is the number of connections refused for a cap.
+func (s *Server) RefusedConns() uint64 { return s.limiter.Refused() }
+
+// removeStale removes a socket no process listens on. Anything else at the
+// path (a regular file, a directory, a symlink, a live socket) is left as
+// it is, and is an error.
 func removeStale(path string) error {
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("listen on %s: %s is there, not a socket; aird replaces only a stale socket: move it away or set another api.socket", path, describeMode(fi.Mode()))
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
@@ -125,24 +166,24 @@ func removeStale(path string) error {
 	if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ENOENT) {
 		return fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeIfSocket(path, nil); err != nil {
 		return fmt.Errorf("remove stale socket %s: %w", path, err)
 	}
 	return nil
 }
 
-// SetSocketAccess applies the mode and group of an existing socket.
-func SetSocketAccess(o UnixOptions) error {
+// SetSocketAccess applies the mode and group of the socket at o.Path, and
+// makes that group the one whose members may change state.
+func (s *Server) SetSocketAccess(o UnixOptions) error {
+	if o.Mode&0o002 != 0 {
+		return fmt.Errorf("socket %s: mode %#o lets every local user connect", o.Path, o.Mode)
+	}
 	if o.Group != "" {
-		gid, err := strconv.Atoi(o.Group)
+		gid, err := lookupGroup(o.Group)
 		if err != nil {
-			g, lerr := user.LookupGroup(o.Group)
-			if lerr != nil {
-				return fmt.Errorf("socket group %q: %w", o.Group, lerr)
-			}
-			gid, _ = strconv.Atoi(g.Gid)
+			return err
 		}
-		if err := os.Chown(o.Path, -1, gid); err != nil {
+		if err := os.Lchown(o.Path, -1, gid); err != nil {
 			if errors.Is(err, syscall.EPERM) {
 				// aird.service grants no CAP_CHOWN: only aird's own
 				// groups (Group=) can be given.
@@ -152,10 +193,107 @@ func SetSocketAccess(o UnixOptions) error {
 			return fmt.Errorf("chown %s: %w", o.Path, err)
 		}
 	}
+	fi, err := os.Lstat(o.Path)
+	if err != nil {
+		return fmt.Errorf("socket %s: %w", o.Path, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Type() != os.ModeSocket || !ok {
+		return fmt.Errorf("socket %s: %s is there now, not aird's socket", o.Path, describeMode(fi.Mode()))
+	}
 	if err := os.Chmod(o.Path, o.Mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", o.Path, err)
 	}
+	s.access.Store(&socketAccess{gid: st.Gid, name: groupName(st.Gid)})
 	return nil
+}
+
+func lookupGroup(name string) (int, error) {
+	if gid, err := strconv.Atoi(name); err == nil {
+		return gid, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("socket group %q: %w", name, err)
+	}
+	return strconv.Atoi(g.Gid)
+}
+
+func groupName(gid uint32) string {
+	id := strconv.FormatUint(uint64(gid), 10)
+	if g, err := user.LookupGroupId(id); err == nil {
+		return g.Name
+	}
+	return id
+}
+
+func describeMode(m os.FileMode) string {
+	switch m.Type() {
+	case 0:
+		return "a regular file"
+	case os.ModeDir:
+		return "a directory"
+	case os.ModeSymlink:
+		return "a symbolic link"
+	case os.ModeSocket:
+		return "a socket"
+	case os.ModeNamedPipe:
+		return "a FIFO"
+	default:
+		return "a device or special file"
+	}
+}
+
+// authorize lets reads through, and requests that change state only from
+// root or a member of the socket's group, and only with a JSON body type
+// (so no browser-style form or text/plain request is taken).
+func (s *Server) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := peerFrom(r.Context())
+		if err == nil {
+			err = s.mayChange(p)
+		}
+		if err != nil {
+			s.log.Warn("api request refused", append(peerAttrs(p), "method", r.Method, "path", r.URL.Path, "err", err)...)
+			writeError(w, http.StatusForbidden, err)
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("a request that changes state must be sent with Content-Type: application/json, not %q", r.Header.Get("Content-Type")))
+			return
+		}
+		s.log.Info("api request", append(peerAttrs(p), "method", r.Method, "path", r.URL.Path)...)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// peerAttrs are the log attributes naming a peer.
+func peerAttrs(p *Peer) []any {
+	if p == nil {
+		return []any{"peer", "unknown"}
+	}
+	return []any{"peer_uid", p.UID, "peer_gid", p.GID, "peer_pid", p.PID}
+}
+
+// mayChange says whether p may change state: root, or a member of the
+// socket's group.
+func (s *Server) mayChange(p *Peer) error {
+	if p.UID == 0 {
+		return nil
+	}
+	a := s.access.Load()
+	if a != nil && a.gid != 0 && p.InGroup(a.gid) {
+		return nil
+	}
+	who := "root"
+	if a != nil && a.gid != 0 {
+		who = "root or a member of group " + a.name + " (api.socket-group)"
+	}
+	return fmt.Errorf("permission denied: changing aird's state needs %s; %s is not", who, p)
 }
 
 func routes(b Backend) http.Handler {

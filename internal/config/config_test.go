@@ -262,7 +262,7 @@ func TestMinimalDefaults(t *testing.T) {
 	}
 	if c.Datapath.PinPath != config.DefaultPinPath || c.Datapath.XDPMode != "auto" ||
 		c.LB.MaglevTableSize != config.DefaultMaglevTableSize || c.LB.ConntrackSize != 1<<20 || !c.LB.ICMPTooBig ||
-		c.API.Socket != config.DefaultSocket || c.API.SocketMode != 0o660 || c.API.Listen != "" ||
+		c.API.Socket != config.DefaultSocket || c.API.SocketMode != 0o660 ||
 		c.Metrics.Listen != "" || c.Metrics.Path != "/metrics" || c.Log.Level != "info" || c.Log.Format != "text" {
 		t.Errorf("defaults not applied: %+v", c)
 	}

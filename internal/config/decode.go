@@ -209,7 +209,17 @@ func (d *decoder) table(path string, v any, rv reflect.Value) {
 	}
 }
 
+// removedKeys explains keys aird no longer has.
+var removedKeys = map[string]string{
+	"api.listen": "the TCP listener of the API was removed: the API is served only on the unix socket (api.socket), " +
+		"where aird knows who is calling; run airctl on the node (ssh NODE airctl ...)",
+}
+
 func (d *decoder) unknown(path, key string, fields map[string]int) {
+	if why, ok := removedKeys[path]; ok {
+		d.r.at(path, "%s", why)
+		return
+	}
 	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
 	for name := range fields {
 		if norm(name) == norm(key) {

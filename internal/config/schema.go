@@ -189,7 +189,6 @@ type API struct {
 	Socket      string `toml:"socket" json:"socket"`
 	SocketMode  int    `toml:"socket-mode" json:"socket_mode"`
 	SocketGroup string `toml:"socket-group" json:"socket_group"`
-	Listen      string `toml:"listen" json:"listen"`
 }
 
 // Metrics configures the Prometheus endpoint.

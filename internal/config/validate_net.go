@@ -33,15 +33,6 @@ func (v *validator) hostPort(path, s string) (netip.Addr, bool) {
 	return a, true
 }
 
-// loopbackListen accepts only loopback listen addresses: the API has no
-// authentication of its own beyond the socket's file permissions.
-func (v *validator) loopbackListen(path, s string) {
-	a, ok := v.hostPort(path, s)
-	if ok && !a.IsLoopback() {
-		v.errf(path, "the API may only listen on a loopback address (it has no authentication), not %q", s)
-	}
-}
-
 // encapSource checks an outer source prefix of encapsulated packets (unset
 // is fine): lb.encap-source-prefix is IPv6 /96../128 (at most the low 32
 // bits vary with the flow, as the data plane varies), lb.encap-source-prefix4

@@ -114,9 +114,8 @@ func (v *validator) local() {
 	if len(a.Socket) > 107 {
 		v.errf("api.socket", "socket path is %d bytes long; a unix socket path holds at most 107", len(a.Socket))
 	}
-	v.intIn("api.socket-mode", int64(a.SocketMode), 0, 0o777)
-	if a.Listen != "" {
-		v.loopbackListen("api.listen", a.Listen)
+	if v.intIn("api.socket-mode", int64(a.SocketMode), 0, 0o777) && a.SocketMode&0o002 != 0 {
+		v.errf("api.socket-mode", "%#o is writable by others: every local user could connect to the API; use 0o660 with api.socket-group for the users who may", a.SocketMode)
 	}
 	if m := &v.c.Metrics; m.Listen != "" {
 		v.hostPort("metrics.listen", m.Listen)

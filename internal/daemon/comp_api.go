@@ -1,15 +1,14 @@
 package daemon
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/config"
 )
 
-// apiComponent follows [api]. New listeners are opened before old ones are
-// closed; closing a listener lets requests in flight on it (such as the
+// apiComponent follows [api]. A moved socket is opened before the old one
+// is closed; closing a listener lets requests in flight on it (such as the
 // reload that moved it) finish.
 type apiComponent struct {
 	srv *api.Server
@@ -28,36 +27,16 @@ func (c *apiComponent) apply(old, new *config.Config) error {
 		prev = old.API
 	}
 	n := new.API
-	opened := []string{}
-	undo := func() {
-		for _, k := range opened {
-			c.srv.CloseListener(k)
-		}
-	}
-	if n.Socket != prev.Socket {
+	switch {
+	case n.Socket != prev.Socket:
 		if err := c.srv.ListenUnix(unixOptions(n)); err != nil {
 			return err
 		}
-		opened = append(opened, "unix:"+n.Socket)
-	} else if n.SocketMode != prev.SocketMode || n.SocketGroup != prev.SocketGroup {
-		if err := api.SetSocketAccess(unixOptions(n)); err != nil {
-			return err
+		if old != nil {
+			c.srv.CloseListener("unix:" + prev.Socket)
 		}
-	}
-	if n.Listen != prev.Listen && n.Listen != "" {
-		if err := c.srv.ListenTCP(n.Listen); err != nil {
-			undo()
-			if n.Socket == prev.Socket && (n.SocketMode != prev.SocketMode || n.SocketGroup != prev.SocketGroup) {
-				_ = api.SetSocketAccess(unixOptions(prev))
-			}
-			return fmt.Errorf("api: %w", err)
-		}
-	}
-	if old != nil && prev.Socket != n.Socket {
-		c.srv.CloseListener("unix:" + prev.Socket)
-	}
-	if old != nil && prev.Listen != n.Listen && prev.Listen != "" {
-		c.srv.CloseListener("tcp:" + prev.Listen)
+	case n.SocketMode != prev.SocketMode || n.SocketGroup != prev.SocketGroup:
+		return c.srv.SetSocketAccess(unixOptions(n))
 	}
 	return nil
 }

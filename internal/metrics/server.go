@@ -10,7 +10,22 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aird-net/aird/internal/httplimit"
 )
+
+// limits bound what scrapers hold: a scrape is one small request and an
+// answer of a few hundred kilobytes at most; Prometheus keeps one
+// connection per target alive between scrapes.
+var limits = httplimit.Options{
+	MaxConns:          64,
+	MaxConnsPerPeer:   16,
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       10 * time.Second,
+	WriteTimeout:      60 * time.Second,
+	IdleTimeout:       2 * time.Minute,
+	MaxHeaderBytes:    16 << 10,
+}
 
 // Server serves one registry over HTTP on one listen address.
 type Server struct {
@@ -27,7 +42,11 @@ func Listen(reg *Registry, addr, path string, log *slog.Logger) (*Server, error)
 	}
 	mux := http.NewServeMux()
 	mux.Handle(path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, addr: ln.Addr().String()}
+	s := &Server{srv: &http.Server{Handler: mux}, addr: ln.Addr().String()}
+	if _, err := httplimit.Apply(s.srv, limits); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server stopped", "addr", s.addr, "err", err)
