@@ -66,8 +66,8 @@ func TestCheckConfigRefusesHostileFiles(t *testing.T) {
 }
 
 // TestCheckConfigAtTheLimits loads the costliest files within the limits:
-// nested inline tables up to MaxItems, and the largest configuration the
-// data plane holds (16,383 services with a backend each) in 3.9 MB.
+// nested inline tables up to MaxItems, and about the most services that fit
+// (16,383 with a backend each, in 3.9 MB).
 func TestCheckConfigAtTheLimits(t *testing.T) {
 	for _, c := range []struct {
 		name, want string
