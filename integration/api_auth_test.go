@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -122,7 +123,8 @@ func checkFile(t *testing.T, path string) {
 
 // TestHTTPConnectionCaps: a local client that opens connections without
 // end gets 16 to the metrics endpoint and 64 to the API (per peer), the
-// rest a 503 at once; scrapes and airctl work again when it lets go.
+// rest a 503 at once; the server closes the ones it held when they send no
+// request for 5 s, and scrapes and airctl work again.
 func TestHTTPConnectionCaps(t *testing.T) {
 	n := newNode(t)
 	n.writeConfig(n.config("info", "uplink0"))
@@ -137,10 +139,13 @@ func TestHTTPConnectionCaps(t *testing.T) {
 			conns = append(conns, c)
 		}
 	})
+	defer closeAll(conns)
 	if held, refused := classify(conns); held != 16 || refused != 24 {
 		t.Fatalf("metrics: %d connections held, %d refused; want 16 and 24", held, refused)
 	}
-	closeAll(conns)
+	if open := stillOpen(conns, 15*time.Second); open != 0 {
+		t.Fatalf("metrics: %d silent connections still open 15s on (ReadHeaderTimeout 5s)", open)
+	}
 	// The server sees the closes a moment later.
 	if !testutil.WaitFor(10*time.Second, func() bool { return strings.Contains(n.metrics(), "aird_config_generation 1") }) {
 		t.Fatal("no scrape within 10s of the connections closing")
@@ -153,10 +158,13 @@ func TestHTTPConnectionCaps(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
+	defer closeAll(conns)
 	if held, refused := classify(conns); held != 64 || refused != 6 {
 		t.Fatalf("API: %d connections held, %d refused; want 64 and 6", held, refused)
 	}
-	closeAll(conns)
+	if open := stillOpen(conns, 15*time.Second); open != 0 {
+		t.Fatalf("API: %d silent connections still open 15s on (ReadHeaderTimeout 5s)", open)
+	}
 	if !testutil.WaitFor(10*time.Second, func() bool { _, _, code := n.airctl("status"); return code == 0 }) {
 		t.Fatal("airctl status fails 10s after the connections closed")
 	}
@@ -186,6 +194,26 @@ func classify(conns []net.Conn) (held, refused int) {
 	}
 	wg.Wait()
 	return held, refused
+}
+
+// stillOpen waits up to d for the server to close every connection and
+// returns how many it did not.
+func stillOpen(conns []net.Conn, d time.Duration) int {
+	var open atomic.Int32
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetReadDeadline(deadline)
+			if _, err := io.Copy(io.Discard, c); err != nil {
+				open.Add(1) // the deadline, not the server, ended the read
+			}
+		}()
+	}
+	wg.Wait()
+	return int(open.Load())
 }
 
 func closeAll(conns []net.Conn) {
