@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
@@ -27,7 +28,15 @@ func watchOptions() []server.WatchOption {
 // run on GoBGP's watcher goroutine and must not block.
 func (s *Speaker) callbacks(r *run) server.WatchEventMessageCallbacks {
 	return server.WatchEventMessageCallbacks{
-		OnPathUpdate: func([]*apiutil.Path, time.Time) { s.kick() },
+		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) {
+			prefixes := make([]netip.Prefix, 0, len(paths))
+			for _, p := range paths {
+				if prefix, ok := nlriPrefix(p.Nlri); ok {
+					prefixes = append(prefixes, prefix)
+				}
+			}
+			s.kickPaths(r, prefixes)
+		},
 		OnPathEor: func(p *apiutil.Path, _ time.Time) {
 			r.tracker.endOfRIB(p.PeerAddress.Unmap(), familyOfRF(p.Family))
 			s.kick()

@@ -28,6 +28,9 @@ type ribPath struct {
 	large     []largeCommunity
 }
 
+// walkGlobalBelow: see readLearned.
+const walkGlobalBelow = 10000
+
 // readRIB walks GoBGP's global RIB for both unicast families: every path,
 // ours included. readLearned is the cheap way to get only learned paths.
 func readRIB(srv *server.BgpServer) ([]ribPath, error) {
@@ -49,9 +52,24 @@ func readRIB(srv *server.BgpServer) ([]ribPath, error) {
 // restarting peer included) and looks up only those in the global RIB, so
 // that best-path and multipath flags are the global RIB's.
 //
+// When the node originates fewer than walkGlobalBelow routes (own), that
+// detour costs more than it saves: the global RIB is walked once, our own
+// paths skipped, instead of walking every Adj-RIB-In and then looking up
+// each prefix (100,000 lookups by string).
+//
 // With fibOnly the paths carry only what the FIB needs (no AS path, no
 // communities): far less garbage per pass during a bulk load.
-func readLearned(ctx context.Context, srv *server.BgpServer, fibOnly bool) ([]ribPath, error) {
+func readLearned(ctx context.Context, srv *server.BgpServer, fibOnly bool, own int) ([]ribPath, error) {
+	if own < walkGlobalBelow {
+		var out []ribPath
+		for _, fam := range []gobgp.Family{gobgp.RF_IPv6_UC, gobgp.RF_IPv4_UC} {
+			req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam}
+			if err := srv.ListPath(req, collectPaths(&out, true, fibOnly)); err != nil {
+				return nil, fmt.Errorf("list paths %s: %w", fam, err)
+			}
+		}
+		return out, nil
+	}
 	neighbours, err := neighbourAddrs(ctx, srv)
 	if err != nil {
 		return nil, err

@@ -49,6 +49,8 @@ type Speaker struct {
 
 	// reconcileErrors counts failed FIB passes (for the metrics).
 	reconcileErrors atomic.Uint64
+	// fullPass asks the reconciler to read the whole RIB (kick).
+	fullPass atomic.Bool
 	// logRepeats rate-limits GoBGP's repeated log records.
 	logRepeats *logRepeats
 
@@ -93,6 +95,8 @@ type run struct {
 
 	// trim returns the memory of bulk route changes to the OS.
 	trim memTrim
+	// rib is the reconciler's copy of the learned RIB.
+	rib *ribState
 	// advertised caches the advertised counts per peer.
 	advertised advertisedCounts
 
@@ -202,6 +206,7 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 		loopDone:        make(chan struct{}),
 		watches:         map[string]*ifaceWatch{},
 		discovered:      map[string]netip.Addr{},
+		rib:             newRIBState(),
 	}
 	opts := []server.ServerOption{server.LoggerOption(newGoBGPLogger(s.log, r.stopping, s.logRepeats), nil)}
 	if c.GRPCSocket != "" {

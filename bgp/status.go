@@ -335,7 +335,7 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 		}
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
-		paths, err = readLearned(ctx, r.srv.BgpServer, false)
+		paths, err = readLearned(ctx, r.srv.BgpServer, false, int(r.trim.routes.Load()))
 		cancel()
 	}
 	if err != nil {
