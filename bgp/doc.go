@@ -65,7 +65,10 @@
 // lost, graceful-restart timer expired) is deleted. Changes go to the
 // kernel in batches (routeWriter: many rtnetlink messages per sendmsg);
 // the kernel table is read on the periodic pass and after a failed
-// change, the passes that follow RIB events trust what was installed. After Start, routes
+// change, the passes that follow RIB events trust what was installed.
+// A pass after UPDATEs looks up only the prefixes they named (ribState);
+// sessions, End-of-RIB, policies, our own routes and the periodic pass
+// read the whole RIB. After Start, routes
 // with our protocol that this process did not install (left by the
 // previous process) are deleted only once the RIB is synced: every peer
 // configured at Start is established and sent End-of-RIB for each family
