@@ -34,6 +34,9 @@ func TestBenchEndpoints(t *testing.T) {
 		nss[i] = testutil.NewNetns(t, "airdB-")
 	}
 	client := api.NewClient(n.socket)
+	if _, errs, code := n.airctl("log-level", "debug"); code != 0 {
+		t.Fatalf("log-level debug: %s", errs)
+	}
 	lat := make([]time.Duration, 0, total)
 	for i, ns := range nss {
 		req := api.EndpointRequest{Name: fmt.Sprintf("pod-%d", i), Netns: "/run/netns/" + ns}
@@ -48,6 +51,7 @@ func TestBenchEndpoints(t *testing.T) {
 	fmt.Printf("BENCH endpoint add (n=%d): p50 %s p90 %s p99 %s max %s\n", total, q(0.5).Round(time.Microsecond),
 		q(0.9).Round(time.Microsecond), q(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 	fmt.Printf("BENCH aird RSS with %d endpoints: %s\n", total, rss(t, n))
+	printSteps(n.log.String())
 
 	// The last one works (the outside reaches it through XDP).
 	last := n.endpoint(fmt.Sprintf("pod-%d", total-1))
@@ -94,4 +98,35 @@ func rss(t *testing.T, n *node) string {
 		}
 	}
 	return "unknown"
+}
+
+// printSteps summarizes the "endpoint add steps" debug lines: per step,
+// the median and the 99th percentile.
+func printSteps(log string) {
+	steps := map[string][]time.Duration{}
+	var order []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, `msg="endpoint add steps"`) {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			k, v, ok := strings.Cut(f, "=")
+			if !ok {
+				continue
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || k == "time" {
+				continue
+			}
+			if _, seen := steps[k]; !seen {
+				order = append(order, k)
+			}
+			steps[k] = append(steps[k], d)
+		}
+	}
+	for _, k := range order {
+		ds := steps[k]
+		slices.Sort(ds)
+		fmt.Printf("BENCH   step %-9s p50 %s p99 %s\n", k, ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)])
+	}
 }

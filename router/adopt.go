@@ -18,10 +18,11 @@ func (m *Manager) adopt() error {
 	if err != nil {
 		return err
 	}
+	hs := snapshotHost()
 	for _, ep := range recs {
 		m.eps[ep.Name], m.ids[ep.ID] = ep, ep.Name
 		m.nextID = max(m.nextID, ep.ID+1)
-		m.adoptOne(ep)
+		m.adoptOne(ep, hs)
 	}
 	adopted := time.Since(start)
 	m.collectGarbage()
@@ -32,15 +33,19 @@ func (m *Manager) adopt() error {
 	return nil
 }
 
-func (m *Manager) adoptOne(ep *Endpoint) {
-	l, err := netlink.LinkByName(ep.HostIf)
+func (m *Manager) adoptOne(ep *Endpoint, hs *hostState) {
+	l, ok := hs.links[ep.HostIf]
+	var err error
+	if !ok {
+		l, err = netlink.LinkByName(ep.HostIf) // not in the snapshot's dump
+	}
 	if err != nil || (ep.Kind == KindContainer && l.Type() != "veth") {
 		m.missing[ep.Name] = true
 		m.log.Warn("endpoint link is gone; the endpoint stays listed as missing until deleted",
 			"endpoint", ep.Name, "interface", ep.HostIf, "error", err)
 		return
 	}
-	if err := configureHost(ep, l, m.opts.ProcSys); err != nil {
+	if err := configureHost(ep, l, m.opts.ProcSys, hs); err != nil {
 		m.log.Warn("endpoint host side not restored", "endpoint", ep.Name, "error", err)
 	}
 	if m.opts.Dataplane == nil {
@@ -72,7 +77,7 @@ func (m *Manager) collectGarbage() {
 			m.log.Info("released the address of an endpoint that was never completed", "owner", al.Owner, "address", al.Addr)
 		}
 	}
-	if links, err := listLinks(); err == nil {
+	if links, err := listLinks(); err == nil { // after adoption: fresh
 		for _, l := range links {
 			n := l.Attrs().Name
 			if isHostIfName(n) && l.Type() == "veth" && !hostIfs[n] {

@@ -149,7 +149,7 @@ func familiesOf(addrs []netip.Addr) []int {
 // link up, a route to each address, and a permanent neighbour entry for
 // each when the endpoint's MAC is known. It is idempotent (Adopt runs it
 // again).
-func configureHost(ep *Endpoint, l netlink.Link, procSys string) error {
+func configureHost(ep *Endpoint, l netlink.Link, procSys string, hs *hostState) error {
 	if err := hostSysctls(procSys, ep.HostIf); err != nil {
 		return err
 	}
@@ -158,25 +158,30 @@ func configureHost(ep *Endpoint, l netlink.Link, procSys string) error {
 			return err
 		}
 	}
-	if err := netlink.LinkSetUp(l); err != nil {
-		return fmt.Errorf("%s up: %w", ep.HostIf, err)
+	if l.Attrs().Flags&net.FlagUp == 0 || hs == nil {
+		if err := netlink.LinkSetUp(l); err != nil {
+			return fmt.Errorf("%s up: %w", ep.HostIf, err)
+		}
 	}
-	return hostRoutes(ep, l)
+	return hostRoutes(ep, l, hs)
 }
 
-// hostRoutes installs the routes (and neighbours) of ep's addresses on l.
-func hostRoutes(ep *Endpoint, l netlink.Link) error {
+// hostRoutes installs the routes (and neighbours) of ep's addresses on l;
+// with a snapshot of the host, only those it lacks.
+func hostRoutes(ep *Endpoint, l netlink.Link, hs *hostState) error {
 	idx := l.Attrs().Index
 	mac, _ := net.ParseMAC(ep.MAC)
 	if ep.MACLearned {
 		mac = nil // the kernel keeps resolving it
 	}
 	for _, a := range ep.Addrs {
-		r := &netlink.Route{LinkIndex: idx, Dst: hostPrefix(a), Protocol: RouteProtocol, Scope: netlink.SCOPE_LINK, Family: family(a)}
-		if err := netlink.RouteReplace(r); err != nil {
-			return fmt.Errorf("route to %s via %s: %w", a, ep.HostIf, err)
+		if !hs.hasRoute(idx, a) {
+			r := &netlink.Route{LinkIndex: idx, Dst: hostPrefix(a), Protocol: RouteProtocol, Scope: netlink.SCOPE_LINK, Family: family(a)}
+			if err := netlink.RouteReplace(r); err != nil {
+				return fmt.Errorf("route to %s via %s: %w", a, ep.HostIf, err)
+			}
 		}
-		if mac == nil {
+		if mac == nil || hs.hasNeigh(idx, a, mac) {
 			continue
 		}
 		if err := netlink.NeighSet(&netlink.Neigh{LinkIndex: idx, Family: family(a), State: netlink.NUD_PERMANENT,
@@ -185,6 +190,49 @@ func hostRoutes(ep *Endpoint, l netlink.Link) error {
 		}
 	}
 	return nil
+}
+
+// hostState is a snapshot of the node's links, endpoint routes and
+// permanent neighbours, taken once when endpoints are adopted, so that
+// adoption touches only what is missing (one dump each, instead of
+// several netlink requests per endpoint under the RTNL lock).
+type hostState struct {
+	links  map[string]netlink.Link
+	routes map[string]bool   // "ifindex prefix"
+	neighs map[string]string // "ifindex address" -> MAC
+}
+
+func snapshotHost() *hostState {
+	hs := &hostState{links: map[string]netlink.Link{}, routes: map[string]bool{}, neighs: map[string]string{}}
+	if ls, err := listLinks(); err == nil {
+		for _, l := range ls {
+			hs.links[l.Attrs().Name] = l
+		}
+	}
+	filter := &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN}
+	if rs, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE); err == nil {
+		for _, r := range rs {
+			if r.Dst != nil {
+				hs.routes[fmt.Sprint(r.LinkIndex, " ", r.Dst.String())] = true
+			}
+		}
+	}
+	if ns, err := netlink.NeighList(0, netlink.FAMILY_ALL); err == nil {
+		for _, n := range ns {
+			if n.State&netlink.NUD_PERMANENT != 0 && n.HardwareAddr != nil {
+				hs.neighs[fmt.Sprint(n.LinkIndex, " ", n.IP.String())] = n.HardwareAddr.String()
+			}
+		}
+	}
+	return hs
+}
+
+func (hs *hostState) hasRoute(idx int, a netip.Addr) bool {
+	return hs != nil && hs.routes[fmt.Sprint(idx, " ", hostPrefix(a).String())]
+}
+
+func (hs *hostState) hasNeigh(idx int, a netip.Addr, mac net.HardwareAddr) bool {
+	return hs != nil && hs.neighs[fmt.Sprint(idx, " ", net.IP(a.AsSlice()).String())] == mac.String()
 }
 
 // removeHostRoutes deletes the routes and neighbours hostRoutes made
@@ -241,7 +289,11 @@ func removeTapGateways(l netlink.Link) error {
 // advertisements off.
 func hostSysctls(root, dev string) error {
 	set := func(path, val string) error {
-		if err := os.WriteFile(filepath.Join(root, path), []byte(val), 0o644); err != nil {
+		p := filepath.Join(root, path)
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == val {
+			return nil // already so: a write would take the RTNL lock for nothing
+		}
+		if err := os.WriteFile(p, []byte(val), 0o644); err != nil {
 			return fmt.Errorf("sysctl %s = %s: %w", path, val, err)
 		}
 		return nil

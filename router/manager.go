@@ -232,24 +232,49 @@ func (m *Manager) add(req Request, u *undo) (*Endpoint, error) {
 			ep.MAC = mac.String()
 		}
 	}
+	var steps stepTimer
+	steps.mark("")
 	if err := m.allocate(ep, req.Families, u); err != nil {
 		return nil, err
 	}
+	steps.mark("allocate")
 	l, err := m.link(ep, u)
 	if err != nil {
 		return nil, err
 	}
-	if err := configureHost(ep, l, m.opts.ProcSys); err != nil {
+	steps.mark("link")
+	if err := configureHost(ep, l, m.opts.ProcSys, nil); err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", ep.Name, err)
 	}
+	steps.mark("host")
 	if err := m.program(ep, l, u); err != nil {
 		return nil, err
 	}
+	steps.mark("program")
 	if err := m.st.put(ep); err != nil {
 		return nil, err
 	}
+	steps.mark("store")
+	m.log.Debug("endpoint add steps", append([]any{"endpoint", ep.Name}, steps.attrs()...)...)
 	return ep, nil
 }
+
+// stepTimer records how long each step of an operation took (for the
+// debug log).
+type stepTimer struct {
+	last  time.Time
+	steps []any
+}
+
+func (s *stepTimer) mark(name string) {
+	now := time.Now()
+	if !s.last.IsZero() {
+		s.steps = append(s.steps, name, now.Sub(s.last).Round(time.Microsecond))
+	}
+	s.last = now
+}
+
+func (s *stepTimer) attrs() []any { return s.steps }
 
 // allocate gets the endpoint's addresses from IPAM: each family asked for,
 // or every family a pool of the endpoint's kind has.
