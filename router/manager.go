@@ -27,7 +27,7 @@ var (
 
 // Addresses is what the router needs of IPAM (an *ipam.Allocator).
 type Addresses interface {
-	Allocate(ipam.Request) (ipam.Allocation, error)
+	AllocateAll(reqs []ipam.Request, optional bool) ([]ipam.Allocation, error)
 	Release(owner string) ([]ipam.Allocation, error)
 	Allocations(pool string) []ipam.Allocation
 }
@@ -276,8 +276,9 @@ func (s *stepTimer) mark(name string) {
 
 func (s *stepTimer) attrs() []any { return s.steps }
 
-// allocate gets the endpoint's addresses from IPAM: each family asked for,
-// or every family a pool of the endpoint's kind has.
+// allocate gets the endpoint's addresses from IPAM in one transaction:
+// each family asked for, or every family a pool of the endpoint's kind
+// has.
 func (m *Manager) allocate(ep *Endpoint, families []string, u *undo) error {
 	kind := ipam.KindPod
 	if ep.Kind == KindVM {
@@ -287,15 +288,16 @@ func (m *Manager) allocate(ep *Endpoint, families []string, u *undo) error {
 	if !explicit {
 		families = []string{"ipv6", "ipv4"}
 	}
+	reqs := make([]ipam.Request, len(families))
+	for i, f := range families {
+		reqs[i] = ipam.Request{Owner: owner(ep.Name), Family: ipam.Family(f), Kind: kind}
+	}
 	u.add(func() error { _, err := m.opts.IPAM.Release(owner(ep.Name)); return err })
-	for _, f := range families {
-		al, err := m.opts.IPAM.Allocate(ipam.Request{Owner: owner(ep.Name), Family: ipam.Family(f), Kind: kind})
-		if errors.Is(err, ipam.ErrNoPool) && !explicit {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("endpoint %s: %s address: %w", ep.Name, f, err)
-		}
+	als, err := m.opts.IPAM.AllocateAll(reqs, !explicit)
+	if err != nil {
+		return fmt.Errorf("endpoint %s: %w", ep.Name, err)
+	}
+	for _, al := range als {
 		ep.Addrs = append(ep.Addrs, al.Addr)
 	}
 	if len(ep.Addrs) == 0 {
