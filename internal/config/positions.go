@@ -72,27 +72,55 @@ func (p positions) pos(n uint32) Pos {
 }
 
 // find follows path from the top as far as the file has it, and returns
-// the last node found and whether that is path itself.
+// the last node found and whether that is path itself. A quoted key name
+// may hold dots, so a path can split into key names in several ways
+// ("a.b" is the key "a.b" or the key b under a): every split the file has
+// is tried, up to maxFindSteps, before settling for the deepest partial
+// match.
 func (p positions) find(path string) (uint32, bool) {
-	n, rest := uint32(posRoot), path
-	for rest != "" {
-		next, after, ok := p.step(n, rest)
-		if !ok {
-			return n, false
-		}
-		n, rest = next, after
-	}
-	return n, true
+	budget := maxFindSteps
+	n, ok := p.findFrom(posRoot, path, &budget)
+	return n, ok
 }
 
-// step takes the first part of a key path: "[i]", or else the shortest key
-// name written in the file that is followed by ".", "[" or the end (a
-// quoted key name may hold dots and brackets), or else a key named "".
-func (p positions) step(n uint32, rest string) (uint32, string, bool) {
+// maxFindSteps bounds the splits find tries for one path (adversarial key
+// names could otherwise make it exponential).
+const maxFindSteps = 4096
+
+func (p positions) findFrom(n uint32, rest string, budget *int) (uint32, bool) {
+	if rest == "" {
+		return n, true
+	}
+	deepest := n
+	for _, c := range p.steps(n, rest) {
+		if *budget--; *budget < 0 {
+			break
+		}
+		m, ok := p.findFrom(c.node, c.rest, budget)
+		if ok {
+			return m, true
+		}
+		if deepest == n {
+			deepest = m
+		}
+	}
+	return deepest, false
+}
+
+type posStep struct {
+	node uint32
+	rest string
+}
+
+// steps lists the ways to take the first part of a key path: "[i]", every
+// key name written in the file that is followed by ".", "[" or the end
+// (shortest first), and a key named "" (which leaves no trace in a path).
+func (p positions) steps(n uint32, rest string) []posStep {
+	var out []posStep
 	if end := strings.IndexByte(rest, ']'); rest[0] == '[' && end > 0 {
 		if i, err := strconv.Atoi(rest[1:end]); err == nil && i >= 0 && i < int(p.nodes[n].elems) {
 			if c, ok := p.edges[posEdge{parent: n, index: int32(i) + 1}]; ok {
-				return c, strings.TrimPrefix(rest[end+1:], "."), true
+				out = append(out, posStep{c, strings.TrimPrefix(rest[end+1:], ".")})
 			}
 		}
 	}
@@ -101,14 +129,13 @@ func (p positions) step(n uint32, rest string) (uint32, string, bool) {
 			continue
 		}
 		if c, ok := p.edges[posEdge{parent: n, key: rest[:j]}]; ok {
-			return c, strings.TrimPrefix(rest[j:], "."), true
+			out = append(out, posStep{c, strings.TrimPrefix(rest[j:], ".")})
 		}
 	}
-	// A key named "" leaves no trace in a path: try below it.
 	if c, ok := p.edges[posEdge{parent: n}]; ok {
-		return c, rest, true
+		out = append(out, posStep{c, rest})
 	}
-	return 0, "", false
+	return out
 }
 
 // lookup returns the position of path, or of the closest enclosing key or
