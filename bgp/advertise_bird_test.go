@@ -74,6 +74,11 @@ communities = ["65001:200"]
 			v4 := birdRoute(t, tor, "10.200.0.1/32")
 			return strings.Contains(v4, "BGP.next_hop: "+tor.NodeAddr), v4
 		})
+		// Remembered for the next start (a graceful restart sends its
+		// first UPDATEs before it sees the peer's OPEN).
+		if got := loadExtNH(l.StateDir, testLogger()); !got[netip.MustParseAddr(tor.Addr)] || len(got) != 1 {
+			t.Errorf("remembered extended next hop peers: %v", got)
+		}
 
 		// The switch's kernel.
 		eventually(t, 10*time.Second, "the switch's FIB has the routes", func() (bool, string) {

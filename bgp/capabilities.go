@@ -2,7 +2,15 @@ package bgp
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	api "github.com/osrg/gobgp/v4/api"
 )
@@ -46,6 +54,9 @@ func (s *Speaker) noteCapabilities(r *run, addr netip.Addr, negotiated families,
 	if was == extNH || !dependsOnExtNH(s.node, p.session) {
 		return
 	}
+	if err := saveExtNH(s.o.StateDir, s.extNH); err != nil {
+		s.log.Warn("bgp: extended next hop: a restart will not remember it", "err", err)
+	}
 	pols, err := buildPolicies(s.cfg, s.node, s.peers, s.policyState())
 	if err != nil {
 		s.log.Error("bgp: extended next hop: policies", "peer", p.name, "err", err)
@@ -87,4 +98,45 @@ func (s *Speaker) peerIndex(addr netip.Addr) int {
 // Called with s.mu held.
 func (s *Speaker) policyState() policyState {
 	return policyState{drained: s.drain != drainNone, extNH: s.extNH}
+}
+
+// extNHFile remembers, across a restart (not a reboot: it is on tmpfs like
+// the restart marker), the peers that announced Extended Next Hop, so that
+// after a graceful restart our first UPDATEs, sent before the speaker saw
+// the new OPEN, carry the IPv4 routes such a peer had: a helper flushes at
+// our End-of-RIB what we did not resend.
+func extNHFile(dir string) string { return filepath.Join(dir, "bgp-extended-nexthop") }
+
+// loadExtNH reads the remembered peers (an address per line).
+func loadExtNH(dir string, log *slog.Logger) map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	b, err := os.ReadFile(extNHFile(dir))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("bgp: extended next hop: cannot read what the last run learned", "err", err)
+		}
+		return out
+	}
+	for line := range strings.Lines(string(b)) {
+		if a, err := netip.ParseAddr(strings.TrimSpace(line)); err == nil {
+			out[a] = true
+		}
+	}
+	return out
+}
+
+// saveExtNH writes the peers that announced Extended Next Hop.
+func saveExtNH(dir string, peers map[netip.Addr]bool) error {
+	var b strings.Builder
+	for _, a := range slices.SortedFunc(maps.Keys(peers), netip.Addr.Compare) {
+		b.WriteString(a.String() + "\n")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := extNHFile(dir) + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, extNHFile(dir))
 }

@@ -36,8 +36,9 @@
 // peer announced it too, so IPv4 routes that could only carry an IPv6
 // next hop (no IPv4 underlay address, or an unnumbered session) are sent
 // to a peer only once its OPEN announced Extended Next Hop for IPv4
-// unicast; the speaker remembers that per peer address, so later
-// sessions send the right thing from their first UPDATE. Without an
+// unicast; the speaker remembers that per peer address (and across a
+// restart, in StateDir/bgp-extended-nexthop), so later sessions send the
+// right thing from their first UPDATE. Without an
 // underlay address of that family GoBGP uses the session's local address.
 // With several uplinks every switch must reach the underlay address (a
 // loopback the switches resolve recursively); a switch that only accepts

@@ -77,3 +77,17 @@ func TestMD5Counters(t *testing.T) {
 		t.Errorf("this kernel: %v", err)
 	}
 }
+
+func TestExtNHFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if got := loadExtNH(dir, testLogger()); len(got) != 0 {
+		t.Errorf("nothing saved yet: %v", got)
+	}
+	want := map[netip.Addr]bool{netip.MustParseAddr("fd00::1"): true, netip.MustParseAddr("fe80::1%eth1"): true}
+	if err := saveExtNH(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	if got := loadExtNH(dir, testLogger()); len(got) != 2 || !got[netip.MustParseAddr("fe80::1%eth1")] {
+		t.Errorf("loaded %v, want %v", got, want)
+	}
+}

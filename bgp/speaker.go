@@ -175,6 +175,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 		s.drain = drainWithdrawn
 		s.log.Warn("bgp: the node was drained before this start and stays drained: nothing is announced until airctl bgp undrain", "marker", m.path)
 	}
+	s.extNH = loadExtNH(s.o.StateDir, s.log)
 	pols, err := buildPolicies(s.cfg, s.node, peers, s.policyState())
 	if err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
