@@ -63,7 +63,10 @@ func (l *Lab) wire() error {
 	for _, ns := range []string{tor1, tor2} {
 		if err := sysctls(ns, "net.ipv6.conf.all.forwarding=1", "net.ipv4.ip_forward=1",
 			"net.ipv6.fib_multipath_hash_policy=1", "net.ipv4.fib_multipath_hash_policy=1",
-			"net.ipv6.conf.all.ignore_routes_with_linkdown=1", "net.ipv4.conf.all.ignore_routes_with_linkdown=1"); err != nil {
+			"net.ipv6.conf.all.ignore_routes_with_linkdown=1", "net.ipv4.conf.all.ignore_routes_with_linkdown=1",
+			// A switch keeps its addresses across a link flap (the
+			// kernel would flush static IPv6 addresses on link down).
+			"net.ipv6.conf.all.keep_addr_on_down=1", "net.ipv6.conf.default.keep_addr_on_down=1"); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,17 +34,27 @@ type Load struct {
 	Timeout  time.Duration // per request (default 2s)
 	// Pause between a worker's requests (none by default).
 	Pause time.Duration
+	// Done, when set, counts the requests completed (either way) as they
+	// complete, for a caller that watches a run in progress.
+	Done *atomic.Int64
 }
 
 // Result counts a run's requests by the backend that answered.
 type Result struct {
-	Kind       string         `json:"kind"`
-	Target     string         `json:"target"`
-	OK         int            `json:"ok"`
-	Failed     int            `json:"failed"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	OK     int    `json:"ok"`
+	Failed int    `json:"failed"`
+	// Cut counts requests the end of the run interrupted (neither).
+	Cut        int            `json:"cut"`
 	PerBackend map[string]int `json:"per_backend"`
 	Errors     []string       `json:"errors,omitempty"` // the first few
 	Elapsed    time.Duration  `json:"elapsed"`
+	// MaxGap is the longest time without a request completing
+	// successfully (from the start, between successes, to the end).
+	MaxGap time.Duration `json:"max_gap"`
+	// GapEnd is when that longest gap ended.
+	GapEnd time.Time `json:"gap_end"`
 }
 
 func (r Result) String() string {
@@ -56,7 +67,8 @@ func (r Result) String() string {
 	for _, n := range names {
 		parts = append(parts, fmt.Sprintf("%s %d", n, r.PerBackend[n]))
 	}
-	s := fmt.Sprintf("%s %s: %d ok, %d failed in %.1fs [%s]", r.Kind, r.Target, r.OK, r.Failed, r.Elapsed.Seconds(), strings.Join(parts, ", "))
+	s := fmt.Sprintf("%s %s: %d ok, %d failed in %.1fs (longest gap %s) [%s]", r.Kind, r.Target, r.OK, r.Failed,
+		r.Elapsed.Seconds(), r.MaxGap.Round(time.Millisecond), strings.Join(parts, ", "))
 	if len(r.Errors) > 0 {
 		s += "\n  errors: " + strings.Join(r.Errors, "\n          ")
 	}
@@ -123,6 +135,13 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 		return true
 	}
 	began := time.Now()
+	last := began
+	gap := func(now time.Time) {
+		if d := now.Sub(last); d > res.MaxGap {
+			res.MaxGap, res.GapEnd = d, now
+		}
+		last = now
+	}
 	errc := make(chan error, o.Workers)
 	for w := 0; w < o.Workers; w++ {
 		wg.Add(1)
@@ -135,7 +154,10 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 			for ctx.Err() == nil && take() {
 				who, err := request(ctx, o.Kind, target, o.Timeout)
 				mu.Lock()
-				if err != nil {
+				if err != nil && ctx.Err() != nil {
+					// Cut short by the end of the run, not failed.
+					res.Cut++
+				} else if err != nil {
 					res.Failed++
 					if msg := err.Error(); !seen[msg] && len(res.Errors) < 5 {
 						seen[msg] = true
@@ -144,8 +166,12 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 				} else {
 					res.OK++
 					res.PerBackend[who]++
+					gap(time.Now())
 				}
 				mu.Unlock()
+				if o.Done != nil {
+					o.Done.Add(1)
+				}
 				if o.Pause > 0 {
 					select {
 					case <-ctx.Done():
@@ -157,6 +183,7 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(began)
+	gap(time.Now())
 	select {
 	case err := <-errc:
 		return res, err

@@ -1,0 +1,134 @@
+package lab
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SessionsDown takes node n's BGP sessions down from the switches' side
+// (FRR: neighbor shutdown; BIRD: disable): the ToRs withdraw its routes and
+// move its flows to the other nodes, while n itself keeps running.
+func (l *Lab) SessionsDown(n *Node) error {
+	if _, err := l.Tor1.configure(fmt.Sprintf("neighbor %s shutdown", n.tor1Port())); err != nil {
+		return err
+	}
+	out, err := l.Tor2.Birdc("disable", n.Name)
+	if err != nil {
+		return fmt.Errorf("birdc disable %s: %w\n%s", n.Name, err, out)
+	}
+	return nil
+}
+
+// SessionsUp undoes SessionsDown.
+func (l *Lab) SessionsUp(n *Node) error {
+	if _, err := l.Tor1.configure(fmt.Sprintf("no neighbor %s shutdown", n.tor1Port())); err != nil {
+		return err
+	}
+	out, err := l.Tor2.Birdc("enable", n.Name)
+	if err != nil {
+		return fmt.Errorf("birdc enable %s: %w\n%s", n.Name, err, out)
+	}
+	return nil
+}
+
+// configure runs one line in tor1's router bgp context.
+func (f *FRRTor) configure(line string) (string, error) {
+	out, err := run("vtysh", "--vty_socket", f.Dir, "-c", "configure terminal",
+		"-c", fmt.Sprintf("router bgp %d", asTor1), "-c", line)
+	if err != nil {
+		return out, fmt.Errorf("vtysh %q: %w\n%s", line, err, out)
+	}
+	return out, nil
+}
+
+// SetLinks sets every link of namespace ns (but lo) down or up: a ToR
+// lost, or back.
+func SetLinks(ns string, up bool) error {
+	out, err := run("ip", "-n", ns, "-o", "link", "show")
+	if err != nil {
+		return err
+	}
+	state := "down"
+	if up {
+		state = "up"
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		dev := strings.TrimSuffix(f[1], ":")
+		if i := strings.IndexByte(dev, '@'); i >= 0 {
+			dev = dev[:i]
+		}
+		if dev == "lo" {
+			continue
+		}
+		if _, err := run("ip", "-n", ns, "link", "set", dev, state); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RouteWatch samples both ToRs' kernel routes to the VIPs every 50 ms and
+// records every time one of the expected LB nodes was missing from them:
+// what a restart must never cause.
+type RouteWatch struct {
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	miss []string
+	n    int
+}
+
+// WatchRoutes starts watching that both ToRs route both VIPs via all of
+// nodes.
+func (l *Lab) WatchRoutes(nodes ...*Node) *RouteWatch {
+	w := &RouteWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	var want []string
+	for _, n := range nodes {
+		want = append(want, n.Name)
+	}
+	go func() {
+		defer close(w.done)
+		for {
+			for _, tor := range []string{l.Tor1.NS, l.Tor2.NS} {
+				for _, vip := range []string{VIP6, VIP4} {
+					got := l.RouteNodes(tor, vip)
+					for _, n := range want {
+						if !slices.Contains(got, n) {
+							w.mu.Lock()
+							if len(w.miss) < 10 {
+								w.miss = append(w.miss, fmt.Sprintf("%s %s: %s routes %s via %v", time.Now().Format("15:04:05.000"), n, tor, vip, got))
+							}
+							w.mu.Unlock()
+						}
+					}
+				}
+			}
+			w.mu.Lock()
+			w.n++
+			w.mu.Unlock()
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return w
+}
+
+// Stop ends the watch and returns the misses seen and how many samples
+// were taken.
+func (w *RouteWatch) Stop() (misses []string, samples int) {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.miss, w.n
+}

@@ -1,0 +1,101 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// underLoad runs disrupt while the client keeps HTTP requests going to
+// both VIPs and 32 held connections busy, and both ToRs are watched for
+// any moment where they do not route the VIPs via every LB node. It fails
+// the test on a failed request, a broken connection or a route withdrawn,
+// and requires at least minRequests requests.
+func underLoad(t *testing.T, l *Lab, minRequests int, disrupt func(t *testing.T)) {
+	t.Helper()
+	held, err := l.Hold(VIP6, 32, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := l.WatchRoutes(l.LBs...)
+	ctx, cancel := context.WithCancel(context.Background())
+	var done atomic.Int64
+	results := make(chan Result, 2)
+	for _, vip := range []string{VIP6, VIP4} {
+		go func() {
+			r, err := l.Traffic(ctx, Load{Kind: HTTP, VIP: vip, Duration: 5 * time.Minute, Workers: 4, Done: &done})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- r
+		}()
+	}
+	time.Sleep(time.Second)
+	disrupt(t)
+	// Go on for 2 s more, and until minRequests were made (at most 2 min).
+	time.Sleep(2 * time.Second)
+	waitFor(2*time.Minute, func() bool { return done.Load() >= int64(minRequests) })
+	cancel()
+	var rs []Result
+	for range 2 {
+		rs = append(rs, <-results)
+	}
+	hr := held.Stop()
+	misses, samples := watch.Stop()
+	ok, failed := 0, 0
+	for _, r := range rs {
+		t.Log(r)
+		ok += r.OK
+		failed += r.Failed
+	}
+	t.Log(hr)
+	t.Logf("ToR routes sampled %d times; VIP routes missing: %d", samples, len(misses))
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed", failed, ok+failed)
+	}
+	if ok < minRequests {
+		t.Errorf("only %d requests in the run; want at least %d", ok, minRequests)
+	}
+	if hr.Broken != 0 {
+		t.Errorf("%d of %d established connections broke:\n%v", hr.Broken, hr.Conns, hr)
+	}
+	for _, m := range misses {
+		t.Errorf("route withdrawn: %s", m)
+	}
+}
+
+// TestRackRestarts: lb1's aird restarted (SIGUSR2 and a new process: the
+// restart outside systemd) and killed (SIGKILL, then started) under
+// continuous traffic: no request fails, no established connection breaks,
+// neither ToR ever stops routing the VIPs through lb1 (graceful restart
+// holds them; BFD loss during it is a graceful restart too: BIRD's bfd
+// graceful, FRR's check-control-plane-failure).
+func TestRackRestarts(t *testing.T) {
+	l := upLab(t)
+	lb1 := l.LBs[0]
+	for _, how := range []string{"SIGUSR2", "SIGKILL"} {
+		t.Run(how, func(t *testing.T) {
+			underLoad(t, l, 10000, func(t *testing.T) {
+				var err error
+				if how == "SIGKILL" {
+					err = lb1.Kill()
+				} else {
+					err = lb1.StopWith(syscall.SIGUSR2)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Second) // down for a while
+				if err := lb1.Start(); err != nil {
+					t.Fatal(err)
+				}
+				if err := l.waitServing(); err != nil {
+					t.Fatal(fmt.Errorf("after the restart: %w", err))
+				}
+			})
+		})
+	}
+}
