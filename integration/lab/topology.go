@@ -156,7 +156,7 @@ func (l *Lab) wireClient() error {
 		}
 	}
 	return runAll(
-		[]string{"ip", "-n", c, "addr", "add", ClientAddr6 + "/128", "dev", "lo"},
+		[]string{"ip", "-n", c, "addr", "add", ClientAddr6 + "/128", "dev", "lo", "nodad"},
 		[]string{"ip", "-n", c, "addr", "add", ClientAddr4 + "/32", "dev", "lo"},
 		[]string{"ip", "netns", "exec", c, "sysctl", "-q", "-w",
 			"net.ipv6.fib_multipath_hash_policy=1", "net.ipv4.fib_multipath_hash_policy=1",
@@ -178,7 +178,7 @@ func (l *Lab) wireNode(nd *Node) error {
 		[]string{"ip", "link", "add", "up1", "netns", ns, "type", "veth", "peer", "name", port, "netns", l.Tor2.NS},
 		[]string{"ip", "-n", ns, "addr", "add", nodeTor2Addr(i) + "/64", "dev", "up1", "nodad"},
 		[]string{"ip", "-n", l.Tor2.NS, "addr", "add", tor2Addr(i) + "/64", "dev", port, "nodad"},
-		[]string{"ip", "-n", ns, "addr", "add", underlay(i) + "/128", "dev", "lo"},
+		[]string{"ip", "-n", ns, "addr", "add", underlay(i) + "/128", "dev", "lo", "nodad"},
 		[]string{"ip", "netns", "exec", ns, "sysctl", "-q", "-w",
 			"net.ipv6.fib_multipath_hash_policy=1", "net.ipv4.fib_multipath_hash_policy=1",
 			"net.ipv6.conf.all.ignore_routes_with_linkdown=1", "net.ipv4.conf.all.ignore_routes_with_linkdown=1"},

@@ -13,10 +13,10 @@ import (
 	"github.com/aird-net/aird/internal/testutil"
 )
 
-// BFD on every session of the rack: 200 ms x 3, so a lost ToR is noticed
-// within 600 ms.
+// BFD on every session of the rack: 300 ms x 3, so a lost ToR is noticed
+// within 900 ms.
 const (
-	bfdIntervalMS = 200
+	bfdIntervalMS = 300
 	bfdMultiplier = 3
 )
 
