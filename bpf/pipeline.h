@@ -343,10 +343,10 @@ static __always_inline int tunnel_source_trusted(const struct packet *pkt)
 }
 
 /*
- * pkt_dst_key fills k with the destination address of an untagged
- * IPv4/IPv6 packet; returns -1 for anything else.
+ * pkt_addrs fills src and dst (either may be NULL) with the addresses of
+ * an untagged IPv4/IPv6 packet; returns -1 for anything else.
  */
-static __always_inline int pkt_dst_key(const struct packet *pkt, struct addr_key *k)
+static __always_inline int pkt_addrs(const struct packet *pkt, struct addr_key *src, struct addr_key *dst)
 {
 	void *data = pkt->data;
 	void *data_end = pkt->data_end;
@@ -358,7 +358,10 @@ static __always_inline int pkt_dst_key(const struct packet *pkt, struct addr_key
 
 		if ((void *)(ip6 + 1) > data_end)
 			return -1;
-		__builtin_memcpy(k->addr, ip6->daddr, 16);
+		if (src)
+			__builtin_memcpy(src->addr, ip6->saddr, 16);
+		if (dst)
+			__builtin_memcpy(dst->addr, ip6->daddr, 16);
 		return 0;
 	}
 	if (pkt->family == FAMILY_IPV4) {
@@ -366,10 +369,19 @@ static __always_inline int pkt_dst_key(const struct packet *pkt, struct addr_key
 
 		if ((void *)(ip + 1) > data_end)
 			return -1;
-		addr_v4mapped((__u32 *)k->addr, ip->daddr);
+		if (src)
+			addr_v4mapped((__u32 *)src->addr, ip->saddr);
+		if (dst)
+			addr_v4mapped((__u32 *)dst->addr, ip->daddr);
 		return 0;
 	}
 	return -1;
+}
+
+/* pkt_dst_key fills k with the destination address (see pkt_addrs). */
+static __always_inline int pkt_dst_key(const struct packet *pkt, struct addr_key *k)
+{
+	return pkt_addrs(pkt, 0, k);
 }
 
 #endif /* AIRD_PIPELINE_H */

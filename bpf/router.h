@@ -232,30 +232,7 @@ struct flow_addrs {
 /* read_addrs fills a from an untagged IPv4/IPv6 packet; -1 otherwise. */
 static __always_inline int read_addrs(const struct packet *pkt, struct flow_addrs *a)
 {
-	void *data = pkt->data;
-	void *data_end = pkt->data_end;
-
-	if (pkt->vlan_depth)
-		return -1;
-	if (pkt->family == FAMILY_IPV6) {
-		struct ipv6_hdr *ip6 = data + ETH_HLEN;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return -1;
-		__builtin_memcpy(a->src.addr, ip6->saddr, 16);
-		__builtin_memcpy(a->dst.addr, ip6->daddr, 16);
-		return 0;
-	}
-	if (pkt->family == FAMILY_IPV4) {
-		struct ipv4_hdr *ip = data + ETH_HLEN;
-
-		if ((void *)(ip + 1) > data_end)
-			return -1;
-		addr_v4mapped((__u32 *)a->src.addr, ip->saddr);
-		addr_v4mapped((__u32 *)a->dst.addr, ip->daddr);
-		return 0;
-	}
-	return -1;
+	return pkt_addrs(pkt, &a->src, &a->dst);
 }
 
 /*
