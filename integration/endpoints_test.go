@@ -189,6 +189,9 @@ func TestEndpointsRoutedByXDP(t *testing.T) {
 		}
 	}
 
+	if out, _, _ := n.airctl("status"); !strings.Contains(out, "Endpoints:") || !strings.Contains(out, "2 ready") {
+		t.Fatalf("airctl status does not count the endpoints:\n%s", out)
+	}
 	// A restart adopts the endpoints: same addresses, still reachable.
 	n.stopForRestart()
 	n.start()

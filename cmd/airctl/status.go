@@ -55,6 +55,13 @@ func printStatus(c *cli, st api.Status) {
 	}
 	fmt.Fprintf(w, "Log level:\t%s\n", st.LogLevel)
 	fmt.Fprintf(w, "Pin path:\t%s\n", st.Datapath.PinPath)
+	if st.Endpoints != nil {
+		line := fmt.Sprintf("%d ready", st.Endpoints["ready"])
+		if n := st.Endpoints["missing"]; n > 0 {
+			line += fmt.Sprintf(", %d MISSING (their link is gone: airctl endpoint list)", n)
+		}
+		fmt.Fprintf(w, "Endpoints:\t%s\n", line)
+	}
 	w.Flush()
 	if r := st.LastReload; r != nil && !r.OK {
 		fmt.Fprintf(c.stdout, "\n%s\n", indent(r.Error))

@@ -31,6 +31,8 @@ type Status struct {
 	// announces; aird does not advertise them while the conflict lasts.
 	PodPrefixConflicts []PodPrefixConflict `json:"pod_prefix_conflicts,omitempty"`
 	Datapath           Datapath            `json:"datapath"`
+	// Endpoints counts the node's endpoints by state (ready, missing).
+	Endpoints map[string]int `json:"endpoints,omitempty"`
 }
 
 // ConfigStatus describes the running configuration.

@@ -31,6 +31,12 @@ func (d *Daemon) Status() api.Status {
 		st.BGPDrained = sp.Drained()
 	}
 	st.PodPrefixConflicts = d.bgp.podPrefixConflicts()
+	if m := d.router.manager(); m != nil {
+		st.Endpoints = map[string]int{}
+		for _, ep := range m.List() {
+			st.Endpoints[ep.State]++
+		}
+	}
 	return st
 }
 
