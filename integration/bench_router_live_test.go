@@ -111,8 +111,8 @@ prefixes = ["fd00:200::/40"]
 	fmt.Printf("BENCH router live: %d frames of 64 bytes offered per window as fast as the generator goes; the node's NAPI thread on CPU %d, the generator on CPU %d\n", burst, cpu0, cpu1)
 	var xs, ks []window
 	for r := range rounds {
-		xs = append(xs, runWindow(t, genX, countX, burst, cpu1))
-		ks = append(ks, runWindow(t, genK, countK, burst, cpu1))
+		xs = append(xs, runWindow(t, genX, countX.counter(t), burst, cpu1))
+		ks = append(ks, runWindow(t, genK, countK.counter(t), burst, cpu1))
 		fmt.Printf("BENCH   round %d: xdp router %s | kernel %s\n", r+1, xs[r], ks[r])
 	}
 	mx, mk := medianWindow(xs), medianWindow(ks)
@@ -165,9 +165,9 @@ func medianWindow(ws []window) window {
 // refused before any forwarding work) and measures what the sink got, over
 // the generator's time, and the NAPI threads' CPU time per frame
 // delivered.
-func runWindow(t *testing.T, g *generator, count sink, total uint32, cpu int) window {
+func runWindow(t *testing.T, g *generator, count func() uint64, total uint32, cpu int) window {
 	t.Helper()
-	before := sinkCount(t, count)
+	before := count()
 	cpuBefore := napiCPU(t)
 	start := time.Now()
 	g.run(t, cpu, func(send func(n uint32)) {
@@ -177,7 +177,7 @@ func runWindow(t *testing.T, g *generator, count sink, total uint32, cpu int) wi
 	})
 	elapsed := time.Since(start)
 	time.Sleep(100 * time.Millisecond) // the queues drain
-	w := window{delivered: sinkCount(t, count) - before, elapsed: elapsed, cpuNS: napiCPU(t) - cpuBefore}
+	w := window{delivered: count() - before, elapsed: elapsed, cpuNS: napiCPU(t) - cpuBefore}
 	w.pps = float64(w.delivered) / w.elapsed.Seconds()
 	if w.delivered > 0 {
 		w.nsPerPkt = float64(w.cpuNS) / float64(w.delivered)
@@ -189,6 +189,9 @@ func runWindow(t *testing.T, g *generator, count sink, total uint32, cpu int) wi
 type sink struct{ ns string }
 
 func sinkOf(ns string) sink { return sink{ns} }
+
+// counter is the sink's count as runWindow reads it.
+func (s sink) counter(t *testing.T) func() uint64 { return func() uint64 { return sinkCount(t, s) } }
 
 func sinkCount(t *testing.T, s sink) uint64 {
 	t.Helper()

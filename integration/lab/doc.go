@@ -1,9 +1,8 @@
 // Package lab is the rack in one command: a fabric of network namespaces
 // with two top-of-rack switches, two aird load-balancer nodes and aird
 // backend nodes whose backends are container endpoints, and a client.
-// `make demo` shows it (cmd/airdlab), the end-to-end tests in this
-// directory exercise it, and the live benchmarks under bench/live measure
-// the same data plane.
+// `make demo` shows it (cmd/airdlab) and the end-to-end tests in this
+// directory exercise it.
 //
 //	                   client  fd00:c::1, 10.0.0.1 (the world beyond the rack)
 //	                 c0 /     \ c1           ECMP default over both ToRs

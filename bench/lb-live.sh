@@ -1,0 +1,20 @@
+#!/bin/sh
+# Live load-balancer benchmark (docs/performance.md): 64-byte UDP frames
+# from a generator to a VIP through an LB node to two backends - aird with
+# 1, 1,000 and 10,000 VIPs configured through the daemon, nftables DNAT
+# (numgen) and an XDP floor (MAC rewrite + redirect), established and new
+# flows, interleaved in the same run. Needs root and two CPUs.
+#
+#   bench/lb-live.sh                     # 5 rounds of 2,000,000 frames per window
+#   AIRD_BENCH_ROUNDS=9 bench/lb-live.sh
+set -eu
+cd "$(dirname "$0")/.."
+LOG=${LOG:-/tmp/aird-lb-live.log}
+rc=0
+AIRD_BENCH=1 AIRD_TEST_PRIVILEGED=1 go test ./integration/ -run '^TestBenchLBLive$' -count=1 -timeout 30m -v >"$LOG" 2>&1 || rc=$?
+grep '^BENCH' "$LOG" | sed 's/^BENCH //' || true
+if [ "$rc" -ne 0 ]; then
+	echo "benchmark failed (exit $rc); see $LOG" >&2
+	grep -E -- '--- FAIL|\.go:[0-9]+:' "$LOG" | tail -20 >&2
+fi
+exit "$rc"
