@@ -17,7 +17,7 @@ func newRouterCollector(c *routerComponent) *routerCollector {
 		endpoints: prometheus.NewDesc("aird_endpoints", "Endpoints by kind and state (ready, missing: its link is gone).",
 			[]string{"kind", "state"}, nil),
 		packets: prometheus.NewDesc("aird_endpoint_packets_total",
-			"Packets the XDP router delivered to an endpoint (direction rx) or forwarded from it after the source check (tx).",
+			"Packets the XDP router delivered to an endpoint (direction rx), and packets the endpoint sent that passed the source check (tx: forwarded in XDP or left to the kernel).",
 			[]string{"endpoint", "direction"}, nil),
 		bytes: prometheus.NewDesc("aird_endpoint_bytes_total", "Bytes of aird_endpoint_packets_total.",
 			[]string{"endpoint", "direction"}, nil),
