@@ -33,7 +33,7 @@ func upLab(t *testing.T) *Lab {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range l.AllNodes() {
-				t.Logf("%s's aird log (tail):\n%s", n.Name, n.LogTail(30))
+				t.Logf("%s's aird log (tail):\n%s", n.Name, n.LogTail(40))
 			}
 		}
 		if err := l.Down(); err != nil {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,27 +48,25 @@ func (f *FRRTor) configure(line string) (string, error) {
 // SetLinks sets every link of namespace ns (but lo) down or up: a ToR
 // lost, or back.
 func SetLinks(ns string, up bool) error {
-	out, err := run("ip", "-n", ns, "-o", "link", "show")
+	out, err := run("ip", "-n", ns, "-j", "link", "show")
 	if err != nil {
 		return err
+	}
+	var links []struct {
+		Name string `json:"ifname"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		return fmt.Errorf("ip -j link show in %s: %w", ns, err)
 	}
 	state := "down"
 	if up {
 		state = "up"
 	}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
+	for _, l := range links {
+		if l.Name == "lo" {
 			continue
 		}
-		dev := strings.TrimSuffix(f[1], ":")
-		if i := strings.IndexByte(dev, '@'); i >= 0 {
-			dev = dev[:i]
-		}
-		if dev == "lo" {
-			continue
-		}
-		if _, err := run("ip", "-n", ns, "link", "set", dev, state); err != nil {
+		if _, err := run("ip", "-n", ns, "link", "set", l.Name, state); err != nil {
 			return err
 		}
 	}
@@ -131,4 +130,25 @@ func (w *RouteWatch) Stop() (misses []string, samples int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.miss, w.n
+}
+
+// WaitRestartsDone waits until tor2 (BIRD) no longer holds any node in
+// graceful restart: a node that restarted has sent its End-of-RIB. (A
+// second restart before that makes a switch flush the stale routes, as
+// RFC 4724 says it must.)
+func (l *Lab) WaitRestartsDone(within time.Duration) error {
+	var last string
+	if !waitFor(within, func() bool {
+		for _, n := range l.AllNodes() {
+			out, err := l.Tor2.Birdc("show", "protocols", "all", n.Name)
+			if err != nil || strings.Contains(out, "Neighbor graceful restart active") {
+				last = n.Name + ": " + strings.TrimSpace(out)
+				return false
+			}
+		}
+		return true
+	}) {
+		return fmt.Errorf("tor2 still in graceful restart with a node after %s: %s", within, last)
+	}
+	return nil
 }

@@ -20,10 +20,16 @@ func underLoad(t *testing.T, l *Lab, minRequests int, disrupt func(t *testing.T)
 	underLoadExcept(t, l, minRequests, disrupt, nil)
 }
 
-// underLoadExcept is underLoad where known reports a route withdrawal
-// that is a known, reported bug: logged, not failed.
+// underLoadExcept is underLoad where known picks the route withdrawals that
+// are a known, reported bug: logged loudly, not failed.
 func underLoadExcept(t *testing.T, l *Lab, minRequests int, disrupt func(t *testing.T), known func(miss string) bool) {
 	t.Helper()
+	// A restart is over for the switches only at its End-of-RIB, which
+	// can take aird half a minute (selection deferral); one disruption
+	// must not land in the recovery of the one before.
+	if err := l.WaitRestartsDone(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	held, err := l.Hold(VIP6, 32, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -90,15 +96,14 @@ func TestRackRestarts(t *testing.T) {
 	lb1 := l.LBs[0]
 	for _, how := range []string{"SIGUSR2", "SIGKILL"} {
 		t.Run(how, func(t *testing.T) {
-			// Known bug: a new aird (after SIGKILL) sends its first
-			// IPv4 End-of-RIB to a peer before it knows the peer's
-			// Extended Next Hop capability - without the IPv4 VIP, which
-			// only an IPv6 next hop can carry here - so the switch
-			// flushes the stale IPv4 VIP for a moment, until the routes
-			// follow. The IPv6 VIP must never leave.
+			// Known bug (reported): on SIGUSR2 aird can stop sending BFD
+			// before its BGP sessions close; FRR then sees BFD fail on a
+			// session still established, resets it without graceful
+			// restart and flushes the routes (seen once in about ten
+			// runs, on a loaded machine). BIRD (bfd graceful) keeps them.
 			var known func(string) bool
-			if how == "SIGKILL" {
-				known = func(m string) bool { return strings.Contains(m, " routes "+VIP4+" via") }
+			if how == "SIGUSR2" {
+				known = func(m string) bool { return strings.Contains(m, l.Tor1.NS+" routes") }
 			}
 			underLoadExcept(t, l, 10000, func(t *testing.T) {
 				var err error
