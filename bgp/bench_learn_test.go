@@ -8,15 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aird-net/aird/internal/testutil"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // The learned-routes benchmark of docs/performance-bgp.md (bench/bgp/run.sh
@@ -37,8 +36,9 @@ import (
 // The FIB is watched with an rtnetlink subscription to IPv6 route events
 // (one message per route, counted by prefix in the table), not by dumps:
 // a dump of 100,000 routes every poll would take a core from the receiver.
-// The subscriber runs in the test process, which is the speaker's process
-// in the aird runs, the same for both receivers.
+// The subscriber runs in a process of its own (bench_fibwatch_test.go),
+// the same for both receivers: in the test process it would be in the
+// speaker's.
 
 const benchLearnBase = 0xfd000200 // the top of fd00:200::/40
 
@@ -157,14 +157,14 @@ func benchLearn(t *testing.T, n, runs int) []learnResult {
 }
 
 func learnBIRDRun(t *testing.T, l labSpec, n, run int) learnResult {
-	w := newFIBWatch(t, l.Table)
+	w := newFIBWatch(t, l.Table, n)
 	defer w.close()
 	b := testutil.StartBIRD(t, l.Node, learnBIRDConf(l.Tors[0].Addr, l.Table))
 	defer b.Proc.Kill()
 	res := learnMeasure(t, l, n, w, func() bool {
 		up, _ := benchBIRDPoll2(b, "tor1")
 		return up
-	}, func() float64 { return procRSSMB(t, b.Proc.PID()) })
+	}, func() float64 { return procRSSMB(t, b.Proc.PID()) }, nil)
 	res.Kind, res.Run = "bird", run
 	t.Logf("BIRD receiver N=%d run %d: FIB full %.0f ms after Established, withdrawn in %.0f ms; RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
 		n, run, res.FIBMS, res.WithdrawMS, res.RSSMB, res.SettledMB, res.WithdrawnMB)
@@ -173,7 +173,7 @@ func learnBIRDRun(t *testing.T, l labSpec, n, run int) learnResult {
 }
 
 func learnAirdRun(t *testing.T, l labSpec, n, run int) learnResult {
-	w := newFIBWatch(t, l.Table)
+	w := newFIBWatch(t, l.Table, n)
 	defer w.close()
 	tor := l.Tors[0]
 	sp := newSpeaker(t, l, tor1TOML(l, tor.Addr, fmt.Sprintf(`families = ["ipv6"]
@@ -189,7 +189,7 @@ max-prefixes = %d
 	}
 	res := learnMeasure(t, l, n, w, func() bool {
 		return neighbor(sp, tor.Addr).State == "established"
-	}, func() float64 { return procStatusMB(t, "VmRSS") })
+	}, func() float64 { return learnMemory(t) }, func() { benchHeapProfile(t, n, run) })
 	stopProfile()
 	res.Kind, res.Run = "aird", run
 	t.Logf("aird receiver N=%d run %d: FIB full %.0f ms after Established, withdrawn in %.0f ms; RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
@@ -203,7 +203,9 @@ max-prefixes = %d
 // learnMeasure times one receiver (already started): Established, all N
 // in the FIB, the memory, then the sender's withdrawal until the FIB is
 // empty; it re-enables the sender's routes for the next run.
-func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, up func() bool, rss func() float64) learnResult {
+//
+// settled, if not nil, runs after the reading 20 s later.
+func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, up func() bool, rss func() float64, settled func()) learnResult {
 	send := l.Tors[0].bird()
 	var res learnResult
 	res.N = n
@@ -228,6 +230,9 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, up func() bool, r
 	if settle := benchSettle(t); settle > 0 {
 		time.Sleep(settle)
 		res.SettledMB = rss()
+	}
+	if settled != nil {
+		settled()
 	}
 	start := time.Now()
 	send.MustCmd(t, "disable", "static6")
@@ -257,9 +262,7 @@ func learnTimeline(t *testing.T, w *fibWatch, start time.Time) (stop func()) {
 				return
 			case <-time.After(500 * time.Millisecond):
 			}
-			w.mu.Lock()
-			c := len(w.in)
-			w.mu.Unlock()
+			c := w.last()
 			t.Logf("timeline %6.0f ms: %d in the FIB", ms(time.Since(start)), c)
 		}
 	}()
@@ -277,6 +280,29 @@ func benchBIRDPoll2(b *testutil.BIRD, proto string) (bool, int) {
 	return false, 0
 }
 
+// learnMemory reads this process's VmRSS in MB and logs how the Go heap
+// stands (no forced GC: the reading is what the process holds).
+func learnMemory(t *testing.T) float64 {
+	rss := procStatusMB(t, "VmRSS")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	const mb = 1 << 20
+	t.Logf("memory: RSS %.1f MB; heap allocated %.1f MB (live after the last GC %.1f MB), in use %.1f MB, idle not released %.1f MB, released %.1f MB; other runtime %.1f MB; GCs %d",
+		rss, float64(ms.HeapAlloc)/mb, float64(liveHeap())/mb, float64(ms.HeapInuse)/mb,
+		float64(ms.HeapIdle-ms.HeapReleased)/mb, float64(ms.HeapReleased)/mb, float64(ms.Sys-ms.HeapSys)/mb, ms.NumGC)
+	return rss
+}
+
+// liveHeap is the heap the last GC found live, in bytes.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
 // procRSSMB reads VmRSS of a process, in MB.
 func procRSSMB(t *testing.T, pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -290,81 +316,6 @@ func procRSSMB(t *testing.T, pid int) float64 {
 		}
 	}
 	return 0
-}
-
-// fibWatch counts the IPv6 prefixes in one table from rtnetlink events.
-type fibWatch struct {
-	mu      sync.Mutex
-	table   int
-	in      map[netip.Prefix]bool
-	changed chan struct{}
-	done    chan struct{}
-	err     error
-}
-
-func newFIBWatch(t *testing.T, table int) *fibWatch {
-	w := &fibWatch{table: table, in: map[netip.Prefix]bool{}, changed: make(chan struct{}, 1), done: make(chan struct{})}
-	ch := make(chan netlink.RouteUpdate, 4096)
-	err := netlink.RouteSubscribeWithOptions(ch, w.done, netlink.RouteSubscribeOptions{
-		ReceiveBufferSize:      256 << 20,
-		ReceiveBufferForceSize: true,
-		ErrorCallback: func(err error) {
-			w.mu.Lock()
-			w.err = err
-			w.mu.Unlock()
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for u := range ch {
-			if u.Table != table || u.Dst == nil || u.Dst.IP.To4() != nil {
-				continue
-			}
-			p, ok := prefixOf(u.Dst, netlink.FAMILY_V6)
-			if !ok {
-				continue
-			}
-			w.mu.Lock()
-			switch u.Type {
-			case unix.RTM_NEWROUTE:
-				w.in[p] = true
-			case unix.RTM_DELROUTE:
-				delete(w.in, p)
-			}
-			w.mu.Unlock()
-			select {
-			case w.changed <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return w
-}
-
-func (w *fibWatch) close() { close(w.done) }
-
-// waitCount returns when the table first held n prefixes.
-func (w *fibWatch) waitCount(t *testing.T, n int, diag func() string) time.Time {
-	deadline := time.After(benchTimeout)
-	for {
-		w.mu.Lock()
-		c, err := len(w.in), w.err
-		w.mu.Unlock()
-		if err != nil {
-			t.Fatalf("route events: %v (events lost: the count is wrong)", err)
-		}
-		if c == n {
-			return time.Now()
-		}
-		select {
-		case <-w.changed:
-		case <-deadline:
-			routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: w.table}, netlink.RT_FILTER_TABLE)
-			t.Fatalf("FIB table %d: %d prefixes seen, want %d, not within %s (a dump lists %d, %v)\n%s", w.table, c, n, benchTimeout, len(routes), err, diag())
-		}
-	}
 }
 
 func learnReport(results []learnResult, sizes []int) {
