@@ -63,8 +63,7 @@ func (s *Speaker) SetAdvertised(routes []Route) error {
 	s.run.trim.routes.Store(int64(s.advertised.len()))
 	s.run.trim.bulk(n+added, time.Now())
 	// One of ours may now hide, or no longer hide, a learned route of
-	// the same prefix.
-	s.kick()
+	// the same prefix: GoBGP's best-path events tell the reconciler.
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("bgp: set advertised: %w", err)
 	}

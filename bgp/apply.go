@@ -71,7 +71,7 @@ func (s *Speaker) Apply(c *config.BGP, node config.Node) error {
 		s.run.trim.bulk(s.advertised.len(), time.Now())
 		s.cfg, s.node, s.peers, s.policies = c, node, peers, pols
 		s.syncWatches(s.run, peers)
-		s.kick()
+		s.resync() // soft resets in re-evaluate the RIB without UPDATEs
 	}
 	if err != nil {
 		return fmt.Errorf("bgp: apply: %w", err)
@@ -159,7 +159,10 @@ func (s *Speaker) applyRunning(ctx context.Context, peers []peer, pols policySet
 	}
 
 	// New definitions first: an added peer must never see GoBGP's
-	// accept-all. The assignments name the policies and stay.
+	// accept-all. The assignments name the policies and stay. The RIB
+	// copy's filters change first; the resync that follows puts right
+	// what was counted meanwhile.
+	r.rib.setFilters(peers)
 	if err := r.srv.SetPolicies(ctx, pols.req); err != nil {
 		return false, fmt.Errorf("set policies: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aird-net/aird/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // The learned-routes benchmark of docs/performance-bgp.md (bench/bgp/run.sh
@@ -51,6 +52,19 @@ type learnResult struct {
 	RSSMB       float64 `json:"rss_mb"`      // when the FIB was full
 	SettledMB   float64 `json:"settled_mb"`  // AIRD_BENCH_SETTLE later
 	WithdrawnMB float64 `json:"withdrawn_mb"`
+	// The receiver's CPU time (user and system, which includes the
+	// kernel's work on its route messages) over the two phases.
+	FIBCPUMS      float64 `json:"fib_cpu_ms"`
+	WithdrawCPUMS float64 `json:"withdraw_cpu_ms"`
+}
+
+// learnReceiver is what learnMeasure needs of a receiver.
+type learnReceiver struct {
+	up  func() bool          // its session is Established
+	rss func() float64       // its VmRSS, MB
+	cpu func() time.Duration // its CPU time so far
+	// settled, if not nil, runs after the reading 20 s later.
+	settled func()
 }
 
 func TestBenchLearn(t *testing.T) {
@@ -161,13 +175,17 @@ func learnBIRDRun(t *testing.T, l labSpec, n, run int) learnResult {
 	defer w.close()
 	b := testutil.StartBIRD(t, l.Node, learnBIRDConf(l.Tors[0].Addr, l.Table))
 	defer b.Proc.Kill()
-	res := learnMeasure(t, l, n, w, func() bool {
-		up, _ := benchBIRDPoll2(b, "tor1")
-		return up
-	}, func() float64 { return procRSSMB(t, b.Proc.PID()) }, nil)
+	res := learnMeasure(t, l, n, w, learnReceiver{
+		up: func() bool {
+			up, _ := benchBIRDPoll2(b, "tor1")
+			return up
+		},
+		rss: func() float64 { return procRSSMB(t, b.Proc.PID()) },
+		cpu: func() time.Duration { return procCPU(t, b.Proc.PID()) },
+	})
 	res.Kind, res.Run = "bird", run
-	t.Logf("BIRD receiver N=%d run %d: FIB full %.0f ms after Established, withdrawn in %.0f ms; RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
-		n, run, res.FIBMS, res.WithdrawMS, res.RSSMB, res.SettledMB, res.WithdrawnMB)
+	t.Logf("BIRD receiver N=%d run %d: FIB full %.0f ms after Established (CPU %.0f ms), withdrawn in %.0f ms (CPU %.0f ms); RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
+		n, run, res.FIBMS, res.FIBCPUMS, res.WithdrawMS, res.WithdrawCPUMS, res.RSSMB, res.SettledMB, res.WithdrawnMB)
 	b.Proc.Kill()
 	return res
 }
@@ -187,13 +205,16 @@ max-prefixes = %d
 	if err := sp.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	res := learnMeasure(t, l, n, w, func() bool {
-		return neighbor(sp, tor.Addr).State == "established"
-	}, func() float64 { return learnMemory(t) }, func() { benchHeapProfile(t, n, run) })
+	res := learnMeasure(t, l, n, w, learnReceiver{
+		up:      func() bool { return neighbor(sp, tor.Addr).State == "established" },
+		rss:     func() float64 { return learnMemory(t) },
+		cpu:     func() time.Duration { return selfCPU(t) },
+		settled: func() { benchHeapProfile(t, n, run) },
+	})
 	stopProfile()
 	res.Kind, res.Run = "aird", run
-	t.Logf("aird receiver N=%d run %d: FIB full %.0f ms after Established, withdrawn in %.0f ms; RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
-		n, run, res.FIBMS, res.WithdrawMS, res.RSSMB, res.SettledMB, res.WithdrawnMB)
+	t.Logf("aird receiver N=%d run %d: FIB full %.0f ms after Established (CPU %.0f ms), withdrawn in %.0f ms (CPU %.0f ms); RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
+		n, run, res.FIBMS, res.FIBCPUMS, res.WithdrawMS, res.WithdrawCPUMS, res.RSSMB, res.SettledMB, res.WithdrawnMB)
 	if err := sp.Stop(StopShutdown); err != nil {
 		t.Fatal(err)
 	}
@@ -203,16 +224,15 @@ max-prefixes = %d
 // learnMeasure times one receiver (already started): Established, all N
 // in the FIB, the memory, then the sender's withdrawal until the FIB is
 // empty; it re-enables the sender's routes for the next run.
-//
-// settled, if not nil, runs after the reading 20 s later.
-func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, up func() bool, rss func() float64, settled func()) learnResult {
+func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver) learnResult {
 	send := l.Tors[0].bird()
 	var res learnResult
 	res.N = n
 	var est time.Time
+	var cpu time.Duration
 	benchWait(t, "receiver established", func() (bool, string) {
-		if up() {
-			est = time.Now()
+		if rcv.up() {
+			est, cpu = time.Now(), rcv.cpu()
 			return true, ""
 		}
 		return false, "not yet"
@@ -224,21 +244,23 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, up func() bool, r
 	}
 	stopTimeline := learnTimeline(t, w, est)
 	full := w.waitCount(t, n, diag)
+	res.FIBCPUMS = ms(rcv.cpu() - cpu)
 	stopTimeline()
 	res.FIBMS = ms(full.Sub(est))
-	res.RSSMB = rss()
+	res.RSSMB = rcv.rss()
 	if settle := benchSettle(t); settle > 0 {
 		time.Sleep(settle)
-		res.SettledMB = rss()
+		res.SettledMB = rcv.rss()
 	}
-	if settled != nil {
-		settled()
+	if rcv.settled != nil {
+		rcv.settled()
 	}
-	start := time.Now()
+	start, cpu := time.Now(), rcv.cpu()
 	send.MustCmd(t, "disable", "static6")
 	gone := w.waitCount(t, 0, diag)
+	res.WithdrawCPUMS = ms(rcv.cpu() - cpu)
 	res.WithdrawMS = ms(gone.Sub(start))
-	res.WithdrawnMB = rss()
+	res.WithdrawnMB = rcv.rss()
 	send.MustCmd(t, "enable", "static6")
 	benchWait(t, "sender holds its statics again", func() (bool, string) {
 		c := benchBIRDCount(send, "static6", "master6")
@@ -303,6 +325,32 @@ func liveHeap() uint64 {
 	return s[0].Value.Uint64()
 }
 
+// procCPU reads the CPU time (user and system) of a process.
+func procCPU(t *testing.T, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses:
+	// utime and stime are the 14th and 15th of the line.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// selfCPU reads this process's CPU time (user and system).
+func selfCPU(t *testing.T) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // procRSSMB reads VmRSS of a process, in MB.
 func procRSSMB(t *testing.T, pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -320,29 +368,54 @@ func procRSSMB(t *testing.T, pid int) float64 {
 
 func learnReport(results []learnResult, sizes []int) {
 	fmt.Println("BENCH learned routes: one BIRD sender, receiver BIRD (kernel protocol) or aird, alternating")
-	fmt.Println("BENCH runs: kind N run fib_ms withdraw_ms rss_mb settled_mb withdrawn_mb")
+	fmt.Println("BENCH runs: kind N run fib_ms withdraw_ms rss_mb settled_mb withdrawn_mb fib_cpu_ms withdraw_cpu_ms")
 	for _, r := range results {
-		fmt.Printf("BENCH run  %s %d %d %.0f %.0f %.1f %.1f %.1f\n", r.Kind, r.N, r.Run, r.FIBMS, r.WithdrawMS, r.RSSMB, r.SettledMB, r.WithdrawnMB)
+		fmt.Printf("BENCH run  %s %d %d %.0f %.0f %.1f %.1f %.1f %.0f %.0f\n", r.Kind, r.N, r.Run, r.FIBMS, r.WithdrawMS, r.RSSMB, r.SettledMB, r.WithdrawnMB,
+			r.FIBCPUMS, r.WithdrawCPUMS)
 	}
 	fmt.Println("BENCH")
 	fmt.Printf("BENCH %-7s %12s %12s %7s %12s %12s %7s %9s %9s %12s %12s\n",
 		"N", "BIRD fib ms", "aird fib ms", "ratio", "BIRD wd ms", "aird wd ms", "ratio", "BIRD MB", "aird MB", "aird MB +20s", "aird MB wd")
 	for _, n := range sizes {
-		var bf, af, bw, aw, brss, arss, asettled, awd []float64
-		for _, r := range results {
-			if r.N != n {
-				continue
+		bird, aird := learnByKind(results, n)
+		f := func(rs []learnResult, v func(learnResult) float64) float64 {
+			var xs []float64
+			for _, r := range rs {
+				xs = append(xs, v(r))
 			}
-			if r.Kind == "bird" {
-				bf, bw, brss = append(bf, r.FIBMS), append(bw, r.WithdrawMS), append(brss, r.RSSMB)
-			} else {
-				af, aw, arss = append(af, r.FIBMS), append(aw, r.WithdrawMS), append(arss, r.RSSMB)
-				asettled, awd = append(asettled, r.SettledMB), append(awd, r.WithdrawnMB)
-			}
+			return median(xs)
 		}
+		fib := func(r learnResult) float64 { return r.FIBMS }
+		wd := func(r learnResult) float64 { return r.WithdrawMS }
 		fmt.Printf("BENCH %-7d %12.0f %12.0f %7.2f %12.0f %12.0f %7.2f %9.1f %9.1f %12.1f %12.1f\n", n,
-			median(bf), median(af), median(af)/median(bf), median(bw), median(aw), median(aw)/median(bw),
-			median(brss), median(arss), median(asettled), median(awd))
+			f(bird, fib), f(aird, fib), f(aird, fib)/f(bird, fib), f(bird, wd), f(aird, wd), f(aird, wd)/f(bird, wd),
+			f(bird, func(r learnResult) float64 { return r.RSSMB }), f(aird, func(r learnResult) float64 { return r.RSSMB }),
+			f(aird, func(r learnResult) float64 { return r.SettledMB }), f(aird, func(r learnResult) float64 { return r.WithdrawnMB }))
+		fibCPU := func(r learnResult) float64 { return r.FIBCPUMS }
+		wdCPU := func(r learnResult) float64 { return r.WithdrawCPUMS }
+		fmt.Printf("BENCH %-7d CPU ms, fib: BIRD %.0f aird %.0f (%.2f); withdraw: BIRD %.0f aird %.0f (%.2f)\n", n,
+			f(bird, fibCPU), f(aird, fibCPU), f(aird, fibCPU)/f(bird, fibCPU), f(bird, wdCPU), f(aird, wdCPU), f(aird, wdCPU)/f(bird, wdCPU))
+		var rf, rw []string
+		for i := range min(len(bird), len(aird)) {
+			rf = append(rf, fmt.Sprintf("%.2f", aird[i].FIBMS/bird[i].FIBMS))
+			rw = append(rw, fmt.Sprintf("%.2f", aird[i].WithdrawMS/bird[i].WithdrawMS))
+		}
+		fmt.Printf("BENCH %-7d ratios per run (aird / BIRD of the same round), fib: %s; withdraw: %s\n", n, strings.Join(rf, " "), strings.Join(rw, " "))
 	}
-	fmt.Println("BENCH (medians over runs; fib = receiver's session Established until the FIB table holds N; wd = sender's withdrawal until it holds none; MB = VmRSS without a forced GC)")
+	fmt.Println("BENCH (medians over runs; fib = receiver's session Established until the FIB table holds N; wd = sender's withdrawal until it holds none;")
+	fmt.Println("BENCH  MB = VmRSS without a forced GC; CPU = the receiver's user and system time over the phase, the kernel's route work included)")
+}
+
+// learnByKind splits the results of size n by receiver, in run order.
+func learnByKind(results []learnResult, n int) (bird, aird []learnResult) {
+	for _, r := range results {
+		switch {
+		case r.N != n:
+		case r.Kind == "bird":
+			bird = append(bird, r)
+		default:
+			aird = append(aird, r)
+		}
+	}
+	return bird, aird
 }

@@ -58,18 +58,22 @@
 // # FIB
 //
 // A reconciler keeps the kernel table Options.FIBTable in step with the
-// RIB, on every relevant GoBGP event (batched over 100 ms) and every 5 s:
-// each prefix whose best paths come from peers is installed with one next
-// hop per path of the multipath set (ECMP across the peers that send the
-// same prefix with equal attributes), stamped with Options.RouteProtocol
-// and metric 20. A route whose paths are all gone (withdrawn, session
-// lost, graceful-restart timer expired) is deleted. Changes go to the
-// kernel in batches (routeWriter: many rtnetlink messages per sendmsg);
-// the kernel table is read on the periodic pass and after a failed
-// change, the passes that follow RIB events trust what was installed.
-// A pass after UPDATEs looks up only the prefixes they named (ribState);
-// sessions, End-of-RIB, policies, our own routes and the periodic pass
-// read the whole RIB. After Start, routes
+// RIB, after GoBGP's events (batched over 100 ms): each prefix whose best
+// paths come from peers is installed with one next hop per path of the
+// multipath set (ECMP across the peers that send the same prefix with
+// equal attributes), stamped with Options.RouteProtocol and metric 20. A
+// route whose paths are all gone (withdrawn, session lost,
+// graceful-restart timer expired) is deleted. The reconciler follows
+// GoBGP's best-path events (multipath deltas) and the UPDATEs from peers
+// in a copy of what it needs (ribState) instead of reading the RIB back;
+// it reads GoBGP's RIB only after a policy change and after a peer's
+// graceful restart, the two changes GoBGP reports no event for. A pass
+// touches only the prefixes that changed. Changes go to the kernel in
+// batches (routeWriter: many rtnetlink messages per sendmsg). Every 5 s
+// (or 20 times as long as the last check took, with a large table) the
+// kernel table is read and compared with what was installed, putting
+// back what someone else changed and retrying what the kernel refused.
+// After Start, routes
 // with our protocol that this process did not install (left by the
 // previous process) are deleted only once the RIB is synced: every peer
 // configured at Start is established and sent End-of-RIB for each family

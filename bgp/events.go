@@ -3,7 +3,6 @@ package bgp
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
@@ -12,34 +11,48 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
-// watchOptions are the GoBGP events the speaker follows: UPDATEs received
-// from peers (not best-path changes: the watcher converts every path of a
-// best-path event, ours included, which never go to the FIB; with 100,000
-// routes that was about a tenth of the allocations of a bulk load),
-// session state changes and End-of-RIB markers. Paths that GoBGP drops
-// without an UPDATE follow a session state change (peer down, graceful-
-// restart timer expiry, both reported as state events) or an End-of-RIB;
-// the periodic resync pass backs all of it up.
+// watchOptions are the GoBGP events the speaker follows (see ribState):
+// best-path changes (the multipath deltas the FIB follows), the UPDATEs
+// received from peers and the paths GoBGP drops from a peer's Adj-RIB-In
+// (the per-peer counts), session state changes and End-of-RIB markers.
+//
+// GoBGP converts every path of an event for the callbacks, our own
+// included on best-path events (a node that originates 100,000 routes
+// pays one conversion per route when it loads them); the paths themselves
+// it clones for its watchers whether anyone watches or not.
 func watchOptions() []server.WatchOption {
-	return []server.WatchOption{server.WatchUpdate(false, "", ""), server.WatchPeer(), server.WatchEor(false)}
+	return []server.WatchOption{
+		server.WatchBestPath(false),
+		server.WatchUpdate(false, "", ""),
+		server.WatchAdjInWithdraw(),
+		server.WatchPeer(),
+		server.WatchEor(false),
+	}
 }
 
-// callbacks turn GoBGP's events into tracker updates and FIB passes. They
-// run on GoBGP's watcher goroutine and must not block.
+// callbacks turn GoBGP's events into the RIB copy, tracker updates and
+// FIB passes. They run on GoBGP's watcher goroutine, one event at a time
+// in GoBGP's order, and must not block for long.
 func (s *Speaker) callbacks(r *run) server.WatchEventMessageCallbacks {
 	return server.WatchEventMessageCallbacks{
-		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) {
-			prefixes := make([]netip.Prefix, 0, len(paths))
-			for _, p := range paths {
-				if prefix, ok := nlriPrefix(p.Nlri); ok {
-					prefixes = append(prefixes, prefix)
-				}
+		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
+			if r.rib.onBest(paths) {
+				s.signal()
 			}
-			s.kickPaths(r, prefixes)
+		},
+		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) {
+			if r.rib.onUpdate(paths) {
+				s.signal()
+			}
 		},
 		OnPathEor: func(p *apiutil.Path, _ time.Time) {
-			r.tracker.endOfRIB(p.PeerAddress.Unmap(), familyOfRF(p.Family))
-			s.kick()
+			addr := p.PeerAddress.Unmap()
+			r.tracker.endOfRIB(addr, familyOfRF(p.Family))
+			rt, _ := r.tracker.snapshot(addr)
+			if r.rib.endOfRIB(addr, rt.eor&rt.negotiated == rt.negotiated) {
+				s.resync() // GoBGP dropped the stale paths not resent
+			}
+			s.signal() // the sync may be complete
 		},
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
 			r.srv.changed() // sessions up or down change what is advertised
@@ -90,10 +103,11 @@ func (s *Speaker) onPeerState(r *run, p apiutil.Peer) {
 		}
 		r.tracker.down(addr, why, time.Now())
 		r.tracker.state(addr, false, 0, time.Now())
+		r.rib.sessionDown(addr)
 		s.log.Info("bgp: session down", "peer", rt.name, "address", addr, "state", stateName(p.State.SessionState),
 			"reason", p.State.DisconnectReason.String(), "message", p.State.DisconnectMessage)
 	}
-	s.kick()
+	s.signal() // the sync may be complete, or never: see isSynced
 }
 
 // negotiated returns the unicast families the peer announced in its OPEN

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -35,6 +37,33 @@ func (n nexthop) String() string {
 // fibRoutes maps prefixes to their sorted, de-duplicated next hops.
 type fibRoutes map[netip.Prefix][]nexthop
 
+func (r fibRoutes) each(fn func(netip.Prefix, []nexthop)) {
+	for p, nhs := range r {
+		fn(p, nhs)
+	}
+}
+
+func (r fibRoutes) has(p netip.Prefix) bool {
+	_, ok := r[p]
+	return ok
+}
+
+// fibSource is the FIB a full pass makes the kernel hold: a fibRoutes, or
+// the RIB copy's view (fibView) which computes each route as it goes.
+type fibSource interface {
+	// each calls fn for every prefix with a route (sorted next hops).
+	each(fn func(netip.Prefix, []nexthop))
+	// has reports whether p has a route.
+	has(p netip.Prefix) bool
+}
+
+// fibChange is the route of one prefix after a change (no next hops: no
+// route).
+type fibChange struct {
+	prefix netip.Prefix
+	nhs    []nexthop
+}
+
 // fib installs the speaker's routes in one kernel table, stamped with the
 // speaker's protocol number, and removes them. Every route in that table
 // with that protocol is the speaker's.
@@ -44,19 +73,34 @@ type fib struct {
 	proto netlink.RouteProtocol
 	log   *slog.Logger
 	w     *routeWriter
-	// mine are the prefixes this process installed: before the RIB is
-	// synced only these may be deleted, so that routes kept from a
-	// previous process (graceful restart) stay until the peers resent
-	// theirs.
-	mine map[netip.Prefix]bool
 	// have is what the kernel holds of ours as far as this process
-	// knows: read from the kernel (a dump) when haveValid is false, on a
-	// periodic pass and after a failed change, else kept up to date
-	// with our own changes, so that a pass during a bulk load does not
-	// dump 100,000 routes to change a few.
-	have      fibRoutes
+	// knows: read from the kernel (a dump) first and on the periodic
+	// check, else kept up to date with our own changes (a refused
+	// change leaves it as it was), so that a pass during a bulk load
+	// does not dump 100,000 routes to change a few. Only the reconciler
+	// changes it, under mu (Routes and the metrics read it).
+	mu        sync.Mutex
+	have      map[netip.Prefix]haveRoute
 	other     []keptRoute
 	haveValid bool
+	// gen counts the reads of the kernel's table (refresh).
+	gen uint32
+	// failed are the prefixes whose last change the kernel refused:
+	// the next kernel check (refresh) takes them up again.
+	failed map[netip.Prefix]struct{}
+	// lastDump is how long the last read of the kernel's table took.
+	lastDump time.Duration
+}
+
+// haveRoute is a route of ours in the kernel: its next hops, the read of
+// the kernel's table that last saw it, and whether this process installed
+// it (mine). Before the RIB is synced only routes of this process may be
+// deleted, so that routes kept from a previous process (graceful restart)
+// stay until the peers sent theirs again.
+type haveRoute struct {
+	nhs  []nexthop
+	gen  uint32
+	mine bool
 }
 
 func newFIB(table, proto int, log *slog.Logger) (*fib, error) {
@@ -69,7 +113,8 @@ func newFIB(table, proto int, log *slog.Logger) (*fib, error) {
 		h.Close()
 		return nil, err
 	}
-	return &fib{h: h, w: w, table: table, proto: netlink.RouteProtocol(proto), log: log, mine: map[netip.Prefix]bool{}}, nil
+	return &fib{h: h, w: w, table: table, proto: netlink.RouteProtocol(proto), log: log,
+		failed: map[netip.Prefix]struct{}{}}, nil
 }
 
 func (f *fib) close() {
@@ -81,18 +126,18 @@ func (f *fib) close() {
 // speaker's protocol but another metric (from another version: they are
 // deleted once synced).
 func (f *fib) list() (fibRoutes, []keptRoute, error) {
-	routes, err := f.w.dump()
-	if err != nil {
-		return nil, nil, err
-	}
-	out := make(fibRoutes, len(routes))
+	out := fibRoutes{}
 	var other []keptRoute
-	for _, r := range routes {
+	err := f.w.dump(func(r keptRoute) {
 		if r.metric != routeMetric {
+			r.nhs = slices.Clone(r.nhs)
 			other = append(other, r)
-			continue
+			return
 		}
 		out[r.prefix] = normalize(append(out[r.prefix], r.nhs...))
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return out, other, nil
 }
@@ -105,77 +150,256 @@ const maxReportedErrors = 10
 // dump (or after a failed change) it reads the kernel's table first;
 // otherwise it trusts what it installed. Changes go to the kernel in
 // batches (routeWriter).
-func (f *fib) sync(want fibRoutes, full, dump bool) (changed int, err error) {
+func (f *fib) sync(want fibSource, full, dump bool) (changed int, err error) {
 	if dump || !f.haveValid {
-		have, other, err := f.list()
-		if err != nil {
+		if err := f.load(); err != nil {
 			return 0, err
 		}
-		f.have, f.other, f.haveValid = have, other, true
 	}
-	links := map[netip.Addr]int{} // next hop -> interface, for this pass
-	var errs []error
-	queue := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
+	p := f.newPass()
+	want.each(func(prefix netip.Prefix, nhs []nexthop) {
+		p.set(prefix, nhs, full)
+	})
+	for prefix := range f.have {
+		if !want.has(prefix) {
+			p.set(prefix, nil, full)
 		}
 	}
-	installed, removed := 0, 0
-	for p, nhs := range want {
-		if slices.Equal(f.have[p], nhs) {
-			f.mine[p] = true
-			continue
-		}
-		queue(f.w.replace(p, f.withLinks(nhs, links)))
-		installed++
+	n, err := p.commit()
+	if full && len(f.other) > 0 {
+		err = errors.Join(err, f.deleteOther())
 	}
-	for p := range f.have {
-		if _, ok := want[p]; ok || (!full && !f.mine[p]) {
-			continue
-		}
-		queue(f.w.del(p))
-		removed++
+	return n, err
+}
+
+// load reads the kernel's table into the view.
+func (f *fib) load() error {
+	start := time.Now()
+	routes, other, err := f.list()
+	f.lastDump = time.Since(start)
+	if err != nil {
+		return err
 	}
-	queue(f.w.flush())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	have := make(map[netip.Prefix]haveRoute, len(routes))
+	for p, nhs := range routes {
+		have[p] = haveRoute{nhs: nhs, gen: f.gen, mine: f.have[p].mine}
+	}
+	f.have = have
+	f.other, f.haveValid = other, true
+	return nil
+}
+
+// refresh reads the kernel's table and returns the prefixes where it
+// differs from what this process believed it held (someone else changed
+// it, or an interface went down and took routes with it), with those
+// whose last change failed: the caller passes them to update. It compares
+// route by route as the dump goes, so that a check of 100,000 routes in
+// step makes no garbage. With full, the routes of ours with another
+// metric are deleted.
+func (f *fib) refresh(full bool) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for p := range f.failed {
+		out = append(out, p)
+	}
+	clear(f.failed)
+	if !f.haveValid {
+		if err := f.load(); err != nil {
+			return nil, err
+		}
+	} else if err := f.compare(&out); err != nil {
+		return nil, err
+	}
+	var err error
+	if full && len(f.other) > 0 {
+		err = f.deleteOther()
+	}
+	return out, err
+}
+
+// compare reads the kernel's table into the view, appending to drifted the
+// prefixes whose routes were not what the view held.
+func (f *fib) compare(drifted *[]netip.Prefix) error {
+	start := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	var other []keptRoute
+	err := f.w.dump(func(r keptRoute) {
+		if r.metric != routeMetric {
+			r.nhs = slices.Clone(r.nhs)
+			other = append(other, r)
+			return
+		}
+		nhs := normalize(r.nhs)
+		h, ok := f.have[r.prefix]
+		switch {
+		case ok && h.gen == f.gen:
+			// A second route for the prefix: one with all the next hops
+			// replaces both.
+			h.nhs = normalize(append(slices.Clone(h.nhs), nhs...))
+			*drifted = append(*drifted, r.prefix)
+		case ok && slices.Equal(h.nhs, nhs):
+			h.gen = f.gen
+		default:
+			h = haveRoute{nhs: slices.Clone(nhs), gen: f.gen, mine: h.mine}
+			*drifted = append(*drifted, r.prefix)
+		}
+		f.have[r.prefix] = h
+	})
+	f.lastDump = time.Since(start)
+	if err != nil {
+		f.haveValid = false // read it all again next time
+		return err
+	}
+	for p, h := range f.have {
+		if h.gen != f.gen {
+			delete(f.have, p)
+			*drifted = append(*drifted, p)
+		}
+	}
+	f.other = other
+	return nil
+}
+
+// update applies the routes of changed prefixes, trusting what this
+// process installed (refresh reads the kernel); a prefix without next
+// hops loses our route when full is set or this process installed it.
+func (f *fib) update(changes []fibChange, full bool) (changed int, err error) {
+	if len(changes) == 0 {
+		return 0, nil
+	}
+	if !f.haveValid {
+		if err := f.load(); err != nil {
+			return 0, err
+		}
+	}
+	p := f.newPass()
+	for _, c := range changes {
+		p.set(c.prefix, c.nhs, full)
+	}
+	return p.commit()
+}
+
+// fibPass queues the changes of one pass.
+type fibPass struct {
+	f         *fib
+	links     map[netip.Addr]int // next hop -> interface, for this pass
+	errs      []error
+	installed int
+	removed   int
+}
+
+func (f *fib) newPass() *fibPass {
+	return &fibPass{f: f, links: map[netip.Addr]int{}}
+}
+
+// set queues what it takes for the kernel to hold nhs for prefix (none:
+// no route of ours, deleted only when full is set or we installed it).
+func (p *fibPass) set(prefix netip.Prefix, nhs []nexthop, full bool) {
+	f := p.f
+	have, ok := f.have[prefix]
+	switch {
+	case len(nhs) == 0 && (!ok || (!full && !have.mine)):
+	case len(nhs) == 0:
+		p.queue(f.w.del(prefix))
+		p.removed++
+	case ok && slices.Equal(have.nhs, nhs):
+		if !have.mine { // the same route, left by an earlier process
+			have.mine = true
+			f.mu.Lock()
+			f.have[prefix] = have
+			f.mu.Unlock()
+		}
+	default:
+		p.queue(f.w.replace(prefix, nhs, f.withLinks(nhs, p.links)))
+		p.installed++
+	}
+}
+
+func (p *fibPass) queue(err error) {
+	if err != nil {
+		p.errs = append(p.errs, err)
+	}
+}
+
+// commit sends what is queued and records the results.
+func (p *fibPass) commit() (int, error) {
+	f := p.f
+	p.queue(f.w.flush())
 	failed := 0
+	f.mu.Lock()
 	for _, r := range f.w.take() {
 		switch {
 		case r.del && (r.err == nil || errors.Is(r.err, unix.ESRCH)):
 			delete(f.have, r.prefix)
-			delete(f.mine, r.prefix)
 		case r.err == nil:
-			f.have[r.prefix] = want[r.prefix]
-			f.mine[r.prefix] = true
+			f.have[r.prefix] = haveRoute{nhs: r.want, gen: f.gen, mine: true}
 		default:
-			f.haveValid = false // read the kernel again next time
+			f.failed[r.prefix] = struct{}{} // tried again after the next check
 			if failed++; failed <= maxReportedErrors {
 				what := "install route %s via %v: %w"
 				if r.del {
 					what = "delete route %s%v: %w"
 				}
-				errs = append(errs, fmt.Errorf(what, r.prefix, r.nhs, r.err))
+				p.errs = append(p.errs, fmt.Errorf(what, r.prefix, r.nhs, r.err))
 			}
 		}
 	}
+	n := len(f.have)
+	f.mu.Unlock()
 	if failed > maxReportedErrors {
-		errs = append(errs, fmt.Errorf("and %d more route errors", failed-maxReportedErrors))
+		p.errs = append(p.errs, fmt.Errorf("and %d more route errors", failed-maxReportedErrors))
 	}
-	if full && len(f.other) > 0 {
-		for _, r := range f.other {
-			queue(f.w.queue(routeOp{prefix: r.prefix, del: true, metric: r.metric}))
+	if p.installed+p.removed > 0 {
+		f.log.Debug("bgp: FIB pass", "installed", p.installed, "removed", p.removed, "failed", failed, "routes", n)
+	}
+	return p.installed + p.removed, errors.Join(p.errs...)
+}
+
+// deleteOther deletes the routes with our protocol and another metric.
+func (f *fib) deleteOther() error {
+	var errs []error
+	for _, r := range f.other {
+		if err := f.w.queue(routeOp{prefix: r.prefix, del: true, metric: r.metric}); err != nil {
+			errs = append(errs, err)
 		}
-		queue(f.w.flush())
-		for _, r := range f.w.take() {
-			if r.err != nil && !errors.Is(r.err, unix.ESRCH) {
-				errs = append(errs, fmt.Errorf("delete route %s of another metric: %w", r.prefix, r.err))
-			}
+	}
+	if err := f.w.flush(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range f.w.take() {
+		if r.err != nil && !errors.Is(r.err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("delete route %s of another metric: %w", r.prefix, r.err))
 		}
-		f.other = nil
 	}
-	if installed+removed > 0 {
-		f.log.Debug("bgp: FIB pass", "installed", installed, "removed", removed, "failed", failed, "routes", len(f.have))
+	f.other = nil
+	return errors.Join(errs...)
+}
+
+// count counts our routes per family.
+func (f *fib) count() map[families]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[families]int{}
+	for p := range f.have {
+		out[familyOf(p.Addr())]++
 	}
-	return installed + removed, errors.Join(errs...)
+	return out
+}
+
+// installed reports whether our route for p goes via nh.
+func (f *fib) installed(p netip.Prefix, nh netip.Addr) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.have[p].nhs {
+		if n.addr == nh.WithZone("") {
+			return true
+		}
+	}
+	return false
 }
 
 // withLinks gives each next hop without an interface the one the kernel

@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,8 +83,8 @@ func TestFIBSync(t *testing.T) {
 		}
 
 		// Many routes go in batches; a route the kernel refuses (an
-		// unreachable gateway) is reported and the others are installed;
-		// the next pass reads the kernel again.
+		// unreachable gateway) is reported, the others are installed,
+		// and the next kernel check names it for another try.
 		many := fibRoutes{}
 		for i := range 3000 {
 			many[netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0, 0x20, 0, 0, 0, byte(i >> 8), byte(i)}), 64)] = []nexthop{a}
@@ -91,24 +92,34 @@ func TestFIBSync(t *testing.T) {
 		bad := netip.MustParsePrefix("fd00:bad::/64")
 		many[bad] = []nexthop{{addr: netip.MustParseAddr("fd00:99::1")}}
 		_, err = f.sync(many, true, false)
-		if err == nil || !strings.Contains(err.Error(), "fd00:bad::/64") || f.haveValid {
-			t.Errorf("sync with an unreachable gateway: %v (have valid %t)", err, f.haveValid)
+		if err == nil || !strings.Contains(err.Error(), "fd00:bad::/64") {
+			t.Errorf("sync with an unreachable gateway: %v", err)
 		}
 		if have, _, err := f.list(); err != nil || len(have) != 3000 {
 			t.Errorf("after a batched sync: %d routes of ours in the kernel, %v; want 3000", len(have), err)
 		}
+		if retry, err := f.refresh(true); err != nil || len(retry) != 1 || retry[0] != bad {
+			t.Errorf("check after the refused route: %v, %v; want %s", retry, err, bad)
+		}
 		delete(many, bad)
-		if _, err := f.sync(many, true, false); err != nil || !f.haveValid || len(f.have) != 3000 {
-			t.Errorf("second pass: %v, have %d (valid %t)", err, len(f.have), f.haveValid)
+		if _, err := f.sync(many, true, false); err != nil || len(f.have) != 3000 {
+			t.Errorf("second pass: %v, have %d", err, len(f.have))
 		}
-		// Deleted behind our back: a pass trusting its view misses it,
-		// a dump puts it back.
-		ip(t, "-6", "route", "del", "fd00:2000::/64", "table", table, "proto", proto, "metric", "20")
-		if _, err := f.sync(many, true, true); err != nil {
-			t.Fatal(err)
+		// Deleted and changed behind our back: the check names both, and
+		// an update with what the RIB asks for puts them back.
+		gone, moved := netip.MustParsePrefix("fd00:2000::/64"), netip.MustParsePrefix("fd00:2000:0:1::/64")
+		ip(t, "-6", "route", "del", gone.String(), "table", table, "proto", proto, "metric", "20")
+		ip(t, "-6", "route", "replace", moved.String(), "via", "fd00:1::b", "table", table, "proto", proto, "metric", "20")
+		drifted, err := f.refresh(true)
+		slices.SortFunc(drifted, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		if err != nil || len(drifted) != 2 || drifted[0] != gone || drifted[1] != moved {
+			t.Errorf("check after changes behind our back: %v, %v; want %s and %s", drifted, err, gone, moved)
 		}
-		if v := fibRoutesOf(t, l, "-6"); !strings.Contains(v, "fd00:2000::/64 via fd00:1::a") {
-			t.Errorf("a dump pass did not reinstall fd00:2000::/64")
+		if n, err := f.update([]fibChange{{gone, many[gone]}, {moved, many[moved]}}, true); err != nil || n != 2 {
+			t.Errorf("update: %d changes, %v", n, err)
+		}
+		if v := fibRoutesOf(t, l, "-6"); !strings.Contains(v, "fd00:2000::/64 via fd00:1::a") || !strings.Contains(v, "fd00:2000:0:1::/64 via fd00:1::a") {
+			t.Errorf("the update did not put back fd00:2000::/64 and fd00:2000:0:1::/64")
 		}
 		if err := f.flush(); err != nil {
 			t.Fatal(err)

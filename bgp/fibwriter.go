@@ -25,6 +25,7 @@ type routeWriter struct {
 	ops   []routeOp
 	rbuf  []byte
 	done  []writeResult // sent since the last take
+	nhs   []nexthop     // the next hops of the route dump is at
 }
 
 // writerBatch is how many route messages go in one sendmsg; writerBytes
@@ -41,6 +42,7 @@ type routeOp struct {
 	del    bool
 	metric uint32 // 0: routeMetric
 	nhs    []nexthop
+	want   []nexthop // the caller's, for the result
 	seq    uint32
 	err    error
 	acked  bool
@@ -64,9 +66,10 @@ func newRouteWriter(table int, proto uint8) (*routeWriter, error) {
 func (w *routeWriter) close() { unix.Close(w.fd) }
 
 // replace queues installing p with next hops nhs (gateway and, for
-// link-local or resolved ones, interface), replacing what is there.
-func (w *routeWriter) replace(p netip.Prefix, nhs []nexthop) error {
-	return w.queue(routeOp{prefix: p, nhs: nhs})
+// link-local or resolved ones, interface), replacing what is there; want
+// is the route as the caller knows it, handed back with the result.
+func (w *routeWriter) replace(p netip.Prefix, want, nhs []nexthop) error {
+	return w.queue(routeOp{prefix: p, want: want, nhs: nhs})
 }
 
 // del queues deleting our route for p.
@@ -94,13 +97,15 @@ type writeResult struct {
 	prefix netip.Prefix
 	del    bool
 	nhs    []nexthop
+	want   []nexthop
 	err    error
 }
 
-// take returns the outcomes of the changes sent since the last call.
+// take returns the outcomes of the changes sent since the last call,
+// valid until the next change is queued.
 func (w *routeWriter) take() []writeResult {
 	out := w.done
-	w.done = nil
+	w.done = w.done[:0]
 	return out
 }
 
@@ -115,7 +120,7 @@ func (w *routeWriter) send() error {
 			if !op.acked && err == nil {
 				err = errors.New("no acknowledgement from the kernel")
 			}
-			w.done = append(w.done, writeResult{prefix: op.prefix, del: op.del, nhs: op.nhs, err: err})
+			w.done = append(w.done, writeResult{prefix: op.prefix, del: op.del, nhs: op.nhs, want: op.want, err: err})
 		}
 		w.ops, w.buf = w.ops[:0], w.buf[:0]
 	}()

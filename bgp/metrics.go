@@ -126,13 +126,7 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-// installedCount counts the routes of the last FIB pass per family.
+// installedCount counts our routes in the FIB per family.
 func (r *run) installedCount() map[families]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[families]int{}
-	for p := range r.installed {
-		out[familyOf(p.Addr())]++
-	}
-	return out
+	return r.fib.count()
 }

@@ -2,6 +2,9 @@ package bgp
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"time"
@@ -10,26 +13,26 @@ import (
 const (
 	// settle batches bursts of RIB events into one FIB pass.
 	settle = 100 * time.Millisecond
-	// maxPause bounds the wait before a pass that follows a long one.
-	maxPause = time.Second
-	// resync is the period of a full pass even without events: it puts
-	// back routes the kernel dropped (an interface went down and up) and
-	// refreshes the restart marker.
-	resync = 5 * time.Second
+	// resync is the period of the kernel check even without events: it
+	// puts back routes the kernel dropped (an interface went down and
+	// up); the tick also refreshes the restart marker. A check that took
+	// long waits dumpSpacing times as long before the next one.
+	resync      = 5 * time.Second
+	dumpSpacing = 20
 )
 
-// kick asks the reconciler for a full pass; it never blocks (callers may
-// hold s.mu).
+// kick asks the reconciler for a full pass (every learned prefix compared
+// with what we installed); it never blocks (callers may hold s.mu).
 func (s *Speaker) kick() {
 	s.fullPass.Store(true)
 	s.signal()
 }
 
-// kickPaths asks for a pass over prefixes named by UPDATEs (r's copy of
-// the RIB); it never blocks.
-func (s *Speaker) kickPaths(r *run, prefixes []netip.Prefix) {
-	r.rib.markDirty(prefixes)
-	s.signal()
+// resync asks the reconciler to read GoBGP's RIB into its copy first (see
+// ribState), then make a full pass; it never blocks.
+func (s *Speaker) resync() {
+	s.resyncRIB.Store(true)
+	s.kick()
 }
 
 func (s *Speaker) signal() {
@@ -46,29 +49,27 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 	defer tick.Stop()
 	deadline := time.NewTimer(time.Until(r.tracker.deadline) + settle)
 	defer deadline.Stop()
-	var took time.Duration // the last pass
+	var lastDump time.Time
 	for {
 		dump := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kickCh:
-			// Let a burst of events land before reading the RIB, and
-			// while routes keep coming, leave GoBGP about as much time
-			// to take them in as the last pass took (a pass over
-			// 100,000 routes takes seconds on a loaded machine), at most
-			// maxPause.
+			// Let a burst of events land: one pass, one batch of
+			// route changes.
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(min(max(settle, took), maxPause)):
+			case <-time.After(settle):
 			}
 			select {
 			case <-s.kickCh:
 			default:
 			}
 		case now := <-tick.C:
-			dump = true // put back what someone else changed
+			// Put back what someone else changed.
+			dump = now.Sub(lastDump) >= max(resync, dumpSpacing*r.fib.lastDump)
 			if r.gracefulRestart {
 				if err := r.marker.touch(); err != nil {
 					s.log.Warn("bgp: refresh restart marker", "err", err)
@@ -78,14 +79,14 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 				s.releaseMemory()
 			}
 		case <-deadline.C:
-			dump = true
 		}
-		start := time.Now()
+		if dump {
+			lastDump = time.Now()
+		}
 		if err := s.reconcile(ctx, r, dump); err != nil {
 			s.reconcileErrors.Add(1)
 			s.log.Warn("bgp: FIB reconcile", "err", err)
 		}
-		took = time.Since(start)
 	}
 }
 
@@ -96,48 +97,67 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 // RIB does not hold are deleted, except, until the RIB is synced, routes
 // this process did not install (left by a previous process).
 //
-// A full pass reads every learned path; a pass that follows only UPDATEs
-// from peers looks up just the prefixes they named (see ribState).
+// The RIB is the reconciler's copy (ribState), kept by GoBGP's events: a
+// pass after events touches only the prefixes whose multipath set
+// changed. A full pass compares every prefix with what we installed:
+// asked for (kick), after a resync, and when the excluded peers or the
+// sync change. With dump the pass first reads the kernel's table and
+// takes up the prefixes where it differs from what we installed.
 func (s *Speaker) reconcile(ctx context.Context, r *run, dump bool) error {
 	start := time.Now()
-	full, dirty := r.rib.take(func(n int) bool { return s.fullPass.Swap(false) || r.rib.cheaperToWalk(n) })
-	var paths []ribPath
-	var err error
-	if full || dump {
-		paths, err = readLearned(ctx, r.srv.BgpServer, true, int(r.trim.routes.Load()))
-		if err == nil {
-			r.rib.reset()
+	resynced := false
+	if s.resyncRIB.Swap(false) {
+		err := r.rib.resync(func() ([]ribPath, error) {
+			return readLearned(ctx, r.srv.BgpServer, true, int(r.trim.routes.Load()))
+		})
+		if err != nil {
+			s.resyncRIB.Store(true) // the next pass tries again
+			return fmt.Errorf("read the RIB: %w", err)
 		}
-	} else {
-		paths, err = lookupLearned(r.srv.BgpServer, dirty)
+		resynced = true
 	}
-	if err != nil {
-		r.rib.markFull()
-		return err
+	dirty, counts := r.rib.take()
+	excluded := r.excluded
+	if counts != nil {
+		var over []netip.Addr
+		over, excluded = r.tracker.count(counts)
+		for _, addr := range over {
+			s.limitExceeded(ctx, r, addr)
+		}
 	}
-	ifindex := r.peerIfindex()
-	r.rib.apply(dirty, paths, ifindex)
-	accepted := r.rib.counts()
-	over, excluded := r.tracker.count(accepted)
-	for _, addr := range over {
-		s.limitExceeded(ctx, r, addr)
-	}
-	want := r.rib.want(excluded)
 	synced := r.tracker.isSynced(time.Now())
+	full := s.fullPass.Swap(false) || resynced || synced != r.synced || !maps.Equal(excluded, r.excluded)
+	r.excluded, r.synced = excluded, synced
+	var errs []error
+	if dump || !r.fib.haveValid {
+		drifted, err := r.fib.refresh(synced)
+		if err != nil {
+			return err
+		}
+		for _, p := range drifted {
+			dirty = append(dirty, keyOf(p))
+		}
+	}
 	read := time.Since(start)
-	changed, err := r.fib.sync(want, synced, dump)
-	if changed > 0 {
-		s.log.Debug("bgp: FIB reconciled", "paths", len(paths), "dirty", len(dirty), "routes", len(want), "changed", changed,
-			"read", read.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
+	view := fibView{s: r.rib, excluded: excluded, ifindex: r.peerIfindex()}
+	var changes []fibChange
+	if full {
+		changes = view.diff(r.fib)
+	} else if len(dirty) > 0 {
+		changes = view.changes(dirty)
+	}
+	changed, err := r.fib.update(changes, synced)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if changed > 0 || resynced {
+		s.log.Debug("bgp: FIB reconciled", "full", full, "dump", dump, "dirty", len(dirty), "changed", changed,
+			"resync", resynced, "read", read.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
 	}
 	// A bulk change of the FIB (a peer's full table arriving or going)
 	// leaves garbage to hand back to the OS once things are quiet.
 	r.trim.bulk(changed, time.Now())
-	r.setInstalled(want)
-	if r.rib.recheck() {
-		s.kickPaths(r, nil)
-	}
-	return err
+	return errors.Join(errs...)
 }
 
 // peerIfindex returns a lookup of the interface of a link-local next hop

@@ -18,6 +18,7 @@ type ribPath struct {
 	prefix    netip.Prefix
 	local     bool       // originated by this node (AddPath)
 	peer      netip.Addr // who sent it (invalid for local paths)
+	id        uint32     // the path identifier (ADD-PATH), 0 without
 	nexthop   netip.Addr
 	llNexthop netip.Addr // link-local next hop of an IPv6 MP_REACH, if any
 	best      bool       // the best path or one of the multipath set
@@ -166,6 +167,7 @@ func flattenPath(prefix netip.Prefix, p *apiutil.Path, fibOnly bool) ribPath {
 		prefix: prefix,
 		local:  !p.PeerAddress.IsValid(),
 		peer:   p.PeerAddress.Unmap(),
+		id:     p.RemoteID,
 		best:   p.Best,
 		stale:  p.Stale,
 		age:    time.Unix(p.Age, 0),
@@ -197,17 +199,17 @@ func flattenPath(prefix netip.Prefix, p *apiutil.Path, fibOnly bool) ribPath {
 	return r
 }
 
-// gatewayOf is the address a FIB route uses for a learned path: the
-// global next hop, or the link-local one (on the session's interface,
+// gatewayOf is the address a FIB route uses for a learned path from peer:
+// the global next hop, or the link-local one (on the session's interface,
 // ifindex) when that is all there is.
-func (r ribPath) gatewayOf(ifindex func(netip.Addr) int) (nexthop, bool) {
+func gatewayOf(nh, ll, peer netip.Addr, ifindex func(netip.Addr) int) (nexthop, bool) {
 	switch {
-	case r.nexthop.IsValid() && !r.nexthop.IsUnspecified() && !r.nexthop.IsLinkLocalUnicast():
-		return nexthop{addr: r.nexthop}, true
-	case r.llNexthop.IsValid() && r.llNexthop.IsLinkLocalUnicast():
-		return nexthop{addr: r.llNexthop.WithZone(""), ifindex: ifindex(r.peer)}, true
-	case r.nexthop.IsLinkLocalUnicast():
-		return nexthop{addr: r.nexthop.WithZone(""), ifindex: ifindex(r.peer)}, true
+	case nh.IsValid() && !nh.IsUnspecified() && !nh.IsLinkLocalUnicast():
+		return nexthop{addr: nh}, true
+	case ll.IsValid() && ll.IsLinkLocalUnicast():
+		return nexthop{addr: ll.WithZone(""), ifindex: ifindex(peer)}, true
+	case nh.IsLinkLocalUnicast():
+		return nexthop{addr: nh.WithZone(""), ifindex: ifindex(peer)}, true
 	}
 	return nexthop{}, false
 }

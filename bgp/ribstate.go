@@ -1,203 +1,403 @@
 package bgp
 
 import (
-	"fmt"
-	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 
-	api "github.com/osrg/gobgp/v4/api"
+	"github.com/aird-net/aird/internal/config"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
-// ribState is the reconciler's copy of the learned part of GoBGP's RIB,
-// kept so that a FIB pass after UPDATEs looks up only the prefixes they
-// named instead of reading 100,000 paths again (which took seconds per
-// pass during a bulk load). GoBGP's update watcher records the prefixes
-// of every UPDATE from a peer (kickPaths); anything else that can change
-// the RIB (a session, End-of-RIB, a policy, our own routes, a reload)
-// asks for a full pass (kick), and so does the periodic pass.
+// ribState is the speaker's copy of what the FIB and the prefix limits
+// need from GoBGP's global RIB, kept from GoBGP's events instead of read
+// back after them (reading 100,000 paths through ListPath took seconds per
+// pass on a loaded machine and made most of a bulk load's garbage):
 //
-// GoBGP notifies an UPDATE before it applies it to its RIB, so a prefix
-// may be looked up a moment too early: each prefix is looked up once more
-// in the pass after the one that followed its UPDATE.
+//   - the multipath set (the best path and its ECMP equals) of every
+//     learned prefix, from best-path events: for each destination that
+//     changed, GoBGP reports the paths that entered the set or changed in
+//     it and those that left it (its multipath deltas), after its import
+//     policy and best-path selection;
+//   - the prefixes each peer has in the global RIB, for
+//     import.max-prefixes: the paths of the UPDATEs a peer sent, each
+//     kept when its prefix matches one of the peer's import.prefixes (the
+//     import policy is made of exactly these, buildPolicies), and GoBGP's
+//     own Adj-RIB-In withdrawals (session down, graceful-restart timer,
+//     neighbour deleted).
+//
+// Two changes reach neither stream: the soft reset in that follows a
+// policy change, which re-evaluates what the peers sent, and the
+// End-of-RIB after a peer's graceful restart, at which GoBGP drops the
+// stale paths that were not sent again. After those the reconciler reads
+// GoBGP's RIB once (resync) and the copy is replaced. The lock is held
+// across the read, so events wait and are applied after it; each sets or
+// clears one peer's path for one prefix, so applying again what the read
+// already holds changes nothing.
 type ribState struct {
-	mu    sync.Mutex // guards dirty and full: GoBGP's watcher sets them
-	dirty map[netip.Prefix]struct{}
-	full  bool
-
-	// The rest belongs to the reconciler.
-	valid    bool // a full pass filled it
-	prefixes map[netip.Prefix][]learnedPath
-	byPeer   map[netip.Addr]famCounts
-	carry    []netip.Prefix // looked up once more next pass
+	mu sync.Mutex
+	// paths is the multipath set of each learned prefix.
+	paths map[prefixKey][]hop
+	// peers holds the prefixes each peer has in the global RIB.
+	peers   map[netip.Addr]*peerPrefixes
+	filters map[netip.Addr]importFilter
+	// dirty are the prefixes whose multipath set changed since the last
+	// pass; counted is set when the per-peer counts did.
+	dirty   map[prefixKey]struct{}
+	counted bool
+	// stale are the peers whose session went down while they had paths:
+	// the End-of-RIB after it may drop paths without an event.
+	stale map[netip.Addr]bool
 }
 
-// learnedPath is an accepted path of a peer, as the FIB needs it.
-type learnedPath struct {
-	peer netip.Addr
-	best bool // in the multipath set
-	nh   nexthop
-	ok   bool // nh is usable
+// hop is one path of a multipath set, as the FIB needs it.
+type hop struct {
+	peer    netip.Addr
+	id      uint32     // the path identifier (ADD-PATH), 0 without
+	nexthop netip.Addr // the global next hop, or the only one
+	ll      netip.Addr // the link-local next hop of an IPv6 MP_REACH
+}
+
+// peerPrefixes are a peer's prefixes in the global RIB.
+type peerPrefixes struct {
+	m    map[prefixKey]struct{}
+	byFm [2]int // per family: [0] IPv4, [1] IPv6
+}
+
+// importFilter is what a peer's import policy accepts (importStatements).
+type importFilter struct {
+	families families
+	prefixes []config.PrefixFilter
+}
+
+func (f importFilter) accepts(p netip.Prefix) bool {
+	if !f.families.has(familyOf(p.Addr())) {
+		return false
+	}
+	for _, pf := range f.prefixes {
+		if pf.Matches(p) {
+			return true
+		}
+	}
+	return false
 }
 
 func newRIBState() *ribState {
-	return &ribState{dirty: map[netip.Prefix]struct{}{}, full: true}
+	return &ribState{
+		paths:   map[prefixKey][]hop{},
+		peers:   map[netip.Addr]*peerPrefixes{},
+		filters: map[netip.Addr]importFilter{},
+		dirty:   map[prefixKey]struct{}{},
+		stale:   map[netip.Addr]bool{},
+	}
 }
 
-// markDirty records prefixes named by UPDATEs.
-func (s *ribState) markDirty(prefixes []netip.Prefix) {
-	s.mu.Lock()
-	for _, p := range prefixes {
-		s.dirty[p] = struct{}{}
+// setFilters records the import filters of the peers that have an
+// address. Call it before GoBGP gets the policies built from peers.
+func (s *ribState) setFilters(peers []peer) {
+	f := make(map[netip.Addr]importFilter, len(peers))
+	for _, p := range peers {
+		if p.resolved() {
+			f[p.session.address] = importFilter{families: p.session.families, prefixes: p.cfg.Import.Prefixes}
+		}
 	}
+	s.mu.Lock()
+	s.filters = f
 	s.mu.Unlock()
 }
 
-// markFull asks for a full pass.
-func (s *ribState) markFull() {
+// onBest applies a best-path event: the paths that entered or changed in
+// the multipath set of their prefix, and those that left it (withdrawals).
+// Without a change to the set, GoBGP sends the set as it is, which
+// changes nothing here. It reports whether a learned prefix changed.
+func (s *ribState) onBest(paths []*apiutil.Path) bool {
 	s.mu.Lock()
-	s.full = true
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	changed := false
+	for _, p := range paths {
+		if !p.PeerAddress.IsValid() {
+			continue // ours: never in the FIB
+		}
+		prefix, ok := nlriPrefix(p.Nlri)
+		if !ok {
+			continue
+		}
+		k := keyOf(prefix)
+		h := hopOf(p)
+		set := s.paths[k]
+		i := slices.IndexFunc(set, func(x hop) bool { return x.peer == h.peer && x.id == h.id })
+		switch {
+		case p.Withdrawal && i < 0:
+			continue
+		case p.Withdrawal:
+			set = slices.Delete(set, i, i+1)
+		case i >= 0:
+			if set[i] == h {
+				continue
+			}
+			set[i] = h
+		default:
+			set = append(set, h)
+		}
+		if len(set) == 0 {
+			delete(s.paths, k)
+		} else {
+			s.paths[k] = set
+		}
+		s.dirty[k] = struct{}{}
+		changed = true
+	}
+	return changed
 }
 
-// take returns whether the next pass must be full, and otherwise the
-// prefixes to look up: those named since the last pass, and the last
-// pass's once more. A full pass carries nothing over (a prefix it read a
-// moment too early is put right by the periodic full pass).
-func (s *ribState) take(fullAnyway func(dirty int) bool) (full bool, prefixes []netip.Prefix) {
+// hopOf flattens a path for the FIB.
+func hopOf(p *apiutil.Path) hop {
+	h := hop{peer: p.PeerAddress.Unmap(), id: p.RemoteID}
+	for _, a := range p.Attrs {
+		switch a := a.(type) {
+		case *gobgp.PathAttributeNextHop:
+			h.nexthop = a.Value.Unmap()
+		case *gobgp.PathAttributeMpReachNLRI:
+			h.nexthop = a.Nexthop.Unmap()
+			h.ll = a.LinkLocalNexthop
+		}
+	}
+	return h
+}
+
+// onUpdate applies paths received from peers (an UPDATE, before the
+// import policy) or dropped by GoBGP from a peer's Adj-RIB-In: a path the
+// peer's import filter accepts is in the global RIB, anything else (a
+// withdrawal, a path the policy rejects, which replaces an accepted one)
+// is not. It reports whether a count changed.
+func (s *ribState) onUpdate(paths []*apiutil.Path) bool {
 	s.mu.Lock()
-	full, s.full = s.full, false
-	fresh := make([]netip.Prefix, 0, len(s.dirty))
-	for p := range s.dirty {
-		fresh = append(fresh, p)
+	defer s.mu.Unlock()
+	changed := false
+	for _, p := range paths {
+		if !p.PeerAddress.IsValid() {
+			continue
+		}
+		prefix, ok := nlriPrefix(p.Nlri)
+		if !ok {
+			continue
+		}
+		peer := p.PeerAddress.Unmap()
+		if !p.Withdrawal && s.filters[peer].accepts(prefix) {
+			changed = s.addAccepted(peer, prefix) || changed
+		} else {
+			changed = s.removeAccepted(peer, prefix) || changed
+		}
 	}
-	clear(s.dirty)
-	s.mu.Unlock()
-	prefixes = append(fresh, s.carry...)
-	anyway := fullAnyway(len(prefixes)) // always asked: it may consume a request
-	full = full || !s.valid || anyway
-	s.carry = nil
-	if !full {
-		s.carry = fresh
+	s.counted = s.counted || changed
+	return changed
+}
+
+func (s *ribState) addAccepted(peer netip.Addr, p netip.Prefix) bool {
+	pp := s.peers[peer]
+	if pp == nil {
+		pp = &peerPrefixes{m: map[prefixKey]struct{}{}}
+		s.peers[peer] = pp
 	}
-	return full, prefixes
+	k := keyOf(p)
+	if _, ok := pp.m[k]; ok {
+		return false
+	}
+	pp.m[k] = struct{}{}
+	pp.byFm[famIndex(p)]++
+	return true
 }
 
-// cheaperToWalk reports whether reading the whole RIB costs less than
-// looking up n prefixes: GoBGP's exact lookups cost several times what a
-// walk costs per path (measured: 72,000 lookups 9.4 s, a walk of 100,000
-// paths 2.9 s, on a loaded machine).
-func (s *ribState) cheaperToWalk(n int) bool {
-	return n > 2048 && n*4 > len(s.prefixes)
+func (s *ribState) removeAccepted(peer netip.Addr, p netip.Prefix) bool {
+	pp := s.peers[peer]
+	if pp == nil {
+		return false
+	}
+	k := keyOf(p)
+	if _, ok := pp.m[k]; !ok {
+		return false
+	}
+	delete(pp.m, k)
+	pp.byFm[famIndex(p)]--
+	if len(pp.m) == 0 {
+		delete(s.peers, peer)
+	}
+	return true
 }
 
-// recheck reports whether a pass must follow to look up the carried
-// prefixes once more.
-func (s *ribState) recheck() bool { return len(s.carry) > 0 }
-
-// reset empties the copy before a full pass fills it.
-func (s *ribState) reset() {
-	s.prefixes = map[netip.Prefix][]learnedPath{}
-	s.byPeer = map[netip.Addr]famCounts{}
-	s.valid = true
+func famIndex(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 0
+	}
+	return 1
 }
 
-// apply takes in the paths of a pass: after reset all of them, otherwise
-// the current paths of the looked-up prefixes (none: the prefix is gone).
-func (s *ribState) apply(lookedUp []netip.Prefix, paths []ribPath, ifindex func(netip.Addr) int) {
-	byPrefix := map[netip.Prefix][]learnedPath{}
+// sessionDown records that a peer's session ended: if it had paths, the
+// End-of-RIB of its next session may drop some without an event.
+func (s *ribState) sessionDown(peer netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peers[peer] != nil {
+		s.stale[peer] = true
+	}
+}
+
+// endOfRIB reports whether an End-of-RIB from peer calls for a resync
+// (see sessionDown); done says it was the peer's last family, after which
+// GoBGP has dropped what it was going to.
+func (s *ribState) endOfRIB(peer netip.Addr, done bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stale[peer] {
+		return false
+	}
+	if done {
+		delete(s.stale, peer)
+	}
+	return true
+}
+
+// resync replaces the copy with what read returns (GoBGP's learned paths),
+// holding the lock across the read. The pass that follows must compare
+// every prefix (the dirty set is cleared).
+func (s *ribState) resync(read func() ([]ribPath, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	paths, err := read()
+	if err != nil {
+		return err
+	}
+	s.paths = map[prefixKey][]hop{}
+	s.peers = map[netip.Addr]*peerPrefixes{}
 	for _, p := range paths {
 		if p.local {
 			continue
 		}
-		nh, ok := p.gatewayOf(ifindex)
-		byPrefix[p.prefix] = append(byPrefix[p.prefix], learnedPath{peer: p.peer, best: p.best, nh: nh, ok: ok})
-	}
-	if len(s.prefixes) == 0 {
-		for p, lps := range byPrefix {
-			s.set(p, lps)
+		s.addAccepted(p.peer, p.prefix)
+		if p.best {
+			k := keyOf(p.prefix)
+			s.paths[k] = append(s.paths[k], hop{peer: p.peer, id: p.id, nexthop: p.nexthop, ll: p.llNexthop})
 		}
-		return
 	}
-	for _, p := range lookedUp {
-		s.set(p, byPrefix[p])
-	}
+	clear(s.dirty)
+	s.counted = true
+	return nil
 }
 
-// set replaces the paths of prefix p, keeping the per-peer counts.
-func (s *ribState) set(p netip.Prefix, lps []learnedPath) {
-	fam := familyOf(p.Addr())
-	for _, old := range s.prefixes[p] {
-		if c := s.byPeer[old.peer]; c != nil {
-			if c[fam]--; c[fam] <= 0 {
-				delete(c, fam)
-			}
-			if len(c) == 0 {
-				delete(s.byPeer, old.peer)
-			}
+// take returns the prefixes whose multipath set changed since the last
+// call, and the per-peer counts when they changed (nil otherwise).
+func (s *ribState) take() ([]prefixKey, map[netip.Addr]famCounts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dirty := make([]prefixKey, 0, len(s.dirty))
+	for k := range s.dirty {
+		dirty = append(dirty, k)
+	}
+	clear(s.dirty)
+	if !s.counted {
+		return dirty, nil
+	}
+	s.counted = false
+	counts := make(map[netip.Addr]famCounts, len(s.peers))
+	for a, pp := range s.peers {
+		c := famCounts{}
+		if pp.byFm[0] > 0 {
+			c[famIPv4] = pp.byFm[0]
 		}
-	}
-	if len(lps) == 0 {
-		delete(s.prefixes, p)
-		return
-	}
-	s.prefixes[p] = lps
-	for _, lp := range lps {
-		if s.byPeer[lp.peer] == nil {
-			s.byPeer[lp.peer] = famCounts{}
+		if pp.byFm[1] > 0 {
+			c[famIPv6] = pp.byFm[1]
 		}
-		s.byPeer[lp.peer][fam]++
+		counts[a] = c
 	}
+	return dirty, counts
 }
 
-// counts returns a copy of the accepted paths per peer and family.
-func (s *ribState) counts() map[netip.Addr]famCounts {
-	out := make(map[netip.Addr]famCounts, len(s.byPeer))
-	for a, c := range s.byPeer {
-		out[a] = maps.Clone(c)
-	}
-	return out
+// fibView is the FIB the copy asks for: the next hops of each learned
+// prefix's multipath set, leaving out the peers over their limit.
+type fibView struct {
+	s        *ribState
+	excluded map[netip.Addr]bool
+	ifindex  func(netip.Addr) int
 }
 
-// want is the FIB: for each prefix the next hops of its multipath set,
-// leaving out the peers over their limit.
-func (s *ribState) want(excluded map[netip.Addr]bool) fibRoutes {
-	out := make(fibRoutes, len(s.prefixes))
-	for p, lps := range s.prefixes {
-		var nhs []nexthop
-		for _, lp := range lps {
-			if lp.best && lp.ok && !excluded[lp.peer] {
-				nhs = append(nhs, lp.nh)
-			}
-		}
-		if len(nhs) > 0 {
-			out[p] = normalize(nhs)
-		}
-	}
-	return out
+// nexthops returns the FIB route for k (none: no route). Call with s.mu
+// held.
+func (v fibView) nexthops(k prefixKey) []nexthop {
+	return v.nexthopsInto(nil, k)
 }
 
-// lookupLearned returns the learned paths of the global RIB for prefixes
-// (exact lookups), with only what the FIB needs.
-func lookupLearned(srv *server.BgpServer, prefixes []netip.Prefix) ([]ribPath, error) {
-	var out []ribPath
-	for _, fam := range []gobgp.Family{gobgp.RF_IPv6_UC, gobgp.RF_IPv4_UC} {
-		var lookups []*apiutil.LookupPrefix
-		for _, p := range prefixes {
-			if (fam == gobgp.RF_IPv4_UC) == p.Addr().Is4() {
-				lookups = append(lookups, &apiutil.LookupPrefix{Prefix: p.String(), LookupOption: apiutil.LOOKUP_EXACT})
-			}
-		}
-		if len(lookups) == 0 {
+// nexthopsInto is nexthops appending to nhs (a scratch buffer).
+func (v fibView) nexthopsInto(nhs []nexthop, k prefixKey) []nexthop {
+	for _, h := range v.s.paths[k] {
+		if v.excluded[h.peer] {
 			continue
 		}
-		req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam, Prefixes: lookups}
-		if err := srv.ListPath(req, collectPaths(&out, true, true)); err != nil {
-			return nil, fmt.Errorf("look up %d paths %s: %w", len(lookups), fam, err)
+		if nh, ok := gatewayOf(h.nexthop, h.ll, h.peer, v.ifindex); ok {
+			nhs = append(nhs, nh)
 		}
 	}
-	return out, nil
+	if len(nhs) > 1 {
+		nhs = normalize(nhs)
+	}
+	return nhs
+}
+
+// changes returns the FIB routes of the prefixes in keys.
+func (v fibView) changes(keys []prefixKey) []fibChange {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	out := make([]fibChange, len(keys))
+	for i, k := range keys {
+		out[i] = fibChange{prefix: k.prefix(), nhs: v.nexthops(k)}
+	}
+	return out
+}
+
+// diff returns the prefixes where the FIB f holds (or may hold) other
+// than the routes the copy asks for: a different route, none, a route the
+// copy does not ask for, or the same route left by an earlier process
+// (update takes it over). It reads f's view, which only the reconciler
+// changes.
+func (v fibView) diff(f *fib) []fibChange {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	var out []fibChange
+	var buf []nexthop
+	for k := range v.s.paths {
+		p := k.prefix()
+		buf = v.nexthopsInto(buf[:0], k)
+		have, ok := f.have[p]
+		switch {
+		case len(buf) == 0 && !ok:
+		case len(buf) == 0:
+			out = append(out, fibChange{prefix: p})
+		case !ok || !have.mine || !slices.Equal(have.nhs, buf):
+			out = append(out, fibChange{prefix: p, nhs: slices.Clone(buf)})
+		}
+	}
+	for p := range f.have {
+		if _, ok := v.s.paths[keyOf(p)]; !ok {
+			out = append(out, fibChange{prefix: p})
+		}
+	}
+	return out
+}
+
+// each calls fn for every learned prefix with a route, holding the lock.
+func (v fibView) each(fn func(netip.Prefix, []nexthop)) {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	for k := range v.s.paths {
+		if nhs := v.nexthops(k); len(nhs) > 0 {
+			fn(k.prefix(), nhs)
+		}
+	}
+}
+
+// has reports whether p has a route.
+func (v fibView) has(p netip.Prefix) bool {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	return len(v.nexthops(keyOf(p))) > 0
 }

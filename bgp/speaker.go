@@ -49,8 +49,10 @@ type Speaker struct {
 
 	// reconcileErrors counts failed FIB passes (for the metrics).
 	reconcileErrors atomic.Uint64
-	// fullPass asks the reconciler to read the whole RIB (kick).
-	fullPass atomic.Bool
+	// fullPass asks the reconciler for a full pass (kick), resyncRIB
+	// for reading GoBGP's RIB before it (resync).
+	fullPass  atomic.Bool
+	resyncRIB atomic.Bool
 	// logRepeats rate-limits GoBGP's repeated log records.
 	logRepeats *logRepeats
 
@@ -100,25 +102,10 @@ type run struct {
 	// advertised caches the advertised counts per peer.
 	advertised advertisedCounts
 
-	mu        sync.Mutex
-	installed fibRoutes // last FIB pass, for Routes
-}
-
-func (r *run) setInstalled(f fibRoutes) {
-	r.mu.Lock()
-	r.installed = f
-	r.mu.Unlock()
-}
-
-func (r *run) isInstalled(p netip.Prefix, nh netip.Addr) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, n := range r.installed[p] {
-		if n.addr == nh.WithZone("") {
-			return true
-		}
-	}
-	return false
+	// The reconciler's own: the peers left out of the FIB for their
+	// limit, and whether the last pass was synced.
+	excluded map[netip.Addr]bool
+	synced   bool
 }
 
 // New checks the options and the configuration (including password files)
@@ -209,6 +196,7 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 		discovered:      map[string]netip.Addr{},
 		rib:             newRIBState(),
 	}
+	r.rib.setFilters(peers)
 	opts := []server.ServerOption{server.LoggerOption(newGoBGPLogger(s.log, r.stopping, s.logRepeats), nil)}
 	if c.GRPCSocket != "" {
 		if err := prepareGRPCSocket(c.GRPCSocket); err != nil {

@@ -366,7 +366,7 @@ func (s *Speaker) Routes(q RouteQuery) ([]RouteEntry, error) {
 			e.LargeCommunities = append(e.LargeCommunities, c.String())
 		}
 		if !p.local {
-			e.Installed = r.isInstalled(p.prefix, p.nexthop)
+			e.Installed = r.fib.installed(p.prefix, p.nexthop)
 		}
 		out = append(out, e)
 	}

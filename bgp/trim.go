@@ -33,16 +33,24 @@ const (
 type memTrim struct {
 	pending atomic.Bool
 	last    atomic.Int64 // time of the last bulk work, Unix nanoseconds
+	// changed adds up the changes smaller than bulkRoutes (a peer's
+	// table arrives in many FIB passes) until they make a bulk change.
+	changed atomic.Int64
 	// routes is how many routes GoBGP holds for us: what a session that
 	// comes up is sent.
 	routes atomic.Int64
 }
 
-// bulk records work on n routes.
+// bulk records work on n routes: a bulk change when n, or the work
+// recorded since the last bulk change, reaches bulkRoutes.
 func (m *memTrim) bulk(n int, now time.Time) {
-	if n < bulkRoutes {
+	if n <= 0 {
 		return
 	}
+	if n < bulkRoutes && m.changed.Add(int64(n)) < bulkRoutes {
+		return
+	}
+	m.changed.Store(0)
 	m.last.Store(now.UnixNano())
 	m.pending.Store(true)
 }

@@ -544,13 +544,11 @@ func TestFIBHelpers(t *testing.T) {
 	if len(nhs) != 2 || nhs[0].addr.String() != "fd00::1" {
 		t.Errorf("normalize: %v", nhs)
 	}
-	ll := ribPath{peer: netip.MustParseAddr("fd00::1"), nexthop: netip.MustParseAddr("::"), llNexthop: netip.MustParseAddr("fe80::1")}
-	nh, ok := ll.gatewayOf(func(netip.Addr) int { return 7 })
+	nh, ok := gatewayOf(netip.MustParseAddr("::"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fd00::1"), func(netip.Addr) int { return 7 })
 	if !ok || nh.ifindex != 7 || nh.addr.String() != "fe80::1" {
 		t.Errorf("link-local next hop: %v %v", nh, ok)
 	}
-	g := ribPath{nexthop: netip.MustParseAddr("fd00::9"), llNexthop: netip.MustParseAddr("fe80::1")}
-	if nh, ok := g.gatewayOf(nil); !ok || nh.addr.String() != "fd00::9" || nh.ifindex != 0 {
+	if nh, ok := gatewayOf(netip.MustParseAddr("fd00::9"), netip.MustParseAddr("fe80::1"), netip.Addr{}, nil); !ok || nh.addr.String() != "fd00::9" || nh.ifindex != 0 {
 		t.Errorf("global next hop: %v %v", nh, ok)
 	}
 }
@@ -573,5 +571,16 @@ func TestMemTrim(t *testing.T) {
 	m.sessionUp(now)
 	if !m.due(now.Add(trimQuiet)) {
 		t.Error("no release after a session was sent every route")
+	}
+	// A table arriving in small passes adds up to a bulk change.
+	for range 9 {
+		m.bulk(bulkRoutes/10, now)
+	}
+	if m.due(now.Add(trimQuiet)) {
+		t.Error("release before the small changes add up to bulkRoutes")
+	}
+	m.bulk(bulkRoutes/10, now)
+	if !m.due(now.Add(trimQuiet)) {
+		t.Error("no release after small changes that add up to bulkRoutes")
 	}
 }

@@ -159,7 +159,7 @@ func (s *Speaker) onDiscovered(r *run, w *ifaceWatch, addr netip.Addr) {
 	changed, err := s.applyRunning(ctx, peers, pols)
 	if changed {
 		s.peers, s.policies = peers, pols
-		s.kick()
+		s.resync()
 	}
 	if err != nil {
 		s.log.Warn("bgp: unnumbered peer", "interface", w.iface, "err", err)
