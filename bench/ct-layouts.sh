@@ -8,7 +8,10 @@
 #   3  ARRAY of 4-way sets, one partition per CPU (aird's choice)
 #
 # Each layout's object is compiled into a temporary directory and loaded by
-# the benchmarks through AIRD_BENCH_OBJECT. Needs root, clang-14.
+# the benchmarks through AIRD_BENCH_OBJECT. Every layout follows the same
+# policy (CT_POLICY, default: a flow is inserted at its first non-SYN
+# packet), so NewFlowACK, NewFlowUDP and NewFlowParallel measure the
+# insert, NewFlow a SYN's lookup. Needs root, clang-14.
 # Usage: bench/ct-layouts.sh [count]   (default 7 runs per benchmark)
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
@@ -24,6 +27,6 @@ for layout in 0 1 2 3; do
 	echo "== CT_LAYOUT=$layout (${names[$layout]})"
 	AIRD_BENCH_OBJECT="$tmp/ct$layout.o" AIRD_TEST_PRIVILEGED=1 \
 		bash -c "go test ./bench/ -run '^$' -bench '(Established|NewFlow)/vips=1\$' -benchtime 20000x -count $count &&
-			go test ./bench/ -run '^$' -bench 'NewFlowUDP|NewFlowParallel' -benchtime 20000x -count $count" |
+			go test ./bench/ -run '^$' -bench 'NewFlowACK|NewFlowUDP|NewFlowParallel' -benchtime 20000x -count $count" |
 		awk -f bench/median.awk -f bench/summarize.awk
 done

@@ -27,7 +27,7 @@ const xdpPass, xdpDrop = 2, 1
 
 // tunnelFrame is a 134-byte IPv6-in-IPv6 frame: a 74-byte TCP packet from a
 // client to inner, sent by src to the node.
-func tunnelFrame(b *testing.B, src, inner string) []byte {
+func tunnelFrame(b testing.TB, src, inner string) []byte {
 	in := &layers.IPv6{Version: 6, HopLimit: 63, NextHeader: layers.IPProtocolTCP,
 		SrcIP: net.ParseIP("2001:db8:c0::5"), DstIP: net.ParseIP(inner)}
 	l4 := &layers.TCP{SrcPort: 40000, DstPort: 443, Seq: 1, Ack: 1, ACK: true, Window: 65535}

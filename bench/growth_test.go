@@ -35,10 +35,8 @@ func vipGrowth(b *testing.B, newFlow bool) {
 	}
 	inNetns(b, ns, func() {
 		if !newFlow { // track the flow in every data plane first
-			syn := template(b, true)
 			for i, e := range envs {
-				setFlow(syn, 0, vipCounts[i]/2)
-				runOnce(b, e.prog, syn, e.ifindex, xdpTx)
+				track(b, e, 0, vipCounts[i]/2)
 			}
 		}
 		for _, e := range envs {
@@ -80,7 +78,7 @@ func vipGrowth(b *testing.B, newFlow bool) {
 }
 
 // resetCTIf empties conntrack when new flows are measured.
-func (e *env) resetCTIf(b *testing.B, cond bool) {
+func (e *env) resetCTIf(b testing.TB, cond bool) {
 	if cond {
 		e.resetCT(b)
 	}

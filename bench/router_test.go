@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
-	"time"
-	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
@@ -89,44 +86,11 @@ func tcp74(b *testing.B, dstMAC, srcMAC net.HardwareAddr, src, dst netip.Addr, h
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-// runOut is runOnce that also returns the output frame.
-func runOut(b *testing.B, prog interface{ FD() int }, pkt []byte, ifindex int, want uint32) (time.Duration, []byte) {
-	ctx := xdpMd{dataEnd: uint32(len(pkt)), ingressIfindex: uint32(ifindex)}
-	out := make([]byte, len(pkt)+256)
-	attr := testRunAttr{
-		progFD:      uint32(prog.FD()),
-		dataSizeIn:  uint32(len(pkt)),
-		dataIn:      uint64(uintptr(unsafe.Pointer(&pkt[0]))),
-		dataSizeOut: uint32(len(out)),
-		dataOut:     uint64(uintptr(unsafe.Pointer(&out[0]))),
-		repeat:      1,
-		ctxSizeIn:   uint32(unsafe.Sizeof(ctx)),
-		ctxIn:       uint64(uintptr(unsafe.Pointer(&ctx))),
-	}
-	for {
-		_, _, errno := unix.Syscall(unix.SYS_BPF, bpfProgTestRun, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-		runtime.KeepAlive(pkt)
-		runtime.KeepAlive(out)
-		runtime.KeepAlive(&ctx)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			b.Fatalf("BPF_PROG_TEST_RUN: %v", errno)
-		}
-		break
-	}
-	if attr.retval != want {
-		b.Fatalf("verdict %d, want %d", attr.retval, want)
-	}
-	return time.Duration(attr.duration), out[:attr.dataSizeOut]
-}
-
 const xdpRedirect = 4
 
 // measureRouter runs the floor and prog alternately on pkt arriving on
 // ifindex, checking every output of prog against want.
-func (e *routerEnv) measureRouter(b *testing.B, prog interface{ FD() int }, pkt []byte, ifindex int, want []byte) *result {
+func (e *routerEnv) measureRouter(b *testing.B, prog *ebpf.Program, pkt []byte, ifindex int, want []byte) *result {
 	floorPkt := template(b, false)
 	r := &result{}
 	inNetns(b, e.ns, func() {

@@ -4,9 +4,11 @@
 #
 # With 1, 100, 1,000 and 10,000 VIPs configured (100 backends behind one
 # shared Maglev table) it measures a 74-byte IPv6 TCP packet of an
-# established flow (conntrack hit) and of a new flow (SYN: conntrack insert)
-# to one VIP, the same spread round-robin over all VIPs, a first UDP
-# datagram (conntrack miss + insert) and new flows on all CPUs at once.
+# established flow (conntrack hit) and of a new flow's SYN (the Maglev
+# table decides, nothing is written) to one VIP, the same spread
+# round-robin over all VIPs, a new flow's handshake ACK and a first UDP
+# datagram (conntrack miss + insert), and ACKs of new flows on all CPUs at
+# once.
 # Every number is the median over COUNT runs (default 5) of the 10 %
 # trimmed mean of the kernel-reported time per packet; "x floor" is the
 # ratio to the floor, measured alternately in the same run. The growth with

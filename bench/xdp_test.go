@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -53,9 +54,10 @@ type env struct {
 	ctShare  int // conntrack entries one CPU may fill
 	inserted int // new flows since the last conntrack reset
 	node     *bpf.Node
+	lbMaps   bpf.LBMaps
 }
 
-func ctSize(b *testing.B) uint32 {
+func ctSize(b testing.TB) uint32 {
 	v := os.Getenv(envCTSize)
 	if v == "" {
 		return 1 << 20
@@ -71,7 +73,7 @@ func ctSize(b *testing.B) uint32 {
 // all sharing one Maglev table over 100 IPv6 backends, in a namespace
 // whose FIB reaches the backends through a gateway with a static
 // neighbour.
-func newEnv(b *testing.B, nVIPs int) *env {
+func newEnv(b testing.TB, nVIPs int) *env {
 	b.Helper()
 	ns, ifindex := newBenchNS(b)
 	return newEnvIn(b, ns, ifindex, nVIPs)
@@ -79,7 +81,7 @@ func newEnv(b *testing.B, nVIPs int) *env {
 
 // newBenchNS creates the namespace: an uplink whose FIB reaches the
 // backends through a gateway with a static neighbour.
-func newBenchNS(b *testing.B) (ns string, ifindex int) {
+func newBenchNS(b testing.TB) (ns string, ifindex int) {
 	b.Helper()
 	testutil.RequirePrivileged(b)
 	ns = testutil.NewNetns(b, "bnch")
@@ -100,7 +102,7 @@ func newBenchNS(b *testing.B) (ns string, ifindex int) {
 }
 
 // newEnvIn loads a datapath with nVIPs VIPs for the uplink ifindex of ns.
-func newEnvIn(b *testing.B, ns string, ifindex int, nVIPs int) *env {
+func newEnvIn(b testing.TB, ns string, ifindex int, nVIPs int) *env {
 	b.Helper()
 
 	size := ctSize(b)
@@ -156,11 +158,8 @@ func newEnvIn(b *testing.B, ns string, ifindex int, nVIPs int) *env {
 	b.Cleanup(func() { _ = floor.Close() })
 	e.floor = &floor
 
-	maps, err := bpf.ViewLB(coll)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.node = bpf.NewNode(pipelineView(b, coll))
+	maps := lenientView(b, coll, bpf.ViewLB)
+	e.node, e.lbMaps = bpf.NewNode(lenientView(b, coll, bpf.ViewPipeline)), maps
 	must(b, e.node.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::/96")}))
 	if nVIPs > 0 {
 		e.program(b, maps, nVIPs)
@@ -171,13 +170,9 @@ func newEnvIn(b *testing.B, ns string, ifindex int, nVIPs int) *env {
 // program configures nVIPs services (vipAddr(v):443/tcp) over the same 100
 // IPv6 backends through the control plane the daemon runs (lb.Manager and
 // lb.Programmer): one shared Maglev table, sized for 100 backends.
-func (e *env) program(b *testing.B, maps bpf.LBMaps, nVIPs int) {
+func (e *env) program(b testing.TB, maps bpf.LBMaps, nVIPs int) {
 	b.Helper()
-	m, err := lb.New(context.Background(), lb.Options{OnServing: func([]netip.Addr) {}, Dataplane: lb.NewProgrammer(maps, nil)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Close)
+	m := newManager(b, maps)
 	backends := make([]lb.Backend, nBackends)
 	for i := range backends {
 		backends[i] = lb.Backend{Address: netip.MustParseAddr(fmt.Sprintf("2001:db8:be::%x", i+1)), Weight: 100}
@@ -190,11 +185,24 @@ func (e *env) program(b *testing.B, maps bpf.LBMaps, nVIPs int) {
 	must(b, m.Apply(lb.Config{Services: services}))
 }
 
-// pipelineView returns the pipeline maps of coll. An older object loaded
-// through AIRD_BENCH_OBJECT (bench/decap.sh measures the one before the
-// tunnel checks) may lack some; those stay nil.
-func pipelineView(b *testing.B, coll *ebpf.Collection) bpf.PipelineMaps {
-	m, err := bpf.ViewPipeline(coll)
+// newManager is the load balancer's control plane writing maps, quiet
+// (its log lines would split the benchmark's result lines).
+func newManager(b testing.TB, maps bpf.LBMaps) *lb.Manager {
+	m, err := lb.New(context.Background(), lb.Options{OnServing: func([]netip.Addr) {}, Dataplane: lb.NewProgrammer(maps, nil),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	return m
+}
+
+// lenientView returns a map set of coll (bpf.ViewLB, bpf.ViewPipeline).
+// An older object loaded through AIRD_BENCH_OBJECT (bench/decap.sh
+// measures the one before the tunnel checks) may lack some maps; those
+// stay nil.
+func lenientView[T any](b testing.TB, coll *ebpf.Collection, view func(*ebpf.Collection) (T, error)) T {
+	m, err := view(coll)
 	if err == nil {
 		return m
 	}
@@ -210,7 +218,7 @@ func pipelineView(b *testing.B, coll *ebpf.Collection) bpf.PipelineMaps {
 	return m
 }
 
-func must(b *testing.B, err error) {
+func must(b testing.TB, err error) {
 	b.Helper()
 	if err != nil {
 		b.Fatal(err)
@@ -231,7 +239,7 @@ const (
 )
 
 // template is a 74-byte IPv6 TCP frame (no payload) client -> vip 0:443.
-func template(b *testing.B, syn bool) []byte {
+func template(b testing.TB, syn bool) []byte {
 	l3 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
 		SrcIP: net.ParseIP("2001:db8:c0::"), DstIP: vipAddr(0).AsSlice()}
 	l4 := &layers.TCP{SrcPort: 40000, DstPort: 443, Seq: 1, Ack: 1, SYN: syn, ACK: !syn, Window: 65535}
@@ -277,7 +285,18 @@ const bpfProgTestRun = 10
 // runOnce runs prog once (repeat 1) on a copy of pkt arriving on ifindex
 // and returns the kernel-measured duration. cilium/ebpf's Benchmark has no
 // context, so this is the raw syscall.
-func runOnce(b *testing.B, prog *ebpf.Program, pkt []byte, ifindex int, want uint32) time.Duration {
+func runOnce(b testing.TB, prog *ebpf.Program, pkt []byte, ifindex int, want uint32) time.Duration {
+	verdict, d, _ := testRun(b, prog, pkt, nil, ifindex)
+	if verdict != want {
+		b.Fatalf("verdict %d, want %d", verdict, want)
+	}
+	return d
+}
+
+// testRun runs prog once (repeat 1) on a copy of pkt arriving on ifindex
+// and returns the verdict, the kernel-measured duration and, when out is
+// not nil, the output frame in out.
+func testRun(b testing.TB, prog *ebpf.Program, pkt, out []byte, ifindex int) (uint32, time.Duration, []byte) {
 	ctx := xdpMd{dataEnd: uint32(len(pkt)), ingressIfindex: uint32(ifindex)}
 	attr := testRunAttr{
 		progFD:     uint32(prog.FD()),
@@ -287,32 +306,37 @@ func runOnce(b *testing.B, prog *ebpf.Program, pkt []byte, ifindex int, want uin
 		ctxSizeIn:  uint32(unsafe.Sizeof(ctx)),
 		ctxIn:      uint64(uintptr(unsafe.Pointer(&ctx))),
 	}
+	if out != nil {
+		attr.dataSizeOut = uint32(len(out))
+		attr.dataOut = uint64(uintptr(unsafe.Pointer(&out[0])))
+	}
 	for {
 		_, _, errno := unix.Syscall(unix.SYS_BPF, bpfProgTestRun, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
 		runtime.KeepAlive(pkt)
+		runtime.KeepAlive(out)
 		runtime.KeepAlive(&ctx)
 		if errno == unix.EINTR {
 			continue
 		}
 		if errno != 0 {
-			b.Fatalf("BPF_PROG_TEST_RUN: %v", errno)
+			b.Fatalf("BPF_PROG_TEST_RUN on %x: %v", pkt, errno)
 		}
 		break
 	}
-	if attr.retval != want {
-		b.Fatalf("verdict %d, want %d", attr.retval, want)
+	if out != nil {
+		out = out[:attr.dataSizeOut]
 	}
-	return time.Duration(attr.duration)
+	return attr.retval, time.Duration(attr.duration), out
 }
 
 const xdpTx = 3
 
 // inNetns runs f pinned to one CPU inside the namespace: the FIB lookups
 // see its routes, and per-CPU conntrack shares stay predictable.
-func inNetns(b *testing.B, ns string, f func()) { onCPU(b, ns, 0, f) }
+func inNetns(b testing.TB, ns string, f func()) { onCPU(b, ns, 0, f) }
 
 // onCPU runs f on the nth CPU the process may use, inside the namespace.
-func onCPU(b *testing.B, ns string, nth int, f func()) {
+func onCPU(b testing.TB, ns string, nth int, f func()) {
 	b.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -355,7 +379,7 @@ func onCPU(b *testing.B, ns string, nth int, f func()) {
 }
 
 // resetCT empties conntrack so new flows never meet a full table.
-func (e *env) resetCT(b *testing.B) {
+func (e *env) resetCT(b testing.TB) {
 	b.Helper()
 	if e.ct.Type() == ebpf.ArrayOfMaps {
 		for cpu := uint32(0); cpu < e.ct.MaxEntries(); cpu++ {
@@ -379,7 +403,7 @@ func (e *env) resetCT(b *testing.B) {
 }
 
 // zeroArray empties a set-associative conntrack (an ARRAY).
-func zeroArray(b *testing.B, m *ebpf.Map) {
+func zeroArray(b testing.TB, m *ebpf.Map) {
 	const chunk = 4096
 	if m.ValueSize() != 256 {
 		b.Fatalf("conntrack set of %d bytes", m.ValueSize())
@@ -397,7 +421,7 @@ func zeroArray(b *testing.B, m *ebpf.Map) {
 	}
 }
 
-func clearMap(b *testing.B, m *ebpf.Map) {
+func clearMap(b testing.TB, m *ebpf.Map) {
 	var keys []bpf.DatapathFlowKey
 	var k bpf.DatapathFlowKey
 	var v []byte
@@ -500,11 +524,9 @@ func established(b *testing.B, nv int, spread bool) {
 		}
 	}
 	pkts := make([][]byte, len(vips))
-	synPkt := template(b, true)
 	inNetns(b, e.ns, func() {
 		for i, v := range vips {
-			setFlow(synPkt, 0, v)
-			runOnce(b, e.prog, synPkt, e.ifindex, xdpTx)
+			track(b, e, 0, v)
 			pkts[i] = template(b, false)
 			setFlow(pkts[i], 0, v)
 		}
@@ -512,13 +534,26 @@ func established(b *testing.B, nv int, spread bool) {
 	measure(b, e, func(i int) []byte { return pkts[i%len(pkts)] }, xdpTx).report(b)
 }
 
-// BenchmarkNewFlow: a TCP SYN of a flow never seen (conntrack insert) to
-// one VIP (the middle one) while vips VIPs are configured.
+// track makes flow n to VIP v established in conntrack: its SYN, the
+// handshake's ACK (tracked: a new entry) and one more packet (established).
+// Run it inside inNetns.
+func track(b testing.TB, e *env, n uint32, v int) {
+	syn, ack := template(b, true), template(b, false)
+	setFlow(syn, n, v)
+	setFlow(ack, n, v)
+	runOnce(b, e.prog, syn, e.ifindex, xdpTx)
+	runOnce(b, e.prog, ack, e.ifindex, xdpTx)
+	runOnce(b, e.prog, ack, e.ifindex, xdpTx)
+}
+
+// BenchmarkNewFlow: a TCP SYN of a flow never seen to one VIP (the middle
+// one) while vips VIPs are configured: the Maglev table decides, conntrack
+// is looked up for a reused tuple and nothing is written.
 func BenchmarkNewFlow(b *testing.B) {
 	for _, nv := range vipCounts {
 		b.Run(fmt.Sprintf("vips=%d", nv), func(b *testing.B) {
 			e := newEnv(b, nv)
-			newFlows(b, e, func(uint32) int { return nv / 2 }, true)
+			newFlows(b, e, func(uint32) int { return nv / 2 }, startSYN)
 		})
 	}
 }
@@ -529,9 +564,17 @@ func BenchmarkNewFlowSpread(b *testing.B) {
 	for _, nv := range vipCounts {
 		b.Run(fmt.Sprintf("vips=%d", nv), func(b *testing.B) {
 			e := newEnv(b, nv)
-			newFlows(b, e, func(f uint32) int { return int(f) % nv }, true)
+			newFlows(b, e, func(f uint32) int { return int(f) % nv }, startSYN)
 		})
 	}
+}
+
+// BenchmarkNewFlowACK: the handshake's ACK of a new flow (its SYN went
+// before, outside the measurement): a conntrack miss and the insert that
+// tracks the flow.
+func BenchmarkNewFlowACK(b *testing.B) {
+	e := newEnv(b, 1)
+	newFlows(b, e, func(uint32) int { return 0 }, startACK)
 }
 
 // BenchmarkNewFlowUDP: like BenchmarkNewFlow with a first UDP datagram,
@@ -541,15 +584,25 @@ func BenchmarkNewFlowUDP(b *testing.B) {
 	ms := e.coll.Maps[bpf.DatapathMapVips]
 	k := bpf.VIPKey(vipAddr(0), 17, 443)
 	must(b, ms.Put(&k, &bpf.DatapathVipValue{VipId: 0}))
-	newFlows(b, e, func(uint32) int { return 0 }, false)
+	newFlows(b, e, func(uint32) int { return 0 }, startUDP)
 }
 
-// newFlows sends a new flow per iteration to the VIP vipOf(flow) picks.
-// Conntrack is emptied outside the measurement long before a CPU's share
-// could fill.
-func newFlows(b *testing.B, e *env, vipOf func(flow uint32) int, tcp bool) {
-	pkt := template(b, true)
-	if !tcp {
+// The first packets of a new flow newFlows measures.
+type flowStart int
+
+const (
+	startSYN flowStart = iota // a TCP SYN
+	startACK                  // the handshake's ACK (after the unmeasured SYN)
+	startUDP                  // a first UDP datagram
+)
+
+// newFlows sends a new flow per iteration to the VIP vipOf(flow) picks
+// and measures its first packet of kind k. Conntrack is emptied outside
+// the measurement long before a CPU's share could fill.
+func newFlows(b *testing.B, e *env, vipOf func(flow uint32) int, k flowStart) {
+	pkt := template(b, k == startSYN)
+	syn := template(b, true)
+	if k == startUDP {
 		pkt[14+6] = 17 // UDP: the ports are where TCP's are
 	}
 	limit := e.ctShare / 4
@@ -567,6 +620,10 @@ func newFlows(b *testing.B, e *env, vipOf func(flow uint32) int, tcp bool) {
 			}
 			flow++
 			setFlow(pkt, flow, vipOf(flow))
+			if k == startACK {
+				setFlow(syn, flow, vipOf(flow))
+				runOnce(b, e.prog, syn, e.ifindex, xdpTx)
+			}
 			fl := runOnce(b, e.floor.FloorXdp, floorPkt, e.ifindex, xdpTx)
 			r.add(runOnce(b, e.prog, pkt, e.ifindex, xdpTx), fl)
 			e.inserted++
@@ -576,7 +633,8 @@ func newFlows(b *testing.B, e *env, vipOf func(flow uint32) int, tcp bool) {
 }
 
 // BenchmarkNewFlowParallel: new TCP flows on every CPU at once, each CPU
-// its own flows: shows contention in the conntrack insert (shared LRU
+// its own flows, measured on the handshake's ACK (the SYN goes before,
+// unmeasured): shows contention in the conntrack insert (shared LRU
 // lists, bucket locks). Reported numbers are over all CPUs' samples.
 func BenchmarkNewFlowParallel(b *testing.B) {
 	e := newEnv(b, 1)
@@ -598,10 +656,12 @@ func BenchmarkNewFlowParallel(b *testing.B) {
 			defer wg.Done()
 			r := &result{}
 			results[c] = r
-			pkt := template(b, true)
+			syn, pkt := template(b, true), template(b, false)
 			floorPkt := template(b, false)
 			onCPU(b, e.ns, c, func() {
 				for i := c; i < b.N; i += ncpu {
+					setFlow(syn, uint32(i+1), 0)
+					runOnce(b, e.prog, syn, e.ifindex, xdpTx)
 					setFlow(pkt, uint32(i+1), 0)
 					fl := runOnce(b, e.floor.FloorXdp, floorPkt, e.ifindex, xdpTx)
 					r.add(runOnce(b, e.prog, pkt, e.ifindex, xdpTx), fl)

@@ -50,7 +50,21 @@ type DatapathCtEntry struct {
 	BackendId uint32
 	VipId     uint32
 	LastSeen  uint64
-	Pad       uint64
+	Flags     uint32
+	Pad       uint32
+}
+
+type DatapathCtFlags uint32
+
+const (
+	DatapathCtFlagsCT_F_NEW DatapathCtFlags = 1
+)
+
+type DatapathCtFloodWindow struct {
+	_     structs.HostLayout
+	Start uint64
+	Count uint32
+	Pad   uint32
 }
 
 type DatapathCtSet struct {
@@ -192,7 +206,11 @@ const (
 	DatapathLbStatLB_STAT_HC_FIB           DatapathLbStat = 18
 	DatapathLbStatLB_STAT_HC_MALFORMED     DatapathLbStat = 19
 	DatapathLbStatLB_STAT_HC_ERROR         DatapathLbStat = 20
-	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 21
+	DatapathLbStatLB_STAT_CT_SYN           DatapathLbStat = 21
+	DatapathLbStatLB_STAT_CT_PROMOTE       DatapathLbStat = 22
+	DatapathLbStatLB_STAT_CT_FULL          DatapathLbStat = 23
+	DatapathLbStatLB_STAT_CT_FLOOD         DatapathLbStat = 24
+	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 25
 )
 
 type DatapathMaglevBlock struct {
@@ -230,16 +248,19 @@ const (
 )
 
 type DatapathPipelineSettings struct {
-	_          structs.HostLayout
-	Src6       [16]uint8
-	Src6Mask   uint32
-	Src4       uint32
-	Src4Mask   uint32
-	Flags      uint32
-	HashSeed   uint32
-	Mtu        uint32
-	NexthopTtl uint32
-	Reserved   [5]uint32
+	_           structs.HostLayout
+	Src6        [16]uint8
+	Src6Mask    uint32
+	Src4        uint32
+	Src4Mask    uint32
+	Flags       uint32
+	HashSeed    uint32
+	Mtu         uint32
+	NexthopTtl  uint32
+	FloodRate   uint32
+	FloodWindow uint32
+	CtIdle      uint32
+	Reserved    [2]uint32
 }
 
 type DatapathPrefixKey struct {
@@ -321,6 +342,7 @@ const (
 	DatapathMapBackendStats         = "backend_stats"
 	DatapathMapBackends             = "backends"
 	DatapathMapConntrack            = "conntrack"
+	DatapathMapCtFlood              = "ct_flood"
 	DatapathMapDropStats            = "drop_stats"
 	DatapathMapEndpointIfaces       = "endpoint_ifaces"
 	DatapathMapEndpointSrcs         = "endpoint_srcs"
@@ -345,6 +367,7 @@ const (
 	DatapathProgAirdXdp             = "aird_xdp"
 	DatapathProgAirdXdpEp           = "aird_xdp_ep"
 	DatapathVarBackendFlagsAll      = "backend_flags_all"
+	DatapathVarCtFlagsAll           = "ct_flags_all"
 	DatapathVarCtSets               = "ct_sets"
 	DatapathVarDropReasonMax        = "drop_reason_max"
 	DatapathVarEndpointAddrFlagsAll = "endpoint_addr_flags_all"
@@ -415,6 +438,7 @@ type DatapathMapSpecs struct {
 	BackendStats   *ebpf.MapSpec `ebpf:"backend_stats"`
 	Backends       *ebpf.MapSpec `ebpf:"backends"`
 	Conntrack      *ebpf.MapSpec `ebpf:"conntrack"`
+	CtFlood        *ebpf.MapSpec `ebpf:"ct_flood"`
 	DropStats      *ebpf.MapSpec `ebpf:"drop_stats"`
 	EndpointIfaces *ebpf.MapSpec `ebpf:"endpoint_ifaces"`
 	EndpointSrcs   *ebpf.MapSpec `ebpf:"endpoint_srcs"`
@@ -442,6 +466,7 @@ type DatapathMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathVariableSpecs struct {
 	BackendFlagsAll      *ebpf.VariableSpec `ebpf:"backend_flags_all"`
+	CtFlagsAll           *ebpf.VariableSpec `ebpf:"ct_flags_all"`
 	CtSets               *ebpf.VariableSpec `ebpf:"ct_sets"`
 	DropReasonMax        *ebpf.VariableSpec `ebpf:"drop_reason_max"`
 	EndpointAddrFlagsAll *ebpf.VariableSpec `ebpf:"endpoint_addr_flags_all"`
@@ -481,6 +506,7 @@ type DatapathMaps struct {
 	BackendStats   *ebpf.Map `ebpf:"backend_stats"`
 	Backends       *ebpf.Map `ebpf:"backends"`
 	Conntrack      *ebpf.Map `ebpf:"conntrack"`
+	CtFlood        *ebpf.Map `ebpf:"ct_flood"`
 	DropStats      *ebpf.Map `ebpf:"drop_stats"`
 	EndpointIfaces *ebpf.Map `ebpf:"endpoint_ifaces"`
 	EndpointSrcs   *ebpf.Map `ebpf:"endpoint_srcs"`
@@ -509,6 +535,7 @@ func (m *DatapathMaps) Close() error {
 		m.BackendStats,
 		m.Backends,
 		m.Conntrack,
+		m.CtFlood,
 		m.DropStats,
 		m.EndpointIfaces,
 		m.EndpointSrcs,
@@ -537,6 +564,7 @@ func (m *DatapathMaps) Close() error {
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathVariables struct {
 	BackendFlagsAll      *ebpf.Variable `ebpf:"backend_flags_all"`
+	CtFlagsAll           *ebpf.Variable `ebpf:"ct_flags_all"`
 	CtSets               *ebpf.Variable `ebpf:"ct_sets"`
 	DropReasonMax        *ebpf.Variable `ebpf:"drop_reason_max"`
 	EndpointAddrFlagsAll *ebpf.Variable `ebpf:"endpoint_addr_flags_all"`

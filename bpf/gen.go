@@ -15,5 +15,5 @@ package bpf
 // drop_reason DatapathDropReason, and so on.
 //
 // floor.c is the benchmark floor program (bench/), generated the same way.
-//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -nostdinc -I./include" -target bpfel -type family_counter -type counter -type vip_key -type vip_value -type backend -type ct_set -type ct_entry -type flow_key -type allow_key -type addr_key -type prefix_key -type pipeline_settings -type nexthop -type hc_config -type endpoint -type endpoint_addr_key -type endpoint_iface -type endpoint_counters -type table_meta -type route_cache_entry Datapath xdp.c
+//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -nostdinc -I./include" -target bpfel -type family_counter -type counter -type vip_key -type vip_value -type backend -type ct_set -type ct_entry -type ct_flood_window -type flow_key -type allow_key -type addr_key -type prefix_key -type pipeline_settings -type nexthop -type hc_config -type endpoint -type endpoint_addr_key -type endpoint_iface -type endpoint_counters -type table_meta -type route_cache_entry Datapath xdp.c
 //go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -nostdinc -I./include" -target bpfel Floor floor.c

@@ -21,7 +21,8 @@
  * Backend choice: conntrack first (skipped for a TCP SYN, which always
  * starts a new flow), else the Maglev table of the vip_id at slot
  * hash % M (each table has its own size M, see lb_maps.h), and the choice
- * is recorded in conntrack. A conntrack
+ * is recorded in conntrack from the flow's first packet that is not a SYN
+ * (below, "Conntrack"). A conntrack
  * entry recorded for another vip_id, or pointing at a backend slot that is
  * no longer valid, is ignored and overwritten. So established flows keep
  * their backend when the Maglev table changes, new flows follow the table.
@@ -59,8 +60,8 @@ struct lb_flow {
 	struct vip_value *vip;
 	__u32 relayed;  /* 0, or LB_STAT_PTB_RELAYED / LB_STAT_ICMP_RELAYED */
 	int fragment;   /* hashed without ports, port-0 entry only */
-	int track;      /* record the choice in conntrack */
-	int use_ct;     /* look conntrack up (not for a SYN) */
+	int track;      /* record the choice in conntrack (not for an ICMP error) */
+	int syn;        /* a TCP SYN: the table decides, conntrack is not looked up */
 	__u8 ttl;
 };
 
@@ -117,6 +118,44 @@ static __always_inline int source_allowed(__u32 vip_id, const __u8 *src)
 	return bpf_map_lookup_elem(&allow, &k) != 0;
 }
 
+/*
+ * Conntrack. A flow's backend is recorded when its first packet that is
+ * not a TCP SYN arrives (CT_POLICY_FIRST_ACK): a client's handshake ACK,
+ * a UDP flow's first datagram. The entry is new (CT_F_NEW) until the
+ * flow's next packet, which makes it established. A new flow may take an
+ * empty way, replace another new entry, or replace an established entry
+ * idle for settings.ct_idle; it never replaces an active established one
+ * (LB_STAT_CT_FULL: balanced by the table, not tracked). So spoofed
+ * packets - one per invented flow - only ever replace each other, and a
+ * SYN flood writes nothing at all. A SYN takes the table (a reused tuple
+ * starts a new connection): it rewrites its flow's entry, if there is one,
+ * and creates none. Between a SYN and its ACK the choice is consistent as
+ * long as the Maglev table does not change (docs/performance.md,
+ * "Conntrack under floods").
+ *
+ * ct_flood_count counts new-flow packets per CPU and flood window; beyond
+ * settings.flood_rate they are counted as LB_STAT_CT_FLOOD (the flood is
+ * visible; the table needs no defence beyond the above).
+ */
+static __always_inline void ct_flood_count(const struct pipeline_settings *st, __u64 now)
+{
+	struct ct_flood_window *w;
+	__u32 zero = 0, window;
+
+	if (!st->flood_rate)
+		return;
+	w = bpf_map_lookup_elem(&ct_flood, &zero);
+	if (!w)
+		return;
+	window = st->flood_window ? st->flood_window : FLOOD_WINDOW_DEFAULT;
+	if (now - w->start >= window) {
+		w->start = now;
+		w->count = 0;
+	}
+	if (++w->count > st->flood_rate)
+		count_stat(LB_STAT_CT_FLOOD);
+}
+
 #if CT_LAYOUT == CT_LAYOUT_PERCPU_SETS
 static __always_inline int flow_equal(const struct flow_key *a, const struct flow_key *b)
 {
@@ -145,9 +184,10 @@ static __always_inline struct ct_entry *ct_find(struct ct_set *s, const struct f
 	return 0;
 }
 
+#if CT_POLICY == CT_POLICY_LRU
 /* ct_victim returns the way to (re)write fk into: its own, else an empty
  * one, else the least recently seen. */
-static __always_inline struct ct_entry *ct_victim(struct ct_set *s, const struct flow_key *fk, __u64 now)
+static __always_inline struct ct_entry *ct_victim(struct ct_set *s, const struct flow_key *fk, __u64 now, __u64 idle)
 {
 	struct ct_entry *v = &s->way[0];
 	__u64 age = 0;
@@ -166,24 +206,61 @@ static __always_inline struct ct_entry *ct_victim(struct ct_set *s, const struct
 	}
 	return v;
 }
+#else
+/*
+ * ct_victim returns the way to write a new flow fk into: its own, else an
+ * empty one, else the least recently seen new one, else the least recently
+ * seen established one idle for idle jiffies; NULL when every way holds an
+ * active established flow.
+ */
+static __always_inline struct ct_entry *ct_victim(struct ct_set *s, const struct flow_key *fk, __u64 now, __u64 idle)
+{
+	struct ct_entry *young = 0, *stale = 0;
+	__u64 young_age = 0, stale_age = 0;
+	int w;
+
+#pragma unroll
+	for (w = 0; w < CT_WAYS; w++) {
+		struct ct_entry *e = &s->way[w];
+		__u64 age;
+
+		if (!e->last_seen || flow_equal(&e->key, fk))
+			return e;
+		age = now - e->last_seen;
+		if (e->flags & CT_F_NEW) {
+			if (!young || age >= young_age) {
+				young = e;
+				young_age = age;
+			}
+		} else if (age >= idle && (!stale || age >= stale_age)) {
+			stale = e;
+			stale_age = age;
+		}
+	}
+	return young ? young : stale;
+}
+#endif
 
 /* struct ct_ref is this CPU's conntrack set for one flow hash. */
 struct ct_ref {
 	struct ct_set *set;
 	__u64 now;
+	__u64 idle; /* settings.ct_idle */
 };
 
-static __always_inline void ct_open(struct ct_ref *r, __u64 hash)
+static __always_inline void ct_open(struct ct_ref *r, __u64 hash, const struct pipeline_settings *st)
 {
 	r->set = ct_set_of(hash);
 	r->now = bpf_jiffies64() | 1;
+	r->idle = st->ct_idle ? st->ct_idle : CT_IDLE_DEFAULT;
 }
 
 /*
  * ct_lookup returns the backend conntrack recorded for fk under vip_id,
- * or 0; a hit refreshes the entry.
+ * or 0. A hit refreshes the entry and, with promote (a packet of the flow,
+ * not an ICMP error about it), makes a new entry established.
  */
-static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id)
+static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, int promote)
 {
 	struct ct_entry *ce;
 
@@ -194,36 +271,74 @@ static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow
 		return 0;
 	if (ce->last_seen != r->now)
 		ce->last_seen = r->now;
+	if (promote && (ce->flags & CT_F_NEW)) {
+		ce->flags = 0;
+		count_stat(LB_STAT_CT_PROMOTE);
+	}
 	return ce->backend_id;
 }
 
-/* ct_record records backend id for fk under vip_id. */
+/* ct_write writes fk's choice into way ce as a new entry. */
+static __always_inline void ct_write(const struct ct_ref *r, struct ct_entry *ce, const struct flow_key *fk, __u32 vip_id, __u32 id)
+{
+	ce->key = *fk;
+	ce->backend_id = id;
+	ce->vip_id = vip_id;
+	ce->last_seen = r->now;
+	ce->flags = CT_POLICY == CT_POLICY_LRU ? 0 : CT_F_NEW;
+	ce->pad = 0;
+	count_stat(LB_STAT_CT_INSERT);
+}
+
+/* ct_record records backend id for a new flow fk under vip_id, if a way may take it. */
 static __always_inline void ct_record(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
 {
 	struct ct_entry *ce;
 
 	if (!r->set)
 		return;
-	ce = ct_victim(r->set, fk, r->now);
+	ce = ct_victim(r->set, fk, r->now, r->idle);
+	if (!ce) {
+		count_stat(LB_STAT_CT_FULL);
+		return;
+	}
 	if (ce->last_seen && !flow_equal(&ce->key, fk))
 		count_stat(LB_STAT_CT_EVICT);
-	ce->key = *fk;
-	ce->backend_id = id;
-	ce->vip_id = vip_id;
-	ce->last_seen = r->now;
-	count_stat(LB_STAT_CT_INSERT);
+	ct_write(r, ce, fk, vip_id, id);
+}
+
+/*
+ * ct_syn records a SYN's choice: CT_POLICY_FIRST_ACK only over its flow's
+ * own entry (a reused tuple), the other policies like any new flow.
+ */
+static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
+{
+	struct ct_entry *ce;
+
+	count_stat(LB_STAT_CT_SYN);
+	if (CT_POLICY != CT_POLICY_FIRST_ACK) {
+		ct_record(r, fk, vip_id, id);
+		return;
+	}
+	if (!r->set)
+		return;
+	ce = ct_find(r->set, fk);
+	if (ce)
+		ct_write(r, ce, fk, vip_id, id);
 }
 #else
 struct ct_ref {
 	void *map;
+	__u64 now;
 };
 
-static __always_inline void ct_open(struct ct_ref *r, __u64 hash)
+static __always_inline void ct_open(struct ct_ref *r, __u64 hash, const struct pipeline_settings *st)
 {
 	r->map = ct_map();
+	r->now = bpf_jiffies64();
 }
 
-static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id)
+static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, int promote)
 {
 	struct ct_value *cv;
 
@@ -245,6 +360,26 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 		count_stat(LB_STAT_CT_INSERT_FAILED);
 	else
 		count_stat(LB_STAT_CT_INSERT);
+}
+
+/* ct_syn: as in the sets layout, by CT_POLICY (no new entries protected here). */
+static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
+{
+	struct ct_value *cv;
+
+	count_stat(LB_STAT_CT_SYN);
+	if (CT_POLICY != CT_POLICY_FIRST_ACK) {
+		ct_record(r, fk, vip_id, id);
+		return;
+	}
+	if (!r->map)
+		return;
+	cv = bpf_map_lookup_elem(r->map, fk);
+	if (cv) {
+		cv->backend_id = id;
+		cv->vip_id = vip_id;
+		count_stat(LB_STAT_CT_INSERT);
+	}
 }
 #endif
 
@@ -300,30 +435,36 @@ static __always_inline int maglev_pick(__u32 vip_id, __u64 hash, __u32 *id)
 
 /*
  * pick_backend chooses the backend for lf's flow and copies it to f->be:
- * conntrack first (unless lf->use_ct is 0), else the Maglev table, whose
- * choice is recorded when lf->track. Returns 0, or a drop reason.
+ * conntrack first (not for a SYN), else the Maglev table, whose choice is
+ * recorded when lf->track (a SYN's as ct_syn says). Returns 0, or a drop
+ * reason.
  */
-static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, struct fwd *f)
+static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, struct fwd *f,
+					const struct pipeline_settings *st)
 {
 	struct ct_ref ct;
 	__u32 id;
 	int err;
 
-	ct_open(&ct, f->hash);
-	if (lf->use_ct) {
-		id = ct_lookup(&ct, &lf->fk, vip_id);
+	ct_open(&ct, f->hash, st);
+	if (!lf->syn) {
+		id = ct_lookup(&ct, &lf->fk, vip_id, lf->track);
 		if (id && !backend_get(id, f)) {
 			count_stat(LB_STAT_CT_HIT);
 			return 0;
 		}
 	}
 	count_stat(LB_STAT_CT_MISS);
+	if (lf->track)
+		ct_flood_count(st, ct.now);
 	err = maglev_pick(vip_id, f->hash, &id);
 	if (err)
 		return err;
 	if (backend_get(id, f))
 		return DROP_BAD_BACKEND;
-	if (lf->track)
+	if (lf->syn)
+		ct_syn(&ct, &lf->fk, vip_id, id);
+	else if (lf->track)
 		ct_record(&ct, &lf->fk, vip_id, id);
 	return 0;
 }
@@ -530,9 +671,9 @@ static __always_inline int lb_classify(struct xdp_md *ctx, struct packet *pkt, s
 		lf->fk.sport = pkt->sport;
 		lf->fk.dport = pkt->dport;
 	}
-	/* A SYN starts a new flow: skip the lookup, record the choice. */
+	/* A SYN starts a new flow: the table decides (ct_syn). */
 	if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN && pkt->l4_proto == IP_PROTO_TCP)
-		lf->use_ct = 0;
+		lf->syn = 1;
 	return LB_MATCHED;
 }
 
@@ -559,7 +700,7 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	if (!st)
 		return drop_packet(DROP_NO_SOURCE);
 	f.hash = flow_hash(&lf->fk, st->hash_seed);
-	err = pick_backend(lf, vip_id, &f);
+	err = pick_backend(lf, vip_id, &f, st);
 	if (err)
 		return drop_packet(err);
 	count_traffic(&vip_stats, vip_id, pkt->len);
@@ -572,7 +713,7 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 
 static __always_inline int stage_lb(struct xdp_md *ctx, struct packet *pkt)
 {
-	struct lb_flow lf = {.track = 1, .use_ct = 1};
+	struct lb_flow lf = {.track = 1};
 	int verdict;
 
 	if (lb_read_flow(pkt, &lf))

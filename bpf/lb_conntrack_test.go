@@ -8,11 +8,28 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// TestLBConntrack: a flow keeps its backend while the Maglev table
-// changes; SYNs, removed backends and new flows follow the table.
+// TestLBConntrack: a SYN takes the Maglev table and creates no entry; the
+// flow's first other packet is tracked (new entry), its next one makes the
+// entry established; a flow keeps its backend while the Maglev table
+// changes; a SYN of a reused tuple, removed backends and new flows follow
+// the table.
 func TestLBConntrack(t *testing.T) {
 	flow1 := key6(40000, 443, layers.IPProtocolTCP)
-	established := func(t *testing.T, e *lbEnv) { e.send(t, tcp6Flow(40000, 443, syn, 1)(t, e)) }
+	handshake := func(t *testing.T, e *lbEnv) {
+		e.send(t, tcp6Flow(40000, 443, syn, 1)(t, e))
+		e.send(t, tcp6Flow(40000, 443, ack, 1)(t, e))
+	}
+	established := func(t *testing.T, e *lbEnv) {
+		handshake(t, e)
+		e.send(t, tcp6Flow(40000, 443, ack, 1)(t, e))
+	}
+	moved := func(t *testing.T, e *lbEnv) { e.withTable(t, 1, tableWithout(e.initialBackend(t, 1, flow1))) }
+	notInitial := func(r result, t *testing.T, e *lbEnv) result {
+		if r.backend == e.initialBackend(t, 1, flow1) {
+			t.Fatalf("the new table still maps the flow to backend %d", r.backend)
+		}
+		return r
+	}
 	udpQuery := func(payload string) func(t *testing.T, e *lbEnv) result {
 		return func(t *testing.T, e *lbEnv) result {
 			build := func(hop uint8) []byte {
@@ -25,6 +42,29 @@ func TestLBConntrack(t *testing.T) {
 	}
 	runLBCases(t, []lbCase{
 		{
+			name:    "a syn takes the table and creates no entry",
+			packet:  tcp6Flow(40000, 443, syn, 1),
+			verdict: xdpTx, stats: newSYN, vip: 1,
+		},
+		{
+			name:    "a syn again: still no entry to hit",
+			setup:   func(t *testing.T, e *lbEnv) { e.send(t, tcp6Flow(40000, 443, syn, 1)(t, e)) },
+			packet:  tcp6Flow(40000, 443, syn, 1),
+			verdict: xdpTx, stats: newSYN, vip: 1,
+		},
+		{
+			name:    "the handshake's ack: the flow is tracked (a new entry)",
+			setup:   func(t *testing.T, e *lbEnv) { e.send(t, tcp6Flow(40000, 443, syn, 1)(t, e)) },
+			packet:  tcp6Flow(40000, 443, ack, 1),
+			verdict: xdpTx, stats: newFlow, vip: 1,
+		},
+		{
+			name:    "the flow's next packet hits conntrack and makes the entry established",
+			setup:   handshake,
+			packet:  tcp6Flow(40000, 443, ack, 1),
+			verdict: xdpTx, stats: st{ctHit: 1, ctPromo: 1, sTX: 1}, vip: 1,
+		},
+		{
 			name:    "ack of an established flow: conntrack hit, same backend",
 			setup:   established,
 			packet:  tcp6Flow(40000, 443, ack, 1),
@@ -34,7 +74,7 @@ func TestLBConntrack(t *testing.T) {
 			name: "maglev table changed: the established flow keeps its backend",
 			setup: func(t *testing.T, e *lbEnv) {
 				established(t, e)
-				e.withTable(t, 1, tableWithout(e.initialBackend(t, 1, flow1)))
+				moved(t, e)
 			},
 			packet: func(t *testing.T, e *lbEnv) result {
 				return tcp6To(40000, 443, ack, e.initialBackend(t, 1, flow1))(t, e)
@@ -42,27 +82,57 @@ func TestLBConntrack(t *testing.T) {
 			verdict: xdpTx, stats: st{ctHit: 1, sTX: 1}, vip: 1,
 		},
 		{
-			name: "maglev table changed: a new flow follows the new table",
+			name: "maglev table changed after the handshake's ack: the flow keeps its backend",
 			setup: func(t *testing.T, e *lbEnv) {
-				e.withTable(t, 1, tableWithout(e.initialBackend(t, 1, flow1)))
+				handshake(t, e)
+				moved(t, e)
 			},
 			packet: func(t *testing.T, e *lbEnv) result {
-				r := tcp6Flow(40001, 443, syn, 1)(t, e)
-				if r.backend == e.initialBackend(t, 1, flow1) {
-					t.Fatalf("new table still maps to backend %d", r.backend)
-				}
-				return r
+				return tcp6To(40000, 443, ack, e.initialBackend(t, 1, flow1))(t, e)
+			},
+			verdict: xdpTx, stats: st{ctHit: 1, ctPromo: 1, sTX: 1}, vip: 1,
+		},
+		{
+			name: "maglev table changed between syn and ack: the ack follows the new table",
+			setup: func(t *testing.T, e *lbEnv) {
+				e.send(t, tcp6Flow(40000, 443, syn, 1)(t, e))
+				moved(t, e)
+			},
+			packet: func(t *testing.T, e *lbEnv) result {
+				return notInitial(tcp6Flow(40000, 443, ack, 1)(t, e), t, e)
 			},
 			verdict: xdpTx, stats: newFlow, vip: 1,
 		},
 		{
-			name: "a syn takes the table even when its flow is tracked",
+			name:  "maglev table changed: a new flow follows the new table",
+			setup: moved,
+			packet: func(t *testing.T, e *lbEnv) result {
+				return notInitial(tcp6Flow(40000, 443, syn, 1)(t, e), t, e)
+			},
+			verdict: xdpTx, stats: newSYN, vip: 1,
+		},
+		{
+			name: "a syn of a tracked tuple (reused) takes the table and rewrites the entry",
 			setup: func(t *testing.T, e *lbEnv) {
 				established(t, e)
-				e.withTable(t, 1, tableWithout(e.initialBackend(t, 1, flow1)))
+				moved(t, e)
 			},
-			packet:  tcp6Flow(40000, 443, syn, 1),
-			verdict: xdpTx, stats: newFlow, vip: 1,
+			packet: func(t *testing.T, e *lbEnv) result {
+				return notInitial(tcp6Flow(40000, 443, syn, 1)(t, e), t, e)
+			},
+			verdict: xdpTx, stats: st{ctMiss: 1, ctSyn: 1, ctInsert: 1, sTX: 1}, vip: 1,
+		},
+		{
+			name: "after a syn rewrote a reused tuple, its ack meets the syn's backend",
+			setup: func(t *testing.T, e *lbEnv) {
+				established(t, e)
+				moved(t, e)
+				e.send(t, tcp6Flow(40000, 443, syn, 1)(t, e))
+			},
+			packet: func(t *testing.T, e *lbEnv) result {
+				return notInitial(tcp6Flow(40000, 443, ack, 1)(t, e), t, e)
+			},
+			verdict: xdpTx, stats: st{ctHit: 1, ctPromo: 1, sTX: 1}, vip: 1,
 		},
 		{
 			name: "tracked backend removed: the flow moves to the table's choice",
@@ -88,9 +158,23 @@ func TestLBConntrack(t *testing.T) {
 			verdict: xdpTx, stats: newFlow, vip: 9,
 		},
 		{
-			name:    "udp: the second datagram hits conntrack",
+			name:    "udp: the first datagram is tracked",
+			packet:  udpQuery("query"),
+			verdict: xdpTx, stats: newFlow, vip: 2,
+		},
+		{
+			name:    "udp: the second datagram hits conntrack and makes the entry established",
 			setup:   func(t *testing.T, e *lbEnv) { e.send(t, udpQuery("query")(t, e)) },
 			packet:  udpQuery("query2"),
+			verdict: xdpTx, stats: st{ctHit: 1, ctPromo: 1, sTX: 1}, vip: 2,
+		},
+		{
+			name: "udp: the third datagram is an established hit",
+			setup: func(t *testing.T, e *lbEnv) {
+				e.send(t, udpQuery("query")(t, e))
+				e.send(t, udpQuery("query2")(t, e))
+			},
+			packet:  udpQuery("query3"),
 			verdict: xdpTx, stats: st{ctHit: 1, sTX: 1}, vip: 2,
 		},
 	})

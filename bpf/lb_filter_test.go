@@ -21,7 +21,7 @@ func TestLBFragments(t *testing.T) {
 			name:    "ipv6 later fragment: meets the first one's backend",
 			setup:   func(t *testing.T, e *lbEnv) { e.send(t, frag6Case(0, true, "first")(t, e)) },
 			packet:  frag6Case(9, false, "later"),
-			verdict: xdpTx, stats: st{ctHit: 1, sTX: 1}, vip: 2,
+			verdict: xdpTx, stats: st{ctHit: 1, ctPromo: 1, sTX: 1}, vip: 2,
 		},
 		{
 			name:    "ipv4 udp first fragment: hashed without ports",
@@ -32,7 +32,7 @@ func TestLBFragments(t *testing.T) {
 			name:    "ipv4 later fragment: meets the first one's backend",
 			setup:   func(t *testing.T, e *lbEnv) { e.send(t, frag4Case(0, true, "first ipv4")(t, e)) },
 			packet:  frag4Case(5, false, "later ipv4"),
-			verdict: xdpTx, stats: st{ctHit: 1, sTX: 1}, vip: 7,
+			verdict: xdpTx, stats: st{ctHit: 1, ctPromo: 1, sTX: 1}, vip: 7,
 		},
 		{
 			name: "fragment to a vip without a fragment service: dropped",
@@ -59,7 +59,7 @@ func TestLBMalformed(t *testing.T) {
 				want, id := e.viaGateway(t, build(63), 1, key6(40020, 443, layers.IPProtocolTCP))
 				return result{in: fromTor(build(64)), want: want, backend: id}
 			},
-			verdict: xdpTx, stats: newFlow, vip: 1,
+			verdict: xdpTx, stats: newSYN, vip: 1,
 		},
 		{
 			name: "extension header chain too long: dropped",
@@ -152,7 +152,7 @@ func TestLBFilter(t *testing.T) {
 		{
 			name:    "source inside the allow list: forwarded",
 			packet:  tcp6Flow(40000, 22, syn, 5),
-			verdict: xdpTx, stats: newFlow, vip: 5,
+			verdict: xdpTx, stats: newSYN, vip: 5,
 		},
 	})
 }

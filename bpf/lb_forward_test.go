@@ -16,7 +16,7 @@ func TestLBForward(t *testing.T) {
 		{
 			name:    "ipv6 tcp syn to a vip: ip6ip6 to the maglev backend",
 			packet:  tcp6Flow(40000, 443, syn, 1),
-			verdict: xdpTx, stats: newFlow, vip: 1,
+			verdict: xdpTx, stats: newSYN, vip: 1,
 		},
 		{
 			name: "udp to a vip: ip6ip6, tracked",
@@ -36,7 +36,7 @@ func TestLBForward(t *testing.T) {
 				want, id := e.viaGateway(t, tcp4(t, vip4, 50000, 80, syn, 63, 10), 3, key4(vip4, 50000, 80, layers.IPProtocolTCP))
 				return result{in: fromTor(tcp4(t, vip4, 50000, 80, syn, 64, 10)), want: want, backend: id}
 			},
-			verdict: xdpTx, stats: newFlow, vip: 3,
+			verdict: xdpTx, stats: newSYN, vip: 3,
 		},
 		{
 			name: "ipv4 vip with ipv4 backends: ipv4-in-ipv4",
@@ -44,7 +44,7 @@ func TestLBForward(t *testing.T) {
 				want, id := e.viaGateway(t, tcp4(t, vip4b, 50000, 80, syn, 63, 10), 4, key4(vip4b, 50000, 80, layers.IPProtocolTCP))
 				return result{in: fromTor(tcp4(t, vip4b, 50000, 80, syn, 64, 10)), want: want, backend: id}
 			},
-			verdict: xdpTx, stats: newFlow, vip: 4,
+			verdict: xdpTx, stats: newSYN, vip: 4,
 		},
 		{
 			name: "ethernet padding behind a short ipv4 packet is not encapsulated",
@@ -54,13 +54,13 @@ func TestLBForward(t *testing.T) {
 				want, id := e.viaGateway(t, tcp4(t, vip4b, 50001, 80, syn, 63, 0), 4, key4(vip4b, 50001, 80, layers.IPProtocolTCP))
 				return result{in: in, want: want, backend: id}
 			},
-			verdict: xdpTx, stats: newFlow, vip: 4,
+			verdict: xdpTx, stats: newSYN, vip: 4,
 		},
 		{
 			name:      "next hop on another interface: XDP_REDIRECT",
 			packet:    tcp6Flow(40010, 443, syn, 1),
 			noIngress: true,
-			verdict:   xdpRedirect, stats: st{ctMiss: 1, ctInsert: 1, DatapathLbStatLB_STAT_REDIRECT: 1}, vip: 1,
+			verdict:   xdpRedirect, stats: st{ctMiss: 1, ctSyn: 1, DatapathLbStatLB_STAT_REDIRECT: 1}, vip: 1,
 		},
 		{
 			name: "hop limit 1: passed unchanged to the kernel (time exceeded)",
@@ -88,14 +88,14 @@ func TestLBForward(t *testing.T) {
 				want := e.encapsulated(t, tcp6(t, client6, 40000, 8080, syn, 63, 20), be, h, uplinkMAC, torMAC)
 				return result{in: fromTor(tcp6(t, client6, 40000, 8080, syn, 64, 20)), want: want, backend: id}
 			},
-			verdict: xdpPass, stats: st{ctMiss: 1, ctInsert: 1, DatapathLbStatLB_STAT_NO_NEIGH_PASS: 1}, vip: 6,
+			verdict: xdpPass, stats: st{ctMiss: 1, ctSyn: 1, DatapathLbStatLB_STAT_NO_NEIGH_PASS: 1}, vip: 6,
 		},
 		{
 			name: "backend without a route: dropped",
 			packet: func(t *testing.T, e *lbEnv) result {
 				return result{in: fromTor(tcp6(t, client6, 40000, 9000, syn, 64, 20))}
 			},
-			verdict: xdpDrop, stats: st{ctMiss: 1, ctInsert: 1}, drops: dr{DatapathDropReasonDROP_FIB: 1}, vip: 8,
+			verdict: xdpDrop, stats: st{ctMiss: 1, ctSyn: 1}, drops: dr{DatapathDropReasonDROP_FIB: 1}, vip: 8,
 		},
 		{
 			name: "vip without a maglev table: dropped",
@@ -115,7 +115,7 @@ func TestLBForward(t *testing.T) {
 				e.withTable(t, 1, []uint32{bigBackendID, 2, bigBackendID, 3, bigBackendID, 2, bigBackendID}) // 7 slots
 			},
 			packet:  tcp6Flow(40020, 443, syn, 1),
-			verdict: xdpTx, stats: newFlow, vip: 1,
+			verdict: xdpTx, stats: newSYN, vip: 1,
 		},
 		{
 			name: "a table without backends (every weight 0): dropped",
@@ -137,7 +137,7 @@ func TestLBForward(t *testing.T) {
 			packet: func(t *testing.T, e *lbEnv) result {
 				return result{in: fromTor(tcp6(t, client6, 40000, 443, syn, 64, 20))}
 			},
-			verdict: xdpDrop, stats: st{ctMiss: 1, ctInsert: 1}, drops: dr{DatapathDropReasonDROP_NO_SOURCE: 1},
+			verdict: xdpDrop, stats: st{ctMiss: 1, ctSyn: 1}, drops: dr{DatapathDropReasonDROP_NO_SOURCE: 1},
 			vip: 1,
 		},
 	})

@@ -43,6 +43,7 @@ func TestLBICMP(t *testing.T) {
 			name: "icmpv6 too big about a tracked vip flow: relayed to the flow's backend",
 			setup: func(t *testing.T, e *lbEnv) {
 				e.send(t, tcp6Flow(40000, 443, syn, 1)(t, e))
+				e.send(t, tcp6Flow(40000, 443, ack, 1)(t, e)) // the first ACK tracks the flow
 				e.withTable(t, 1, tableWithout(e.initialBackend(t, 1, flow1)))
 			},
 			packet: func(t *testing.T, e *lbEnv) result {
@@ -64,6 +65,7 @@ func TestLBICMP(t *testing.T) {
 			name: "icmp frag needed about a tracked ipv4 vip flow: relayed",
 			setup: func(t *testing.T, e *lbEnv) {
 				e.send(t, result{in: fromTor(tcp4(t, vip4b, 50000, 80, syn, 64, 10))})
+				e.send(t, result{in: fromTor(tcp4(t, vip4b, 50000, 80, ack, 64, 10))}) // tracked from here
 			},
 			packet: func(t *testing.T, e *lbEnv) result {
 				build := func(ttl uint8) []byte {

@@ -244,6 +244,47 @@ struct {
 #endif
 #define CT_MAX_CPUS 1024 /* per-CPU LRU maps layout: outer map size */
 
+/*
+ * Conntrack policy (lb.h, "Conntrack"; docs/performance.md, "Conntrack
+ * under floods"): which packets create entries and which entries a new
+ * flow may replace. bench/ct-flood.sh builds the measured alternatives
+ * with -DCT_POLICY=n.
+ */
+#define CT_POLICY_LRU 0      /* a SYN (or a miss) writes an entry over the set's least recently seen */
+#define CT_POLICY_SYN_NEW 1  /* a SYN writes a new entry; new entries never replace established ones */
+#define CT_POLICY_FIRST_ACK 2 /* no entry for a SYN: the first non-SYN packet writes a new entry;
+			       * new entries never replace established ones */
+#ifndef CT_POLICY
+#define CT_POLICY CT_POLICY_FIRST_ACK
+#endif
+
+/* An established entry idle this long may make room for a new flow. */
+#define CT_IDLE_DEFAULT (60 * 250) /* jiffies: 60 s at HZ=250; settings.ct_idle is exact */
+#define FLOOD_WINDOW_DEFAULT 250   /* jiffies: 1 s at HZ=250; settings.flood_window is exact */
+
+/* enum ct_flags are the flags of a conntrack entry. */
+enum ct_flags {
+	CT_F_NEW = 1 << 0, /* seen once: any new flow may replace it; the flow's next packet
+			    * makes it established (clears the flag) */
+};
+
+/*
+ * struct ct_flood_window is a CPU's new-flow count in the current flood
+ * window (ct_flood, a per-CPU array of one).
+ */
+struct ct_flood_window {
+	__u64 start; /* bpf_jiffies64() when the window began */
+	__u32 count; /* new flows in it */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_flood_window);
+} ct_flood SEC(".maps");
+
 #if CT_LAYOUT == CT_LAYOUT_PERCPU_SETS
 #define CT_WAYS 4
 
@@ -253,7 +294,8 @@ struct ct_entry {
 	__u32 backend_id;
 	__u32 vip_id;
 	__u64 last_seen; /* bpf_jiffies64() of the last packet, | 1 */
-	__u64 pad;
+	__u32 flags;     /* enum ct_flags; 0 (also every entry of older versions): established */
+	__u32 pad;
 };
 
 /* struct ct_set is one conntrack value: CT_WAYS flows with one set index. */

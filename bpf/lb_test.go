@@ -125,6 +125,8 @@ const (
 	ctHit    = DatapathLbStatLB_STAT_CT_HIT
 	ctMiss   = DatapathLbStatLB_STAT_CT_MISS
 	ctInsert = DatapathLbStatLB_STAT_CT_INSERT
+	ctSyn    = DatapathLbStatLB_STAT_CT_SYN
+	ctPromo  = DatapathLbStatLB_STAT_CT_PROMOTE
 	sTX      = DatapathLbStatLB_STAT_TX
 )
 
@@ -177,8 +179,13 @@ func checkTraffic(t *testing.T, what string, id uint32, before, after map[uint32
 	}
 }
 
-// newFlow is the counter delta of a new flow sent out of the uplink.
-var newFlow = st{ctMiss: 1, ctInsert: 1, sTX: 1}
+// newFlow is the counter delta of a new flow's first packet that is not a
+// TCP SYN (tracked from it on) sent out of the uplink; newSYN that of a
+// TCP SYN (balanced by the table, nothing tracked).
+var (
+	newFlow = st{ctMiss: 1, ctInsert: 1, sTX: 1}
+	newSYN  = st{ctMiss: 1, ctSyn: 1, sTX: 1}
+)
 
 // tcp6 builds a TCP/IPv6 packet from client6 (or src) to vip6.
 func tcp6(t testing.TB, src string, sport, dport uint16, f tcpFlags, hop uint8, payload int) []byte {

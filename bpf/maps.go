@@ -46,6 +46,7 @@ type LBMaps struct {
 	Allow        *ebpf.Map `ebpf:"allow"`
 	Nexthops     *ebpf.Map `ebpf:"nexthops"`
 	Conntrack    *ebpf.Map `ebpf:"conntrack"`
+	CtFlood      *ebpf.Map `ebpf:"ct_flood"`
 	VipStats     *ebpf.Map `ebpf:"vip_stats"`
 	BackendStats *ebpf.Map `ebpf:"backend_stats"`
 }

@@ -88,7 +88,12 @@ struct pipeline_settings {
 	__u32 hash_seed;   /* flow hash seed; must be equal on every LB node */
 	__u32 mtu;         /* 0, or the largest outer IP packet to send (besides the FIB MTU) */
 	__u32 nexthop_ttl; /* next-hop cache lifetime in jiffies; 0: NEXTHOP_TTL_DEFAULT */
-	__u32 reserved[5]; /* future fields; keeps the value size stable */
+	__u32 flood_rate;   /* new flows per flood_window on one CPU above which it counts
+			     * as flooded (LB_STAT_CT_FLOOD); 0: no flood accounting */
+	__u32 flood_window; /* jiffies of one flood window (a second); 0: HZ=250's 250 */
+	__u32 ct_idle;      /* jiffies after which an established conntrack entry may be
+			     * replaced by a new flow; 0: CT_IDLE_DEFAULT */
+	__u32 reserved[2];  /* future fields; keeps the value size stable */
 };
 
 /* struct counter is a packets/bytes pair (vip_stats, backend_stats, ...). */
@@ -130,6 +135,11 @@ enum lb_stat {
 	LB_STAT_HC_FIB,            /* probe dropped: no route to the backend (or forwarding off, too big) */
 	LB_STAT_HC_MALFORMED,      /* probe dropped: not a readable IPv4/IPv6 packet */
 	LB_STAT_HC_ERROR,          /* probe dropped: encapsulation failed (no room, missing map) */
+	/* Conntrack under floods (lb.h, "Conntrack"). */
+	LB_STAT_CT_SYN,            /* TCP SYNs balanced by the Maglev table (no entry created) */
+	LB_STAT_CT_PROMOTE,        /* flows that became established (their second packet) */
+	LB_STAT_CT_FULL,           /* new flows not tracked: their set held only established flows */
+	LB_STAT_CT_FLOOD,          /* new-flow packets beyond settings.flood_rate on their CPU */
 	LB_STAT_MAX,
 };
 
@@ -299,50 +309,6 @@ static __always_inline int addr_equal(const __u8 *a, const __u8 *b)
 }
 
 /*
- * pkt_src_prefix fills k with the source address of an untagged IPv4/IPv6
- * packet as a full-length LPM key; returns -1 for anything else.
- */
-static __always_inline int pkt_src_prefix(const struct packet *pkt, struct prefix_key *k)
-{
-	void *data = pkt->data;
-	void *data_end = pkt->data_end;
-
-	if (pkt->vlan_depth)
-		return -1;
-	k->prefixlen = 128;
-	if (pkt->family == FAMILY_IPV6) {
-		struct ipv6_hdr *ip6 = data + ETH_HLEN;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return -1;
-		__builtin_memcpy(k->addr, ip6->saddr, 16);
-		return 0;
-	}
-	if (pkt->family == FAMILY_IPV4) {
-		struct ipv4_hdr *ip = data + ETH_HLEN;
-
-		if ((void *)(ip + 1) > data_end)
-			return -1;
-		addr_v4mapped((__u32 *)k->addr, ip->saddr);
-		return 0;
-	}
-	return -1;
-}
-
-/*
- * tunnel_source_trusted reports whether the outer source of a tunnel
- * packet lies within tunnel_sources.
- */
-static __always_inline int tunnel_source_trusted(const struct packet *pkt)
-{
-	struct prefix_key k = {};
-
-	if (pkt_src_prefix(pkt, &k))
-		return 0;
-	return bpf_map_lookup_elem(&tunnel_sources, &k) != 0;
-}
-
-/*
  * pkt_addrs fills src and dst (either may be NULL) with the addresses of
  * an untagged IPv4/IPv6 packet; returns -1 for anything else.
  */
@@ -382,6 +348,21 @@ static __always_inline int pkt_addrs(const struct packet *pkt, struct addr_key *
 static __always_inline int pkt_dst_key(const struct packet *pkt, struct addr_key *k)
 {
 	return pkt_addrs(pkt, 0, k);
+}
+
+/*
+ * tunnel_source_trusted reports whether the outer source of a tunnel
+ * packet lies within tunnel_sources.
+ */
+static __always_inline int tunnel_source_trusted(const struct packet *pkt)
+{
+	struct prefix_key k = {.prefixlen = 128};
+	struct addr_key src;
+
+	if (pkt_addrs(pkt, &src, 0))
+		return 0;
+	__builtin_memcpy(k.addr, src.addr, 16);
+	return bpf_map_lookup_elem(&tunnel_sources, &k) != 0;
 }
 
 #endif /* AIRD_PIPELINE_H */

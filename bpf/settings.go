@@ -29,7 +29,18 @@ type Settings struct {
 	// rounded up to kernel ticks (jiffies); 0 means 25 ticks (25 ms at
 	// HZ=1000, 100 ms at HZ=250).
 	NexthopTTL time.Duration
+	// FloodThreshold is the rate of new flows (SYNs and conntrack misses)
+	// per second on one CPU above which the excess is counted as a flood
+	// (LB_STAT_CT_FLOOD); 0 turns the accounting off.
+	FloodThreshold uint32
+	// ConntrackIdle is how long an established conntrack entry must have
+	// been idle before a new flow may replace it, rounded up to kernel
+	// ticks; 0 means DefaultConntrackIdle.
+	ConntrackIdle time.Duration
 }
+
+// DefaultConntrackIdle is Settings.ConntrackIdle's default.
+const DefaultConntrackIdle = 60 * time.Second
 
 func hostMask32(prefixBits, addrBits int) uint32 {
 	host := addrBits - prefixBits
@@ -88,13 +99,24 @@ func (s Settings) value() (DatapathPipelineSettings, error) {
 	if s.NexthopTTL < 0 || s.NexthopTTL > time.Hour {
 		return v, fmt.Errorf("settings: next-hop cache lifetime %s out of range", s.NexthopTTL)
 	}
-	if s.NexthopTTL > 0 {
-		tick, err := jiffy()
-		if err != nil {
-			return v, fmt.Errorf("settings: %w", err)
-		}
-		v.NexthopTtl = uint32((s.NexthopTTL + tick - 1) / tick)
+	if s.ConntrackIdle < 0 || s.ConntrackIdle > 24*time.Hour {
+		return v, fmt.Errorf("settings: conntrack idle time %s out of range", s.ConntrackIdle)
 	}
+	tick, err := jiffy()
+	if err != nil {
+		return v, fmt.Errorf("settings: %w", err)
+	}
+	ticks := func(d time.Duration) uint32 { return uint32((d + tick - 1) / tick) }
+	if s.NexthopTTL > 0 {
+		v.NexthopTtl = ticks(s.NexthopTTL)
+	}
+	idle := s.ConntrackIdle
+	if idle == 0 {
+		idle = DefaultConntrackIdle
+	}
+	v.CtIdle = ticks(idle)
+	v.FloodRate = s.FloodThreshold
+	v.FloodWindow = ticks(time.Second)
 	return v, nil
 }
 

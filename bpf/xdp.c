@@ -94,5 +94,6 @@ const enum endpoint_flags endpoint_flags_all __attribute__((used)) = EP_F_DSR;
 const enum endpoint_addr_flags endpoint_addr_flags_all __attribute__((used)) = EP_ADDR_F_OWN | EP_ADDR_F_VIP;
 const enum router_stat router_stat_max __attribute__((used)) = ROUTER_STAT_MAX;
 const enum hc_mark hc_mark_magic __attribute__((used)) = HC_MARK_MAGIC;
+const enum ct_flags ct_flags_all __attribute__((used)) = CT_F_NEW;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/testutil"
 )
 
@@ -128,14 +126,7 @@ func listenUDP(t *testing.T, ns, addr string) <-chan string {
 // "event:<name>".
 func b1Counter(t *testing.T, n *node, name string) uint64 {
 	t.Helper()
-	out, errs, code := n.airctl("lb", "stats", "-o", "json")
-	if code != 0 {
-		t.Fatalf("airctl lb stats: %s", errs)
-	}
-	var st api.LBStats
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("airctl lb stats -o json: %v\n%s", err, out)
-	}
+	st := readLBCounters(t, n)
 	kind, key, _ := strings.Cut(name, ":")
 	if kind == "drop" {
 		return st.Drops[key]

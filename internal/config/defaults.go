@@ -11,6 +11,9 @@ const (
 	DefaultMaglevTableSize = 65537
 	DefaultLBMaxVIPs       = 65536
 	DefaultLBMaxBackends   = 65536
+	// DefaultFloodThreshold is lb.flood-threshold's default: new flows per
+	// second on one CPU (a core balances a few million).
+	DefaultFloodThreshold = 100_000
 )
 
 // Default returns a configuration with every default filled in and nothing
@@ -19,7 +22,7 @@ func Default() *Config {
 	return &Config{
 		Datapath: Datapath{PinPath: DefaultPinPath, XDPMode: "auto", Forwarding: "enable"},
 		LB: LB{MaglevTableSize: DefaultMaglevTableSize, MaxVIPs: DefaultLBMaxVIPs, MaxBackends: DefaultLBMaxBackends,
-			ConntrackSize: 1 << 20, ICMPTooBig: true},
+			ConntrackSize: 1 << 20, ICMPTooBig: true, FloodThreshold: DefaultFloodThreshold},
 		API:     API{Socket: DefaultSocket, SocketMode: 0o660},
 		Metrics: Metrics{Path: "/metrics"},
 		Log:     Log{Level: "info", Format: "text"},

@@ -134,6 +134,9 @@ type LB struct {
 	MaxBackends   int  `toml:"max-backends" json:"max_backends"`
 	ConntrackSize int  `toml:"conntrack-size" json:"conntrack_size"`
 	ICMPTooBig    bool `toml:"icmp-too-big" json:"icmp_too_big"`
+	// FloodThreshold is the rate of new flows per second on one CPU above
+	// which the data plane counts the excess as a flood (ct_flood); 0: off.
+	FloodThreshold int `toml:"flood-threshold" json:"flood_threshold"`
 	// EncapSourcePrefix is the outer IPv6 source of encapsulated packets;
 	// its host bits vary with the flow. Unset: the node's IPv6 underlay.
 	EncapSourcePrefix netip.Prefix `toml:"encap-source-prefix" json:"encap_source_prefix,omitzero"`

@@ -19,9 +19,9 @@ func newDatapathCollector(d *datapathComponent) *datapathCollector {
 		bytes: prometheus.NewDesc("aird_xdp_bytes_total",
 			"Bytes seen by the XDP pipeline on all uplinks, by address family.", []string{"family"}, nil),
 		events: prometheus.NewDesc("aird_lb_events_total",
-			"Load-balancer and decap events in XDP: conntrack hit/miss/insert/evict, tx, redirect, too-big relayed/generated, decap, ...", []string{"event"}, nil),
+			"Load-balancer and decap events in XDP: conntrack hit/miss/insert/evict/syn/promote/full, new flows beyond lb.flood-threshold (ct_flood), tx, redirect, too-big relayed/generated, decap, ...", []string{"event"}, nil),
 		drops: prometheus.NewDesc("aird_lb_drops_total",
-			"Packets the load-balancer stage dropped, by reason.", []string{"reason"}, nil),
+			"Packets the XDP pipeline dropped, by reason (load balancer, decap: tunnel_source, tunnel_destination, router).", []string{"reason"}, nil),
 	}
 }
 

@@ -79,10 +79,10 @@ func (c *datapathComponent) apply(old, new *config.Config) error {
 const pipelineHashSeed = 0x61697264 // "aird"
 
 // pipelineSettings derives the pipeline's settings from the configuration:
-// outer sources from the underlay (or lb.encap-source-prefix{,4}) and the
-// too-big switch.
+// outer sources from the underlay (or lb.encap-source-prefix{,4}), the
+// too-big switch and the flood threshold.
 func pipelineSettings(cfg *config.Config) bpf.Settings {
-	s := bpf.Settings{HashSeed: pipelineHashSeed, DisablePTB: !cfg.LB.ICMPTooBig}
+	s := bpf.Settings{HashSeed: pipelineHashSeed, DisablePTB: !cfg.LB.ICMPTooBig, FloodThreshold: uint32(cfg.LB.FloodThreshold)}
 	for _, a := range cfg.Node.Underlay {
 		if a.Is4() {
 			s.Src4 = netip.PrefixFrom(a, 32)
