@@ -124,5 +124,49 @@ func TestFIBSync(t *testing.T) {
 		if err := f.flush(); err != nil {
 			t.Fatal(err)
 		}
+
+		// Only the last message of a batch is acknowledged: refusals
+		// first, in the middle and last of a batch are each reported
+		// with their own error, and the rest of the batch is applied.
+		unreachable := []nexthop{{addr: netip.MustParseAddr("fd00:99::1")}}
+		good1, good2 := netip.MustParsePrefix("fd00:5:1::/64"), netip.MustParsePrefix("fd00:5:2::/64")
+		ops := []struct {
+			p       netip.Prefix
+			del     bool
+			nhs     []nexthop
+			refused bool
+		}{
+			{netip.MustParsePrefix("fd00:6:1::/64"), false, unreachable, true},
+			{good1, false, []nexthop{a}, false},
+			{netip.MustParsePrefix("fd00:6:2::/64"), true, nil, true}, // not there: ESRCH
+			{good2, false, []nexthop{b}, false},
+			{netip.MustParsePrefix("fd00:6:3::/64"), false, unreachable, true},
+		}
+		for _, op := range ops {
+			if op.del {
+				err = f.w.del(op.p)
+			} else {
+				err = f.w.replace(op.p, op.nhs, op.nhs)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.w.flush(); err != nil {
+			t.Fatal(err)
+		}
+		res := f.w.take()
+		if len(res) != len(ops) {
+			t.Fatalf("%d results for %d changes", len(res), len(ops))
+		}
+		for i, op := range ops {
+			if res[i].prefix != op.p || (res[i].err != nil) != op.refused {
+				t.Errorf("change %d (%s): result %s, %v; refused: %v", i, op.p, res[i].prefix, res[i].err, op.refused)
+			}
+		}
+		if v := fibRoutesOf(t, l, "-6"); !strings.Contains(v, "fd00:5:1::/64 via fd00:1::a") || !strings.Contains(v, "fd00:5:2::/64 via fd00:1::b") ||
+			strings.Contains(v, "fd00:6:") {
+			t.Errorf("after a batch with refusals:\n%s", v)
+		}
 	})
 }

@@ -16,9 +16,13 @@ const (
 	// resync is the period of the kernel check even without events: it
 	// puts back routes the kernel dropped (an interface went down and
 	// up); the tick also refreshes the restart marker. A check that took
-	// long waits dumpSpacing times as long before the next one.
-	resync      = 5 * time.Second
-	dumpSpacing = 20
+	// long waits dumpSpacing times as long before the next one, and none
+	// runs while the FIB is changing (a peer's table arriving or going:
+	// reading 100,000 routes back then only slows the load down), unless
+	// the last one is maxDumpDelay old.
+	resync       = 5 * time.Second
+	dumpSpacing  = 20
+	maxDumpDelay = 30 * time.Second
 )
 
 // kick asks the reconciler for a full pass (every learned prefix compared
@@ -69,7 +73,8 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 			}
 		case now := <-tick.C:
 			// Put back what someone else changed.
-			dump = now.Sub(lastDump) >= max(resync, dumpSpacing*r.fib.lastDump)
+			dump = now.Sub(lastDump) >= max(resync, dumpSpacing*r.fib.lastDump) &&
+				(now.Sub(r.lastChange) >= resync || now.Sub(lastDump) >= maxDumpDelay)
 			if r.gracefulRestart {
 				if err := r.marker.touch(); err != nil {
 					s.log.Warn("bgp: refresh restart marker", "err", err)
@@ -149,6 +154,9 @@ func (s *Speaker) reconcile(ctx context.Context, r *run, dump bool) error {
 	changed, err := r.fib.update(changes, synced)
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if changed > 0 {
+		r.lastChange = time.Now()
 	}
 	if changed > 0 || resynced {
 		s.log.Debug("bgp: FIB reconciled", "full", full, "dump", dump, "dirty", len(dirty), "changed", changed,

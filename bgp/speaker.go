@@ -103,9 +103,11 @@ type run struct {
 	advertised advertisedCounts
 
 	// The reconciler's own: the peers left out of the FIB for their
-	// limit, and whether the last pass was synced.
-	excluded map[netip.Addr]bool
-	synced   bool
+	// limit, whether the last pass was synced, and when a pass last
+	// changed the FIB.
+	excluded   map[netip.Addr]bool
+	synced     bool
+	lastChange time.Time
 }
 
 // New checks the options and the configuration (including password files)
