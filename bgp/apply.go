@@ -183,8 +183,9 @@ func (s *Speaker) applyPeer(ctx context.Context, r *run, p, old peer, w peerChan
 	addr := p.session.address.String()
 	switch w {
 	case add:
-		s.log.Info("bgp: adding peer", "peer", p.name, "address", addr)
-		return r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(false)})
+		restarting := r.restartingPeer(p.key)
+		s.log.Info("bgp: adding peer", "peer", p.name, "address", addr, "restarting", restarting)
+		return r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(restarting)})
 	case remove:
 		s.log.Info("bgp: removing peer", "peer", p.name, "address", addr)
 		return r.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr})

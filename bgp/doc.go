@@ -17,7 +17,10 @@
 // stale. A restart marker (StateDir/bgp-restart, refreshed every few
 // seconds while running, so a crash counts too) tells the next Start that
 // it restarts: if the marker is younger than the restart time, that Start
-// sets the Restart State and Forwarding State bits, GoBGP defers its
+// sets the Restart State and Forwarding State bits (also in the first
+// session of an unnumbered peer that discovery finds afterwards, within
+// the restart time: without them FRR flushes the routes it kept for us
+// as the session comes up), GoBGP defers its
 // updates until the peers' End-of-RIB (at most 30 s) and then sends
 // everything followed by End-of-RIB, so peers swap stale routes for fresh
 // ones without a withdrawal. Stop(StopShutdown) withdraws our routes, then

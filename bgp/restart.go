@@ -55,3 +55,34 @@ func (m restartMarker) remove() error {
 	}
 	return nil
 }
+
+// pendingRestart lists, on a graceful restart, the peers Start cannot add
+// yet (unnumbered ones: discovery finds their address later).
+func pendingRestart(peers []peer, restarting bool) map[string]bool {
+	pending := map[string]bool{}
+	if !restarting {
+		return pending
+	}
+	for _, p := range peers {
+		if !p.resolved() {
+			pending[p.key] = true
+		}
+	}
+	return pending
+}
+
+// restartingPeer reports whether the peer with key, being added now, is
+// one whose first session after a graceful restart is still to come: its
+// OPEN then carries the Restart State and Forwarding State bits like those
+// of the peers added at Start. Without them a helper (FRR) flushes the
+// routes it kept for us when the session comes up, and reinstalls them as
+// our UPDATEs arrive: a blink at every restart. Only the first add within
+// the restart time counts; a peer added later (a reload, an address
+// change) is a new session. Called with Speaker.mu held.
+func (r *run) restartingPeer(key string) bool {
+	if !r.restartPending[key] {
+		return false
+	}
+	delete(r.restartPending, key)
+	return time.Now().Before(r.restartEnds)
+}

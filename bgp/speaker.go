@@ -94,6 +94,11 @@ type run struct {
 	// interface; discovered is what they found. Both under Speaker.mu.
 	watches    map[string]*ifaceWatch
 	discovered map[string]netip.Addr
+	// restartPending are the unnumbered peers of a graceful restart that
+	// discovery has not found yet: their first session is still part of
+	// the restart (see restartingPeer). Under Speaker.mu.
+	restartPending map[string]bool
+	restartEnds    time.Time
 
 	// trim returns the memory of bulk route changes to the OS.
 	trim memTrim
@@ -196,6 +201,8 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 		loopDone:        make(chan struct{}),
 		watches:         map[string]*ifaceWatch{},
 		discovered:      map[string]netip.Addr{},
+		restartPending:  pendingRestart(peers, restarting),
+		restartEnds:     time.Now().Add(restartTime),
 		rib:             newRIBState(),
 	}
 	r.rib.setFilters(peers)

@@ -116,8 +116,14 @@ func (l *Lab) RouteNodes(tor, prefix string) []string {
 	if err != nil {
 		return nil
 	}
+	return l.nodesIn(out)
+}
+
+// nodesIn returns the names of the nodes whose ports (dev nI) the route
+// text names, sorted.
+func (l *Lab) nodesIn(route string) []string {
 	var names []string
-	for _, m := range viaDev.FindAllStringSubmatch(out, -1) {
+	for _, m := range viaDev.FindAllStringSubmatch(route, -1) {
 		for _, n := range l.AllNodes() {
 			if fmt.Sprint(n.Index) == m[1] {
 				names = append(names, n.Name)

@@ -73,25 +73,35 @@ func SetLinks(ns string, up bool) error {
 	return nil
 }
 
-// RouteWatch samples both ToRs' kernel routes to the VIPs every 50 ms and
-// records every time one of the expected LB nodes was missing from them:
-// what a restart must never cause.
+// RouteWatch samples both ToRs' kernel routes to the VIPs every 50 ms,
+// and follows every change their kernels make to them (ip monitor), and
+// records every time one of the expected LB nodes was missing from them or
+// a route was deleted: what a restart must never cause.
 type RouteWatch struct {
-	stop chan struct{}
-	done chan struct{}
-	mu   sync.Mutex
-	miss []string
-	n    int
+	stop     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	miss     []string
+	n        int
+	lab      *Lab
+	want     []string
+	monitors []*routeMonitor
 }
 
 // WatchRoutes starts watching that both ToRs route both VIPs via all of
 // nodes.
-func (l *Lab) WatchRoutes(nodes ...*Node) *RouteWatch {
-	w := &RouteWatch{stop: make(chan struct{}), done: make(chan struct{})}
+func (l *Lab) WatchRoutes(nodes ...*Node) (*RouteWatch, error) {
+	w := &RouteWatch{stop: make(chan struct{}), done: make(chan struct{}), lab: l}
 	var want []string
 	for _, n := range nodes {
 		want = append(want, n.Name)
 	}
+	w.want = want
+	ms, err := monitorAll(l.Tor1.NS, l.Tor2.NS)
+	if err != nil {
+		return nil, err
+	}
+	w.monitors = ms
 	go func() {
 		defer close(w.done)
 		for {
@@ -119,17 +129,21 @@ func (l *Lab) WatchRoutes(nodes ...*Node) *RouteWatch {
 			}
 		}
 	}()
-	return w
+	return w, nil
 }
 
-// Stop ends the watch and returns the misses seen and how many samples
-// were taken.
+// Stop ends the watch and returns the misses seen (sampled, then the
+// route changes the monitors saw) and how many samples were taken.
 func (w *RouteWatch) Stop() (misses []string, samples int) {
 	close(w.stop)
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.miss, w.n
+	misses = w.miss
+	for _, m := range w.monitors {
+		misses = append(misses, w.lab.vipMisses(m.ns, m.stop(), w.want)...)
+	}
+	return misses, w.n
 }
 
 // WaitRestartsDone waits until tor2 (BIRD) no longer holds any node in

@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,13 +16,6 @@ import (
 // and requires at least minRequests requests.
 func underLoad(t *testing.T, l *Lab, minRequests int, disrupt func(t *testing.T)) {
 	t.Helper()
-	underLoadExcept(t, l, minRequests, disrupt, nil)
-}
-
-// underLoadExcept is underLoad where known picks the route withdrawals that
-// are a known, reported bug: logged loudly, not failed.
-func underLoadExcept(t *testing.T, l *Lab, minRequests int, disrupt func(t *testing.T), known func(miss string) bool) {
-	t.Helper()
 	// A restart is over for the switches only at its End-of-RIB, which
 	// can take aird half a minute (selection deferral); one disruption
 	// must not land in the recovery of the one before.
@@ -34,7 +26,10 @@ func underLoadExcept(t *testing.T, l *Lab, minRequests int, disrupt func(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	watch := l.WatchRoutes(l.LBs...)
+	watch, err := l.WatchRoutes(l.LBs...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var done atomic.Int64
 	results := make(chan Result, 2)
@@ -77,10 +72,6 @@ func underLoadExcept(t *testing.T, l *Lab, minRequests int, disrupt func(t *test
 		t.Errorf("%d of %d established connections broke:\n%v", hr.Broken, hr.Conns, hr)
 	}
 	for _, m := range misses {
-		if known != nil && known(m) {
-			t.Logf("KNOWN BUG (reported, not failed): route withdrawn: %s", m)
-			continue
-		}
 		t.Errorf("route withdrawn: %s", m)
 	}
 }
@@ -96,16 +87,7 @@ func TestRackRestarts(t *testing.T) {
 	lb1 := l.LBs[0]
 	for _, how := range []string{"SIGUSR2", "SIGKILL"} {
 		t.Run(how, func(t *testing.T) {
-			// Known bug (reported): on SIGUSR2 aird can stop sending BFD
-			// before its BGP sessions close; FRR then sees BFD fail on a
-			// session still established, resets it without graceful
-			// restart and flushes the routes (seen once in about ten
-			// runs, on a loaded machine). BIRD (bfd graceful) keeps them.
-			var known func(string) bool
-			if how == "SIGUSR2" {
-				known = func(m string) bool { return strings.Contains(m, l.Tor1.NS+" routes") }
-			}
-			underLoadExcept(t, l, 10000, func(t *testing.T) {
+			underLoad(t, l, 10000, func(t *testing.T) {
 				var err error
 				if how == "SIGKILL" {
 					err = lb1.Kill()
@@ -122,7 +104,7 @@ func TestRackRestarts(t *testing.T) {
 				if err := l.waitServing(); err != nil {
 					t.Fatal(fmt.Errorf("after the restart: %w", err))
 				}
-			}, known)
+			})
 		})
 	}
 }
