@@ -100,6 +100,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			}
 			res.Retries++
 			if res.Retries%64 == 0 {
+				if ctx.Err() != nil { // a queue that never drains does not hold the flood forever
+					res.Duration = time.Since(start)
+					return res, ctx.Err()
+				}
 				time.Sleep(50 * time.Microsecond)
 			}
 		}
