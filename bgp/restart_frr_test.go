@@ -1,33 +1,15 @@
 package bgp
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/aird-net/aird/internal/testutil"
 )
-
-// lockedBuffer collects a command's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // A graceful restart with an unnumbered peer: discovery finds FRR after
 // Start, and the first session of the new speaker still carries the
@@ -56,7 +38,7 @@ func TestFRRUnnumberedGracefulRestart(t *testing.T) {
 		eventually(t, 30*time.Second, "FRR's kernel has both routes", inFRRKernel)
 
 		// Every change of FRR's kernel routes from here on.
-		var changes lockedBuffer
+		var changes testutil.SyncBuffer
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		mon := exec.CommandContext(ctx, "ip", "-ts", "-n", tor.NS, "monitor", "route")

@@ -34,15 +34,15 @@ func buildDeb(t *testing.T) string {
 }
 
 func TestDebPackage(t *testing.T) {
-	nspawnRequire(t)
+	testutil.NspawnRequire(t)
 	deb := buildDeb(t)
 	goVersion, err := exec.Command("bash", filepath.Join(testutil.ModuleRoot(t), "packaging", "version.sh"), "go").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("man-pages-render", func(t *testing.T) { debManPages(t, deb) })
-	c := nspawnBoot(t, func(root string) {
-		nspawnInstallFile(t, root, deb, "/root/aird.deb", 0o644)
+	c := testutil.NspawnBoot(t, func(root string) {
+		testutil.NspawnInstallFile(t, root, deb, "/root/aird.deb", 0o644)
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -125,8 +125,8 @@ func TestDebPackage(t *testing.T) {
 			t.Errorf("airctl status as a member of group aird: %v\n%s", err, out)
 		}
 		out, err := c.Exec("runuser", "-u", "other", "--", "airctl", "status")
-		if nspawnExitCode(err) != 1 || !strings.Contains(out, "permission denied: run as root or as a member of group aird") {
-			t.Errorf("airctl status as a non-member: exit %d\n%s", nspawnExitCode(err), out)
+		if testutil.NspawnExitCode(err) != 1 || !strings.Contains(out, "permission denied: run as root or as a member of group aird") {
+			t.Errorf("airctl status as a non-member: exit %d\n%s", testutil.NspawnExitCode(err), out)
 		}
 		// api.socket-group = "aird" works under the shipped unit.
 		conf := c.MustExec("cat", "/etc/aird/aird.toml")

@@ -49,15 +49,15 @@ prefixes = ["fd00:200::/40"]
 // switch's FIB keeps the node's route throughout; `systemctl stop aird` is
 // a stop, and the switch withdraws the route at once (CEASE).
 func TestSystemdRestartKeepsBGPRoutes(t *testing.T) {
-	nspawnRequire(t)
+	testutil.NspawnRequire(t)
 	testutil.RequireCommand(t, "bird")
 	aird, airctl := testutil.Binaries(t)
 	unit := filepath.Join(testutil.ModuleRoot(t), "systemd", "aird.service")
-	c := nspawnBoot(t, func(root string) {
-		nspawnInstallFile(t, root, aird, "/usr/bin/aird", 0o755)
-		nspawnInstallFile(t, root, airctl, "/usr/bin/airctl", 0o755)
-		sdInstallUnit(t, root, unit)
-		nspawnWriteFile(t, root, "/etc/aird/aird.toml", []byte(sdBGPConfig), 0o640)
+	c := testutil.NspawnBoot(t, func(root string) {
+		testutil.NspawnInstallFile(t, root, aird, "/usr/bin/aird", 0o755)
+		testutil.NspawnInstallFile(t, root, airctl, "/usr/bin/airctl", 0o755)
+		testutil.NspawnInstallUnit(t, root, unit)
+		testutil.NspawnWriteFile(t, root, "/etc/aird/aird.toml", []byte(sdBGPConfig), 0o640)
 	})
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -1,7 +1,7 @@
 package integration
 
 // End-to-end tests of systemd/aird.service under a real systemd, booted in a
-// systemd-nspawn container (see nspawn_test.go).
+// systemd-nspawn container (internal/testutil/nspawn.go).
 //
 //	AIRD_TEST_PRIVILEGED=1 go test ./integration/ -run Systemd -count=1 -v -timeout 30m
 //
@@ -76,7 +76,7 @@ func sdTestdata(t *testing.T, name string) []byte {
 }
 
 // showProps runs systemctl show -p ... and returns the properties.
-func sdShow(t *testing.T, c *nspawnContainer, unit string, props ...string) map[string]string {
+func sdShow(t *testing.T, c *testutil.NspawnContainer, unit string, props ...string) map[string]string {
 	t.Helper()
 	out := c.MustExec("systemctl", "show", "-p", strings.Join(props, ","), unit)
 	m := map[string]string{}
@@ -88,7 +88,7 @@ func sdShow(t *testing.T, c *nspawnContainer, unit string, props ...string) map[
 	return m
 }
 
-func sdAirctlStatus(t *testing.T, c *nspawnContainer) sdAirdStatus {
+func sdAirctlStatus(t *testing.T, c *testutil.NspawnContainer) sdAirdStatus {
 	t.Helper()
 	out, err := c.Exec("airctl", "status", "-o", "json")
 	if err != nil {
@@ -103,7 +103,7 @@ func sdAirctlStatus(t *testing.T, c *nspawnContainer) sdAirdStatus {
 }
 
 // procStatus reads /proc/PID/status in the container.
-func sdProcStatus(t *testing.T, c *nspawnContainer, pid string) map[string]string {
+func sdProcStatus(t *testing.T, c *testutil.NspawnContainer, pid string) map[string]string {
 	t.Helper()
 	out := c.MustExec("cat", "/proc/"+pid+"/status")
 	m := map[string]string{}
@@ -115,31 +115,12 @@ func sdProcStatus(t *testing.T, c *nspawnContainer, pid string) map[string]strin
 	return m
 }
 
-// sdInstallUnit installs systemd/aird.service into the container's root as
-// a manual install would, with the group aird its Group= names (what the
-// package's sysusers.d file and postinst do).
-func sdInstallUnit(t *testing.T, root, unit string) {
-	t.Helper()
-	nspawnInstallFile(t, root, unit, "/etc/systemd/system/aird.service", 0o644)
-	sdAddGroup(t, root)
-}
-
-// sdAddGroup creates the group aird in the container's root with
-// systemd-sysusers and the package's sysusers.d file.
-func sdAddGroup(t *testing.T, root string) {
-	t.Helper()
-	conf := filepath.Join(testutil.ModuleRoot(t), "packaging", "deb", "sysusers.conf")
-	nspawnInstallFile(t, root, conf, "/usr/lib/sysusers.d/aird.conf", 0o644)
-	testutil.RequireCommand(t, "systemd-sysusers")
-	testutil.Run(t, "systemd-sysusers", "--root="+root, "aird.conf")
-}
-
 // TestSystemdUnit boots systemd in a container and drives aird through
 // systemd/aird.service as installed: start (READY=1), capabilities, a good
 // reload, a rejected reload, stop, aird --cleanup, the watchdog, and a start
 // and restart over a pinned data plane.
 func TestSystemdUnit(t *testing.T) {
-	nspawnRequire(t)
+	testutil.NspawnRequire(t)
 	aird, airctl := testutil.Binaries(t)
 	unit := filepath.Join(testutil.ModuleRoot(t), "systemd", "aird.service")
 	cfg := sdTestdata(t, "aird.toml")
@@ -147,13 +128,13 @@ func TestSystemdUnit(t *testing.T) {
 	bad := sdTestdata(t, "aird-reload-bad.toml")
 	const cfgPath = "/etc/aird/aird.toml"
 
-	c := nspawnBoot(t, func(root string) {
-		nspawnInstallFile(t, root, aird, "/usr/bin/aird", 0o755)
-		nspawnInstallFile(t, root, airctl, "/usr/bin/airctl", 0o755)
-		sdInstallUnit(t, root, unit)
-		nspawnWriteFile(t, root, cfgPath, cfg, 0o640)
+	c := testutil.NspawnBoot(t, func(root string) {
+		testutil.NspawnInstallFile(t, root, aird, "/usr/bin/aird", 0o755)
+		testutil.NspawnInstallFile(t, root, airctl, "/usr/bin/airctl", 0o755)
+		testutil.NspawnInstallUnit(t, root, unit)
+		testutil.NspawnWriteFile(t, root, cfgPath, cfg, 0o640)
 	})
-	// Registered after nspawnBoot's cleanups, so it runs while the
+	// Registered after testutil.NspawnBoot's cleanups, so it runs while the
 	// container is still up.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -278,7 +259,7 @@ func TestSystemdUnit(t *testing.T) {
 		badLine := 1 + strings.Count(string(bad[:strings.Index(string(bad), "Level =")]), "\n")
 		c.WriteFile(cfgPath, bad, 0o640)
 		out, err := c.Exec("systemctl", "reload", "aird")
-		t.Logf("systemctl reload aird (bad file): exit %d\n%s", nspawnExitCode(err), out)
+		t.Logf("systemctl reload aird (bad file): exit %d\n%s", testutil.NspawnExitCode(err), out)
 		if err == nil {
 			t.Errorf("systemctl reload aird exited 0 on a rejected file; want non-zero")
 		}
@@ -439,7 +420,7 @@ func TestSystemdUnit(t *testing.T) {
 // sdCheckJournalFields: aird's journal entries are structured (go-systemd's
 // native protocol): the rejected key's error carries PRIORITY=3,
 // SYSLOG_IDENTIFIER=aird and the slog attributes as fields.
-func sdCheckJournalFields(t *testing.T, c *nspawnContainer, badLine int) {
+func sdCheckJournalFields(t *testing.T, c *testutil.NspawnContainer, badLine int) {
 	t.Helper()
 	out, err := c.Exec("journalctl", "-u", "aird", "-p", "err", "--no-pager", "-o", "json")
 	if err != nil {
@@ -469,7 +450,7 @@ func sdCheckJournalFields(t *testing.T, c *nspawnContainer, badLine int) {
 // the daemon, so it pins down the unit's capability set and system call
 // filter on its own.
 func TestSystemdSandbox(t *testing.T) {
-	nspawnRequire(t)
+	testutil.NspawnRequire(t)
 	root := testutil.ModuleRoot(t)
 	unitText, err := os.ReadFile(filepath.Join(root, "systemd", "aird.service"))
 	if err != nil {
@@ -485,11 +466,11 @@ func TestSystemdSandbox(t *testing.T) {
 		t.Fatalf("building the probe: %v\n%s", err, out)
 	}
 
-	c := nspawnBoot(t, func(r string) {
-		nspawnInstallFile(t, r, bin, "/usr/bin/aird-probe", 0o755)
-		nspawnWriteFile(t, r, "/etc/systemd/system/aird-probe.service", []byte(probeUnit), 0o644)
-		sdAddGroup(t, r)
-		nspawnWriteFile(t, r, "/etc/aird/aird.toml", sdTestdata(t, "aird.toml"), 0o640)
+	c := testutil.NspawnBoot(t, func(r string) {
+		testutil.NspawnInstallFile(t, r, bin, "/usr/bin/aird-probe", 0o755)
+		testutil.NspawnWriteFile(t, r, "/etc/systemd/system/aird-probe.service", []byte(probeUnit), 0o644)
+		testutil.NspawnAddAirdGroup(t, r)
+		testutil.NspawnWriteFile(t, r, "/etc/aird/aird.toml", sdTestdata(t, "aird.toml"), 0o640)
 	})
 	out, err := c.Exec("systemctl", "start", "aird-probe")
 	journal := c.Journal("aird-probe")

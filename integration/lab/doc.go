@@ -40,9 +40,10 @@
 // configuration, socket, pin path and STATE_DIRECTORY), not under
 // systemd: a restart is the SIGUSR2 restart outside systemd (exit keeping
 // routes, data plane and endpoints, then start again), and SIGTERM is a
-// stop. systemd's own restart path (systemctl restart with
-// KillSignal=SIGTERM and the unit's restart intent) is tested under a real
-// systemd in integration/nspawn_test.go and systemd_bgp_test.go.
+// stop. TestRackSystemd hands lb1 over to a real systemd (systemd-nspawn
+// booted in lb1's namespace with the host's bpffs, aird.service as
+// installed plus a drop-in for the lab's paths) and tests systemctl
+// restart and a SIGKILL that systemd recovers from under traffic.
 //
 // Every veth of the lab has transmit checksumming off and GRO on: a local
 // socket's packets otherwise leave a veth with partial checksums, which an

@@ -1,14 +1,14 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/aird-net/aird/internal/testutil"
 )
 
 // routeMonitor records every change the kernel of a ToR namespace makes to
@@ -18,25 +18,7 @@ type routeMonitor struct {
 	ns     string
 	cancel context.CancelFunc
 	cmd    *exec.Cmd
-	out    lockedBuffer
-}
-
-// lockedBuffer collects a command's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+	out    testutil.SyncBuffer
 }
 
 // startRouteMonitor runs ip monitor route in ns until stop.

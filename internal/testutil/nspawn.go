@@ -1,4 +1,4 @@
-package integration
+package testutil
 
 // Booting a real systemd in a systemd-nspawn container, for tests that
 // exercise systemd/aird.service end to end.
@@ -11,11 +11,12 @@ package integration
 // cache is never written to. The cache holds a marker file with the recipe
 // string below; changing the recipe rebuilds it.
 //
-// The container gets:
+// The container gets (NspawnBoot; NspawnBootWith changes the first two):
 //   - its own network namespace with a veth pair (--network-veth): host0
-//     inside, ve-NAME outside;
+//     inside, ve-NAME outside; or an existing namespace (NetNS);
 //   - a private bpffs instance bind-mounted on /sys/fs/bpf, so pins never
-//     reach the host's bpffs and disappear when the test unmounts it;
+//     reach the host's bpffs and disappear when the test unmounts it; or
+//     the host's own (HostBPFFS);
 //   - CAP_BPF and CAP_PERFMON on top of systemd-nspawn's default capability
 //     set (CAP_NET_ADMIN comes with the private network), and the bpf and
 //     perf_event_open system calls, which systemd-nspawn's own seccomp filter
@@ -33,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,8 +43,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/aird-net/aird/internal/testutil"
 )
 
 const (
@@ -60,13 +60,13 @@ const (
 	nspawnExecTimeout   = 90 * time.Second
 )
 
-// nspawnRequire makes the test unavailable (skip, or fail under
+// NspawnRequire makes the test unavailable (skip, or fail under
 // AIRD_TEST_PRIVILEGED=1) when it cannot boot a container here.
-func nspawnRequire(t *testing.T) {
+func NspawnRequire(t *testing.T) {
 	t.Helper()
-	testutil.RequirePrivileged(t)
+	RequirePrivileged(t)
 	for _, c := range []string{"debootstrap", "systemd-nspawn", "nsenter"} {
-		testutil.RequireCommand(t, c)
+		RequireCommand(t, c)
 	}
 }
 
@@ -320,8 +320,8 @@ func nspawnRemoveTree(dir string) error {
 	return os.RemoveAll(dir)
 }
 
-// nspawnContainer is a booted container.
-type nspawnContainer struct {
+// NspawnContainer is a booted container.
+type NspawnContainer struct {
 	t      *testing.T
 	Name   string // machine name; the host's veth end is ve-Name
 	Root   string // the container's / as seen from the host
@@ -332,14 +332,38 @@ type nspawnContainer struct {
 	exited chan struct{}
 }
 
-// nspawnBoot boots the cached rootfs in a container and waits until its
+// NspawnBoot boots the cached rootfs in a container and waits until its
 // systemd reports running or degraded. install is called with the
 // container's root directory (on the host) before boot. Everything (the
 // container, the veth pair, mounts, pins, temp dirs) is torn down when the
 // test ends, pass or fail.
-func nspawnBoot(t *testing.T, install func(root string)) *nspawnContainer {
+func NspawnBoot(t *testing.T, install func(root string)) *NspawnContainer {
 	t.Helper()
-	nspawnRequire(t)
+	return NspawnBootWith(t, NspawnOptions{Install: install})
+}
+
+// NspawnOptions change how NspawnBootWith boots the container.
+type NspawnOptions struct {
+	// Install is called with the container's root directory (on the
+	// host) before boot.
+	Install func(root string)
+	// NetNS runs the container in this existing network namespace (a
+	// path such as /run/netns/NAME) instead of a new one with a veth pair.
+	NetNS string
+	// HostBPFFS bind-mounts the host's /sys/fs/bpf instead of a private
+	// bpffs: pins are shared with the host (and with processes that ran
+	// before the container), so the caller removes what gets pinned.
+	HostBPFFS bool
+	// Binds are host directories bind-mounted read-write at the same path
+	// in the container.
+	Binds []string
+}
+
+// NspawnBootWith is NspawnBoot with options.
+func NspawnBootWith(t *testing.T, o NspawnOptions) *NspawnContainer {
+	t.Helper()
+	install := o.Install
+	NspawnRequire(t)
 	rootfs := nspawnRootfs(t)
 
 	dir, err := os.MkdirTemp("", "aird-nspawn-")
@@ -351,9 +375,9 @@ func nspawnBoot(t *testing.T, install func(root string)) *nspawnContainer {
 			t.Errorf("leaving %s: %v", dir, err)
 		}
 	})
-	c := &nspawnContainer{
+	c := &NspawnContainer{
 		t:      t,
-		Name:   testutil.UniqueName("airdsd"),
+		Name:   UniqueName("airdsd"),
 		Root:   filepath.Join(dir, "root"),
 		BPFFS:  filepath.Join(dir, "bpffs"),
 		log:    filepath.Join(dir, "nspawn.log"),
@@ -371,7 +395,7 @@ func nspawnBoot(t *testing.T, install func(root string)) *nspawnContainer {
 		t.Cleanup(func() { nspawnUnmount(t, c.Root) })
 	} else {
 		t.Logf("overlay mount failed (%v); copying the rootfs instead", err)
-		testutil.Run(t, "cp", "-a", rootfs+"/.", c.Root)
+		Run(t, "cp", "-a", rootfs+"/.", c.Root)
 	}
 
 	// systemd-nspawn keeps per-machine state under /run/systemd/nspawn; give
@@ -386,10 +410,14 @@ func nspawnBoot(t *testing.T, install func(root string)) *nspawnContainer {
 
 	// A private bpffs instance: pins made in the container live here only,
 	// and are gone once it is unmounted.
-	if err := unix.Mount("bpf", c.BPFFS, "bpf", 0, "mode=0700"); err != nil {
-		t.Fatalf("mount bpffs: %v", err)
+	if o.HostBPFFS {
+		c.BPFFS = "/sys/fs/bpf"
+	} else {
+		if err := unix.Mount("bpf", c.BPFFS, "bpf", 0, "mode=0700"); err != nil {
+			t.Fatalf("mount bpffs: %v", err)
+		}
+		t.Cleanup(func() { nspawnUnmount(t, c.BPFFS) })
 	}
-	t.Cleanup(func() { nspawnUnmount(t, c.BPFFS) })
 
 	if install != nil {
 		install(c.Root)
@@ -404,7 +432,6 @@ func nspawnBoot(t *testing.T, install func(root string)) *nspawnContainer {
 		"--register=no", "--keep-unit", "--boot",
 		"--directory=" + c.Root,
 		"--machine=" + c.Name,
-		"--network-veth",
 		"--capability=CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN",
 		"--system-call-filter=bpf perf_event_open",
 		"--bind=" + c.BPFFS + ":/sys/fs/bpf",
@@ -412,16 +439,37 @@ func nspawnBoot(t *testing.T, install func(root string)) *nspawnContainer {
 		"--link-journal=no",
 		"--setenv=SYSTEMD_COLORS=0",
 	}
+	if o.NetNS != "" {
+		args = append(args, "--network-namespace-path="+o.NetNS)
+	} else {
+		args = append(args, "--network-veth")
+	}
+	for _, b := range o.Binds {
+		args = append(args, "--bind="+b)
+	}
 	c.cmd = exec.Command("systemd-nspawn", args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	// If the test binary dies without running cleanups, the container is
 	// still shut down (systemd-nspawn turns SIGTERM into a clean halt).
+	// The parent death signal follows the thread that forked, not the
+	// process: systemd-nspawn is started from a thread locked for as long
+	// as it runs, or the container halts when the Go runtime ends that
+	// thread (after a goroutine that switched network namespaces exits).
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	t.Logf("systemd-nspawn %s", strings.Join(args, " "))
-	if err := c.cmd.Start(); err != nil {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		err := c.cmd.Start()
+		started <- err
+		if err == nil {
+			_ = c.cmd.Wait()
+			close(c.exited)
+		}
+	}()
+	if err := <-started; err != nil {
 		t.Fatalf("systemd-nspawn: %v", err)
 	}
-	go func() { _ = c.cmd.Wait(); close(c.exited) }()
 	t.Cleanup(c.shutdown)
 
 	start := time.Now()
@@ -430,9 +478,11 @@ func nspawnBoot(t *testing.T, install func(root string)) *nspawnContainer {
 		t.Fatalf("container did not boot: %v", err)
 	}
 	t.Logf("container %s booted in %s (PID 1 is host PID %d)", c.Name, time.Since(start).Round(10*time.Millisecond), c.Leader)
-	// Carrier on host0, so an uplink looks like an uplink.
-	_ = exec.Command("ip", "link", "set", "ve-"+c.Name, "up").Run()
-	c.MustExec("ip", "link", "set", "host0", "up")
+	if o.NetNS == "" {
+		// Carrier on host0, so an uplink looks like an uplink.
+		_ = exec.Command("ip", "link", "set", "ve-"+c.Name, "up").Run()
+		c.MustExec("ip", "link", "set", "host0", "up")
+	}
 	return c
 }
 
@@ -447,7 +497,7 @@ func nspawnUnmount(t *testing.T, path string) {
 // findLeader waits for the container's PID 1: a descendant of
 // systemd-nspawn whose PID in its own namespace is 1 and which has exec'ed
 // systemd.
-func (c *nspawnContainer) findLeader() int {
+func (c *NspawnContainer) findLeader() int {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -522,7 +572,7 @@ func nspawnPPid(pid int) int {
 	return p
 }
 
-func (c *nspawnContainer) waitRunning() error {
+func (c *NspawnContainer) waitRunning() error {
 	deadline := time.Now().Add(nspawnBootTimeout)
 	state := ""
 	for time.Now().Before(deadline) {
@@ -550,7 +600,7 @@ func (c *nspawnContainer) waitRunning() error {
 
 // shutdown halts the container (SIGTERM to systemd-nspawn is a clean
 // halt), then kills what is left. Runs as a cleanup.
-func (c *nspawnContainer) shutdown() {
+func (c *NspawnContainer) shutdown() {
 	select {
 	case <-c.exited:
 	default:
@@ -579,7 +629,7 @@ func (c *nspawnContainer) shutdown() {
 }
 
 // Log is systemd-nspawn's output so far (the container's console).
-func (c *nspawnContainer) Log() string {
+func (c *NspawnContainer) Log() string {
 	b, _ := os.ReadFile(c.log)
 	return string(nspawnTail(b, 200))
 }
@@ -587,7 +637,7 @@ func (c *nspawnContainer) Log() string {
 // ExecTimeout runs a command in the container (all its namespaces, a clean
 // environment) and returns its combined output; err is an *exec.ExitError
 // for a non-zero exit.
-func (c *nspawnContainer) ExecTimeout(timeout time.Duration, args ...string) (string, error) {
+func (c *NspawnContainer) ExecTimeout(timeout time.Duration, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	full := append([]string{
@@ -605,12 +655,12 @@ func (c *nspawnContainer) ExecTimeout(timeout time.Duration, args ...string) (st
 }
 
 // Exec is ExecTimeout with the default timeout.
-func (c *nspawnContainer) Exec(args ...string) (string, error) {
+func (c *NspawnContainer) Exec(args ...string) (string, error) {
 	return c.ExecTimeout(nspawnExecTimeout, args...)
 }
 
 // MustExec fails the test when the command fails.
-func (c *nspawnContainer) MustExec(args ...string) string {
+func (c *NspawnContainer) MustExec(args ...string) string {
 	c.t.Helper()
 	out, err := c.Exec(args...)
 	if err != nil {
@@ -620,7 +670,7 @@ func (c *nspawnContainer) MustExec(args ...string) string {
 }
 
 // Journal is the journal of one unit in the container.
-func (c *nspawnContainer) Journal(unit string) string {
+func (c *NspawnContainer) Journal(unit string) string {
 	out, err := c.ExecTimeout(30*time.Second, "journalctl", "-u", unit, "--no-pager", "-o", "short-monotonic", "-n", "400")
 	if err != nil {
 		return fmt.Sprintf("journalctl -u %s: %v\n%s", unit, err, out)
@@ -630,12 +680,12 @@ func (c *nspawnContainer) Journal(unit string) string {
 
 // WriteFile writes a file into the container's file system atomically
 // (temp file and rename, so a daemon never reads half a file).
-func (c *nspawnContainer) WriteFile(path string, data []byte, mode os.FileMode) {
+func (c *NspawnContainer) WriteFile(path string, data []byte, mode os.FileMode) {
 	c.t.Helper()
-	nspawnWriteFile(c.t, c.Root, path, data, mode)
+	NspawnWriteFile(c.t, c.Root, path, data, mode)
 }
 
-func nspawnWriteFile(t *testing.T, root, path string, data []byte, mode os.FileMode) {
+func NspawnWriteFile(t *testing.T, root, path string, data []byte, mode os.FileMode) {
 	t.Helper()
 	dst := filepath.Join(root, path)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -653,17 +703,17 @@ func nspawnWriteFile(t *testing.T, root, path string, data []byte, mode os.FileM
 	}
 }
 
-// nspawnInstallFile copies a host file into the container's file system.
-func nspawnInstallFile(t *testing.T, root, src, path string, mode os.FileMode) {
+// NspawnInstallFile copies a host file into the container's file system.
+func NspawnInstallFile(t *testing.T, root, src, path string, mode os.FileMode) {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nspawnWriteFile(t, root, path, data, mode)
+	NspawnWriteFile(t, root, path, data, mode)
 }
 
-func nspawnExitCode(err error) int {
+func NspawnExitCode(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return ee.ExitCode()
@@ -685,4 +735,23 @@ func nspawnTail(b []byte, lines int) []byte {
 		}
 	}
 	return b
+}
+
+// NspawnInstallUnit installs the unit file (systemd/aird.service) into
+// the container's root as a manual install would, with the group aird its
+// Group= names (what the package's sysusers.d file and postinst do).
+func NspawnInstallUnit(t *testing.T, root, unit string) {
+	t.Helper()
+	NspawnInstallFile(t, root, unit, "/etc/systemd/system/aird.service", 0o644)
+	NspawnAddAirdGroup(t, root)
+}
+
+// NspawnAddAirdGroup creates the group aird in the container's root with
+// systemd-sysusers and the package's sysusers.d file.
+func NspawnAddAirdGroup(t *testing.T, root string) {
+	t.Helper()
+	conf := filepath.Join(ModuleRoot(t), "packaging", "deb", "sysusers.conf")
+	NspawnInstallFile(t, root, conf, "/usr/lib/sysusers.d/aird.conf", 0o644)
+	RequireCommand(t, "systemd-sysusers")
+	Run(t, "systemd-sysusers", "--root="+root, "aird.conf")
 }
