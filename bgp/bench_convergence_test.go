@@ -494,11 +494,16 @@ func benchSettle(t *testing.T) time.Duration {
 // benchCPUProfile profiles the CPU into AIRD_BENCH_CPUPROFILE, if set,
 // until the returned function is called.
 func benchCPUProfile(t *testing.T, n, run int) (stop func()) {
+	return benchCPUProfileNamed(t, fmt.Sprintf("aird-n%d-run%d", n, run))
+}
+
+// benchCPUProfileNamed is benchCPUProfile into AIRD_BENCH_CPUPROFILE/name.pprof.
+func benchCPUProfileNamed(t *testing.T, name string) (stop func()) {
 	dir := os.Getenv("AIRD_BENCH_CPUPROFILE")
 	if dir == "" {
 		return func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("aird-n%d-run%d.pprof", n, run)))
+	f, err := os.Create(filepath.Join(dir, name+".pprof"))
 	if err != nil {
 		t.Fatal(err)
 	}

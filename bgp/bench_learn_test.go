@@ -65,6 +65,9 @@ type learnReceiver struct {
 	cpu func() time.Duration // its CPU time so far
 	// settled, if not nil, runs after the reading 20 s later.
 	settled func()
+	// profile, if not nil, profiles the receiver over a phase ("fib",
+	// "withdraw") until the returned function is called.
+	profile func(phase string) (stop func())
 }
 
 func TestBenchLearn(t *testing.T) {
@@ -201,7 +204,6 @@ max-prefixes = %d
 `, n+1)))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stopProfile := benchCPUProfile(t, n, run)
 	if err := sp.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -210,8 +212,10 @@ max-prefixes = %d
 		rss:     func() float64 { return learnMemory(t) },
 		cpu:     func() time.Duration { return selfCPU(t) },
 		settled: func() { benchHeapProfile(t, n, run) },
+		profile: func(phase string) func() {
+			return benchCPUProfileNamed(t, fmt.Sprintf("aird-n%d-run%d-%s", n, run, phase))
+		},
 	})
-	stopProfile()
 	res.Kind, res.Run = "aird", run
 	t.Logf("aird receiver N=%d run %d: FIB full %.0f ms after Established (CPU %.0f ms), withdrawn in %.0f ms (CPU %.0f ms); RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
 		n, run, res.FIBMS, res.FIBCPUMS, res.WithdrawMS, res.WithdrawCPUMS, res.RSSMB, res.SettledMB, res.WithdrawnMB)
@@ -230,6 +234,13 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 	res.N = n
 	var est time.Time
 	var cpu time.Duration
+	profile := func(phase string) func() {
+		if rcv.profile == nil {
+			return func() {}
+		}
+		return rcv.profile(phase)
+	}
+	stopProfile := profile("fib")
 	benchWait(t, "receiver established", func() (bool, string) {
 		if rcv.up() {
 			est, cpu = time.Now(), rcv.cpu()
@@ -245,6 +256,7 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 	stopTimeline := learnTimeline(t, w, est)
 	full := w.waitCount(t, n, diag)
 	res.FIBCPUMS = ms(rcv.cpu() - cpu)
+	stopProfile()
 	stopTimeline()
 	res.FIBMS = ms(full.Sub(est))
 	res.RSSMB = rcv.rss()
@@ -255,10 +267,12 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 	if rcv.settled != nil {
 		rcv.settled()
 	}
+	stopProfile = profile("withdraw")
 	start, cpu := time.Now(), rcv.cpu()
 	send.MustCmd(t, "disable", "static6")
 	gone := w.waitCount(t, 0, diag)
 	res.WithdrawCPUMS = ms(rcv.cpu() - cpu)
+	stopProfile()
 	res.WithdrawMS = ms(gone.Sub(start))
 	res.WithdrawnMB = rcv.rss()
 	send.MustCmd(t, "enable", "static6")

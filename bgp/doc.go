@@ -177,8 +177,9 @@
 //
 // hold-time 0 is refused (GoBGP cannot run a session without
 // keepalives). The FQDN capability carries the OS hostname, not
-// node.name: GoBGP reads it itself when it builds the OPEN and its API
-// has no setting for it. An unnumbered session sends the link-local next hop alone
+// node.name: GoBGP reads it itself (os.Hostname in capabilitiesFromConfig)
+// when it builds the OPEN and has no setting for it, and a UTS namespace
+// of aird's own would need CAP_SYS_ADMIN. An unnumbered session sends the link-local next hop alone
 // (a 16-byte next hop), never global plus link-local.
 //
 // The gRPC API of GoBGP (for the gobgp CLI) is served when grpc-socket is

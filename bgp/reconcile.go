@@ -17,11 +17,12 @@ const (
 	// puts back routes the kernel dropped (an interface went down and
 	// up); the tick also refreshes the restart marker. A check that took
 	// long waits dumpSpacing times as long before the next one, and none
-	// runs while the FIB is changing (a peer's table arriving or going:
-	// reading 100,000 routes back then only slows the load down), unless
-	// the last one is maxDumpDelay old.
+	// runs while the FIB is changing (a pass changed it within dumpQuiet:
+	// a peer's table arriving or going, when reading 100,000 routes back
+	// only slows the load down), unless the last one is maxDumpDelay old.
 	resync       = 5 * time.Second
 	dumpSpacing  = 20
+	dumpQuiet    = time.Second
 	maxDumpDelay = 30 * time.Second
 )
 
@@ -53,7 +54,9 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 	defer tick.Stop()
 	deadline := time.NewTimer(time.Until(r.tracker.deadline) + settle)
 	defer deadline.Stop()
-	var lastDump time.Time
+	// The first pass reads the kernel's table (the FIB starts without a
+	// view of it): the first check is due a period after it.
+	lastDump := time.Now()
 	for {
 		dump := false
 		select {
@@ -74,7 +77,7 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 		case now := <-tick.C:
 			// Put back what someone else changed.
 			dump = now.Sub(lastDump) >= max(resync, dumpSpacing*r.fib.lastDump) &&
-				(now.Sub(r.lastChange) >= resync || now.Sub(lastDump) >= maxDumpDelay)
+				(now.Sub(r.lastChange) >= dumpQuiet || now.Sub(lastDump) >= maxDumpDelay)
 			if r.gracefulRestart {
 				if err := r.marker.touch(); err != nil {
 					s.log.Warn("bgp: refresh restart marker", "err", err)

@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -9,7 +10,8 @@ import (
 )
 
 // Routes learned from BIRD, among them an IPv4 default with an IPv6 next
-// hop (RFC 8950), are installed; a route dropped from SetAdvertised leaves
+// hop (RFC 8950), are installed, and put back when deleted behind the
+// speaker's back; a route dropped from SetAdvertised leaves
 // BIRD's RIB; when BIRD dies the routes learned from it leave the FIB.
 func TestWithdrawAndSessionLoss(t *testing.T) {
 	labTest(t, func(t *testing.T, l *lab) {
@@ -29,11 +31,21 @@ prefixes = ["::/0", "0.0.0.0/0"]`), []Route{pod, vip})
 				!strings.Contains(fib4, "10.0.0.0"), fib6 + fib4
 		})
 
+		// A learned route deleted behind the speaker's back is put back
+		// by the periodic kernel check (every 5 s while the FIB is
+		// quiet).
+		ip(t, "-6", "route", "del", "default", "table", strconv.Itoa(l.Table), "proto", strconv.Itoa(l.Proto))
+		took := eventually(t, 15*time.Second, "the deleted default route is put back", func() (bool, string) {
+			fib6 := fibRoutesOf(t, l, "-6")
+			return strings.Contains(fib6, "default via "+tor.Addr), fib6
+		})
+		t.Logf("a route deleted behind the speaker's back was back in %s", took.Round(time.Millisecond))
+
 		start := time.Now()
 		if err := sp.SetAdvertised([]Route{pod}); err != nil {
 			t.Fatal(err)
 		}
-		took := eventually(t, 5*time.Second, "the VIP leaves BIRD", func() (bool, string) {
+		took = eventually(t, 5*time.Second, "the VIP leaves BIRD", func() (bool, string) {
 			return birdRoute(t, tor, "fd00:300::10/128") == "", "still there"
 		})
 		t.Logf("withdrawn VIP left BIRD's RIB in %s", took.Round(time.Millisecond))

@@ -9,7 +9,7 @@
 #                                         # withdrawn: BIRD or aird receiving
 #                                         # from one BIRD sender
 #   AIRD_BENCH_N=10000 AIRD_BENCH_RUNS=5 bench/bgp/run.sh
-#   AIRD_BENCH_CPUPROFILE=/tmp/prof bench/bgp/run.sh   # pprof per aird run
+#   AIRD_BENCH_CPUPROFILE=/tmp/prof bench/bgp/run.sh   # pprof per aird run (learn: per phase)
 #   AIRD_BENCH_HEAPPROFILE=/tmp/prof bench/bgp/run.sh  # heap profile per aird run
 #   AIRD_BENCH_TRACE=/tmp/prof bench/bgp/run.sh        # execution trace per aird run
 #   AIRD_BENCH_CONNECT=sender bench/bgp/run.sh   # senders connect (default: receiver)
