@@ -22,7 +22,7 @@ type routerEnv struct {
 	ns                string
 	uplink, epIfindex int
 	objs              *bpf.Objects
-	floor             *bpf.FloorObjects
+	floor             *FloorObjects
 	epMAC, epHostMAC  net.HardwareAddr
 	uplinkMAC         net.HardwareAddr
 }
@@ -60,8 +60,8 @@ func newRouterEnv(b *testing.B) *routerEnv {
 	}
 	b.Cleanup(func() { _ = objs.Close() })
 	e.objs = objs
-	var floor bpf.FloorObjects
-	if err := bpf.LoadFloorObjects(&floor, nil); err != nil {
+	var floor FloorObjects
+	if err := LoadFloorObjects(&floor, nil); err != nil {
 		b.Fatalf("load floor: %v", err)
 	}
 	b.Cleanup(func() { _ = floor.Close() })

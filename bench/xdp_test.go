@@ -49,7 +49,8 @@ type env struct {
 	ifindex  int // the uplink: packets arrive here and leave by XDP_TX
 	coll     *ebpf.Collection
 	prog     *ebpf.Program
-	floor    *bpf.FloorObjects
+	floor    *FloorObjects
+	lbm      *lb.Manager
 	ct       *ebpf.Map
 	ctShare  int // conntrack entries one CPU may fill
 	inserted int // new flows since the last conntrack reset
@@ -102,7 +103,7 @@ func newBenchNS(b testing.TB) (ns string, ifindex int) {
 }
 
 // newEnvIn loads a datapath with nVIPs VIPs for the uplink ifindex of ns.
-func newEnvIn(b testing.TB, ns string, ifindex int, nVIPs int) *env {
+func newEnvIn(b testing.TB, ns string, ifindex int, nVIPs int, protos ...string) *env {
 	b.Helper()
 
 	size := ctSize(b)
@@ -151,8 +152,8 @@ func newEnvIn(b testing.TB, ns string, ifindex int, nVIPs int) *env {
 			}
 		}
 	}
-	var floor bpf.FloorObjects
-	if err := bpf.LoadFloorObjects(&floor, nil); err != nil {
+	var floor FloorObjects
+	if err := LoadFloorObjects(&floor, nil); err != nil {
 		b.Fatalf("load floor: %v", err)
 	}
 	b.Cleanup(func() { _ = floor.Close() })
@@ -162,25 +163,31 @@ func newEnvIn(b testing.TB, ns string, ifindex int, nVIPs int) *env {
 	e.node, e.lbMaps = bpf.NewNode(lenientView(b, coll, bpf.ViewPipeline)), maps
 	must(b, e.node.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::/96")}))
 	if nVIPs > 0 {
-		e.program(b, maps, nVIPs)
+		if len(protos) == 0 {
+			protos = []string{"tcp"}
+		}
+		e.program(b, maps, nVIPs, protos...)
 	}
 	return e
 }
 
-// program configures nVIPs services (vipAddr(v):443/tcp) over the same 100
+// program configures nVIPs services (vipAddr(v):443 over protos) over the same 100
 // IPv6 backends through the control plane the daemon runs (lb.Manager and
 // lb.Programmer): one shared Maglev table, sized for 100 backends.
-func (e *env) program(b testing.TB, maps bpf.LBMaps, nVIPs int) {
+func (e *env) program(b testing.TB, maps bpf.LBMaps, nVIPs int, protos ...string) {
 	b.Helper()
 	m := newManager(b, maps)
+	e.lbm = m
 	backends := make([]lb.Backend, nBackends)
 	for i := range backends {
 		backends[i] = lb.Backend{Address: netip.MustParseAddr(fmt.Sprintf("2001:db8:be::%x", i+1)), Weight: 100}
 	}
-	services := make([]lb.Service, nVIPs)
-	for v := range services {
-		services[v] = lb.Service{Name: fmt.Sprintf("vip%d", v), VIP: vipAddr(v), Port: 443, Protocol: "tcp",
-			Backends: backends, HealthCheck: lb.HealthCheck{Type: "none"}}
+	var services []lb.Service
+	for _, proto := range protos {
+		for v := range nVIPs {
+			services = append(services, lb.Service{Name: fmt.Sprintf("vip%d-%s", v, proto), VIP: vipAddr(v), Port: 443, Protocol: proto,
+				Backends: backends, HealthCheck: lb.HealthCheck{Type: "none"}})
+		}
 	}
 	must(b, m.Apply(lb.Config{Services: services}))
 }
@@ -188,7 +195,7 @@ func (e *env) program(b testing.TB, maps bpf.LBMaps, nVIPs int) {
 // newManager is the load balancer's control plane writing maps, quiet
 // (its log lines would split the benchmark's result lines).
 func newManager(b testing.TB, maps bpf.LBMaps) *lb.Manager {
-	m, err := lb.New(context.Background(), lb.Options{OnServing: func([]netip.Addr) {}, Dataplane: lb.NewProgrammer(maps, nil),
+	m, err := lb.New(context.Background(), lb.Options{OnServing: func([]netip.Addr) {}, Dataplane: lb.NewProgrammer(maps, lb.ProgrammerOptions{Logger: slog.New(slog.DiscardHandler)}),
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -580,10 +587,8 @@ func BenchmarkNewFlowACK(b *testing.B) {
 // BenchmarkNewFlowUDP: like BenchmarkNewFlow with a first UDP datagram,
 // which pays a conntrack lookup (miss) before the insert.
 func BenchmarkNewFlowUDP(b *testing.B) {
-	e := newEnv(b, 1)
-	ms := e.coll.Maps[bpf.DatapathMapVips]
-	k := bpf.VIPKey(vipAddr(0), 17, 443)
-	must(b, ms.Put(&k, &bpf.DatapathVipValue{VipId: 0}))
+	ns, ifindex := newBenchNS(b)
+	e := newEnvIn(b, ns, ifindex, 1, "udp")
 	newFlows(b, e, func(uint32) int { return 0 }, startUDP)
 }
 

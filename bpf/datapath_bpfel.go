@@ -352,8 +352,8 @@ const (
 	DatapathMapHcConf               = "hc_conf"
 	DatapathMapLbStats              = "lb_stats"
 	DatapathMapLocalAddrs           = "local_addrs"
-	DatapathMapMaglev               = "maglev"
 	DatapathMapMaglevMeta           = "maglev_meta"
+	DatapathMapMaglevV2             = "maglev_v2"
 	DatapathMapNexthops             = "nexthops"
 	DatapathMapNodeAddrs            = "node_addrs"
 	DatapathMapRouteCache           = "route_cache"
@@ -448,8 +448,8 @@ type DatapathMapSpecs struct {
 	HcConf         *ebpf.MapSpec `ebpf:"hc_conf"`
 	LbStats        *ebpf.MapSpec `ebpf:"lb_stats"`
 	LocalAddrs     *ebpf.MapSpec `ebpf:"local_addrs"`
-	Maglev         *ebpf.MapSpec `ebpf:"maglev"`
 	MaglevMeta     *ebpf.MapSpec `ebpf:"maglev_meta"`
+	MaglevV2       *ebpf.MapSpec `ebpf:"maglev_v2"`
 	Nexthops       *ebpf.MapSpec `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.MapSpec `ebpf:"node_addrs"`
 	RouteCache     *ebpf.MapSpec `ebpf:"route_cache"`
@@ -516,8 +516,8 @@ type DatapathMaps struct {
 	HcConf         *ebpf.Map `ebpf:"hc_conf"`
 	LbStats        *ebpf.Map `ebpf:"lb_stats"`
 	LocalAddrs     *ebpf.Map `ebpf:"local_addrs"`
-	Maglev         *ebpf.Map `ebpf:"maglev"`
 	MaglevMeta     *ebpf.Map `ebpf:"maglev_meta"`
+	MaglevV2       *ebpf.Map `ebpf:"maglev_v2"`
 	Nexthops       *ebpf.Map `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.Map `ebpf:"node_addrs"`
 	RouteCache     *ebpf.Map `ebpf:"route_cache"`
@@ -545,8 +545,8 @@ func (m *DatapathMaps) Close() error {
 		m.HcConf,
 		m.LbStats,
 		m.LocalAddrs,
-		m.Maglev,
 		m.MaglevMeta,
+		m.MaglevV2,
 		m.Nexthops,
 		m.NodeAddrs,
 		m.RouteCache,

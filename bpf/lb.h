@@ -411,7 +411,7 @@ static __always_inline int maglev_pick(__u32 vip_id, __u64 hash, __u32 *id)
 	__u32 slot, slot_blocks, idx;
 	void *table;
 
-	table = bpf_map_lookup_elem(&maglev, &vip_id);
+	table = bpf_map_lookup_elem(&maglev_v2, &vip_id);
 	if (!table)
 		return DROP_NO_BACKEND;
 	b = maglev_block(table, 0);

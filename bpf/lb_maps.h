@@ -112,7 +112,7 @@ struct nexthop {
 };
 
 /*
- * A Maglev table is one inner map of maglev: an ARRAY of 8-byte blocks,
+ * A Maglev table is one inner map of maglev_v2: an ARRAY of 8-byte blocks,
  * built by the control plane for one weighted set of backends and shared
  * by every VIP with that set. Each table has its own size
  * (BPF_F_INNER_MAP): a prime number of slots M, chosen from the VIP's
@@ -125,7 +125,7 @@ struct nexthop {
  *   blocks S+1 .. S+(n+1)/2   index i: backend id in lane (i-1) % 2 of
  *                             block S + 1 + (i-1) / 2
  *
- * Installing a new inner map in maglev[vip_id] switches a VIP's table
+ * Installing a new inner map in maglev_v2[vip_id] switches a VIP's table
  * atomically, header and all.
  */
 enum maglev_layout {
@@ -146,17 +146,18 @@ union maglev_block {
 
 struct maglev_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP);
-	__uint(max_entries, 1); /* every table has its own size */
+	/* Every table has its own size; the control plane writes it through mmap. */
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, union maglev_block);
 };
 
 /*
- * struct table_meta is what the control plane installed in maglev[vip_id]:
+ * struct table_meta is what the control plane installed in maglev_v2[vip_id]:
  * a restarted control plane learns the installed tables from it without
  * reading them back (that needs CAP_SYS_ADMIN). The data path never reads
- * it. An entry is valid only while maglev[vip_id] holds the map table_id.
+ * it. An entry is valid only while maglev_v2[vip_id] holds the map table_id.
  */
 struct table_meta {
 	__u32 table_id;  /* the inner map's id */
@@ -172,12 +173,20 @@ struct {
 	__type(value, struct vip_value);
 } vips SEC(".maps");
 
+/*
+ * maglev_v2: vip_id -> Maglev table. The kernel fixes the inner layout
+ * (struct maglev_table) when the outer map is created, and without
+ * CAP_SYS_ADMIN a restarted aird cannot look at a pinned outer map's inner
+ * maps to compare: the layout is versioned in the map's name instead, so
+ * that a new layout gets a new map and the pin of the old one is removed.
+ * Change the suffix with the layout (TestMaglevLayoutVersioned).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, VIP_MAX);
 	__type(key, __u32);
 	__array(values, struct maglev_table);
-} maglev SEC(".maps");
+} maglev_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

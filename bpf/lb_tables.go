@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -85,20 +87,38 @@ func (t MaglevTable) validate() error {
 
 // encode returns the table's blocks in the C layout.
 func (t MaglevTable) encode() [][maglevBlockBytes]byte {
-	blocks := make([][maglevBlockBytes]byte, t.Blocks())
-	binary.LittleEndian.PutUint32(blocks[0][0:], uint32(len(t.Slots)))
-	binary.LittleEndian.PutUint32(blocks[0][4:], uint32(len(t.Backends)))
-	for s, i := range t.Slots {
-		b := maglevHdrBlocks + uint32(s)/maglevSlotsPerBlk
-		binary.LittleEndian.PutUint16(blocks[b][2*(uint32(s)%maglevSlotsPerBlk):], i)
-	}
-	first := maglevHdrBlocks + (uint32(len(t.Slots))+maglevSlotsPerBlk-1)/maglevSlotsPerBlk
-	for i, id := range t.Backends {
-		b := first + uint32(i)/maglevIDsPerBlk
-		binary.LittleEndian.PutUint32(blocks[b][4*(uint32(i)%maglevIDsPerBlk):], id)
+	buf := t.encodeInto(nil)
+	blocks := make([][maglevBlockBytes]byte, len(buf)/maglevBlockBytes)
+	for i := range blocks {
+		copy(blocks[i][:], buf[i*maglevBlockBytes:])
 	}
 	return blocks
 }
+
+// encodeInto writes the table's blocks in the C layout into buf's storage
+// (grown as needed) and returns them.
+func (t MaglevTable) encodeInto(buf []byte) []byte {
+	n := int(t.Blocks()) * maglevBlockBytes
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	binary.LittleEndian.PutUint32(buf[0:], uint32(len(t.Slots)))
+	binary.LittleEndian.PutUint32(buf[4:], uint32(len(t.Backends)))
+	slots := buf[maglevHdrBlocks*maglevBlockBytes:]
+	for s, i := range t.Slots {
+		binary.LittleEndian.PutUint16(slots[2*s:], i) // four 16-bit lanes per block, in slot order
+	}
+	first := (maglevHdrBlocks + (uint32(len(t.Slots))+maglevSlotsPerBlk-1)/maglevSlotsPerBlk) * maglevBlockBytes
+	for i, id := range t.Backends {
+		binary.LittleEndian.PutUint32(buf[first+4*uint32(i):], id) // two 32-bit lanes per block
+	}
+	return buf
+}
+
+// encodeBufs recycles the buffers NewTable encodes tables in.
+var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // Table is a Maglev table loaded into the kernel (an inner map of maglev),
 // ready to be installed for any number of VIPs. Close releases this
@@ -114,24 +134,48 @@ func (t *Table) ID() ebpf.MapID { return t.id }
 // Close releases the handle.
 func (t *Table) Close() error { return t.m.Close() }
 
-// NewTable loads t into a new inner map.
+// Pin pins the table at path (on bpffs), replacing what is pinned there:
+// the table then outlives every handle and every VIP until unpinned.
+func (t *Table) Pin(path string) error {
+	_ = os.Remove(path)
+	if err := t.m.Pin(path); err != nil {
+		return fmt.Errorf("pin maglev table: %w", err)
+	}
+	return nil
+}
+
+// LoadPinnedTable opens the table pinned at path.
+func LoadPinnedTable(path string) (*Table, error) {
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open pinned maglev table: %w", err)
+	}
+	info, err := m.Info()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("pinned maglev table: %w", err), m.Close())
+	}
+	id, _ := info.ID()
+	return &Table{m: m, id: id}, nil
+}
+
+// NewTable loads t into a new inner map, written through a memory
+// mapping (the map is BPF_F_MMAPABLE): one copy, no per-entry syscall
+// work.
 func (l *LB) NewTable(t MaglevTable) (*Table, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
-	blocks := t.encode()
+	bp := encodeBufs.Get().(*[]byte)
+	defer encodeBufs.Put(bp)
+	*bp = t.encodeInto(*bp)
 	m, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name: "maglev_table", Type: ebpf.Array, KeySize: 4, ValueSize: maglevBlockBytes,
-		MaxEntries: uint32(len(blocks)), Flags: unix.BPF_F_INNER_MAP,
+		MaxEntries: t.Blocks(), Flags: unix.BPF_F_INNER_MAP | unix.BPF_F_MMAPABLE,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create maglev table: %w", err)
 	}
-	keys := make([]uint32, len(blocks))
-	for i := range keys {
-		keys[i] = uint32(i)
-	}
-	if _, err := m.BatchUpdate(keys, blocks, nil); err != nil {
+	if err := writeMapped(m, *bp); err != nil {
 		return nil, errors.Join(fmt.Errorf("fill maglev table: %w", err), m.Close())
 	}
 	info, err := m.Info()
@@ -140,6 +184,20 @@ func (l *LB) NewTable(t MaglevTable) (*Table, error) {
 	}
 	id, _ := info.ID()
 	return &Table{m: m, id: id}, nil
+}
+
+// writeMapped copies data to the start of an mmapable array's values
+// through a mapping it removes at once (ebpf.Map.Memory keeps its mapping
+// until garbage collected, and thousands of tables would stay mapped).
+func writeMapped(m *ebpf.Map, data []byte) error {
+	page := os.Getpagesize()
+	size := (len(data) + page - 1) / page * page
+	b, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("map table memory: %w", err)
+	}
+	copy(b, data)
+	return unix.Munmap(b)
 }
 
 // TableBatch is how many outer-map entries InstallTables writes with one

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -37,5 +38,22 @@ func TestMaglevTableLayout(t *testing.T) {
 	}
 	if err := (MaglevTable{Slots: []uint16{2}, Backends: []uint32{1}}).validate(); err == nil {
 		t.Fatal("a slot naming a missing backend index was accepted")
+	}
+}
+
+// The inner layout of maglev is part of its name (lb_maps.h): this
+// fingerprint changes with the layout, and the test says to rename the map
+// then, so that a restarted aird replaces the pinned map instead of
+// failing to install tables in it.
+func TestMaglevLayoutVersioned(t *testing.T) {
+	spec, err := LoadSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := spec.Maps[MapMaglev].InnerMap
+	got := fmt.Sprintf("%s %s type=%s key=%d value=%d flags=%#x", MapMaglev, in.Value.TypeName(), in.Type, in.KeySize, in.ValueSize, in.Flags)
+	const want = "maglev_v2 maglev_block type=Array key=4 value=8 flags=0x1400"
+	if got != want {
+		t.Fatalf("maglev's inner layout is now %q (was %q): if the layout changed, give the map a new name (maglev_v3) in lb_maps.h, then update this test", got, want)
 	}
 }

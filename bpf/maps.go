@@ -40,7 +40,7 @@ type PipelineMaps struct {
 // cache, conntrack and the per-VIP/backend counters.
 type LBMaps struct {
 	Vips         *ebpf.Map `ebpf:"vips"`
-	Maglev       *ebpf.Map `ebpf:"maglev"`
+	Maglev       *ebpf.Map `ebpf:"maglev_v2"`
 	MaglevMeta   *ebpf.Map `ebpf:"maglev_meta"`
 	Backends     *ebpf.Map `ebpf:"backends"`
 	Allow        *ebpf.Map `ebpf:"allow"`
@@ -73,7 +73,7 @@ func IDOwnerMaps() []string { return []string{DatapathMapVips, DatapathMapBacken
 // or an allow list would apply to whatever service or backend gets its id
 // next.
 func IDDependentMaps() []string {
-	return []string{DatapathMapMaglev, DatapathMapMaglevMeta, DatapathMapAllow, DatapathMapNexthops,
+	return []string{DatapathMapMaglevV2, DatapathMapMaglevMeta, DatapathMapAllow, DatapathMapNexthops,
 		DatapathMapConntrack, DatapathMapVipStats, DatapathMapBackendStats}
 }
 

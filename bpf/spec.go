@@ -13,7 +13,7 @@ const (
 	ProgramXDP = DatapathProgAirdXdp
 	// MapMaglev is the ARRAY_OF_MAPS vip_id -> Maglev table; every inner
 	// map has its own size (BPF_F_INNER_MAP, see MaglevTable).
-	MapMaglev = DatapathMapMaglev
+	MapMaglev = DatapathMapMaglevV2
 	// MapConntrack is the flow -> backend table: an array of
 	// DatapathCtSet, ConntrackSize/4/possible-CPUs sets per CPU (the
 	// ct_sets constant), sized at load time (Config.ConntrackSize).
@@ -104,7 +104,7 @@ func Configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	sizes := map[string]uint32{
 		DatapathMapVips:         VIPEntriesPerID * cfg.MaxVIPs,
-		DatapathMapMaglev:       cfg.MaxVIPs,
+		DatapathMapMaglevV2:     cfg.MaxVIPs,
 		DatapathMapMaglevMeta:   cfg.MaxVIPs,
 		DatapathMapVipStats:     cfg.MaxVIPs,
 		DatapathMapBackends:     cfg.MaxBackends + 1,

@@ -117,8 +117,15 @@ func (n *node) writeConfig(body string) {
 // namespace, so the host's bpffs stays visible) and waits for READY=1.
 func (n *node) start() {
 	n.t.Helper()
+	n.startWithin(20 * time.Second)
+}
+
+// startWithin is start with a longer wait for READY=1 (a large
+// configuration).
+func (n *node) startWithin(d time.Duration) {
+	n.t.Helper()
 	n.launch("nsenter", "--net=/run/netns/"+n.ns, n.aird, "--config", n.cfgPath)
-	n.notify.waitFor(n.t, "READY=1", 20*time.Second)
+	n.notify.waitFor(n.t, "READY=1", d)
 }
 
 // launch starts aird with the command line given (a wrapper and aird's

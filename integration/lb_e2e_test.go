@@ -152,7 +152,10 @@ func (l *lbLab) waitHealthy(t *testing.T, want ...string) {
 	l.waitServiceHealthy(t, "web", want...)
 }
 
-// waitServiceHealthy is waitHealthy for the service called name.
+// waitServiceHealthy is waitHealthy for the service called name: the
+// backends in want, and only those, are healthy, and the data plane's
+// table has exactly them (its usable count follows the programming, a
+// moment after the health state).
 func (l *lbLab) waitServiceHealthy(t *testing.T, name string, want ...string) {
 	t.Helper()
 	var last string
@@ -173,7 +176,7 @@ func (l *lbLab) waitServiceHealthy(t *testing.T, name string, want ...string) {
 				healthy = append(healthy, b.Address.String())
 			}
 		}
-		return strings.Join(healthy, ",") == strings.Join(want, ",")
+		return strings.Join(healthy, ",") == strings.Join(want, ",") && ss[i].Usable == len(want)
 	}) {
 		t.Fatalf("backends of %s healthy never became %v:\n%s", name, want, last)
 	}

@@ -32,7 +32,7 @@ func pinnedTable(t *testing.T, pin, vip string, port uint16) map[uint32]int {
 	if err := vips.Lookup(&k, &v); err != nil {
 		return nil
 	}
-	outer, err := ebpf.LoadPinnedMap(filepath.Join(pin, "maps", bpf.DatapathMapMaglev), nil)
+	outer, err := ebpf.LoadPinnedMap(filepath.Join(pin, "maps", bpf.DatapathMapMaglevV2), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,14 @@ func (p *Programmer) adoptTables(a *Adopted) error {
 	if err != nil {
 		return err
 	}
+	ids := make(map[uint64]bool, len(installed))
+	for _, id := range installed {
+		ids[uint64(id)] = true
+	}
+	pinned, err := p.adoptPins(ids)
+	if err != nil {
+		return err
+	}
 	byVID := p.byVID()
 	byID := map[uint64]*table{}
 	for vid, id := range installed {
@@ -113,11 +121,25 @@ func (p *Programmer) adoptTables(a *Adopted) error {
 		t := byID[uint64(id)]
 		if t == nil {
 			t = &table{key: m.Table, id: uint64(id), usable: m.Usable}
+			if key, ok := pinned[uint64(id)]; ok && key == t.key {
+				t.pinned = true
+				p.shared[t.key] = t
+			}
 			byID[uint64(id)] = t
 		}
 		t.refs++
 		s.table, s.config = t, m.Config
 		a.Tables++
+	}
+	// A pinned table whose record is missing (a crash between install and
+	// record) is not accounted for: its pin goes, the vip keeps it until
+	// its service is programmed again.
+	for id, key := range pinned {
+		if t := byID[id]; t == nil || !t.pinned {
+			if err := removePin(p.pinPath(key)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -52,11 +52,13 @@ func (p *Programmer) buildTables(builds []*build, tx *txn) error {
 			for b := range next {
 				t, err := p.buildTable(&mb, &slots, b)
 				mu.Lock()
+				if err == nil {
+					b.table = t
+					tx.onUndo(func() error { err := t.t.Close(); t.t = nil; return err })
+					err = p.keepTable(t, tx)
+				}
 				if err != nil {
 					errs = append(errs, err)
-				} else {
-					b.table = t
-					tx.onUndo(t.t.Close)
 				}
 				mu.Unlock()
 			}
@@ -110,8 +112,13 @@ func (p *Programmer) installTables(pl *plan, tx *txn) error {
 			if sp.build != nil {
 				sp.ps.table = sp.build.table
 			}
+			h, done, err := p.handle(sp.ps.table)
+			if err != nil {
+				return err
+			}
+			defer done()
 			vids = append(vids, sp.ps.vid)
-			tables = append(tables, sp.ps.table.t)
+			tables = append(tables, h)
 			changed = append(changed, sp)
 		}
 	}
@@ -143,15 +150,22 @@ func (p *Programmer) restoreTables(sps []*svcPlan) error {
 		switch {
 		case sp.old == nil:
 			errs = append(errs, p.lb.DeleteTables(vid), p.lb.SetTableMeta(vid, bpf.DatapathTableMeta{}))
-		case sp.old.table != nil && sp.old.table.t != nil:
+		case sp.old.table != nil && sp.old.table.shareable():
 			o := sp.old.table
-			errs = append(errs, p.lb.InstallTables([]uint32{vid}, []*bpf.Table{o.t}),
+			h, done, err := p.handle(o)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			errs = append(errs, p.lb.InstallTables([]uint32{vid}, []*bpf.Table{h}),
 				p.lb.SetTableMeta(vid, bpf.DatapathTableMeta{TableId: uint32(o.id), Usable: o.usable, Config: sp.old.config, Table: o.key}))
+			done()
 		default:
 			p.log.Warn("lb: a failed change could not restore a table adopted from the earlier process; the service keeps the new one",
 				"service", sp.ps.key.String())
 			// The table stays installed after this process drops its
-			// handle (the undo of its build): keep it like an adopted one.
+			// handle and pin (the undo of its build): keep it like an
+			// adopted one without a pin.
 			t := sp.ps.table
 			if sp.old.table != nil {
 				p.unref(sp.old.table)
@@ -189,12 +203,7 @@ func (p *Programmer) addAllow(sp *svcPlan, tx *txn) error {
 // fragments-only port-0 entry carrying the vip id (table, allow list and
 // counters) of the service with the lowest port.
 func (p *Programmer) wantedEntries(pl *plan, a netip.Addr) map[ServiceKey]bpf.DatapathVipValue {
-	keys := slices.Clone(p.byAddr[a])
-	for k, s := range pl.next {
-		if k.VIP == a && s != nil && !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
+	keys := append(slices.Clone(p.byAddr[a]), pl.added[a]...)
 	out := map[ServiceKey]bpf.DatapathVipValue{}
 	lowest := map[uint8]*progService{}
 	port0 := map[uint8]bool{}
@@ -263,8 +272,11 @@ func (p *Programmer) commit(pl *plan) error {
 	var errs []error
 	for a := range pl.addrs {
 		want := p.wantedEntries(pl, a)
-		for k := range p.entries {
-			if k.VIP != a {
+		// What address a may hold: its services before the change, the
+		// address entry and the port-0 entries of both protocols.
+		had := append(slices.Clone(p.byAddr[a]), ServiceKey{VIP: a}, ServiceKey{VIP: a, Proto: 6}, ServiceKey{VIP: a, Proto: 17})
+		for _, k := range had {
+			if _, in := p.entries[k]; !in {
 				continue
 			}
 			if _, ok := want[k]; !ok {
@@ -287,6 +299,7 @@ func (p *Programmer) commit(pl *plan) error {
 	if pl.full {
 		errs = append(errs, p.removeStale())
 	}
+	p.dropHandles(pl.builds)
 	return errors.Join(errs...)
 }
 
@@ -300,7 +313,7 @@ func (p *Programmer) commitService(sp *svcPlan) error {
 	}
 	if ps.table != nil && (sp.old == nil || sp.old.table != ps.table) {
 		ps.table.refs++
-		if ps.table.t != nil {
+		if ps.table.shareable() {
 			p.shared[ps.table.key] = ps.table
 		}
 	}
@@ -350,12 +363,7 @@ func (p *Programmer) unref(t *table) {
 	if t.refs--; t.refs > 0 {
 		return
 	}
-	if t.t != nil {
-		if p.shared[t.key] == t {
-			delete(p.shared, t.key)
-		}
-		_ = t.t.Close()
-	}
+	p.release(t)
 }
 
 // unrefBackends drops one service's use of backends; a backend no
@@ -385,9 +393,16 @@ func (p *Programmer) deleteBackend(a netip.Addr) error {
 }
 
 // removeStale removes, after a full change, what adoption found and no
-// service claimed: backends, tables and allow lists of unknown vip ids.
+// service claimed: backends, tables and allow lists of unknown vip ids,
+// vips entries of addresses without services.
 func (p *Programmer) removeStale() error {
 	var errs []error
+	for k := range p.entries {
+		if len(p.byAddr[k.VIP]) == 0 {
+			errs = append(errs, p.lb.DeleteService(k.VIP, k.Proto, k.Port))
+			delete(p.entries, k)
+		}
+	}
 	for a := range p.ids.backendOf {
 		if p.beRefs[a] == 0 {
 			errs = append(errs, p.deleteBackend(a))

@@ -38,7 +38,7 @@ func loadMapsWith(t testing.TB, cfg bpf.Config) bpf.LBMaps {
 // newProgrammer returns a programmer that adopted maps.
 func newProgrammer(t testing.TB, maps bpf.LBMaps) (*Programmer, *IDs, Adopted) {
 	t.Helper()
-	p := NewProgrammer(maps, nil)
+	p := NewProgrammer(maps, ProgrammerOptions{})
 	ids := NewIDs(p.Limits())
 	a, err := p.Adopt(ids)
 	if err != nil {

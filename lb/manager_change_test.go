@@ -79,7 +79,7 @@ func TestManagerIDs(t *testing.T) {
 		t.Fatalf("IDs without a data plane = %+v, want nil", ids)
 	}
 	maps := loadMaps(t)
-	p := NewProgrammer(maps, nil)
+	p := NewProgrammer(maps, ProgrammerOptions{})
 	m = newManagerWith(t, p, "")
 	s := svc("fd00:100::1", "fd00:100::2")
 	dns := svc("fd00:100::2", "fd00:100::3")
@@ -181,7 +181,7 @@ func TestRestartKeepsHealthView(t *testing.T) {
 	stop := backendServer(t, "127.0.0.5:18082")
 	defer stop()
 	web := service("web", "fd00:300::10", 18082, "127.0.0.5", "127.0.0.6") // .6 never answers
-	m1 := newManagerWith(t, NewProgrammer(maps, nil), "")
+	m1 := newManagerWith(t, NewProgrammer(maps, ProgrammerOptions{}), "")
 	apply(t, m1, web)
 	vid := func(m *Manager) uint32 { return m.IDs(nil, false)[0].VIPID }
 	down, _ := m1.ids.Backend(netip.MustParseAddr("127.0.0.6"))
@@ -193,7 +193,7 @@ func TestRestartKeepsHealthView(t *testing.T) {
 	// after Apply.
 	slow := web
 	slow.HealthCheck.Interval, slow.HealthCheck.Timeout = 2e9, 1e9
-	m2 := newManagerWith(t, NewProgrammer(maps, nil), "")
+	m2 := newManagerWith(t, NewProgrammer(maps, ProgrammerOptions{}), "")
 	apply(t, m2, slow)
 	if got := tableID(t, maps, vid(m2)); got != table {
 		t.Fatalf("the restart replaced the adopted table before any probe answered (%d -> %d)", table, got)

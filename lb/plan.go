@@ -15,6 +15,7 @@ type plan struct {
 	svcs   []*svcPlan
 	remove []*progService
 	next   map[ServiceKey]*progService // post-change state of the keys the change touches; nil: removed
+	added  map[netip.Addr][]ServiceKey // keys the change adds, by VIP address
 	builds []*build
 	addrs  map[netip.Addr]bool // VIP addresses whose vips entries to reconcile
 	usable map[ServiceKey]uint32
@@ -45,7 +46,7 @@ func (p *Programmer) plan(ch Change, tx *txn) (*plan, error) {
 	if size == 0 {
 		size = DefaultMaglevTableSize
 	}
-	pl := &plan{full: ch.Full, next: map[ServiceKey]*progService{}, addrs: map[netip.Addr]bool{},
+	pl := &plan{full: ch.Full, next: map[ServiceKey]*progService{}, added: map[netip.Addr][]ServiceKey{}, addrs: map[netip.Addr]bool{},
 		usable: make(map[ServiceKey]uint32, len(ch.Upsert))}
 	upserted := make(map[ServiceKey]bool, len(ch.Upsert))
 	for _, u := range ch.Upsert {
@@ -67,6 +68,9 @@ func (p *Programmer) plan(ch Change, tx *txn) (*plan, error) {
 		pl.svcs = append(pl.svcs, sp)
 		pl.next[sp.ps.key] = sp.ps
 		pl.addrs[sp.ps.key.VIP] = true
+		if sp.old == nil {
+			pl.added[sp.ps.key.VIP] = append(pl.added[sp.ps.key.VIP], sp.ps.key)
+		}
 		if sp.ps.table != nil {
 			pl.usable[sp.ps.key] = sp.ps.table.usable
 		} else if sp.build != nil {
@@ -222,7 +226,7 @@ func (p *Programmer) planService(u Upsert, limit uint32, builds map[digest]*buil
 		ps.table = old.table // held: the earlier process's view of health stands
 	case old != nil && old.table != nil && old.table.key == key:
 		ps.table = old.table
-	case p.shared[key] != nil:
+	case p.shared[key] != nil && p.shared[key].shareable():
 		ps.table, sp.install = p.shared[key], true
 	default:
 		b := builds[key]

@@ -72,12 +72,13 @@ type Upsert struct {
 type Programmer struct {
 	lb      *bpf.LB
 	log     *slog.Logger
+	tabDir  string // where tables are pinned; "": handles kept open instead
 	ids     *IDs
 	svcs    map[ServiceKey]*progService
 	byAddr  map[netip.Addr][]ServiceKey // VIP address -> its services
 	entries map[ServiceKey]bpf.DatapathVipValue
 	beRefs  map[netip.Addr]int // backend address -> services using it
-	shared  map[digest]*table  // tables this process built, by digest
+	shared  map[digest]*table  // tables that can be shared: with a handle or a pin, by digest
 	allowN  int                // allow entries in the map
 	workers int
 	// stale is what adoption found and no service claims until the
@@ -98,13 +99,24 @@ type progService struct {
 	config   digest       // of the installed table's configuration
 }
 
+// ProgrammerOptions configure a Programmer.
+type ProgrammerOptions struct {
+	Logger *slog.Logger // default slog.Default()
+	// TableDir, a directory on bpffs, keeps every Maglev table pinned
+	// (named by its digest) instead of holding a file descriptor per
+	// table: a table is opened again when another service can share it,
+	// also after a restart. "" keeps a descriptor per table (tests).
+	TableDir string
+}
+
 // NewProgrammer returns a programmer for maps (loaded with the id spaces
 // of bpf.Config); Adopt reads what an earlier process programmed.
-func NewProgrammer(maps bpf.LBMaps, log *slog.Logger) *Programmer {
+func NewProgrammer(maps bpf.LBMaps, o ProgrammerOptions) *Programmer {
+	log := o.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Programmer{lb: bpf.NewLB(maps), log: log, svcs: map[ServiceKey]*progService{},
+	return &Programmer{lb: bpf.NewLB(maps), log: log, tabDir: o.TableDir, svcs: map[ServiceKey]*progService{},
 		byAddr: map[netip.Addr][]ServiceKey{}, entries: map[ServiceKey]bpf.DatapathVipValue{},
 		beRefs: map[netip.Addr]int{}, shared: map[digest]*table{}, staleAllow: map[uint32][]netip.Prefix{},
 		workers: max(1, runtime.GOMAXPROCS(0))}

@@ -3,9 +3,11 @@ package lb
 import (
 	"maps"
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/aird-net/aird/bpf"
+	"github.com/aird-net/aird/internal/testutil"
 )
 
 func TestProgrammerFollowsServicesAndHealth(t *testing.T) {
@@ -184,6 +186,13 @@ func TestProgrammerRefusedChangeChangesNothing(t *testing.T) {
 	maps := loadMapsWith(t, bpf.Config{MaxVIPs: 8, MaxBackends: 8, ConntrackSize: 4096})
 	p, ids, _ := newProgrammer(t, maps)
 	ss := manyServices(4)
+	// A first start that fails half-way leaves nothing programmed.
+	if _, err := p.Program(Change{Upsert: allUsable(ss...), Full: true, TableSize: 300}); err == nil {
+		t.Fatal("a first program with tables that cannot be built succeeded")
+	}
+	if st := snap(t, maps); len(st.vips)+len(st.backends)+len(st.tables)+len(st.meta)+len(st.allow) != 0 {
+		t.Fatalf("a failed first program left entries: %s", st)
+	}
 	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true})
 	before := snap(t, maps)
 	freeV, freeB := ids.FreeVIPs(), ids.FreeBackends()
@@ -268,4 +277,49 @@ func TestProgrammerInstallsTablesInBatches(t *testing.T) {
 	p, ids, _ = newProgrammer(t, lm)
 	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true})
 	check("restart without table records", ids)
+}
+
+// With a table directory, tables are pinned by digest instead of held
+// open: one pin per distinct table, shared again after a restart (a new
+// service whose table equals an adopted one gets that table), unpinned
+// with their last service; stale pins are removed at adoption.
+func TestProgrammerPinsTables(t *testing.T) {
+	lm := loadMaps(t)
+	dir := testutil.TempPinPath(t)
+	pins := func() int {
+		es, _ := os.ReadDir(dir)
+		return len(es)
+	}
+	newP := func() (*Programmer, *IDs) {
+		p := NewProgrammer(lm, ProgrammerOptions{TableDir: dir})
+		ids := NewIDs(p.Limits())
+		if _, err := p.Adopt(ids); err != nil {
+			t.Fatal(err)
+		}
+		return p, ids
+	}
+	ss := manyServices(10) // five distinct tables
+	p, _ := newP()
+	mustProgram(t, p, Change{Upsert: allUsable(ss[:9]...), Full: true})
+	if n := pins(); n != 5 {
+		t.Fatalf("%d table pins, want 5", n)
+	}
+
+	p, ids := newP()
+	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true}) // ss[9] is new, its table that of ss[4]
+	vid := func(s Service) uint32 { id, _ := ids.VIP(s.Key()); return id }
+	if tableID(t, lm, vid(ss[9])) != tableID(t, lm, vid(ss[4])) {
+		t.Fatal("a new service did not share the adopted table equal to its own")
+	}
+	if n := pins(); n != 5 {
+		t.Fatalf("%d table pins after the restart, want 5", n)
+	}
+	mustProgram(t, p, Change{Remove: []ServiceKey{ss[4].Key(), ss[9].Key()}})
+	if n := pins(); n != 4 {
+		t.Fatalf("%d table pins after removing the users of one table, want 4", n)
+	}
+	mustProgram(t, p, Change{Full: true})
+	if n := pins(); n != 0 {
+		t.Fatalf("%d table pins left without services", n)
+	}
 }

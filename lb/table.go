@@ -95,11 +95,18 @@ func digestOf(size uint32, ms []member) digest {
 }
 
 // table is one Maglev table in the kernel, shared by the vip ids whose
-// services have its digest (refs counts them).
+// services have its digest (refs counts them). It can be installed for
+// another vip id while this process has a handle on it (t) or it is
+// pinned; a table adopted from an earlier process without a pin has
+// neither.
 type table struct {
 	key    digest
-	t      *bpf.Table // nil: adopted from an earlier process (no handle to share it)
+	t      *bpf.Table // open handle, or nil
+	pinned bool       // pinned at Programmer.pinPath(key)
 	id     uint64     // the kernel's map id
 	usable uint32     // backends with slots
 	refs   int
 }
+
+// shareable reports whether the table can be installed for more vip ids.
+func (t *table) shareable() bool { return t.t != nil || t.pinned }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/testutil"
 )
 
@@ -57,8 +58,9 @@ func TestCheckConfigRefusesHostileFiles(t *testing.T) {
 }
 
 // TestCheckConfigAtTheLimits loads the costliest files within the limits:
-// nested inline tables up to MaxItems, and about the most services that fit
-// (16,383 with a backend each, in 3.9 MB).
+// nested inline tables up to MaxItems, the most [[services]] with a
+// backend each that MaxItems allows (16,383), and 10,000 services of 100
+// backends each written as addresses (plain elements, MaxScalars).
 func TestCheckConfigAtTheLimits(t *testing.T) {
 	for _, c := range []struct {
 		name, want string
@@ -66,7 +68,7 @@ func TestCheckConfigAtTheLimits(t *testing.T) {
 	}{
 		{"inline tables", "unknown key", func() string {
 			var b strings.Builder
-			for i := 0; (i+1)*8 <= 1<<18; i++ {
+			for i := 0; (i+1)*8 <= config.MaxItems; i++ {
 				fmt.Fprintf(&b, "k%d = %s1%s\n", i, strings.Repeat("{a=", 7), strings.Repeat("}", 7))
 			}
 			return b.String()
@@ -76,11 +78,15 @@ func TestCheckConfigAtTheLimits(t *testing.T) {
 			b.WriteString("[node]\nname = \"n1\"\nunderlay = [\"192.168.0.1\", \"fd00::1\"]\n" +
 				"[[ipam.pools]]\nname = \"svc\"\nkind = \"service\"\nprefixes = [\"10.0.0.0/8\"]\n")
 			for i := range 16383 {
-				fmt.Fprintf(&b, "\n[[services]]\nname = \"svc-%d\"\nvip = \"10.0.%d.%d\"\nport = 443\nprotocol = \"tcp\"\n"+
+				fmt.Fprintf(&b, "\n[[services]]\nname = \"svc-%d\"\nvip = \"10.1.%d.%d\"\nport = 443\nprotocol = \"tcp\"\n"+
 					"allow-sources = [\"0.0.0.0/0\"]\nbackends = [{ address = \"fd00:1:%x::%x\", weight = 100 }]\n"+
 					"health-check = { type = \"http\", path = \"/healthz\", interval = \"5s\" }\n", i, i>>8, i&255, i>>8, i&255)
 			}
 			return b.String()
+		}},
+		{"10000 services of 100 backends", "configuration is valid", func() string {
+			sc := testutil.LBScale{VIPs: 10000, PerVIP: 100, Pool: 2000, Seed: 1}
+			return "[node]\nname = \"n1\"\nunderlay = [\"fd00:100:1::1\"]\n" + sc.TOML(nil)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

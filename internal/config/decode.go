@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -16,7 +17,14 @@ type defaulter interface {
 	setDefaults()
 }
 
+// stringForm is implemented by schema tables that may also be written as
+// one string (a backend as its address).
+type stringForm interface {
+	decodeString(s string) error
+}
+
 var (
+	stringFormType      = reflect.TypeFor[stringForm]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	valueDecoderType    = reflect.TypeFor[valueDecoder]()
 	defaulterType       = reflect.TypeFor[defaulter]()
@@ -48,6 +56,12 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 		}
 		if pv.Type().Implements(textUnmarshalerType) {
 			d.text(path, v, pv.Interface().(encoding.TextUnmarshaler))
+			return
+		}
+		if s, ok := v.(string); ok && pv.Type().Implements(stringFormType) {
+			if err := pv.Interface().(stringForm).decodeString(s); err != nil {
+				d.r.at(path, "%s", cleanTextErr(err))
+			}
 			return
 		}
 	}
@@ -239,7 +253,14 @@ func (d *decoder) unknown(path, key string, fields map[string]int) {
 }
 
 // fieldsByTag maps each toml tag of a struct type to its field index.
+// fieldTags caches fieldsByTag: a file may hold a million tables of one
+// type.
+var fieldTags sync.Map // reflect.Type -> map[string]int
+
 func fieldsByTag(t reflect.Type) map[string]int {
+	if m, ok := fieldTags.Load(t); ok {
+		return m.(map[string]int)
+	}
 	out := make(map[string]int, t.NumField())
 	for i := range t.NumField() {
 		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
@@ -247,5 +268,6 @@ func fieldsByTag(t reflect.Type) map[string]int {
 			out[tag] = i
 		}
 	}
+	fieldTags.Store(t, out)
 	return out
 }

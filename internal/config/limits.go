@@ -13,8 +13,10 @@ import (
 // that no file, however written, makes a load take more than bounded time
 // and memory (docs/configuration.md, "Limits").
 const (
-	// MaxFileSize is the largest file aird reads, in bytes (4 MiB).
-	MaxFileSize = 4 << 20
+	// MaxFileSize is the largest file aird reads, in bytes (32 MiB): room
+	// for a service per vip id of the default data plane (65,536), or for
+	// 10,000 services of 100 backends each written as address strings.
+	MaxFileSize = 32 << 20
 	// MaxDepth bounds nesting: the key names, arrays and inline tables
 	// from the top of the file down to a value. The deepest key of the
 	// schema, written entirely inline, needs 9.
@@ -24,6 +26,11 @@ const (
 	// MaxItems bounds the key names (each part of a dotted key or table
 	// header counts) and array elements of a file.
 	MaxItems = 1 << 18
+	// MaxScalars bounds the plain elements of arrays (strings, numbers,
+	// booleans, dates: elements that are not arrays or inline tables).
+	// They cost the parser far less than a key or a table: room for
+	// 10,000 services of 100 backends each written as addresses.
+	MaxScalars = 1 << 21
 	// MaxPoolPrefixes bounds the prefixes of [[ipam.pools]] (in all) and
 	// ipam.pod-prefixes: each list is checked for overlaps pairwise.
 	MaxPoolPrefixes = 4096
@@ -68,7 +75,7 @@ func readFile(path string) ([]byte, error) {
 
 // tooLarge is the error for a file above MaxFileSize.
 func tooLarge(name, size string) *Error {
-	return &Error{File: name, Msg: fmt.Sprintf("the file is %s; a configuration file may be at most %d bytes (4 MiB)", size, MaxFileSize)}
+	return &Error{File: name, Msg: fmt.Sprintf("the file is %s; a configuration file may be at most %d bytes (32 MiB)", size, MaxFileSize)}
 }
 
 func notRegular(name string, m fs.FileMode) *Error {

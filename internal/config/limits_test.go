@@ -87,17 +87,17 @@ func TestLoadRefusesLargeFiles(t *testing.T) {
 		}
 		return p
 	}
-	big := write("big.toml", 10<<20)
-	oneError(t, loadWithin(t, big), "10485760 bytes", "at most 4194304 bytes (4 MiB)")
+	big := write("big.toml", 40<<20)
+	oneError(t, loadWithin(t, big), "41943040 bytes", "at most 33554432 bytes (32 MiB)")
 	over := write("over.toml", MaxFileSize+1)
-	oneError(t, loadWithin(t, over), "4194305 bytes")
+	oneError(t, loadWithin(t, over), "33554433 bytes")
 	// At the limit the file is read and parsed: its errors are about keys.
 	at := write("at.toml", MaxFileSize)
 	e := oneError(t, loadWithin(t, at), "underlay")
 	if e.Key != "node.underlay" {
 		t.Errorf("a file of exactly %d bytes: %v", MaxFileSize, e)
 	}
-	if _, err := Parse("x", make([]byte, MaxFileSize+1)); err == nil || !strings.Contains(err.Error(), "at most 4194304 bytes") {
+	if _, err := Parse("x", make([]byte, MaxFileSize+1)); err == nil || !strings.Contains(err.Error(), "at most 33554432 bytes") {
 		t.Errorf("Parse of %d bytes: %v", MaxFileSize+1, err)
 	}
 }
@@ -114,6 +114,7 @@ func TestShapeLimits(t *testing.T) {
 		return b.String()
 	}
 	elems := func(n int) string { return "a = [" + strings.Repeat("1,", n) + "]\n" }
+	tables := func(n int) string { return "a = [" + strings.Repeat("{},", n) + "]\n" }
 	long := strings.Repeat("k", MaxKeyLen)
 	for _, c := range []struct {
 		name, src string
@@ -133,7 +134,9 @@ func TestShapeLimits(t *testing.T) {
 		{"quoted key name beyond", `"` + long + `\u0041" = 1`, "1:1", long + "A", "129 bytes"},
 		{"keys at the limit", keys(MaxItems), "", "", ""},
 		{"keys beyond", keys(MaxItems + 1), fmt.Sprintf("%d:1", MaxItems+1), fmt.Sprintf("k%d", MaxItems), "more than 262144 key names and array elements"},
-		{"elements beyond", elems(MaxItems), fmt.Sprintf("1:%d", 6+2*(MaxItems-1)), fmt.Sprintf("a[%d]", MaxItems-1), "more than 262144"},
+		{"table elements beyond", tables(MaxItems), fmt.Sprintf("1:%d", 6+3*(MaxItems-1)), fmt.Sprintf("a[%d]", MaxItems-1), "more than 262144"},
+		{"plain elements at the limit", elems(MaxScalars), "", "", ""},
+		{"plain elements beyond", elems(MaxScalars + 1), fmt.Sprintf("1:%d", 6+2*MaxScalars), fmt.Sprintf("a[%d]", MaxScalars), "more than 2097152 plain array elements"},
 		{"structure in strings and comments", "a = \"[[[[[[[[[[[[[[[[[[[{{{{{{{{{{{{{{{{{{\" # [[[[[[[[[[[[[[[[[[[[[\nb = '''\n" +
 			nest(30, "[", "]", "") + "'''\n" + `c = """` + nest(30, "{", "}", "") + `\""""` + "\n", "", "", ""},
 	} {

@@ -205,3 +205,15 @@ type Log struct {
 	Level  string `toml:"level" json:"level"`
 	Format string `toml:"format" json:"format"`
 }
+
+// decodeString reads a backend written as its address alone
+// (backends = ["fd00::1", "fd00::2"]): weight 100. The compact form keeps
+// a file of many services small and quick to read.
+func (b *Backend) decodeString(s string) error {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return err
+	}
+	b.Address = a
+	return nil
+}

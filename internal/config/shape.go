@@ -7,7 +7,7 @@ import (
 )
 
 // checkShape is the first pass over a file, before the TOML parser: one
-// linear scan that enforces MaxDepth, MaxKeyLen and MaxItems. The parser's
+// linear scan that enforces MaxDepth, MaxKeyLen, MaxItems and MaxScalars. The parser's
 // time and memory grow with the square of the nesting (a 20 KB file of
 // nested inline tables takes it gigabytes), and every later pass is linear
 // in the items of a file once these are bounded.
@@ -34,6 +34,7 @@ type shapeScanner struct {
 	line      int
 	lineStart int
 	items     int
+	scalars   int
 	stack     []shapeLevel // from the top of the file to the current value
 	stopped   bool         // at an error: a limit, or text TOML does not allow
 	err       *Error
@@ -90,6 +91,19 @@ func (s *shapeScanner) item(at Pos) {
 	s.items++
 	if s.items > MaxItems {
 		s.fail(at, "more than %d key names and array elements; the limit is %d", MaxItems, MaxItems)
+	}
+}
+
+// element counts one array element: an array or inline table as an item,
+// anything else against MaxScalars.
+func (s *shapeScanner) element(at Pos) {
+	if c := s.peek(0); c == '[' || c == '{' {
+		s.item(at)
+		return
+	}
+	s.scalars++
+	if s.scalars > MaxScalars {
+		s.fail(at, "more than %d plain array elements (strings, numbers, booleans, dates); the limit is %d", MaxScalars, MaxScalars)
 	}
 }
 
@@ -304,7 +318,7 @@ func (s *shapeScanner) array() {
 			s.stack = s.stack[:level]
 			return
 		}
-		s.item(s.here())
+		s.element(s.here())
 		s.value()
 		s.stack[level].index++
 		s.skipAll()

@@ -82,20 +82,27 @@ func (v *validator) ifname(path, name string) {
 
 // unicast checks that a is a usable unicast host address.
 func (v *validator) unicast(path string, a netip.Addr, what string) bool {
+	if msg := unicastProblem(a, what); msg != "" {
+		v.errf(path, "%s", msg)
+		return false
+	}
+	return true
+}
+
+// unicastProblem says what makes a no usable unicast host address, or "".
+func unicastProblem(a netip.Addr, what string) string {
 	switch {
 	case !a.IsValid():
-		v.errf(path, "%s is required", what)
+		return fmt.Sprintf("%s is required", what)
 	case a.Zone() != "":
-		v.errf(path, "%s %s must not have a zone", what, a)
+		return fmt.Sprintf("%s %s must not have a zone", what, a)
 	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() ||
 		a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		v.errf(path, "%s %s is not a routable unicast address", what, a)
+		return fmt.Sprintf("%s %s is not a routable unicast address", what, a)
 	case a.Is4In6():
-		v.errf(path, "%s %s is an IPv4-mapped IPv6 address: write it as %s", what, a, a.Unmap())
-	default:
-		return true
+		return fmt.Sprintf("%s %s is an IPv4-mapped IPv6 address: write it as %s", what, a, a.Unmap())
 	}
-	return false
+	return ""
 }
 
 // prefix checks that p has no host bits set.

@@ -61,14 +61,14 @@ func (v *validator) self() {
 			v.errf(path+".vip", "VIP %s is %s: announced as a VIP it would pull the node's own traffic into the load balancer", s.VIP, what)
 		}
 		for j, b := range s.Backends {
-			bp := indexPath(path+".backends", j) + ".address"
 			if !b.Address.IsValid() {
 				continue
 			}
+			bp := func() string { return indexPath(path+".backends", j) + ".address" } // built for errors only
 			if what, ok := ownerOf(own, b.Address); ok {
-				v.errf(bp, "backend %s is %s: the load balancer would send the flows to itself", b.Address, what)
+				v.errf(bp(), "backend %s is %s: the load balancer would send the flows to itself", b.Address, what)
 			} else if k, ok := vips[b.Address]; ok && b.Address != s.VIP {
-				v.errf(bp, "backend %s is the VIP of services[%d]: flows would loop through the load balancer", b.Address, k)
+				v.errf(bp(), "backend %s is the VIP of services[%d]: flows would loop through the load balancer", b.Address, k)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -72,28 +73,33 @@ func (v *validator) sourceRanges(path string, s *Service) {
 // IPv6); an IPv4 VIP may use IPv4 (IPv4 in IPv4) or IPv6 backends (IPv4 in
 // IPv6), but not both at once.
 func (v *validator) backends(path string, s *Service) {
-	seen := map[string]int{}
+	seen := make(map[netip.Addr]int, len(s.Backends))
 	first := -1
 	for i, b := range s.Backends {
-		bp := indexPath(path+".backends", i)
-		v.intIn(bp+".weight", int64(b.Weight), 0, 65535)
-		if !v.unicast(bp+".address", b.Address, "backend address") {
+		// Paths are built for errors only: a service may have thousands
+		// of backends, a file a million.
+		bp := func(key string) string { return indexPath(path+".backends", i) + "." + key }
+		if b.Weight < 0 || b.Weight > 65535 {
+			v.intIn(bp("weight"), int64(b.Weight), 0, 65535)
+		}
+		if unicastProblem(b.Address, "") != "" {
+			v.unicast(bp("address"), b.Address, "backend address")
 			continue
 		}
-		if j, dup := seen[b.Address.String()]; dup {
-			v.errf(bp+".address", "backend %s is listed twice (also backends[%d])", b.Address, j)
+		if j, dup := seen[b.Address]; dup {
+			v.errf(bp("address"), "backend %s is listed twice (also backends[%d])", b.Address, j)
 			continue
 		}
-		seen[b.Address.String()] = i
+		seen[b.Address] = i
 		switch {
 		case s.VIP.Is6() && b.Address.Is4():
-			v.errf(bp+".address", "address family mismatch: IPv6 VIP %s cannot be carried to IPv4 backend %s", s.VIP, b.Address)
+			v.errf(bp("address"), "address family mismatch: IPv6 VIP %s cannot be carried to IPv4 backend %s", s.VIP, b.Address)
 			continue // not the service's family: do not compare the others with it
 		case first >= 0 && s.Backends[first].Address.Is4() != b.Address.Is4():
-			v.errf(bp+".address", "address family mismatch: backend %s is %s but backends[%d] (%s) is %s; one service uses one underlay family",
+			v.errf(bp("address"), "address family mismatch: backend %s is %s but backends[%d] (%s) is %s; one service uses one underlay family",
 				b.Address, family(b.Address), first, s.Backends[first].Address, family(s.Backends[first].Address))
 		case b.Address == s.VIP:
-			v.errf(bp+".address", "backend address %s is the VIP itself", b.Address)
+			v.errf(bp("address"), "backend address %s is the VIP itself", b.Address)
 		}
 		if first < 0 {
 			first = i

@@ -13,8 +13,9 @@ import (
 )
 
 // datapathComponent follows [datapath], [node] and [lb]: it loads the XDP
-// pipeline (adopting pinned maps and links from an earlier process), keeps
-// it attached to exactly the configured uplinks, and writes the maps that
+// pipeline (adopting pinned maps and links from an earlier process; the
+// uplinks component attaches it, once the stages' maps are programmed),
+// and writes the maps that
 // belong to the whole pipeline: its settings, the node's addresses, its
 // local addresses and tunnel sources (the latter two followed as the
 // kernel's addresses change, addrFollower). The stages' own maps have
@@ -43,20 +44,6 @@ func (c *datapathComponent) apply(old, new *config.Config) error {
 	} else if old != nil && (old.LB.MaxVIPs != new.LB.MaxVIPs || old.LB.MaxBackends != new.LB.MaxBackends || old.LB.ConntrackSize != new.LB.ConntrackSize) {
 		return errors.New("lb.max-vips, lb.max-backends and lb.conntrack-size size BPF maps at load, so they take effect at restart: restore them or restart aird")
 	}
-	uplinks := old == nil || !slices.Equal(old.Node.Uplinks, new.Node.Uplinks)
-	if uplinks {
-		if err := c.dp.SetUplinks(new.Node.Uplinks); err != nil {
-			return err
-		}
-		for _, u := range c.dp.Uplinks() {
-			c.log.Info("xdp pipeline attached", "uplink", u.Name, "mode", u.Mode, "adopted", u.Adopted, "prog_id", u.ProgramID)
-		}
-	}
-	if uplinks || old.Datapath.Forwarding != new.Datapath.Forwarding {
-		if err := (forwarding{log: c.log, root: procSys}).apply(new.Datapath.Forwarding, new.Node.Uplinks); err != nil {
-			return err
-		}
-	}
 	if err := c.dp.SetSettings(pipelineSettings(new)); err != nil {
 		return fmt.Errorf("datapath: %w", err)
 	}
@@ -72,6 +59,45 @@ func (c *datapathComponent) apply(old, new *config.Config) error {
 	}
 	return nil
 }
+
+// uplinksComponent attaches the pipeline the datapath component loaded to
+// exactly the configured uplinks, and sets forwarding on them. It comes
+// after the components that program the stages' maps (router, lb), so that
+// a start - an upgrade whose new maps could not adopt the old ones, too -
+// swaps the uplinks' program only once the new maps are programmed: no
+// packet meets an empty table.
+type uplinksComponent struct {
+	log *slog.Logger
+	dp  *datapathComponent
+}
+
+func (c *uplinksComponent) name() string { return "uplinks" }
+func (c *uplinksComponent) sections() []string {
+	return []string{config.SectionDatapath, config.SectionNode}
+}
+
+func (c *uplinksComponent) apply(old, new *config.Config) error {
+	dp := c.dp.dp
+	uplinks := old == nil || !slices.Equal(old.Node.Uplinks, new.Node.Uplinks)
+	if uplinks {
+		if err := dp.SetUplinks(new.Node.Uplinks); err != nil {
+			return err
+		}
+		for _, u := range dp.Uplinks() {
+			c.log.Info("xdp pipeline attached", "uplink", u.Name, "mode", u.Mode, "adopted", u.Adopted, "prog_id", u.ProgramID)
+		}
+	}
+	if uplinks || old.Datapath.Forwarding != new.Datapath.Forwarding {
+		if err := (forwarding{log: c.log, root: procSys}).apply(new.Datapath.Forwarding, new.Node.Uplinks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close leaves the uplinks attached (the datapath component's close
+// releases the handles).
+func (c *uplinksComponent) close(stopIntent) error { return nil }
 
 // pipelineHashSeed seeds the data plane's flow hash. It is the same on
 // every node, so every load balancer behind one ECMP group picks the same

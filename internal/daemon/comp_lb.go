@@ -50,7 +50,7 @@ func (c *lbComponent) start(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("lb: %w", err)
 		}
-		c.prog = lb.NewProgrammer(maps, c.log)
+		c.prog = lb.NewProgrammer(maps, lb.ProgrammerOptions{Logger: c.log, TableDir: c.dp.dp.TablePinDir()})
 		dataplane = c.prog
 		c.probes.dp = c.dp.dp
 	}

@@ -95,6 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.ipam,
 		d.router,
 		d.lb,
+		&uplinksComponent{log: log.Logger, dp: d.dp},
 		d.bgp,
 		&metricsComponent{reg: d.metrics, log: log.With("component", "metrics")},
 		&apiComponent{srv: d.api},
@@ -114,6 +115,7 @@ func (d *Daemon) run(ctx context.Context, file *config.File) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, restartSignal)
 	defer signal.Stop(sigs)
 	d.setState(api.StateRunning)
+	returnParseMemory()
 	d.notify.ready(d.statusLine())
 	d.log.Info("aird ready", "generation", 1, "uplinks", file.Node.Uplinks)
 

@@ -84,7 +84,7 @@ func TestLBTrafficCounters(t *testing.T) {
 	if err := d.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::1/128"), HashSeed: seed}); err != nil {
 		t.Fatal(err)
 	}
-	p := lb.NewProgrammer(maps, nil)
+	p := lb.NewProgrammer(maps, lb.ProgrammerOptions{})
 	m, err := lb.New(context.Background(), lb.Options{OnServing: func([]netip.Addr) {}, Dataplane: p})
 	if err != nil {
 		t.Fatal(err)

@@ -25,8 +25,9 @@ type pins struct {
 	root string
 }
 
-func (p pins) mapsDir() string  { return filepath.Join(p.root, "maps") }
-func (p pins) linksDir() string { return filepath.Join(p.root, "links") }
+func (p pins) mapsDir() string   { return filepath.Join(p.root, "maps") }
+func (p pins) tablesDir() string { return filepath.Join(p.root, "tables") }
+func (p pins) linksDir() string  { return filepath.Join(p.root, "links") }
 
 func (p pins) mapPath(name string) string {
 	return filepath.Join(p.mapsDir(), name)

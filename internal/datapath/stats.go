@@ -43,6 +43,11 @@ func (d *Datapath) FamilyStats() (map[string]Counter, error) {
 	return out, nil
 }
 
+// TablePinDir is where the load balancer's control plane pins its Maglev
+// tables (the inner maps of maglev), below the pin path: Teardown removes
+// them with the rest.
+func (d *Datapath) TablePinDir() string { return d.pins.tablesDir() }
+
 // LBMaps returns the lb stage's maps for their one writer, the load
 // balancer's control plane (lb.Programmer through bpf.LB). The maps are
 // pinned, so what it writes survives restarts; they stay owned by the

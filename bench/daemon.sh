@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# daemon.sh - the real aird at scale (docs/performance.md), needs root:
+# BenchmarkDaemonScale with AIRD_BENCH_VIPS services (default 10,000) of
+# AIRD_BENCH_PER_VIP backends (100) drawn from AIRD_BENCH_POOL addresses
+# (2,000): time and CPU from exec to READY=1 cold and after a restart that
+# adopts the pins, RSS, locked memory of every map and Maglev table, and a
+# reload of one service and of one weight in every service. COUNT runs
+# (default 3), each printed; the figures vary with other load on the
+# machine (wall time more than CPU time).
+#
+# Usage: bench/daemon.sh [count]
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+count=${1:-3}
+AIRD_TEST_PRIVILEGED=1 go test ./bench/ -run '^$' -bench '^BenchmarkDaemonScale$' -benchtime 1x -count "$count" -timeout 120m |
+	grep '^BenchmarkDaemonScale' | tr '\t' '\n' | sed -e 's/^ *//' | grep -v '^$'

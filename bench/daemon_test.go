@@ -1,0 +1,322 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/aird-net/aird/bpf"
+	"github.com/aird-net/aird/internal/api"
+	"github.com/aird-net/aird/internal/testutil"
+)
+
+// Environment knobs of BenchmarkDaemonScale (bench/daemon.sh sets them):
+//
+//	AIRD_BENCH_VIPS      services (default 10000)
+//	AIRD_BENCH_PER_VIP   backends per service (default 100)
+//	AIRD_BENCH_POOL      distinct backend addresses they are drawn from (2000)
+func scaleFromEnv(b *testing.B) testutil.LBScale {
+	get := func(name string, def int) int {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("%s=%q: want a positive number", name, v)
+		}
+		return n
+	}
+	return testutil.LBScale{VIPs: get("AIRD_BENCH_VIPS", 10000), PerVIP: get("AIRD_BENCH_PER_VIP", 100),
+		Pool: get("AIRD_BENCH_POOL", 2000), Seed: 1}
+}
+
+// BenchmarkDaemonScale runs the real aird (the binary, under nsenter in a
+// namespace of its own) with AIRD_BENCH_VIPS services of AIRD_BENCH_PER_VIP
+// backends each and reports what docs/performance.md tabulates: time from
+// exec to READY=1 on a cold start (no pins) and on a restart that adopts
+// the pins, aird's RSS after READY, the locked kernel memory of all its
+// maps (pinned maps and every Maglev table, memlock from fdinfo), and the
+// time of a reload (POST /v1/reload, which returns once applied) that
+// changes one service, and of one that changes a backend's weight in every
+// service. Run it with -benchtime 1x; it needs root.
+func BenchmarkDaemonScale(b *testing.B) {
+	testutil.RequirePrivileged(b)
+	testutil.RequireCommand(b, "nsenter")
+	sc := scaleFromEnv(b)
+	d := newBenchDaemon(b, sc)
+	for range b.N {
+		d.writeConfig(nil, 80)
+		cold := d.start()
+		coldCPU := d.cpu()
+		rss := d.rss()
+		maps, tables := d.mapMemory()
+		c0 := d.cpu()
+		one := d.reload(nil, 81)
+		c1 := d.cpu()
+		all := d.reload(func(i, j int) int {
+			if j == 0 {
+				return 50
+			}
+			return 100
+		}, 81)
+		c2 := d.cpu()
+		d.stopForRestart()
+		warm := d.start()
+		warmCPU := d.cpu()
+		rssWarm := d.rss()
+		d.stop()
+		d.cleanup()
+		b.ReportMetric(cold.Seconds(), "ready-cold-s")
+		b.ReportMetric(coldCPU, "ready-cold-cpu-s")
+		b.ReportMetric(warm.Seconds(), "ready-restart-s")
+		b.ReportMetric(warmCPU, "ready-restart-cpu-s")
+		b.ReportMetric(c1-c0, "reload-one-cpu-s")
+		b.ReportMetric(c2-c1, "reload-weights-cpu-s")
+		b.ReportMetric(rss/(1<<20), "rss-MB")
+		b.ReportMetric(rssWarm/(1<<20), "rss-restart-MB")
+		b.ReportMetric(maps/(1<<20), "maps-MB")
+		b.ReportMetric(float64(tables), "tables")
+		b.ReportMetric(float64(one.Milliseconds()), "reload-one-ms")
+		b.ReportMetric(float64(all.Milliseconds()), "reload-weights-ms")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+type benchDaemon struct {
+	b                  *testing.B
+	sc                 testutil.LBScale
+	aird, ns, dir, pin string
+	cfg, sock, notify  string
+	cmd                *exec.Cmd
+	exited             chan error
+	notes              chan string
+	log                *testutil.SyncBuffer
+}
+
+func newBenchDaemon(b *testing.B, sc testutil.LBScale) *benchDaemon {
+	aird, _ := testutil.Binaries(b)
+	d := &benchDaemon{b: b, sc: sc, aird: aird, ns: testutil.NewNetns(b, "bscale"), dir: b.TempDir(),
+		pin: testutil.TempPinPath(b), notes: make(chan string, 64), log: &testutil.SyncBuffer{}}
+	d.cfg, d.sock, d.notify = filepath.Join(d.dir, "aird.toml"), filepath.Join(d.dir, "run", "aird.sock"), filepath.Join(d.dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: d.notify, Net: "unixgram"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			d.notes <- string(buf[:n])
+		}
+	}()
+	b.Cleanup(func() {
+		if d.cmd != nil && d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+		d.cleanup()
+		if b.Failed() {
+			b.Logf("aird log:\n%s", d.log.String())
+		}
+	})
+	return d
+}
+
+func (d *benchDaemon) writeConfig(weight func(i, j int) int, port int) {
+	body := fmt.Sprintf("[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n[datapath]\npin-path = %q\n\n[api]\nsocket = %q\n\n[log]\nlevel = \"warn\"\n\n",
+		d.pin, d.sock) + d.sc.TOML(weight)
+	if port != 80 { // service 0 moves to another port: one service removed, one added
+		body = strings.Replace(body, "name = \"s0\"\nvip = \""+d.sc.VIP(0).String()+"\"\nport = 80\n",
+			"name = \"s0\"\nvip = \""+d.sc.VIP(0).String()+"\"\nport = "+strconv.Itoa(port)+"\n", 1)
+	}
+	if err := os.WriteFile(d.cfg, []byte(body), 0o600); err != nil {
+		d.b.Fatal(err)
+	}
+}
+
+// start runs aird and returns the time from exec to READY=1.
+func (d *benchDaemon) start() time.Duration {
+	d.b.Helper()
+	d.cmd = exec.Command("nsenter", "--net=/run/netns/"+d.ns, d.aird, "--config", d.cfg)
+	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+d.notify, "STATE_DIRECTORY="+filepath.Join(d.dir, "state"))
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	for len(d.notes) > 0 { // an earlier process's messages (its reloads say READY=1 too)
+		<-d.notes
+	}
+	start := time.Now()
+	if err := d.cmd.Start(); err != nil {
+		d.b.Fatal(err)
+	}
+	d.exited = make(chan error, 1)
+	go func(c *exec.Cmd) { d.exited <- c.Wait() }(d.cmd)
+	d.wait("READY=1", 10*time.Minute)
+	return time.Since(start)
+}
+
+func (d *benchDaemon) wait(what string, timeout time.Duration) {
+	d.b.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case n := <-d.notes:
+			if strings.Contains(n, what) {
+				return
+			}
+		case err := <-d.exited:
+			d.b.Fatalf("aird exited waiting for %s: %v\n%s", what, err, d.log.String())
+		case <-deadline:
+			d.b.Fatalf("no %s from aird within %s", what, timeout)
+		}
+	}
+}
+
+func (d *benchDaemon) stopWith(sig syscall.Signal) {
+	d.b.Helper()
+	_ = d.cmd.Process.Signal(sig)
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			d.b.Fatalf("aird exited with %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		d.b.Fatal("aird did not stop")
+	}
+}
+
+func (d *benchDaemon) stop()           { d.stopWith(syscall.SIGTERM) }
+func (d *benchDaemon) stopForRestart() { d.stopWith(syscall.SIGUSR2) }
+
+func (d *benchDaemon) cleanup() {
+	_ = exec.Command("nsenter", "--net=/run/netns/"+d.ns, d.aird, "--cleanup", "--config", d.cfg).Run()
+}
+
+// reload rewrites the configuration and returns how long the applying
+// reload took.
+func (d *benchDaemon) reload(weight func(i, j int) int, port int) time.Duration {
+	d.b.Helper()
+	d.writeConfig(weight, port)
+	var res api.ReloadResult
+	start := time.Now()
+	if err := api.NewClient(d.sock).Do(context.Background(), "POST", "/v1/reload", nil, &res); err != nil || !res.OK {
+		d.b.Fatalf("reload: %v %s", err, res.Error)
+	}
+	return time.Since(start)
+}
+
+// cpu returns the CPU time aird has used (user and system, all threads),
+// in seconds: unlike wall time, it does not grow with other load on the
+// machine.
+func (d *benchDaemon) cpu() float64 {
+	d.b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	if err != nil {
+		d.b.Fatal(err)
+	}
+	// Fields after the command (which may hold spaces) in parentheses;
+	// utime and stime are the 14th and 15th fields of the line.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		d.b.Fatalf("parse /proc/%d/stat: %v %v", d.cmd.Process.Pid, err1, err2)
+	}
+	return (ut + st) / 100 // USER_HZ
+}
+
+// rss returns aird's resident set in bytes.
+func (d *benchDaemon) rss() float64 {
+	d.b.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		d.b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err != nil {
+				d.b.Fatal(err)
+			}
+			return kb * 1024
+		}
+	}
+	d.b.Fatal("no VmRSS")
+	return 0
+}
+
+// mapMemory sums the memlock the kernel charges for every pinned map and
+// every inner map of maglev (each once), and counts those tables.
+func (d *benchDaemon) mapMemory() (bytes float64, tables int) {
+	d.b.Helper()
+	entries, err := os.ReadDir(filepath.Join(d.pin, "maps"))
+	if err != nil {
+		d.b.Fatal(err)
+	}
+	seen := map[ebpf.MapID]bool{}
+	for _, e := range entries {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(d.pin, "maps", e.Name()), nil)
+		if err != nil {
+			d.b.Fatal(err)
+		}
+		bytes += memlock(d.b, m)
+		if e.Name() == bpf.DatapathMapMaglevV2 {
+			var k uint32
+			var id ebpf.MapID
+			it := m.Iterate()
+			for it.Next(&k, &id) {
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+				inner, err := ebpf.NewMapFromID(id)
+				if err != nil {
+					d.b.Fatal(err)
+				}
+				bytes += memlock(d.b, inner)
+				inner.Close()
+			}
+			if err := it.Err(); err != nil {
+				d.b.Fatal(err)
+			}
+		}
+		m.Close()
+	}
+	return bytes, len(seen)
+}
+
+// memlock reads the memlock line of a map's fdinfo.
+func memlock(b *testing.B, m *ebpf.Map) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", m.FD()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "memlock:"); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatal(errors.New("no memlock in fdinfo"))
+	return 0
+}
