@@ -154,8 +154,8 @@ func (l *lbLab) waitHealthy(t *testing.T, want ...string) {
 
 // waitServiceHealthy is waitHealthy for the service called name: the
 // backends in want, and only those, are healthy, and the data plane's
-// table has exactly them (its usable count follows the programming, a
-// moment after the health state).
+// table has exactly those of them that take new flows (its usable count
+// follows the programming, a moment after the health state).
 func (l *lbLab) waitServiceHealthy(t *testing.T, name string, want ...string) {
 	t.Helper()
 	var last string
@@ -171,12 +171,16 @@ func (l *lbLab) waitServiceHealthy(t *testing.T, name string, want ...string) {
 			return false
 		}
 		var healthy []string
+		usable := 0
 		for _, b := range ss[i].Backends {
 			if b.Health.Healthy && b.Health.Checks > 0 {
 				healthy = append(healthy, b.Address.String())
+				if b.Weight > 0 && !b.Drained {
+					usable++
+				}
 			}
 		}
-		return strings.Join(healthy, ",") == strings.Join(want, ",") && ss[i].Usable == len(want)
+		return strings.Join(healthy, ",") == strings.Join(want, ",") && ss[i].Usable == usable
 	}) {
 		t.Fatalf("backends of %s healthy never became %v:\n%s", name, want, last)
 	}
