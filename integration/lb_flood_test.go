@@ -36,7 +36,16 @@ const floodSources = "fd00:dead::/48"
 // The whole test process runs on one CPU: on a veth the XDP program runs
 // on the CPU that sent the frame, and the LB's conntrack is per CPU; a NIC
 // keeps a flow on one CPU with RSS, this keeps the lab's flows on one.
-func TestSYNFloodKeepsEstablished(t *testing.T) {
+func TestSYNFloodKeepsEstablished(t *testing.T) { floodKeepsEstablished(t, false) }
+
+// TestACKFloodKeepsEstablished is TestSYNFloodKeepsEstablished with
+// 1,000,000 spoofed bare ACKs of flows that never existed: each is a new
+// flow that conntrack tracks (ct_insert) as a new entry, so the LB's share
+// of the table fills and new entries replace each other (ct_evict) - and
+// never an established connection's entry.
+func TestACKFloodKeepsEstablished(t *testing.T) { floodKeepsEstablished(t, true) }
+
+func floodKeepsEstablished(t *testing.T, ack bool) {
 	pinProcessToOneCPU(t)
 	l := newLBLabWith(t, lbLabOptions{
 		wire: func(l *lbLab) {
@@ -113,12 +122,13 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 
 	// Half the flood, the drain of b1, the other half.
 	const total = 1_000_000
+	kind := map[bool]string{false: "SYNs", true: "ACKs"}[ack]
 	sent := 0
 	flood := func(seed uint64) {
 		t.Helper()
-		res := l.synFlood(t, total/2, seed)
+		res := l.synFlood(t, total/2, seed, ack)
 		sent += res.Sent
-		t.Logf("flood: %d SYNs in %s (%.0f/s), %d retries", res.Sent, res.Duration, float64(res.Sent)/res.Duration.Seconds(), res.Retries)
+		t.Logf("flood: %d %s in %s (%.0f/s), %d retries", res.Sent, kind, res.Duration, float64(res.Sent)/res.Duration.Seconds(), res.Retries)
 	}
 	flood(1)
 	l.setWeight(t, "fd00:2::2", 0)
@@ -129,7 +139,7 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if sent != total {
-		t.Fatalf("the generator sent %d SYNs, want %d", sent, total)
+		t.Fatalf("the generator sent %d %s, want %d", sent, kind, total)
 	}
 	for i, h := range active {
 		if errs[i] != nil {
@@ -150,14 +160,25 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 	d := func(name string) uint64 { return after.Events[name] - before.Events[name] }
 	t.Logf("LB events during the flood: ct_syn %d, ct_flood %d, ct_insert %d, ct_evict %d, ct_full %d, ct_hit %d",
 		d("ct_syn"), d("ct_flood"), d("ct_insert"), d("ct_evict"), d("ct_full"), d("ct_hit"))
-	if d("ct_syn") < total {
-		t.Errorf("ct_syn grew by %d, fewer than the %d spoofed SYNs", d("ct_syn"), total)
-	}
 	if d("ct_flood") == 0 {
 		t.Error("ct_flood did not count the flood (lb.flood-threshold = 10000)")
 	}
-	if d("ct_insert") > 1000 || d("ct_evict") != 0 {
-		t.Errorf("the flood wrote conntrack: ct_insert +%d, ct_evict +%d", d("ct_insert"), d("ct_evict"))
+	if !ack {
+		if d("ct_syn") < total {
+			t.Errorf("ct_syn grew by %d, fewer than the %d spoofed SYNs", d("ct_syn"), total)
+		}
+		if d("ct_insert") > 1000 || d("ct_evict") != 0 {
+			t.Errorf("the flood wrote conntrack: ct_insert +%d, ct_evict +%d", d("ct_insert"), d("ct_evict"))
+		}
+	} else {
+		// Every spoofed ACK is a flow of its own: tracked as a new entry
+		// (or, in a set of four established flows, not at all: ct_full).
+		if d("ct_insert")+d("ct_full") < total || d("ct_syn") > 1000 {
+			t.Errorf("ct_insert +%d, ct_full +%d, ct_syn +%d for %d spoofed ACKs", d("ct_insert"), d("ct_full"), d("ct_syn"), total)
+		}
+		if d("ct_evict") == 0 {
+			t.Error("ct_evict +0: the flood never filled a set, so it did not try the established entries")
+		}
 	}
 	m := regexp.MustCompile(`(?m)^aird_lb_events_total\{event="ct_flood"\} (\S+)$`).FindStringSubmatch(l.lb.metrics())
 	if v, err := strconv.ParseFloat(valueOf(m), 64); err != nil || v < float64(d("ct_flood")) {
@@ -182,9 +203,9 @@ func valueOf(m []string) string {
 	return m[1]
 }
 
-// synFlood sends n spoofed SYNs from floodSources to the VIP's port 8080
-// out of the client's c0, addressed to the LB's l0.
-func (l *lbLab) synFlood(t *testing.T, n int, seed uint64) synflood.Result {
+// synFlood sends n spoofed SYNs (or bare ACKs) from floodSources to the
+// VIP's port 8080 out of the client's c0, addressed to the LB's l0.
+func (l *lbLab) synFlood(t *testing.T, n int, seed uint64, ack bool) synflood.Result {
 	t.Helper()
 	mac := func(ns, dev string) net.HardwareAddr {
 		var m net.HardwareAddr
@@ -204,7 +225,7 @@ func (l *lbLab) synFlood(t *testing.T, n int, seed uint64) synflood.Result {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		res, err = synflood.Run(ctx, synflood.Options{Interface: "c0", DstMAC: dst, SrcMAC: src,
-			Dst: netip.MustParseAddr(labVIP), DstPort: 8080, Sources: netip.MustParsePrefix(floodSources), Count: n, Seed: seed})
+			Dst: netip.MustParseAddr(labVIP), DstPort: 8080, Sources: netip.MustParsePrefix(floodSources), Count: n, Seed: seed, ACK: ack})
 	})
 	if err != nil {
 		t.Fatalf("flood: %v (sent %d)", err, res.Sent)

@@ -1,4 +1,5 @@
-// Package synflood is a bounded generator of spoofed TCP SYN frames, for
+// Package synflood is a bounded generator of spoofed TCP SYN (or bare ACK)
+// frames, for
 // the flood tests and benchmarks of the XDP load balancer (integration/,
 // bench/): it writes complete Ethernet/IPv6 or Ethernet/IPv4 frames with
 // random source addresses from a prefix and random source ports to one

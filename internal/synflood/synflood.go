@@ -34,6 +34,9 @@ type Options struct {
 	Count int
 	// Seed makes the sources and ports reproducible.
 	Seed uint64
+	// ACK sends bare ACK segments (with a random acknowledgement number)
+	// of flows that never existed instead of SYNs: an ACK flood.
+	ACK bool
 }
 
 func (o Options) validate() error {
@@ -59,7 +62,7 @@ type Result struct {
 	Duration time.Duration // from the first write to the last
 }
 
-// Run sends o.Count spoofed SYN frames (fewer if ctx ends first) and
+// Run sends o.Count spoofed SYN (or ACK) frames (fewer if ctx ends first) and
 // returns what it sent.
 func Run(ctx context.Context, o Options) (Result, error) {
 	var res Result
@@ -113,10 +116,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	return res, ctx.Err()
 }
 
-// frame is the SYN frame being sent, rewritten in place for each one.
+// frame is the SYN (or ACK) frame being sent, rewritten in place for each one.
 type frame struct {
 	b       []byte
 	v6      bool
+	ack     bool
 	l3, l4  int // offsets of the IP and TCP headers
 	src     netip.Prefix
 	srcOff  int // offset of the source address
@@ -127,7 +131,7 @@ type frame struct {
 const tcpHdr = 20
 
 func newFrame(o Options) *frame {
-	f := &frame{v6: !o.Dst.Unmap().Is4(), l3: 14, src: o.Sources.Masked()}
+	f := &frame{v6: !o.Dst.Unmap().Is4(), ack: o.ACK, l3: 14, src: o.Sources.Masked()}
 	if f.v6 {
 		f.l4, f.srcOff, f.srcLen = 14+40, 14+8, 16
 	} else {
@@ -157,6 +161,9 @@ func newFrame(o Options) *frame {
 	binary.BigEndian.PutUint16(tcp[2:], o.DstPort)
 	tcp[12] = 5 << 4 // data offset
 	tcp[13] = 0x02   // SYN
+	if o.ACK {
+		tcp[13] = 0x10 // ACK
+	}
 	binary.BigEndian.PutUint16(tcp[14:], 64240)
 	// The checksum's constant part: destination address, protocol, length.
 	dst := f.b[f.srcOff+f.srcLen : f.srcOff+2*f.srcLen]
@@ -164,7 +171,7 @@ func newFrame(o Options) *frame {
 	return f
 }
 
-// next draws a source address and port, a sequence number, and fixes
+// next draws a source address and port, a sequence (and acknowledgement) number, and fixes
 // the checksums.
 func (f *frame) next(rng *rand.Rand) {
 	var a [16]byte
@@ -186,6 +193,9 @@ func (f *frame) next(rng *rand.Rand) {
 	tcp := f.b[f.l4:]
 	binary.BigEndian.PutUint16(tcp[0:], uint16(1024+rng.IntN(64512)))
 	binary.BigEndian.PutUint32(tcp[4:], rng.Uint32())
+	if f.ack {
+		binary.BigEndian.PutUint32(tcp[8:], rng.Uint32())
+	}
 	tcp[16], tcp[17] = 0, 0
 	binary.BigEndian.PutUint16(tcp[16:], ^fold(f.pseudo0+sum16(src)+sum16(tcp)))
 	if !f.v6 {

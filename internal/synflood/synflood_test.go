@@ -15,8 +15,9 @@ import (
 )
 
 // TestRunSendsBoundedValidSYNs: every frame the generator sends arrives
-// on the veth's peer as a TCP SYN to the destination, from a source inside
-// the prefix, with correct checksums, and it sends exactly Count frames.
+// on the veth's peer as a TCP SYN (or, with ACK, a bare ACK) to the
+// destination, from a source inside the prefix, with correct checksums,
+// and it sends exactly Count frames.
 func TestRunSendsBoundedValidSYNs(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	ns := testutil.NewNetns(t, "synf")
@@ -24,7 +25,9 @@ func TestRunSendsBoundedValidSYNs(t *testing.T) {
 	testutil.Veth(t, a, ns, b, ns)
 	for _, c := range []struct {
 		dst, sources string
-	}{{"2001:db8:300::10", "2001:db8:dead::/48"}, {"198.51.100.10", "203.0.113.0/24"}} {
+		ack          bool
+	}{{"2001:db8:300::10", "2001:db8:dead::/48", false}, {"198.51.100.10", "203.0.113.0/24", false},
+		{"2001:db8:300::10", "2001:db8:dead::/48", true}} {
 		const count = 2000
 		var frames [][]byte
 		testutil.InNetns(t, ns, func() {
@@ -45,7 +48,7 @@ func TestRunSendsBoundedValidSYNs(t *testing.T) {
 			_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 			res, err := Run(context.Background(), Options{Interface: a, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
 				SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Dst: netip.MustParseAddr(c.dst), DstPort: 8080,
-				Sources: netip.MustParsePrefix(c.sources), Count: count, Seed: 1})
+				Sources: netip.MustParsePrefix(c.sources), Count: count, Seed: 1, ACK: c.ack})
 			if err != nil || res.Sent != count {
 				t.Fatalf("Run: sent %d, %v", res.Sent, err)
 			}
@@ -68,8 +71,8 @@ func TestRunSendsBoundedValidSYNs(t *testing.T) {
 		for _, f := range frames {
 			p := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
 			tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-			if tcp == nil || !tcp.SYN || tcp.ACK || tcp.DstPort != 8080 {
-				t.Fatalf("not a SYN to port 8080: %v", p)
+			if tcp == nil || tcp.SYN == c.ack || tcp.ACK != c.ack || tcp.RST || tcp.FIN || tcp.DstPort != 8080 {
+				t.Fatalf("not a bare %s to port 8080: %v", map[bool]string{false: "SYN", true: "ACK"}[c.ack], p)
 			}
 			var src, dst netip.Addr
 			var nl gopacket.NetworkLayer
