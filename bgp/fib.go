@@ -283,6 +283,19 @@ func (f *fib) update(changes []fibChange, full bool) (changed int, err error) {
 	return p.commit()
 }
 
+// hasInherited reports whether the kernel holds routes of ours that this
+// process did not install (left by an earlier process).
+func (f *fib) hasInherited() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.have {
+		if !h.mine {
+			return true
+		}
+	}
+	return false
+}
+
 // fibPass queues the changes of one pass.
 type fibPass struct {
 	f         *fib

@@ -108,8 +108,9 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 // The RIB is the reconciler's copy (ribState), kept by GoBGP's events: a
 // pass after events touches only the prefixes whose multipath set
 // changed. A full pass compares every prefix with what we installed:
-// asked for (kick), after a resync, and when the excluded peers or the
-// sync change. With dump the pass first reads the kernel's table and
+// asked for (kick), after a resync, when the excluded peers change, and
+// when the sync completes while the kernel holds routes of an earlier
+// process. With dump the pass first reads the kernel's table and
 // takes up the prefixes where it differs from what we installed.
 func (s *Speaker) reconcile(ctx context.Context, r *run, dump bool) error {
 	start := time.Now()
@@ -134,18 +135,27 @@ func (s *Speaker) reconcile(ctx context.Context, r *run, dump bool) error {
 		}
 	}
 	synced := r.tracker.isSynced(time.Now())
-	full := s.fullPass.Swap(false) || resynced || synced != r.synced || !maps.Equal(excluded, r.excluded)
-	r.excluded, r.synced = excluded, synced
+	full := s.fullPass.Swap(false) || resynced || !maps.Equal(excluded, r.excluded) || (r.synced && !synced)
+	r.excluded = excluded
 	var errs []error
 	if dump || !r.fib.haveValid {
 		drifted, err := r.fib.refresh(synced)
 		if err != nil {
+			// What was taken from the copy is not lost: the next pass
+			// compares every prefix.
+			s.fullPass.Store(true)
 			return err
 		}
 		for _, p := range drifted {
 			dirty = append(dirty, keyOf(p))
 		}
 	}
+	// When the sync completes, only routes left by an earlier process can
+	// differ from what the passes made: the full comparison (0.1 s at
+	// 100,000 routes, at the very end of a bulk load) is needed only if
+	// the kernel holds any.
+	full = full || (synced && !r.synced && r.fib.hasInherited())
+	r.synced = synced
 	read := time.Since(start)
 	view := fibView{s: r.rib, excluded: excluded, ifindex: r.peerIfindex()}
 	var changes []fibChange
