@@ -4,7 +4,8 @@
 # AIRD_BENCH_PER_VIP backends (100) drawn from AIRD_BENCH_POOL addresses
 # (2,000): time and CPU from exec to READY=1 cold and after a restart that
 # adopts the pins, RSS, locked memory of every map and Maglev table, and a
-# reload of one service and of one weight in every service. COUNT runs
+# reload of one service and of one weight in every service, what a
+# /metrics scrape allocates in aird, and `airctl lb services`. COUNT runs
 # (default 3), each printed; the figures vary with other load on the
 # machine (wall time more than CPU time).
 #

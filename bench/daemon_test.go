@@ -51,7 +51,9 @@ func scaleFromEnv(b *testing.B) testutil.LBScale {
 // maps (pinned maps and every Maglev table, memlock from fdinfo), and the
 // time of a reload (POST /v1/reload, which returns once applied) that
 // changes one service, and of one that changes a backend's weight in every
-// service. Run it with -benchtime 1x; it needs root.
+// service; what one /metrics scrape costs aird (time, bytes allocated,
+// size), and the time of `airctl lb services` for every service and for
+// one VIP. Run it with -benchtime 1x; it needs root.
 func BenchmarkDaemonScale(b *testing.B) {
 	testutil.RequirePrivileged(b)
 	testutil.RequireCommand(b, "nsenter")
@@ -63,6 +65,11 @@ func BenchmarkDaemonScale(b *testing.B) {
 		coldCPU := d.cpu()
 		rss := d.rss()
 		maps, tables := d.mapMemory()
+		scrapeT, scrapeAlloc, scrapeSize := d.scrapes()
+		ca := d.cpu()
+		listT, listN := d.airctl("lb", "services")
+		listCPU := d.cpu() - ca
+		oneT, _ := d.airctl("lb", "services", d.sc.VIP(5000%d.sc.VIPs).String())
 		c0 := d.cpu()
 		one := d.reload(nil, 81)
 		c1 := d.cpu()
@@ -91,6 +98,13 @@ func BenchmarkDaemonScale(b *testing.B) {
 		b.ReportMetric(float64(tables), "tables")
 		b.ReportMetric(float64(one.Milliseconds()), "reload-one-ms")
 		b.ReportMetric(float64(all.Milliseconds()), "reload-weights-ms")
+		b.ReportMetric(float64(scrapeT.Milliseconds()), "scrape-ms")
+		b.ReportMetric(scrapeAlloc/(1<<20), "scrape-alloc-MB")
+		b.ReportMetric(scrapeSize/(1<<20), "scrape-body-MB")
+		b.ReportMetric(float64(listT.Milliseconds()), "lb-services-ms")
+		b.ReportMetric(listCPU, "lb-services-cpu-s")
+		b.ReportMetric(float64(listN), "lb-services-lines")
+		b.ReportMetric(float64(oneT.Milliseconds()), "lb-services-one-vip-ms")
 	}
 	b.ReportMetric(0, "ns/op")
 }
@@ -139,9 +153,12 @@ func newBenchDaemon(b *testing.B, sc testutil.LBScale) *benchDaemon {
 	return d
 }
 
+// metricsAddr is where aird serves /metrics, inside its namespace.
+const metricsAddr = "127.0.0.1:9469"
+
 func (d *benchDaemon) writeConfig(weight func(i, j int) int, port int) {
-	body := fmt.Sprintf("[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n[datapath]\npin-path = %q\n\n[api]\nsocket = %q\n\n[log]\nlevel = \"warn\"\n\n",
-		d.pin, d.sock) + d.sc.TOML(weight)
+	body := fmt.Sprintf("[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n[datapath]\npin-path = %q\n\n[api]\nsocket = %q\n\n[metrics]\nlisten = %q\n\n[log]\nlevel = \"warn\"\n\n",
+		d.pin, d.sock, metricsAddr) + d.sc.TOML(weight)
 	if port != 80 { // service 0 moves to another port: one service removed, one added
 		body = strings.Replace(body, "name = \"s0\"\nvip = \""+d.sc.VIP(0).String()+"\"\nport = 80\n",
 			"name = \"s0\"\nvip = \""+d.sc.VIP(0).String()+"\"\nport = "+strconv.Itoa(port)+"\n", 1)
@@ -319,4 +336,51 @@ func memlock(b *testing.B, m *ebpf.Map) float64 {
 	}
 	b.Fatal(errors.New("no memlock in fdinfo"))
 	return 0
+}
+
+// scrapes scrapes /metrics three times (curl in aird's namespace) and
+// returns the mean time of the last two, the bytes aird allocated per
+// scrape (its go_memstats_alloc_bytes_total, read within each scrape:
+// the difference between the first and the third over two) and the size
+// of a scrape.
+func (d *benchDaemon) scrapes() (time.Duration, float64, float64) {
+	d.b.Helper()
+	var times []time.Duration
+	var allocs []float64
+	var size float64
+	for range 3 {
+		start := time.Now()
+		out, err := exec.Command("nsenter", "--net=/run/netns/"+d.ns, "curl", "-sfS", "http://"+metricsAddr+"/metrics").Output()
+		if err != nil {
+			d.b.Fatalf("scrape: %v", err)
+		}
+		times = append(times, time.Since(start))
+		size = float64(len(out))
+		v := -1.0
+		for _, line := range strings.Split(string(out), "\n") {
+			if f, ok := strings.CutPrefix(line, "go_memstats_alloc_bytes_total "); ok {
+				if v, err = strconv.ParseFloat(f, 64); err != nil {
+					d.b.Fatal(err)
+				}
+			}
+		}
+		if v < 0 {
+			d.b.Fatal("no go_memstats_alloc_bytes_total in the scrape")
+		}
+		allocs = append(allocs, v)
+	}
+	return (times[1] + times[2]) / 2, (allocs[2] - allocs[0]) / 2, size
+}
+
+// airctl runs airctl against the daemon and returns its wall time and
+// the lines it printed.
+func (d *benchDaemon) airctl(args ...string) (time.Duration, int) {
+	d.b.Helper()
+	_, airctl := testutil.Binaries(d.b)
+	start := time.Now()
+	out, err := exec.Command(airctl, append([]string{"--socket", d.sock}, args...)...).Output()
+	if err != nil {
+		d.b.Fatalf("airctl %v: %v", args, err)
+	}
+	return time.Since(start), strings.Count(string(out), "\n")
 }

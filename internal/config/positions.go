@@ -16,33 +16,48 @@ type Pos struct{ Line, Col int }
 // the scanner only needs to follow structure, not to validate it.
 type positions struct {
 	nodes []posNode          // nodes[0] is the top of the file
-	edges map[posEdge]uint32 // child by parent and name or index
+	edges map[posEdge]uint32 // child by parent and key name
+	// elems[nodes[n].list-1] are the element nodes of array n by index
+	// (noNode where the file has none): a file's arrays can hold millions
+	// of elements, which a slice per array indexes at a fraction of the
+	// cost of a map entry per element.
+	elems [][]uint32
 }
+
+const noNode = ^uint32(0)
 
 // posNode is one key, table or array element of the file.
 type posNode struct {
 	line, col int32
 	elems     int32 // array elements seen
+	list      int32 // its element list, elems[list-1]; 0: none yet
 	aot       bool  // an array of tables ([[x]]): headers below it go to its last element
 }
 
-// posEdge names a child: a key, or (index > 0) array element index-1.
+// posEdge names a child by its key name.
 type posEdge struct {
 	parent uint32
-	index  int32
 	key    string
 }
 
 const posRoot = 0
 
-func newPositions() *positions {
-	return &positions{nodes: []posNode{{}}, edges: map[posEdge]uint32{}}
+// newPositions returns an empty index with room for the nodes of a file
+// of size bytes (a key or element takes a dozen bytes or more).
+func newPositions(size int) *positions {
+	nodes := make([]posNode, 1, 1+size/16)
+	return &positions{nodes: nodes, edges: map[posEdge]uint32{}}
 }
 
 func (p *positions) add(e posEdge, at Pos) uint32 {
+	n := p.node(at)
+	p.edges[e] = n
+	return n
+}
+
+func (p *positions) node(at Pos) uint32 {
 	n := uint32(len(p.nodes))
 	p.nodes = append(p.nodes, posNode{line: int32(at.Line), col: int32(at.Col)})
-	p.edges[e] = n
 	return n
 }
 
@@ -57,14 +72,32 @@ func (p *positions) key(n uint32, k string, at Pos) uint32 {
 
 // elem returns element i of n, made (at at) if it is new.
 func (p *positions) elem(n uint32, i int, at Pos) uint32 {
-	e := posEdge{parent: n, index: int32(i) + 1}
-	if c, ok := p.edges[e]; ok {
+	if c, ok := p.elemAt(n, i); ok {
 		return c
+	}
+	if p.nodes[n].list == 0 {
+		p.elems = append(p.elems, nil)
+		p.nodes[n].list = int32(len(p.elems))
 	}
 	if int32(i) >= p.nodes[n].elems {
 		p.nodes[n].elems = int32(i) + 1
 	}
-	return p.add(e, at)
+	l := p.nodes[n].list - 1
+	c := p.node(at)
+	for len(p.elems[l]) <= i {
+		p.elems[l] = append(p.elems[l], noNode)
+	}
+	p.elems[l][i] = c
+	return c
+}
+
+// elemAt returns element i of n, if the file has it.
+func (p positions) elemAt(n uint32, i int) (uint32, bool) {
+	l := p.nodes[n].list
+	if l == 0 || i < 0 || i >= len(p.elems[l-1]) || p.elems[l-1][i] == noNode {
+		return 0, false
+	}
+	return p.elems[l-1][i], true
 }
 
 func (p positions) pos(n uint32) Pos {
@@ -119,7 +152,7 @@ func (p positions) steps(n uint32, rest string) []posStep {
 	var out []posStep
 	if end := strings.IndexByte(rest, ']'); rest[0] == '[' && end > 0 {
 		if i, err := strconv.Atoi(rest[1:end]); err == nil && i >= 0 && i < int(p.nodes[n].elems) {
-			if c, ok := p.edges[posEdge{parent: n, index: int32(i) + 1}]; ok {
+			if c, ok := p.elemAt(n, i); ok {
 				out = append(out, posStep{c, strings.TrimPrefix(rest[end+1:], ".")})
 			}
 		}
@@ -199,7 +232,7 @@ type scanner struct {
 }
 
 func scanPositions(src []byte) positions {
-	s := &scanner{src: src, line: 1, pos: newPositions(), table: posRoot}
+	s := &scanner{src: src, line: 1, pos: newPositions(len(src)), table: posRoot}
 	s.document()
 	return *s.pos
 }

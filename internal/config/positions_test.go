@@ -244,12 +244,13 @@ func (p positions) all() map[string]Pos {
 			out[path] = p.pos(n)
 		}
 		for e, c := range p.edges {
-			switch {
-			case e.parent != n:
-			case e.index > 0:
-				walk(indexPath(path, int(e.index-1)), c)
-			default:
+			if e.parent == n {
 				walk(joinPath(path, e.key), c)
+			}
+		}
+		for i := range int(p.nodes[n].elems) {
+			if c, ok := p.elemAt(n, i); ok {
+				walk(indexPath(path, i), c)
 			}
 		}
 	}
