@@ -68,6 +68,9 @@ type learnReceiver struct {
 	// profile, if not nil, profiles the receiver over a phase ("fib",
 	// "withdraw") until the returned function is called.
 	profile func(phase string) (stop func())
+	// rib, if not nil, counts the receiver's accepted paths (for the
+	// timeline).
+	rib func() int
 }
 
 func TestBenchLearn(t *testing.T) {
@@ -215,6 +218,7 @@ max-prefixes = %d
 		profile: func(phase string) func() {
 			return benchCPUProfileNamed(t, fmt.Sprintf("aird-n%d-run%d-%s", n, run, phase))
 		},
+		rib: func() int { return neighbor(sp, tor.Addr).Accepted },
 	})
 	res.Kind, res.Run = "aird", run
 	t.Logf("aird receiver N=%d run %d: FIB full %.0f ms after Established (CPU %.0f ms), withdrawn in %.0f ms (CPU %.0f ms); RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
@@ -253,7 +257,7 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 		r, _ := exec.Command("ip", "-6", "route", "show", "table", strconv.Itoa(l.Table)).CombinedOutput()
 		return "sender: " + out + "\n" + string(r[:min(len(r), 2000)])
 	}
-	stopTimeline := learnTimeline(t, w, est)
+	stopTimeline := learnTimeline(t, w, est, rcv.rib)
 	full := w.waitCount(t, n, diag)
 	res.FIBCPUMS = ms(rcv.cpu() - cpu)
 	stopProfile()
@@ -283,9 +287,9 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 	return res
 }
 
-// learnTimeline logs the FIB's prefix count every 500 ms until stopped
-// (AIRD_BENCH_TIMELINE=1).
-func learnTimeline(t *testing.T, w *fibWatch, start time.Time) (stop func()) {
+// learnTimeline logs the FIB's prefix count, and the receiver's RIB count
+// if rib is set, every 500 ms until stopped (AIRD_BENCH_TIMELINE=1).
+func learnTimeline(t *testing.T, w *fibWatch, start time.Time, rib func() int) (stop func()) {
 	if os.Getenv("AIRD_BENCH_TIMELINE") == "" {
 		return func() {}
 	}
@@ -299,6 +303,10 @@ func learnTimeline(t *testing.T, w *fibWatch, start time.Time) (stop func()) {
 			case <-time.After(500 * time.Millisecond):
 			}
 			c := w.last()
+			if rib != nil {
+				t.Logf("timeline %6.0f ms: %d in the FIB, %d in the RIB", ms(time.Since(start)), c, rib())
+				continue
+			}
 			t.Logf("timeline %6.0f ms: %d in the FIB", ms(time.Since(start)), c)
 		}
 	}()

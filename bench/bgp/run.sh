@@ -14,7 +14,7 @@
 #   AIRD_BENCH_TRACE=/tmp/prof bench/bgp/run.sh        # execution trace per aird run
 #   AIRD_BENCH_CONNECT=sender bench/bgp/run.sh   # senders connect (default: receiver)
 #   AIRD_BENCH_SETTLE=0 bench/bgp/run.sh          # skip the RSS reading 20 s later
-#   AIRD_BENCH_TIMELINE=1 bench/bgp/run.sh        # receiver's route count over time
+#   AIRD_BENCH_TIMELINE=1 bench/bgp/run.sh        # receiver's route count over time (learn: FIB and aird's RIB)
 #   AIRD_BENCH_WAKE_SENDER=1 bench/bgp/run.sh     # poke the BIRD sender (see the test)
 #   AIRD_BENCH_PEERS=2 bench/bgp/run.sh           # aird sends to 2 receivers (memory per session)
 #
