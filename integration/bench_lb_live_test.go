@@ -23,9 +23,13 @@ import (
 // TestBenchLBLive measures the load balancer live: 64-byte UDP frames from
 // a generator to a VIP through an LB node to two backends, for aird (with
 // 1, 1,000 and 10,000 VIPs configured through the real daemon), nftables
-// DNAT (numgen over the two backends) and an XDP floor (rewrite the MAC
-// addresses, redirect to the backends' link), interleaved in the same run
-// (bench/lb-live.sh; AIRD_BENCH=1).
+// DNAT (numgen over the two backends), an XDP floor (rewrite the MAC
+// addresses, redirect to the backends' link) and an encapsulating floor
+// (the same plus a fixed IPv6-in-IPv6 header, as aird sends), interleaved
+// in the same run (bench/lb-live.sh; AIRD_BENCH=1). With
+// AIRD_BENCH_PROG_STATS=1 it also reports each XDP program's own time per
+// run (the kernel's BPF statistics), to tell the program's cost from the
+// rest of the path.
 //
 //	gen g<c> ── u [LB node <c>] o ══ eth0 [sink <c>: the backends' addresses]
 //
@@ -48,10 +52,11 @@ func TestBenchLBLive(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("AIRD_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
+	progStats := progStatsOn(t)
 	gen := testutil.NewNetns(t, "airdG-")
 	cpu0, cpu1 := firstTwoCPUs(t)
 	var chains []*lbChain
-	for i, name := range []string{"floor", "nft", "aird-1", "aird-1k", "aird-10k"} {
+	for i, name := range []string{"floor", "floor-encap", "nft", "aird-1", "aird-1k", "aird-10k"} {
 		chains = append(chains, newLBChain(t, gen, name, i+1, cpu0))
 	}
 	const burst = 2_000_000
@@ -60,13 +65,19 @@ func TestBenchLBLive(t *testing.T) {
 		chain string
 		newf  bool
 	}
+	if progStats {
+		fmt.Printf("BENCH BPF program statistics on (AIRD_BENCH_PROG_STATS): every program run pays two clock reads more; compare these ns/pkt only with each other\n")
+	}
 	ws := map[key][]window{}
+	progNS := map[key][]float64{}
 	for r := range rounds {
 		var line []string
 		for _, newf := range []bool{false, true} {
 			for _, c := range chains {
+				before := sampleProg(t, c.prog)
 				w := runWindow(t, c.gen[newf], c.count, burst, cpu1)
 				ws[key{c.name, newf}] = append(ws[key{c.name, newf}], w)
+				progNS[key{c.name, newf}] = append(progNS[key{c.name, newf}], nsPerRun(before, sampleProg(t, c.prog)))
 				line = append(line, fmt.Sprintf("%s/%s %.0f ns", c.name, flowKind(newf), w.nsPerPkt))
 			}
 		}
@@ -80,8 +91,12 @@ func TestBenchLBLive(t *testing.T) {
 		fmt.Printf("BENCH %s flows (median of %d):\n", flowKind(newf), rounds)
 		for _, c := range chains {
 			w := m[c.name]
-			fmt.Printf("BENCH   %-9s %6.0f kpps %6.0f ns/pkt  %5.2fx nft's ns/pkt  %5.2fx the floor's\n",
-				c.name, w.pps/1e3, w.nsPerPkt, m["nft"].nsPerPkt/w.nsPerPkt, w.nsPerPkt/m["floor"].nsPerPkt)
+			prog := ""
+			if p := median(progNS[key{c.name, newf}]); progStats && p > 0 {
+				prog = fmt.Sprintf("  XDP program %4.0f ns/run, the rest %4.0f ns/pkt", p, w.nsPerPkt-p)
+			}
+			fmt.Printf("BENCH   %-9s %6.0f kpps %6.0f ns/pkt  %5.2fx nft's ns/pkt  %5.2fx the floor's%s\n",
+				c.name, w.pps/1e3, w.nsPerPkt, m["nft"].nsPerPkt/w.nsPerPkt, w.nsPerPkt/m["floor"].nsPerPkt, prog)
 		}
 	}
 	for _, c := range chains {
@@ -112,7 +127,8 @@ func flowKind(newf bool) string {
 
 // lbChain is one LB node between the generator and a sink.
 type lbChain struct {
-	lb    *node // aird chains
+	lb    *node         // aird chains
+	prog  *ebpf.Program // the LB's XDP program on u (floor, aird)
 	name  string
 	sink  string
 	gen   map[bool]*generator // by new flows
@@ -174,6 +190,8 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 	switch {
 	case name == "floor":
 		attachXDP(t, lbNS, "u", floorRedirect(t, lbNS, sinkMAC, outMAC))
+	case name == "floor-encap":
+		attachXDP(t, lbNS, "u", floorEncap(t, lbNS, sinkMAC, outMAC, netip.MustParseAddr(lbAddr), netip.MustParseAddr(be1)))
 	case name == "nft":
 		// Kernel forwarding: GRO makes the uplink take frames XDP_TX'd
 		// into it; conntrack's checksum check is off because the new-flow
@@ -201,6 +219,7 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 		fmt.Printf("BENCH %s: aird ready %s after start\n", name, time.Since(began).Round(time.Millisecond))
 	}
 	threadNAPI(t, lbNS, "u", cpu)
+	c.prog = xdpProgOf(t, lbNS, "u")
 	dstMAC := linkMAC(t, lbNS, "u")
 	c.gen = map[bool]*generator{
 		false: newFrameGenerator(t, gen, gdev, dstMAC, netip.MustParseAddr(lbBenchVIP), false),
@@ -315,6 +334,54 @@ func floorRedirect(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr) *eb
 		asm.JGT.Reg(asm.R4, asm.R3, "drop"),
 	}
 	ins = append(ins, storeBytes(asm.R2, 0, append(append([]byte{}, dstMAC...), srcMAC...))...)
+	ins = append(ins,
+		asm.Mov.Imm(asm.R1, int32(out)),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRedirect.Call(),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("drop"), // XDP_DROP
+		asm.Return(),
+	)
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL", Instructions: ins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	return prog
+}
+
+// floorEncap is the floor of an encapsulating forwarder: it makes room
+// for an outer IPv6 header (bpf_xdp_adjust_head), writes a fixed Ethernet
+// and IPv6-in-IPv6 header from src to dst (the payload length of the
+// benchmark's 64-byte frames) and redirects the frame out of the LB's
+// "o" - what aird does to an established flow's frame, without any lookup.
+func floorEncap(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr, src, dst netip.Addr) *ebpf.Program {
+	t.Helper()
+	var out int
+	testutil.InNetns(t, ns, func() {
+		l, err := netlink.LinkByName("o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = l.Attrs().Index
+	})
+	const outer, frame = 40, 64
+	hdr := append(append([]byte{}, dstMAC...), srcMAC...)
+	hdr = append(hdr, 0x86, 0xdd)                         // IPv6
+	hdr = append(hdr, 0x60, 0, 0, 0, 0, frame-14, 41, 64) // version, length, IPv6-in-IPv6, hop limit
+	hdr = append(append(hdr, src.AsSlice()...), dst.AsSlice()...)
+	ins := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1), // ctx
+		asm.Mov.Imm(asm.R2, -outer),
+		asm.FnXdpAdjustHead.Call(),
+		asm.JNE.Imm(asm.R0, 0, "drop"),
+		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // data
+		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, int32(len(hdr))),
+		asm.JGT.Reg(asm.R4, asm.R3, "drop"),
+	}
+	ins = append(ins, storeBytes(asm.R2, 0, hdr)...)
 	ins = append(ins,
 		asm.Mov.Imm(asm.R1, int32(out)),
 		asm.Mov.Imm(asm.R2, 0),
