@@ -318,36 +318,7 @@ func storeBytes(dst asm.Register, off int16, b []byte) asm.Instructions {
 // own MAC address into the frame and redirects it out of the LB's "o".
 func floorRedirect(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr) *ebpf.Program {
 	t.Helper()
-	var out int
-	testutil.InNetns(t, ns, func() {
-		l, err := netlink.LinkByName("o")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = l.Attrs().Index
-	})
-	ins := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
-		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, 14),
-		asm.JGT.Reg(asm.R4, asm.R3, "drop"),
-	}
-	ins = append(ins, storeBytes(asm.R2, 0, append(append([]byte{}, dstMAC...), srcMAC...))...)
-	ins = append(ins,
-		asm.Mov.Imm(asm.R1, int32(out)),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnRedirect.Call(),
-		asm.Return(),
-		asm.Mov.Imm(asm.R0, 1).WithSymbol("drop"), // XDP_DROP
-		asm.Return(),
-	)
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL", Instructions: ins})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prog.Close() })
-	return prog
+	return floorProgram(t, ns, 0, append(append([]byte{}, dstMAC...), srcMAC...))
 }
 
 // floorEncap is the floor of an encapsulating forwarder: it makes room
@@ -357,6 +328,19 @@ func floorRedirect(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr) *eb
 // "o" - what aird does to an established flow's frame, without any lookup.
 func floorEncap(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr, src, dst netip.Addr) *ebpf.Program {
 	t.Helper()
+	const outer, frame = 40, 64
+	hdr := append(append([]byte{}, dstMAC...), srcMAC...)
+	hdr = append(hdr, 0x86, 0xdd)                         // IPv6
+	hdr = append(hdr, 0x60, 0, 0, 0, 0, frame-14, 41, 64) // version, length, IPv6-in-IPv6, hop limit
+	hdr = append(append(hdr, src.AsSlice()...), dst.AsSlice()...)
+	return floorProgram(t, ns, outer, hdr)
+}
+
+// floorProgram is an XDP program that moves the frame's start back by
+// push bytes (bpf_xdp_adjust_head) when push > 0, writes hdr at the start
+// and redirects the frame out of the LB's "o" in ns.
+func floorProgram(t *testing.T, ns string, push int, hdr []byte) *ebpf.Program {
+	t.Helper()
 	var out int
 	testutil.InNetns(t, ns, func() {
 		l, err := netlink.LinkByName("o")
@@ -365,22 +349,21 @@ func floorEncap(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr, src, d
 		}
 		out = l.Attrs().Index
 	})
-	const outer, frame = 40, 64
-	hdr := append(append([]byte{}, dstMAC...), srcMAC...)
-	hdr = append(hdr, 0x86, 0xdd)                         // IPv6
-	hdr = append(hdr, 0x60, 0, 0, 0, 0, frame-14, 41, 64) // version, length, IPv6-in-IPv6, hop limit
-	hdr = append(append(hdr, src.AsSlice()...), dst.AsSlice()...)
-	ins := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1), // ctx
-		asm.Mov.Imm(asm.R2, -outer),
-		asm.FnXdpAdjustHead.Call(),
-		asm.JNE.Imm(asm.R0, 0, "drop"),
+	ins := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)} // ctx
+	if push > 0 {
+		ins = append(ins,
+			asm.Mov.Imm(asm.R2, int32(-push)),
+			asm.FnXdpAdjustHead.Call(),
+			asm.JNE.Imm(asm.R0, 0, "drop"),
+		)
+	}
+	ins = append(ins,
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // data
 		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // data_end
 		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, int32(len(hdr))),
+		asm.Add.Imm(asm.R4, int32(max(len(hdr), 14))),
 		asm.JGT.Reg(asm.R4, asm.R3, "drop"),
-	}
+	)
 	ins = append(ins, storeBytes(asm.R2, 0, hdr)...)
 	ins = append(ins,
 		asm.Mov.Imm(asm.R1, int32(out)),
