@@ -205,6 +205,16 @@ func (n *Node) SetProbeFIBIfindex(ifindex uint32) error {
 	return nil
 }
 
+// ProbeFIBIfindex reads what SetProbeFIBIfindex wrote (0: lo, or never
+// written).
+func (n *Node) ProbeFIBIfindex() (uint32, error) {
+	var v DatapathHcConfig
+	if err := n.m.ProbeConf.Lookup(uint32(0), &v); err != nil {
+		return 0, fmt.Errorf("read probe config: %w", err)
+	}
+	return v.FibIfindex, nil
+}
+
 // SetUplinks makes ifindexes the interfaces stages may redirect frames to
 // when they leave the node (the uplinks the pipeline is attached to).
 func (n *Node) SetUplinks(ifindexes []int) error {

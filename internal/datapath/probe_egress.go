@@ -31,8 +31,8 @@ type ProbeEgressStatus struct {
 	Adopted   bool
 	ProgramID uint32
 	LinkID    uint32
-	// FIBIfindex is the uplink the program's FIB lookups start from (0:
-	// lo, no uplink attached).
+	// FIBIfindex is the uplink the program's FIB lookups start from, as
+	// the pinned map holds it (0: lo, no uplink attached yet).
 	FIBIfindex int
 }
 
@@ -65,8 +65,16 @@ func (d *Datapath) AttachProbeEgress() (ProbeEgressStatus, error) {
 		}
 		d.hc = hc
 	}
-	if err := d.writeProbeFIB(); err != nil {
-		return ProbeEgressStatus{}, fmt.Errorf("attach probe egress: %w", err)
+	// Before this process attached its uplinks (the daemon attaches them
+	// after the lb maps are programmed) there is nothing to write: the
+	// pinned map keeps what the earlier process wrote, which the adopted
+	// probe program uses meanwhile, and SetUplinks writes it. Writing 0
+	// (lo) here made every tunnelled probe of a restart fail until then,
+	// and a target's first result decides its health.
+	if len(d.uplinks) > 0 {
+		if err := d.writeProbeFIB(); err != nil {
+			return ProbeEgressStatus{}, fmt.Errorf("attach probe egress: %w", err)
+		}
 	}
 	return d.probeStatus(), nil
 }
@@ -88,8 +96,12 @@ func (d *Datapath) probeStatus() ProbeEgressStatus {
 		pid, _ := info.ID()
 		id = uint32(pid)
 	}
+	fib, err := d.node.ProbeFIBIfindex()
+	if err != nil {
+		d.log.Warn("probe program's FIB interface unknown", "error", err)
+	}
 	return ProbeEgressStatus{Interface: ProbeInterface, Ifindex: d.hc.ifindex, Adopted: d.hc.adopted,
-		ProgramID: id, LinkID: uint32(d.hc.linkID), FIBIfindex: d.probeFIBIfindex()}
+		ProgramID: id, LinkID: uint32(d.hc.linkID), FIBIfindex: int(fib)}
 }
 
 // ensureProbeLink adopts the pinned probe link when it is a tcx egress link

@@ -219,3 +219,47 @@ func TestProbeEgressAdoptedAndTornDown(t *testing.T) {
 		t.Fatal("probe link still exists after teardown")
 	}
 }
+
+// A restarted datapath attaching the probe program before its uplinks (as
+// the daemon does) leaves the probe program's FIB interface as the earlier
+// process wrote it: tunnelled probes keep working through the restart.
+func TestProbeEgressKeepsFIBInterfaceUntilUplinks(t *testing.T) {
+	e := newEnv(t)
+	testutil.NetnsExec(t, e.nsA, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+	d := e.open(t, ModeAuto)
+	if err := e.setUplinks(t, d, e.devA); err != nil {
+		t.Fatal(err)
+	}
+	var first ProbeEgressStatus
+	testutil.InNetns(t, e.nsA, func() {
+		var err error
+		if first, err = d.AttachProbeEgress(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { testutil.InNetns(t, e.nsA, func() { _ = Teardown(e.pinPath) }) })
+	if first.FIBIfindex == 0 {
+		t.Fatalf("probe FIB interface 0 with an uplink attached: %+v", first)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2 := e.open(t, ModeAuto)
+	testutil.InNetns(t, e.nsA, func() {
+		st, err := d2.AttachProbeEgress()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.FIBIfindex != first.FIBIfindex {
+			t.Fatalf("probe FIB interface %d before the uplinks of the new process, want %d as before", st.FIBIfindex, first.FIBIfindex)
+		}
+	})
+	if err := e.setUplinks(t, d2, e.devA); err != nil {
+		t.Fatal(err)
+	}
+	testutil.InNetns(t, e.nsA, func() {
+		if st, ok := d2.ProbeEgress(); !ok || st.FIBIfindex != first.FIBIfindex {
+			t.Fatalf("after the uplinks: %+v, %v; want FIB interface %d", st, ok, first.FIBIfindex)
+		}
+	})
+}
