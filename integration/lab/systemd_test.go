@@ -87,8 +87,8 @@ Environment=STATE_DIRECTORY=%s
 	t.Run("SIGKILL, systemd restarts it", func(t *testing.T) {
 		underLoad(t, l, 10000, func(t *testing.T) {
 			before := mainPID()
-			if out, err := c.Exec("systemctl", "kill", "-s", "KILL", "aird"); err != nil {
-				t.Fatalf("systemctl kill -s KILL aird: %v\n%s", err, out)
+			if out, err := c.Exec("systemctl", "kill", "--kill-whom=main", "-s", "KILL", "aird"); err != nil {
+				t.Fatalf("systemctl kill --kill-whom=main -s KILL aird: %v\n%s", err, out)
 			}
 			// RestartSec=2s, then READY=1.
 			if !waitFor(60*time.Second, func() bool {

@@ -201,3 +201,24 @@ func TestUpdateDeduplicatesAndValidates(t *testing.T) {
 		t.Fatalf("after removing b: %d targets, a %+v", c.Len(), status(c, a))
 	}
 }
+
+// Probes run at a fixed rate: one is due an interval after the one before
+// was, however long that took, so fall x interval bounds how long a dead
+// target stays healthy; a probe that overran its slot skips it.
+func TestNextProbe(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	iv := 300 * time.Millisecond
+	for _, c := range []struct {
+		now  time.Duration
+		want time.Duration
+	}{
+		{10 * time.Millisecond, 300 * time.Millisecond},  // a quick probe: the next slot
+		{299 * time.Millisecond, 300 * time.Millisecond}, // a slow one, still in time
+		{300 * time.Millisecond, 600 * time.Millisecond}, // overran its slot: the one after
+		{950 * time.Millisecond, 1200 * time.Millisecond},
+	} {
+		if got := nextProbe(t0, t0.Add(c.now), iv).Sub(t0); got != c.want {
+			t.Errorf("probe due at 0 ended at %s: next due at %s, want %s", c.now, got, c.want)
+		}
+	}
+}

@@ -52,7 +52,8 @@ func (p *prober) run() {
 		<-p.ctx.Done()
 		return
 	}
-	timer := time.NewTimer(jitter(p.spec, p.spec.Interval))
+	next := time.Now().Add(jitter(p.spec, p.spec.Interval))
+	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
 	for {
 		select {
@@ -65,8 +66,21 @@ func (p *prober) run() {
 			return // stopped mid-probe: the result says nothing
 		}
 		p.record(err)
-		timer.Reset(p.spec.Interval)
+		next = nextProbe(next, time.Now(), p.spec.Interval)
+		timer.Reset(time.Until(next))
 	}
+}
+
+// nextProbe is when the probe after the one due at last is due: an
+// interval after last (a fixed rate, not an interval after the probe
+// ended, so a dead target is out within fall x interval plus the last
+// probe's own time), skipping the slots a long probe overran.
+func nextProbe(last, now time.Time, interval time.Duration) time.Time {
+	next := last.Add(interval)
+	for !next.After(now) {
+		next = next.Add(interval)
+	}
+	return next
 }
 
 // record applies one probe result to the rise/fall state machine. The
