@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/aird-net/aird/bpf"
 )
@@ -263,37 +260,11 @@ func (pb *packetBench) report(b *testing.B, r map[string]samples, steady bool) {
 // in between) and returns the kernel's time per run; out, if set, gets
 // the last output.
 func runRepeat(b *testing.B, prog *ebpf.Program, pkt, out []byte, ifindex, repeat int) time.Duration {
-	in := bytes.Clone(pkt)
-	ctx := xdpMd{dataEnd: uint32(len(in)), ingressIfindex: uint32(ifindex)}
-	attr := testRunAttr{
-		progFD:     uint32(prog.FD()),
-		dataSizeIn: uint32(len(in)),
-		dataIn:     uint64(uintptr(unsafe.Pointer(&in[0]))),
-		repeat:     uint32(repeat),
-		ctxSizeIn:  uint32(unsafe.Sizeof(ctx)),
-		ctxIn:      uint64(uintptr(unsafe.Pointer(&ctx))),
+	verdict, d, _ := testRunN(b, prog, bytes.Clone(pkt), out, ifindex, repeat)
+	if verdict != xdpTx {
+		b.Fatalf("%s (repeat %d): verdict %d, want XDP_TX; in %x", prog, repeat, verdict, pkt[:min(len(pkt), 80)])
 	}
-	if out != nil {
-		attr.dataSizeOut = uint32(len(out))
-		attr.dataOut = uint64(uintptr(unsafe.Pointer(&out[0])))
-	}
-	for {
-		_, _, errno := unix.Syscall(unix.SYS_BPF, bpfProgTestRun, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-		runtime.KeepAlive(in)
-		runtime.KeepAlive(out)
-		runtime.KeepAlive(&ctx)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			b.Fatalf("BPF_PROG_TEST_RUN: %v", errno)
-		}
-		break
-	}
-	if attr.retval != xdpTx {
-		b.Fatalf("%s (repeat %d): verdict %d, want XDP_TX; in %x", prog, repeat, attr.retval, pkt[:min(len(pkt), 80)])
-	}
-	return time.Duration(attr.duration)
+	return d
 }
 
 // lbStat sums one lb_stats counter over CPUs.

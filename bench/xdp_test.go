@@ -304,12 +304,18 @@ func runOnce(b testing.TB, prog *ebpf.Program, pkt []byte, ifindex int, want uin
 // and returns the verdict, the kernel-measured duration and, when out is
 // not nil, the output frame in out.
 func testRun(b testing.TB, prog *ebpf.Program, pkt, out []byte, ifindex int) (uint32, time.Duration, []byte) {
+	return testRunN(b, prog, pkt, out, ifindex, 1)
+}
+
+// testRunN is testRun with repeat runs (BPF_PROG_TEST_RUN does not restore
+// the packet between them; the duration is per run).
+func testRunN(b testing.TB, prog *ebpf.Program, pkt, out []byte, ifindex, repeat int) (uint32, time.Duration, []byte) {
 	ctx := xdpMd{dataEnd: uint32(len(pkt)), ingressIfindex: uint32(ifindex)}
 	attr := testRunAttr{
 		progFD:     uint32(prog.FD()),
 		dataSizeIn: uint32(len(pkt)),
 		dataIn:     uint64(uintptr(unsafe.Pointer(&pkt[0]))),
-		repeat:     1,
+		repeat:     uint32(repeat),
 		ctxSizeIn:  uint32(unsafe.Sizeof(ctx)),
 		ctxIn:      uint64(uintptr(unsafe.Pointer(&ctx))),
 	}

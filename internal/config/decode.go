@@ -173,9 +173,12 @@ func (d *decoder) slice(path string, v any, rv reflect.Value) {
 		return
 	}
 	out := reflect.MakeSlice(rv.Type(), len(elems), len(elems))
+	defaults := reflect.PointerTo(rv.Type().Elem()).Implements(defaulterType) // once, not per element
 	for i, e := range elems {
 		el := out.Index(i)
-		applyDefaults(el.Addr())
+		if defaults {
+			el.Addr().Interface().(defaulter).setDefaults()
+		}
 		d.decode(indexPath(path, i), e, el)
 	}
 	rv.Set(out)
