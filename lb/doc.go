@@ -18,6 +18,7 @@
 // nothing. Each service's Maglev table is sized from its backend count
 // (TableSize) and shared with the services whose weighted backends are the
 // same. After a restart, the tables of the earlier process stay as they
-// were until every backend of their service has answered a first probe;
+// were until the health of every backend of their service is decided again
+// (its first successful probe, or `fall` failed ones);
 // drains are kept in a file in the state directory.
 package lb

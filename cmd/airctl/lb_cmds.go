@@ -155,7 +155,7 @@ func (c *cli) lbServicePages(ctx context.Context, q api.LBServiceQuery, limit in
 }
 
 // healthText is a backend's health: yes, no, or pending (after a restart,
-// before its first probe answered).
+// until its health is decided again).
 func healthText(h api.LBHealth) string {
 	if h.Checked && !h.Known {
 		return "pending"

@@ -48,8 +48,9 @@ type LBHealth struct {
 	// configuration).
 	Checked bool `json:"checked"`
 	Healthy bool `json:"healthy"`
-	// Known is false after a restart until the first probe answered:
-	// the data plane keeps the earlier process's view meanwhile.
+	// Known is false after a restart until the first successful probe
+	// or `fall` failed ones: the data plane keeps the earlier process's
+	// view meanwhile.
 	Known     bool      `json:"known"`
 	Via       string    `json:"via,omitempty"`
 	Fallback  string    `json:"fallback,omitempty"`

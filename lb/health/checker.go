@@ -75,7 +75,8 @@ func New(ctx context.Context, o Options) (*Checker, error) {
 }
 
 // Update starts probing add and stops probing remove. New targets start
-// healthy, or unknown (Status.Known false until their first result) when
+// healthy, or unknown (Status.Known false until their first success or
+// `fall` consecutive failures) when
 // unknown is set; a target both removed and added keeps its state. It
 // validates every added spec before changing anything.
 func (c *Checker) Update(add, remove []Spec, unknown bool) error {

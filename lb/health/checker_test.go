@@ -161,9 +161,11 @@ func TestTimeoutCountsAsFailure(t *testing.T) {
 	waitEvent(t, ev, s, false)
 }
 
-// A target added unknown takes its first result as its state at once,
-// without waiting for rise or fall results, and reports it.
-func TestUnknownTargetFirstResultDecides(t *testing.T) {
+// A target added unknown is decided by `fall` consecutive failures (one
+// failed probe right after a restart must not take out a backend the data
+// plane still serves with), or at once by its first success, and reports
+// the decision.
+func TestUnknownTargetDecision(t *testing.T) {
 	c, ev := newChecker(t)
 	down := spec(TypeTCP, netip.MustParseAddrPort("127.0.0.1:9")) // discard: nothing listens
 	if err := c.Update([]Spec{down}, nil, true); err != nil {
@@ -173,8 +175,22 @@ func TestUnknownTargetFirstResultDecides(t *testing.T) {
 		t.Fatalf("before any probe: %+v, want unknown", st)
 	}
 	e := waitEvent(t, ev, down, false)
-	if st := status(c, down); !st.Known || st.Healthy || st.Failures != 1 || e.Reason == "" {
-		t.Fatalf("after the first failed probe: %+v (event %+v), want known unhealthy after one failure", st, e)
+	if st := status(c, down); !st.Known || st.Healthy || st.Failures != uint64(down.Fall) || e.Reason == "" {
+		t.Fatalf("decided: %+v (event %+v), want known unhealthy after exactly %d failures", st, e, down.Fall)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	up := spec(TypeTCP, netip.MustParseAddrPort(ln.Addr().String()))
+	if err := c.Update([]Spec{up}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ev, up, true)
+	if st := status(c, up); !st.Known || !st.Healthy || st.Checks != 1 {
+		t.Fatalf("after the first successful probe: %+v, want known healthy after one check", st)
 	}
 }
 

@@ -10,7 +10,7 @@
 // withdraw VIPs or move flows before it has any evidence, and a target that
 // is down is caught after `fall` intervals. Targets added "unknown" (a
 // restarted aird, whose data plane still holds the earlier process's view)
-// take their first result as their state at once.
+// are decided by their first success, or by `fall` consecutive failures.
 //
 // How a probe reaches its backend is the caller's choice, through the Spec
 // (destination, source address, socket mark) and the Dialer: the load

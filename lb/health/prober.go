@@ -83,8 +83,12 @@ func nextProbe(last, now time.Time, interval time.Duration) time.Time {
 	return next
 }
 
-// record applies one probe result to the rise/fall state machine. The
-// first result of an unknown target decides its state at once.
+// record applies one probe result to the rise/fall state machine. An
+// unknown target is decided by its first success, or by `fall`
+// consecutive failures: the data plane keeps the earlier process's view
+// meanwhile, so one failed probe right after a restart (a probe path not
+// ready yet) must not take a backend out that was serving - it takes the
+// failures that would take a healthy one out.
 func (p *prober) record(err error) {
 	p.mu.Lock()
 	p.st.Checks++
@@ -95,10 +99,15 @@ func (p *prober) record(err error) {
 	}
 	var ev *Event
 	if !p.st.Known {
-		p.st.Known, p.st.Healthy, p.st.Since, p.streak = true, ok, time.Now(), 0
-		ev = &Event{Spec: p.spec, Healthy: ok}
-		if !ok {
-			ev.Reason = err.Error()
+		if !ok && p.spec.Type != TypeNone {
+			p.streak++
+		}
+		if ok || p.streak >= p.spec.Fall || p.spec.Type == TypeNone {
+			p.st.Known, p.st.Healthy, p.st.Since, p.streak = true, ok, time.Now(), 0
+			ev = &Event{Spec: p.spec, Healthy: ok}
+			if !ok {
+				ev.Reason = err.Error()
+			}
 		}
 	} else if ok == p.st.Healthy {
 		p.streak = 0
