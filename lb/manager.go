@@ -89,7 +89,7 @@ type BackendRef struct {
 
 // New starts a manager with no services. With a data plane, it adopts
 // what an earlier process programmed there: ids, and tables that a
-// service keeps until its backends have answered their first probes.
+// service keeps until its backends' health is decided again.
 func New(ctx context.Context, o Options) (*Manager, error) {
 	if err := o.validate(); err != nil {
 		return nil, err

@@ -69,8 +69,9 @@ func (d *Datapath) AttachProbeEgress() (ProbeEgressStatus, error) {
 	// after the lb maps are programmed) there is nothing to write: the
 	// pinned map keeps what the earlier process wrote, which the adopted
 	// probe program uses meanwhile, and SetUplinks writes it. Writing 0
-	// (lo) here made every tunnelled probe of a restart fail until then,
-	// and a target's first result decides its health.
+	// (lo) here made every tunnelled probe of a restart fail until then
+	// (then a target's first result decided its health; now it takes
+	// fall failures, lb/health).
 	if len(d.uplinks) > 0 {
 		if err := d.writeProbeFIB(); err != nil {
 			return ProbeEgressStatus{}, fmt.Errorf("attach probe egress: %w", err)

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// Event reports a target that changed state, or whose first result after
-// starting unknown came in.
+// Event reports a target that changed state, or whose state after starting
+// unknown was decided (its first success, or fall failures).
 type Event struct {
 	Spec    Spec
 	Healthy bool
@@ -21,7 +21,8 @@ type Event struct {
 type Status struct {
 	Healthy bool `json:"healthy"`
 	// Known is false for a target added unknown (Checker.Update) until
-	// its first probe result: Healthy says nothing yet.
+	// its first success or fall consecutive failures: Healthy says
+	// nothing yet.
 	Known bool `json:"known"`
 	// Via is the probe's path, ViaTunnel or ViaDirect; Fallback says why
 	// a check configured for the tunnel goes direct.
