@@ -34,7 +34,41 @@ var (
 // keys match their toml tag exactly, unknown keys and type mismatches are
 // errors, and every error is collected.
 type decoder struct {
-	r *reporter
+	r     *reporter
+	kinds map[reflect.Type]typeKind // which decoding interfaces a type has
+}
+
+// typeKind records which of the decoding interfaces a pointer to a schema
+// type implements: asking reflect once per type rather than once per value
+// matters at a million backends.
+type typeKind struct{ value, text, str bool }
+
+func (d *decoder) kind(t reflect.Type) typeKind {
+	if k, ok := d.kinds[t]; ok {
+		return k
+	}
+	k := typeKind{value: t.Implements(valueDecoderType), text: t.Implements(textUnmarshalerType), str: t.Implements(stringFormType)}
+	if d.kinds == nil {
+		d.kinds = map[reflect.Type]typeKind{}
+	}
+	d.kinds[t] = k
+	return k
+}
+
+// join and index build the key path of a child for error messages. The
+// first pass of a file (r.fast) records no messages, and builds none.
+func (d *decoder) join(path, key string) string {
+	if d.r.fast {
+		return ""
+	}
+	return joinPath(path, key)
+}
+
+func (d *decoder) index(path string, i int) string {
+	if d.r.fast {
+		return ""
+	}
+	return indexPath(path, i)
 }
 
 func (d *decoder) decode(path string, v any, rv reflect.Value) {
@@ -48,17 +82,18 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 	}
 	if rv.CanAddr() {
 		pv := rv.Addr()
-		if pv.Type().Implements(valueDecoderType) {
+		k := d.kind(pv.Type())
+		if k.value {
 			if err := pv.Interface().(valueDecoder).decodeTOML(v); err != nil {
 				d.r.at(path, "%v", err)
 			}
 			return
 		}
-		if pv.Type().Implements(textUnmarshalerType) {
+		if k.text {
 			d.text(path, v, pv.Interface().(encoding.TextUnmarshaler))
 			return
 		}
-		if s, ok := v.(string); ok && pv.Type().Implements(stringFormType) {
+		if s, ok := v.(string); ok && k.str {
 			if err := pv.Interface().(stringForm).decodeString(s); err != nil {
 				d.r.at(path, "%s", cleanTextErr(err))
 			}
@@ -179,7 +214,7 @@ func (d *decoder) slice(path string, v any, rv reflect.Value) {
 		if defaults {
 			el.Addr().Interface().(defaulter).setDefaults()
 		}
-		d.decode(indexPath(path, i), e, el)
+		d.decode(d.index(path, i), e, el)
 	}
 	rv.Set(out)
 }
@@ -199,6 +234,16 @@ func (d *decoder) table(path string, v any, rv reflect.Value) {
 		return
 	}
 	fields := fieldsByTag(rv.Type())
+	if d.r.fast { // no errors to order: the map's order will do
+		for k, e := range m {
+			if idx, ok := fields[k]; ok {
+				d.decode(d.join(path, k), e, rv.Field(idx))
+			} else {
+				d.unknown(d.join(path, k), k, fields)
+			}
+		}
+		return
+	}
 	type keyAt struct {
 		key string
 		at  Pos

@@ -53,8 +53,15 @@ func (es Errors) Error() string {
 // file with an error on every line costs no more memory than one with
 // MaxErrors of them.
 type reporter struct {
-	file     string
-	pos      positions
+	file string
+	pos  positions
+	// fast is the first pass over a file, without positions: the first
+	// problem sets bad and nothing is recorded (the file is then checked
+	// again with positions). raw is the parser's tree, which tells that
+	// pass which keys the file writes.
+	fast     bool
+	bad      bool
+	raw      map[string]any
 	kept     errorHeap
 	seq      int             // errors reported so far, shadowed ones excepted
 	more     int             // errors beyond the kept ones
@@ -81,6 +88,10 @@ func (r *reporter) failed(path string) bool { return isShadowed(r.shadowed, path
 // it would mislead; once checking, an error about a shadowed key is
 // dropped.
 func (r *reporter) at(path, format string, args ...any) {
+	if r.fast {
+		r.bad = true
+		return
+	}
 	if !r.checking {
 		r.shadow(path)
 	} else if r.failed(path) {
@@ -88,6 +99,14 @@ func (r *reporter) at(path, format string, args ...any) {
 	}
 	p := r.pos.lookup(path)
 	r.add(&Error{File: r.file, Line: p.Line, Col: p.Col, Key: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// written reports whether the file writes the key path.
+func (r *reporter) written(path string) bool {
+	if r.fast {
+		return rawWritten(r.raw, path)
+	}
+	return r.pos.written(path)
 }
 
 func (r *reporter) add(e *Error) {

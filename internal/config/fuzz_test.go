@@ -13,8 +13,9 @@ import (
 
 // FuzzParse checks that Parse never panics, that every error it returns is
 // well-formed and in line order, that a configuration it accepts does not
-// differ from itself, and that the position scanner finds every key the
-// TOML parser decoded. It bounds each input's cost: Parse may allocate at
+// differ from itself, that the position scanner finds every key the TOML
+// parser decoded, and that the first pass of a file (without positions)
+// accepts what the full pass accepts. It bounds each input's cost: Parse may allocate at
 // most fuzzAllocBase + fuzzAllocPerByte bytes per input byte (the quadratic
 // scanner of issue 11 took 37,500 per byte on nested arrays), and an input
 // that takes longer than fuzzTimeout crashes the run, which saves it. The
@@ -74,6 +75,18 @@ func FuzzParse(f *testing.F) {
 				t.Errorf("no position for %q", path)
 			}
 		})
+		// The fast pass (no positions, the tree tells which keys are
+		// written) accepts exactly what the full pass accepts, as the same
+		// configuration.
+		fast := build(&reporter{file: "fuzz.toml", fast: true, raw: raw}, raw)
+		r := &reporter{file: "fuzz.toml", pos: pos}
+		full := build(r, raw)
+		if fullErr := r.err(); (fast != nil) != (fullErr == nil) {
+			t.Fatalf("the fast pass accepts: %v; the full pass says: %v", fast != nil, fullErr)
+		}
+		if fast != nil && len(Diff(fast, full)) != 0 {
+			t.Errorf("the fast and the full pass differ: %v", Diff(fast, full))
+		}
 	})
 }
 

@@ -45,7 +45,6 @@ func Parse(name string, data []byte) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
 	}
-	r := &reporter{file: name}
 	data = stripBOM(data)
 	if e := checkShape(name, data); e != nil {
 		return nil, Errors{e}
@@ -54,17 +53,39 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, Errors{syntaxError(name, data, err)}
 	}
-	r.pos = scanPositions(data)
+	// A valid file is decoded once, without the position index: building
+	// it costs as much as the rest of aird's work on a file of a million
+	// backends, and only errors need it. A file with a problem is decoded
+	// again from the same tree with positions, which reports every
+	// problem at its file:line in file order.
+	if cfg := build(&reporter{file: name, fast: true, raw: raw}, raw); cfg != nil {
+		return cfg, nil
+	}
+	r := &reporter{file: name, pos: scanPositions(data)}
+	cfg := build(r, raw)
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil // the full pass is the reference, should the two ever disagree
+}
+
+// build decodes the TOML parser's tree into a configuration, fills the
+// defaults and validates it, reporting problems through r. In the fast
+// pass (r.fast) it returns nil at the first problem.
+func build(r *reporter, raw map[string]any) *Config {
 	cfg := Default()
 	(&decoder{r: r}).decode("", raw, reflect.ValueOf(cfg).Elem())
+	if r.fast && r.bad {
+		return nil
+	}
 	r.checking = true
 	host, _ := os.Hostname()
 	cfg.finish(host)
 	validate(r, cfg)
-	if err := r.err(); err != nil {
-		return nil, err
+	if r.fast && r.bad {
+		return nil
 	}
-	return cfg, nil
+	return cfg
 }
 
 // stripBOM removes byte order marks. The TOML parser skips one; removing

@@ -27,6 +27,10 @@ type validator struct {
 	r     *reporter
 	c     *Config
 	pools *poolIndex // built on first use
+	// seen and seenSize: the backend addresses of one service, and the
+	// most the map has held since it was made (see addrSet)
+	seen     map[netip.Addr]int
+	seenSize int
 }
 
 func (v *validator) errf(path, format string, args ...any) { v.r.at(path, format, args...) }

@@ -35,7 +35,7 @@ func (v *validator) bgp() {
 	if b == nil {
 		return
 	}
-	if !v.r.pos.written("bgp.asn") {
+	if !v.r.written("bgp.asn") {
 		v.errf("bgp.asn", "asn is required: this node's AS number")
 	} else {
 		v.asn("bgp.asn", b.ASN)
@@ -46,7 +46,7 @@ func (v *validator) bgp() {
 		} else {
 			v.errf("bgp.router-id", "no router-id: set bgp.router-id or node.router-id (an IPv4-formatted identifier, required even on IPv6-only nodes)")
 		}
-	} else if !v.r.pos.written("bgp.router-id") && b.RouterID == v.c.Node.RouterID {
+	} else if !v.r.written("bgp.router-id") && b.RouterID == v.c.Node.RouterID {
 		// Inherited from node.router-id, which is checked (and reported) there.
 	} else if !b.RouterID.Is4() || b.RouterID.IsUnspecified() {
 		v.errf("bgp.router-id", "router-id %s must be a non-zero IPv4-formatted identifier", b.RouterID)
@@ -124,7 +124,7 @@ func (v *validator) peer(path string, b *BGP, p *Peer) {
 	default:
 		v.errf(path, "a peer needs address or interface")
 	}
-	if !v.r.pos.written(path + ".asn") {
+	if !v.r.written(path + ".asn") {
 		v.errf(path+".asn", "peer AS is required: a number, \"external\" or \"internal\"")
 	} else if p.ASN.Kind == "" {
 		v.asn(path+".asn", p.ASN.Number)
