@@ -210,7 +210,8 @@ const (
 	DatapathLbStatLB_STAT_CT_PROMOTE       DatapathLbStat = 22
 	DatapathLbStatLB_STAT_CT_FULL          DatapathLbStat = 23
 	DatapathLbStatLB_STAT_CT_FLOOD         DatapathLbStat = 24
-	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 25
+	DatapathLbStatLB_STAT_CT_SWEPT         DatapathLbStat = 25
+	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 26
 )
 
 type DatapathMaglevBlock struct {
@@ -367,6 +368,7 @@ const (
 	DatapathProgAirdXdp             = "aird_xdp"
 	DatapathProgAirdXdpEp           = "aird_xdp_ep"
 	DatapathVarBackendFlagsAll      = "backend_flags_all"
+	DatapathVarCtCpus               = "ct_cpus"
 	DatapathVarCtFlagsAll           = "ct_flags_all"
 	DatapathVarCtSets               = "ct_sets"
 	DatapathVarDropReasonMax        = "drop_reason_max"
@@ -466,6 +468,7 @@ type DatapathMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathVariableSpecs struct {
 	BackendFlagsAll      *ebpf.VariableSpec `ebpf:"backend_flags_all"`
+	CtCpus               *ebpf.VariableSpec `ebpf:"ct_cpus"`
 	CtFlagsAll           *ebpf.VariableSpec `ebpf:"ct_flags_all"`
 	CtSets               *ebpf.VariableSpec `ebpf:"ct_sets"`
 	DropReasonMax        *ebpf.VariableSpec `ebpf:"drop_reason_max"`
@@ -564,6 +567,7 @@ func (m *DatapathMaps) Close() error {
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathVariables struct {
 	BackendFlagsAll      *ebpf.Variable `ebpf:"backend_flags_all"`
+	CtCpus               *ebpf.Variable `ebpf:"ct_cpus"`
 	CtFlagsAll           *ebpf.Variable `ebpf:"ct_flags_all"`
 	CtSets               *ebpf.Variable `ebpf:"ct_sets"`
 	DropReasonMax        *ebpf.Variable `ebpf:"drop_reason_max"`

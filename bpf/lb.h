@@ -137,23 +137,25 @@ static __always_inline int source_allowed(__u32 vip_id, const __u8 *src)
  * settings.flood_rate they are counted as LB_STAT_CT_FLOOD (the flood is
  * visible; the table needs no defence beyond the above).
  */
-static __always_inline void ct_flood_count(const struct pipeline_settings *st, __u64 now)
+static __always_inline int ct_flood_count(const struct pipeline_settings *st, __u64 now)
 {
 	struct ct_flood_window *w;
 	__u32 zero = 0, window;
 
 	if (!st->flood_rate)
-		return;
+		return 0;
 	w = bpf_map_lookup_elem(&ct_flood, &zero);
 	if (!w)
-		return;
+		return 0;
 	window = st->flood_window ? st->flood_window : FLOOD_WINDOW_DEFAULT;
 	if (now - w->start >= window) {
 		w->start = now;
 		w->count = 0;
 	}
-	if (++w->count > st->flood_rate)
-		count_stat(LB_STAT_CT_FLOOD);
+	if (++w->count <= st->flood_rate)
+		return 0;
+	count_stat(LB_STAT_CT_FLOOD);
+	return 1;
 }
 
 #if CT_LAYOUT == CT_LAYOUT_PERCPU_SETS
@@ -307,15 +309,68 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 	ct_write(r, ce, fk, vip_id, id);
 }
 
+/* struct ct_sweep is what ct_forget_cpu needs: the flow and its set index. */
+struct ct_sweep {
+	const struct flow_key *fk;
+	__u32 set;  /* the flow's set within a partition */
+	__u32 self; /* this CPU: its partition is not swept */
+};
+
+/* ct_forget_cpu empties sw's flow's way in CPU cpu's partition (bpf_loop callback). */
+static long ct_forget_cpu(__u32 cpu, void *ctx)
+{
+	struct ct_sweep *sw = ctx;
+	struct ct_entry *ce;
+	struct ct_set *s;
+	__u32 idx;
+
+	if (cpu == sw->self)
+		return 0;
+	idx = cpu * ct_sets + sw->set;
+	s = bpf_map_lookup_elem(&conntrack, &idx);
+	if (!s)
+		return 0;
+	ce = ct_find(s, sw->fk);
+	if (ce) {
+		ce->last_seen = 0;
+		count_stat(LB_STAT_CT_SWEPT);
+	}
+	return 0;
+}
+
+/*
+ * ct_forget_elsewhere empties fk's entries in the other CPUs' partitions.
+ * A SYN starts a new connection on a tuple that may have been used before;
+ * on a NIC, RSS keeps every packet of the tuple on one CPU, whose entry
+ * ct_syn rewrites. Where the sending CPU runs XDP (veth, or RSS changed),
+ * the old connection may have left an entry on another CPU, and the new
+ * connection's later packets that land there would follow it to the old
+ * connection's backend - which resets them when the table changed since.
+ * Emptying (not rewriting) a way another CPU owns: a race with that CPU
+ * can only cost it a miss, never point a flow at a wrong backend. Skipped
+ * beyond the flood threshold, so a SYN flood costs no more than one set.
+ */
+static __always_inline void ct_forget_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u64 hash, int flood)
+{
+	struct ct_sweep sw = {.fk = fk, .set = (__u32)(hash >> 32) % ct_sets, .self = bpf_get_smp_processor_id()};
+
+	if (flood || ct_cpus < 2)
+		return;
+	bpf_loop(ct_cpus, ct_forget_cpu, &sw, 0);
+}
+
 /*
  * ct_syn records a SYN's choice: CT_POLICY_FIRST_ACK only over its flow's
- * own entry (a reused tuple), the other policies like any new flow.
+ * own entry (a reused tuple), the other policies like any new flow. Every
+ * policy empties the tuple's entries on other CPUs (ct_forget_elsewhere).
  */
-static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
+static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id,
+				   __u64 hash, int flood)
 {
 	struct ct_entry *ce;
 
 	count_stat(LB_STAT_CT_SYN);
+	ct_forget_elsewhere(r, fk, hash, flood);
 	if (CT_POLICY != CT_POLICY_FIRST_ACK) {
 		ct_record(r, fk, vip_id, id);
 		return;
@@ -362,8 +417,13 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 		count_stat(LB_STAT_CT_INSERT);
 }
 
-/* ct_syn: as in the sets layout, by CT_POLICY (no new entries protected here). */
-static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
+/*
+ * ct_syn: as in the sets layout, by CT_POLICY (no new entries protected
+ * here, no sweep of other CPUs' entries: these layouts are bench/
+ * alternatives).
+ */
+static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id,
+				   __u64 hash, int flood)
 {
 	struct ct_value *cv;
 
@@ -443,8 +503,8 @@ static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, 
 					const struct pipeline_settings *st)
 {
 	struct ct_ref ct;
+	int err, flood = 0;
 	__u32 id;
-	int err;
 
 	ct_open(&ct, f->hash, st);
 	if (!lf->syn) {
@@ -456,14 +516,14 @@ static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, 
 	}
 	count_stat(LB_STAT_CT_MISS);
 	if (lf->track)
-		ct_flood_count(st, ct.now);
+		flood = ct_flood_count(st, ct.now);
 	err = maglev_pick(vip_id, f->hash, &id);
 	if (err)
 		return err;
 	if (backend_get(id, f))
 		return DROP_BAD_BACKEND;
 	if (lf->syn)
-		ct_syn(&ct, &lf->fk, vip_id, id);
+		ct_syn(&ct, &lf->fk, vip_id, id, f->hash, flood);
 	else if (lf->track)
 		ct_record(&ct, &lf->fk, vip_id, id);
 	return 0;

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 
@@ -178,4 +179,61 @@ func TestLBConntrack(t *testing.T) {
 			verdict: xdpTx, stats: st{ctHit: 1, sTX: 1}, vip: 2,
 		},
 	})
+}
+
+// TestLBConntrackReusedTupleOnAnotherCPU: where XDP runs on the sending
+// CPU (veth), one connection's packets meet several CPUs' conntrack
+// partitions. A connection that ends leaves its entry on those CPUs; when
+// its tuple is reused after the table changed, the new connection's SYN
+// (on one CPU) takes the new table and its ACK (on another) must meet the
+// SYN's backend, not the old connection's - which has no such connection
+// and resets it (lab: TestRackReloads, one request reset after a drain).
+func TestLBConntrackReusedTupleOnAnotherCPU(t *testing.T) {
+	e := newLBEnv(t)
+	cpus := allowedCPUs(t)
+	if len(cpus) < 2 {
+		t.Skipf("SKIP: needs two CPUs to meet two conntrack partitions, the process may use %v", cpus)
+	}
+	synCPU, ackCPU := cpus[0], cpus[1]
+	programLB(t, e)
+	e.resetFlows(t)
+	flow := key6(40000, 443, layers.IPProtocolTCP)
+	old := e.initialBackend(t, 1, flow)
+	sendOn := func(cpu uint32, r result) {
+		t.Helper()
+		if v, out := e.runOn(t, cpu, r.in, true); v != xdpTx || !bytes.Equal(out, r.want) {
+			t.Fatalf("preparation packet on CPU %d: verdict %d, output differs: %s", cpu, v, diffPackets(out, r.want))
+		}
+	}
+	// The earlier connection: every packet on ackCPU.
+	for _, f := range []tcpFlags{syn, ack, ack} {
+		sendOn(ackCPU, tcp6Flow(40000, 443, f, 1)(t, e))
+	}
+	e.withTable(t, 1, tableWithout(old))
+
+	// The new connection on the same tuple: its SYN on synCPU...
+	r := tcp6Flow(40000, 443, syn, 1)(t, e)
+	if r.backend == old {
+		t.Fatalf("the new table still maps the flow to backend %d", old)
+	}
+	before := e.snap(t)
+	sendOn(synCPU, r)
+	checkDeltas(t, before, e.snap(t), st{ctMiss: 1, ctSyn: 1, ctSwept: 1, sTX: 1}, nil)
+
+	// ... its handshake ACK and its data on ackCPU: the SYN's backend.
+	for i, name := range []string{"handshake ack", "first data"} {
+		r := tcp6Flow(40000, 443, ack, 1)(t, e)
+		before := e.snap(t)
+		v, out := e.runOn(t, ackCPU, r.in, true)
+		after := e.snap(t)
+		if v != xdpTx || !bytes.Equal(out, r.want) {
+			t.Fatalf("%s on CPU %d: verdict %d, not sent to the SYN's backend %d (the old connection's was %d):\n%s",
+				name, ackCPU, v, r.backend, old, diffPackets(out, r.want))
+		}
+		want := st{ctMiss: 1, ctInsert: 1, sTX: 1}
+		if i == 1 {
+			want = st{ctHit: 1, ctPromo: 1, sTX: 1}
+		}
+		checkDeltas(t, before, after, want, nil)
+	}
 }

@@ -314,6 +314,8 @@ struct ct_set {
 
 /* The number of sets per CPU, set at load time with max_entries. */
 volatile const __u32 ct_sets = CONNTRACK_DEFAULT_SIZE / CT_WAYS;
+/* The number of CPU partitions (possible CPUs), set at load time. */
+volatile const __u32 ct_cpus = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

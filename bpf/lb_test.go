@@ -127,6 +127,7 @@ const (
 	ctInsert = DatapathLbStatLB_STAT_CT_INSERT
 	ctSyn    = DatapathLbStatLB_STAT_CT_SYN
 	ctPromo  = DatapathLbStatLB_STAT_CT_PROMOTE
+	ctSwept  = DatapathLbStatLB_STAT_CT_SWEPT
 	sTX      = DatapathLbStatLB_STAT_TX
 )
 

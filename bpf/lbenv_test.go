@@ -239,13 +239,19 @@ func (e *lbEnv) expectBackend(t testing.TB, vip uint32, k DatapathFlowKey) (neti
 // without, on the namespace's loopback (so it means XDP_REDIRECT).
 func (e *lbEnv) run(t testing.TB, in []byte, ingress bool) (uint32, []byte) {
 	t.Helper()
+	return e.runOn(t, firstCPU(t), in, ingress)
+}
+
+// runOn is run on CPU cpu, whose conntrack partition the packet meets.
+func (e *lbEnv) runOn(t testing.TB, cpu uint32, in []byte, ingress bool) (uint32, []byte) {
+	t.Helper()
 	opts := &ebpf.RunOptions{Data: bytes.Clone(in), DataOut: make([]byte, len(in)+512), Repeat: 1}
 	if ingress {
 		opts.Context = xdpMd{DataEnd: uint32(len(in)), IngressIfindex: uint32(e.ifindex)}
 	}
 	var ret uint32
 	var err error
-	testutil.InNetns(t, e.ns, func() { onFirstCPU(t, func() { ret, err = e.objs.Programs.XDP.Run(opts) }) })
+	testutil.InNetns(t, e.ns, func() { onCPU(t, cpu, func() { ret, err = e.objs.Programs.XDP.Run(opts) }) })
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -408,12 +414,18 @@ func (e *lbEnv) encapsulated(t testing.TB, inner []byte, be netip.Addr, hash uin
 // does on a NIC where RSS keeps a flow on one queue.
 func onFirstCPU(t testing.TB, f func()) {
 	t.Helper()
+	onCPU(t, firstCPU(t), f)
+}
+
+// onCPU runs f with the (locked) thread pinned to CPU cpu.
+func onCPU(t testing.TB, cpu uint32, f func()) {
+	t.Helper()
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		t.Fatal(err)
 	}
 	var one unix.CPUSet
-	one.Set(int(firstCPU(t)))
+	one.Set(int(cpu))
 	if err := unix.SchedSetaffinity(0, &one); err != nil {
 		t.Fatal(err)
 	}
@@ -432,15 +444,24 @@ func netlinkByIndex(i int) (string, error) {
 // firstCPU is the CPU onFirstCPU runs on: the first the process may use.
 func firstCPU(t testing.TB) uint32 {
 	t.Helper()
+	return allowedCPUs(t)[0]
+}
+
+// allowedCPUs are the CPUs the process may use, in order.
+func allowedCPUs(t testing.TB) []uint32 {
+	t.Helper()
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		t.Fatal(err)
 	}
+	var cpus []uint32
 	for c := 0; c < 1024; c++ {
 		if set.IsSet(c) {
-			return uint32(c)
+			cpus = append(cpus, uint32(c))
 		}
 	}
-	t.Fatal("empty CPU affinity")
-	return 0
+	if len(cpus) == 0 {
+		t.Fatal("empty CPU affinity")
+	}
+	return cpus
 }

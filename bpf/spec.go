@@ -143,6 +143,11 @@ func configureConntrack(spec *ebpf.CollectionSpec, size uint32) error {
 		if err := sets.Set(per); err != nil {
 			return fmt.Errorf("configure datapath: set ct_sets: %w", err)
 		}
+		if cpus := spec.Variables[DatapathVarCtCpus]; cpus != nil {
+			if err := cpus.Set(uint32(n)); err != nil {
+				return fmt.Errorf("configure datapath: set ct_cpus: %w", err)
+			}
+		}
 		ct.MaxEntries = per * uint32(n)
 		return nil
 	}
