@@ -96,11 +96,26 @@ type fib struct {
 // the kernel's table that last saw it, and whether this process installed
 // it (mine). Before the RIB is synced only routes of this process may be
 // deleted, so that routes kept from a previous process (graceful restart)
-// stay until the peers sent theirs again.
+// stay until the peers sent theirs again. kept are the next hops such a
+// route had when this process first read it: until the sync completes,
+// a change of the prefix adds them to the new next hops instead of
+// replacing them (an ECMP route learned from two peers keeps the second
+// peer's next hop while only the first has sent its paths again).
 type haveRoute struct {
 	nhs  []nexthop
+	kept []nexthop
 	gen  uint32
 	mine bool
+}
+
+// keptOf returns the next hops kept from an earlier process for a route
+// read from the kernel with nhs: those already recorded, or, for a route
+// this process has not seen before, all of nhs.
+func keptOf(old haveRoute, known bool, nhs []nexthop) []nexthop {
+	if known {
+		return old.kept
+	}
+	return nhs
 }
 
 func newFIB(table, proto int, log *slog.Logger) (*fib, error) {
@@ -185,7 +200,8 @@ func (f *fib) load() error {
 	f.gen++
 	have := make(map[netip.Prefix]haveRoute, len(routes))
 	for p, nhs := range routes {
-		have[p] = haveRoute{nhs: nhs, gen: f.gen, mine: f.have[p].mine}
+		old, known := f.have[p]
+		have[p] = haveRoute{nhs: nhs, kept: keptOf(old, known, nhs), gen: f.gen, mine: old.mine}
 	}
 	f.have = have
 	f.other, f.haveValid = other, true
@@ -244,7 +260,8 @@ func (f *fib) compare(drifted *[]netip.Prefix) error {
 		case ok && slices.Equal(h.nhs, nhs):
 			h.gen = f.gen
 		default:
-			h = haveRoute{nhs: slices.Clone(nhs), gen: f.gen, mine: h.mine}
+			nhs = slices.Clone(nhs)
+			h = haveRoute{nhs: nhs, kept: keptOf(h, ok, nhs), gen: f.gen, mine: h.mine}
 			*drifted = append(*drifted, r.prefix)
 		}
 		f.have[r.prefix] = h
@@ -298,35 +315,48 @@ func (f *fib) hasInherited() bool {
 
 // fibPass queues the changes of one pass.
 type fibPass struct {
-	f         *fib
-	links     map[netip.Addr]int // next hop -> interface, for this pass
+	f     *fib
+	links map[netip.Addr]int // next hop -> interface, for this pass
+	// kept are the inherited next hops added to the queued routes.
+	kept      map[netip.Prefix][]nexthop
 	errs      []error
 	installed int
 	removed   int
 }
 
 func (f *fib) newPass() *fibPass {
-	return &fibPass{f: f, links: map[netip.Addr]int{}}
+	return &fibPass{f: f, links: map[netip.Addr]int{}, kept: map[netip.Prefix][]nexthop{}}
 }
 
 // set queues what it takes for the kernel to hold nhs for prefix (none:
 // no route of ours, deleted only when full is set or we installed it).
+// Until full is set, a route left by an earlier process keeps its next
+// hops next to the new ones (graceful restart: the peers that have not
+// sent their paths again keep theirs until the sync completes).
 func (p *fibPass) set(prefix netip.Prefix, nhs []nexthop, full bool) {
 	f := p.f
 	have, ok := f.have[prefix]
+	var kept []nexthop
+	if !full && ok && !have.mine && len(nhs) > 0 && len(have.kept) > 0 {
+		kept = have.kept
+		nhs = normalize(append(slices.Clone(nhs), kept...))
+	}
 	switch {
 	case len(nhs) == 0 && (!ok || (!full && !have.mine)):
 	case len(nhs) == 0:
 		p.queue(f.w.del(prefix))
 		p.removed++
 	case ok && slices.Equal(have.nhs, nhs):
-		if !have.mine { // the same route, left by an earlier process
+		if !have.mine && kept == nil { // the same route, left by an earlier process
 			have.mine = true
 			f.mu.Lock()
 			f.have[prefix] = have
 			f.mu.Unlock()
 		}
 	default:
+		if kept != nil {
+			p.kept[prefix] = kept
+		}
 		p.queue(f.w.replace(prefix, nhs, f.withLinks(nhs, p.links)))
 		p.installed++
 	}
@@ -349,7 +379,10 @@ func (p *fibPass) commit() (int, error) {
 		case r.del && (r.err == nil || errors.Is(r.err, unix.ESRCH)):
 			delete(f.have, r.prefix)
 		case r.err == nil:
-			f.have[r.prefix] = haveRoute{nhs: r.want, gen: f.gen, mine: true}
+			// With inherited next hops added, the route is still
+			// the earlier process's until the sync completes.
+			kept := p.kept[r.prefix]
+			f.have[r.prefix] = haveRoute{nhs: r.want, kept: kept, gen: f.gen, mine: kept == nil}
 		default:
 			f.failed[r.prefix] = struct{}{} // tried again after the next check
 			if failed++; failed <= maxReportedErrors {
