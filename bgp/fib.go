@@ -348,7 +348,7 @@ func (p *fibPass) set(prefix netip.Prefix, nhs []nexthop, full bool) {
 		p.removed++
 	case ok && slices.Equal(have.nhs, nhs):
 		if !have.mine && kept == nil { // the same route, left by an earlier process
-			have.mine = true
+			have.mine, have.kept = true, nil
 			f.mu.Lock()
 			f.have[prefix] = have
 			f.mu.Unlock()
