@@ -211,7 +211,8 @@ const (
 	DatapathLbStatLB_STAT_CT_FULL          DatapathLbStat = 23
 	DatapathLbStatLB_STAT_CT_FLOOD         DatapathLbStat = 24
 	DatapathLbStatLB_STAT_CT_SWEPT         DatapathLbStat = 25
-	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 26
+	DatapathLbStatLB_STAT_CT_HIT_ELSEWHERE DatapathLbStat = 26
+	DatapathLbStatLB_STAT_MAX              DatapathLbStat = 27
 )
 
 type DatapathMaglevBlock struct {

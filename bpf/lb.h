@@ -133,9 +133,14 @@ static __always_inline int source_allowed(__u32 vip_id, const __u8 *src)
  * long as the Maglev table does not change (docs/performance.md,
  * "Conntrack under floods").
  *
+ * Partitions are per CPU. Where a flow's packets come from several CPUs
+ * (veth: XDP runs on the sender's), a SYN empties its tuple's entries on
+ * the other CPUs (ct_forget_elsewhere) and a miss looks there before the
+ * table (ct_lookup_elsewhere).
+ *
  * ct_flood_count counts new-flow packets per CPU and flood window; beyond
- * settings.flood_rate they are counted as LB_STAT_CT_FLOOD (the flood is
- * visible; the table needs no defence beyond the above).
+ * settings.flood_rate they are counted as LB_STAT_CT_FLOOD and skip both
+ * cross-CPU steps; it returns whether this packet is beyond.
  */
 static __always_inline int ct_flood_count(const struct pipeline_settings *st, __u64 now)
 {
@@ -359,6 +364,83 @@ static __always_inline void ct_forget_elsewhere(const struct ct_ref *r, const st
 	bpf_loop(ct_cpus, ct_forget_cpu, &sw, 0);
 }
 
+/* struct ct_borrow is what ct_find_cpu needs and finds. */
+struct ct_borrow {
+	const struct flow_key *fk;
+	__u32 set;  /* the flow's set within a partition */
+	__u32 self; /* this CPU: its partition was looked up already */
+	__u32 vip_id;
+	__u32 backend_id; /* found: the backend; 0: not found */
+	__u32 flags;      /* found: the entry's flags */
+};
+
+/* ct_find_cpu looks for b's flow in CPU cpu's partition (bpf_loop callback; 1 stops). */
+static long ct_find_cpu(__u32 cpu, void *ctx)
+{
+	struct ct_borrow *b = ctx;
+	struct ct_entry *ce;
+	struct ct_set *s;
+	__u64 seen;
+	__u32 idx, id, flags;
+
+	if (cpu == b->self)
+		return 0;
+	idx = cpu * ct_sets + b->set;
+	s = bpf_map_lookup_elem(&conntrack, &idx);
+	if (!s)
+		return 0;
+	ce = ct_find(s, b->fk);
+	if (!ce)
+		return 0;
+	seen = ce->last_seen;
+	id = ce->backend_id;
+	flags = ce->flags;
+	if (ce->vip_id != b->vip_id)
+		return 0;
+	/* The owning CPU may have replaced the way meanwhile: read it again. */
+	if (ce->last_seen != seen || !flow_equal(&ce->key, b->fk))
+		return 0;
+	b->backend_id = id;
+	b->flags = flags;
+	return 1;
+}
+
+/*
+ * ct_lookup_elsewhere returns the backend another CPU's partition holds for
+ * fk under vip_id, or 0, and copies the entry (new or established, as it
+ * is there) into this CPU's partition. Where XDP runs on the sending CPU
+ * (veth), a connection's packets come from several CPUs; without this a
+ * packet on a CPU that had not seen the flow took the table (another
+ * backend if the table changed since the flow began), and the entry it
+ * left was a new one that a flood of spoofed packets replaces. Only for
+ * packets that missed here and are not SYNs, and not beyond the flood
+ * threshold.
+ */
+static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id,
+						 __u64 hash, int flood)
+{
+	struct ct_borrow b = {.fk = fk, .set = (__u32)(hash >> 32) % ct_sets, .self = bpf_get_smp_processor_id(),
+			      .vip_id = vip_id};
+	struct ct_entry *ce;
+
+	if (flood || ct_cpus < 2 || !r->set)
+		return 0;
+	bpf_loop(ct_cpus, ct_find_cpu, &b, 0);
+	if (!b.backend_id)
+		return 0;
+	count_stat(LB_STAT_CT_HIT_ELSEWHERE);
+	ce = ct_victim(r->set, fk, r->now, r->idle);
+	if (!ce) {
+		count_stat(LB_STAT_CT_FULL);
+		return b.backend_id;
+	}
+	if (ce->last_seen && !flow_equal(&ce->key, fk))
+		count_stat(LB_STAT_CT_EVICT);
+	ct_write(r, ce, fk, vip_id, b.backend_id);
+	ce->flags = b.flags;
+	return b.backend_id;
+}
+
 /*
  * ct_syn records a SYN's choice: CT_POLICY_FIRST_ACK only over its flow's
  * own entry (a reused tuple), the other policies like any new flow. Every
@@ -415,6 +497,13 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 		count_stat(LB_STAT_CT_INSERT_FAILED);
 	else
 		count_stat(LB_STAT_CT_INSERT);
+}
+
+/* ct_lookup_elsewhere: these layouts look up one map for every CPU, or are bench alternatives. */
+static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id,
+						 __u64 hash, int flood)
+{
+	return 0;
 }
 
 /*
@@ -517,6 +606,11 @@ static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, 
 	count_stat(LB_STAT_CT_MISS);
 	if (lf->track)
 		flood = ct_flood_count(st, ct.now);
+	if (!lf->syn && lf->track) {
+		id = ct_lookup_elsewhere(&ct, &lf->fk, vip_id, f->hash, flood);
+		if (id && !backend_get(id, f))
+			return 0;
+	}
 	err = maglev_pick(vip_id, f->hash, &id);
 	if (err)
 		return err;

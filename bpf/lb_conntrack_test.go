@@ -237,3 +237,37 @@ func TestLBConntrackReusedTupleOnAnotherCPU(t *testing.T) {
 		checkDeltas(t, before, after, want, nil)
 	}
 }
+
+// TestLBConntrackFlowMovesToAnotherCPU: a flow tracked on one CPU whose
+// packet arrives on another (veth: the sending CPU runs XDP) keeps its
+// backend after the table changed: the entry is found in the other CPU's
+// partition and copied, established, into this one.
+func TestLBConntrackFlowMovesToAnotherCPU(t *testing.T) {
+	e := newLBEnv(t)
+	cpus := allowedCPUs(t)
+	if len(cpus) < 2 {
+		t.Skipf("SKIP: needs two CPUs to meet two conntrack partitions, the process may use %v", cpus)
+	}
+	first, moved := cpus[0], cpus[1]
+	programLB(t, e)
+	e.resetFlows(t)
+	flow := key6(40000, 443, layers.IPProtocolTCP)
+	old := e.initialBackend(t, 1, flow)
+	for _, f := range []tcpFlags{syn, ack, ack} {
+		r := tcp6Flow(40000, 443, f, 1)(t, e)
+		if v, out := e.runOn(t, first, r.in, true); v != xdpTx || !bytes.Equal(out, r.want) {
+			t.Fatalf("preparation packet: verdict %d, output differs: %s", v, diffPackets(out, r.want))
+		}
+	}
+	e.withTable(t, 1, tableWithout(old))
+	for i, want := range []st{{ctMiss: 1, ctElse: 1, ctInsert: 1, sTX: 1}, {ctHit: 1, sTX: 1}} {
+		r := tcp6To(40000, 443, ack, old)(t, e)
+		before := e.snap(t)
+		v, out := e.runOn(t, moved, r.in, true)
+		after := e.snap(t)
+		if v != xdpTx || !bytes.Equal(out, r.want) {
+			t.Fatalf("packet %d on CPU %d: verdict %d, not sent to the flow's backend %d:\n%s", i, moved, v, old, diffPackets(out, r.want))
+		}
+		checkDeltas(t, before, after, want, nil)
+	}
+}

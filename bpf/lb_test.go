@@ -128,6 +128,7 @@ const (
 	ctSyn    = DatapathLbStatLB_STAT_CT_SYN
 	ctPromo  = DatapathLbStatLB_STAT_CT_PROMOTE
 	ctSwept  = DatapathLbStatLB_STAT_CT_SWEPT
+	ctElse   = DatapathLbStatLB_STAT_CT_HIT_ELSEWHERE
 	sTX      = DatapathLbStatLB_STAT_TX
 )
 

@@ -141,6 +141,7 @@ enum lb_stat {
 	LB_STAT_CT_FULL,           /* new flows not tracked: their set held only established flows */
 	LB_STAT_CT_FLOOD,          /* new-flow packets beyond settings.flood_rate on their CPU */
 	LB_STAT_CT_SWEPT,          /* entries of a reused tuple on other CPUs emptied by its SYN */
+	LB_STAT_CT_HIT_ELSEWHERE,  /* misses found in another CPU's partition (copied here) */
 	LB_STAT_MAX,
 };
 

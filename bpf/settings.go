@@ -32,7 +32,8 @@ type Settings struct {
 	// FloodThreshold is the rate of new flows (SYNs and conntrack misses)
 	// per second on one CPU above which the excess is counted as a flood
 	// (LB_STAT_CT_FLOOD), and SYNs skip emptying their tuple's conntrack
-	// entries on other CPUs (LB_STAT_CT_SWEPT); 0 turns the accounting off.
+	// entries on other CPUs (LB_STAT_CT_SWEPT) and misses the search of
+	// them (LB_STAT_CT_HIT_ELSEWHERE); 0 turns the accounting off.
 	FloodThreshold uint32
 	// ConntrackIdle is how long an established conntrack entry must have
 	// been idle before a new flow may replace it, rounded up to kernel
