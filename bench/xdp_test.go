@@ -105,6 +105,19 @@ func newBenchNS(b testing.TB) (ns string, ifindex int) {
 // newEnvIn loads a datapath with nVIPs VIPs for the uplink ifindex of ns.
 func newEnvIn(b testing.TB, ns string, ifindex int, nVIPs int, protos ...string) *env {
 	b.Helper()
+	return newEnvWith(b, ns, ifindex, nVIPs, envOptions{}, protos...)
+}
+
+// envOptions are what a bench changes in the datapath before loading it.
+type envOptions struct {
+	// ctCPUs partitions conntrack as if the machine had this many
+	// possible CPUs (0: the machine's own; see partitionCT).
+	ctCPUs int
+}
+
+// newEnvWith is newEnvIn with the datapath changed by o.
+func newEnvWith(b testing.TB, ns string, ifindex int, nVIPs int, o envOptions, protos ...string) *env {
+	b.Helper()
 
 	size := ctSize(b)
 	var spec *ebpf.CollectionSpec
@@ -123,6 +136,10 @@ func newEnvIn(b testing.TB, ns string, ifindex int, nVIPs int, protos ...string)
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		b.Fatal(err)
+	}
+	if o.ctCPUs > 0 {
+		partitionCT(b, spec, size, o.ctCPUs)
+		ncpu = o.ctCPUs
 	}
 	perCPUMaps := spec.Maps[bpf.MapConntrack].Type == ebpf.ArrayOfMaps
 	if perCPUMaps {
