@@ -42,7 +42,7 @@ func BenchmarkCrossCPU(b *testing.B) {
 				ns, ifindex := newBenchNS(b)
 				e := newEnvWith(b, ns, ifindex, 1, envOptions{ctCPUs: n}, proto)
 				base := newEnvWith(b, ns, ifindex, 1, envOptions{ctCPUs: 1}, proto)
-				checkFarPartition(b, e, n)
+				checkFarPartition(b, e, n, proto)
 				crossFlows(b, e, base, k.start)
 			})
 		}
@@ -84,14 +84,20 @@ func firstAllowedCPU(b testing.TB) int {
 }
 
 // checkFarPartition shows that the search reaches the last of the cpus
-// partitions: a flow's entry moved there from CPU 0's partition is found
-// by the flow's next packet on CPU 0 (ct_hit_elsewhere).
-func checkFarPartition(b *testing.B, e *env, cpus int) {
+// partitions: a flow's entry (its first packet, an ACK or a datagram of
+// proto) moved there from CPU 0's partition is found by the flow's next
+// packet on CPU 0 (ct_hit_elsewhere).
+func checkFarPartition(b *testing.B, e *env, cpus int, proto string) {
 	if cpus < 2 || firstAllowedCPU(b) != 0 {
 		return
 	}
+	pkt := template(b, false)
+	if proto == "udp" {
+		pkt[14+6] = 17
+	}
+	setFlow(pkt, 7, 0)
 	e.resetCT(b)
-	inNetns(b, e.ns, func() { track(b, e, 7, 0) })
+	inNetns(b, e.ns, func() { runOnce(b, e.prog, pkt, e.ifindex, xdpTx) })
 	var at uint32
 	var set [256]byte
 	found := 0
@@ -112,11 +118,7 @@ func checkFarPartition(b *testing.B, e *env, cpus int) {
 	must(b, e.ct.Put(at+uint32(cpus-1)*per, set))
 	must(b, e.ct.Put(at, [256]byte{}))
 	before := lbStat(b, e, bpf.DatapathLbStatLB_STAT_CT_HIT_ELSEWHERE)
-	inNetns(b, e.ns, func() {
-		ack := template(b, false)
-		setFlow(ack, 7, 0)
-		runOnce(b, e.prog, ack, e.ifindex, xdpTx)
-	})
+	inNetns(b, e.ns, func() { runOnce(b, e.prog, pkt, e.ifindex, xdpTx) })
 	if lbStat(b, e, bpf.DatapathLbStatLB_STAT_CT_HIT_ELSEWHERE) != before+1 {
 		b.Fatalf("the flow's entry in CPU %d's partition was not found from CPU 0", cpus-1)
 	}
