@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -101,7 +100,7 @@ func checkFarPartition(b *testing.B, e *env, cpus int, proto string) {
 	var at uint32
 	var set [256]byte
 	found := 0
-	err := readSets(e.ct, func(k uint32, v *[256]byte) {
+	err := bpf.ReadArray(e.ct, func(k uint32, v *[256]byte) {
 		if *v != [256]byte{} {
 			at, set = k, *v
 			found++
@@ -123,26 +122,6 @@ func checkFarPartition(b *testing.B, e *env, cpus int, proto string) {
 		b.Fatalf("the flow's entry in CPU %d's partition was not found from CPU 0", cpus-1)
 	}
 	e.resetCT(b)
-}
-
-// readSets calls f for every set of a sets conntrack, in batches.
-func readSets(m *ebpf.Map, f func(k uint32, v *[256]byte)) error {
-	const chunk = 4096
-	keys := make([]uint32, chunk)
-	vals := make([][256]byte, chunk)
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := m.BatchLookup(&cursor, keys, vals, nil)
-		for i := range n {
-			f(keys[i], &vals[i])
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // crossFlows is newFlows over two datapaths: each iteration a new flow's

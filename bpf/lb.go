@@ -84,7 +84,7 @@ func (l *LB) DeleteBackend(id uint32) error {
 // Backends returns every valid backend: id -> address.
 func (l *LB) Backends() (map[uint32]netip.Addr, error) {
 	out := map[uint32]netip.Addr{}
-	err := readArray(l.m.Backends, func(id uint32, be *DatapathBackend) {
+	err := ReadArray(l.m.Backends, func(id uint32, be *DatapathBackend) {
 		if be.Flags&uint32(DatapathBackendFlagsBACKEND_F_VALID) != 0 {
 			out[id] = netip.AddrFrom16(be.Addr).Unmap()
 		}
@@ -227,9 +227,9 @@ func (l *LB) BackendCounters(ids []uint32) (map[uint32]DatapathCounter, error) {
 	return SumCounters(l.m.BackendStats, ids)
 }
 
-// readArray calls f for every entry of an ARRAY map, reading it in
+// ReadArray calls f for every entry of an ARRAY map, reading it in
 // batches.
-func readArray[V any](m *ebpf.Map, f func(k uint32, v *V)) error {
+func ReadArray[V any](m *ebpf.Map, f func(k uint32, v *V)) error {
 	const chunk = 4096
 	keys := make([]uint32, chunk)
 	vals := make([]V, chunk)

@@ -284,7 +284,7 @@ func (l *LB) SetTableMeta(vipID uint32, m DatapathTableMeta) error {
 // TableMetas returns every table record with a table id.
 func (l *LB) TableMetas() (map[uint32]DatapathTableMeta, error) {
 	out := map[uint32]DatapathTableMeta{}
-	err := readArray(l.m.MaglevMeta, func(k uint32, v *DatapathTableMeta) {
+	err := ReadArray(l.m.MaglevMeta, func(k uint32, v *DatapathTableMeta) {
 		if v.TableId != 0 {
 			out[k] = *v
 		}
@@ -312,7 +312,7 @@ func ReadTable(maglev *ebpf.Map, vipID uint32) (MaglevTable, error) {
 	}
 	defer m.Close()
 	blocks := make([][maglevBlockBytes]byte, m.MaxEntries())
-	err = readArray(m, func(k uint32, v *[maglevBlockBytes]byte) { blocks[k] = *v })
+	err = ReadArray(m, func(k uint32, v *[maglevBlockBytes]byte) { blocks[k] = *v })
 	if err != nil {
 		return MaglevTable{}, fmt.Errorf("maglev table of vip %d: %w", vipID, err)
 	}
