@@ -21,7 +21,7 @@ func newManagerWith(t *testing.T, dp Dataplane, dir string) *Manager {
 
 // A reload hands the data plane only what changed: one service of 100
 // changed is one upsert, an unchanged reload none; a changed table size
-// cap re-programs all.
+// cap or slots per backend re-programs all; a bad one changes nothing.
 func TestApplyProgramsOnlyChanges(t *testing.T) {
 	fp := &fakePlane{}
 	m := newManagerWith(t, fp, "")
@@ -34,8 +34,17 @@ func TestApplyProgramsOnlyChanges(t *testing.T) {
 	if err := m.Apply(Config{Services: manyServices(99), MaglevTableSize: 4093}); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.Apply(Config{Services: manyServices(99), MaglevTableSize: 4093, MaglevSlotsPerBackend: 200}); err != nil {
+		t.Fatal(err)
+	}
+	if c := fp.calls[len(fp.calls)-1]; c.SlotsPerBackend != 200 || c.TableSize != 4093 {
+		t.Fatalf("slots per backend change handed %d slots, cap %d, want 200, 4093", c.SlotsPerBackend, c.TableSize)
+	}
+	if err := m.Apply(Config{Services: manyServices(99), MaglevTableSize: 4093, MaglevSlotsPerBackend: 99}); err == nil {
+		t.Fatal("99 slots per backend accepted")
+	}
 	got := fp.upserts()
-	if want := []int{100, 1, 1, 99}; !slices.Equal(got, want) {
+	if want := []int{100, 1, 1, 99, 99}; !slices.Equal(got, want) {
 		t.Fatalf("upserts per Apply = %v, want %v", got, want)
 	}
 	if c := fp.calls[2]; len(c.Remove) != 1 || c.Remove[0] != ss[99].Key() {

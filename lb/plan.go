@@ -42,10 +42,7 @@ type build struct {
 }
 
 func (p *Programmer) plan(ch Change, tx *txn) (*plan, error) {
-	size := ch.TableSize
-	if size == 0 {
-		size = DefaultMaglevTableSize
-	}
+	sizing := Sizing{PerBackend: ch.SlotsPerBackend, Limit: ch.TableSize}
 	pl := &plan{full: ch.Full, next: map[ServiceKey]*progService{}, added: map[netip.Addr][]ServiceKey{}, addrs: map[netip.Addr]bool{},
 		usable: make(map[ServiceKey]uint32, len(ch.Upsert))}
 	upserted := make(map[ServiceKey]bool, len(ch.Upsert))
@@ -61,7 +58,7 @@ func (p *Programmer) plan(ch Change, tx *txn) (*plan, error) {
 	}
 	builds := map[digest]*build{}
 	for _, u := range ch.Upsert {
-		sp, err := p.planService(u, size, builds)
+		sp, err := p.planService(u, sizing, builds)
 		if err != nil {
 			return nil, err
 		}
@@ -194,7 +191,7 @@ func (p *Programmer) takeIDs(ch Change, tx *txn) error {
 
 // planService works out what service u becomes: its table is kept (held,
 // or unchanged), shared with another service's, or built.
-func (p *Programmer) planService(u Upsert, limit uint32, builds map[digest]*build) (*svcPlan, error) {
+func (p *Programmer) planService(u Upsert, sizing Sizing, builds map[digest]*build) (*svcPlan, error) {
 	s := u.Service
 	k := s.Key()
 	vid, _ := p.ids.VIP(k)
@@ -217,7 +214,7 @@ func (p *Programmer) planService(u Upsert, limit uint32, builds map[digest]*buil
 	}
 	sortMembers(conf)
 	sortMembers(eff)
-	size := TableSize(len(s.Backends), limit)
+	size := sizing.Size(len(s.Backends))
 	ps.config = digestOf(size, conf)
 	key := digestOf(size, eff)
 	sp := &svcPlan{old: old, ps: ps, fresh: old == nil}

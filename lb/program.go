@@ -44,6 +44,9 @@ type Change struct {
 	Full bool
 	// TableSize caps the size of a Maglev table (Config.MaglevTableSize).
 	TableSize uint32
+	// SlotsPerBackend is the least number of slots per backend of a
+	// Maglev table (Config.MaglevSlotsPerBackend).
+	SlotsPerBackend uint32
 }
 
 // Upsert is one service to program.

@@ -160,7 +160,7 @@ func TestProgrammerSharesTables(t *testing.T) {
 	if tableID(t, maps, vid(ss[0])) != tableID(t, maps, vid(ss[5])) {
 		t.Fatal("services with the same backends have different tables")
 	}
-	if n := len(kernelTable(t, maps, vid(big))); n != int(TableSize(40, 65537)) || n < 40*slotsPerBackend {
+	if n := len(kernelTable(t, maps, vid(big))); n != int(TableSize(40, 65537)) || n < 40*DefaultSlotsPerBackend {
 		t.Fatalf("a service of 40 backends has a table of %d slots, want %d", n, TableSize(40, 65537))
 	}
 	if n := len(kernelTable(t, maps, vid(ss[0]))); n != int(TableSize(3, 65537)) {
@@ -321,5 +321,26 @@ func TestProgrammerPinsTables(t *testing.T) {
 	mustProgram(t, p, Change{Full: true})
 	if n := pins(); n != 0 {
 		t.Fatalf("%d table pins left without services", n)
+	}
+}
+
+// Change.SlotsPerBackend sizes the tables the programmer writes to the
+// kernel (lb.maglev-slots-per-backend).
+func TestProgrammerSlotsPerBackend(t *testing.T) {
+	maps := loadMaps(t)
+	p, ids, _ := newProgrammer(t, maps)
+	big := svc()
+	for i := range 40 {
+		big.Backends = append(big.Backends, Backend{Address: netip.AddrFrom16([16]byte{0xfd, 0, 4, 15: byte(i + 1)}), Weight: 1})
+	}
+	vid := func() uint32 { id, _ := ids.VIP(big.Key()); return id }
+	mustProgram(t, p, Change{Upsert: allUsable(big), Full: true, TableSize: 65537, SlotsPerBackend: 200})
+	z := Sizing{PerBackend: 200, Limit: 65537}
+	if n, want := len(kernelTable(t, maps, vid())), z.Size(40); n != int(want) || n < 40*200 {
+		t.Fatalf("40 backends at 200 slots each: a table of %d slots, want %d", n, want)
+	}
+	mustProgram(t, p, Change{Upsert: allUsable(big), Full: true, TableSize: 65537})
+	if n := len(kernelTable(t, maps, vid())); n != int(TableSize(40, 65537)) {
+		t.Fatalf("40 backends at the default: a table of %d slots, want %d", n, TableSize(40, 65537))
 	}
 }

@@ -26,9 +26,9 @@ func (m *Manager) Apply(cfg Config) error {
 		return err
 	}
 	first := !m.started
-	resize := cfg.MaglevTableSize != m.cfg.MaglevTableSize
+	resize := cfg.MaglevTableSize != m.cfg.MaglevTableSize || cfg.MaglevSlotsPerBackend != m.cfg.MaglevSlotsPerBackend
 	next := make(map[string]*mservice, len(cfg.Services))
-	ch := Change{Full: first, TableSize: cfg.MaglevTableSize}
+	ch := Change{Full: first, TableSize: cfg.MaglevTableSize, SlotsPerBackend: cfg.MaglevSlotsPerBackend}
 	var upserted, removed []*mservice
 	for i := range cfg.Services {
 		s := &cfg.Services[i]

@@ -18,10 +18,25 @@ type Config struct {
 	// MaglevTableSize caps the size of a VIP's Maglev table (a prime,
 	// lb.maglev-table-size); 0 means DefaultMaglevTableSize.
 	MaglevTableSize uint32
+	// MaglevSlotsPerBackend is the least number of slots per backend a
+	// table gets below the cap (lb.maglev-slots-per-backend); 0 means
+	// DefaultSlotsPerBackend.
+	MaglevSlotsPerBackend uint32
 }
 
 // DefaultMaglevTableSize is the default cap of a Maglev table's size.
 const DefaultMaglevTableSize = 65537
+
+// DefaultSlotsPerBackend is the default least number of Maglev slots per
+// backend: enough for every backend's share to be within 1 % (lb/maglev).
+const DefaultSlotsPerBackend = 100
+
+// MinSlotsPerBackend and MaxSlotsPerBackend bound
+// Config.MaglevSlotsPerBackend.
+const (
+	MinSlotsPerBackend = 100
+	MaxSlotsPerBackend = 10_000
+)
 
 // Service is one load-balanced service: a VIP, a protocol and a port (0:
 // every port of the VIP), and its backends.
@@ -139,6 +154,12 @@ func (c *Config) validate(lim Limits) error {
 	}
 	if c.MaglevTableSize < 2 || c.MaglevTableSize > maglevMaxSize || !isPrime(c.MaglevTableSize) {
 		return fmt.Errorf("lb: maglev table size %d is not a prime up to %d", c.MaglevTableSize, maglevMaxSize)
+	}
+	if c.MaglevSlotsPerBackend == 0 {
+		c.MaglevSlotsPerBackend = DefaultSlotsPerBackend
+	}
+	if c.MaglevSlotsPerBackend < MinSlotsPerBackend || c.MaglevSlotsPerBackend > MaxSlotsPerBackend {
+		return fmt.Errorf("lb: maglev slots per backend %d is not in %d-%d", c.MaglevSlotsPerBackend, MinSlotsPerBackend, MaxSlotsPerBackend)
 	}
 	names := make(map[string]bool, len(c.Services))
 	keys := make(map[ServiceKey]string, len(c.Services))

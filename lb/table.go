@@ -14,24 +14,33 @@ import (
 // maglevMaxSize bounds the table size (lb/maglev's limit).
 const maglevMaxSize = 1 << 24
 
-// slotsPerBackend is the least number of Maglev slots per backend a table
-// gets below the cap: enough for every backend's share to be within 1 %
-// (lb/maglev), and for few flows of the others to move when one leaves.
-const slotsPerBackend = 100
+// Sizing says how big a service's Maglev table is: at least PerBackend
+// slots per backend (0: DefaultSlotsPerBackend), at most Limit (0:
+// DefaultMaglevTableSize).
+type Sizing struct {
+	PerBackend uint32
+	Limit      uint32
+}
 
-// TableSize returns the Maglev table size of a service with n backends
-// (weight 0 included) under the cap limit: the smallest prime of at least
-// slotsPerBackend × n rounded up to a power of two, or limit if that is
-// smaller. Rounding keeps the size, and with it every flow's slot, while
-// backends come and go between two powers of two; only crossing one
-// re-spreads the new flows of the service (tracked flows keep their
-// backend). The size depends on n and limit alone, so every load balancer
-// builds the same table.
-func TableSize(n int, limit uint32) uint32 {
+// Size returns the Maglev table size of a service with n backends (weight
+// 0 included): the smallest prime of at least PerBackend × n rounded up to
+// a power of two, or Limit if that is smaller. Rounding keeps the size,
+// and with it every flow's slot, while backends come and go between two
+// powers of two; only crossing one re-spreads the new flows of the
+// service (tracked flows keep their backend). The size depends on n and
+// the sizing alone, so every load balancer builds the same table.
+func (z Sizing) Size(n int) uint32 {
+	per, limit := uint64(z.PerBackend), z.Limit
+	if per == 0 {
+		per = DefaultSlotsPerBackend
+	}
+	if limit == 0 {
+		limit = DefaultMaglevTableSize
+	}
 	if n < 1 {
 		n = 1
 	}
-	want := uint64(slotsPerBackend) << bits.Len(uint(n-1))
+	want := per << bits.Len(uint(n-1))
 	if want >= uint64(limit) {
 		return limit
 	}
@@ -40,6 +49,12 @@ func TableSize(n int, limit uint32) uint32 {
 		p++
 	}
 	return min(p, limit)
+}
+
+// TableSize returns the size of a table of n backends with the default
+// slots per backend under the cap limit.
+func TableSize(n int, limit uint32) uint32 {
+	return Sizing{Limit: limit}.Size(n)
 }
 
 // isPrime tests n by trial division.

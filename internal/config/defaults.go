@@ -9,8 +9,11 @@ const (
 	DefaultSocket          = "/run/aird/aird.sock"
 	DefaultPinPath         = "/sys/fs/bpf/aird"
 	DefaultMaglevTableSize = 65537
-	DefaultLBMaxVIPs       = 65536
-	DefaultLBMaxBackends   = 65536
+	// DefaultMaglevSlotsPerBackend is lb.maglev-slots-per-backend's
+	// default (lb.DefaultSlotsPerBackend).
+	DefaultMaglevSlotsPerBackend = 100
+	DefaultLBMaxVIPs             = 65536
+	DefaultLBMaxBackends         = 65536
 	// DefaultFloodThreshold is lb.flood-threshold's default: new flows per
 	// second on one CPU (a core balances a few million).
 	DefaultFloodThreshold = 100_000
@@ -21,7 +24,7 @@ const (
 func Default() *Config {
 	return &Config{
 		Datapath: Datapath{PinPath: DefaultPinPath, XDPMode: "auto", Forwarding: "enable"},
-		LB: LB{MaglevTableSize: DefaultMaglevTableSize, MaxVIPs: DefaultLBMaxVIPs, MaxBackends: DefaultLBMaxBackends,
+		LB: LB{MaglevTableSize: DefaultMaglevTableSize, MaglevSlotsPerBackend: DefaultMaglevSlotsPerBackend, MaxVIPs: DefaultLBMaxVIPs, MaxBackends: DefaultLBMaxBackends,
 			ConntrackSize: 1 << 20, ICMPTooBig: true, FloodThreshold: DefaultFloodThreshold},
 		API:     API{Socket: DefaultSocket, SocketMode: 0o660},
 		Metrics: Metrics{Path: "/metrics"},

@@ -128,6 +128,10 @@ type LB struct {
 	// MaglevTableSize caps the size of each VIP's Maglev table (a
 	// prime); a table has at least about 100 slots per backend below it.
 	MaglevTableSize int `toml:"maglev-table-size" json:"maglev_table_size"`
+	// MaglevSlotsPerBackend is the least number of slots per backend a
+	// Maglev table gets below MaglevTableSize (more: fewer flows of the
+	// other backends move when one leaves, at the cost of memory).
+	MaglevSlotsPerBackend int `toml:"maglev-slots-per-backend" json:"maglev_slots_per_backend"`
 	// MaxVIPs and MaxBackends size the data plane's id spaces: services
 	// and distinct backend addresses (sized at load: restart).
 	MaxVIPs       int  `toml:"max-vips" json:"max_vips"`

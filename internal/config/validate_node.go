@@ -90,6 +90,7 @@ func (v *validator) lb() {
 	if v.intIn("lb.maglev-table-size", int64(l.MaglevTableSize), 7, 16_777_213) && !isPrime(l.MaglevTableSize) {
 		v.errf("lb.maglev-table-size", "%d is not prime (Maglev needs a prime table size, for example 65537 or 655373)", l.MaglevTableSize)
 	}
+	v.intIn("lb.maglev-slots-per-backend", int64(l.MaglevSlotsPerBackend), 100, 10_000)
 	v.intIn("lb.conntrack-size", int64(l.ConntrackSize), 1024, 16_777_216)
 	v.intIn("lb.flood-threshold", int64(l.FloodThreshold), 0, 100_000_000)
 	v.encapSource("lb.encap-source-prefix", l.EncapSourcePrefix, false)

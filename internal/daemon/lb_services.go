@@ -8,7 +8,8 @@ import (
 // lbConfig translates the configuration's [[services]] and [lb] into the
 // load balancer's own types (lb imports no configuration).
 func lbConfig(cfg *config.Config) lb.Config {
-	out := lb.Config{Services: make([]lb.Service, len(cfg.Services)), MaglevTableSize: uint32(cfg.LB.MaglevTableSize)}
+	out := lb.Config{Services: make([]lb.Service, len(cfg.Services)), MaglevTableSize: uint32(cfg.LB.MaglevTableSize),
+		MaglevSlotsPerBackend: uint32(cfg.LB.MaglevSlotsPerBackend)}
 	for i := range cfg.Services {
 		out.Services[i] = lbService(&cfg.Services[i])
 	}
