@@ -9,11 +9,15 @@ import (
 type DocumentedKey struct {
 	Key  string // dotted path without indices
 	Line int
+	// Cells are the row's cells by the table's column names ("type",
+	// "default", "allowed", …); nil for a table header.
+	Cells map[string]string
 }
 
 var (
 	tableIntro = regexp.MustCompile("^(#+ )?`(\\[\\[?[a-z0-9.-]+\\]\\]?)`( —|$)")
 	keyCell    = regexp.MustCompile("^\\| `([a-z0-9-]+)` \\|")
+	cellSep    = regexp.MustCompile(`([^\\])\|`)
 )
 
 // ReferenceTables reads the configuration reference: every table of keys
@@ -22,6 +26,7 @@ var (
 // tables lists the table headers met.
 func ReferenceTables(text string) (keys []DocumentedKey, tables []DocumentedKey) {
 	section := ""
+	var columns []string
 	for i, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, "#") {
 			section = "" // a heading without a table header ends the section
@@ -29,13 +34,37 @@ func ReferenceTables(text string) (keys []DocumentedKey, tables []DocumentedKey)
 		if m := tableIntro.FindStringSubmatch(line); m != nil {
 			if k, ok := ConfigKey(m[2]); ok {
 				section = k
-				tables = append(tables, DocumentedKey{k, i + 1})
+				tables = append(tables, DocumentedKey{Key: k, Line: i + 1})
 			}
 			continue
 		}
+		if strings.HasPrefix(line, "| key |") {
+			columns = splitRow(line)
+			continue
+		}
 		if m := keyCell.FindStringSubmatch(line); m != nil && section != "" {
-			keys = append(keys, DocumentedKey{section + "." + m[1], i + 1})
+			cells := map[string]string{}
+			for j, c := range splitRow(line) {
+				if j < len(columns) {
+					cells[columns[j]] = c
+				}
+			}
+			keys = append(keys, DocumentedKey{Key: section + "." + m[1], Line: i + 1, Cells: cells})
 		}
 	}
 	return keys, tables
+}
+
+// splitRow cuts a Markdown table row into its trimmed cells; `\|` does not
+// separate cells.
+func splitRow(line string) []string {
+	line = strings.TrimSpace(line)
+	line = strings.TrimPrefix(line, "|")
+	line = strings.TrimSuffix(line, "|")
+	marked := cellSep.ReplaceAllString(" "+line, "$1\x00")
+	var cells []string
+	for _, c := range strings.Split(marked[1:], "\x00") {
+		cells = append(cells, strings.TrimSpace(strings.ReplaceAll(c, `\|`, "|")))
+	}
+	return cells
 }
