@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/aird-net/aird/internal/api"
 	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/logging"
@@ -100,8 +102,15 @@ func Run(ctx context.Context, opts Options) error {
 		&metricsComponent{reg: d.metrics, log: log.With("component", "metrics")},
 		&apiComponent{srv: d.api},
 	}
-	d.metrics.MustRegister(newDatapathCollector(d.dp), newLBCollector(d.lb), bgpCollector{c: d.bgp}, newIPAMCollector(d.ipam), newRouterCollector(d.router), newPodConflictCollector(d.bgp))
+	d.metrics.MustRegister(d.collectors()...)
 	return d.run(ctx, file)
+}
+
+// collectors are the metrics of the components, read at scrape time, that
+// the registry holds besides its own (metrics.New).
+func (d *Daemon) collectors() []prometheus.Collector {
+	return []prometheus.Collector{newDatapathCollector(d.dp), newLBCollector(d.lb), bgpCollector{c: d.bgp},
+		newIPAMCollector(d.ipam), newRouterCollector(d.router), newPodConflictCollector(d.bgp)}
 }
 
 func (d *Daemon) run(ctx context.Context, file *config.File) error {

@@ -10,9 +10,10 @@ import (
 // Ref is one mention in a document: an inline code span, or a line of a
 // fenced code block.
 type Ref struct {
-	File string
-	Line int
-	Text string
+	File  string
+	Line  int
+	Text  string
+	Block bool // a line of a fenced code block, not an inline span
 }
 
 // Documents are the operator-facing texts, relative to the module root.
@@ -60,11 +61,11 @@ func refsIn(file, text string) []Ref {
 			continue
 		}
 		if inBlock {
-			refs = append(refs, Ref{file, i + 1, strings.TrimSpace(line)})
+			refs = append(refs, Ref{file, i + 1, strings.TrimSpace(line), true})
 			continue
 		}
 		for _, m := range codeSpan.FindAllStringSubmatch(line, -1) {
-			refs = append(refs, Ref{file, i + 1, m[1]})
+			refs = append(refs, Ref{file, i + 1, m[1], false})
 		}
 	}
 	return refs
