@@ -1,0 +1,89 @@
+package doccheck
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// repoPath is a code span naming a file or directory of the repository.
+var repoPath = regexp.MustCompile(`^(cmd|internal|bpf|lb|bgp|ipam|router|configs|systemd|integration|bench|docs|packaging|\.ci)(/[A-Za-z0-9_./-]*)?$`)
+
+// TestDocsNameExistingFiles: every repository path a document writes as
+// code (`bpf/pipeline.h`, `cmd/aird/checkconfig_test.go`) exists.
+func TestDocsNameExistingFiles(t *testing.T) {
+	refs, err := Refs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range refs {
+		if r.Block || !repoPath.MatchString(r.Text) || !strings.Contains(r.Text, "/") {
+			continue
+		}
+		n++
+		if _, err := os.Stat(filepath.Join(root, r.Text)); err != nil {
+			t.Errorf("%s:%d: `%s` does not exist in the repository", r.File, r.Line, r.Text)
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d repository paths found in the documents: is the scanner broken?", n)
+	}
+}
+
+// testName is a Go test, benchmark or fuzz target named in a document.
+var testName = regexp.MustCompile(`\b((Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)`)
+
+// TestDocsNameExistingTests: every test, benchmark or fuzz target a
+// document cites as evidence is a function of a _test.go file.
+func TestDocsNameExistingTests(t *testing.T) {
+	defined := map[string]bool{}
+	funcDecl := regexp.MustCompile(`(?m)^func ((Test|Benchmark|Fuzz)[A-Za-z0-9_]*)\(`)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range funcDecl.FindAllStringSubmatch(string(b), -1) {
+			defined[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Documents(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, m := range testName.FindAllStringSubmatch(line, -1) {
+				n++
+				if !defined[m[1]] {
+					t.Errorf("%s:%d: cites %s, which no _test.go file defines", f, i+1, m[1])
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d tests cited in the documents: is the scanner broken?", n)
+	}
+}
