@@ -215,3 +215,38 @@ func TestErrorsCapped(t *testing.T) {
 		t.Errorf("the last entry is %v", e)
 	}
 }
+
+// TestPoolPrefixLimits: 4096 prefixes in all [[ipam.pools]] and 4096
+// ipam.pod-prefixes are taken; one more is refused at the 4097th, with the
+// error docs/configuration.md ("Limits") shows.
+func TestPoolPrefixLimits(t *testing.T) {
+	prefixes := func(from, n int) string {
+		var b strings.Builder
+		for i := from; i < from+n; i++ {
+			fmt.Fprintf(&b, "\"fd00:%x::/32\",", i)
+		}
+		return "[" + strings.TrimSuffix(b.String(), ",") + "]"
+	}
+	pools := func(a, b int) string {
+		return "[node]\nunderlay = [\"10.0.0.1\"]\n[[ipam.pools]]\nname = \"a\"\nkind = \"pod\"\nprefixes = " + prefixes(0, a) +
+			"\n[[ipam.pools]]\nname = \"b\"\nkind = \"vm\"\nprefixes = " + prefixes(a, b) + "\n"
+	}
+	if _, err := Parse("pools.toml", []byte(pools(2048, 2048))); err != nil {
+		t.Fatalf("4096 pool prefixes in two pools: %v", err)
+	}
+	_, err := Parse("pools.toml", []byte(pools(2048, 2049)))
+	if e := oneError(t, err, "more than 4096 pool prefixes in [[ipam.pools]]; the limit is 4096"); e.Key != "ipam.pools[1].prefixes[2048]" {
+		t.Errorf("4097 pool prefixes: error at %s, want the 4097th, ipam.pools[1].prefixes[2048]", e.Key)
+	}
+	pods := func(n int) string {
+		return "[node]\nunderlay = [\"10.0.0.1\"]\n[ipam]\npod-prefixes = " + prefixes(0, n) +
+			"\n[[ipam.pools]]\nname = \"pods\"\nkind = \"pod\"\nprefixes = [\"fd00::/16\"]\n"
+	}
+	if _, err := Parse("pods.toml", []byte(pods(4096))); err != nil {
+		t.Fatalf("4096 pod prefixes: %v", err)
+	}
+	_, err = Parse("pods.toml", []byte(pods(4097)))
+	if e := oneError(t, err, "more than 4096 pod prefixes; the limit is 4096"); e.Key != "ipam.pod-prefixes[4096]" {
+		t.Errorf("4097 pod prefixes: error at %s, want ipam.pod-prefixes[4096]", e.Key)
+	}
+}
