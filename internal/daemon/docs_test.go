@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -277,5 +278,39 @@ func TestDocsNameExistingCounters(t *testing.T) {
 	}
 	if n < 40 {
 		t.Errorf("only %d snake_case names found in the documents: is the scanner broken?", n)
+	}
+}
+
+// TestDocsNameEveryMap: docs/architecture.md's "Map ownership" paragraph
+// names every map of the data plane's object, and names no other.
+func TestDocsNameEveryMap(t *testing.T) {
+	b, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, para, ok := strings.Cut(string(b), "**Map ownership.**")
+	if !ok {
+		t.Fatal(`docs/architecture.md has no "**Map ownership.**" paragraph`)
+	}
+	para, _, _ = strings.Cut(para, "\n\n")
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([a-z0-9_]+)`").FindAllStringSubmatch(para, -1) {
+		named[m[1]] = true
+	}
+	spec, err := bpf.LoadDatapath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range spec.Maps {
+		if strings.HasPrefix(name, ".") {
+			continue // .rodata: the object's constants
+		}
+		if !named[name] {
+			t.Errorf("docs/architecture.md, Map ownership: map %s is not named", name)
+		}
+		delete(named, name)
+	}
+	for name := range named {
+		t.Errorf("docs/architecture.md, Map ownership: names %s, which is no map of the object", name)
 	}
 }
