@@ -87,3 +87,29 @@ func TestDocsNameExistingTests(t *testing.T) {
 		t.Errorf("only %d tests cited in the documents: is the scanner broken?", n)
 	}
 }
+
+// TestReadmeLayoutNamesEveryDirectory: the README's Layout section names
+// every top-level directory of the repository.
+func TestReadmeLayoutNamesEveryDirectory(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(b), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README.md has no Layout section")
+	}
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || e.Name() == "bin" || e.Name() == "dist" {
+			continue // hidden, or build output (.gitignore)
+		}
+		if !strings.Contains(layout, "`"+e.Name()+"/`") {
+			t.Errorf("README.md, Layout: the directory %s/ is not named", e.Name())
+		}
+	}
+}
