@@ -8,10 +8,14 @@ uses. It is configured from one TOML file (aird.toml(5)) and is meant to
 run under systemd (aird.service: Type=notify, reload, watchdog).
 
 Signals: SIGHUP re-reads the configuration file (as airctl reload does); a
-file with any error changes nothing. SIGTERM and SIGINT stop aird. A stop
-leaves the XDP data plane attached and pinned under datapath.pin-path, so
-the node keeps forwarding and the next start adopts it; aird --cleanup
-detaches and removes it.
+file with any error changes nothing. SIGTERM and SIGINT end aird. Under
+systemd aird asks which job ends it: systemctl stop withdraws its BGP
+routes, systemctl restart (or no job) keeps them through graceful restart,
+and SIGUSR2 is ignored. Outside systemd SIGTERM and SIGINT withdraw the
+routes, and SIGUSR2 ends aird keeping them, for a supervisor to start it
+again. Either way the XDP data plane stays attached and pinned under
+datapath.pin-path, so the node keeps forwarding and the next start adopts
+it; aird --cleanup detaches and removes it.
 
 Exit status: 0 on success; 1 when the configuration is invalid, the
 daemon fails, or --check-config finds errors; 2 on a usage error.`
@@ -28,8 +32,11 @@ const manSections = `# FILES
 **/sys/fs/bpf/aird**
 : pinned maps, programs and links of the data plane (datapath.pin-path)
 
+**/run/aird/bgp-drained**, **/run/aird/lb-drained**
+: drains kept across a restart (next to api.socket)
+
 **/var/lib/aird**
-: state kept across restarts (the IPAM store)
+: state kept across restarts: ipam.db (the IPAM store) and endpoints.db (the endpoints); $STATE_DIRECTORY when systemd sets it
 
 # ENVIRONMENT
 
