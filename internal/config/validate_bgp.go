@@ -116,6 +116,9 @@ func (v *validator) peer(path string, b *BGP, p *Peer) {
 		if p.Address.IsLinkLocalUnicast() && p.Address.Zone() == "" {
 			v.errf(path+".address", "link-local peer address %s needs a zone (fe80::1%%eth0), or use interface = \"eth0\"", p.Address)
 		}
+		if !p.Address.IsLinkLocalUnicast() && p.Address.Zone() != "" {
+			v.errf(path+".address", "only a link-local address takes a zone: %s", p.Address)
+		}
 	case p.Interface != "":
 		v.ifname(path+".interface", p.Interface)
 		if p.Multihop > 0 {
@@ -137,6 +140,9 @@ func (v *validator) peer(path string, b *BGP, p *Peer) {
 	}
 	if len(p.Password) > 80 {
 		v.errf(path+".password", "TCP MD5 keys are at most 80 bytes")
+	}
+	if p.Passive && b.ListenPort == 0 {
+		v.errf(path+".passive", "a passive peer needs bgp.listen-port: with listen-port 0 no session could ever come up")
 	}
 	v.intIn(path+".multihop", int64(p.Multihop), 0, 255)
 	if p.TTLSecurity && p.Multihop > 0 {
