@@ -119,6 +119,9 @@ func (v *validator) peer(path string, b *BGP, p *Peer) {
 		if !p.Address.IsLinkLocalUnicast() && p.Address.Zone() != "" {
 			v.errf(path+".address", "only a link-local address takes a zone: %s", p.Address)
 		}
+		if p.Address.IsLinkLocalUnicast() && p.Multihop > 0 {
+			v.errf(path+".multihop", "a link-local peer is directly connected: multihop must be 0")
+		}
 	case p.Interface != "":
 		v.ifname(path+".interface", p.Interface)
 		if p.Multihop > 0 {
