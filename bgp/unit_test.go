@@ -96,14 +96,18 @@ func TestBuildPeersRefuses(t *testing.T) {
 	if err := os.WriteFile(open, []byte("k\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for name, tc := range map[string]struct{ bgp, peer, want string }{
-		"password mode": {"", "address = \"fd00::1\"\npassword-file = \"" + open + "\"", "readable by group or others"},
-		"password gone": {"", "address = \"fd00::1\"\npassword-file = \"" + filepath.Join(dir, "nope") + "\"", "no such file"},
-		"passive":       {"listen-port = 0", "address = \"fd00::1\"\npassive = true", "passive peer with listen-port 0"},
+	for name, tc := range map[string]struct {
+		bgp, peer, want string
+		passive         bool // set after parsing: the file check refuses it already
+	}{
+		"password mode": {"", "address = \"fd00::1\"\npassword-file = \"" + open + "\"", "readable by group or others", false},
+		"password gone": {"", "address = \"fd00::1\"\npassword-file = \"" + filepath.Join(dir, "nope") + "\"", "no such file", false},
+		"passive":       {"listen-port = 0", "address = \"fd00::1\"", "passive peer with listen-port 0", true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := parseConfig(t, "[node]\nname = \"n\"\nrouter-id = \"10.0.0.1\"\nunderlay = [\"fd00::2\"]\n"+
 				"[bgp]\nasn = 65001\n"+tc.bgp+"\n[[bgp.peers]]\nname = \"p\"\nasn = 65100\n"+tc.peer)
+			c.BGP.Peers[0].Passive = tc.passive
 			_, err := New(Options{Config: c.BGP, Node: c.Node})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("New: %v, want an error with %q", err, tc.want)
