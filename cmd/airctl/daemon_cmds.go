@@ -113,7 +113,7 @@ func (c *cli) configCommand() *cobra.Command {
 func (c *cli) logLevelCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "log-level [debug|info|warn|error]",
-		Short: "Show or change the log level at run time (until the next reload or restart)",
+		Short: "Show or change the log level at run time (until a reload that changes [log], or a restart)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var lv api.LogLevel

@@ -66,8 +66,8 @@ func (d *Daemon) Config() *config.Config {
 	return d.cfg.Config
 }
 
-// SetLogLevel implements api.Backend. The change lasts until the next
-// reload or restart, which apply log.level from the file again.
+// SetLogLevel implements api.Backend. The change lasts until a reload that
+// changes [log] (only changed sections are applied) or a restart.
 func (d *Daemon) SetLogLevel(level string) error {
 	if err := d.log.SetLevel(level); err != nil {
 		return err
