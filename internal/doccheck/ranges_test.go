@@ -157,3 +157,60 @@ func TestDocumentedChoices(t *testing.T) {
 		t.Errorf("only %d documented choices found: is the reader broken?", n)
 	}
 }
+
+// lengthCell finds a length bound in an "allowed" cell: "1–253 bytes",
+// "(1–15 bytes", "at most 107 bytes".
+var lengthCell = regexp.MustCompile(`(?:\b1–|at most )(\d+) bytes`)
+
+// TestDocumentedLengths: every string length bound docs/configuration.md
+// gives is the parser's: a value of that many bytes is taken, one byte
+// more is refused at the key.
+func TestDocumentedLengths(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := ReferenceTables(string(b))
+	n := 0
+	for _, r := range rows {
+		typ, allowed := r.Cells["type"], r.Cells["allowed"]
+		m := lengthCell.FindStringSubmatch(allowed)
+		if m == nil || (typ != "string" && typ != "array of strings") {
+			continue
+		}
+		max, _ := strconv.Atoi(m[1])
+		value := func(n int) string {
+			s := strings.Repeat("a", n)
+			if strings.Contains(allowed, "absolute path") {
+				s = "/" + strings.Repeat("a", n-1)
+			}
+			if typ == "array of strings" {
+				return `["` + s + `"]`
+			}
+			return strconv.Quote(s)
+		}
+		n++
+		t.Logf("%s: at most %d bytes", r.Key, max)
+		key := keyInError(r.Key)
+		for _, c := range []struct {
+			len   int
+			valid bool
+		}{{max, true}, {max + 1, false}} {
+			src := fileWith(t, r.Key, value(c.len))
+			if r.Key == "bgp.peers.interface" { // a peer has an address or an interface
+				src = strings.Replace(src, "address = \"fd00:1::2\"\n", "", 1)
+			}
+			_, err := config.Parse("length.toml", []byte(src))
+			named := err != nil && strings.Contains(err.Error(), key)
+			if c.valid && named {
+				t.Errorf("docs/configuration.md:%d: %s of %d bytes is documented as allowed, but: %v", r.Line, r.Key, c.len, err)
+			}
+			if !c.valid && !named {
+				t.Errorf("docs/configuration.md:%d: %s of %d bytes is over the documented %d, but: %v", r.Line, r.Key, c.len, max, err)
+			}
+		}
+	}
+	if n < 4 {
+		t.Errorf("only %d documented lengths found: is the reader broken?", n)
+	}
+}
