@@ -113,3 +113,56 @@ func TestReadmeLayoutNamesEveryDirectory(t *testing.T) {
 		}
 	}
 }
+
+// airdEnv is an environment variable of aird, its tests or its tools.
+var airdEnv = regexp.MustCompile(`\bAIRD_[A-Z0-9_]*[A-Z0-9]\b`)
+
+// TestDocsNameExistingEnv: every AIRD_… environment variable a document
+// names is read somewhere in the code or scripts.
+func TestDocsNameExistingEnv(t *testing.T) {
+	used := map[string]bool{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !(strings.HasSuffix(path, ".go") || strings.HasSuffix(path, ".sh") || d.Name() == "Makefile" || strings.HasPrefix(path, filepath.Join(root, ".ci"))) {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range airdEnv.FindAllString(string(b), -1) {
+			used[m] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Documents(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, m := range airdEnv.FindAllString(line, -1) {
+				n++
+				if !used[m] {
+					t.Errorf("%s:%d: names %s, which no code or script reads", f, i+1, m)
+				}
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("only %d AIRD_ variables found in the documents: is the scanner broken?", n)
+	}
+}
