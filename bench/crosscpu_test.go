@@ -16,10 +16,12 @@ var ctCPUCounts = []int{2, 8, 32, 64, 128}
 
 // BenchmarkCrossCPU: the first packet of a new flow (a TCP SYN, the
 // handshake's ACK after its unmeasured SYN, a first UDP datagram) while
-// conntrack is partitioned for cpus CPUs: the SYN empties its tuple's
-// entries in the other cpus-1 partitions (ct_forget_elsewhere), the ACK
-// and the datagram miss here and search them (ct_lookup_elsewhere) before
-// the table and the insert. The datapath is loaded with ct_cpus and the
+// conntrack is partitioned for cpus CPUs, received on an uplink listed
+// as any-cpu (veth) or one-cpu (a NIC with RSS: UPLINK_F_FLOW_AFFINE).
+// On an any-cpu uplink the SYN empties its tuple's entries in the other
+// cpus-1 partitions (ct_forget_elsewhere), the ACK and the datagram miss
+// here and search them (ct_lookup_elsewhere) before the table and the
+// insert; on a one-cpu uplink neither step runs. The datapath is loaded with ct_cpus and the
 // conntrack map set as the daemon sets them on a machine with that many
 // possible CPUs (lb.conntrack-size flows in all, split evenly), so the
 // partitions walked are real memory; only CPU 0's receives packets. The
@@ -33,17 +35,20 @@ func BenchmarkCrossCPU(b *testing.B) {
 		start flowStart
 	}{{"syn", startSYN}, {"ack", startACK}, {"udp", startUDP}} {
 		for _, n := range ctCPUCounts {
-			b.Run(fmt.Sprintf("%s/cpus=%d", k.name, n), func(b *testing.B) {
-				proto := "tcp"
-				if k.start == startUDP {
-					proto = "udp"
-				}
-				ns, ifindex := newBenchNS(b)
-				e := newEnvWith(b, ns, ifindex, 1, envOptions{ctCPUs: n}, proto)
-				base := newEnvWith(b, ns, ifindex, 1, envOptions{ctCPUs: 1}, proto)
-				checkFarPartition(b, e, n, proto)
-				crossFlows(b, e, base, k.start)
-			})
+			for _, link := range []string{"any-cpu", "one-cpu"} {
+				b.Run(fmt.Sprintf("%s/cpus=%d/%s", k.name, n, link), func(b *testing.B) {
+					proto := "tcp"
+					if k.start == startUDP {
+						proto = "udp"
+					}
+					anyCPU := link == "any-cpu"
+					ns, ifindex := newBenchNS(b)
+					e := newEnvWith(b, ns, ifindex, 1, envOptions{ctCPUs: n, anyCPU: anyCPU}, proto)
+					base := newEnvWith(b, ns, ifindex, 1, envOptions{ctCPUs: 1, anyCPU: anyCPU}, proto)
+					checkFarPartition(b, e, n, proto, anyCPU)
+					crossFlows(b, e, base, k.start)
+				})
+			}
 		}
 	}
 }
@@ -83,10 +88,11 @@ func firstAllowedCPU(b testing.TB) int {
 }
 
 // checkFarPartition shows that the search reaches the last of the cpus
-// partitions: a flow's entry (its first packet, an ACK or a datagram of
-// proto) moved there from CPU 0's partition is found by the flow's next
-// packet on CPU 0 (ct_hit_elsewhere).
-func checkFarPartition(b *testing.B, e *env, cpus int, proto string) {
+// partitions on an any-cpu uplink, and that it does not run on a one-cpu
+// one: a flow's entry (its first packet, an ACK or a datagram of proto)
+// moved there from CPU 0's partition is found by the flow's next packet on
+// CPU 0 (ct_hit_elsewhere), or not at all.
+func checkFarPartition(b *testing.B, e *env, cpus int, proto string, anyCPU bool) {
 	if cpus < 2 || firstAllowedCPU(b) != 0 {
 		return
 	}
@@ -118,8 +124,12 @@ func checkFarPartition(b *testing.B, e *env, cpus int, proto string) {
 	must(b, e.ct.Put(at, [256]byte{}))
 	before := lbStat(b, e, bpf.DatapathLbStatLB_STAT_CT_HIT_ELSEWHERE)
 	inNetns(b, e.ns, func() { runOnce(b, e.prog, pkt, e.ifindex, xdpTx) })
-	if lbStat(b, e, bpf.DatapathLbStatLB_STAT_CT_HIT_ELSEWHERE) != before+1 {
-		b.Fatalf("the flow's entry in CPU %d's partition was not found from CPU 0", cpus-1)
+	found = int(lbStat(b, e, bpf.DatapathLbStatLB_STAT_CT_HIT_ELSEWHERE) - before)
+	switch {
+	case anyCPU && found != 1:
+		b.Fatalf("any-cpu uplink: the flow's entry in CPU %d's partition was not found from CPU 0", cpus-1)
+	case !anyCPU && found != 0:
+		b.Fatalf("one-cpu uplink: the other CPUs' partitions were searched (%d ct_hit_elsewhere)", found)
 	}
 	e.resetCT(b)
 }

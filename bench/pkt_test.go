@@ -28,6 +28,11 @@ import (
 //     target, is subtracted; undoing the encapsulation (one
 //     bpf_xdp_adjust_head) stays in both aird's time and the floor's.
 //
+// The uplink is listed as a node's is, a NIC whose RSS keeps a flow on
+// one CPU (one-cpu: no cross-CPU conntrack steps); the cases marked
+// @any-cpu list it as a veth is, where a SYN sweeps its tuple on the
+// other CPUs' partitions and a miss searches them.
+//
 // Cases: an established flow (conntrack hit); a new flow's SYN (a
 // conntrack lookup that misses; the Maglev table decides and nothing is
 // written, bpf/lb.h); and a new flow's first packet that is not a SYN
@@ -43,6 +48,8 @@ func BenchmarkPacket(b *testing.B) {
 		{name: "new-flow-syn", newFlow: true, syn: true},
 		{name: "new-flow-ct-empty", newFlow: true},
 		{name: "new-flow-ct-full", newFlow: true, ctFull: true},
+		{name: "new-flow-syn@any-cpu", newFlow: true, syn: true, anyCPU: true},
+		{name: "new-flow-ct-full@any-cpu", newFlow: true, ctFull: true, anyCPU: true},
 	} {
 		for _, steady := range []bool{false, true} {
 			method := "single-shot"
@@ -50,7 +57,8 @@ func BenchmarkPacket(b *testing.B) {
 				method = "steady-state"
 			}
 			b.Run(c.name+"/"+method, func(b *testing.B) {
-				e := newEnv(b, 1)
+				ns, ifindex := newBenchNS(b)
+				e := newEnvWith(b, ns, ifindex, 1, envOptions{anyCPU: c.anyCPU})
 				pb := newPacketBench(b, e)
 				pb.run(b, c, steady)
 			})
@@ -64,6 +72,7 @@ type packetCase struct {
 	newFlow bool // every packet is another flow
 	syn     bool // a TCP SYN (else an ACK)
 	ctFull  bool // conntrack full: every insert evicts
+	anyCPU  bool // the uplink is listed as any-cpu (veth), not one-cpu (a NIC)
 }
 
 // steadyRepeat is the repetitions of one steady-state test run.

@@ -66,7 +66,7 @@ func newRouterEnv(b *testing.B) *routerEnv {
 	}
 	b.Cleanup(func() { _ = floor.Close() })
 	e.floor = &floor
-	must(b, bpf.NewNode(objs.Pipeline).SetUplinks([]int{up}))
+	must(b, bpf.NewNode(objs.Pipeline).SetUplinks([]bpf.Uplink{{Ifindex: up}}))
 	must(b, bpf.NewRouter(objs.Router).SetEndpoint(bpf.Endpoint{ID: 1, Ifindex: e.epIfindex, MAC: e.epMAC,
 		HostMAC: e.epHostMAC, MTU: 1500, Addrs: []netip.Addr{podAddr}}, nil))
 	return e

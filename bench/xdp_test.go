@@ -113,6 +113,11 @@ type envOptions struct {
 	// ctCPUs partitions conntrack as if the machine had this many
 	// possible CPUs (0: the machine's own; see partitionCT).
 	ctCPUs int
+	// anyCPU lists the uplink as a link whose flows may come from any
+	// CPU (veth, tap: the cross-CPU conntrack steps run). By default it
+	// is listed as what a node's uplink is, a NIC whose RSS keeps a flow
+	// on one CPU (UPLINK_F_FLOW_AFFINE).
+	anyCPU bool
 }
 
 // newEnvWith is newEnvIn with the datapath changed by o.
@@ -179,6 +184,7 @@ func newEnvWith(b testing.TB, ns string, ifindex int, nVIPs int, o envOptions, p
 	maps := lenientView(b, coll, bpf.ViewLB)
 	e.node, e.lbMaps = bpf.NewNode(lenientView(b, coll, bpf.ViewPipeline)), maps
 	must(b, e.node.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::/96")}))
+	must(b, e.node.SetUplinks([]bpf.Uplink{{Ifindex: ifindex, FlowAffine: !o.anyCPU}}))
 	if nVIPs > 0 {
 		if len(protos) == 0 {
 			protos = []string{"tcp"}

@@ -314,6 +314,12 @@ type DatapathTableMeta struct {
 	Table   [16]uint8
 }
 
+type DatapathUplinkFlags uint32
+
+const (
+	DatapathUplinkFlagsUPLINK_F_FLOW_AFFINE DatapathUplinkFlags = 1
+)
+
 type DatapathVipFlags uint32
 
 const (
@@ -383,6 +389,7 @@ const (
 	DatapathVarNodeAddrFlagsAll     = "node_addr_flags_all"
 	DatapathVarRouterStatMax        = "router_stat_max"
 	DatapathVarSettingsFlagsAll     = "settings_flags_all"
+	DatapathVarUplinkFlagsAll       = "uplink_flags_all"
 	DatapathVarVipFlagsAll          = "vip_flags_all"
 )
 
@@ -483,6 +490,7 @@ type DatapathVariableSpecs struct {
 	NodeAddrFlagsAll     *ebpf.VariableSpec `ebpf:"node_addr_flags_all"`
 	RouterStatMax        *ebpf.VariableSpec `ebpf:"router_stat_max"`
 	SettingsFlagsAll     *ebpf.VariableSpec `ebpf:"settings_flags_all"`
+	UplinkFlagsAll       *ebpf.VariableSpec `ebpf:"uplink_flags_all"`
 	VipFlagsAll          *ebpf.VariableSpec `ebpf:"vip_flags_all"`
 }
 
@@ -582,6 +590,7 @@ type DatapathVariables struct {
 	NodeAddrFlagsAll     *ebpf.Variable `ebpf:"node_addr_flags_all"`
 	RouterStatMax        *ebpf.Variable `ebpf:"router_stat_max"`
 	SettingsFlagsAll     *ebpf.Variable `ebpf:"settings_flags_all"`
+	UplinkFlagsAll       *ebpf.Variable `ebpf:"uplink_flags_all"`
 	VipFlagsAll          *ebpf.Variable `ebpf:"vip_flags_all"`
 }
 

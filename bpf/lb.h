@@ -136,7 +136,10 @@ static __always_inline int source_allowed(__u32 vip_id, const __u8 *src)
  * Partitions are per CPU. Where a flow's packets come from several CPUs
  * (veth: XDP runs on the sender's), a SYN empties its tuple's entries on
  * the other CPUs (ct_forget_elsewhere) and a miss looks there before the
- * table (ct_lookup_elsewhere).
+ * table (ct_lookup_elsewhere). Packets from an uplink whose flows stay on
+ * one CPU (UPLINK_F_FLOW_AFFINE: a NIC with RSS) skip both steps
+ * (ct_cross_cpu): there a flow never meets another partition. The flag is
+ * read on the SYN and miss paths only, never for a conntrack hit.
  *
  * ct_flood_count counts new-flow packets per CPU and flood window; beyond
  * settings.flood_rate they are counted as LB_STAT_CT_FLOOD and skip both
@@ -169,6 +172,18 @@ static __always_inline int flow_equal(const struct flow_key *a, const struct flo
 	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
 
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+/*
+ * ct_cross_cpu reports whether a new-flow packet (a SYN, a miss) takes the
+ * cross-CPU steps: more than one partition, not beyond the flood
+ * threshold, and received on a link whose flows may come from any CPU.
+ */
+static __always_inline int ct_cross_cpu(struct xdp_md *ctx, int flood)
+{
+	if (flood || ct_cpus < 2)
+		return 0;
+	return !uplink_flow_affine(ctx->ingress_ifindex);
 }
 
 /* ct_set_of returns this CPU's set for a flow hash. */
@@ -352,15 +367,14 @@ static long ct_forget_cpu(__u32 cpu, void *ctx)
  * connection's later packets that land there would follow it to the old
  * connection's backend - which resets them when the table changed since.
  * Emptying (not rewriting) a way another CPU owns: a race with that CPU
- * can only cost it a miss, never point a flow at a wrong backend. Skipped
- * beyond the flood threshold, so a SYN flood costs no more than one set.
+ * can only cost it a miss, never point a flow at a wrong backend. Only
+ * when ct_cross_cpu: not beyond the flood threshold, so a SYN flood costs
+ * no more than one set, and not on a flow-affine uplink.
  */
-static __always_inline void ct_forget_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u64 hash, int flood)
+static __always_inline void ct_forget_elsewhere(const struct flow_key *fk, __u64 hash)
 {
 	struct ct_sweep sw = {.fk = fk, .set = (__u32)(hash >> 32) % ct_sets, .self = bpf_get_smp_processor_id()};
 
-	if (flood || ct_cpus < 2)
-		return;
 	bpf_loop(ct_cpus, ct_forget_cpu, &sw, 0);
 }
 
@@ -413,17 +427,16 @@ static long ct_find_cpu(__u32 cpu, void *ctx)
  * packet on a CPU that had not seen the flow took the table (another
  * backend if the table changed since the flow began), and the entry it
  * left was a new one that a flood of spoofed packets replaces. Only for
- * packets that missed here and are not SYNs, and not beyond the flood
- * threshold.
+ * packets that missed here and are not SYNs, when ct_cross_cpu.
  */
 static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id,
-						 __u64 hash, int flood)
+						 __u64 hash)
 {
 	struct ct_borrow b = {.fk = fk, .set = (__u32)(hash >> 32) % ct_sets, .self = bpf_get_smp_processor_id(),
 			      .vip_id = vip_id};
 	struct ct_entry *ce;
 
-	if (flood || ct_cpus < 2 || !r->set)
+	if (!r->set)
 		return 0;
 	bpf_loop(ct_cpus, ct_find_cpu, &b, 0);
 	if (!b.backend_id)
@@ -444,15 +457,17 @@ static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const s
 /*
  * ct_syn records a SYN's choice: CT_POLICY_FIRST_ACK only over its flow's
  * own entry (a reused tuple), the other policies like any new flow. Every
- * policy empties the tuple's entries on other CPUs (ct_forget_elsewhere).
+ * policy empties the tuple's entries on other CPUs (ct_forget_elsewhere)
+ * when cross (ct_cross_cpu).
  */
 static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id,
-				   __u64 hash, int flood)
+				   __u64 hash, int cross)
 {
 	struct ct_entry *ce;
 
 	count_stat(LB_STAT_CT_SYN);
-	ct_forget_elsewhere(r, fk, hash, flood);
+	if (cross)
+		ct_forget_elsewhere(fk, hash);
 	if (CT_POLICY != CT_POLICY_FIRST_ACK) {
 		ct_record(r, fk, vip_id, id);
 		return;
@@ -499,9 +514,14 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 		count_stat(LB_STAT_CT_INSERT);
 }
 
-/* ct_lookup_elsewhere: these layouts look up one map for every CPU, or are bench alternatives. */
+/* ct_cross_cpu: these layouts look up one map for every CPU, or are bench alternatives. */
+static __always_inline int ct_cross_cpu(struct xdp_md *ctx, int flood)
+{
+	return 0;
+}
+
 static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id,
-						 __u64 hash, int flood)
+						 __u64 hash)
 {
 	return 0;
 }
@@ -512,7 +532,7 @@ static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const s
  * alternatives).
  */
 static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id,
-				   __u64 hash, int flood)
+				   __u64 hash, int cross)
 {
 	struct ct_value *cv;
 
@@ -586,13 +606,13 @@ static __always_inline int maglev_pick(__u32 vip_id, __u64 hash, __u32 *id)
  * pick_backend chooses the backend for lf's flow and copies it to f->be:
  * conntrack first (not for a SYN), else the Maglev table, whose choice is
  * recorded when lf->track (a SYN's as ct_syn says). Returns 0, or a drop
- * reason.
+ * reason. The cross-CPU steps (ct_cross_cpu) are decided after a miss.
  */
-static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, struct fwd *f,
+static __always_inline int pick_backend(struct xdp_md *ctx, const struct lb_flow *lf, __u32 vip_id, struct fwd *f,
 					const struct pipeline_settings *st)
 {
 	struct ct_ref ct;
-	int err, flood = 0;
+	int err, cross = 0;
 	__u32 id;
 
 	ct_open(&ct, f->hash, st);
@@ -605,9 +625,9 @@ static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, 
 	}
 	count_stat(LB_STAT_CT_MISS);
 	if (lf->track)
-		flood = ct_flood_count(st, ct.now);
-	if (!lf->syn && lf->track) {
-		id = ct_lookup_elsewhere(&ct, &lf->fk, vip_id, f->hash, flood);
+		cross = ct_cross_cpu(ctx, ct_flood_count(st, ct.now));
+	if (!lf->syn && cross) {
+		id = ct_lookup_elsewhere(&ct, &lf->fk, vip_id, f->hash);
 		if (id && !backend_get(id, f))
 			return 0;
 	}
@@ -617,7 +637,7 @@ static __always_inline int pick_backend(const struct lb_flow *lf, __u32 vip_id, 
 	if (backend_get(id, f))
 		return DROP_BAD_BACKEND;
 	if (lf->syn)
-		ct_syn(&ct, &lf->fk, vip_id, id, f->hash, flood);
+		ct_syn(&ct, &lf->fk, vip_id, id, f->hash, cross);
 	else if (lf->track)
 		ct_record(&ct, &lf->fk, vip_id, id);
 	return 0;
@@ -854,7 +874,7 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	if (!st)
 		return drop_packet(DROP_NO_SOURCE);
 	f.hash = flow_hash(&lf->fk, st->hash_seed);
-	err = pick_backend(lf, vip_id, &f, st);
+	err = pick_backend(ctx, lf, vip_id, &f, st);
 	if (err)
 		return drop_packet(err);
 	count_traffic(&vip_stats, vip_id, pkt->len);

@@ -181,6 +181,37 @@ func TestLBConntrack(t *testing.T) {
 	})
 }
 
+// uplinkKinds are the ways a packet's ingress link may be known to the
+// uplinks map: not at all, as a link whose flows come from any CPU (veth,
+// tap), and as one whose flows stay on one CPU (a NIC with RSS:
+// UPLINK_F_FLOW_AFFINE). Only the last skips the cross-CPU conntrack
+// steps.
+var uplinkKinds = []struct {
+	name   string
+	listed bool
+	affine bool
+}{
+	{name: "unlisted"},
+	{name: "any-cpu", listed: true},
+	{name: "one-cpu", listed: true, affine: true},
+}
+
+// crossCPUEnv is newLBEnv with the uplink listed as kind says, and two
+// CPUs the test may run on (or a skip).
+func crossCPUEnv(t *testing.T, listed, affine bool) (*lbEnv, uint32, uint32) {
+	e := newLBEnv(t)
+	cpus := allowedCPUs(t)
+	if len(cpus) < 2 {
+		t.Skipf("SKIP: needs two CPUs to meet two conntrack partitions, the process may use %v", cpus)
+	}
+	if listed {
+		e.must(t, e.node.SetUplinks([]Uplink{{Ifindex: e.ifindex, FlowAffine: affine}}))
+	}
+	programLB(t, e)
+	e.resetFlows(t)
+	return e, cpus[0], cpus[1]
+}
+
 // TestLBConntrackReusedTupleOnAnotherCPU: where XDP runs on the sending
 // CPU (veth), one connection's packets meet several CPUs' conntrack
 // partitions. A connection that ends leaves its entry on those CPUs; when
@@ -188,86 +219,103 @@ func TestLBConntrack(t *testing.T) {
 // (on one CPU) takes the new table and its ACK (on another) must meet the
 // SYN's backend, not the old connection's - which has no such connection
 // and resets it (lab: TestRackReloads, one request reset after a drain).
+// On an uplink whose flows stay on one CPU the SYN sweeps nothing (no
+// ct_swept): the other CPU's entry stays and takes the ACK, which is what
+// shows that the step was skipped (on such a link the ACK would never
+// come from another CPU).
 func TestLBConntrackReusedTupleOnAnotherCPU(t *testing.T) {
-	e := newLBEnv(t)
-	cpus := allowedCPUs(t)
-	if len(cpus) < 2 {
-		t.Skipf("SKIP: needs two CPUs to meet two conntrack partitions, the process may use %v", cpus)
-	}
-	synCPU, ackCPU := cpus[0], cpus[1]
-	programLB(t, e)
-	e.resetFlows(t)
-	flow := key6(40000, 443, layers.IPProtocolTCP)
-	old := e.initialBackend(t, 1, flow)
-	sendOn := func(cpu uint32, r result) {
-		t.Helper()
-		if v, out := e.runOn(t, cpu, r.in, true); v != xdpTx || !bytes.Equal(out, r.want) {
-			t.Fatalf("preparation packet on CPU %d: verdict %d, output differs: %s", cpu, v, diffPackets(out, r.want))
-		}
-	}
-	// The earlier connection: every packet on ackCPU.
-	for _, f := range []tcpFlags{syn, ack, ack} {
-		sendOn(ackCPU, tcp6Flow(40000, 443, f, 1)(t, e))
-	}
-	e.withTable(t, 1, tableWithout(old))
+	for _, kind := range uplinkKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			e, synCPU, ackCPU := crossCPUEnv(t, kind.listed, kind.affine)
+			flow := key6(40000, 443, layers.IPProtocolTCP)
+			old := e.initialBackend(t, 1, flow)
+			sendOn := func(cpu uint32, r result) {
+				t.Helper()
+				if v, out := e.runOn(t, cpu, r.in, true); v != xdpTx || !bytes.Equal(out, r.want) {
+					t.Fatalf("preparation packet on CPU %d: verdict %d, output differs: %s", cpu, v, diffPackets(out, r.want))
+				}
+			}
+			// The earlier connection: every packet on ackCPU.
+			for _, f := range []tcpFlags{syn, ack, ack} {
+				sendOn(ackCPU, tcp6Flow(40000, 443, f, 1)(t, e))
+			}
+			e.withTable(t, 1, tableWithout(old))
 
-	// The new connection on the same tuple: its SYN on synCPU...
-	r := tcp6Flow(40000, 443, syn, 1)(t, e)
-	if r.backend == old {
-		t.Fatalf("the new table still maps the flow to backend %d", old)
-	}
-	before := e.snap(t)
-	sendOn(synCPU, r)
-	checkDeltas(t, before, e.snap(t), st{ctMiss: 1, ctSyn: 1, ctSwept: 1, sTX: 1}, nil)
+			// The new connection on the same tuple: its SYN on synCPU...
+			r := tcp6Flow(40000, 443, syn, 1)(t, e)
+			if r.backend == old {
+				t.Fatalf("the new table still maps the flow to backend %d", old)
+			}
+			synBackend := r.backend
+			before := e.snap(t)
+			sendOn(synCPU, r)
+			want := st{ctMiss: 1, ctSyn: 1, ctSwept: 1, sTX: 1}
+			if kind.affine {
+				want = st{ctMiss: 1, ctSyn: 1, sTX: 1}
+			}
+			checkDeltas(t, before, e.snap(t), want, nil)
 
-	// ... its handshake ACK and its data on ackCPU: the SYN's backend.
-	for i, name := range []string{"handshake ack", "first data"} {
-		r := tcp6Flow(40000, 443, ack, 1)(t, e)
-		before := e.snap(t)
-		v, out := e.runOn(t, ackCPU, r.in, true)
-		after := e.snap(t)
-		if v != xdpTx || !bytes.Equal(out, r.want) {
-			t.Fatalf("%s on CPU %d: verdict %d, not sent to the SYN's backend %d (the old connection's was %d):\n%s",
-				name, ackCPU, v, r.backend, old, diffPackets(out, r.want))
-		}
-		want := st{ctMiss: 1, ctInsert: 1, sTX: 1}
-		if i == 1 {
-			want = st{ctHit: 1, ctPromo: 1, sTX: 1}
-		}
-		checkDeltas(t, before, after, want, nil)
+			// ... its handshake ACK and its data on ackCPU: the SYN's
+			// backend, or - nothing swept - the old connection's entry.
+			for i, name := range []string{"handshake ack", "first data"} {
+				r := tcp6Flow(40000, 443, ack, 1)(t, e)
+				want := st{ctMiss: 1, ctInsert: 1, sTX: 1}
+				if i == 1 {
+					want = st{ctHit: 1, ctPromo: 1, sTX: 1}
+				}
+				if kind.affine {
+					r = tcp6To(40000, 443, ack, old)(t, e)
+					want = st{ctHit: 1, sTX: 1}
+				}
+				before := e.snap(t)
+				v, out := e.runOn(t, ackCPU, r.in, true)
+				after := e.snap(t)
+				if v != xdpTx || !bytes.Equal(out, r.want) {
+					t.Fatalf("%s on CPU %d: verdict %d, not sent to backend %d (the SYN's is %d, the old connection's %d):\n%s",
+						name, ackCPU, v, r.backend, synBackend, old, diffPackets(out, r.want))
+				}
+				checkDeltas(t, before, after, want, nil)
+			}
+		})
 	}
 }
 
 // TestLBConntrackFlowMovesToAnotherCPU: a flow tracked on one CPU whose
 // packet arrives on another (veth: the sending CPU runs XDP) keeps its
 // backend after the table changed: the entry is found in the other CPU's
-// partition and copied, established, into this one.
+// partition and copied, established, into this one. On an uplink whose
+// flows stay on one CPU the other partitions are not searched (no
+// ct_hit_elsewhere): the packet is a new flow there and takes the table.
 func TestLBConntrackFlowMovesToAnotherCPU(t *testing.T) {
-	e := newLBEnv(t)
-	cpus := allowedCPUs(t)
-	if len(cpus) < 2 {
-		t.Skipf("SKIP: needs two CPUs to meet two conntrack partitions, the process may use %v", cpus)
-	}
-	first, moved := cpus[0], cpus[1]
-	programLB(t, e)
-	e.resetFlows(t)
-	flow := key6(40000, 443, layers.IPProtocolTCP)
-	old := e.initialBackend(t, 1, flow)
-	for _, f := range []tcpFlags{syn, ack, ack} {
-		r := tcp6Flow(40000, 443, f, 1)(t, e)
-		if v, out := e.runOn(t, first, r.in, true); v != xdpTx || !bytes.Equal(out, r.want) {
-			t.Fatalf("preparation packet: verdict %d, output differs: %s", v, diffPackets(out, r.want))
-		}
-	}
-	e.withTable(t, 1, tableWithout(old))
-	for i, want := range []st{{ctMiss: 1, ctElse: 1, ctInsert: 1, sTX: 1}, {ctHit: 1, sTX: 1}} {
-		r := tcp6To(40000, 443, ack, old)(t, e)
-		before := e.snap(t)
-		v, out := e.runOn(t, moved, r.in, true)
-		after := e.snap(t)
-		if v != xdpTx || !bytes.Equal(out, r.want) {
-			t.Fatalf("packet %d on CPU %d: verdict %d, not sent to the flow's backend %d:\n%s", i, moved, v, old, diffPackets(out, r.want))
-		}
-		checkDeltas(t, before, after, want, nil)
+	for _, kind := range uplinkKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			e, first, moved := crossCPUEnv(t, kind.listed, kind.affine)
+			flow := key6(40000, 443, layers.IPProtocolTCP)
+			old := e.initialBackend(t, 1, flow)
+			for _, f := range []tcpFlags{syn, ack, ack} {
+				r := tcp6Flow(40000, 443, f, 1)(t, e)
+				if v, out := e.runOn(t, first, r.in, true); v != xdpTx || !bytes.Equal(out, r.want) {
+					t.Fatalf("preparation packet: verdict %d, output differs: %s", v, diffPackets(out, r.want))
+				}
+			}
+			e.withTable(t, 1, tableWithout(old))
+			packet, wants := tcp6To(40000, 443, ack, old), []st{{ctMiss: 1, ctElse: 1, ctInsert: 1, sTX: 1}, {ctHit: 1, sTX: 1}}
+			if kind.affine {
+				packet, wants = tcp6Flow(40000, 443, ack, 1), []st{{ctMiss: 1, ctInsert: 1, sTX: 1}, {ctHit: 1, ctPromo: 1, sTX: 1}}
+			}
+			for i, want := range wants {
+				r := packet(t, e)
+				if kind.affine && r.backend == old {
+					t.Fatalf("the new table still maps the flow to backend %d", old)
+				}
+				before := e.snap(t)
+				v, out := e.runOn(t, moved, r.in, true)
+				after := e.snap(t)
+				if v != xdpTx || !bytes.Equal(out, r.want) {
+					t.Fatalf("packet %d on CPU %d: verdict %d, not sent to backend %d (the flow's was %d):\n%s", i, moved, v, r.backend, old, diffPackets(out, r.want))
+				}
+				checkDeltas(t, before, after, want, nil)
+			}
+		})
 	}
 }

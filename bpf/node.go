@@ -215,14 +215,28 @@ func (n *Node) ProbeFIBIfindex() (uint32, error) {
 	return v.FibIfindex, nil
 }
 
-// SetUplinks makes ifindexes the interfaces stages may redirect frames to
-// when they leave the node (the uplinks the pipeline is attached to).
-func (n *Node) SetUplinks(ifindexes []int) error {
+// Uplink is one interface the pipeline runs on, as the stages see it.
+type Uplink struct {
+	Ifindex int
+	// FlowAffine: every packet of a flow received on the link is processed
+	// on one CPU (a NIC's RSS), so conntrack skips the other CPUs'
+	// partitions for new flows (UPLINK_F_FLOW_AFFINE).
+	FlowAffine bool
+}
+
+// SetUplinks makes links the interfaces stages may redirect frames to when
+// they leave the node (the uplinks the pipeline is attached to), with
+// their flags.
+func (n *Node) SetUplinks(links []Uplink) error {
 	want := map[uint32]bool{}
-	for _, i := range ifindexes {
-		want[uint32(i)] = true
-		if err := n.m.Uplinks.Put(uint32(i), uint32(0)); err != nil {
-			return fmt.Errorf("add uplink %d: %w", i, err)
+	for _, l := range links {
+		var flags DatapathUplinkFlags
+		if l.FlowAffine {
+			flags |= DatapathUplinkFlagsUPLINK_F_FLOW_AFFINE
+		}
+		want[uint32(l.Ifindex)] = true
+		if err := n.m.Uplinks.Put(uint32(l.Ifindex), uint32(flags)); err != nil {
+			return fmt.Errorf("add uplink %d: %w", l.Ifindex, err)
 		}
 	}
 	var stale []uint32

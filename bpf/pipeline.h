@@ -17,7 +17,8 @@
  *   local_addrs   every address of the node's network namespace: what the
  *                 inner packet of a tunnel packet may be addressed to
  *   uplinks       the interfaces the pipeline runs on (ifindex): where a
- *                 stage may redirect a frame to leave the node
+ *                 stage may redirect a frame to leave the node, and how
+ *                 their flows meet CPUs (enum uplink_flags)
  *   family_stats  packets/bytes per family (the count stage)
  *   lb_stats      per-CPU event counters (enum lb_stat; decap, lb, probe)
  *   drop_stats    per-CPU drop counters (enum drop_reason; every stage)
@@ -211,7 +212,19 @@ struct {
 	__type(value, __u32);
 } local_addrs SEC(".maps");
 
-/* uplinks: ifindex of an interface the pipeline is attached to -> 0. */
+/*
+ * enum uplink_flags are the flags of an uplinks value. UPLINK_F_FLOW_AFFINE:
+ * every packet of a flow received on the link is processed on one CPU - a
+ * NIC's RSS hashes the flow to one queue, whose interrupt one CPU serves -
+ * so a flow never meets another CPU's conntrack partition and the lb
+ * stage skips the cross-CPU conntrack steps (lb.h). Without it (veth, tap:
+ * XDP runs on the sending CPU) a flow's packets may come from any CPU.
+ */
+enum uplink_flags {
+	UPLINK_F_FLOW_AFFINE = 1 << 0,
+};
+
+/* uplinks: ifindex of an interface the pipeline is attached to -> enum uplink_flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, UPLINKS_MAX);
@@ -283,6 +296,17 @@ static __always_inline void count_traffic(void *map, __u32 idx, __u32 bytes)
 static __always_inline int redirect_to(__u32 ifindex)
 {
 	return bpf_redirect(ifindex, 0) == XDP_REDIRECT ? XDP_REDIRECT : XDP_ABORTED;
+}
+
+/*
+ * uplink_flow_affine reports whether ifindex is an uplink whose flows stay
+ * on one CPU (UPLINK_F_FLOW_AFFINE); an unknown interface is not.
+ */
+static __always_inline int uplink_flow_affine(__u32 ifindex)
+{
+	__u32 *flags = bpf_map_lookup_elem(&uplinks, &ifindex);
+
+	return flags && (*flags & UPLINK_F_FLOW_AFFINE);
 }
 
 /* settings_get returns the settings value (always present in an ARRAY). */

@@ -53,7 +53,7 @@ func newRouterEnv(t *testing.T) *routerEnv {
 	t.Helper()
 	e := &routerEnv{lbEnv: newLBEnv(t), links: map[string]routerLink{}, endpoints: map[string]Endpoint{}}
 	e.router = NewRouter(e.objs.Router)
-	e.must(t, e.node.SetUplinks([]int{e.ifindex}))
+	e.must(t, e.node.SetUplinks([]Uplink{{Ifindex: e.ifindex}}))
 	for _, l := range []struct {
 		name          string
 		hostMAC, cMAC net.HardwareAddr

@@ -87,6 +87,7 @@ const enum drop_reason drop_reason_max __attribute__((used)) = DROP_MAX;
 const enum vip_flags vip_flags_all __attribute__((used)) =
 	VIP_F_ALLOWLIST | VIP_F_NO_PORTS | VIP_F_FRAGMENTS_ONLY;
 const enum backend_flags backend_flags_all __attribute__((used)) = BACKEND_F_VALID | BACKEND_F_IPV4;
+const enum uplink_flags uplink_flags_all __attribute__((used)) = UPLINK_F_FLOW_AFFINE;
 const enum node_addr_flags node_addr_flags_all __attribute__((used)) = NODE_ADDR_F_DECAP;
 const enum settings_flags settings_flags_all __attribute__((used)) =
 	SETTINGS_F_NO_PTB | SETTINGS_F_SRC6 | SETTINGS_F_SRC4;

@@ -108,6 +108,28 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("flow affinity by link kind, configured per uplink", func(t *testing.T) {
+		for _, u := range n.status().Datapath.Uplinks {
+			if u.FlowAffinity != "any-cpu" || u.FlowAffinityFrom != "link kind: veth" {
+				t.Fatalf("veth uplink %s: flow affinity %q from %q, want any-cpu from its kind", u.Name, u.FlowAffinity, u.FlowAffinityFrom)
+			}
+		}
+		n.writeConfig(n.config("debug", "uplink0", "uplink1") + "\n[[datapath.uplink]]\nname = \"uplink1\"\nflow-affinity = \"one-cpu\"\n")
+		if out, errs, code := n.airctl("reload"); code != 0 {
+			t.Fatalf("airctl reload exited %d: %s%s", code, out, errs)
+		}
+		st := n.status()
+		if got := strings.Join(st.LastReload.Changed, ","); !st.LastReload.OK || got != "datapath" {
+			t.Fatalf("reload: %+v, changed %q, want datapath", st.LastReload, got)
+		}
+		want := map[string]string{"uplink0": "any-cpu from link kind: veth", "uplink1": "one-cpu from configured"}
+		for _, u := range st.Datapath.Uplinks {
+			if got := u.FlowAffinity + " from " + u.FlowAffinityFrom; got != want[u.Name] {
+				t.Errorf("uplink %s: flow affinity %s, want %s", u.Name, got, want[u.Name])
+			}
+		}
+	})
+
 	// Restore a good file, stop, and start again: the pinned links are
 	// adopted, never detached in between.
 	n.writeConfig(n.config("info", "uplink0", "uplink1"))

@@ -72,12 +72,12 @@ func printStatus(c *cli, st api.Status) {
 	}
 	fmt.Fprintln(c.stdout)
 	w = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "UPLINK\tIFINDEX\tXDP MODE\tADOPTED\tPROGRAM")
+	fmt.Fprintln(w, "UPLINK\tIFINDEX\tXDP MODE\tADOPTED\tPROGRAM\tFLOWS")
 	for _, u := range st.Datapath.Uplinks {
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\n", u.Name, u.Ifindex, u.Mode, yesNo(u.Adopted), u.ProgramID)
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s (%s)\n", u.Name, u.Ifindex, u.Mode, yesNo(u.Adopted), u.ProgramID, u.FlowAffinity, u.FlowAffinityFrom)
 	}
 	if len(st.Datapath.Uplinks) == 0 {
-		fmt.Fprintln(w, "(none)\t\t\t\t")
+		fmt.Fprintln(w, "(none)\t\t\t\t\t")
 	}
 	w.Flush()
 	fmt.Fprintln(c.stdout)

@@ -68,6 +68,10 @@ type Uplink struct {
 	Mode      string `json:"mode"`
 	Adopted   bool   `json:"adopted"`
 	ProgramID uint32 `json:"program_id"`
+	// FlowAffinity is "one-cpu" or "any-cpu" (docs/configuration.md,
+	// [[datapath.uplink]]); FlowAffinityFrom says why.
+	FlowAffinity     string `json:"flow_affinity"`
+	FlowAffinityFrom string `json:"flow_affinity_from"`
 }
 
 // Counter is a packet and byte count.

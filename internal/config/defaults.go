@@ -74,6 +74,15 @@ func (s *Service) setDefaults() {
 
 func (b *Backend) setDefaults() { *b = Backend{Weight: 100} }
 
+func (u *UplinkOptions) setDefaults() { *u = UplinkOptions{FlowAffinity: FlowAffinityAuto} }
+
+// The values of datapath.uplink's flow-affinity.
+const (
+	FlowAffinityAuto   = "auto"
+	FlowAffinityOneCPU = "one-cpu"
+	FlowAffinityAnyCPU = "any-cpu"
+)
+
 // finish fills defaults that depend on other keys.
 func (c *Config) finish(hostname string) {
 	if c.Node.Name == "" {

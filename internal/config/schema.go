@@ -36,6 +36,22 @@ type Datapath struct {
 	// to its DSR endpoints) are accepted from: prefixes, "on-link" (the
 	// uplinks' prefixes) or "none". Absent or empty: ["on-link"].
 	TunnelSources []TunnelSource `toml:"tunnel-sources" json:"tunnel_sources"`
+	// Uplink holds per-uplink settings ([[datapath.uplink]]), for uplinks
+	// listed in node.uplinks; an uplink without an entry takes the
+	// defaults.
+	Uplink []UplinkOptions `toml:"uplink" json:"uplink"`
+}
+
+// UplinkOptions are the settings of one uplink.
+type UplinkOptions struct {
+	// Name is the uplink, as listed in node.uplinks.
+	Name string `toml:"name" json:"name"`
+	// FlowAffinity says whether every packet of a flow received on the
+	// uplink is processed on one CPU: "one-cpu" (a NIC whose RSS keeps a
+	// flow on one queue), "any-cpu" (veth, tap: XDP runs on the sending
+	// CPU) or "auto" (the default: from the link's kind). On a one-cpu
+	// uplink conntrack skips the other CPUs' partitions for new flows.
+	FlowAffinity string `toml:"flow-affinity" json:"flow_affinity"`
 }
 
 // BGP configures the embedded BGP speaker.

@@ -48,6 +48,28 @@ func (v *validator) datapath() {
 	v.oneOf("datapath.xdp-mode", d.XDPMode, "auto", "native", "generic")
 	v.oneOf("datapath.forwarding", d.Forwarding, "enable", "keep")
 	v.tunnelSources(d.TunnelSources)
+	v.uplinkOptions(d.Uplink)
+}
+
+// uplinkOptions checks [[datapath.uplink]]: each names an uplink of
+// node.uplinks, once.
+func (v *validator) uplinkOptions(opts []UplinkOptions) {
+	listed := make(map[string]bool, len(v.c.Node.Uplinks))
+	for _, u := range v.c.Node.Uplinks {
+		listed[u] = true
+	}
+	seen := map[string]int{}
+	for i, o := range opts {
+		p := indexPath("datapath.uplink", i)
+		v.ifname(p+".name", o.Name)
+		if j, dup := seen[o.Name]; dup {
+			v.errf(p+".name", "uplink %q already has settings (datapath.uplink[%d])", o.Name, j)
+		} else if o.Name != "" && !listed[o.Name] {
+			v.errf(p+".name", "%q is not one of node.uplinks", o.Name)
+		}
+		seen[o.Name] = i
+		v.oneOf(p+".flow-affinity", o.FlowAffinity, FlowAffinityAuto, FlowAffinityOneCPU, FlowAffinityAnyCPU)
+	}
 }
 
 // MaxTunnelSources bounds datapath.tunnel-sources (the data plane's map

@@ -79,12 +79,21 @@ func (c *uplinksComponent) sections() []string {
 func (c *uplinksComponent) apply(old, new *config.Config) error {
 	dp := c.dp.dp
 	uplinks := old == nil || !slices.Equal(old.Node.Uplinks, new.Node.Uplinks)
+	affinity := old == nil || !slices.Equal(old.Datapath.Uplink, new.Datapath.Uplink)
+	if affinity {
+		if err := dp.SetFlowAffinity(flowAffinity(new)); err != nil {
+			return err
+		}
+	}
 	if uplinks {
 		if err := dp.SetUplinks(new.Node.Uplinks); err != nil {
 			return err
 		}
+	}
+	if uplinks || affinity {
 		for _, u := range dp.Uplinks() {
-			c.log.Info("xdp pipeline attached", "uplink", u.Name, "mode", u.Mode, "adopted", u.Adopted, "prog_id", u.ProgramID)
+			c.log.Info("xdp pipeline attached", "uplink", u.Name, "mode", u.Mode, "adopted", u.Adopted, "prog_id", u.ProgramID,
+				"flow_affinity", u.FlowAffinity, "flow_affinity_from", u.FlowAffinityFrom)
 		}
 	}
 	if uplinks || old.Datapath.Forwarding != new.Datapath.Forwarding {
@@ -93,6 +102,15 @@ func (c *uplinksComponent) apply(old, new *config.Config) error {
 		}
 	}
 	return nil
+}
+
+// flowAffinity is [[datapath.uplink]]'s flow-affinity by uplink name.
+func flowAffinity(cfg *config.Config) map[string]string {
+	out := make(map[string]string, len(cfg.Datapath.Uplink))
+	for _, u := range cfg.Datapath.Uplink {
+		out[u.Name] = u.FlowAffinity
+	}
+	return out
 }
 
 // close leaves the uplinks attached (the datapath component's close

@@ -46,7 +46,8 @@ func (d *Daemon) datapathStatus(pin string) api.Datapath {
 		return out
 	}
 	for _, u := range d.dp.dp.Uplinks() {
-		out.Uplinks = append(out.Uplinks, api.Uplink{Name: u.Name, Ifindex: u.Ifindex, Mode: u.Mode, Adopted: u.Adopted, ProgramID: u.ProgramID})
+		out.Uplinks = append(out.Uplinks, api.Uplink{Name: u.Name, Ifindex: u.Ifindex, Mode: u.Mode, Adopted: u.Adopted, ProgramID: u.ProgramID,
+			FlowAffinity: u.FlowAffinity, FlowAffinityFrom: u.FlowAffinityFrom})
 	}
 	stats, err := d.dp.dp.FamilyStats()
 	if err != nil {

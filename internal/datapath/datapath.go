@@ -24,6 +24,8 @@ type Datapath struct {
 	prog    *ebpf.Program
 	progID  ebpf.ProgramID
 	uplinks map[string]*uplink
+	// affinity is the configured flow affinity by uplink name (SetFlowAffinity).
+	affinity map[string]string
 	// endpoints are the endpoint links attached (or adopted) by this
 	// process, by host-side interface name.
 	endpoints map[string]*uplink
@@ -41,6 +43,9 @@ type uplink struct {
 	adopted bool
 	link    link.Link
 	linkID  link.ID
+	// kindAffinity is the flow affinity the link's kind implies, kindFrom
+	// says which kind (linkFlowAffinity).
+	kindAffinity, kindFrom string
 }
 
 // Open loads the datapath objects, adopting compatible pinned maps under

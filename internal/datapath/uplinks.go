@@ -27,6 +27,11 @@ type UplinkStatus struct {
 	// LinkID is the kernel ID of the bpf_link; it stays the same across
 	// adoption.
 	LinkID uint32
+	// FlowAffinity is FlowAffinityOneCPU or FlowAffinityAnyCPU, as the
+	// data plane uses it; FlowAffinityFrom says why ("configured", or the
+	// link's kind).
+	FlowAffinity     string
+	FlowAffinityFrom string
 }
 
 // Uplinks returns the attached uplinks sorted by name.
@@ -35,13 +40,16 @@ func (d *Datapath) Uplinks() []UplinkStatus {
 	defer d.mu.Unlock()
 	out := make([]UplinkStatus, 0, len(d.uplinks))
 	for _, up := range d.uplinks {
+		affinity, from := d.flowAffinity(up)
 		out = append(out, UplinkStatus{
-			Name:      up.name,
-			Ifindex:   up.ifindex,
-			Mode:      up.mode,
-			Adopted:   up.adopted,
-			ProgramID: uint32(d.progID),
-			LinkID:    uint32(up.linkID),
+			FlowAffinity:     affinity,
+			FlowAffinityFrom: from,
+			Name:             up.name,
+			Ifindex:          up.ifindex,
+			Mode:             up.mode,
+			Adopted:          up.adopted,
+			ProgramID:        uint32(d.progID),
+			LinkID:           uint32(up.linkID),
 		})
 	}
 	slices.SortFunc(out, func(a, b UplinkStatus) int { return strings.Compare(a.Name, b.Name) })
@@ -148,6 +156,15 @@ func (d *Datapath) ensureUplink(tx *txn, name string) (*uplink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("look up interface: %w", err)
 	}
+	up, err := d.ensureUplinkOn(tx, name, nlink)
+	if up != nil {
+		up.kindAffinity, up.kindFrom = linkFlowAffinity(nlink)
+	}
+	return up, err
+}
+
+// ensureUplinkOn is ensureUplink for the link nlink is.
+func (d *Datapath) ensureUplinkOn(tx *txn, name string, nlink netlink.Link) (*uplink, error) {
 	ifindex := nlink.Attrs().Index
 	path := d.pins.linkPath(name)
 
@@ -391,14 +408,4 @@ func attachedMode(l netlink.Link) string {
 	default:
 		return ""
 	}
-}
-
-// writeUplinks tells the stages which interfaces they may redirect frames
-// out of: the attached uplinks.
-func (d *Datapath) writeUplinks() error {
-	idx := make([]int, 0, len(d.uplinks))
-	for _, up := range d.uplinks {
-		idx = append(idx, up.ifindex)
-	}
-	return d.node.SetUplinks(idx)
 }
