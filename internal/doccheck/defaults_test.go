@@ -15,24 +15,30 @@ import (
 // baseSections is a small valid file with one element of every array of
 // tables, so that every key has a table to be written in. A key is set by
 // writing it, as a dotted key, in the section whose table is the longest
-// prefix of its path.
-var baseSections = []struct{ header, table, body string }{
-	{"[node]", "node", `underlay = ["fd00:1::1", "10.0.0.1"]`},
-	{"[datapath]", "datapath", ""},
-	{"[bgp]", "bgp", "asn = 65001"},
-	{"[[bgp.peers]]", "bgp.peers", "address = \"fd00:1::2\"\nasn = 65002"},
-	{"[ipam]", "ipam", ""},
-	{"[[ipam.pools]]", "ipam.pools", "name = \"svc\"\nkind = \"service\"\nprefixes = [\"fd00:300::/112\"]"},
-	{"[lb]", "lb", ""},
-	{"[[services]]", "services", "name = \"web\"\nvip = \"fd00:300::10\"\nhealth-check.port = 8080"},
-	{"[[services.backends]]", "services.backends", `address = "fd00:100::1"`},
-	{"[api]", "api", ""},
-	{"[metrics]", "metrics", ""},
-	{"[log]", "log", ""},
+// prefix of its path. A section marked only is written only for its own
+// keys, with the uplink it needs in [node] (a [[datapath.uplink]] entry
+// names one of node.uplinks, which would make node.uplinks = [] invalid).
+var baseSections = []struct {
+	header, table, body string
+	only                bool
+}{
+	{"[node]", "node", `underlay = ["fd00:1::1", "10.0.0.1"]`, false},
+	{"[datapath]", "datapath", "", false},
+	{"[[datapath.uplink]]", "datapath.uplink", `name = "eth0"`, true},
+	{"[bgp]", "bgp", "asn = 65001", false},
+	{"[[bgp.peers]]", "bgp.peers", "address = \"fd00:1::2\"\nasn = 65002", false},
+	{"[ipam]", "ipam", "", false},
+	{"[[ipam.pools]]", "ipam.pools", "name = \"svc\"\nkind = \"service\"\nprefixes = [\"fd00:300::/112\"]", false},
+	{"[lb]", "lb", "", false},
+	{"[[services]]", "services", "name = \"web\"\nvip = \"fd00:300::10\"\nhealth-check.port = 8080", false},
+	{"[[services.backends]]", "services.backends", `address = "fd00:100::1"`, false},
+	{"[api]", "api", "", false},
+	{"[metrics]", "metrics", "", false},
+	{"[log]", "log", "", false},
 }
 
-// fileWith returns the base file with key set to value (a TOML value), or
-// the base file itself when key is "".
+// fileWith returns the base file for key with key set to value (a TOML
+// value); with value "" the key is not written (the base to compare with).
 func fileWith(t *testing.T, key, value string) string {
 	t.Helper()
 	best := -1
@@ -44,16 +50,23 @@ func fileWith(t *testing.T, key, value string) string {
 	if key != "" && best < 0 {
 		t.Fatalf("no section of the base file holds %s", key)
 	}
+	withUplink := best >= 0 && baseSections[best].only
 	var b strings.Builder
 	for i, s := range baseSections {
+		if s.only && i != best {
+			continue
+		}
 		b.WriteString(s.header + "\n")
+		if s.table == "node" && withUplink {
+			b.WriteString("uplinks = [\"eth0\"]\n")
+		}
 		rest := strings.TrimPrefix(key, s.table+".")
 		for _, line := range strings.Split(s.body, "\n") {
-			if i != best || !strings.HasPrefix(line, rest+" = ") { // the key replaces the base's value
+			if i != best || value == "" || !strings.HasPrefix(line, rest+" = ") { // the key replaces the base's value
 				b.WriteString(line + "\n")
 			}
 		}
-		if i == best {
+		if i == best && value != "" {
 			b.WriteString(rest + " = " + value + "\n")
 		}
 	}
@@ -77,7 +90,6 @@ func TestDocumentedDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := parseNormalized(t, "base.toml", fileWith(t, "", ""))
 	rows, _ := ReferenceTables(string(b))
 	n := 0
 	for _, r := range rows {
@@ -93,6 +105,7 @@ func TestDocumentedDefaults(t *testing.T) {
 			continue
 		}
 		n++
+		base := parseNormalized(t, "base.toml", fileWith(t, r.Key, ""))
 		src := fileWith(t, r.Key, m[1])
 		cfg, err := config.Parse("default.toml", []byte(src))
 		if err != nil {

@@ -110,12 +110,13 @@ func bounds(typ, low, high string) (lo, hi, below, above string, err error) {
 // keyInError is how an error names a key of the base file: its path with
 // the index of the one element of each array of tables.
 func keyInError(key string) string {
-	for _, a := range []string{"bgp.peers", "ipam.pools", "services.backends", "services"} {
-		if strings.HasPrefix(key, a+".") {
-			return keyInError(strings.Replace(key, a, a+"[0]", 1))
+	out := key
+	for _, s := range baseSections { // outer arrays come before inner ones
+		if strings.HasPrefix(s.header, "[[") && strings.HasPrefix(key, s.table+".") {
+			out = strings.Replace(out, s.table[strings.LastIndex(s.table, ".")+1:]+".", s.table[strings.LastIndex(s.table, ".")+1:]+"[0].", 1)
 		}
 	}
-	return key
+	return out
 }
 
 // choiceCell matches an "allowed" cell that is a list of strings:
