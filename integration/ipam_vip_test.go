@@ -35,6 +35,23 @@ func TestServiceVIPsFromPools(t *testing.T) {
 	n.start()
 	want := map[string]string{"dns": "fd00:250::1", "web": "fd00:250::2", "web4": "10.250.0.1"}
 	n.checkVIPs(t, want)
+	// airctl config show marks the allocated VIPs (docs/configuration.md).
+	out, errs, code := n.airctl("config", "show", "-o", "json")
+	var shown struct {
+		Services []struct {
+			Name         string `json:"name"`
+			VIP          string `json:"vip"`
+			VIPAllocated bool   `json:"vip_allocated"`
+		} `json:"services"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || len(shown.Services) != 3 {
+		t.Fatalf("airctl config show -o json: exit %d %s\n%s", code, errs, out)
+	}
+	for _, s := range shown.Services {
+		if s.VIP != want[s.Name] || s.VIPAllocated != (s.Name != "dns") {
+			t.Errorf("config show: service %s vip %s vip_allocated %v; want %s, allocated unless explicit", s.Name, s.VIP, s.VIPAllocated, want[s.Name])
+		}
+	}
 	allocs := n.ipamAllocations(t, "services")
 	reserved := map[string]bool{}
 	for _, al := range allocs {
