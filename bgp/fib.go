@@ -78,9 +78,12 @@ type fib struct {
 	// check, else kept up to date with our own changes (a refused
 	// change leaves it as it was), so that a pass during a bulk load
 	// does not dump 100,000 routes to change a few. Only the reconciler
-	// changes it, under mu (Routes and the metrics read it).
+	// changes it, under mu (Routes and the metrics read it). The next
+	// hops are interned in nhs (get and put convert), so that the view
+	// of 100,000 routes has no pointers for the garbage collector.
 	mu        sync.Mutex
-	have      map[netip.Prefix]haveRoute
+	have      map[prefixKey]haveEntry
+	nhs       *interner[nexthop]
 	other     []keptRoute
 	haveValid bool
 	// gen counts the reads of the kernel's table (refresh).
@@ -118,6 +121,44 @@ func keptOf(old haveRoute, known bool, nhs []nexthop) []nexthop {
 	return nhs
 }
 
+// haveEntry is a haveRoute as the view stores it.
+type haveEntry struct {
+	nhs, kept setID
+	gen       uint32
+	mine      bool
+}
+
+// get returns the view's route for p; its slices are the interner's, not
+// to be modified.
+func (f *fib) get(p netip.Prefix) (haveRoute, bool) {
+	e, ok := f.have[keyOf(p)]
+	return f.route(e), ok
+}
+
+func (f *fib) route(e haveEntry) haveRoute {
+	return haveRoute{nhs: f.nhs.get(e.nhs), kept: f.nhs.get(e.kept), gen: e.gen, mine: e.mine}
+}
+
+// put sets the view's route for p.
+func (f *fib) put(p netip.Prefix, h haveRoute) {
+	k := keyOf(p)
+	old := f.have[k]
+	f.have[k] = haveEntry{nhs: f.nhs.add(h.nhs), kept: f.nhs.add(h.kept), gen: h.gen, mine: h.mine}
+	f.nhs.release(old.nhs)
+	f.nhs.release(old.kept)
+}
+
+// drop removes p from the view.
+func (f *fib) drop(k prefixKey) {
+	old, ok := f.have[k]
+	if !ok {
+		return
+	}
+	delete(f.have, k)
+	f.nhs.release(old.nhs)
+	f.nhs.release(old.kept)
+}
+
 func newFIB(table, proto int, log *slog.Logger) (*fib, error) {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
@@ -129,6 +170,7 @@ func newFIB(table, proto int, log *slog.Logger) (*fib, error) {
 		return nil, err
 	}
 	return &fib{h: h, w: w, table: table, proto: netlink.RouteProtocol(proto), log: log,
+		have: map[prefixKey]haveEntry{}, nhs: newInterner(nexthopsKey),
 		failed: map[netip.Prefix]struct{}{}}, nil
 }
 
@@ -175,8 +217,8 @@ func (f *fib) sync(want fibSource, full, dump bool) (changed int, err error) {
 	want.each(func(prefix netip.Prefix, nhs []nexthop) {
 		p.set(prefix, nhs, full)
 	})
-	for prefix := range f.have {
-		if !want.has(prefix) {
+	for k := range f.have {
+		if prefix := k.prefix(); !want.has(prefix) {
 			p.set(prefix, nil, full)
 		}
 	}
@@ -198,12 +240,13 @@ func (f *fib) load() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.gen++
-	have := make(map[netip.Prefix]haveRoute, len(routes))
+	old, oldNhs := f.have, f.nhs
+	f.have, f.nhs = make(map[prefixKey]haveEntry, len(routes)), newInterner(nexthopsKey)
 	for p, nhs := range routes {
-		old, known := f.have[p]
-		have[p] = haveRoute{nhs: nhs, kept: keptOf(old, known, nhs), gen: f.gen, mine: old.mine}
+		e, known := old[keyOf(p)]
+		h := haveRoute{kept: oldNhs.get(e.kept), mine: e.mine}
+		f.put(p, haveRoute{nhs: nhs, kept: keptOf(h, known, nhs), gen: f.gen, mine: e.mine})
 	}
-	f.have = have
 	f.other, f.haveValid = other, true
 	return nil
 }
@@ -250,31 +293,34 @@ func (f *fib) compare(drifted *[]netip.Prefix) error {
 			return
 		}
 		nhs := normalize(r.nhs)
-		h, ok := f.have[r.prefix]
+		k := keyOf(r.prefix)
+		e, ok := f.have[k]
 		switch {
-		case ok && h.gen == f.gen:
+		case ok && e.gen == f.gen:
 			// A second route for the prefix: one with all the next hops
 			// replaces both.
+			h := f.route(e)
 			h.nhs = normalize(append(slices.Clone(h.nhs), nhs...))
+			f.put(r.prefix, h)
 			*drifted = append(*drifted, r.prefix)
-		case ok && slices.Equal(h.nhs, nhs):
-			h.gen = f.gen
+		case ok && slices.Equal(f.nhs.get(e.nhs), nhs):
+			e.gen = f.gen
+			f.have[k] = e
 		default:
-			nhs = slices.Clone(nhs)
-			h = haveRoute{nhs: nhs, kept: keptOf(h, ok, nhs), gen: f.gen, mine: h.mine}
+			h := f.route(e)
+			f.put(r.prefix, haveRoute{nhs: nhs, kept: keptOf(h, ok, nhs), gen: f.gen, mine: e.mine})
 			*drifted = append(*drifted, r.prefix)
 		}
-		f.have[r.prefix] = h
 	})
 	f.lastDump = time.Since(start)
 	if err != nil {
 		f.haveValid = false // read it all again next time
 		return err
 	}
-	for p, h := range f.have {
-		if h.gen != f.gen {
-			delete(f.have, p)
-			*drifted = append(*drifted, p)
+	for k, e := range f.have {
+		if e.gen != f.gen {
+			f.drop(k)
+			*drifted = append(*drifted, k.prefix())
 		}
 	}
 	f.other = other
@@ -305,8 +351,8 @@ func (f *fib) update(changes []fibChange, full bool) (changed int, err error) {
 func (f *fib) hasInherited() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, h := range f.have {
-		if !h.mine {
+	for _, e := range f.have {
+		if !e.mine {
 			return true
 		}
 	}
@@ -335,7 +381,7 @@ func (f *fib) newPass() *fibPass {
 // sent their paths again keep theirs until the sync completes).
 func (p *fibPass) set(prefix netip.Prefix, nhs []nexthop, full bool) {
 	f := p.f
-	have, ok := f.have[prefix]
+	have, ok := f.get(prefix)
 	var kept []nexthop
 	if !full && ok && !have.mine && len(nhs) > 0 && len(have.kept) > 0 {
 		kept = have.kept
@@ -350,7 +396,7 @@ func (p *fibPass) set(prefix netip.Prefix, nhs []nexthop, full bool) {
 		if !have.mine && kept == nil { // the same route, left by an earlier process
 			have.mine, have.kept = true, nil
 			f.mu.Lock()
-			f.have[prefix] = have
+			f.put(prefix, have)
 			f.mu.Unlock()
 		}
 	default:
@@ -377,12 +423,12 @@ func (p *fibPass) commit() (int, error) {
 	for _, r := range f.w.take() {
 		switch {
 		case r.del && (r.err == nil || errors.Is(r.err, unix.ESRCH)):
-			delete(f.have, r.prefix)
+			f.drop(keyOf(r.prefix))
 		case r.err == nil:
 			// With inherited next hops added, the route is still
 			// the earlier process's until the sync completes.
 			kept := p.kept[r.prefix]
-			f.have[r.prefix] = haveRoute{nhs: r.want, kept: kept, gen: f.gen, mine: kept == nil}
+			f.put(r.prefix, haveRoute{nhs: r.want, kept: kept, gen: f.gen, mine: kept == nil})
 		default:
 			f.failed[r.prefix] = struct{}{} // tried again after the next check
 			if failed++; failed <= maxReportedErrors {
@@ -430,8 +476,12 @@ func (f *fib) count() map[families]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[families]int{}
-	for p := range f.have {
-		out[familyOf(p.Addr())]++
+	for k := range f.have {
+		if k.is4 {
+			out[famIPv4]++
+		} else {
+			out[famIPv6]++
+		}
 	}
 	return out
 }
@@ -440,7 +490,8 @@ func (f *fib) count() map[families]int {
 func (f *fib) installed(p netip.Prefix, nh netip.Addr) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, n := range f.have[p].nhs {
+	h, _ := f.get(p)
+	for _, n := range h.nhs {
 		if n.addr == nh.WithZone("") {
 			return true
 		}

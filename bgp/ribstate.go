@@ -37,8 +37,11 @@ import (
 // already holds changes nothing.
 type ribState struct {
 	mu sync.Mutex
-	// paths is the multipath set of each learned prefix.
-	paths map[prefixKey][]hop
+	// paths is the multipath set of each learned prefix, interned in
+	// hops (see interner).
+	paths map[prefixKey]setID
+	hops  *interner[hop]
+	set   []hop // scratch
 	// peers holds the prefixes each peer has in the global RIB.
 	peers   map[netip.Addr]*peerPrefixes
 	filters map[netip.Addr]importFilter
@@ -85,7 +88,8 @@ func (f importFilter) accepts(p netip.Prefix) bool {
 
 func newRIBState() *ribState {
 	return &ribState{
-		paths:   map[prefixKey][]hop{},
+		paths:   map[prefixKey]setID{},
+		hops:    newInterner(hopsKey),
 		peers:   map[netip.Addr]*peerPrefixes{},
 		filters: map[netip.Addr]importFilter{},
 		dirty:   map[prefixKey]struct{}{},
@@ -125,7 +129,8 @@ func (s *ribState) onBest(paths []*apiutil.Path) bool {
 		}
 		k := keyOf(prefix)
 		h := hopOf(p)
-		set := s.paths[k]
+		old := s.paths[k]
+		set := append(s.set[:0], s.hops.get(old)...)
 		i := slices.IndexFunc(set, func(x hop) bool { return x.peer == h.peer && x.id == h.id })
 		switch {
 		case p.Withdrawal && i < 0:
@@ -140,11 +145,13 @@ func (s *ribState) onBest(paths []*apiutil.Path) bool {
 		default:
 			set = append(set, h)
 		}
-		if len(set) == 0 {
+		s.set = set
+		if id := s.hops.add(set); id == 0 {
 			delete(s.paths, k)
 		} else {
-			s.paths[k] = set
+			s.paths[k] = id
 		}
+		s.hops.release(old)
 		s.dirty[k] = struct{}{}
 		changed = true
 	}
@@ -268,7 +275,7 @@ func (s *ribState) resync(read func() ([]ribPath, error)) error {
 	if err != nil {
 		return err
 	}
-	s.paths = map[prefixKey][]hop{}
+	sets := map[prefixKey][]hop{}
 	s.peers = map[netip.Addr]*peerPrefixes{}
 	for _, p := range paths {
 		if p.local {
@@ -277,8 +284,13 @@ func (s *ribState) resync(read func() ([]ribPath, error)) error {
 		s.addAccepted(p.peer, p.prefix)
 		if p.best {
 			k := keyOf(p.prefix)
-			s.paths[k] = append(s.paths[k], hop{peer: p.peer, id: p.id, nexthop: p.nexthop, ll: p.llNexthop})
+			sets[k] = append(sets[k], hop{peer: p.peer, id: p.id, nexthop: p.nexthop, ll: p.llNexthop})
 		}
+	}
+	s.paths = make(map[prefixKey]setID, len(sets))
+	s.hops = newInterner(hopsKey)
+	for k, set := range sets {
+		s.paths[k] = s.hops.add(set)
 	}
 	clear(s.dirty)
 	s.counted = true
@@ -327,9 +339,11 @@ func (v fibView) nexthops(k prefixKey) []nexthop {
 	return v.nexthopsInto(nil, k)
 }
 
-// nexthopsInto is nexthops appending to nhs (a scratch buffer).
+// nexthopsInto is nexthops appending to nhs (a scratch buffer, or the
+// routes of other prefixes: only what it appends is sorted).
 func (v fibView) nexthopsInto(nhs []nexthop, k prefixKey) []nexthop {
-	for _, h := range v.s.paths[k] {
+	start := len(nhs)
+	for _, h := range v.s.hops.get(v.s.paths[k]) {
 		if v.excluded[h.peer] {
 			continue
 		}
@@ -337,19 +351,23 @@ func (v fibView) nexthopsInto(nhs []nexthop, k prefixKey) []nexthop {
 			nhs = append(nhs, nh)
 		}
 	}
-	if len(nhs) > 1 {
-		nhs = normalize(nhs)
+	if len(nhs)-start > 1 {
+		nhs = nhs[:start+len(normalize(nhs[start:]))]
 	}
 	return nhs
 }
 
-// changes returns the FIB routes of the prefixes in keys.
+// changes returns the FIB routes of the prefixes in keys (their next hops
+// share one array).
 func (v fibView) changes(keys []prefixKey) []fibChange {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
 	out := make([]fibChange, len(keys))
+	all := make([]nexthop, 0, len(keys))
 	for i, k := range keys {
-		out[i] = fibChange{prefix: k.prefix(), nhs: v.nexthops(k)}
+		start := len(all)
+		all = v.nexthopsInto(all, k)
+		out[i] = fibChange{prefix: k.prefix(), nhs: all[start:len(all):len(all)]}
 	}
 	return out
 }
@@ -367,7 +385,7 @@ func (v fibView) diff(f *fib) []fibChange {
 	for k := range v.s.paths {
 		p := k.prefix()
 		buf = v.nexthopsInto(buf[:0], k)
-		have, ok := f.have[p]
+		have, ok := f.get(p)
 		switch {
 		case len(buf) == 0 && !ok:
 		case len(buf) == 0:
@@ -376,9 +394,9 @@ func (v fibView) diff(f *fib) []fibChange {
 			out = append(out, fibChange{prefix: p, nhs: slices.Clone(buf)})
 		}
 	}
-	for p := range f.have {
-		if _, ok := v.s.paths[keyOf(p)]; !ok {
-			out = append(out, fibChange{prefix: p})
+	for k := range f.have {
+		if _, ok := v.s.paths[k]; !ok {
+			out = append(out, fibChange{prefix: k.prefix()})
 		}
 	}
 	return out
