@@ -41,3 +41,36 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("-o json: exit %d, %+v, %v\n%s", code, res, err, out)
 	}
 }
+
+// TestConfigCheckJSONErrors: with -o json each error is {"file", "line",
+// "column", "key", "message"}, line and column 0 when the error has no
+// place in the file (docs/configuration.md, "Checking a file").
+func TestConfigCheckJSONErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		src               string
+		line, column      int
+		key, messageStart string
+	}{
+		{"[node]\nunderlay = [\"fd00::1\"]\nrouter_id = \"10.0.0.1\"\n", 3, 1, "node.router_id", `unknown key "router_id"`},
+		{"", 0, 0, "node.underlay", "at least one underlay address is required"},
+	} {
+		f := filepath.Join(dir, "aird.toml")
+		if err := os.WriteFile(f, []byte(c.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, _, code := runCLI("config", "check", "-o", "json", f)
+		var res struct {
+			Errors []map[string]any `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 || len(res.Errors) != 1 {
+			t.Fatalf("%q: exit %d, %v\n%s", c.src, code, err, out)
+		}
+		e := res.Errors[0]
+		msg, _ := e["message"].(string)
+		if len(e) != 5 || e["file"] != f || e["line"] != float64(c.line) || e["column"] != float64(c.column) || e["key"] != c.key ||
+			!strings.HasPrefix(msg, c.messageStart) {
+			t.Errorf("%q: error %v, want file %s line %d column %d key %s message %q…", c.src, e, f, c.line, c.column, c.key, c.messageStart)
+		}
+	}
+}
