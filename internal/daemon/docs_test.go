@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -217,29 +219,57 @@ var snakeName = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)+$`)
 // otherSnakeNames are the snake_case words the documents may name that are
 // neither counters, maps, programs nor metrics of aird, each with what it is.
 var otherSnakeNames = map[string]string{
-	"accept_ra":            "sysctl",
-	"force_forwarding":     "sysctl",
-	"rp_filter":            "sysctl",
-	"bpf_fib_lookup":       "BPF helper",
-	"bpf_loop":             "BPF helper",
-	"bpf_redirect":         "BPF helper",
-	"bpf_redirect_neigh":   "BPF helper",
-	"bpf_link":             "kernel object",
-	"ru_maxrss":            "getrusage field",
-	"allow_ptr_leaks":      "kernel BPF permission",
-	"perf_event_open":      "system call",
-	"intent_source":        "log attribute",
-	"router_id":            "misspelt key in the error example",
-	"pod_prefix_conflicts": "JSON field of airctl status",
-	"vip_allocated":        "JSON field of airctl config show",
-	"vip_id":               "value of the vips map (bpf/pipeline.h)",
-	"drop_spoofed":         "JSON field of airctl endpoint list",
+	"accept_ra":          "sysctl",
+	"force_forwarding":   "sysctl",
+	"rp_filter":          "sysctl",
+	"bpf_fib_lookup":     "BPF helper",
+	"bpf_loop":           "BPF helper",
+	"bpf_redirect":       "BPF helper",
+	"bpf_redirect_neigh": "BPF helper",
+	"bpf_link":           "kernel object",
+	"ru_maxrss":          "getrusage field",
+	"allow_ptr_leaks":    "kernel BPF permission",
+	"perf_event_open":    "system call",
+	"intent_source":      "log attribute",
+	"router_id":          "misspelt key in the error example",
+	"vip_id":             "value of the vips map (bpf/lb_maps.h)",
+}
+
+// jsonFields are the JSON field names of the Go types in the repository
+// (what `-o json` and the API show), read from their struct tags.
+func jsonFields(t *testing.T) map[string]bool {
+	t.Helper()
+	tag := regexp.MustCompile("json:\"([a-z0-9_]+)[,\"]")
+	out := map[string]bool{}
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range tag.FindAllStringSubmatch(string(b), -1) {
+			out[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestDocsNameExistingCounters: every snake_case name the audited
 // documents write as code is a counter of the data plane (an lb event, a
 // drop reason, a router event, a probe counter), one of its maps or
-// programs, a metric, or one of otherSnakeNames; so a renamed or removed
+// programs, a metric, a JSON field of the API, or one of otherSnakeNames; so a renamed or removed
 // counter or map fails here until the documents follow.
 func TestDocsNameExistingCounters(t *testing.T) {
 	known := map[string]bool{}
@@ -249,6 +279,9 @@ func TestDocsNameExistingCounters(t *testing.T) {
 		}
 	}
 	for n := range exportedMetrics(t) {
+		known[n] = true
+	}
+	for n := range jsonFields(t) {
 		known[n] = true
 	}
 	spec, err := bpf.LoadDatapath()
