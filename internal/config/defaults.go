@@ -99,9 +99,15 @@ func (c *Config) finish(hostname string) {
 	if c.BGP != nil && !c.BGP.RouterID.IsValid() {
 		c.BGP.RouterID = c.Node.RouterID
 	}
-	for i := range c.Services {
-		hc := &c.Services[i].HealthCheck
-		if port := c.Services[i].Port; hc.Port == 0 && port > 0 && port <= 65535 {
+	finishServices(c.Services)
+}
+
+// finishServices fills the defaults of services that depend on other keys
+// of the service.
+func finishServices(svcs []Service) {
+	for i := range svcs {
+		hc := &svcs[i].HealthCheck
+		if port := svcs[i].Port; hc.Port == 0 && port > 0 && port <= 65535 {
 			hc.Port = port
 		}
 	}

@@ -2,8 +2,6 @@ package config
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,26 +15,26 @@ import (
 
 // File is a loaded, valid configuration together with where it came from.
 type File struct {
-	Path   string
-	Digest string // sha256 of the file's bytes, hex
+	Path string
+	// Digest is the sha256 of the file's bytes, hex; with included files,
+	// of the main file's digest and each included file's path and digest.
+	Digest string
+	// Sources are the included files, in the order their services come.
+	Sources []Source
 	*Config
 }
 
-// Load reads, decodes and validates the file at path. On failure the error
-// is an Errors value naming every problem with file:line:column and key, or
-// a plain error when the file cannot be read.
+// Load reads, decodes and validates the file at path and the files its
+// include key names. On failure the error is an Errors value naming every
+// problem with file:line:column and key, or a plain error when a file
+// cannot be read. The daemon loads through a Loader, which keeps what it
+// parsed for the next load.
 func Load(path string) (*File, error) {
-	data, err := readFile(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := Parse(path, data)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(data)
-	return &File{Path: path, Digest: hex.EncodeToString(sum[:]), Config: cfg}, nil
+	return new(Loader).Load(path)
 }
+
+// asErrors reports whether err is an Errors value, and sets es to it.
+func asErrors(err error, es *Errors) bool { return errors.As(err, es) }
 
 // Parse decodes and validates data; name is used in error messages. Data
 // beyond the limits of a file (MaxFileSize, MaxDepth, MaxKeyLen, MaxItems)

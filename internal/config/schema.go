@@ -5,6 +5,10 @@ import "net/netip"
 // Config is the whole of aird.toml. Keys are kebab-case; every key is
 // documented in docs/configuration.md.
 type Config struct {
+	// Include lists further files of [[services]] (glob patterns, relative
+	// to this file's directory), read in order, each pattern's matches in
+	// lexical order (include.go).
+	Include  []string  `toml:"include" json:"include,omitempty"`
 	Node     Node      `toml:"node" json:"node"`
 	Datapath Datapath  `toml:"datapath" json:"datapath"`
 	BGP      *BGP      `toml:"bgp" json:"bgp,omitempty"` // nil: no BGP speaker

@@ -12,6 +12,7 @@ import (
 // problem through r.
 func validate(r *reporter, c *Config) {
 	v := &validator{r: r, c: c}
+	v.include()
 	v.node()
 	v.datapath()
 	v.bgp()
@@ -24,9 +25,12 @@ func validate(r *reporter, c *Config) {
 }
 
 type validator struct {
-	r     *reporter
-	c     *Config
-	pools *poolIndex // built on first use
+	r *reporter
+	c *Config
+	// included: c holds the services of one included file (the rest is
+	// the main file's, already valid): only the checks of services run.
+	included bool
+	pools    *poolIndex // built on first use
 	// seen and seenSize: the backend addresses of one service, and the
 	// most the map has held since it was made (see addrSet)
 	seen     map[netip.Addr]int

@@ -72,7 +72,7 @@ func (v *validator) self() {
 			}
 		}
 	}
-	if v.c.BGP == nil {
+	if v.c.BGP == nil || v.included { // the peers are the main file's: checkPeersVIPs
 		return
 	}
 	for i, p := range v.c.BGP.Peers {

@@ -50,6 +50,7 @@ type Daemon struct {
 	bgp     *bgpComponent
 	comps   []component
 	reloads chan reloadRequest
+	loader  *config.Loader // keeps the included files' services for the next reload
 	started time.Time
 
 	mu         sync.Mutex // guards the fields below, read by API handlers
@@ -67,7 +68,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return err
 	}
-	file, err := config.Load(opts.ConfigPath)
+	loader := &config.Loader{}
+	file, err := loader.Load(opts.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -81,6 +83,7 @@ func Run(ctx context.Context, opts Options) error {
 		notify:  notifier{log: log.Logger},
 		metrics: metrics.New(version.Get()),
 		reloads: make(chan reloadRequest),
+		loader:  loader,
 		started: time.Now(),
 		state:   api.StateStarting,
 	}

@@ -40,7 +40,7 @@ func (d *Daemon) reload(source string) api.ReloadResult {
 	d.mu.Unlock()
 
 	res := api.ReloadResult{Time: time.Now(), Generation: gen}
-	next, err := config.Load(cur.Path)
+	next, err := d.loader.Load(cur.Path)
 	if err == nil {
 		d.ipam.fillKnownVIPs(next.Config)
 		res.Changed = config.Diff(cur.Config, next.Config)

@@ -1,0 +1,94 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+)
+
+// servicesFile is the schema of an included file: [[services]] only.
+type servicesFile struct {
+	Services []Service `toml:"services"`
+}
+
+// unit is the services of one file (the main file or an included one) as
+// the cross-file checks need them: validated on their own against the main
+// file's other sections.
+type unit struct {
+	file     string
+	services []Service
+	backends []netip.Addr // the distinct backend addresses, sorted
+	allow    int          // allow-sources entries
+}
+
+func newUnit(file string, svcs []Service) *unit {
+	u := &unit{file: file, services: svcs}
+	n := 0
+	for i := range svcs {
+		n += len(svcs[i].Backends)
+		u.allow += len(svcs[i].AllowSources)
+	}
+	all := make([]netip.Addr, 0, n)
+	for i := range svcs {
+		for _, b := range svcs[i].Backends {
+			all = append(all, b.Address)
+		}
+	}
+	slices.SortFunc(all, func(a, b netip.Addr) int { return a.Compare(b) })
+	u.backends = slices.Compact(all)
+	return u
+}
+
+// parseIncluded decodes and validates an included file against the main
+// file's configuration (its pools, node and lb sections), with the same
+// limits, passes and error reporting as Parse.
+func parseIncluded(name string, data []byte, main *Config) (*unit, error) {
+	if len(data) > MaxFileSize {
+		return nil, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
+	}
+	data = stripBOM(data)
+	if e := checkShape(name, data); e != nil {
+		return nil, Errors{e}
+	}
+	raw, err := decodeTOML(data)
+	if err != nil {
+		return nil, Errors{syntaxError(name, data, err)}
+	}
+	if svcs := buildIncluded(&reporter{file: name, fast: true, raw: raw}, raw, main); svcs != nil {
+		return newUnit(name, svcs), nil
+	}
+	r := &reporter{file: name, pos: scanPositions(data)}
+	svcs := buildIncluded(r, raw, main)
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return newUnit(name, svcs), nil
+}
+
+// buildIncluded decodes an included file's services and checks them as
+// validate checks the main file's, within the file; checkUnits then checks
+// them against the other files. The result is nil at a problem in the
+// fast pass; never nil otherwise.
+func buildIncluded(r *reporter, raw map[string]any, main *Config) []Service {
+	var sf servicesFile
+	(&decoder{r: r}).decode("", raw, reflect.ValueOf(&sf).Elem())
+	if r.fast && r.bad {
+		return nil
+	}
+	r.checking = true
+	finishServices(sf.Services)
+	c := *main
+	c.Services = sf.Services
+	v := &validator{r: r, c: &c, included: true}
+	v.services()
+	v.self()
+	v.lbLimits()
+	if r.fast && r.bad {
+		return nil
+	}
+	if sf.Services == nil {
+		sf.Services = []Service{}
+	}
+	return sf.Services
+}

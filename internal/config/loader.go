@@ -1,0 +1,265 @@
+package config
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Loader loads a configuration again and again (the daemon's start and
+// its reloads), keeping the parsed and validated services of each included
+// file: a file whose content is unchanged, under a main file whose content
+// is unchanged, is neither parsed nor validated again, so a reload costs
+// in proportion to the files that changed, plus checks across files in
+// proportion to the services. A Loader is safe for use by one goroutine at
+// a time; a load that fails leaves what it kept unchanged.
+type Loader struct {
+	mu    sync.Mutex
+	files map[string]*included // by path, as the patterns expand
+	// trustAge replaces statTrustAge when set (tests).
+	trustAge time.Duration
+}
+
+// included is what a Loader keeps of one included file.
+type included struct {
+	stat    fileStat
+	trusted bool     // stat is older than the read: an equal stat means equal content
+	digest  [32]byte // sha256 of the content
+	context [32]byte // sha256 of the main file it was validated against
+	unit    *unit
+}
+
+// fileStat identifies a version of a file without reading it.
+type fileStat struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64 // nanoseconds
+}
+
+// statTrustAge is how old a file's last change must be, when it is read,
+// for its stat to stand for its content at the next load: a write within
+// the timestamps' granularity of the read could leave the stat unchanged.
+const statTrustAge = 2 * time.Second
+
+// Source is one included file of a loaded configuration.
+type Source struct {
+	Path   string `json:"path"`
+	Digest string `json:"digest"` // sha256 of the file's bytes, hex
+}
+
+// Load reads, decodes and validates the file at path and the files its
+// include key names, reusing what the Loader kept of unchanged included
+// files. Errors are as Load's.
+func (l *Loader) Load(path string) (*File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	mainSum := sha256.Sum256(data)
+	f := &File{Path: path, Digest: hex.EncodeToString(mainSum[:]), Config: cfg}
+	if len(cfg.Include) == 0 {
+		l.files = nil
+		return f, nil
+	}
+	paths, err := includedFiles(path, cfg.Include)
+	if err != nil {
+		return nil, locate(path, err)
+	}
+	files, err := l.loadIncluded(paths, cfg, mainSum)
+	if err != nil {
+		return nil, err
+	}
+	units := make([]*unit, 0, len(files)+1)
+	units = append(units, newUnit(path, cfg.Services))
+	for _, inc := range files {
+		units = append(units, inc.unit)
+	}
+	if errs := crossCheck(cfg, units); errs != nil {
+		return nil, locateAll(errs)
+	}
+	f.merge(units, files)
+	l.files = make(map[string]*included, len(paths))
+	for i, p := range paths {
+		l.files[p] = files[i]
+	}
+	return f, nil
+}
+
+// merge puts every file's services into f, the main file's first, and sets
+// the digest to one over all files.
+func (f *File) merge(units []*unit, files []*included) {
+	n := 0
+	for _, u := range units {
+		n += len(u.services)
+	}
+	svcs := make([]Service, 0, n)
+	h := sha256.New()
+	mainSum, _ := hex.DecodeString(f.Digest)
+	h.Write(mainSum)
+	for i, u := range units {
+		svcs = append(svcs, u.services...)
+		if i > 0 {
+			inc := files[i-1]
+			f.Sources = append(f.Sources, Source{Path: u.file, Digest: hex.EncodeToString(inc.digest[:])})
+			fmt.Fprintf(h, "%s\x00", u.file)
+			h.Write(inc.digest[:])
+		}
+	}
+	cfg := *f.Config
+	cfg.Services = svcs
+	f.Config = &cfg
+	f.Digest = hex.EncodeToString(h.Sum(nil))
+}
+
+// loadIncluded returns each included file's services: kept ones where the
+// file is unchanged, the others read and checked, several at once. The
+// errors of every file that fails are returned together, in file order.
+func (l *Loader) loadIncluded(paths []string, main *Config, mainSum [32]byte) ([]*included, error) {
+	out := make([]*included, len(paths))
+	errs := make([]error, len(paths))
+	stats := make([]fileStat, len(paths))
+	var todo []int
+	var total int64
+	for i, p := range paths {
+		st, err := statFile(p)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		stats[i] = st
+		if total += st.size; total > MaxIncludeBytes {
+			return nil, Errors{{File: p, Msg: fmt.Sprintf("the included files up to this one hold %d bytes; together they may hold at most %d (256 MiB)", total, MaxIncludeBytes)}}
+		}
+		if old := l.files[p]; old != nil && old.trusted && old.stat == st && old.context == mainSum {
+			out[i] = old
+			continue
+		}
+		todo = append(todo, i)
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = l.readIncluded(paths[i], l.files[paths[i]], main, mainSum)
+			}
+		}()
+	}
+	for _, i := range todo {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var all Errors
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		var es Errors
+		if !asErrors(err, &es) {
+			return nil, fmt.Errorf("included file %s: %w", paths[i], err)
+		}
+		all = append(all, es...)
+	}
+	if all != nil {
+		return nil, all
+	}
+	return out, nil
+}
+
+// readIncluded reads one included file; when its content is that of old
+// (validated against the same main file), old's services are kept.
+func (l *Loader) readIncluded(path string, old *included, main *Config, mainSum [32]byte) (*included, error) {
+	readAt := time.Now()
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := statFile(path)
+	if err != nil {
+		return nil, err
+	}
+	inc := &included{stat: st, digest: sha256.Sum256(data), context: mainSum,
+		trusted: readAt.Sub(time.Unix(0, max(st.mtime, st.ctime))) > cmp.Or(l.trustAge, statTrustAge)}
+	if old != nil && old.digest == inc.digest && old.context == mainSum {
+		inc.unit = old.unit
+		return inc, nil
+	}
+	u, err := parseIncluded(path, data, main)
+	if err != nil {
+		return nil, err
+	}
+	inc.unit = u
+	return inc, nil
+}
+
+// statFile returns what identifies the version of a file.
+func statFile(path string) (fileStat, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return fileStat{}, fmt.Errorf("read config: %w", &os.PathError{Op: "stat", Path: path, Err: err})
+	}
+	return fileStat{dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
+		mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
+}
+
+// locate gives errors about the main file's keys their line and column.
+func locate(path string, err error) error {
+	var es Errors
+	if !asErrors(err, &es) {
+		return err
+	}
+	return locateAll(es)
+}
+
+// locateAll fills in the line and column of errors that carry only a key
+// path (the checks across files run without the files' position index),
+// scanning each file they name once, and orders them by file and line.
+func locateAll(es Errors) Errors {
+	pos := map[string]*positions{}
+	for _, e := range es {
+		if e.Line > 0 || e.Key == "" {
+			continue
+		}
+		p, ok := pos[e.File]
+		if !ok {
+			if data, err := readFile(e.File); err == nil {
+				sp := scanPositions(stripBOM(data))
+				p = &sp
+			}
+			pos[e.File] = p
+		}
+		if p != nil {
+			at := p.lookup(e.Key)
+			e.Line, e.Col = at.Line, at.Col
+		}
+	}
+	order := map[string]int{}
+	for _, e := range es {
+		if _, ok := order[e.File]; !ok {
+			order[e.File] = len(order)
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		if a, b := order[es[i].File], order[es[j].File]; a != b {
+			return a < b
+		}
+		return before(es[i], es[j])
+	})
+	return es
+}
