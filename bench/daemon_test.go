@@ -27,6 +27,10 @@ import (
 //	AIRD_BENCH_VIPS      services (default 10000)
 //	AIRD_BENCH_PER_VIP   backends per service (default 100)
 //	AIRD_BENCH_POOL      distinct backend addresses they are drawn from (2000)
+//	AIRD_BENCH_LAYOUT    "single" (one file), "split" (100 files included
+//	                     from services.d) or both (default)
+//	AIRD_BENCH_PROFILE   a directory: each aird writes a CPU profile of its
+//	                     run there (AIRD_CPU_PROFILE), aird-N.pprof
 func scaleFromEnv(b *testing.B) testutil.LBScale {
 	get := func(name string, def int) int {
 		v := os.Getenv(name)
@@ -59,54 +63,144 @@ func BenchmarkDaemonScale(b *testing.B) {
 	testutil.RequireCommand(b, "nsenter")
 	sc := scaleFromEnv(b)
 	d := newBenchDaemon(b, sc)
+	layout := os.Getenv("AIRD_BENCH_LAYOUT")
 	for range b.N {
-		d.writeConfig(nil, 80)
-		cold := d.start()
-		coldCPU := d.cpu()
-		rss := d.rss()
-		maps, tables := d.mapMemory()
-		scrapeT, scrapeAlloc, scrapeSize := d.scrapes()
-		ca := d.cpu()
-		listT, listN := d.airctl("lb", "services")
-		listCPU := d.cpu() - ca
-		oneT, _ := d.airctl("lb", "services", d.sc.VIP(5000%d.sc.VIPs).String())
-		c0 := d.cpu()
-		one := d.reload(nil, 81)
-		c1 := d.cpu()
-		all := d.reload(func(i, j int) int {
-			if j == 0 {
-				return 50
-			}
-			return 100
-		}, 81)
-		c2 := d.cpu()
-		d.stopForRestart()
-		warm := d.start()
-		warmCPU := d.cpu()
-		rssWarm := d.rss()
-		d.stop()
-		d.cleanup()
-		b.ReportMetric(cold.Seconds(), "ready-cold-s")
-		b.ReportMetric(coldCPU, "ready-cold-cpu-s")
-		b.ReportMetric(warm.Seconds(), "ready-restart-s")
-		b.ReportMetric(warmCPU, "ready-restart-cpu-s")
-		b.ReportMetric(c1-c0, "reload-one-cpu-s")
-		b.ReportMetric(c2-c1, "reload-weights-cpu-s")
-		b.ReportMetric(rss/(1<<20), "rss-MB")
-		b.ReportMetric(rssWarm/(1<<20), "rss-restart-MB")
-		b.ReportMetric(maps/(1<<20), "maps-MB")
-		b.ReportMetric(float64(tables), "tables")
-		b.ReportMetric(float64(one.Milliseconds()), "reload-one-ms")
-		b.ReportMetric(float64(all.Milliseconds()), "reload-weights-ms")
-		b.ReportMetric(float64(scrapeT.Milliseconds()), "scrape-ms")
-		b.ReportMetric(scrapeAlloc/(1<<20), "scrape-alloc-MB")
-		b.ReportMetric(scrapeSize/(1<<20), "scrape-body-MB")
-		b.ReportMetric(float64(listT.Milliseconds()), "lb-services-ms")
-		b.ReportMetric(listCPU, "lb-services-cpu-s")
-		b.ReportMetric(float64(listN), "lb-services-lines")
-		b.ReportMetric(float64(oneT.Milliseconds()), "lb-services-one-vip-ms")
+		if layout != "split" {
+			d.writeConfig(nil, 80)
+			cold := d.start()
+			coldCPU := d.cpu()
+			rss := d.rss()
+			maps, tables := d.mapMemory()
+			scrapeT, scrapeAlloc, scrapeSize := d.scrapes()
+			ca := d.cpu()
+			listT, listN := d.airctl("lb", "services")
+			listCPU := d.cpu() - ca
+			oneT, _ := d.airctl("lb", "services", d.sc.VIP(5000%d.sc.VIPs).String())
+			c0 := d.cpu()
+			one := d.reload(nil, 81)
+			c1 := d.cpu()
+			all := d.reload(func(i, j int) int {
+				if j == 0 {
+					return 50
+				}
+				return 100
+			}, 81)
+			c2 := d.cpu()
+			d.stopForRestart()
+			warm := d.start()
+			warmCPU := d.cpu()
+			rssWarm := d.rss()
+			d.stop()
+			d.cleanup()
+			b.ReportMetric(cold.Seconds(), "ready-cold-s")
+			b.ReportMetric(coldCPU, "ready-cold-cpu-s")
+			b.ReportMetric(warm.Seconds(), "ready-restart-s")
+			b.ReportMetric(warmCPU, "ready-restart-cpu-s")
+			b.ReportMetric(c1-c0, "reload-one-cpu-s")
+			b.ReportMetric(c2-c1, "reload-weights-cpu-s")
+			b.ReportMetric(rss/(1<<20), "rss-MB")
+			b.ReportMetric(rssWarm/(1<<20), "rss-restart-MB")
+			b.ReportMetric(maps/(1<<20), "maps-MB")
+			b.ReportMetric(float64(tables), "tables")
+			b.ReportMetric(float64(one.Milliseconds()), "reload-one-ms")
+			b.ReportMetric(float64(all.Milliseconds()), "reload-weights-ms")
+			b.ReportMetric(float64(scrapeT.Milliseconds()), "scrape-ms")
+			b.ReportMetric(scrapeAlloc/(1<<20), "scrape-alloc-MB")
+			b.ReportMetric(scrapeSize/(1<<20), "scrape-body-MB")
+			b.ReportMetric(float64(listT.Milliseconds()), "lb-services-ms")
+			b.ReportMetric(listCPU, "lb-services-cpu-s")
+			b.ReportMetric(float64(listN), "lb-services-lines")
+			b.ReportMetric(float64(oneT.Milliseconds()), "lb-services-one-vip-ms")
+		}
+		if layout != "single" {
+			d.splitRun().report(b)
+		}
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// splitFigures are the figures of the same services split into files.
+type splitFigures struct {
+	cold, warm, one, again           time.Duration
+	coldCPU, warmCPU, oneCPU, again2 float64
+	rss                              float64
+}
+
+func (f splitFigures) report(b *testing.B) {
+	b.ReportMetric(f.cold.Seconds(), "split-ready-cold-s")
+	b.ReportMetric(f.coldCPU, "split-ready-cold-cpu-s")
+	b.ReportMetric(f.warm.Seconds(), "split-ready-restart-s")
+	b.ReportMetric(f.warmCPU, "split-ready-restart-cpu-s")
+	b.ReportMetric(float64(f.one.Microseconds())/1000, "split-reload-one-ms")
+	b.ReportMetric(f.oneCPU*1000, "split-reload-one-cpu-ms")
+	b.ReportMetric(float64(f.again.Microseconds())/1000, "split-reload-one-again-ms")
+	b.ReportMetric(f.again2*1000, "split-reload-one-again-cpu-ms")
+	b.ReportMetric(f.rss/(1<<20), "split-rss-MB")
+}
+
+// splitRun runs aird with the same services split into splitFiles files
+// of services.d (include = ["services.d/*.toml"]): READY cold, a reload
+// that changes one service (its file is rewritten), the same again
+// (moving it back), READY on a restart adopting the pins.
+func (d *benchDaemon) splitRun() splitFigures {
+	d.b.Helper()
+	var f splitFigures
+	d.split = true
+	defer func() { d.split = false }()
+	d.writeConfig(nil, 80)
+	f.cold = d.start()
+	f.coldCPU = d.cpu()
+	f.rss = d.rss()
+	c0 := d.cpu()
+	f.one = d.reload(nil, 81)
+	c1 := d.cpu()
+	f.again = d.reload(nil, 80)
+	c2 := d.cpu()
+	f.oneCPU, f.again2 = c1-c0, c2-c1
+	d.stopForRestart()
+	f.warm = d.start()
+	f.warmCPU = d.cpu()
+	d.stop()
+	d.cleanup()
+	return f
+}
+
+// splitFiles is how many files the split layout has.
+const splitFiles = 100
+
+// writeSplit writes the split layout: the main file, and the files of
+// services.d, all of them or (a reload) the first one only.
+func (d *benchDaemon) writeSplit(head string, port int, all bool) {
+	dir := filepath.Join(d.dir, "services.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		d.b.Fatal(err)
+	}
+	write := func(path, body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			d.b.Fatal(err)
+		}
+	}
+	write(d.cfg, "include = [\"services.d/*.toml\"]\n\n"+head+d.sc.PoolTOML())
+	per := (d.sc.VIPs + splitFiles - 1) / splitFiles
+	for k := 0; k*per < d.sc.VIPs; k++ {
+		if k > 0 && !all {
+			break
+		}
+		body := d.sc.ServicesTOML(nil, k*per, min((k+1)*per, d.sc.VIPs))
+		if k == 0 {
+			body = movePort(body, d.sc.VIP(0).String(), port)
+		}
+		write(filepath.Join(dir, fmt.Sprintf("%03d.toml", k)), body)
+	}
+}
+
+// movePort moves service 0 (s0 on vip) from port 80 to port.
+func movePort(body, vip string, port int) string {
+	if port == 80 {
+		return body
+	}
+	return strings.Replace(body, "name = \"s0\"\nvip = \""+vip+"\"\nport = 80\n",
+		"name = \"s0\"\nvip = \""+vip+"\"\nport = "+strconv.Itoa(port)+"\n", 1)
 }
 
 type benchDaemon struct {
@@ -118,6 +212,9 @@ type benchDaemon struct {
 	exited             chan error
 	notes              chan string
 	log                *testutil.SyncBuffer
+	split              bool // the services are in services.d (splitRun)
+	splitWritten       bool // every file of services.d is written
+	starts             int  // processes started, to name profiles
 }
 
 func newBenchDaemon(b *testing.B, sc testutil.LBScale) *benchDaemon {
@@ -156,13 +253,19 @@ func newBenchDaemon(b *testing.B, sc testutil.LBScale) *benchDaemon {
 // metricsAddr is where aird serves /metrics, inside its namespace.
 const metricsAddr = "127.0.0.1:9469"
 
+// writeConfig writes the configuration: backend weights (nil: the
+// default) and service 0's port (moving it removes a service and adds
+// one). With d.split, the services go to services.d (writeSplit), where a
+// reload rewrites only the first file (weight is not supported there).
 func (d *benchDaemon) writeConfig(weight func(i, j int) int, port int) {
-	body := fmt.Sprintf("[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n[datapath]\npin-path = %q\n\n[api]\nsocket = %q\n\n[metrics]\nlisten = %q\n\n[log]\nlevel = \"warn\"\n\n",
-		d.pin, d.sock, metricsAddr) + d.sc.TOML(weight)
-	if port != 80 { // service 0 moves to another port: one service removed, one added
-		body = strings.Replace(body, "name = \"s0\"\nvip = \""+d.sc.VIP(0).String()+"\"\nport = 80\n",
-			"name = \"s0\"\nvip = \""+d.sc.VIP(0).String()+"\"\nport = "+strconv.Itoa(port)+"\n", 1)
+	head := fmt.Sprintf("[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n[datapath]\npin-path = %q\n\n[api]\nsocket = %q\n\n[metrics]\nlisten = %q\n\n[log]\nlevel = \"warn\"\n\n",
+		d.pin, d.sock, metricsAddr)
+	if d.split {
+		d.writeSplit(head, port, !d.splitWritten)
+		d.splitWritten = true
+		return
 	}
+	body := movePort(head+d.sc.TOML(weight), d.sc.VIP(0).String(), port)
 	if err := os.WriteFile(d.cfg, []byte(body), 0o600); err != nil {
 		d.b.Fatal(err)
 	}
@@ -173,6 +276,10 @@ func (d *benchDaemon) start() time.Duration {
 	d.b.Helper()
 	d.cmd = exec.Command("nsenter", "--net=/run/netns/"+d.ns, d.aird, "--config", d.cfg)
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+d.notify, "STATE_DIRECTORY="+filepath.Join(d.dir, "state"))
+	if dir := os.Getenv("AIRD_BENCH_PROFILE"); dir != "" { // a CPU profile of each process's run
+		d.starts++
+		d.cmd.Env = append(d.cmd.Env, fmt.Sprintf("AIRD_CPU_PROFILE=%s/aird-%d.pprof", dir, d.starts))
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	for len(d.notes) > 0 { // an earlier process's messages (its reloads say READY=1 too)
 		<-d.notes

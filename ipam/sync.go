@@ -36,16 +36,16 @@ func (w Want) family() Family {
 // order. The daemon syncs "service/" with the [[services]] VIPs on every
 // start and reload.
 func (a *Allocator) Sync(prefix string, wants []Want) ([]Allocation, error) {
-	seen := map[string]bool{}
-	for _, w := range wants {
+	byKey := make(map[string]int, len(wants)) // want index by owner and family
+	for i, w := range wants {
 		if err := w.validate(prefix); err != nil {
 			return nil, fmt.Errorf("ipam sync: %w", err)
 		}
 		k := string(allocKey(w.Owner, w.family()))
-		if seen[k] {
+		if _, dup := byKey[k]; dup {
 			return nil, fmt.Errorf("ipam sync: %s wants two %s addresses", w.Owner, w.family())
 		}
-		seen[k] = true
+		byKey[k] = i
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -57,7 +57,7 @@ func (a *Allocator) Sync(prefix string, wants []Want) ([]Allocation, error) {
 		return nil, fmt.Errorf("ipam sync: node addresses: %w", err)
 	}
 	p := syncPlan{a: a, taken: map[netip.Addr]bool{}, cursors: map[string]netip.Addr{}, node: node}
-	p.releases(prefix, wants)
+	p.releases(prefix, wants, byKey)
 	out := make([]Allocation, len(wants))
 	// Explicit addresses first: they are fixed, pool wants can move.
 	for _, pass := range []bool{true, false} {
@@ -128,15 +128,15 @@ type syncPlan struct {
 }
 
 // releases plans the release of every allocation under prefix that no want
-// keeps.
-func (p *syncPlan) releases(prefix string, wants []Want) {
+// keeps; byKey indexes wants by allocKey.
+func (p *syncPlan) releases(prefix string, wants []Want, byKey map[string]int) {
 	p.released = map[netip.Addr]bool{}
-	for _, al := range p.a.byKey {
+	for k, al := range p.a.byKey {
 		if !strings.HasPrefix(al.Owner, prefix) {
 			continue
 		}
-		i := slices.IndexFunc(wants, func(w Want) bool { return w.Owner == al.Owner && w.family() == al.Family })
-		if i < 0 || !p.fits(al, wants[i]) {
+		i, ok := byKey[k]
+		if !ok || !p.fits(al, wants[i]) {
 			p.dels = append(p.dels, *al)
 			p.released[al.Addr] = true
 		}

@@ -17,11 +17,15 @@ import (
 // slices included): the caller must not change it afterwards.
 func (m *Manager) Apply(cfg Config) error {
 	cfg.Services = slices.Clone(cfg.Services)
-	if err := cfg.validate(m.limits()); err != nil {
-		return err
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	applied := func(s *Service) bool {
+		old := m.svcs[s.Name]
+		return m.started && old != nil && old.equal(s)
+	}
+	if err := cfg.validate(m.limits(), applied); err != nil {
+		return err
+	}
 	if err := m.checkHealthSpecs(cfg.Services); err != nil {
 		return err
 	}

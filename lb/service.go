@@ -107,7 +107,20 @@ func protoName(p uint8) string {
 // equal reports whether two services program the same thing.
 func (s *Service) equal(o *Service) bool {
 	return s.Name == o.Name && s.VIP == o.VIP && s.Port == o.Port && s.Protocol == o.Protocol &&
-		slices.Equal(s.AllowSources, o.AllowSources) && slices.Equal(s.Backends, o.Backends) && s.HealthCheck == o.HealthCheck
+		slices.Equal(s.AllowSources, o.AllowSources) && sameBackends(s.Backends, o.Backends) && s.HealthCheck == o.HealthCheck
+}
+
+// sameBackends compares two backend lists, in constant time when they are
+// the same slice (a service the configuration did not change: the daemon
+// hands the manager the same slices again).
+func sameBackends(a, b []Backend) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true
+	}
+	return slices.Equal(a, b)
 }
 
 // validate checks what the data plane relies on. The configuration
@@ -147,8 +160,12 @@ func (s *Service) validate() error {
 }
 
 // validate checks the services against each other and the data plane's
-// limits.
-func (c *Config) validate(lim Limits) error {
+// vip ids (the backend ids, which depend on what is programmed, are
+// checked by the programmer's preflight, per change). A service for which
+// applied holds (equal to one in force, checked when it was applied) is
+// not checked on its own again: a reload of one service among thousands
+// checks that one.
+func (c *Config) validate(lim Limits, applied func(*Service) bool) error {
 	if c.MaglevTableSize == 0 {
 		c.MaglevTableSize = DefaultMaglevTableSize
 	}
@@ -166,9 +183,11 @@ func (c *Config) validate(lim Limits) error {
 	var errs []error
 	for i := range c.Services {
 		s := &c.Services[i]
-		if err := s.validate(); err != nil {
-			errs = append(errs, err)
-			continue
+		if applied == nil || !applied(s) {
+			if err := s.validate(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		if names[s.Name] {
 			errs = append(errs, fmt.Errorf("service %q: the name is used twice", s.Name))
@@ -182,26 +201,12 @@ func (c *Config) validate(lim Limits) error {
 	if lim.MaxVIPs > 0 && len(c.Services) > int(lim.MaxVIPs) {
 		errs = append(errs, fmt.Errorf("%d services: the data plane has %d vip ids (lb.max-vips)", len(c.Services), lim.MaxVIPs))
 	}
-	if lim.MaxBackends > 0 {
-		if n := distinctBackends(c.Services); n > int(lim.MaxBackends) {
-			errs = append(errs, fmt.Errorf("%d distinct backend addresses: the data plane has %d backend ids (lb.max-backends)", n, lim.MaxBackends))
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lb: %w", err)
 	}
 	return nil
 }
 
-func distinctBackends(ss []Service) int {
-	seen := map[netip.Addr]struct{}{}
-	for i := range ss {
-		for _, b := range ss[i].Backends {
-			seen[b.Address.Unmap()] = struct{}{}
-		}
-	}
-	return len(seen)
-}
 
 // Limits are the data plane's capacities.
 type Limits struct {

@@ -106,6 +106,13 @@ func (f flags) run(cmd *cobra.Command, stdout, stderr io.Writer) error {
 	case f.cleanup:
 		return exitError{cleanupDatapath(f.config, stdout, stderr)}
 	}
+	if path := os.Getenv(cpuProfileEnv); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return daemon.Run(context.Background(), daemon.Options{ConfigPath: f.config})
 }
 

@@ -1,8 +1,10 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +54,69 @@ func BenchmarkLoadScale(b *testing.B) {
 	b.ReportMetric(float64(loadT.Milliseconds())/float64(b.N), "load-ms")
 	b.ReportMetric(float64(loadT)/float64(tomlT), "load/toml")
 	b.ReportMetric(float64(len(body))/(1<<20), "file-MB")
+}
+
+// BenchmarkLoadScaleSplit loads the same 10,000 services split into 100
+// included files through one config.Loader: the first load (every file
+// parsed, in parallel), and a reload after one file changed (one service's
+// port), against a reload of the single-file layout measured in the same
+// iterations.
+func BenchmarkLoadScaleSplit(b *testing.B) {
+	sc := testutil.LBScale{VIPs: 10000, PerVIP: 100, Pool: 2000, Seed: 1}
+	const files = 100
+	dir := b.TempDir()
+	head := "[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n"
+	single := filepath.Join(dir, "single.toml")
+	if err := os.WriteFile(single, []byte(head+sc.TOML(nil)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	split := filepath.Join(dir, "aird.toml")
+	if err := os.Mkdir(filepath.Join(dir, "services.d"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	per := sc.VIPs / files
+	part := func(k int) string { return filepath.Join(dir, "services.d", fmt.Sprintf("%03d.toml", k)) }
+	for k := range files {
+		if err := os.WriteFile(part(k), []byte(sc.ServicesTOML(nil, k*per, (k+1)*per)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(split, []byte("include = [\"services.d/*.toml\"]\n"+head+sc.PoolTOML()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var firstT, reloadT, singleT time.Duration
+	port := 80
+	for b.Loop() {
+		l := &config.Loader{}
+		t0 := time.Now()
+		if _, err := l.Load(split); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		port++
+		body := strings.Replace(sc.ServicesTOML(nil, 0, per), "port = 80\n", fmt.Sprintf("port = %d\n", port), 1)
+		if err := os.WriteFile(part(0), []byte(body), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		f, err := l.Load(split)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		if len(f.Services) != sc.VIPs || f.Services[0].Port != port {
+			b.Fatalf("loaded %d services, port %d", len(f.Services), f.Services[0].Port)
+		}
+		if _, err := config.Load(single); err != nil {
+			b.Fatal(err)
+		}
+		firstT += t1.Sub(t0)
+		reloadT += t3.Sub(t2)
+		singleT += time.Since(t3)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(firstT.Milliseconds())/n, "first-load-ms")
+	b.ReportMetric(float64(reloadT.Microseconds())/n/1000, "reload-one-file-ms")
+	b.ReportMetric(float64(singleT.Milliseconds())/n, "single-file-load-ms")
+	b.ReportMetric(0, "ns/op")
 }

@@ -21,6 +21,7 @@ type lbComponent struct {
 	m         *lb.Manager
 	prog      *lb.Programmer // the one writer of the lb stage's maps; nil without a data plane
 	probes    lbProbes       // the tunnelled path of health probes
+	conv      lbConverter    // [[services]] to the manager's services
 }
 
 func (c *lbComponent) name() string { return "lb" }
@@ -35,7 +36,7 @@ func (c *lbComponent) apply(old, new *config.Config) error {
 		}
 	}
 	c.m.SetProbePath(c.probes.path(new))
-	return c.m.Apply(lbConfig(new))
+	return c.m.Apply(c.conv.config(new))
 }
 
 // start takes the lb maps of the loaded data plane, adopting what an

@@ -45,11 +45,21 @@ func (s LBScale) Backends() [][]netip.Addr {
 // weight(i, j) is backend j's weight in service i (nil: the default). A
 // backend of the default weight is written as its address alone.
 func (s LBScale) TOML(weight func(i, j int) int) string {
+	return s.PoolTOML() + s.ServicesTOML(weight, 0, s.VIPs)
+}
+
+// PoolTOML returns the [[ipam.pools]] the VIPs are in.
+func (s LBScale) PoolTOML() string {
+	return fmt.Sprintf("[[ipam.pools]]\nname = \"services\"\nkind = \"service\"\nprefixes = [%q]\n", VIPPool)
+}
+
+// ServicesTOML returns the [[services]] from..to-1, as TOML writes them.
+func (s LBScale) ServicesTOML(weight func(i, j int) int, from, to int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[[ipam.pools]]\nname = \"services\"\nkind = \"service\"\nprefixes = [%q]\n", VIPPool)
-	for i, bes := range s.Backends() {
+	all := s.Backends()
+	for i := from; i < to; i++ {
 		fmt.Fprintf(&b, "\n[[services]]\nname = \"s%d\"\nvip = %q\nport = 80\nhealth-check = { type = \"none\" }\nbackends = [", i, s.VIP(i))
-		for j, a := range bes {
+		for j, a := range all[i] {
 			if j > 0 {
 				b.WriteString(", ")
 			}
