@@ -207,7 +207,6 @@ func (c *Config) validate(lim Limits, applied func(*Service) bool) error {
 	return nil
 }
 
-
 // Limits are the data plane's capacities.
 type Limits struct {
 	MaxVIPs      uint32 // vip ids: services
