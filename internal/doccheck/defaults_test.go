@@ -22,6 +22,7 @@ var baseSections = []struct {
 	header, table, body string
 	only                bool
 }{
+	{"", "", "", false}, // top-level keys (include)
 	{"[node]", "node", `underlay = ["fd00:1::1", "10.0.0.1"]`, false},
 	{"[datapath]", "datapath", "", false},
 	{"[[datapath.uplink]]", "datapath.uplink", `name = "eth0"`, true},
@@ -43,7 +44,8 @@ func fileWith(t *testing.T, key, value string) string {
 	t.Helper()
 	best := -1
 	for i, s := range baseSections {
-		if strings.HasPrefix(key, s.table+".") && (best < 0 || len(s.table) > len(baseSections[best].table)) {
+		holds := strings.HasPrefix(key, s.table+".") || s.table == "" && key != "" && !strings.Contains(key, ".")
+		if holds && (best < 0 || len(s.table) > len(baseSections[best].table)) {
 			best = i
 		}
 	}
@@ -56,11 +58,16 @@ func fileWith(t *testing.T, key, value string) string {
 		if s.only && i != best {
 			continue
 		}
-		b.WriteString(s.header + "\n")
+		if s.header != "" {
+			b.WriteString(s.header + "\n")
+		}
 		if s.table == "node" && withUplink {
 			b.WriteString("uplinks = [\"eth0\"]\n")
 		}
 		rest := strings.TrimPrefix(key, s.table+".")
+		if s.table == "" {
+			rest = key
+		}
 		for _, line := range strings.Split(s.body, "\n") {
 			if i != best || value == "" || !strings.HasPrefix(line, rest+" = ") { // the key replaces the base's value
 				b.WriteString(line + "\n")

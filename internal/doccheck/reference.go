@@ -18,7 +18,12 @@ var (
 	tableIntro = regexp.MustCompile("^(#+ )?`(\\[\\[?[a-z0-9.-]+\\]\\]?)`( —|$)")
 	keyCell    = regexp.MustCompile("^\\| `([a-z0-9-]+)` \\|")
 	cellSep    = regexp.MustCompile(`([^\\])\|`)
+	// topIntro starts the table of keys outside every table (include).
+	topIntro = regexp.MustCompile("^#+ Top-level keys")
 )
+
+// topLevel is the section of keys outside every table.
+const topLevel = "."
 
 // ReferenceTables reads the configuration reference: every table of keys
 // follows a heading or paragraph that starts with the table's header
@@ -30,6 +35,10 @@ func ReferenceTables(text string) (keys []DocumentedKey, tables []DocumentedKey)
 	for i, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, "#") {
 			section = "" // a heading without a table header ends the section
+		}
+		if topIntro.MatchString(line) {
+			section = topLevel
+			continue
 		}
 		if m := tableIntro.FindStringSubmatch(line); m != nil {
 			if k, ok := ConfigKey(m[2]); ok {
@@ -49,7 +58,11 @@ func ReferenceTables(text string) (keys []DocumentedKey, tables []DocumentedKey)
 					cells[columns[j]] = c
 				}
 			}
-			keys = append(keys, DocumentedKey{Key: section + "." + m[1], Line: i + 1, Cells: cells})
+			key := section + "." + m[1]
+			if section == topLevel {
+				key = m[1]
+			}
+			keys = append(keys, DocumentedKey{Key: key, Line: i + 1, Cells: cells})
 		}
 	}
 	return keys, tables
