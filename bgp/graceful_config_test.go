@@ -40,3 +40,18 @@ func TestGracefulRestartKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestListenPortZero: listen-port 0 gives GoBGP no listener (its -1);
+// another port is listened on as written.
+func TestListenPortZero(t *testing.T) {
+	for src, want := range map[string]int32{
+		"[bgp]\nasn = 65001\n":                     179,
+		"[bgp]\nasn = 65001\nlisten-port = 0\n":    -1,
+		"[bgp]\nasn = 65001\nlisten-port = 1179\n": 1179,
+	} {
+		c := parseConfig(t, "[node]\nrouter-id = \"10.0.0.1\"\nunderlay = [\"fd00::2\"]\n"+src)
+		if got := globalConfig(c.BGP).ListenPort; got != want {
+			t.Errorf("%q: GoBGP listen port %d, want %d", src, got, want)
+		}
+	}
+}
