@@ -35,6 +35,7 @@ func upLab(t *testing.T) *Lab {
 			for _, n := range l.AllNodes() {
 				t.Logf("%s's aird log (tail):\n%s", n.Name, n.LogTail(40))
 			}
+			t.Logf("session and BFD events, every daemon:\n%s", l.SessionEvents(30))
 		}
 		if err := l.Down(); err != nil {
 			t.Errorf("lab down: %v", err)

@@ -303,3 +303,57 @@ func cleanupNode(aird string, s NodeState) error {
 	}
 	return nil
 }
+
+// SessionEvents returns the lines of the ToRs' daemon logs (FRR's bgpd and
+// bfdd, BIRD) and of the nodes' aird logs that record a session or BFD
+// state change, a NOTIFICATION or a warning: what explains a route a ToR
+// dropped. At most lines per log, the latest.
+func (l *Lab) SessionEvents(lines int) string {
+	var b strings.Builder
+	for _, p := range l.procs() {
+		data, err := os.ReadFile(p.Log)
+		if err != nil {
+			continue
+		}
+		var keep []string
+		for _, s := range strings.Split(string(data), "\n") {
+			if sessionEvent(s) {
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		keep = keep[max(0, len(keep)-lines):]
+		fmt.Fprintf(&b, "%s (%s):\n  %s\n", p.Name, p.Log, strings.Join(keep, "\n  "))
+	}
+	return b.String()
+}
+
+// sessionEvent reports whether a log line records a BGP or BFD state
+// change, a NOTIFICATION or a warning.
+func sessionEvent(s string) bool {
+	low := strings.ToLower(s)
+	for _, k := range []string{"level=warn", "level=error", "notification", "bfd", "peer down", "peer up",
+		"session established", "session down", "hold timer", "graceful", "went from", "%adjchange", "state changed", "stale"} {
+		if strings.Contains(low, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// procs returns the lab's processes, one per log file.
+func (l *Lab) procs() []*Proc {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := map[string]bool{}
+	var out []*Proc
+	for _, p := range l.state.Procs {
+		if !seen[p.Log] {
+			seen[p.Log] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}

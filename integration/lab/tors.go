@@ -62,6 +62,8 @@ func (l *Lab) frrConf() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `frr defaults datacenter
 hostname tor1
+log stdout informational
+log timestamp precision 3
 route-map ALLOW permit 10
 router bgp %d
  bgp router-id 10.255.100.1
@@ -87,7 +89,9 @@ router bgp %d
 	return b.String()
 }
 
-const frrBFDConf = `bfd
+const frrBFDConf = `log stdout informational
+log timestamp precision 3
+bfd
  profile lab
   detect-multiplier %d
   receive-interval %d
@@ -108,7 +112,7 @@ func (l *Lab) startFRR() error {
 		return err
 	}
 	confs := map[string]string{
-		"zebra": "hostname tor1\n",
+		"zebra": "hostname tor1\nlog stdout informational\n",
 		"bfdd":  fmt.Sprintf(frrBFDConf, bfdMultiplier, bfdIntervalMS, bfdIntervalMS),
 		"bgpd":  l.frrConf(),
 	}
