@@ -166,3 +166,39 @@ func TestDocsNameExistingEnv(t *testing.T) {
 		t.Errorf("only %d AIRD_ variables found in the documents: is the scanner broken?", n)
 	}
 }
+
+// TestDocsNameExistingMakeTargets: every `make TARGET` of the documents is
+// a target of the Makefile.
+func TestDocsNameExistingMakeTargets(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):`).FindAllStringSubmatch(string(b), -1) {
+		targets[m[1]] = true
+	}
+	refs, err := Refs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range refs {
+		args, ok := Invocation(r, "make")
+		if !ok {
+			continue
+		}
+		for _, a := range args {
+			if strings.Contains(a, "=") || strings.HasPrefix(a, "-") {
+				continue // a variable (KEEP=1) or a flag
+			}
+			n++
+			if !targets[a] {
+				t.Errorf("%s:%d: `%s`: the Makefile has no target %s", r.File, r.Line, r.Text, a)
+			}
+		}
+	}
+	if n < 5 {
+		t.Errorf("only %d make targets found in the documents: is the scanner broken?", n)
+	}
+}
