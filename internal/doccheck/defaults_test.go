@@ -2,8 +2,6 @@ package doccheck
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -93,11 +91,7 @@ var resolvedAtUse = map[string]string{
 // TestDocumentedDefaults: every default docs/configuration.md writes as a
 // value is the default: writing it in the file changes nothing.
 func TestDocumentedDefaults(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root, "docs", "configuration.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, _ := ReferenceTables(string(b))
+	rows := referenceRows(t)
 	n := 0
 	for _, r := range rows {
 		m := leadingSpan.FindStringSubmatch(r.Cells["default"])

@@ -1,7 +1,6 @@
 package doccheck
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -42,47 +41,20 @@ var testName = regexp.MustCompile(`\b((Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)`)
 func TestDocsNameExistingTests(t *testing.T) {
 	defined := map[string]bool{}
 	funcDecl := regexp.MustCompile(`(?m)^func ((Test|Benchmark|Fuzz)[A-Za-z0-9_]*)\(`)
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, m := range funcDecl.FindAllStringSubmatch(string(b), -1) {
+	eachRepoFile(t, func(p string) bool { return strings.HasSuffix(p, "_test.go") }, func(_, text string) {
+		for _, m := range funcDecl.FindAllStringSubmatch(text, -1) {
 			defined[m[1]] = true
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := Documents(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(b), "\n") {
-			for _, m := range testName.FindAllStringSubmatch(line, -1) {
-				n++
-				if !defined[m[1]] {
-					t.Errorf("%s:%d: cites %s, which no _test.go file defines", f, i+1, m[1])
-				}
+	eachDocumentLine(t, func(f string, line int, text string) {
+		for _, m := range testName.FindAllStringSubmatch(text, -1) {
+			n++
+			if !defined[m[1]] {
+				t.Errorf("%s:%d: cites %s, which no _test.go file defines", f, line, m[1])
 			}
 		}
-	}
+	})
 	if n < 20 {
 		t.Errorf("only %d tests cited in the documents: is the scanner broken?", n)
 	}
@@ -121,47 +93,24 @@ var airdEnv = regexp.MustCompile(`\bAIRD_[A-Z0-9_]*[A-Z0-9]\b`)
 // names is read somewhere in the code or scripts.
 func TestDocsNameExistingEnv(t *testing.T) {
 	used := map[string]bool{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !(strings.HasSuffix(path, ".go") || strings.HasSuffix(path, ".sh") || d.Name() == "Makefile" || strings.HasPrefix(path, filepath.Join(root, ".ci"))) {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, m := range airdEnv.FindAllString(string(b), -1) {
+	code := func(p string) bool {
+		return strings.HasSuffix(p, ".go") || strings.HasSuffix(p, ".sh") || filepath.Base(p) == "Makefile" ||
+			strings.HasPrefix(p, filepath.Join(root, ".ci"))
+	}
+	eachRepoFile(t, code, func(_, text string) {
+		for _, m := range airdEnv.FindAllString(text, -1) {
 			used[m] = true
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := Documents(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(b), "\n") {
-			for _, m := range airdEnv.FindAllString(line, -1) {
-				n++
-				if !used[m] {
-					t.Errorf("%s:%d: names %s, which no code or script reads", f, i+1, m)
-				}
+	eachDocumentLine(t, func(f string, line int, text string) {
+		for _, m := range airdEnv.FindAllString(text, -1) {
+			n++
+			if !used[m] {
+				t.Errorf("%s:%d: names %s, which no code or script reads", f, line, m)
 			}
 		}
-	}
+	})
 	if n < 3 {
 		t.Errorf("only %d AIRD_ variables found in the documents: is the scanner broken?", n)
 	}

@@ -3,8 +3,6 @@ package doccheck
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,17 +18,9 @@ var jsonOutputs = map[string]func() any{
 // shows JSON that decodes, every field known, into what the command
 // prints.
 func TestDocsJSONOutputs(t *testing.T) {
-	files, err := Documents(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(string(b), "\n")
+	eachDocument(t, func(f, text string) {
+		lines := strings.Split(text, "\n")
 		for i, line := range lines {
 			if !strings.HasPrefix(line, "$ airctl ") || !strings.Contains(line, "-o json") {
 				continue
@@ -59,7 +49,7 @@ func TestDocsJSONOutputs(t *testing.T) {
 				t.Errorf("%s:%d: `%s`: the JSON shown does not decode into the command's output: %v", f, i+1, line, err)
 			}
 		}
-	}
+	})
 	if n < 1 {
 		t.Error("no `$ airctl … -o json` example found: is the scanner broken?")
 	}

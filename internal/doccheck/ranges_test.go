@@ -2,8 +2,6 @@ package doccheck
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -37,11 +35,7 @@ var rangeNoUpper = map[string]string{
 // bounds are accepted, one below the low and one above the high bound are
 // refused with an error at the key.
 func TestDocumentedRanges(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root, "docs", "configuration.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, _ := ReferenceTables(string(b))
+	rows := referenceRows(t)
 	n := 0
 	for _, r := range rows {
 		typ := r.Cells["type"]
@@ -129,11 +123,7 @@ var (
 // TestDocumentedChoices: every string key whose values docs/configuration.md
 // lists takes each of them, and refuses another with an error at the key.
 func TestDocumentedChoices(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root, "docs", "configuration.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, _ := ReferenceTables(string(b))
+	rows := referenceRows(t)
 	n := 0
 	for _, r := range rows {
 		if r.Cells["type"] != "string" || !choiceCell.MatchString(r.Cells["allowed"]) {
@@ -167,11 +157,7 @@ var lengthCell = regexp.MustCompile(`(?:\b1–|at most )(\d+) bytes`)
 // gives is the parser's: a value of that many bytes is taken, one byte
 // more is refused at the key.
 func TestDocumentedLengths(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root, "docs", "configuration.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, _ := ReferenceTables(string(b))
+	rows := referenceRows(t)
 	n := 0
 	for _, r := range rows {
 		typ, allowed := r.Cells["type"], r.Cells["allowed"]

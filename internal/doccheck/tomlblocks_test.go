@@ -1,8 +1,6 @@
 package doccheck
 
 import (
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -60,18 +58,10 @@ func keyPaths(prefix string, v any, out map[string]bool) {
 // TestDocsTOMLBlocks: every ```toml example of the documents is valid TOML
 // and uses only keys of the schema.
 func TestDocsTOMLBlocks(t *testing.T) {
-	files, err := Documents(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	keys := Keys()
 	n := 0
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		blocks, lines := tomlBlocks(string(b))
+	eachDocument(t, func(f, text string) {
+		blocks, lines := tomlBlocks(text)
 		for i, block := range blocks {
 			n++
 			var tree map[string]any
@@ -92,6 +82,6 @@ func TestDocsTOMLBlocks(t *testing.T) {
 				t.Errorf("%s:%d: the TOML example sets %s, which is not a configuration key", f, lines[i], p)
 			}
 		}
-	}
+	})
 	t.Logf("%d TOML examples", n)
 }
