@@ -55,3 +55,19 @@ func TestListenPortZero(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAddPath: aird configures ADD-PATH for no peer and family
+// (docs/configuration.md, [bgp]: no path identifiers are sent).
+func TestNoAddPath(t *testing.T) {
+	peers, err := buildPeers(parseConfig(t, unitTOML).BGP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		for _, af := range p.session.apiPeer(false).AfiSafis {
+			if af.AddPaths != nil {
+				t.Errorf("peer %s family %v: ADD-PATH configured: %v", p.name, af.Config.Family, af.AddPaths)
+			}
+		}
+	}
+}
