@@ -7,7 +7,8 @@ import (
 
 // TestReloadRefusesRestartKeys: a reload that changes a key
 // docs/configuration.md marks "restart" (datapath.pin-path,
-// datapath.xdp-mode, the lb map sizes) is rejected with that reason,
+// datapath.xdp-mode, the lb map sizes; bgp.asn, router-id, listen-port)
+// is rejected with that reason,
 // changes nothing and keeps the data plane attached; restoring the file
 // reloads cleanly.
 func TestReloadRefusesRestartKeys(t *testing.T) {
@@ -45,5 +46,29 @@ func TestReloadRefusesRestartKeys(t *testing.T) {
 	n.writeConfig(base)
 	if _, errs, code := n.airctl("reload"); code != 0 {
 		t.Fatalf("reload of the original file: exit %d: %s", code, errs)
+	}
+
+	// [bgp]'s asn, router-id and listen-port take effect at restart too.
+	withBGP := base + "\n[bgp]\nasn = 65001\nlisten-port = 0\n"
+	n.writeConfig(withBGP)
+	if _, errs, code := n.airctl("reload"); code != 0 {
+		t.Fatalf("reload adding [bgp]: exit %d: %s", code, errs)
+	}
+	running := n.runningConfig()
+	for _, c := range []struct{ name, file, what string }{
+		{"asn", strings.Replace(withBGP, "asn = 65001", "asn = 65002", 1), "asn 65001 -> 65002"},
+		{"router-id", withBGP + "router-id = \"10.255.0.9\"\n", "router-id 10.255.0.1 -> 10.255.0.9"},
+		{"listen-port", strings.Replace(withBGP, "listen-port = 0", "listen-port = 1179", 1), "listen-port 0 -> 1179"},
+	} {
+		t.Run("bgp "+c.name, func(t *testing.T) {
+			n.writeConfig(c.file)
+			_, errs, code := n.airctl("reload")
+			if code != 1 || !strings.Contains(errs, c.what) || !strings.Contains(errs, "restart") {
+				t.Fatalf("airctl reload: exit %d, want 1 naming %q and a restart:\n%s", code, c.what, errs)
+			}
+			if now := n.runningConfig(); now != running {
+				t.Fatalf("running config changed by a rejected reload:\n%s\nwas\n%s", now, running)
+			}
+		})
 	}
 }
