@@ -150,11 +150,10 @@ func LoadPinnedTable(path string) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pinned maglev table: %w", err)
 	}
-	info, err := m.Info()
+	id, err := mapID(m)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("pinned maglev table: %w", err), m.Close())
 	}
-	id, _ := info.ID()
 	return &Table{m: m, id: id}, nil
 }
 
@@ -178,11 +177,10 @@ func (l *LB) NewTable(t MaglevTable) (*Table, error) {
 	if err := writeMapped(m, *bp); err != nil {
 		return nil, errors.Join(fmt.Errorf("fill maglev table: %w", err), m.Close())
 	}
-	info, err := m.Info()
+	id, err := mapID(m)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("maglev table: %w", err), m.Close())
 	}
-	id, _ := info.ID()
 	return &Table{m: m, id: id}, nil
 }
 

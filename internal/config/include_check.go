@@ -105,9 +105,13 @@ type vipKey struct {
 // of the same VIP and protocol in another file. The later one is the
 // error; the message names the earlier one.
 func (x *crossChecker) namesAndVIPs() {
-	names := map[string]svcRef{}
-	seen := map[vipKey]svcRef{}
-	x.vips = map[netip.Addr]svcRef{}
+	n := 0
+	for _, u := range x.units {
+		n += len(u.services)
+	}
+	names := make(map[string]svcRef, n)
+	seen := make(map[vipKey]svcRef, 2*n)
+	x.vips = make(map[netip.Addr]svcRef, n)
 	for ui, u := range x.units {
 		for i := range u.services {
 			s, ref := &u.services[i], svcRef{ui, i}

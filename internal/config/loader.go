@@ -34,6 +34,7 @@ type included struct {
 	digest  [32]byte // sha256 of the content
 	context [32]byte // sha256 of the main file it was validated against
 	unit    *unit
+	parsed  int64 // bytes parsed by the load that made it (0: kept)
 }
 
 // fileStat identifies a version of a file without reading it.
@@ -69,7 +70,7 @@ func (l *Loader) Load(path string) (*File, error) {
 		return nil, err
 	}
 	mainSum := sha256.Sum256(data)
-	f := &File{Path: path, Digest: hex.EncodeToString(mainSum[:]), Config: cfg}
+	f := &File{Path: path, Digest: hex.EncodeToString(mainSum[:]), Config: cfg, Parsed: int64(len(data))}
 	if len(cfg.Include) == 0 {
 		l.files = nil
 		return f, nil
@@ -86,6 +87,7 @@ func (l *Loader) Load(path string) (*File, error) {
 	units = append(units, newUnit(path, cfg.Services))
 	for _, inc := range files {
 		units = append(units, inc.unit)
+		f.Parsed += inc.parsed
 	}
 	if errs := crossCheck(cfg, units); errs != nil {
 		return nil, locateAll(errs)
@@ -204,7 +206,7 @@ func (l *Loader) readIncluded(path string, old *included, main *Config, mainSum 
 	if err != nil {
 		return nil, err
 	}
-	inc.unit = u
+	inc.unit, inc.parsed = u, int64(len(data))
 	return inc, nil
 }
 
