@@ -157,6 +157,9 @@ func TestIncludeReloadKeepsUnchangedFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if want := f2.Parsed - int64(len(includeMain)); want != int64(len(svcTOML("s2", 3, 80, "fd00:b::1", "fd00:b::2", "fd00:b::3"))) {
+				t.Errorf("the reload parsed %d bytes of included files, want the changed file's", want)
+			}
 			for i := range 5 {
 				same := &f1.Services[i].Backends[0] == &f2.Services[i].Backends[0]
 				if same != (i != 2) {

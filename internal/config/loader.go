@@ -146,7 +146,9 @@ func (l *Loader) loadIncluded(paths []string, main *Config, mainSum [32]byte) ([
 			return nil, Errors{{File: p, Msg: fmt.Sprintf("the included files up to this one hold %d bytes; together they may hold at most %d (256 MiB)", total, MaxIncludeBytes)}}
 		}
 		if old := l.files[p]; old != nil && old.trusted && old.stat == st && old.context == mainSum {
-			out[i] = old
+			kept := *old
+			kept.parsed = 0
+			out[i] = &kept
 			continue
 		}
 		todo = append(todo, i)
