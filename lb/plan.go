@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/aird-net/aird/bpf"
 )
@@ -57,8 +58,9 @@ func (p *Programmer) plan(ch Change, tx *txn) (*plan, error) {
 		return nil, err
 	}
 	builds := map[digest]*build{}
-	for _, u := range ch.Upsert {
-		sp, err := p.planService(u, sizing, builds)
+	sets := p.memberSets(ch.Upsert, sizing)
+	for i, u := range ch.Upsert {
+		sp, err := p.planService(u, &sets[i], builds)
 		if err != nil {
 			return nil, err
 		}
@@ -189,34 +191,71 @@ func (p *Programmer) takeIDs(ch Change, tx *txn) error {
 	return nil
 }
 
+// members is a service's backends as table members, as configured and as
+// usable now, each in canonical order, with the table size and digests.
+type members struct {
+	backends  []netip.Addr
+	conf, eff []member
+	size      uint32
+	confKey   digest // of conf: what the configuration asks for
+	effKey    digest // of eff: the table to install
+}
+
+// memberSets works out the members of every upserted service, on every
+// CPU: at a start, a million backends (the backend ids are taken and are
+// only read here).
+func (p *Programmer) memberSets(ups []Upsert, sizing Sizing) []members {
+	out := make([]members, len(ups))
+	workers := min(max(p.workers, 1), 1+len(ups)/64)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(ups); i += workers {
+				out[i] = p.members(&ups[i], sizing)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (p *Programmer) members(u *Upsert, sizing Sizing) members {
+	s := u.Service
+	m := members{backends: make([]netip.Addr, len(s.Backends)), conf: make([]member, len(s.Backends)), eff: make([]member, len(s.Backends))}
+	for i, b := range s.Backends {
+		a := b.Address.Unmap()
+		id, _ := p.ids.Backend(a)
+		m.backends[i] = a
+		m.conf[i] = member{addr: a, id: id, weight: b.Weight}
+		m.eff[i] = m.conf[i]
+		if !u.Usable[i] {
+			m.eff[i].weight = 0
+		}
+	}
+	sortMembers(m.conf)
+	sortMembers(m.eff)
+	m.size = sizing.Size(len(s.Backends))
+	m.confKey = digestOf(m.size, m.conf)
+	m.effKey = digestOf(m.size, m.eff)
+	return m
+}
+
 // planService works out what service u becomes: its table is kept (held,
 // or unchanged), shared with another service's, or built.
-func (p *Programmer) planService(u Upsert, sizing Sizing, builds map[digest]*build) (*svcPlan, error) {
+func (p *Programmer) planService(u Upsert, m *members, builds map[digest]*build) (*svcPlan, error) {
 	s := u.Service
 	k := s.Key()
 	vid, _ := p.ids.VIP(k)
 	old := p.svcs[k]
-	ps := &progService{key: k, vid: vid, allow: slices.Clone(s.AllowSources), backends: make([]netip.Addr, len(s.Backends))}
+	ps := &progService{key: k, vid: vid, allow: slices.Clone(s.AllowSources), backends: m.backends}
 	if len(s.AllowSources) > 0 {
 		ps.flags |= bpf.DatapathVipFlagsVIP_F_ALLOWLIST
 	}
-	conf := make([]member, len(s.Backends))
-	eff := make([]member, len(s.Backends))
-	for i, b := range s.Backends {
-		a := b.Address.Unmap()
-		id, _ := p.ids.Backend(a)
-		ps.backends[i] = a
-		conf[i] = member{addr: a, id: id, weight: b.Weight}
-		eff[i] = conf[i]
-		if !u.Usable[i] {
-			eff[i].weight = 0
-		}
-	}
-	sortMembers(conf)
-	sortMembers(eff)
-	size := sizing.Size(len(s.Backends))
-	ps.config = digestOf(size, conf)
-	key := digestOf(size, eff)
+	eff, size := m.eff, m.size
+	ps.config = m.confKey
+	key := m.effKey
 	sp := &svcPlan{old: old, ps: ps, fresh: old == nil}
 	switch {
 	case old != nil && old.table != nil && u.Pending && old.config == ps.config:
@@ -229,8 +268,8 @@ func (p *Programmer) planService(u Upsert, sizing Sizing, builds map[digest]*bui
 		b := builds[key]
 		if b == nil {
 			b = &build{key: key, size: size, members: eff}
-			for _, m := range eff {
-				if m.weight > 0 {
+			for _, mb := range eff {
+				if mb.weight > 0 {
 					b.usable++
 				}
 			}
