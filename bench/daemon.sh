@@ -5,9 +5,13 @@
 # (2,000): time and CPU from exec to READY=1 cold and after a restart that
 # adopts the pins, RSS, locked memory of every map and Maglev table, and a
 # reload of one service and of one weight in every service, what a
-# /metrics scrape allocates in aird, and `airctl lb services`. COUNT runs
+# /metrics scrape allocates in aird, and `airctl lb services`; then the
+# same services split into 100 files included from services.d (split-*):
+# READY cold and on a restart, a reload that changes one service (one file
+# rewritten; twice: right after the start, and again). COUNT runs
 # (default 3), each printed; the figures vary with other load on the
-# machine (wall time more than CPU time).
+# machine (wall time more than CPU time). AIRD_BENCH_LAYOUT=single|split
+# runs one layout; AIRD_BENCH_PROFILE=DIR has each aird write a CPU profile.
 #
 # Usage: bench/daemon.sh [count]
 set -euo pipefail

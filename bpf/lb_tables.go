@@ -256,13 +256,14 @@ func (l *LB) DeleteTables(vids ...uint32) error {
 // InstalledTables returns the map id of every installed table by vip id.
 func (l *LB) InstalledTables() (map[uint32]ebpf.MapID, error) {
 	out := map[uint32]ebpf.MapID{}
-	var k uint32
-	var id ebpf.MapID
-	it := l.m.Maglev.Iterate()
-	for it.Next(&k, &id) {
-		out[k] = id
-	}
-	if err := it.Err(); err != nil {
+	// Batch lookups: iterating visits every slot of the outer array
+	// (lb.max-vips) with two syscalls each, empty ones included.
+	err := ReadArray(l.m.Maglev, func(k uint32, id *ebpf.MapID) {
+		if *id != 0 {
+			out[k] = *id
+		}
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read maglev: %w", err)
 	}
 	return out, nil
