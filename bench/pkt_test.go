@@ -159,18 +159,16 @@ func (pb *packetBench) harnessFor(b *testing.B, name string, target *ebpf.Progra
 	return objs.RestoreXdp
 }
 
-func (pb *packetBench) run(b *testing.B, c packetCase, steady bool) {
+// setUp prepares conntrack for case c of pkt's flow: full, or empty and,
+// for an established flow, holding it.
+func (pb *packetBench) setUp(b *testing.B, c packetCase, pkt []byte) {
 	e := pb.e
-	newFlow, ctFull := c.newFlow, c.ctFull
-	inserting := newFlow && !c.syn
-	pkt := template(b, c.syn)
-	setFlow(pkt, 0, 0)
-	if ctFull {
+	if c.ctFull {
 		fillConntrack(b, e)
 	} else {
 		e.resetCT(b)
 	}
-	if !newFlow {
+	if !c.newFlow {
 		// The flow's first ACK inserts it (new), the second makes it
 		// established.
 		inNetns(b, e.ns, func() {
@@ -178,6 +176,36 @@ func (pb *packetBench) run(b *testing.B, c packetCase, steady bool) {
 			runOnce(b, e.prog, pkt, e.ifindex, xdpTx)
 		})
 	}
+}
+
+// prepare is setUp plus the steady-state harness in front of aird.
+func (pb *packetBench) prepare(b *testing.B, c packetCase, pkt []byte) abTarget {
+	pb.setUp(b, c, pkt)
+	return abTarget{
+		aird:        pb.harnessFor(b, "aird", pb.e.prog, pkt, true, c.newFlow),
+		evictBefore: lbStat(b, pb.e, bpf.DatapathLbStatLB_STAT_CT_EVICT),
+	}
+}
+
+// checkEvicted fails unless, with conntrack full, every one of inserts
+// new flows evicted one (the ct_evict counter grew by as much since
+// before).
+func (pb *packetBench) checkEvicted(b *testing.B, c packetCase, before, inserts uint64) {
+	if !c.ctFull {
+		return
+	}
+	if ev := lbStat(b, pb.e, bpf.DatapathLbStatLB_STAT_CT_EVICT) - before; ev < inserts {
+		b.Fatalf("conntrack full: %d inserts evicted only %d flows", inserts, ev)
+	}
+}
+
+func (pb *packetBench) run(b *testing.B, c packetCase, steady bool) {
+	e := pb.e
+	newFlow, ctFull := c.newFlow, c.ctFull
+	inserting := newFlow && !c.syn
+	pkt := template(b, c.syn)
+	setFlow(pkt, 0, 0)
+	pb.setUp(b, c, pkt)
 	evictBefore := lbStat(b, e, bpf.DatapathLbStatLB_STAT_CT_EVICT)
 	var inserts uint64
 	r := map[string]samples{}
@@ -223,28 +251,31 @@ func (pb *packetBench) run(b *testing.B, c packetCase, steady bool) {
 			r["mac"] = append(r["mac"], float64(runRepeat(b, hMac, plain, nil, e.ifindex, steadyRepeat)))
 			r["ip6ip6"] = append(r["ip6ip6"], float64(runRepeat(b, hEnc, plain, out, e.ifindex, steadyRepeat)))
 			pb.checkOut(b, "floor", plain, out, floorBackend)
-			in, last := pkt, pkt
-			if newFlow {
-				// restore_xdp counts the source up before every
-				// repetition: this round's flows are base+1 .. base+N.
-				base := uint32(i)*steadyRepeat + 1
-				in, last = bytes.Clone(pkt), bytes.Clone(pkt)
-				binary.BigEndian.PutUint32(in[offSrcLow:], base)
-				binary.BigEndian.PutUint32(last[offSrcLow:], base+steadyRepeat)
-			}
 			if inserting {
 				inserts += steadyRepeat
 			}
-			r["aird"] = append(r["aird"], float64(runRepeat(b, hAird, in, out, e.ifindex, steadyRepeat)))
-			pb.checkOut(b, "aird", last, out, pb.backendOf(last))
+			r["aird"] = append(r["aird"], pb.steadyRound(b, hAird, pkt, out, i, newFlow))
 		}
 	})
-	if ctFull {
-		if ev := lbStat(b, e, bpf.DatapathLbStatLB_STAT_CT_EVICT) - evictBefore; ev < inserts {
-			b.Fatalf("conntrack full: %d inserts evicted only %d flows", inserts, ev)
-		}
-	}
+	pb.checkEvicted(b, c, evictBefore, inserts)
 	pb.report(b, r, steady)
+}
+
+// steadyRound is round i of a steady-state run of hAird (restore_xdp in
+// front of aird) on pkt: the kernel's ns per repetition, the last
+// output checked. For new flows restore_xdp counts the source up before
+// every repetition: round i's flows are i*steadyRepeat+1 .. +steadyRepeat.
+func (pb *packetBench) steadyRound(b *testing.B, hAird *ebpf.Program, pkt, out []byte, i int, newFlow bool) float64 {
+	in, last := pkt, pkt
+	if newFlow {
+		base := uint32(i)*steadyRepeat + 1
+		in, last = bytes.Clone(pkt), bytes.Clone(pkt)
+		binary.BigEndian.PutUint32(in[offSrcLow:], base)
+		binary.BigEndian.PutUint32(last[offSrcLow:], base+steadyRepeat)
+	}
+	d := float64(runRepeat(b, hAird, in, out, pb.e.ifindex, steadyRepeat))
+	pb.checkOut(b, "aird", last, out, pb.backendOf(last))
+	return d
 }
 
 // report publishes trimmed means and the ratios to both floors; in the

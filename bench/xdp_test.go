@@ -118,6 +118,9 @@ type envOptions struct {
 	// is listed as what a node's uplink is, a NIC whose RSS keeps a flow
 	// on one CPU (UPLINK_F_FLOW_AFFINE).
 	anyCPU bool
+	// object loads this BPF object instead of the tree's (or
+	// AIRD_BENCH_OBJECT's).
+	object string
 }
 
 // newEnvWith is newEnvIn with the datapath changed by o.
@@ -127,7 +130,11 @@ func newEnvWith(b testing.TB, ns string, ifindex int, nVIPs int, o envOptions, p
 	size := ctSize(b)
 	var spec *ebpf.CollectionSpec
 	var err error
-	if path := os.Getenv(envObject); path != "" {
+	path := os.Getenv(envObject)
+	if o.object != "" {
+		path = o.object
+	}
+	if path != "" {
 		spec, err = ebpf.LoadCollectionSpec(path)
 		if err == nil {
 			err = bpf.Configure(spec, bpf.Config{ConntrackSize: size})

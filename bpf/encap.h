@@ -73,12 +73,9 @@ struct outer {
 	__u32 v4;       /* IPv4-in-IPv4 */
 };
 
-/*
- * encap_outer picks the outer header for f->be and prepares the FIB query
- * for it; returns 0 or a drop reason.
- */
+/* encap_outer picks the outer header for f->be; returns 0 or a drop reason. */
 static __always_inline int encap_outer(const struct packet *pkt, const struct fwd *f, const struct pipeline_settings *st,
-				       struct outer *o, struct bpf_fib_lookup *fib)
+				       struct outer *o)
 {
 	__be32 hbits = (__be32)(f->hash >> 32);
 
@@ -92,55 +89,77 @@ static __always_inline int encap_outer(const struct packet *pkt, const struct fw
 			return DROP_NO_SOURCE;
 		o->src4 = (st->src4 & ~st->src4_mask) | (hbits & st->src4_mask);
 		__builtin_memcpy(&o->dst4, &f->be.addr[12], 4);
-		fib->family = AF_INET_;
-		fib->ipv4_src = o->src4;
-		fib->ipv4_dst = o->dst4;
 		return 0;
 	}
 	if (!(st->flags & SETTINGS_F_SRC6))
 		return DROP_NO_SOURCE;
 	__builtin_memcpy(o->src6, st->src6, 16);
 	o->src6[3] = (o->src6[3] & ~st->src6_mask) | (hbits & st->src6_mask);
-	fib->family = AF_INET6_;
-	__builtin_memcpy(fib->ipv6_src, o->src6, 16);
-	__builtin_memcpy(fib->ipv6_dst, f->be.addr, 16);
 	return 0;
 }
 
 /*
- * nexthop_resolve finds the next hop of backend_id: from the per-CPU cache,
- * else from the FIB (and caches a success). Returns the BPF_FIB_LKUP_RET_*
- * code; *mtu is the route MTU on success and on FRAG_NEEDED.
+ * nexthop_lookup asks the FIB for the next hop of o's outer packet to f's
+ * backend, from the ingress interface's point of view, and on success
+ * writes the answer into hop with its expiry. Returns the
+ * BPF_FIB_LKUP_RET_* code; *mtu is the route MTU on success and on
+ * FRAG_NEEDED. Only on a cache miss: the query is built here, not for
+ * every packet.
  */
-static __always_inline int nexthop_resolve(struct xdp_md *ctx, __u32 backend_id, struct bpf_fib_lookup *fib,
-					   __u32 outer_len, const struct pipeline_settings *st, struct nexthop *hop,
-					   __u32 *mtu)
+static __always_inline int nexthop_lookup(struct xdp_md *ctx, const struct fwd *f, const struct outer *o,
+					  const struct pipeline_settings *st, __u64 now, struct nexthop *hop, __u32 *mtu)
+{
+	struct bpf_fib_lookup fib = {};
+	int rc;
+
+	if (o->v4) {
+		fib.family = AF_INET_;
+		fib.ipv4_src = o->src4;
+		fib.ipv4_dst = o->dst4;
+	} else {
+		fib.family = AF_INET6_;
+		__builtin_memcpy(fib.ipv6_src, o->src6, 16);
+		__builtin_memcpy(fib.ipv6_dst, f->be.addr, 16);
+	}
+	fib.tot_len = o->len;
+	fib.ifindex = ctx->ingress_ifindex;
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	/* On success as on FRAG_NEEDED the FIB reports the route MTU. */
+	*mtu = fib.mtu_result;
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		hop->ifindex = fib.ifindex;
+		hop->mtu = *mtu;
+		__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(hop->smac, fib.smac, ETH_ALEN);
+		hop->expires = now + (st->nexthop_ttl ?: NEXTHOP_TTL_DEFAULT);
+	}
+	return rc;
+}
+
+/*
+ * nexthop_resolve returns the next hop of f's backend and sets *rc to a
+ * BPF_FIB_LKUP_RET_* code: the per-CPU cache entry while it is fresh (no
+ * copy), else what the FIB says (a success is cached; scratch holds it
+ * when there is no cache entry). *mtu is the route MTU on success and on
+ * FRAG_NEEDED. The next hop is meaningful for SUCCESS only.
+ */
+static __always_inline const struct nexthop *nexthop_resolve(struct xdp_md *ctx, const struct fwd *f,
+							     const struct outer *o, const struct pipeline_settings *st,
+							     struct nexthop *scratch, int *rc, __u32 *mtu)
 {
 	__u64 now = bpf_jiffies64();
 	struct nexthop *nh;
-	int rc;
 
-	nh = bpf_map_lookup_elem(&nexthops, &backend_id);
+	nh = bpf_map_lookup_elem(&nexthops, &f->backend_id);
 	if (nh && now < nh->expires) {
-		*hop = *nh;
-		*mtu = hop->mtu;
-		return outer_len > hop->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
+		*mtu = nh->mtu;
+		*rc = o->len > nh->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;
+		return nh;
 	}
-	fib->tot_len = outer_len;
-	fib->ifindex = ctx->ingress_ifindex;
-	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
-	/* On success as on FRAG_NEEDED the FIB reports the route MTU. */
-	*mtu = fib->mtu_result;
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		hop->ifindex = fib->ifindex;
-		hop->mtu = *mtu;
-		__builtin_memcpy(hop->dmac, fib->dmac, ETH_ALEN);
-		__builtin_memcpy(hop->smac, fib->smac, ETH_ALEN);
-		hop->expires = now + (st->nexthop_ttl ?: NEXTHOP_TTL_DEFAULT);
-		if (nh)
-			*nh = *hop;
-	}
-	return rc;
+	if (!nh)
+		nh = scratch;
+	*rc = nexthop_lookup(ctx, f, o, st, now, nh, mtu);
+	return nh;
 }
 
 /*
@@ -166,10 +185,10 @@ static __always_inline int encap_too_big(struct xdp_md *ctx, struct packet *pkt,
 
 /*
  * inner_forward_hop decrements the inner hop limit / TTL (the tunnel entry
- * forwards the packet), and reads its traffic class and the received MAC
- * addresses; returns 0 or a drop reason.
+ * forwards the packet), and reads its traffic class and, with keep_macs,
+ * the received MAC addresses into macs; returns 0 or a drop reason.
  */
-static __always_inline int inner_forward_hop(const struct packet *pkt, __u8 *tc, __u8 *macs)
+static __always_inline int inner_forward_hop(const struct packet *pkt, __u8 *tc, __u8 *macs, int keep_macs)
 {
 	void *data = pkt->data;
 	void *data_end = pkt->data_end;
@@ -177,7 +196,8 @@ static __always_inline int inner_forward_hop(const struct packet *pkt, __u8 *tc,
 
 	if ((void *)(eth + 1) > data_end)
 		return DROP_MALFORMED;
-	__builtin_memcpy(macs, eth->h_dest, 2 * ETH_ALEN);
+	if (keep_macs)
+		__builtin_memcpy(macs, eth->h_dest, 2 * ETH_ALEN);
 	if (pkt->family == FAMILY_IPV6) {
 		struct ipv6_hdr *ip6 = data + ETH_HLEN;
 
@@ -289,18 +309,18 @@ static __always_inline int encap_emit(struct xdp_md *ctx, int rc, const struct n
 static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, const struct fwd *f,
 				      const struct pipeline_settings *st)
 {
-	struct bpf_fib_lookup fib = {};
-	struct nexthop hop = {};
-	struct outer o = {};
+	const struct nexthop *hop;
+	struct nexthop scratch;
+	struct outer o;
 	__u8 macs[2 * ETH_ALEN];
 	__u32 mtu = 0;
 	__u8 tc = 0;
 	int rc, err;
 
-	err = encap_outer(pkt, f, st, &o, &fib);
+	err = encap_outer(pkt, f, st, &o);
 	if (err)
 		return drop_packet(err);
-	rc = nexthop_resolve(ctx, f->backend_id, &fib, o.len, st, &hop, &mtu);
+	hop = nexthop_resolve(ctx, f, &o, st, &scratch, &rc, &mtu);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && o.len > st->mtu)) {
 		if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && st->mtu < mtu))
 			mtu = st->mtu;
@@ -308,12 +328,12 @@ static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, co
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return drop_packet(DROP_FIB);
-	err = inner_forward_hop(pkt, &tc, macs);
+	err = inner_forward_hop(pkt, &tc, macs, rc == BPF_FIB_LKUP_RET_NO_NEIGH);
 	if (!err)
 		err = encap_push(ctx, pkt, f, &o, tc);
 	if (err)
 		return drop_packet(err);
-	return encap_emit(ctx, rc, &hop, macs);
+	return encap_emit(ctx, rc, hop, macs);
 }
 
 

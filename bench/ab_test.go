@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"os"
+
+	"github.com/cilium/ebpf"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// envAB lists the BPF objects BenchmarkPacketAB compares with this tree's
+// datapath: comma-separated paths, for example an older commit's
+// bpf/datapath_bpfel.o (git show REV:bpf/datapath_bpfel.o > old.o).
+const envAB = "AIRD_BENCH_AB"
+
+// BenchmarkPacketAB: BenchmarkPacket's steady-state cases (established
+// flow; a new flow's first ACK with conntrack full; the uplink one-cpu)
+// for this tree's datapath and for every object of AIRD_BENCH_AB, each
+// loaded and programmed the same way (lb.Manager, 100 backends), run
+// round by round alternately in one process, so that what the shared
+// machine's load does to one does it to all. The output of every round
+// is checked as in BenchmarkPacket; the harness's cost (null_xdp behind
+// restore_xdp) is measured in the same rounds and subtracted. Reported
+// per object (its file name): ns/pkt and x-this (its ns over this
+// tree's), trimmed means.
+func BenchmarkPacketAB(b *testing.B) {
+	var objects []string
+	for _, p := range strings.Split(os.Getenv(envAB), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			objects = append(objects, p)
+		}
+	}
+	if len(objects) == 0 {
+		b.Skipf("SKIP: %s names no object to compare with", envAB)
+	}
+	for _, c := range []packetCase{
+		{name: "established"},
+		{name: "new-flow-ct-full", newFlow: true, ctFull: true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ns, ifindex := newBenchNS(b)
+			names := []string{"this"}
+			pbs := []*packetBench{newPacketBench(b, newEnvWith(b, ns, ifindex, 1, envOptions{}))}
+			for _, o := range objects {
+				names = append(names, filepath.Base(o))
+				pbs = append(pbs, newPacketBench(b, newEnvWith(b, ns, ifindex, 1, envOptions{object: o})))
+			}
+			abRun(b, c, names, pbs)
+		})
+	}
+}
+
+func abRun(b *testing.B, c packetCase, names []string, pbs []*packetBench) {
+	pkt := template(b, c.syn)
+	setFlow(pkt, 0, 0)
+	hs := make([]abTarget, len(pbs))
+	for k, pb := range pbs {
+		hs[k] = pb.prepare(b, c, pkt)
+	}
+	plain := template(b, false)
+	hNull := pbs[0].harnessFor(b, "null", pbs[0].e.floor.NullXdp, plain, false, c.newFlow)
+	r := map[string]samples{}
+	out := make([]byte, len(pkt)+256)
+	inNetns(b, pbs[0].e.ns, func() {
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			r["null"] = append(r["null"], float64(runRepeat(b, hNull, plain, nil, pbs[0].e.ifindex, steadyRepeat)))
+			for k, pb := range pbs {
+				r[names[k]] = append(r[names[k]], pb.steadyRound(b, hs[k].aird, pkt, out, i, c.newFlow))
+			}
+		}
+	})
+	for k, pb := range pbs {
+		pb.checkEvicted(b, c, hs[k].evictBefore, uint64(b.N)*steadyRepeat)
+	}
+	_, null := r["null"].stats()
+	_, this := r["this"].stats()
+	for _, n := range names {
+		_, m := r[n].stats()
+		b.ReportMetric(m-null, n+"-ns/pkt")
+		b.ReportMetric((m-null)/(this-null), n+"-x-this")
+	}
+	b.ReportMetric(null, "harness-ns")
+	b.ReportMetric(0, "ns/op")
+}
+
+// abTarget is one object's harness and its eviction count before the run.
+type abTarget struct {
+	aird        *ebpf.Program
+	evictBefore uint64
+}
