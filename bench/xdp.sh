@@ -6,8 +6,10 @@
 #    in the same run - MAC swap and a minimal IPv6-in-IPv6 encapsulation -
 #    single-shot (repeat 1) and steady state (repeat 1,000 through a
 #    restore harness, its fixed cost subtracted), for an established flow
-#    and a new flow with conntrack empty and full. Output bytes of every
-#    measured run are checked.
+#    and a new flow with conntrack empty and full, the uplink listed as a
+#    NIC (one-cpu), and a new flow's SYN and first ACK with it listed as a
+#    veth (any-cpu: the cross-CPU conntrack steps run). Output bytes of
+#    every measured run are checked.
 # 2. The single-shot set per VIP count (1 to 10,000 VIPs): an established
 #    flow, a new flow's SYN (the Maglev table decides, nothing is written)
 #    and its handshake ACK (conntrack insert), spread over all VIPs, a first
