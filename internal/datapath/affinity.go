@@ -39,7 +39,9 @@ func linkFlowAffinity(l netlink.Link) (affinity, from string) {
 // SetFlowAffinity sets the flow affinity of uplinks by name: "one-cpu" or
 // "any-cpu" override what the link's kind implies; a name absent or
 // "auto" takes that. Names that are not uplinks (yet) are kept for when
-// they are. The uplinks map is rewritten at once.
+// they are. The uplinks map is rewritten at once - unless this process
+// has attached no uplink yet (a start: SetUplinks writes it), so that a
+// restart does not empty the map it adopted until the uplinks are back.
 func (d *Datapath) SetFlowAffinity(byName map[string]string) error {
 	for name, a := range byName {
 		switch a {
@@ -54,6 +56,9 @@ func (d *Datapath) SetFlowAffinity(byName map[string]string) error {
 		return fmt.Errorf("set flow affinity: datapath is closed")
 	}
 	d.affinity = maps.Clone(byName)
+	if len(d.uplinks) == 0 {
+		return nil
+	}
 	if err := d.writeUplinks(); err != nil {
 		return fmt.Errorf("set flow affinity: %w", err)
 	}

@@ -36,6 +36,22 @@ func TestLinkFlowAffinity(t *testing.T) {
 func TestFlowAffinity(t *testing.T) {
 	e := newEnv(t)
 	d := e.open(t, ModeAuto)
+	// A start sets the affinity before it attaches: an entry the map
+	// already holds (adopted from the previous process) stays until then.
+	const adopted = 4242
+	if err := d.objs.Pipeline.Uplinks.Put(uint32(adopted), uint32(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetFlowAffinity(map[string]string{e.devA: FlowAffinityOneCPU}); err != nil {
+		t.Fatalf("SetFlowAffinity before SetUplinks: %v", err)
+	}
+	var flags uint32
+	if err := d.objs.Pipeline.Uplinks.Lookup(uint32(adopted), &flags); err != nil {
+		t.Fatalf("SetFlowAffinity before any uplink emptied the uplinks map: %v", err)
+	}
+	if err := d.SetFlowAffinity(nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.setUplinks(t, d, e.devA); err != nil {
 		t.Fatalf("SetUplinks: %v", err)
 	}
