@@ -9,8 +9,9 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Loader loads a configuration again and again (the daemon's start and
@@ -214,8 +215,8 @@ func (l *Loader) readIncluded(path string, old *included, main *Config, mainSum 
 
 // statFile returns what identifies the version of a file.
 func statFile(path string) (fileStat, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
 		return fileStat{}, fmt.Errorf("read config: %w", &os.PathError{Op: "stat", Path: path, Err: err})
 	}
 	return fileStat{dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
