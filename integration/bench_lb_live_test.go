@@ -40,6 +40,10 @@ import (
 // node's NAPI runs threaded on the first CPU, the generator on the second;
 // the first CPU's time per packet delivered (schedstat of the NAPI
 // threads) is the figure that survives noise, pps the one users know.
+// Since every packet of the LB's uplink is processed on that one CPU, as
+// on a NIC whose RSS keeps a flow on one queue, the aird nodes configure
+// it flow-affinity = "one-cpu"; aird-1-anycpu (1 VIP) leaves it to the
+// link kind, a veth's "any-cpu", and pays the cross-CPU conntrack steps.
 func TestBenchLBLive(t *testing.T) {
 	if os.Getenv("AIRD_BENCH") == "" {
 		t.Skip("benchmark: set AIRD_BENCH=1 (bench/lb-live.sh)")
@@ -56,7 +60,7 @@ func TestBenchLBLive(t *testing.T) {
 	gen := testutil.NewNetns(t, "airdG-")
 	cpu0, cpu1 := firstTwoCPUs(t)
 	var chains []*lbChain
-	for i, name := range []string{"floor", "floor-encap", "nft", "aird-1", "aird-1k", "aird-10k"} {
+	for i, name := range []string{"floor", "floor-encap", "nft", "aird-1", "aird-1k", "aird-10k", "aird-1-anycpu"} {
 		chains = append(chains, newLBChain(t, gen, name, i+1, cpu0))
 	}
 	const burst = 2_000_000
@@ -210,9 +214,9 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 		}
 		testutil.NetnsExec(t, lbNS, "nft", "-f", rules)
 	default:
-		vips := map[string]int{"aird-1": 1, "aird-1k": 1000, "aird-10k": 10000}[name]
+		vips := map[string]int{"aird-1": 1, "aird-1k": 1000, "aird-10k": 10000, "aird-1-anycpu": 1}[name]
 		c.lb = lb
-		lb.writeConfig(lbBenchConfig(lb, lbAddr, vips, be1, be2))
+		lb.writeConfig(lbBenchConfig(lb, lbAddr, vips, be1, be2, name != "aird-1-anycpu"))
 		began := time.Now()
 		lb.launch("nsenter", "--net=/run/netns/"+lb.ns, lb.aird, "--config", lb.cfgPath)
 		lb.notify.waitFor(t, "READY=1", 5*time.Minute)
@@ -229,8 +233,9 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 }
 
 // lbBenchConfig is an LB node with vips UDP services on port 9 (the first
-// one the generator's), each over the two backends, without health checks.
-func lbBenchConfig(n *node, underlay string, vips int, be1, be2 string) string {
+// one the generator's), each over the two backends, without health checks;
+// oneCPU configures its uplink "u" flow-affinity = "one-cpu".
+func lbBenchConfig(n *node, underlay string, vips int, be1, be2 string, oneCPU bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `[node]
 name = "lb"
@@ -246,6 +251,9 @@ name = "services"
 kind = "service"
 prefixes = ["fd00:300::/112"]
 `, underlay, n.pinPath, n.socket)
+	if oneCPU {
+		b.WriteString("[[datapath.uplink]]\nname = \"u\"\nflow-affinity = \"one-cpu\"\n")
+	}
 	for v := 1; v <= vips; v++ {
 		fmt.Fprintf(&b, "[[services]]\nname = \"s%d\"\nvip = \"fd00:300::%x\"\nport = 9\nprotocol = \"udp\"\nbackends = [{ address = %q }, { address = %q }]\nhealth-check = { type = \"none\" }\n",
 			v, v, be1, be2)
