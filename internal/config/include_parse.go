@@ -36,7 +36,7 @@ func newUnit(file string, svcs []Service) *unit {
 		}
 	}
 	slices.SortFunc(all, func(a, b netip.Addr) int { return a.Compare(b) })
-	u.backends = slices.Compact(all)
+	u.backends = slices.Clone(slices.Compact(all)) // not the capacity of every backend: the Loader keeps it
 	return u
 }
 
