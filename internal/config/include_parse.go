@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -44,16 +43,9 @@ func newUnit(file string, svcs []Service) *unit {
 // file's configuration (its pools, node and lb sections), with the same
 // limits, passes and error reporting as Parse.
 func parseIncluded(name string, data []byte, main *Config) (*unit, error) {
-	if len(data) > MaxFileSize {
-		return nil, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
-	}
-	data = stripBOM(data)
-	if e := checkShape(name, data); e != nil {
-		return nil, Errors{e}
-	}
-	raw, err := decodeTOML(data)
+	data, raw, err := parseBounded(name, data)
 	if err != nil {
-		return nil, Errors{syntaxError(name, data, err)}
+		return nil, err
 	}
 	if svcs := buildIncluded(&reporter{file: name, fast: true, raw: raw}, raw, main); svcs != nil {
 		return newUnit(name, svcs), nil

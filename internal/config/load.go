@@ -43,16 +43,9 @@ func asErrors(err error, es *Errors) bool { return errors.As(err, es) }
 // beyond the limits of a file (MaxFileSize, MaxDepth, MaxKeyLen, MaxItems)
 // is rejected before it is parsed.
 func Parse(name string, data []byte) (*Config, error) {
-	if len(data) > MaxFileSize {
-		return nil, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
-	}
-	data = stripBOM(data)
-	if e := checkShape(name, data); e != nil {
-		return nil, Errors{e}
-	}
-	raw, err := decodeTOML(data)
+	data, raw, err := parseBounded(name, data)
 	if err != nil {
-		return nil, Errors{syntaxError(name, data, err)}
+		return nil, err
 	}
 	// A valid file is decoded once, without the position index: building
 	// it costs as much as the rest of aird's work on a file of a million
@@ -102,6 +95,24 @@ func stripBOM(data []byte) []byte {
 			return data
 		}
 	}
+}
+
+// parseBounded checks data against the limits of a file (MaxFileSize, and
+// the shape limits checkShape applies) and runs the TOML parser on it,
+// returning data without its byte-order mark and the parser's tree.
+func parseBounded(name string, data []byte) ([]byte, map[string]any, error) {
+	if len(data) > MaxFileSize {
+		return nil, nil, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
+	}
+	data = stripBOM(data)
+	if e := checkShape(name, data); e != nil {
+		return nil, nil, Errors{e}
+	}
+	raw, err := decodeTOML(data)
+	if err != nil {
+		return nil, nil, Errors{syntaxError(name, data, err)}
+	}
+	return data, raw, nil
 }
 
 // decodeTOML runs the TOML parser. It has internal consistency checks that
