@@ -24,6 +24,10 @@ import (
 type Loader struct {
 	mu    sync.Mutex
 	files map[string]*included // by path, as the patterns expand
+	// index is what the checks across files found in the last load,
+	// under a main file of content indexMain (nil: none to go by).
+	index     *crossIndex
+	indexMain [32]byte
 	// trustAge replaces statTrustAge when set (tests).
 	trustAge time.Duration
 }
@@ -73,7 +77,7 @@ func (l *Loader) Load(path string) (*File, error) {
 	mainSum := sha256.Sum256(data)
 	f := &File{Path: path, Digest: hex.EncodeToString(mainSum[:]), Config: cfg, Parsed: int64(len(data))}
 	if len(cfg.Include) == 0 {
-		l.files = nil
+		l.files, l.index = nil, nil
 		return f, nil
 	}
 	paths, err := includedFiles(path, cfg.Include)
@@ -90,8 +94,8 @@ func (l *Loader) Load(path string) (*File, error) {
 		units = append(units, inc.unit)
 		f.Parsed += inc.parsed
 	}
-	if errs := crossCheck(cfg, units); errs != nil {
-		return nil, locateAll(errs)
+	if err := l.crossCheck(cfg, mainSum, units); err != nil {
+		return nil, err
 	}
 	f.merge(units, files)
 	l.files = make(map[string]*included, len(paths))
@@ -99,6 +103,23 @@ func (l *Loader) Load(path string) (*File, error) {
 		l.files[p] = files[i]
 	}
 	return f, nil
+}
+
+// crossCheck checks the files' services against each other: against the
+// index of the last load when the main file is unchanged (only the changed
+// files' services are looked at), else, or when the changed files hold
+// anything another file holds, by crossCheck over all files, which decides
+// and words the errors. A load that fails leaves no index.
+func (l *Loader) crossCheck(cfg *Config, mainSum [32]byte, units []*unit) error {
+	if l.index != nil && l.indexMain == mainSum && l.index.update(cfg, units) {
+		return nil
+	}
+	l.index = nil
+	if errs := crossCheck(cfg, units); errs != nil {
+		return locateAll(errs)
+	}
+	l.index, l.indexMain = newCrossIndex(cfg, units), mainSum
+	return nil
 }
 
 // merge puts every file's services into f, the main file's first, and sets
