@@ -339,6 +339,11 @@ func TestProgrammerSlotsPerBackend(t *testing.T) {
 	if n, want := len(kernelTable(t, maps, vid())), z.Size(40); n != int(want) || n < 40*200 {
 		t.Fatalf("40 backends at 200 slots each: a table of %d slots, want %d", n, want)
 	}
+	// The documented upper limit: 10,000 slots per backend meets the cap.
+	mustProgram(t, p, Change{Upsert: allUsable(big), Full: true, TableSize: 65537, SlotsPerBackend: MaxSlotsPerBackend})
+	if n := len(kernelTable(t, maps, vid())); n != 65537 {
+		t.Fatalf("40 backends at %d slots each: a table of %d slots, want the cap 65537", MaxSlotsPerBackend, n)
+	}
 	mustProgram(t, p, Change{Upsert: allUsable(big), Full: true, TableSize: 65537})
 	if n := len(kernelTable(t, maps, vid())); n != int(TableSize(40, 65537)) {
 		t.Fatalf("40 backends at the default: a table of %d slots, want %d", n, TableSize(40, 65537))
