@@ -516,11 +516,16 @@ func benchCPUProfileNamed(t *testing.T, name string) (stop func()) {
 // benchTrace records an execution trace (go tool trace) into
 // AIRD_BENCH_TRACE, if set, until the returned function is called.
 func benchTrace(t *testing.T, n, run int) (stop func()) {
+	return benchTraceNamed(t, fmt.Sprintf("aird-n%d-run%d", n, run))
+}
+
+// benchTraceNamed is benchTrace into a file named name.
+func benchTraceNamed(t *testing.T, name string) (stop func()) {
 	dir := os.Getenv("AIRD_BENCH_TRACE")
 	if dir == "" {
 		return func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("aird-n%d-run%d.trace", n, run)))
+	f, err := os.Create(filepath.Join(dir, name+".trace"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,11 +537,19 @@ func benchTrace(t *testing.T, n, run int) (stop func()) {
 
 // benchHeapProfile writes a heap profile to AIRD_BENCH_HEAPPROFILE, if set.
 func benchHeapProfile(t *testing.T, n, run int) {
+	benchHeapProfileNamed(t, fmt.Sprintf("aird-n%d-run%d", n, run))
+}
+
+// benchHeapProfileNamed writes a heap profile named name into
+// AIRD_BENCH_HEAPPROFILE, if set. Two of them bracket a phase: `go tool
+// pprof -sample_index=alloc_space -diff_base START END` shows what the
+// phase allocated.
+func benchHeapProfileNamed(t *testing.T, name string) {
 	dir := os.Getenv("AIRD_BENCH_HEAPPROFILE")
 	if dir == "" {
 		return
 	}
-	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("aird-n%d-run%d.heap", n, run)))
+	f, err := os.Create(filepath.Join(dir, name+".heap"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,8 @@ import (
 //	FIBWATCH count <prefixes> <unix nanoseconds>
 //
 // It reports every count that is 0 or the target (fibWatchTargetEnv), and
-// with AIRD_BENCH_TIMELINE the count every 500 ms.
+// with AIRD_BENCH_TIMELINE the count every 500 ms (or the duration it
+// gives).
 
 const (
 	fibWatchEnv       = "AIRD_BENCH_FIBWATCH" // the table, in the watcher process
@@ -82,9 +83,13 @@ func TestBenchFIBWatcher(t *testing.T) {
 		close(stdinClosed)
 	}()
 	in := map[netip.Prefix]bool{}
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
 	timeline := os.Getenv("AIRD_BENCH_TIMELINE") != ""
+	period := 500 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("AIRD_BENCH_TIMELINE")); err == nil && d > 0 {
+		period = d
+	}
+	tick := time.NewTicker(period)
+	defer tick.Stop()
 	for {
 		select {
 		case <-stdinClosed:

@@ -68,9 +68,11 @@ type learnReceiver struct {
 	// profile, if not nil, profiles the receiver over a phase ("fib",
 	// "withdraw") until the returned function is called.
 	profile func(phase string) (stop func())
-	// rib, if not nil, counts the receiver's accepted paths (for the
+	// rib, if not nil, counts the receiver's paths: those GoBGP holds
+	// from the peer (Adj-RIB-In) and those the speaker counts accepted
+	// (for the timeline).
 	// timeline).
-	rib func() int
+	rib func() (received, accepted int)
 }
 
 func TestBenchLearn(t *testing.T) {
@@ -216,9 +218,20 @@ max-prefixes = %d
 		cpu:     func() time.Duration { return selfCPU(t) },
 		settled: func() { benchHeapProfile(t, n, run) },
 		profile: func(phase string) func() {
-			return benchCPUProfileNamed(t, fmt.Sprintf("aird-n%d-run%d-%s", n, run, phase))
+			name := fmt.Sprintf("aird-n%d-run%d-%s", n, run, phase)
+			benchHeapProfileNamed(t, name+"-start")
+			stop := benchCPUProfileNamed(t, name)
+			stopTrace := benchTraceNamed(t, name)
+			return func() {
+				stopTrace()
+				stop()
+				benchHeapProfileNamed(t, name+"-end")
+			}
 		},
-		rib: func() int { return neighbor(sp, tor.Addr).Accepted },
+		rib: func() (int, int) {
+			n := neighbor(sp, tor.Addr)
+			return n.Received, n.Accepted
+		},
 	})
 	res.Kind, res.Run = "aird", run
 	t.Logf("aird receiver N=%d run %d: FIB full %.0f ms after Established (CPU %.0f ms), withdrawn in %.0f ms (CPU %.0f ms); RSS %.1f MB, %.1f MB later, %.1f MB withdrawn",
@@ -273,10 +286,12 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 	}
 	stopProfile = profile("withdraw")
 	start, cpu := time.Now(), rcv.cpu()
+	stopTimeline = learnTimeline(t, w, start, rcv.rib)
 	send.MustCmd(t, "disable", "static6")
 	gone := w.waitCount(t, 0, diag)
 	res.WithdrawCPUMS = ms(rcv.cpu() - cpu)
 	stopProfile()
+	stopTimeline()
 	res.WithdrawMS = ms(gone.Sub(start))
 	res.WithdrawnMB = rcv.rss()
 	send.MustCmd(t, "enable", "static6")
@@ -288,10 +303,16 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 }
 
 // learnTimeline logs the FIB's prefix count, and the receiver's RIB count
-// if rib is set, every 500 ms until stopped (AIRD_BENCH_TIMELINE=1).
-func learnTimeline(t *testing.T, w *fibWatch, start time.Time, rib func() int) (stop func()) {
-	if os.Getenv("AIRD_BENCH_TIMELINE") == "" {
+// if rib is set, every 500 ms until stopped (AIRD_BENCH_TIMELINE=1; a
+// duration such as 100ms sets the period).
+func learnTimeline(t *testing.T, w *fibWatch, start time.Time, rib func() (int, int)) (stop func()) {
+	env := os.Getenv("AIRD_BENCH_TIMELINE")
+	if env == "" {
 		return func() {}
+	}
+	period := 500 * time.Millisecond
+	if d, err := time.ParseDuration(env); err == nil && d > 0 {
+		period = d
 	}
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -300,11 +321,12 @@ func learnTimeline(t *testing.T, w *fibWatch, start time.Time, rib func() int) (
 			select {
 			case <-done:
 				return
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(period):
 			}
 			c := w.last()
 			if rib != nil {
-				t.Logf("timeline %6.0f ms: %d in the FIB, %d in the RIB", ms(time.Since(start)), c, rib())
+				recv, acc := rib()
+				t.Logf("timeline %6.0f ms: %d in the FIB, %d accepted, %d in the Adj-RIB-In", ms(time.Since(start)), c, acc, recv)
 				continue
 			}
 			t.Logf("timeline %6.0f ms: %d in the FIB", ms(time.Since(start)), c)

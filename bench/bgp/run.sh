@@ -10,11 +10,13 @@
 #                                         # from one BIRD sender
 #   AIRD_BENCH_N=10000 AIRD_BENCH_RUNS=5 bench/bgp/run.sh
 #   AIRD_BENCH_CPUPROFILE=/tmp/prof bench/bgp/run.sh   # pprof per aird run (learn: per phase)
-#   AIRD_BENCH_HEAPPROFILE=/tmp/prof bench/bgp/run.sh  # heap profile per aird run
-#   AIRD_BENCH_TRACE=/tmp/prof bench/bgp/run.sh        # execution trace per aird run
+#   AIRD_BENCH_HEAPPROFILE=/tmp/prof bench/bgp/run.sh  # heap profile per aird run (learn: also at the start and
+#                                         # end of each phase, for pprof -diff_base)
+#   AIRD_BENCH_TRACE=/tmp/prof bench/bgp/run.sh        # execution trace per aird run (learn: per phase)
 #   AIRD_BENCH_CONNECT=sender bench/bgp/run.sh   # senders connect (default: receiver)
 #   AIRD_BENCH_SETTLE=0 bench/bgp/run.sh          # skip the RSS reading 20 s later
-#   AIRD_BENCH_TIMELINE=1 bench/bgp/run.sh        # receiver's route count over time (learn: FIB and aird's RIB)
+#   AIRD_BENCH_TIMELINE=1 bench/bgp/run.sh        # receiver's route count over time (learn: both phases, the FIB,
+#                                         # aird's accepted count and GoBGP's Adj-RIB-In; =100ms sets the period)
 #   AIRD_BENCH_WAKE_SENDER=1 bench/bgp/run.sh     # poke the BIRD sender (see the test)
 #   AIRD_BENCH_PEERS=2 bench/bgp/run.sh           # aird sends to 2 receivers (memory per session)
 #
