@@ -23,7 +23,9 @@ const envAB = "AIRD_BENCH_AB"
 // is checked as in BenchmarkPacket; the harness's cost (null_xdp behind
 // restore_xdp) is measured in the same rounds and subtracted. Reported
 // per object (its file name): ns/pkt and x-this (its ns over this
-// tree's), trimmed means.
+// tree's), trimmed means. The single-shot cases (an established flow; a
+// new flow's first ACK with conntrack empty) run each object once per
+// round with repeat 1 (abSingle).
 func BenchmarkPacketAB(b *testing.B) {
 	var objects []string
 	for _, p := range strings.Split(os.Getenv(envAB), ",") {
@@ -37,6 +39,8 @@ func BenchmarkPacketAB(b *testing.B) {
 	for _, c := range []packetCase{
 		{name: "established"},
 		{name: "new-flow-ct-full", newFlow: true, ctFull: true},
+		{name: "established/single-shot", single: true},
+		{name: "new-flow-ct-empty/single-shot", newFlow: true, single: true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			ns, ifindex := newBenchNS(b)
@@ -45,6 +49,10 @@ func BenchmarkPacketAB(b *testing.B) {
 			for _, o := range objects {
 				names = append(names, filepath.Base(o))
 				pbs = append(pbs, newPacketBench(b, newEnvWith(b, ns, ifindex, 1, envOptions{object: o})))
+			}
+			if c.single {
+				abSingle(b, c, names, pbs)
+				return
 			}
 			abRun(b, c, names, pbs)
 		})
@@ -82,6 +90,46 @@ func abRun(b *testing.B, c packetCase, names []string, pbs []*packetBench) {
 		b.ReportMetric((m-null)/(this-null), n+"-x-this")
 	}
 	b.ReportMetric(null, "harness-ns")
+	b.ReportMetric(0, "ns/op")
+}
+
+// abSingle is abRun by the single-shot method: every round runs each
+// object once (repeat 1) on the same packet, a new flow's packet with the
+// round's source (conntrack is emptied before, and a round's flow is new
+// to every object), in turn forwards and backwards; the output of every
+// run is checked. No harness: the
+// fixed test-run overhead is in every object's time alike.
+func abSingle(b *testing.B, c packetCase, names []string, pbs []*packetBench) {
+	pkt := template(b, c.syn)
+	setFlow(pkt, 0, 0)
+	for _, pb := range pbs {
+		pb.setUp(b, c, pkt)
+	}
+	r := map[string]samples{}
+	out := make([]byte, len(pkt)+256)
+	inNetns(b, pbs[0].e.ns, func() {
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if c.newFlow {
+				setFlow(pkt, uint32(i+1), 0)
+			}
+			for j := range pbs {
+				k := j
+				if i%2 == 1 {
+					k = len(pbs) - 1 - j // every other round backwards: no object always first
+				}
+				pb := pbs[k]
+				r[names[k]] = append(r[names[k]], float64(runRepeat(b, pb.e.prog, pkt, out, pb.e.ifindex, 1)))
+				pb.checkOut(b, "aird", pkt, out, pb.backendOf(pkt))
+			}
+		}
+	})
+	_, this := r["this"].stats()
+	for _, n := range names {
+		_, m := r[n].stats()
+		b.ReportMetric(m, n+"-ns/pkt")
+		b.ReportMetric(m/this, n+"-x-this")
+	}
 	b.ReportMetric(0, "ns/op")
 }
 

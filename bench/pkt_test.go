@@ -73,6 +73,7 @@ type packetCase struct {
 	syn     bool // a TCP SYN (else an ACK)
 	ctFull  bool // conntrack full: every insert evicts
 	anyCPU  bool // the uplink is listed as any-cpu (veth), not one-cpu (a NIC)
+	single  bool // BenchmarkPacketAB: single-shot (repeat 1), not steady state
 }
 
 // steadyRepeat is the repetitions of one steady-state test run.

@@ -301,9 +301,10 @@ const (
 type DatapathSettingsFlags uint32
 
 const (
-	DatapathSettingsFlagsSETTINGS_F_NO_PTB DatapathSettingsFlags = 1
-	DatapathSettingsFlagsSETTINGS_F_SRC6   DatapathSettingsFlags = 2
-	DatapathSettingsFlagsSETTINGS_F_SRC4   DatapathSettingsFlags = 4
+	DatapathSettingsFlagsSETTINGS_F_NO_PTB         DatapathSettingsFlags = 1
+	DatapathSettingsFlagsSETTINGS_F_SRC6           DatapathSettingsFlags = 2
+	DatapathSettingsFlagsSETTINGS_F_SRC4           DatapathSettingsFlags = 4
+	DatapathSettingsFlagsSETTINGS_F_UPLINKS_AFFINE DatapathSettingsFlags = 8
 )
 
 type DatapathTableMeta struct {

@@ -177,11 +177,12 @@ static __always_inline int flow_equal(const struct flow_key *a, const struct flo
 /*
  * ct_cross_cpu reports whether a new-flow packet (a SYN, a miss) takes the
  * cross-CPU steps: more than one partition, not beyond the flood
- * threshold, and received on a link whose flows may come from any CPU.
+ * threshold, and received on a link whose flows may come from any CPU
+ * (not when settings say every uplink keeps its flows on one CPU).
  */
-static __always_inline int ct_cross_cpu(struct xdp_md *ctx, int flood)
+static __always_inline int ct_cross_cpu(struct xdp_md *ctx, const struct pipeline_settings *st, int flood)
 {
-	if (flood || ct_cpus < 2)
+	if (flood || ct_cpus < 2 || (st->flags & SETTINGS_F_UPLINKS_AFFINE))
 		return 0;
 	return !uplink_flow_affine(ctx->ingress_ifindex);
 }
@@ -515,7 +516,7 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 }
 
 /* ct_cross_cpu: these layouts look up one map for every CPU, or are bench alternatives. */
-static __always_inline int ct_cross_cpu(struct xdp_md *ctx, int flood)
+static __always_inline int ct_cross_cpu(struct xdp_md *ctx, const struct pipeline_settings *st, int flood)
 {
 	return 0;
 }
@@ -625,7 +626,7 @@ static __always_inline int pick_backend(struct xdp_md *ctx, const struct lb_flow
 	}
 	count_stat(LB_STAT_CT_MISS);
 	if (lf->track)
-		cross = ct_cross_cpu(ctx, ct_flood_count(st, ct.now));
+		cross = ct_cross_cpu(ctx, st, ct_flood_count(st, ct.now));
 	if (!lf->syn && cross) {
 		id = ct_lookup_elsewhere(&ct, &lf->fk, vip_id, f->hash);
 		if (id && !backend_get(id, f))

@@ -182,30 +182,40 @@ func TestLBConntrack(t *testing.T) {
 }
 
 // uplinkKinds are the ways a packet's ingress link may be known to the
-// uplinks map: not at all, as a link whose flows come from any CPU (veth,
+// data plane: not at all, as a link whose flows come from any CPU (veth,
 // tap), and as one whose flows stay on one CPU (a NIC with RSS:
-// UPLINK_F_FLOW_AFFINE). Only the last skips the cross-CPU conntrack
-// steps.
+// UPLINK_F_FLOW_AFFINE), alone - settings then say every uplink is so
+// (SETTINGS_F_UPLINKS_AFFINE) and the uplinks map is not read - or beside
+// an any-cpu uplink, where the map is read. The last kind shows that the
+// settings flag is what is read when set: the ingress link is not listed,
+// but the only listed uplink is one-cpu. Only the affine kinds skip the
+// cross-CPU conntrack steps.
 var uplinkKinds = []struct {
 	name   string
-	listed bool
+	links  func(ifindex int) []Uplink // nil: SetUplinks is not called
 	affine bool
 }{
 	{name: "unlisted"},
-	{name: "any-cpu", listed: true},
-	{name: "one-cpu", listed: true, affine: true},
+	{name: "any-cpu", links: func(i int) []Uplink { return []Uplink{{Ifindex: i}} }},
+	{name: "one-cpu", links: func(i int) []Uplink { return []Uplink{{Ifindex: i, FlowAffine: true}} }, affine: true},
+	{name: "one-cpu-beside-any-cpu", affine: true, links: func(i int) []Uplink {
+		return []Uplink{{Ifindex: i, FlowAffine: true}, {Ifindex: i + 1000}}
+	}},
+	{name: "unlisted-settings-one-cpu", affine: true, links: func(i int) []Uplink {
+		return []Uplink{{Ifindex: i + 1000, FlowAffine: true}}
+	}},
 }
 
-// crossCPUEnv is newLBEnv with the uplink listed as kind says, and two
-// CPUs the test may run on (or a skip).
-func crossCPUEnv(t *testing.T, listed, affine bool) (*lbEnv, uint32, uint32) {
+// crossCPUEnv is newLBEnv with the uplinks links gives (nil: none), and
+// two CPUs the test may run on (or a skip).
+func crossCPUEnv(t *testing.T, links func(ifindex int) []Uplink) (*lbEnv, uint32, uint32) {
 	e := newLBEnv(t)
 	cpus := allowedCPUs(t)
 	if len(cpus) < 2 {
 		t.Skipf("SKIP: needs two CPUs to meet two conntrack partitions, the process may use %v", cpus)
 	}
-	if listed {
-		e.must(t, e.node.SetUplinks([]Uplink{{Ifindex: e.ifindex, FlowAffine: affine}}))
+	if links != nil {
+		e.must(t, e.node.SetUplinks(links(e.ifindex)))
 	}
 	programLB(t, e)
 	e.resetFlows(t)
@@ -226,7 +236,7 @@ func crossCPUEnv(t *testing.T, listed, affine bool) (*lbEnv, uint32, uint32) {
 func TestLBConntrackReusedTupleOnAnotherCPU(t *testing.T) {
 	for _, kind := range uplinkKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			e, synCPU, ackCPU := crossCPUEnv(t, kind.listed, kind.affine)
+			e, synCPU, ackCPU := crossCPUEnv(t, kind.links)
 			flow := key6(40000, 443, layers.IPProtocolTCP)
 			old := e.initialBackend(t, 1, flow)
 			sendOn := func(cpu uint32, r result) {
@@ -289,7 +299,7 @@ func TestLBConntrackReusedTupleOnAnotherCPU(t *testing.T) {
 func TestLBConntrackFlowMovesToAnotherCPU(t *testing.T) {
 	for _, kind := range uplinkKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			e, first, moved := crossCPUEnv(t, kind.listed, kind.affine)
+			e, first, moved := crossCPUEnv(t, kind.links)
 			flow := key6(40000, 443, layers.IPProtocolTCP)
 			old := e.initialBackend(t, 1, flow)
 			for _, f := range []tcpFlags{syn, ack, ack} {

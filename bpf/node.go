@@ -13,6 +13,9 @@ import (
 // of the data plane (internal/datapath); stages only read these maps.
 type Node struct {
 	m PipelineMaps
+	// uplinksAffine: the last SetUplinks listed links that all keep a
+	// flow on one CPU (SETTINGS_F_UPLINKS_AFFINE is set in settings).
+	uplinksAffine bool
 }
 
 // NewNode returns the writer of m.
@@ -23,6 +26,9 @@ func (n *Node) SetSettings(s Settings) error {
 	v, err := s.value()
 	if err != nil {
 		return err
+	}
+	if n.uplinksAffine {
+		v.Flags |= uint32(DatapathSettingsFlagsSETTINGS_F_UPLINKS_AFFINE)
 	}
 	if err := n.m.Settings.Put(uint32(0), &v); err != nil {
 		return fmt.Errorf("write settings: %w", err)
@@ -226,8 +232,53 @@ type Uplink struct {
 
 // SetUplinks makes links the interfaces stages may redirect frames to when
 // they leave the node (the uplinks the pipeline is attached to), with
-// their flags.
+// their flags. When links are all flow-affine, settings say so
+// (SETTINGS_F_UPLINKS_AFFINE) and a new flow skips the uplinks lookup: the
+// flag is cleared before the uplinks change and set after, so a packet
+// never skips the cross-CPU steps on a link that needs them.
 func (n *Node) SetUplinks(links []Uplink) error {
+	affine := len(links) > 0
+	for _, l := range links {
+		affine = affine && l.FlowAffine
+	}
+	if !affine {
+		if err := n.setUplinksAffine(false); err != nil {
+			return err
+		}
+	}
+	if err := n.writeUplinks(links); err != nil {
+		return err
+	}
+	if affine {
+		return n.setUplinksAffine(true)
+	}
+	return nil
+}
+
+// setUplinksAffine sets or clears SETTINGS_F_UPLINKS_AFFINE in the
+// settings value, keeping the rest of it.
+func (n *Node) setUplinksAffine(on bool) error {
+	var v DatapathPipelineSettings
+	if err := n.m.Settings.Lookup(uint32(0), &v); err != nil {
+		return fmt.Errorf("read settings: %w", err)
+	}
+	flag := uint32(DatapathSettingsFlagsSETTINGS_F_UPLINKS_AFFINE)
+	was := v.Flags
+	if on {
+		v.Flags |= flag
+	} else {
+		v.Flags &^= flag
+	}
+	if v.Flags != was {
+		if err := n.m.Settings.Put(uint32(0), &v); err != nil {
+			return fmt.Errorf("write settings: %w", err)
+		}
+	}
+	n.uplinksAffine = on
+	return nil
+}
+
+func (n *Node) writeUplinks(links []Uplink) error {
 	want := map[uint32]bool{}
 	for _, l := range links {
 		var flags DatapathUplinkFlags

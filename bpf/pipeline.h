@@ -72,6 +72,12 @@ enum settings_flags {
 	SETTINGS_F_NO_PTB = 1 << 0, /* do not generate ICMP too big / frag needed */
 	SETTINGS_F_SRC6 = 1 << 1,   /* src6 is configured */
 	SETTINGS_F_SRC4 = 1 << 2,   /* src4 is configured */
+	/*
+	 * Every interface aird_xdp runs on is an uplink marked
+	 * UPLINK_F_FLOW_AFFINE: a new flow need not look its ingress up in
+	 * uplinks (a hash lookup, a kernel call) to skip the cross-CPU steps.
+	 */
+	SETTINGS_F_UPLINKS_AFFINE = 1 << 3,
 };
 
 /*

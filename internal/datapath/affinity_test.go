@@ -69,12 +69,26 @@ func TestFlowAffinity(t *testing.T) {
 		if affine != (affinity == FlowAffinityOneCPU) {
 			t.Fatalf("%s: uplinks map flags %#x for flow affinity %q", step, flags, affinity)
 		}
+		// The only uplink: settings say whether every uplink is one-cpu.
+		var v bpf.DatapathPipelineSettings
+		if err := d.objs.Pipeline.Settings.Lookup(uint32(0), &v); err != nil {
+			t.Fatalf("%s: settings: %v", step, err)
+		}
+		all := v.Flags&uint32(bpf.DatapathSettingsFlagsSETTINGS_F_UPLINKS_AFFINE) != 0
+		if all != affine {
+			t.Fatalf("%s: settings flags %#x with the only uplink's flags %#x", step, v.Flags, flags)
+		}
 	}
 	check("veth", FlowAffinityAnyCPU, "link kind: veth")
 	if err := d.SetFlowAffinity(map[string]string{e.devA: FlowAffinityOneCPU}); err != nil {
 		t.Fatalf("SetFlowAffinity: %v", err)
 	}
 	check("configured one-cpu", FlowAffinityOneCPU, "configured")
+	// Settings written later (a reload) keep the uplinks' flag.
+	if err := d.SetSettings(bpf.Settings{HashSeed: 7}); err != nil {
+		t.Fatalf("SetSettings: %v", err)
+	}
+	check("settings rewritten", FlowAffinityOneCPU, "configured")
 	if err := d.SetFlowAffinity(map[string]string{e.devA: "rss"}); err == nil {
 		t.Fatal("SetFlowAffinity accepted \"rss\"")
 	}
