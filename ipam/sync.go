@@ -36,6 +36,39 @@ func (w Want) family() Family {
 // order. The daemon syncs "service/" with the [[services]] VIPs on every
 // start and reload.
 func (a *Allocator) Sync(prefix string, wants []Want) ([]Allocation, error) {
+	return a.sync(prefix, nil, wants)
+}
+
+// SyncOwners is Sync for the named owners alone (each under prefix):
+// what they hold and no want asks for is released, the others' addresses
+// stay as they are. Every want's owner must be named. Its work is in
+// proportion to the owners, not to the allocations: a reload that changes
+// one service syncs that one.
+func (a *Allocator) SyncOwners(prefix string, owners []string, wants []Want) ([]Allocation, error) {
+	named := make(map[string]bool, len(owners))
+	uniq := make([]string, 0, len(owners))
+	for _, o := range owners {
+		if err := validOwner(o); err != nil {
+			return nil, fmt.Errorf("ipam sync: %w", err)
+		}
+		if !strings.HasPrefix(o, prefix) {
+			return nil, fmt.Errorf("ipam sync: owner %q is outside %q", o, prefix)
+		}
+		if !named[o] {
+			named[o] = true
+			uniq = append(uniq, o)
+		}
+	}
+	for _, w := range wants {
+		if !named[w.Owner] {
+			return nil, fmt.Errorf("ipam sync: %s wants an address but is not among the owners synced", w.Owner)
+		}
+	}
+	return a.sync(prefix, uniq, wants)
+}
+
+// sync is Sync over owners (nil: every owner under prefix).
+func (a *Allocator) sync(prefix string, owners []string, wants []Want) ([]Allocation, error) {
 	byKey := make(map[string]int, len(wants)) // want index by owner and family
 	for i, w := range wants {
 		if err := w.validate(prefix); err != nil {
@@ -57,7 +90,7 @@ func (a *Allocator) Sync(prefix string, wants []Want) ([]Allocation, error) {
 		return nil, fmt.Errorf("ipam sync: node addresses: %w", err)
 	}
 	p := syncPlan{a: a, taken: map[netip.Addr]bool{}, cursors: map[string]netip.Addr{}, node: node}
-	p.releases(prefix, wants, byKey)
+	p.releases(prefix, owners, wants, byKey)
 	out := make([]Allocation, len(wants))
 	// Explicit addresses first: they are fixed, pool wants can move.
 	for _, pass := range []bool{true, false} {
@@ -127,18 +160,31 @@ type syncPlan struct {
 	node       map[netip.Addr]bool
 }
 
-// releases plans the release of every allocation under prefix that no want
-// keeps; byKey indexes wants by allocKey.
-func (p *syncPlan) releases(prefix string, wants []Want, byKey map[string]int) {
+// releases plans the release of every allocation of owners (nil: every
+// owner under prefix) that no want keeps; byKey indexes wants by allocKey.
+func (p *syncPlan) releases(prefix string, owners []string, wants []Want, byKey map[string]int) {
 	p.released = map[netip.Addr]bool{}
-	for k, al := range p.a.byKey {
-		if !strings.HasPrefix(al.Owner, prefix) {
-			continue
-		}
+	check := func(k string, al *Allocation) {
 		i, ok := byKey[k]
 		if !ok || !p.fits(al, wants[i]) {
 			p.dels = append(p.dels, *al)
 			p.released[al.Addr] = true
+		}
+	}
+	if owners != nil {
+		for _, o := range owners {
+			for _, f := range []Family{IPv6, IPv4} {
+				k := string(allocKey(o, f))
+				if al := p.a.byKey[k]; al != nil {
+					check(k, al)
+				}
+			}
+		}
+		return
+	}
+	for k, al := range p.a.byKey {
+		if strings.HasPrefix(al.Owner, prefix) {
+			check(k, al)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 )
@@ -73,5 +74,52 @@ func TestSyncIsAllOrNothing(t *testing.T) {
 	}
 	if _, err := a.Sync("service/", []Want{{Owner: "service/d", Addr: netip.MustParseAddr("fd00:30::3")}, {Owner: "service/d", Family: IPv6, Kind: KindService}}); err == nil {
 		t.Fatal("sync accepted two IPv6 wants for one owner")
+	}
+}
+
+// SyncOwners syncs the named owners alone: the others under the prefix
+// keep what they hold though no want names them, a named owner without a
+// want is released, and a want of an owner not named is refused.
+func TestSyncOwners(t *testing.T) {
+	a, _ := newAlloc(t)
+	var wants []Want
+	for i := range 10 {
+		wants = append(wants, Want{Owner: fmt.Sprintf("service/s%d", i), Family: IPv6, Kind: KindService})
+	}
+	all, err := a.Sync("service/", wants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit := netip.MustParseAddr("fd00:31::e")
+	got, err := a.SyncOwners("service/", []string{"service/s3", "service/s7", "service/new"},
+		[]Want{{Owner: "service/s3", Addr: explicit}, {Owner: "service/new", Family: IPv6, Kind: KindService}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Addr != explicit || !got[0].Reserved || got[1].Addr == all[3].Addr {
+		t.Fatalf("SyncOwners = %+v", got)
+	}
+	for i, al := range all {
+		l := a.Lookup(al.Owner)
+		switch i {
+		case 3:
+			if len(l) != 1 || l[0].Addr != explicit {
+				t.Errorf("s3 holds %+v, want %s", l, explicit)
+			}
+		case 7:
+			if len(l) != 0 {
+				t.Errorf("s7 (named, no want) still holds %+v", l)
+			}
+		default:
+			if len(l) != 1 || l[0].Addr != al.Addr {
+				t.Errorf("%s (not named) holds %+v, had %s", al.Owner, l, al.Addr)
+			}
+		}
+	}
+	if _, err := a.SyncOwners("service/", []string{"service/s1"}, []Want{{Owner: "service/s2", Family: IPv6, Kind: KindService}}); err == nil {
+		t.Error("a want of an owner not named was accepted")
+	}
+	if _, err := a.SyncOwners("service/", []string{"cni/x"}, nil); err == nil {
+		t.Error("an owner outside the prefix was accepted")
 	}
 }

@@ -60,9 +60,11 @@ type Manager struct {
 	mu          sync.Mutex
 	cfg         Config
 	svcs        map[string]*mservice
-	drained     map[BackendRef]bool // drained at run time (airctl lb drain)
+	keys        map[ServiceKey]string // the name of the service of each key
+	drained     map[BackendRef]bool   // drained at run time (airctl lb drain)
 	users       map[health.Spec]map[string]struct{}
 	serving     map[netip.Addr]int // VIP -> its services with a usable backend
+	servNew     bool               // serving gained or lost a VIP since the last publishServing
 	servList    []netip.Addr
 	probePath   ProbePath
 	pathChanged bool              // probePath changed since the last Apply
@@ -76,9 +78,9 @@ type Manager struct {
 // back for it.
 type mservice struct {
 	Service
-	order  int
-	usable uint32        // backends with slots in its table (the serving signal)
-	specs  []health.Spec // its health check targets (none without checks)
+	usable   uint32        // backends with slots in its table (the serving signal)
+	specs    []health.Spec // its health check targets (none without checks)
+	fallback string        // why its checks go direct, when they do
 }
 
 // BackendRef names one backend of one service.
@@ -95,7 +97,7 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: o, events: make(chan health.Event, 4096), done: make(chan struct{}),
-		drains: drainStore{dir: o.StateDir}, svcs: map[string]*mservice{}, drained: map[BackendRef]bool{},
+		drains: drainStore{dir: o.StateDir}, svcs: map[string]*mservice{}, keys: map[ServiceKey]string{}, drained: map[BackendRef]bool{},
 		users: map[health.Spec]map[string]struct{}{}, serving: map[netip.Addr]int{}, dirty: map[string]bool{}}
 	if o.Dataplane != nil {
 		m.ids = NewIDs(o.Dataplane.Limits())
@@ -270,15 +272,22 @@ func (m *Manager) setUsable(s *mservice, n uint32) {
 	}
 	s.usable = n
 	if n > 0 {
-		m.serving[s.VIP]++
+		if m.serving[s.VIP]++; m.serving[s.VIP] == 1 {
+			m.servNew = true
+		}
 	} else if m.serving[s.VIP]--; m.serving[s.VIP] <= 0 {
 		delete(m.serving, s.VIP)
+		m.servNew = true
 	}
 }
 
 // publishServing reports the serving VIPs when the set changed. Called
 // with m.mu held.
 func (m *Manager) publishServing() {
+	if !m.servNew {
+		return
+	}
+	m.servNew = false
 	list := make([]netip.Addr, 0, len(m.serving))
 	for a := range m.serving {
 		list = append(list, a)

@@ -224,3 +224,95 @@ func TestRestartKeepsHealthView(t *testing.T) {
 		t.Fatal("the dead backend was put back into the table after the restart")
 	}
 }
+
+// Update hands the data plane only the services a Delta names, checks
+// them against those that stay, and leaves the manager where Apply of the
+// same configuration would: a change of nothing programs nothing, a moved
+// port is one removal and one upsert, a refused change changes nothing.
+func TestUpdateProgramsOnlyTheDelta(t *testing.T) {
+	fp := &fakePlane{}
+	m := newManagerWith(t, fp, "")
+	ss := manyServices(100)
+	apply(t, m, ss...)
+	update := func(ss []Service, d Delta) error {
+		t.Helper()
+		return m.Update(Config{Services: ss, MaglevTableSize: testCap}, d)
+	}
+	calls := func() int { return len(fp.upserts()) }
+
+	if err := update(slices.Clone(ss), Delta{}); err != nil || calls() != 1 {
+		t.Fatalf("an empty delta: %v, %d calls to the data plane (want the first Apply's alone)", err, calls())
+	}
+	next := manyServices(100)
+	next[42].Port = 81
+	if err := update(next, Delta{Changed: []int{42}}); err != nil {
+		t.Fatal(err)
+	}
+	c := fp.calls[len(fp.calls)-1]
+	if len(c.Upsert) != 1 || c.Upsert[0].Service.Name != "s42" || len(c.Remove) != 1 || c.Remove[0] != ss[42].Key() || c.Full {
+		t.Fatalf("moving one port programmed %d upserts, removals %v, full %v", len(c.Upsert), c.Remove, c.Full)
+	}
+	// A changed service named unchanged is programmed no more than once.
+	if err := update(next, Delta{Changed: []int{42}}); err != nil || calls() != 2 {
+		t.Fatalf("a delta naming an unchanged service: %v, %d calls", err, calls())
+	}
+	// One removed, one added.
+	added := manyServices(101)[100]
+	next2 := append(slices.Clone(next[1:]), added)
+	if err := update(next2, Delta{Changed: []int{99}, Removed: []string{"s0"}}); err != nil {
+		t.Fatal(err)
+	}
+	c = fp.calls[len(fp.calls)-1]
+	if len(c.Upsert) != 1 || c.Upsert[0].Service.Name != "s100" || len(c.Remove) != 1 || c.Remove[0] != ss[0].Key() {
+		t.Fatalf("one removed, one added: %d upserts, removals %v", len(c.Upsert), c.Remove)
+	}
+
+	// Refused before the data plane is asked: a key another service
+	// keeps, a name twice, a delta that does not cover the change.
+	before, _ := m.Services(ServiceQuery{})
+	n := calls()
+	thief := slices.Clone(next2)
+	thief[5].VIP, thief[5].Port = thief[6].VIP, thief[6].Port
+	dup := slices.Clone(next2)
+	dup[5].Name = dup[6].Name
+	for name, tc := range map[string]struct {
+		ss []Service
+		d  Delta
+	}{
+		"key of another": {thief, Delta{Changed: []int{5}}},
+		"name twice":     {dup, Delta{Changed: []int{5, 6}}},
+		"uncovered":      {next2[1:], Delta{}},
+		"out of range":   {next2, Delta{Changed: []int{100}}},
+	} {
+		if err := update(tc.ss, tc.d); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if calls() != n {
+		t.Fatal("a refused delta reached the data plane")
+	}
+	// Refused by the data plane: nothing changes.
+	fp.fail = errors.New("boom")
+	moved := slices.Clone(next2)
+	moved[3].Port = 99
+	if err := update(moved, Delta{Changed: []int{3}}); err == nil {
+		t.Fatal("a refused change was reported applied")
+	}
+	fp.fail = nil
+	after, _ := m.Services(ServiceQuery{})
+	if !slices.EqualFunc(before.Services, after.Services, func(a, b ServiceStatus) bool { return a.Name == b.Name && a.Port == b.Port }) {
+		t.Fatal("a refused change changed the services")
+	}
+
+	// The same as Apply: a fresh manager given next2 lists the same.
+	m2 := newManagerWith(t, &fakePlane{}, "")
+	apply(t, m2, next2...)
+	want, _ := m2.Services(ServiceQuery{})
+	got, _ := m.Services(ServiceQuery{})
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after updates:\n%v\nApply of the same:\n%v", got, want)
+	}
+	if !slices.Equal(m.Serving(), m2.Serving()) {
+		t.Fatal("serving VIPs differ from Apply's")
+	}
+}

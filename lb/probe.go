@@ -59,18 +59,6 @@ func (m *Manager) spec(s *Service, i int) (health.Spec, bool) {
 	return spec, true
 }
 
-// logFallbacks warns once per service and reason about checks that go
-// direct instead of through the tunnel. Called with m.mu held.
-func (m *Manager) logFallbacks(fallbacks map[string]string) {
-	for name, why := range fallbacks {
-		if m.fallbacks[name] != why {
-			m.opts.Logger.Warn("health checks of the service go directly to the backends, not through the tunnel",
-				"service", name, "reason", why)
-		}
-	}
-	m.fallbacks = fallbacks
-}
-
 // directSpec is the check of backend b of s sent to the backend's own
 // address.
 func directSpec(s *Service, b Backend) health.Spec {

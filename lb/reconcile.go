@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -14,11 +15,17 @@ import (
 // which also removes what an earlier process left that cfg lacks). Health
 // state of backends that stay is kept; new backends start healthy (after a
 // restart: unknown, see Upsert.Pending). The manager keeps cfg (its
-// slices included): the caller must not change it afterwards.
+// slices included): the caller must not change it afterwards. Apply looks
+// at every service; Update looks only at those a Delta names.
 func (m *Manager) Apply(cfg Config) error {
 	cfg.Services = slices.Clone(cfg.Services)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.apply(cfg)
+}
+
+// apply is Apply with m.mu held.
+func (m *Manager) apply(cfg Config) error {
 	applied := func(s *Service) bool {
 		old := m.svcs[s.Name]
 		return m.started && old != nil && old.equal(s)
@@ -26,43 +33,215 @@ func (m *Manager) Apply(cfg Config) error {
 	if err := cfg.validate(m.limits(), applied); err != nil {
 		return err
 	}
-	if err := m.checkHealthSpecs(cfg.Services); err != nil {
-		return err
-	}
 	first := !m.started
 	resize := cfg.MaglevTableSize != m.cfg.MaglevTableSize || cfg.MaglevSlotsPerBackend != m.cfg.MaglevSlotsPerBackend
+	all := first || resize || m.pathChanged
 	next := make(map[string]*mservice, len(cfg.Services))
-	ch := Change{Full: first, TableSize: cfg.MaglevTableSize, SlotsPerBackend: cfg.MaglevSlotsPerBackend}
-	var upserted, removed []*mservice
+	ts := make([]transition, 0, len(cfg.Services)+len(m.svcs))
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
-		old := m.svcs[s.Name]
-		ns := &mservice{Service: *s, order: i}
-		next[s.Name] = ns
-		switch {
-		case old != nil && old.Key() != s.Key():
-			ch.Remove = append(ch.Remove, old.Key())
-			removed = append(removed, old)
-		case old != nil && !first && !resize && old.equal(s):
-			ns.usable = old.usable
-			continue
-		}
-		upserted = append(upserted, ns)
+		next[s.Name] = &mservice{Service: *s}
+		ts = append(ts, transition{name: s.Name, old: m.svcs[s.Name], new: next[s.Name]})
 	}
 	for name, old := range m.svcs {
 		if next[name] == nil {
-			ch.Remove = append(ch.Remove, old.Key())
-			removed = append(removed, old)
+			ts = append(ts, transition{name: name, old: old})
 		}
+	}
+	if err := m.change(cfg, ts, first, all); err != nil {
+		return err
+	}
+	m.svcs = next
+	m.keys = make(map[ServiceKey]string, len(next))
+	for name, s := range next {
+		m.keys[s.Key()] = name
+	}
+	m.fallbacks = nil
+	for _, s := range next {
+		if s.fallback != "" {
+			if m.fallbacks == nil {
+				m.fallbacks = map[string]string{}
+			}
+			m.fallbacks[s.Name] = s.fallback
+		}
+	}
+	return nil
+}
+
+// Delta names the services in which a Config differs from the one in
+// force, so that Update looks at those alone.
+type Delta struct {
+	// Changed are the positions in Config.Services of the services that
+	// are new or may differ from the service of their name in force.
+	Changed []int
+	// Removed names the services in force that the Config lacks.
+	Removed []string
+}
+
+// Update makes the manager follow cfg as Apply does, all or nothing, in
+// proportion to the change: d names the services that are new, changed or
+// removed, and every other service of cfg must be the one in force (same
+// name, VIP, port, protocol, backends and checks). A Config whose table
+// sizes differ, a changed probe path, or the first change is applied as
+// by Apply. The manager keeps cfg (its slices included): the caller must
+// not change it afterwards.
+func (m *Manager) Update(cfg Config, d Delta) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := cfg.validateSizes(); err != nil {
+		return err
+	}
+	if !m.started || m.pathChanged || cfg.MaglevTableSize != m.cfg.MaglevTableSize ||
+		cfg.MaglevSlotsPerBackend != m.cfg.MaglevSlotsPerBackend {
+		return m.apply(cfg)
+	}
+	ts, err := m.deltaTransitions(cfg, d)
+	if err != nil {
+		return err
+	}
+	if err := m.change(cfg, ts, false, false); err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.old != nil && m.keys[t.old.Key()] == t.name {
+			delete(m.keys, t.old.Key())
+		}
+		delete(m.svcs, t.name)
+		delete(m.fallbacks, t.name)
+	}
+	for _, t := range ts {
+		if t.new == nil {
+			continue
+		}
+		m.svcs[t.name] = t.new
+		m.keys[t.new.Key()] = t.name
+		if t.new.fallback != "" {
+			if m.fallbacks == nil {
+				m.fallbacks = map[string]string{}
+			}
+			m.fallbacks[t.name] = t.new.fallback
+		}
+	}
+	return nil
+}
+
+// deltaTransitions checks the services d names as Config.validate checks
+// all (each on its own, names and keys against the services that stay,
+// the vip ids) and returns their transitions. Called with m.mu held.
+func (m *Manager) deltaTransitions(cfg Config, d Delta) ([]transition, error) {
+	var errs []error
+	ts := make([]transition, 0, len(d.Changed)+len(d.Removed))
+	gone := make(map[string]bool, len(d.Removed))
+	n := len(m.svcs)
+	for _, name := range d.Removed {
+		old := m.svcs[name]
+		if old == nil || gone[name] {
+			continue
+		}
+		gone[name] = true
+		n--
+		ts = append(ts, transition{name: name, old: old})
+	}
+	ups := make(map[string]*Service, len(d.Changed))
+	for _, i := range d.Changed {
+		if i < 0 || i >= len(cfg.Services) {
+			return nil, fmt.Errorf("lb: a change names service %d of %d", i, len(cfg.Services))
+		}
+		s := &cfg.Services[i]
+		old := m.svcs[s.Name]
+		if old == nil || !old.equal(s) {
+			if err := s.validate(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		switch {
+		case ups[s.Name] != nil || gone[s.Name]:
+			errs = append(errs, fmt.Errorf("service %q: the name is used twice", s.Name))
+			continue
+		case old == nil:
+			n++
+		}
+		ups[s.Name] = s
+		ts = append(ts, transition{name: s.Name, old: old, new: &mservice{Service: *s}})
+	}
+	// A key stays with its holder unless the holder leaves or moves.
+	holds := func(name string, k ServiceKey) bool {
+		if u := ups[name]; u != nil {
+			return u.Key() == k
+		}
+		return !gone[name] && m.svcs[name] != nil
+	}
+	keys := make(map[ServiceKey]string, len(ups))
+	for _, t := range ts {
+		if t.new == nil {
+			continue
+		}
+		k := t.new.Key()
+		if other, dup := keys[k]; dup {
+			errs = append(errs, fmt.Errorf("service %q: %s is also service %q", t.name, k, other))
+			continue
+		}
+		keys[k] = t.name
+		if other, ok := m.keys[k]; ok && other != t.name && holds(other, k) {
+			errs = append(errs, fmt.Errorf("service %q: %s is also service %q", t.name, k, other))
+		}
+	}
+	if lim := m.limits(); lim.MaxVIPs > 0 && n > int(lim.MaxVIPs) {
+		errs = append(errs, fmt.Errorf("%d services: the data plane has %d vip ids (lb.max-vips)", n, lim.MaxVIPs))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("lb: %w", err)
+	}
+	if n != len(cfg.Services) {
+		return nil, fmt.Errorf("lb: the change leaves %d services, the configuration has %d: it does not name every change", n, len(cfg.Services))
+	}
+	return ts, nil
+}
+
+// transition is one service's move: from old (nil: new) to new (nil:
+// removed).
+type transition struct {
+	name     string
+	old, new *mservice
+}
+
+// change programs the transitions ts (of every service when all, of the
+// changed ones otherwise: unchanged ones carry their state over) and
+// moves the health checks, the serving state and cfg; the caller then
+// updates m.svcs. Called with m.mu held.
+func (m *Manager) change(cfg Config, ts []transition, first, all bool) error {
+	if err := m.checkHealthSpecs(ts); err != nil {
+		return err
+	}
+	ch := Change{Full: first, TableSize: cfg.MaglevTableSize, SlotsPerBackend: cfg.MaglevSlotsPerBackend}
+	var upserted, removed []*mservice
+	for _, t := range ts {
+		switch {
+		case t.new == nil:
+			ch.Remove = append(ch.Remove, t.old.Key())
+			removed = append(removed, t.old)
+			continue
+		case t.old != nil && t.old.Key() != t.new.Key():
+			ch.Remove = append(ch.Remove, t.old.Key())
+			removed = append(removed, t.old)
+		case t.old != nil && !all && t.old.equal(&t.new.Service):
+			t.new.usable = t.old.usable
+			continue
+		}
+		upserted = append(upserted, t.new)
 	}
 	for _, s := range upserted {
 		ch.Upsert = append(ch.Upsert, m.upsert(&s.Service, nil))
 	}
-	res, err := m.program(ch, upserted)
-	if err != nil {
-		return err
+	var res map[ServiceKey]uint32
+	if ch.Full || len(ch.Upsert) > 0 || len(ch.Remove) > 0 { // a change of nothing touches nothing
+		var err error
+		if res, err = m.program(ch, upserted); err != nil {
+			return err
+		}
 	}
-	m.updateChecks(next, first)
+	m.updateChecks(ts, first, all)
 	for _, s := range removed {
 		m.setUsable(s, 0)
 	}
@@ -72,17 +251,20 @@ func (m *Manager) Apply(cfg Config) error {
 		}
 		m.setUsable(s, res[s.Key()])
 	}
-	m.svcs, m.cfg, m.started = next, cfg, true
-	m.pruneDrained()
+	m.cfg, m.started = cfg, true
+	m.pruneDrained(ts)
 	m.publishServing()
 	return nil
 }
 
 // checkHealthSpecs validates every service's check before anything
 // changes (the spec's path does not matter to validity).
-func (m *Manager) checkHealthSpecs(ss []Service) error {
-	for i := range ss {
-		s := &ss[i]
+func (m *Manager) checkHealthSpecs(ts []transition) error {
+	for _, t := range ts {
+		if t.new == nil {
+			continue
+		}
+		s := &t.new.Service
 		if s.HealthCheck.Type == health.TypeNone || len(s.Backends) == 0 {
 			continue
 		}
@@ -93,21 +275,21 @@ func (m *Manager) checkHealthSpecs(ss []Service) error {
 	return nil
 }
 
-// updateChecks moves the health checks from the running services to next:
-// the targets of services that changed (or of all, when the probe path
-// changed) are dropped and computed again; a target shared by several
-// services is probed once. Called with m.mu held, after the data plane
-// took the change (tunnelled checks carry backend ids).
-func (m *Manager) updateChecks(next map[string]*mservice, first bool) {
-	all := first || m.pathChanged
+// updateChecks moves the health checks of the services of ts from old to
+// new: the targets of services that changed (or of all, when the probe
+// path changed) are dropped and computed again; a target shared by
+// several services is probed once. Called with m.mu held, after the data
+// plane took the change (tunnelled checks carry backend ids).
+func (m *Manager) updateChecks(ts []transition, first, all bool) {
+	all = all || first || m.pathChanged
 	var add, remove []health.Spec
-	for name, old := range m.svcs {
-		if ns := next[name]; !all && ns != nil && ns.equal(&old.Service) {
+	for _, t := range ts {
+		if t.old == nil || (!all && t.new != nil && t.new.equal(&t.old.Service)) {
 			continue
 		}
-		for _, spec := range old.specs {
+		for _, spec := range t.old.specs {
 			if u := m.users[spec]; u != nil {
-				delete(u, name)
+				delete(u, t.name)
 				if len(u) == 0 {
 					delete(m.users, spec)
 					remove = append(remove, spec)
@@ -115,16 +297,16 @@ func (m *Manager) updateChecks(next map[string]*mservice, first bool) {
 			}
 		}
 	}
-	fallbacks := map[string]string{}
-	for name, ns := range next {
-		if old := m.svcs[name]; !all && old != nil && ns.equal(&old.Service) {
-			ns.specs = old.specs
-			if why, ok := m.fallbacks[name]; ok {
-				fallbacks[name] = why
-			}
+	for _, t := range ts {
+		ns := t.new
+		if ns == nil {
 			continue
 		}
-		ns.specs = nil
+		if old := t.old; !all && old != nil && ns.equal(&old.Service) {
+			ns.specs, ns.fallback = old.specs, old.fallback
+			continue
+		}
+		ns.specs, ns.fallback = nil, ""
 		for i := range ns.Backends {
 			spec, ok := m.spec(&ns.Service, i)
 			if !ok {
@@ -132,7 +314,7 @@ func (m *Manager) updateChecks(next map[string]*mservice, first bool) {
 			}
 			ns.specs = append(ns.specs, spec)
 			if spec.Fallback != "" {
-				fallbacks[name] = spec.Fallback
+				ns.fallback = spec.Fallback
 			}
 			u := m.users[spec]
 			if u == nil {
@@ -140,23 +322,33 @@ func (m *Manager) updateChecks(next map[string]*mservice, first bool) {
 				m.users[spec] = u
 				add = append(add, spec)
 			}
-			u[name] = struct{}{}
+			u[t.name] = struct{}{}
+		}
+		if ns.fallback != "" && m.fallbacks[t.name] != ns.fallback {
+			m.opts.Logger.Warn("health checks of the service go directly to the backends, not through the tunnel",
+				"service", t.name, "reason", ns.fallback)
 		}
 	}
 	// Validated before the change (checkHealthSpecs): Update cannot fail.
 	if err := m.checks.Update(add, remove, first && m.restoring); err != nil {
 		m.opts.Logger.Error("lb: health checks not updated", "err", err)
 	}
-	m.logFallbacks(fallbacks)
 	m.pathChanged = false
 }
 
-// pruneDrained forgets drains of backends that left the configuration.
+// pruneDrained forgets drains of backends that left the services of ts.
 // Called with m.mu held.
-func (m *Manager) pruneDrained() {
+func (m *Manager) pruneDrained(ts []transition) {
 	changed := false
+	next := make(map[string]*mservice, len(ts))
+	for _, t := range ts {
+		next[t.name] = t.new
+	}
 	for r := range m.drained {
-		s := m.svcs[r.Service]
+		s, touched := next[r.Service]
+		if !touched {
+			continue
+		}
 		if s == nil || !slices.ContainsFunc(s.Backends, func(b Backend) bool { return b.Address == r.Backend }) {
 			delete(m.drained, r)
 			changed = true

@@ -166,17 +166,8 @@ func (s *Service) validate() error {
 // not checked on its own again: a reload of one service among thousands
 // checks that one.
 func (c *Config) validate(lim Limits, applied func(*Service) bool) error {
-	if c.MaglevTableSize == 0 {
-		c.MaglevTableSize = DefaultMaglevTableSize
-	}
-	if c.MaglevTableSize < 2 || c.MaglevTableSize > maglevMaxSize || !isPrime(c.MaglevTableSize) {
-		return fmt.Errorf("lb: maglev table size %d is not a prime up to %d", c.MaglevTableSize, maglevMaxSize)
-	}
-	if c.MaglevSlotsPerBackend == 0 {
-		c.MaglevSlotsPerBackend = DefaultSlotsPerBackend
-	}
-	if c.MaglevSlotsPerBackend < MinSlotsPerBackend || c.MaglevSlotsPerBackend > MaxSlotsPerBackend {
-		return fmt.Errorf("lb: maglev slots per backend %d is not in %d-%d", c.MaglevSlotsPerBackend, MinSlotsPerBackend, MaxSlotsPerBackend)
+	if err := c.validateSizes(); err != nil {
+		return err
 	}
 	names := make(map[string]bool, len(c.Services))
 	keys := make(map[ServiceKey]string, len(c.Services))
@@ -203,6 +194,23 @@ func (c *Config) validate(lim Limits, applied func(*Service) bool) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lb: %w", err)
+	}
+	return nil
+}
+
+// validateSizes fills in and checks the table sizes.
+func (c *Config) validateSizes() error {
+	if c.MaglevTableSize == 0 {
+		c.MaglevTableSize = DefaultMaglevTableSize
+	}
+	if c.MaglevTableSize < 2 || c.MaglevTableSize > maglevMaxSize || !isPrime(c.MaglevTableSize) {
+		return fmt.Errorf("lb: maglev table size %d is not a prime up to %d", c.MaglevTableSize, maglevMaxSize)
+	}
+	if c.MaglevSlotsPerBackend == 0 {
+		c.MaglevSlotsPerBackend = DefaultSlotsPerBackend
+	}
+	if c.MaglevSlotsPerBackend < MinSlotsPerBackend || c.MaglevSlotsPerBackend > MaxSlotsPerBackend {
+		return fmt.Errorf("lb: maglev slots per backend %d is not in %d-%d", c.MaglevSlotsPerBackend, MinSlotsPerBackend, MaxSlotsPerBackend)
 	}
 	return nil
 }

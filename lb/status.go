@@ -62,11 +62,11 @@ func (m *Manager) Services(q ServiceQuery) (ServiceList, error) {
 	ss := m.cfg.Services
 	start := 0
 	if q.After != "" {
-		s := m.svcs[q.After]
-		if s == nil {
+		i := slices.IndexFunc(ss, func(s Service) bool { return s.Name == q.After })
+		if i < 0 {
 			return ServiceList{}, fmt.Errorf("lb: no service %q to list after (the configuration changed?)", q.After)
 		}
-		start = s.order + 1
+		start = i + 1
 	}
 	out := ServiceList{Services: []ServiceStatus{}}
 	for i := start; i < len(ss); i++ {

@@ -24,6 +24,9 @@ type File struct {
 	// Parsed is how many bytes this load parsed: the main file and the
 	// included files it did not keep from the Loader's last load.
 	Parsed int64
+	// spans are where each file's services are among Services (the
+	// Loader's merge; nil otherwise): DiffServices skips unchanged files.
+	spans []span
 	*Config
 }
 

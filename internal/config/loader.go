@@ -133,7 +133,9 @@ func (f *File) merge(units []*unit, files []*included) {
 	h := sha256.New()
 	mainSum, _ := hex.DecodeString(f.Digest)
 	h.Write(mainSum)
+	f.spans = make([]span, 0, len(units))
 	for i, u := range units {
+		f.spans = append(f.spans, span{file: u.file, svcs: u.services, at: len(svcs)})
 		svcs = append(svcs, u.services...)
 		if i > 0 {
 			inc := files[i-1]

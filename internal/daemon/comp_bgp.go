@@ -82,6 +82,41 @@ func (c *bgpComponent) stopWatching() {
 	c.conflicts = nil
 }
 
+// applyChange skips the speaker when only [[services]] changed and no
+// changed or removed service has communities: the routes (the serving
+// VIPs, which the load balancer reports through setServing, with the
+// communities of their services) are then the same.
+func (c *bgpComponent) applyChange(old, new *config.Config, ch change) error {
+	if old == nil || ch.services == nil || !ch.only(c, config.SectionServices) || communitiesChange(old, new, ch.services) {
+		return c.apply(old, new)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg = new
+	return nil
+}
+
+// communitiesChange reports whether a service d changes or removes has
+// communities, before or after.
+func communitiesChange(old, new *config.Config, d *config.ServicesDelta) bool {
+	for _, i := range d.Changed {
+		if len(new.Services[i].Communities) > 0 {
+			return true
+		}
+	}
+	for _, i := range d.Removed {
+		if len(old.Services[i].Communities) > 0 {
+			return true
+		}
+	}
+	for _, i := range d.Was {
+		if i >= 0 && len(old.Services[i].Communities) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func sameBGP(a, b *config.Config) bool {
 	return config.Diff(&config.Config{BGP: a.BGP, Node: a.Node}, &config.Config{BGP: b.BGP, Node: b.Node}) == nil
 }
@@ -128,18 +163,17 @@ func advertised(c *config.Config, serving []netip.Addr) []bgp.Route {
 	if !c.BGP.Advertise.ServiceVIPs {
 		return out
 	}
-	for _, vip := range serving {
-		r := bgp.Route{Prefix: netip.PrefixFrom(vip, vip.BitLen())}
-		for _, s := range c.Services {
-			if s.VIP == vip {
-				for _, cm := range s.Communities {
-					if !slices.Contains(r.Communities, cm) {
-						r.Communities = append(r.Communities, cm)
-					}
-				}
+	comms := map[netip.Addr][]string{} // of the VIPs whose services have any
+	for i := range c.Services {
+		s := &c.Services[i]
+		for _, cm := range s.Communities {
+			if !slices.Contains(comms[s.VIP], cm) {
+				comms[s.VIP] = append(comms[s.VIP], cm)
 			}
 		}
-		out = append(out, r)
+	}
+	for _, vip := range serving {
+		out = append(out, bgp.Route{Prefix: netip.PrefixFrom(vip, vip.BitLen()), Communities: comms[vip]})
 	}
 	return out
 }

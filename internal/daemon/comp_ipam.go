@@ -52,6 +52,18 @@ func (c *ipamComponent) apply(old, new *config.Config) error {
 	return nil
 }
 
+// applyChange syncs the VIPs of the changed services alone when only
+// [[services]] changed.
+func (c *ipamComponent) applyChange(old, new *config.Config, ch change) error {
+	c.mu.Lock()
+	a := c.alloc
+	c.mu.Unlock()
+	if a == nil || old == nil || ch.services == nil || !ch.only(c, config.SectionServices) {
+		return c.apply(old, new)
+	}
+	return syncChangedVIPs(a, old, new, ch.services)
+}
+
 func (c *ipamComponent) applyAllocator(old, new *config.Config) error {
 	pools := ipamPools(new)
 	c.mu.Lock()

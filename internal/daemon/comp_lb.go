@@ -36,7 +36,30 @@ func (c *lbComponent) apply(old, new *config.Config) error {
 		}
 	}
 	c.m.SetProbePath(c.probes.path(new))
-	return c.m.Apply(c.conv.config(new))
+	cfg := c.conv.config(new)
+	if err := c.m.Apply(cfg); err != nil {
+		return err
+	}
+	c.conv.last = cfg.Services
+	return nil
+}
+
+// applyChange programs a change of services alone in proportion to it:
+// the changed services are translated, and the manager looks at those.
+func (c *lbComponent) applyChange(old, new *config.Config, ch change) error {
+	if c.m == nil || old == nil || ch.services == nil || !ch.only(c, config.SectionServices) {
+		return c.apply(old, new)
+	}
+	cfg, d, ok := c.conv.delta(old, new, ch.services)
+	if !ok {
+		return c.apply(old, new)
+	}
+	c.m.SetProbePath(c.probes.path(new))
+	if err := c.m.Update(cfg, d); err != nil {
+		return err
+	}
+	c.conv.last = cfg.Services
+	return nil
 }
 
 // start takes the lb maps of the loaded data plane, adopting what an

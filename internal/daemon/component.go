@@ -30,3 +30,26 @@ func affected(c component, changed []string) bool {
 	}
 	return false
 }
+
+// change is what a reload changes: the sections, and which services.
+type change struct {
+	sections []string
+	services *config.ServicesDelta
+}
+
+// only reports whether, of the sections c follows, section alone changed.
+func (ch change) only(c component, section string) bool {
+	for _, s := range c.sections() {
+		if s != section && slices.Contains(ch.sections, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// changeApplier is a component that applies a reload in proportion to
+// what it changes. applyChange has apply's contract; a rollback and the
+// start go through apply.
+type changeApplier interface {
+	applyChange(old, new *config.Config, ch change) error
+}

@@ -6,43 +6,54 @@ import (
 )
 
 // lbConverter translates the configuration's [[services]] and [lb] into the
-// load balancer's own types (lb imports no configuration). It
-// reuses its last translation of a service's backends when they are the
-// very slice it translated (a loaded configuration is immutable, and the
-// config.Loader hands an unchanged file's services on as they were): a
-// reload of one service among thousands translates that one, and the
-// manager then compares unchanged services' backends in constant time.
+// load balancer's own types (lb imports no configuration). It keeps the
+// translation of the services in force, so that a reload translates only
+// the services it changes (config.ServicesDelta) and hands the manager the
+// others as they were, which it then does not look at (lb.Manager.Update).
 type lbConverter struct {
-	last map[string]translated // by service name
+	last []lb.Service // of the configuration in force, in its order; nil: none
 }
 
-type translated struct {
-	src []config.Backend
-	out []lb.Backend
-}
-
+// config translates every service.
 func (c *lbConverter) config(cfg *config.Config) lb.Config {
-	out := lb.Config{Services: make([]lb.Service, len(cfg.Services)), MaglevTableSize: uint32(cfg.LB.MaglevTableSize),
-		MaglevSlotsPerBackend: uint32(cfg.LB.MaglevSlotsPerBackend)}
-	next := make(map[string]translated, len(cfg.Services))
+	out := lbConfig(cfg)
+	out.Services = make([]lb.Service, len(cfg.Services))
 	for i := range cfg.Services {
-		s := &cfg.Services[i]
-		t, ok := c.last[s.Name]
-		if !ok || !sameSlice(t.src, s.Backends) {
-			t = translated{src: s.Backends, out: lbBackends(s.Backends)}
-		}
-		next[s.Name] = t
-		out.Services[i] = lbServiceHead(s)
-		out.Services[i].Backends = t.out
+		out.Services[i] = lbService(&cfg.Services[i])
 	}
-	c.last = next
 	return out
 }
 
-// sameSlice reports whether a and b are the same slice: the same array
-// and length.
-func sameSlice[T any](a, b []T) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+// delta translates the services d changes from the configuration in
+// force (old) to cfg, and carries the others over; ok is false when what
+// the converter keeps is not old's.
+func (c *lbConverter) delta(old, cfg *config.Config, d *config.ServicesDelta) (lb.Config, lb.Delta, bool) {
+	if c.last == nil || len(c.last) != len(old.Services) {
+		return lb.Config{}, lb.Delta{}, false
+	}
+	out := lbConfig(cfg)
+	out.Services = make([]lb.Service, len(cfg.Services))
+	for _, r := range d.Kept {
+		copy(out.Services[r.NewAt:r.NewAt+r.Len], c.last[r.OldAt:r.OldAt+r.Len])
+	}
+	ld := lb.Delta{Changed: d.Changed, Removed: make([]string, len(d.Removed))}
+	for _, i := range d.Changed {
+		out.Services[i] = lbService(&cfg.Services[i])
+	}
+	for k, i := range d.Removed {
+		ld.Removed[k] = c.last[i].Name
+	}
+	return out, ld, true
+}
+
+func lbConfig(cfg *config.Config) lb.Config {
+	return lb.Config{MaglevTableSize: uint32(cfg.LB.MaglevTableSize), MaglevSlotsPerBackend: uint32(cfg.LB.MaglevSlotsPerBackend)}
+}
+
+func lbService(s *config.Service) lb.Service {
+	out := lbServiceHead(s)
+	out.Backends = lbBackends(s.Backends)
+	return out
 }
 
 // lbServiceHead translates everything of a service but its backends.

@@ -33,7 +33,6 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 func (d *Daemon) reload(source string) api.ReloadResult {
 	d.notify.reloading()
 	d.setState(api.StateReloading)
-	defer d.setState(api.StateRunning)
 
 	d.mu.Lock()
 	cur, gen := d.cfg, d.generation
@@ -43,8 +42,9 @@ func (d *Daemon) reload(source string) api.ReloadResult {
 	next, err := d.loader.Load(cur.Path)
 	if err == nil {
 		d.ipam.fillKnownVIPs(next.Config)
-		res.Changed = config.Diff(cur.Config, next.Config)
-		err = d.applyAll(cur.Config, next.Config, res.Changed)
+		sections, services := config.DiffFiles(cur, next)
+		res.Changed = sections
+		err = d.applyAll(cur.Config, next.Config, change{sections: sections, services: &services})
 	}
 	if err != nil {
 		d.reloadFailed(&res, source, err)
@@ -57,19 +57,27 @@ func (d *Daemon) reload(source string) api.ReloadResult {
 	if next == nil || next.Parsed > reloadGarbage { // a failed load: whatever it parsed
 		returnParseMemory()
 	}
+	d.setState(api.StateRunning) // before READY=1: whoever hears it sees the daemon running
 	d.notify.ready(d.statusLine())
 	return res
 }
 
-// applyAll applies new to every affected component; on error it rolls back
-// the components already changed, newest first.
-func (d *Daemon) applyAll(old, new *config.Config, changed []string) error {
+// applyAll applies new to every affected component (in proportion to the
+// change where the component can); on error it rolls back the components
+// already changed, newest first.
+func (d *Daemon) applyAll(old, new *config.Config, ch change) error {
 	var done []component
 	for _, c := range d.comps {
-		if !affected(c, changed) {
+		if !affected(c, ch.sections) {
 			continue
 		}
-		if err := c.apply(old, new); err != nil {
+		var err error
+		if ca, ok := c.(changeApplier); ok {
+			err = ca.applyChange(old, new, ch)
+		} else {
+			err = c.apply(old, new)
+		}
+		if err != nil {
 			for i := len(done) - 1; i >= 0; i-- {
 				if rerr := done[i].apply(new, old); rerr != nil {
 					d.log.Error("rollback failed", "component", done[i].name(), "err", rerr)
