@@ -155,15 +155,20 @@ func (r *deltaRig) write(path, body string) {
 
 // writeFile writes file f; port, if set, gives a service's port.
 func (r *deltaRig) writeFile(f int, port func(i int) int) {
+	r.write(filepath.Join(filepath.Dir(r.main), "services.d", fmt.Sprintf("%02d.toml", f)), deltaFile(f, port))
+}
+
+// deltaFile is the body of file f of 20 services (port: as writeFile's).
+func deltaFile(f int, port ...func(i int) int) string {
 	var b strings.Builder
 	for i := range 20 {
 		p := 80
-		if port != nil {
-			p = port(i)
+		if len(port) > 0 && port[0] != nil {
+			p = port[0](i)
 		}
 		b.WriteString(deltaService(f, i, p))
 	}
-	r.write(filepath.Join(filepath.Dir(r.main), "services.d", fmt.Sprintf("%02d.toml", f)), b.String())
+	return b.String()
 }
 
 func (r *deltaRig) load() *config.File {
@@ -228,6 +233,25 @@ func TestReloadTouchesOnlyTheChange(t *testing.T) {
 	if after := r.alloc.Allocations(""); !slices.Equal(after, vipsBefore) {
 		t.Fatalf("the VIPs moved:\n%v\n%v", vipsBefore, after)
 	}
+
+	// Removing a service alone releases its VIP alone.
+	r.write(filepath.Join(filepath.Dir(r.main), "services.d", "03.toml"), strings.Join(strings.SplitAfter(deltaFile(3), "\n\n")[1:], ""))
+	if _, err := r.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if calls := r.plane.take(); len(calls) != 1 || len(calls[0].Upsert) != 0 || len(calls[0].Remove) != 1 {
+		t.Fatalf("removing one service handed the data plane %+v", calls)
+	}
+	for _, al := range vipsBefore {
+		if l := r.alloc.Lookup(al.Owner); (al.Owner == "service/f3-s0") != (len(l) == 0) {
+			t.Fatalf("after removing f3-s0, %s holds %+v", al.Owner, l)
+		}
+	}
+	r.writeFile(3, nil)
+	if _, err := r.reload(); err != nil {
+		t.Fatal(err)
+	}
+	r.plane.take()
 
 	// The VIP sync of such a change asks about that service alone.
 	port7 := func(i int) int { return 80 + i%2*(i/19) } // f7-s19 to port 81

@@ -20,7 +20,11 @@ func serviceOwner(name string) string { return "service/" + name }
 // the running configuration) is asked for again as the preferred address,
 // so it does not move.
 func syncServiceVIPs(a *ipam.Allocator, cfg *config.Config) error {
-	wants, idx := vipWants(cfg, nil, nil)
+	all := make([]int, len(cfg.Services))
+	for i := range all {
+		all[i] = i
+	}
+	wants, idx := vipWants(cfg, all, nil)
 	got, err := a.Sync("service/", wants)
 	if err != nil {
 		return fmt.Errorf("service VIPs: %w", err)
@@ -29,8 +33,7 @@ func syncServiceVIPs(a *ipam.Allocator, cfg *config.Config) error {
 	return nil
 }
 
-// vipWants returns the wants of the services at positions at (nil: all),
-// in order, and the position of each want's service: an explicit VIP is
+// vipWants returns the wants of the services at positions at, in order, and the position of each want's service: an explicit VIP is
 // asked for by the first service naming it unless kept(vip) (a service
 // that stays holds it), a pool VIP by each service.
 func vipWants(cfg *config.Config, at []int, kept func(netip.Addr) bool) ([]ipam.Want, []int) {
@@ -54,11 +57,6 @@ func vipWants(cfg *config.Config, at []int, kept func(netip.Addr) bool) ([]ipam.
 		}
 		wants = append(wants, w)
 		idx = append(idx, i)
-	}
-	if at == nil {
-		for i := range cfg.Services {
-			want(i)
-		}
 	}
 	for _, i := range at {
 		want(i)
