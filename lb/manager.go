@@ -63,9 +63,10 @@ type Manager struct {
 	keys        map[ServiceKey]string // the name of the service of each key
 	drained     map[BackendRef]bool   // drained at run time (airctl lb drain)
 	users       map[health.Spec]map[string]struct{}
-	serving     map[netip.Addr]int // VIP -> its services with a usable backend
-	servNew     bool               // serving gained or lost a VIP since the last publishServing
-	servList    []netip.Addr
+	serving     map[netip.Addr]int  // VIP -> its services with a usable backend
+	servFlips   []netip.Addr        // VIPs that entered or left serving since the last publishServing
+	servList    []netip.Addr        // the serving VIPs last published, sorted
+	servPub     map[netip.Addr]bool // the same, as a set
 	probePath   ProbePath
 	pathChanged bool              // probePath changed since the last Apply
 	fallbacks   map[string]string // service -> why its checks go direct (logged once)
@@ -273,29 +274,30 @@ func (m *Manager) setUsable(s *mservice, n uint32) {
 	s.usable = n
 	if n > 0 {
 		if m.serving[s.VIP]++; m.serving[s.VIP] == 1 {
-			m.servNew = true
+			m.servFlips = append(m.servFlips, s.VIP)
 		}
 	} else if m.serving[s.VIP]--; m.serving[s.VIP] <= 0 {
 		delete(m.serving, s.VIP)
-		m.servNew = true
+		m.servFlips = append(m.servFlips, s.VIP)
 	}
 }
 
-// publishServing reports the serving VIPs when the set changed. Called
-// with m.mu held.
+// publishServing reports the serving VIPs when the set changed: a VIP that
+// left and came back (a service moved to another port) changes nothing.
+// Called with m.mu held.
 func (m *Manager) publishServing() {
-	if !m.servNew {
+	flips := m.servFlips
+	m.servFlips = m.servFlips[:0]
+	if !slices.ContainsFunc(flips, func(v netip.Addr) bool { return (m.serving[v] > 0) != m.servPub[v] }) {
 		return
 	}
-	m.servNew = false
 	list := make([]netip.Addr, 0, len(m.serving))
+	m.servPub = make(map[netip.Addr]bool, len(m.serving))
 	for a := range m.serving {
 		list = append(list, a)
+		m.servPub[a] = true
 	}
 	slices.SortFunc(list, func(a, b netip.Addr) int { return a.Compare(b) })
-	if slices.Equal(list, m.servList) {
-		return
-	}
 	m.servList = list
 	m.opts.Logger.Info("serving VIPs changed", "count", len(list))
 	m.opts.OnServing(slices.Clone(list))

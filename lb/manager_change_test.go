@@ -316,3 +316,34 @@ func TestUpdateProgramsOnlyTheDelta(t *testing.T) {
 		t.Fatal("serving VIPs differ from Apply's")
 	}
 }
+
+// The serving VIPs are published when the set changes, not when a VIP
+// leaves and comes back within one change (a service moved to another
+// port).
+func TestServingPublishedOnChange(t *testing.T) {
+	var published [][]netip.Addr
+	m, err := New(context.Background(), Options{OnServing: func(v []netip.Addr) { published = append(published, v) }, Dataplane: &fakePlane{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	ss := manyServices(10)
+	apply(t, m, ss...)
+	if len(published) != 1 || len(published[0]) != 10 {
+		t.Fatalf("the first Apply published %v", published)
+	}
+	moved := slices.Clone(ss)
+	moved[4].Port = 8080
+	if err := m.Update(Config{Services: moved, MaglevTableSize: testCap}, Delta{Changed: []int{4}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(published) != 1 {
+		t.Fatalf("moving a port published %v", published[1:])
+	}
+	if err := m.Update(Config{Services: moved[:9], MaglevTableSize: testCap}, Delta{Removed: []string{"s9"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(published) != 2 || len(published[1]) != 9 || slices.Contains(published[1], ss[9].VIP) {
+		t.Fatalf("removing a VIP published %v", published[1:])
+	}
+}

@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aird-net/aird/internal/config"
+	"github.com/aird-net/aird/internal/logging"
+	"github.com/aird-net/aird/internal/testutil"
+	"github.com/aird-net/aird/ipam"
+	"github.com/aird-net/aird/lb"
+)
+
+// BenchmarkReloadOneService is the daemon's reload path from the files to
+// the data plane's seam (config.Loader, the services delta, the IPAM VIP
+// sync, the translation and lb.Manager.Update, over a data plane that
+// records the change) for bench/daemon.sh's configuration split into 100
+// included files: 10,000 services of 100 backends, one service's port
+// moved per reload. The maps themselves are bench/daemon.sh's part.
+func BenchmarkReloadOneService(b *testing.B) {
+	sc := testutil.LBScale{VIPs: 10000, PerVIP: 100, Pool: 2000, Seed: 1}
+	const files = 100
+	dir := b.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "services.d"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	per := sc.VIPs / files
+	part := func(k int) string { return filepath.Join(dir, "services.d", fmt.Sprintf("%03d.toml", k)) }
+	write := func(path, body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	svcs := strings.Split(sc.ServicesTOML(nil, 0, sc.VIPs), "\n[[services]]")[1:] // one service each
+	for i := range svcs {
+		svcs[i] = "\n[[services]]" + svcs[i]
+	}
+	body := strings.Join(svcs[:per], "")
+	for k := range files {
+		write(part(k), strings.Join(svcs[k*per:(k+1)*per], ""))
+	}
+	main := filepath.Join(dir, "aird.toml")
+	write(main, "include = [\"services.d/*.toml\"]\n[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n"+sc.PoolTOML())
+	time.Sleep(2100 * time.Millisecond) // old enough for their stat to be trusted
+	loader := &config.Loader{}
+	cur, err := loader.Load(main)
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := ipam.Open(ipam.Options{Path: filepath.Join(dir, "ipam.db"), Pools: ipamPools(cur.Config), NodeAddrs: func() ([]netip.Addr, error) { return nil, nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	if err := syncServiceVIPs(a, cur.Config); err != nil {
+		b.Fatal(err)
+	}
+	plane := &countingPlane{}
+	m, err := lb.New(context.Background(), lb.Options{Logger: quiet, OnServing: func([]netip.Addr) {}, Dataplane: plane})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	lbc := &lbComponent{log: quiet, m: m, probes: lbProbes{log: quiet}}
+	if err := lbc.apply(nil, cur.Config); err != nil {
+		b.Fatal(err)
+	}
+	log, _ := logging.New(io.Discard, "warn", "text")
+	d := &Daemon{log: log, ipam: &ipamComponent{log: quiet, alloc: a}, lb: lbc}
+	d.comps = []component{d.ipam, d.lb}
+	port := 80
+	for b.Loop() {
+		port = 161 - port // 80, 81, 80, ...
+		write(part(0), strings.Replace(body, "port = 80\n", fmt.Sprintf("port = %d\n", port), 1))
+		next, err := loader.Load(main)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.ipam.fillKnownVIPs(next.Config)
+		sections, services := config.DiffFiles(cur, next)
+		if err := d.applyAll(cur.Config, next.Config, change{sections: sections, services: &services}); err != nil {
+			b.Fatal(err)
+		}
+		cur = next
+	}
+	if calls := plane.take(); len(calls) < 2 || len(calls[len(calls)-1].Upsert) != 1 {
+		b.Fatalf("the reloads handed the data plane %d changes", len(calls))
+	}
+}
