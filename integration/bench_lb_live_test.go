@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
 
+	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
 )
 
@@ -61,8 +62,15 @@ func TestBenchLBLive(t *testing.T) {
 	cpu0, cpu1 := firstTwoCPUs(t)
 	var chains []*lbChain
 	for i, name := range []string{"floor", "floor-encap", "nft", "aird-1", "aird-1k", "aird-10k", "aird-1-anycpu"} {
-		chains = append(chains, newLBChain(t, gen, name, i+1, cpu0))
+		if chainWanted(name) {
+			chains = append(chains, newLBChain(t, gen, name, i+1, cpu0))
+		}
 	}
+	for _, c := range chains {
+		c.checkOutput(t, false, cpu1)
+		c.checkOutput(t, true, cpu1)
+	}
+	perfDir := os.Getenv("AIRD_BENCH_PERF")
 	const burst = 2_000_000
 	fmt.Printf("BENCH lb live: %d frames of 64 bytes (IPv6 UDP) offered per window as fast as the generator goes; the LB's NAPI thread on CPU %d, the generator on CPU %d\n", burst, cpu0, cpu1)
 	type key struct {
@@ -73,15 +81,23 @@ func TestBenchLBLive(t *testing.T) {
 		fmt.Printf("BENCH BPF program statistics on (AIRD_BENCH_PROG_STATS): every program run pays two clock reads more; compare these ns/pkt only with each other\n")
 	}
 	ws := map[key][]window{}
-	progNS := map[key][]float64{}
+	progs := map[key][]progWindow{}
+	splits := map[key][]perfSplit{}
 	for r := range rounds {
 		var line []string
 		for _, newf := range []bool{false, true} {
 			for _, c := range chains {
-				before := sampleProg(t, c.prog)
+				before := c.sampleProgs(t, newf)
+				var stop func() perfSplit
+				if perfDir != "" {
+					stop = perfRecord(t, perfDir, c.name+"-"+flowKind(newf), cpu0)
+				}
 				w := runWindow(t, c.gen[newf], c.count, burst, cpu1)
+				if stop != nil {
+					splits[key{c.name, newf}] = append(splits[key{c.name, newf}], stop())
+				}
 				ws[key{c.name, newf}] = append(ws[key{c.name, newf}], w)
-				progNS[key{c.name, newf}] = append(progNS[key{c.name, newf}], nsPerRun(before, sampleProg(t, c.prog)))
+				progs[key{c.name, newf}] = append(progs[key{c.name, newf}], progWindowOf(before, c.sampleProgs(t, newf), w, cpu0))
 				line = append(line, fmt.Sprintf("%s/%s %.0f ns", c.name, flowKind(newf), w.nsPerPkt))
 			}
 		}
@@ -96,11 +112,15 @@ func TestBenchLBLive(t *testing.T) {
 		for _, c := range chains {
 			w := m[c.name]
 			prog := ""
-			if p := median(progNS[key{c.name, newf}]); progStats && p > 0 {
-				prog = fmt.Sprintf("  XDP program %4.0f ns/run, the rest %4.0f ns/pkt", p, w.nsPerPkt-p)
+			if progStats {
+				prog = "  " + medianProgWindow(progs[key{c.name, newf}]).String(w.nsPerPkt)
 			}
-			fmt.Printf("BENCH   %-9s %6.0f kpps %6.0f ns/pkt  %5.2fx nft's ns/pkt  %5.2fx the floor's%s\n",
-				c.name, w.pps/1e3, w.nsPerPkt, m["nft"].nsPerPkt/w.nsPerPkt, w.nsPerPkt/m["floor"].nsPerPkt, prog)
+			fmt.Printf("BENCH   %-13s %6.0f kpps %6.0f ns/pkt  %5.2fx nft's ns/pkt  %5.2fx the floor's%s\n",
+				c.name, w.pps/1e3, w.nsPerPkt, ratio(m["nft"].nsPerPkt, w.nsPerPkt), ratio(w.nsPerPkt, m["floor"].nsPerPkt), prog)
+			if ss := splits[key{c.name, newf}]; len(ss) > 0 {
+				m, n := sumSplit(ss)
+				fmt.Printf("BENCH     %s: %s (%.0f samples)\n", c.name, m.String(w.nsPerPkt), n)
+			}
 		}
 	}
 	for _, c := range chains {
@@ -133,6 +153,10 @@ func flowKind(newf bool) string {
 type lbChain struct {
 	lb    *node         // aird chains
 	prog  *ebpf.Program // the LB's XDP program on u (floor, aird)
+	// The sink's counting XDP program and its per-CPU counts.
+	sinkProg   *ebpf.Program
+	sinkCounts *ebpf.Map
+	want       outputWant // what the LB node sends for the generator's frame
 	name  string
 	sink  string
 	gen   map[bool]*generator // by new flows
@@ -174,6 +198,7 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 	// into it need).
 	drop, counts := countingDrop(t)
 	attachXDP(t, c.sink, "eth0", drop)
+	c.sinkProg, c.sinkCounts = drop, counts
 	c.count = func() uint64 {
 		var per []uint64
 		if err := counts.Lookup(uint32(0), &per); err != nil {
@@ -191,6 +216,12 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 	}
 	testutil.NetnsExec(t, lbNS, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
 	testutil.WaitIPv6Ready(t, gen, lbNS, c.sink)
+	backends := []netip.Addr{netip.MustParseAddr(be1), netip.MustParseAddr(be2)}
+	c.want = outputWant{dstMAC: sinkMAC, srcMAC: outMAC, encap: name != "floor" && name != "nft",
+		backends: backends, dnat: name == "nft", decHop: name != "floor" && name != "floor-encap"}
+	if name == "floor-encap" {
+		c.want.outerSrc, c.want.backends = netip.MustParseAddr(lbAddr), backends[:1]
+	}
 	switch {
 	case name == "floor":
 		attachXDP(t, lbNS, "u", floorRedirect(t, lbNS, sinkMAC, outMAC))
@@ -220,7 +251,14 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 		began := time.Now()
 		lb.launch("nsenter", "--net=/run/netns/"+lb.ns, lb.aird, "--config", lb.cfgPath)
 		lb.notify.waitFor(t, "READY=1", 5*time.Minute)
-		fmt.Printf("BENCH %s: aird ready %s after start\n", name, time.Since(began).Round(time.Millisecond))
+		ready := time.Since(began).Round(time.Millisecond)
+		// The daemon put every configured service into the maps: one
+		// Maglev table per VIP.
+		tables, entries := len(mapEntries(t, lb.pinPath, bpf.DatapathMapMaglevV2)), len(mapEntries(t, lb.pinPath, bpf.DatapathMapVips))
+		if tables != vips {
+			t.Fatalf("%s: %d Maglev tables in the maps for %d configured services", name, tables, vips)
+		}
+		fmt.Printf("BENCH %s: aird ready %s after start; %d Maglev tables and %d vips entries in its maps\n", name, ready, tables, entries)
 	}
 	threadNAPI(t, lbNS, "u", cpu)
 	c.prog = xdpProgOf(t, lbNS, "u")

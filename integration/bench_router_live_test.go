@@ -339,7 +339,7 @@ func (g *generator) run(t *testing.T, cpu int, f func(send func(n uint32))) {
 		defer func() { _ = unix.SchedSetaffinity(0, &old) }()
 		f(func(n uint32) {
 			_, err := g.prog.Run(&ebpf.RunOptions{Data: g.frame, Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-				Context: xdpCtx{DataEnd: uint32(len(g.frame)), IngressIfindex: uint32(g.ifindex)}, BatchSize: 256})
+				Context: xdpCtx{DataEnd: uint32(len(g.frame)), IngressIfindex: uint32(g.ifindex)}, BatchSize: g.batchSize()})
 			if err != nil {
 				t.Fatalf("generate: %v", err)
 			}
