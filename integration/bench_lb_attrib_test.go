@@ -129,13 +129,13 @@ func perfRecord(t *testing.T, dir, name string, cpu int) (stop func() perfSplit)
 // samples: the LB node's uplink poll (its own NAPI thread) and, in
 // softirq on the same thread when the uplink's poll ends, the sink's poll.
 const (
-	partRx      = iota // the LB's uplink: the veth ring, the frame, the poll loop
-	partProgram        // the LB's XDP program and the helpers it calls
-	partXmit           // the redirect: bulk queue, the veth transmit into the sink's ring
-	partClock          // clock reads (the BPF statistics, when on)
-	partSinkRx         // the sink's poll
-	partSinkProgram    // the sink's counting XDP program
-	partSinkReturn     // the sink returns the frame to the generator's page pool
+	partRx          = iota // the LB's uplink: the veth ring, the frame, the poll loop
+	partProgram            // the LB's XDP program and the helpers it calls
+	partXmit               // the redirect: bulk queue, the veth transmit into the sink's ring
+	partClock              // clock reads (the BPF statistics, when on)
+	partSinkRx             // the sink's poll
+	partSinkProgram        // the sink's counting XDP program
+	partSinkReturn         // the sink returns the frame to the generator's page pool
 	partCount
 )
 

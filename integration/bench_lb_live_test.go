@@ -151,16 +151,16 @@ func flowKind(newf bool) string {
 
 // lbChain is one LB node between the generator and a sink.
 type lbChain struct {
-	lb    *node         // aird chains
-	prog  *ebpf.Program // the LB's XDP program on u (floor, aird)
+	lb   *node         // aird chains
+	prog *ebpf.Program // the LB's XDP program on u (floor, aird)
 	// The sink's counting XDP program and its per-CPU counts.
 	sinkProg   *ebpf.Program
 	sinkCounts *ebpf.Map
 	want       outputWant // what the LB node sends for the generator's frame
-	name  string
-	sink  string
-	gen   map[bool]*generator // by new flows
-	count func() uint64       // frames the sink received
+	name       string
+	sink       string
+	gen        map[bool]*generator // by new flows
+	count      func() uint64       // frames the sink received
 }
 
 const lbBenchVIP = "fd00:300::1"
