@@ -61,7 +61,7 @@ func TestBenchLBLive(t *testing.T) {
 	gen := testutil.NewNetns(t, "airdG-")
 	cpu0, cpu1 := firstTwoCPUs(t)
 	var chains []*lbChain
-	for i, name := range []string{"floor", "floor-encap", "nft", "aird-1", "aird-1k", "aird-10k", "aird-1-anycpu"} {
+	for i, name := range []string{"floor", "floor-encap", "nft", "aird-1", "aird-1k", "aird-10k", "aird-1-anycpu", "floor-slow"} {
 		if chainWanted(name) {
 			chains = append(chains, newLBChain(t, gen, name, i+1, cpu0))
 		}
@@ -217,14 +217,16 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 	testutil.NetnsExec(t, lbNS, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
 	testutil.WaitIPv6Ready(t, gen, lbNS, c.sink)
 	backends := []netip.Addr{netip.MustParseAddr(be1), netip.MustParseAddr(be2)}
-	c.want = outputWant{dstMAC: sinkMAC, srcMAC: outMAC, encap: name != "floor" && name != "nft",
-		backends: backends, dnat: name == "nft", decHop: name != "floor" && name != "floor-encap"}
+	c.want = outputWant{dstMAC: sinkMAC, srcMAC: outMAC, encap: name != "floor" && name != "floor-slow" && name != "nft",
+		backends: backends, dnat: name == "nft", decHop: !strings.HasPrefix(name, "floor")}
 	if name == "floor-encap" {
 		c.want.outerSrc, c.want.backends = netip.MustParseAddr(lbAddr), backends[:1]
 	}
 	switch {
 	case name == "floor":
-		attachXDP(t, lbNS, "u", floorRedirect(t, lbNS, sinkMAC, outMAC))
+		attachXDP(t, lbNS, "u", floorRedirect(t, lbNS, sinkMAC, outMAC, 0))
+	case name == "floor-slow":
+		attachXDP(t, lbNS, "u", floorRedirect(t, lbNS, sinkMAC, outMAC, slowFloorSpins))
 	case name == "floor-encap":
 		attachXDP(t, lbNS, "u", floorEncap(t, lbNS, sinkMAC, outMAC, netip.MustParseAddr(lbAddr), netip.MustParseAddr(be1)))
 	case name == "nft":
@@ -362,10 +364,19 @@ func storeBytes(dst asm.Register, off int16, b []byte) asm.Instructions {
 
 // floorRedirect is the floor forwarder: it writes the next hop's and its
 // own MAC address into the frame and redirects it out of the LB's "o".
-func floorRedirect(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr) *ebpf.Program {
+// With spins > 0 it first counts down from spins in registers: a floor as
+// slow as aird's program that touches no memory (floor-slow), which tells
+// what being slower costs in this harness from what aird's memory
+// accesses cost.
+func floorRedirect(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr, spins int32) *ebpf.Program {
 	t.Helper()
-	return floorProgram(t, ns, 0, append(append([]byte{}, dstMAC...), srcMAC...))
+	return floorProgram(t, ns, 0, append(append([]byte{}, dstMAC...), srcMAC...), spins)
 }
+
+// slowFloorSpins makes floor-slow's program take about as long as aird's
+// on an established flow (150-170 ns per run on the development VM; the
+// BPF statistics, AIRD_BENCH_PROG_STATS, show both).
+const slowFloorSpins = 400
 
 // floorEncap is the floor of an encapsulating forwarder: it makes room
 // for an outer IPv6 header (bpf_xdp_adjust_head), writes a fixed Ethernet
@@ -379,13 +390,13 @@ func floorEncap(t *testing.T, ns string, dstMAC, srcMAC net.HardwareAddr, src, d
 	hdr = append(hdr, 0x86, 0xdd)                         // IPv6
 	hdr = append(hdr, 0x60, 0, 0, 0, 0, frame-14, 41, 64) // version, length, IPv6-in-IPv6, hop limit
 	hdr = append(append(hdr, src.AsSlice()...), dst.AsSlice()...)
-	return floorProgram(t, ns, outer, hdr)
+	return floorProgram(t, ns, outer, hdr, 0)
 }
 
 // floorProgram is an XDP program that moves the frame's start back by
 // push bytes (bpf_xdp_adjust_head) when push > 0, writes hdr at the start
 // and redirects the frame out of the LB's "o" in ns.
-func floorProgram(t *testing.T, ns string, push int, hdr []byte) *ebpf.Program {
+func floorProgram(t *testing.T, ns string, push int, hdr []byte, spins int32) *ebpf.Program {
 	t.Helper()
 	var out int
 	testutil.InNetns(t, ns, func() {
@@ -396,6 +407,13 @@ func floorProgram(t *testing.T, ns string, push int, hdr []byte) *ebpf.Program {
 		out = l.Attrs().Index
 	})
 	ins := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)} // ctx
+	if spins > 0 {
+		ins = append(ins,
+			asm.Mov.Imm(asm.R9, spins),
+			asm.Sub.Imm(asm.R9, 1).WithSymbol("spin"),
+			asm.JNE.Imm(asm.R9, 0, "spin"),
+		)
+	}
 	if push > 0 {
 		ins = append(ins,
 			asm.Mov.Imm(asm.R2, int32(-push)),
