@@ -337,10 +337,31 @@ type DatapathVipKey struct {
 	Pad   uint8
 }
 
+type DatapathVipSet struct {
+	_        structs.HostLayout
+	Seq      uint32
+	Overflow uint32
+	Way      [4]DatapathVipWay
+}
+
+type DatapathVipSetLayout uint32
+
+const (
+	DatapathVipSetLayoutVIP_WAYS     DatapathVipSetLayout = 4
+	DatapathVipSetLayoutVIP_WAY_USED DatapathVipSetLayout = 1
+)
+
 type DatapathVipValue struct {
 	_     structs.HostLayout
 	VipId uint32
 	Flags uint32
+}
+
+type DatapathVipWay struct {
+	_     structs.HostLayout
+	Key   DatapathVipKey
+	Value DatapathVipValue
+	Pad   uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -370,6 +391,7 @@ const (
 	DatapathMapSettings             = "settings"
 	DatapathMapTunnelSources        = "tunnel_sources"
 	DatapathMapUplinks              = "uplinks"
+	DatapathMapVipSets              = "vip_sets"
 	DatapathMapVipStats             = "vip_stats"
 	DatapathMapVips                 = "vips"
 	DatapathProgAirdHc              = "aird_hc"
@@ -392,6 +414,8 @@ const (
 	DatapathVarSettingsFlagsAll     = "settings_flags_all"
 	DatapathVarUplinkFlagsAll       = "uplink_flags_all"
 	DatapathVarVipFlagsAll          = "vip_flags_all"
+	DatapathVarVipSetLayoutAnchor   = "vip_set_layout_anchor"
+	DatapathVarVipSetMask           = "vip_set_mask"
 )
 
 // LoadDatapath returns the embedded CollectionSpec for Datapath.
@@ -468,6 +492,7 @@ type DatapathMapSpecs struct {
 	Settings       *ebpf.MapSpec `ebpf:"settings"`
 	TunnelSources  *ebpf.MapSpec `ebpf:"tunnel_sources"`
 	Uplinks        *ebpf.MapSpec `ebpf:"uplinks"`
+	VipSets        *ebpf.MapSpec `ebpf:"vip_sets"`
 	VipStats       *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips           *ebpf.MapSpec `ebpf:"vips"`
 }
@@ -493,6 +518,8 @@ type DatapathVariableSpecs struct {
 	SettingsFlagsAll     *ebpf.VariableSpec `ebpf:"settings_flags_all"`
 	UplinkFlagsAll       *ebpf.VariableSpec `ebpf:"uplink_flags_all"`
 	VipFlagsAll          *ebpf.VariableSpec `ebpf:"vip_flags_all"`
+	VipSetLayoutAnchor   *ebpf.VariableSpec `ebpf:"vip_set_layout_anchor"`
+	VipSetMask           *ebpf.VariableSpec `ebpf:"vip_set_mask"`
 }
 
 // DatapathObjects contains all objects after they have been loaded into the kernel.
@@ -538,6 +565,7 @@ type DatapathMaps struct {
 	Settings       *ebpf.Map `ebpf:"settings"`
 	TunnelSources  *ebpf.Map `ebpf:"tunnel_sources"`
 	Uplinks        *ebpf.Map `ebpf:"uplinks"`
+	VipSets        *ebpf.Map `ebpf:"vip_sets"`
 	VipStats       *ebpf.Map `ebpf:"vip_stats"`
 	Vips           *ebpf.Map `ebpf:"vips"`
 }
@@ -567,6 +595,7 @@ func (m *DatapathMaps) Close() error {
 		m.Settings,
 		m.TunnelSources,
 		m.Uplinks,
+		m.VipSets,
 		m.VipStats,
 		m.Vips,
 	)
@@ -593,6 +622,8 @@ type DatapathVariables struct {
 	SettingsFlagsAll     *ebpf.Variable `ebpf:"settings_flags_all"`
 	UplinkFlagsAll       *ebpf.Variable `ebpf:"uplink_flags_all"`
 	VipFlagsAll          *ebpf.Variable `ebpf:"vip_flags_all"`
+	VipSetLayoutAnchor   *ebpf.Variable `ebpf:"vip_set_layout_anchor"`
+	VipSetMask           *ebpf.Variable `ebpf:"vip_set_mask"`
 }
 
 // DatapathPrograms contains all programs after they have been loaded into the kernel.

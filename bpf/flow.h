@@ -35,6 +35,17 @@ struct flow_key {
 
 _Static_assert(sizeof(struct flow_key) == 40, "flow_key layout");
 
+/*
+ * flow_key_set_l4 writes a flow key's ports, protocol and pad as one
+ * 64-bit word (little-endian layout, as every word of the key is read by
+ * flow_hash and the conntrack compares): a wide load right after narrow
+ * stores to the same word makes the CPU wait for the stores.
+ */
+static __always_inline void flow_key_set_l4(struct flow_key *k, __be16 sport, __be16 dport, __u8 proto)
+{
+	*(__u64 *)&k->sport = (__u64)sport | (__u64)dport << 16 | (__u64)proto << 32;
+}
+
 #define FLOW_HASH_INIT 0x6a09e667f3bcc909ULL
 #define FLOW_HASH_MUL 0x9e3779b97f4a7c15ULL
 #define FLOW_HASH_FIN1 0xbf58476d1ce4e5b9ULL

@@ -19,6 +19,7 @@ const VIPIDNone = 0xffffffff
 // not own the maps (the data plane does, see internal/datapath).
 type LB struct {
 	m           LBMaps
+	vs          *vipSets
 	maxVIPs     uint32
 	maxBackends uint32
 }
@@ -26,7 +27,7 @@ type LB struct {
 // NewLB returns an LB for maps; the id spaces are the sizes the maps were
 // loaded with (Config.MaxVIPs, Config.MaxBackends).
 func NewLB(m LBMaps) *LB {
-	return &LB{m: m, maxVIPs: m.Maglev.MaxEntries(), maxBackends: m.Backends.MaxEntries() - 1}
+	return &LB{m: m, vs: newVIPSets(m.Vips, m.VipSets), maxVIPs: m.Maglev.MaxEntries(), maxBackends: m.Backends.MaxEntries() - 1}
 }
 
 // MaxVIPs returns the number of vip ids: 0 <= vip_id < MaxVIPs.
@@ -123,7 +124,7 @@ func (l *LB) SetService(addr netip.Addr, proto uint8, port uint16, vipID uint32,
 
 func (l *LB) putVIP(addr netip.Addr, proto uint8, port uint16, v DatapathVipValue) error {
 	k := VIPKey(addr, proto, port)
-	if err := l.m.Vips.Put(&k, &v); err != nil {
+	if err := l.vs.put(k, v); err != nil {
 		return fmt.Errorf("write service %s %d/%d: %w", addr, port, proto, err)
 	}
 	return nil
@@ -132,10 +133,26 @@ func (l *LB) putVIP(addr netip.Addr, proto uint8, port uint16, v DatapathVipValu
 // DeleteService removes a service entry.
 func (l *LB) DeleteService(addr netip.Addr, proto uint8, port uint16) error {
 	k := VIPKey(addr, proto, port)
-	if err := l.m.Vips.Delete(&k); err != nil {
+	if err := l.vs.del(k); err != nil {
 		return fmt.Errorf("delete service %s %d/%d: %w", addr, port, proto, err)
 	}
 	return nil
+}
+
+// SyncVIPSets makes vip_sets, the copy of vips the data path reads
+// first, match vips again: a control plane that adopts pinned maps calls
+// it before it changes anything (every change also does it once first).
+func (l *LB) SyncVIPSets() error {
+	if err := l.vs.sync(); err != nil {
+		return fmt.Errorf("sync vip_sets: %w", err)
+	}
+	return nil
+}
+
+// VerifyVIPSets reports every difference between vip_sets and vips (nil:
+// the data path sees exactly the entries of vips): for tests.
+func (l *LB) VerifyVIPSets() error {
+	return l.vs.verify()
 }
 
 // SetAddress writes the address entry of a VIP address: echo requests are

@@ -55,9 +55,10 @@
  * flow an ICMP error quotes), the service found, and how to treat it.
  */
 struct lb_flow {
-	struct vip_key vk;
+	struct vip_key vk __attribute__((aligned(8))); /* read as 64-bit words (vip_find) */
 	struct flow_key fk;
-	struct vip_value *vip;
+	struct vip_value *vip; /* NULL, or vip_buf: the service found */
+	struct vip_value vip_buf;
 	__u32 relayed;  /* 0, or LB_STAT_PTB_RELAYED / LB_STAT_ICMP_RELAYED */
 	int fragment;   /* hashed without ports, port-0 entry only */
 	int track;      /* record the choice in conntrack (not for an ICMP error) */
@@ -70,39 +71,107 @@ static __always_inline int has_ports(__u8 proto)
 	return proto == IP_PROTO_TCP || proto == IP_PROTO_UDP || proto == IP_PROTO_SCTP;
 }
 
+/* vip_key_word is a vips key's port, proto and pad as its little-endian 32-bit word. */
+static __always_inline __u32 vip_key_word(__be16 port, __u8 proto)
+{
+	return (__u32)port | (__u32)proto << 16;
+}
+
 /*
- * lookup_service finds the service for vk (addr and proto set) and port, or
- * NULL. fragment: the packet carries no reliable port.
+ * vip_find copies vk's vips value into *out and returns out, or NULL when
+ * vk is no vips key; c is vk's port, proto and pad as one little-endian
+ * word (vip_key_word), passed in a register: read back from the stack
+ * right after the narrower stores that wrote it, the CPU could not
+ * forward them and would wait for them. It reads vk's set of vip_sets
+ * (lb_maps.h), and vips itself only when the set is being rewritten, or
+ * when it misses in a set that has overflowed. A value is copied out
+ * before the set's seq is checked again: a pointer into the set could
+ * change under the caller. (Loads are ordered as the control plane's
+ * writes are on x86 and in the BPF JIT; the compiler barriers keep clang
+ * from moving them.)
  */
-static __always_inline struct vip_value *lookup_service(struct vip_key *vk, __be16 port, int fragment)
+static __always_inline struct vip_value *vip_find(const struct vip_key *vk, __u32 c, struct vip_value *out)
+{
+	/* vk is 8-byte aligned: the first member of struct lb_flow. */
+	__u64 a = *(const __u64 *)&vk->addr[0], b = *(const __u64 *)&vk->addr[8];
+	__u32 used = (c & 0x00ffffff) | (VIP_WAY_USED << 24);
+	__u32 idx = vip_set_index(a, b, c) & vip_set_mask;
+	struct vip_value *vp, v = {};
+	struct vip_set *s;
+	__u32 seq, overflow, found = 0;
+	int w;
+
+	s = bpf_map_lookup_elem(&vip_sets, &idx);
+	if (!s)
+		goto slow;
+	seq = *(volatile __u32 *)&s->seq;
+	barrier();
+#pragma unroll
+	for (w = 0; w < VIP_WAYS; w++) {
+		const struct vip_way *x = &s->way[w];
+
+		if (((*(const __u64 *)&x->key.addr[0] ^ a) | (*(const __u64 *)&x->key.addr[8] ^ b) |
+		     (*(const __u32 *)&x->key.port ^ used)) == 0) {
+			v = x->value;
+			found = 1;
+			break;
+		}
+	}
+	overflow = s->overflow;
+	barrier();
+	if ((seq & 1) || *(volatile __u32 *)&s->seq != seq)
+		goto slow;
+	if (found) {
+		*out = v;
+		return out;
+	}
+	if (!overflow)
+		return 0;
+slow:
+	vp = bpf_map_lookup_elem(&vips, vk);
+	if (!vp)
+		return 0;
+	*out = *vp;
+	return out;
+}
+
+/*
+ * lookup_service finds the service for vk (addr and proto set) and port,
+ * copies its value into *buf and returns buf, or NULL. fragment: the
+ * packet carries no reliable port.
+ */
+static __always_inline struct vip_value *lookup_service(struct vip_key *vk, __be16 port, int fragment,
+							 struct vip_value *buf)
 {
 	struct vip_value *vip;
 
 	if (!fragment && port) {
 		vk->port = port;
-		vip = bpf_map_lookup_elem(&vips, vk);
+		vip = vip_find(vk, vip_key_word(port, vk->proto), buf);
 		if (vip)
 			return vip;
 	}
 	vk->port = 0;
-	vip = bpf_map_lookup_elem(&vips, vk);
+	vip = vip_find(vk, vip_key_word(0, vk->proto), buf);
 	if (vip && !fragment && (vip->flags & VIP_F_FRAGMENTS_ONLY))
 		return 0;
 	return vip;
 }
 
-/* lookup_addr_entry returns vk's address entry, or NULL: not a VIP. */
-static __always_inline struct vip_value *lookup_addr_entry(struct vip_key *vk)
+/* lookup_addr_entry copies vk's address entry into *buf and returns buf, or NULL: not a VIP. */
+static __always_inline struct vip_value *lookup_addr_entry(struct vip_key *vk, struct vip_value *buf)
 {
 	vk->port = 0;
 	vk->proto = 0;
-	return bpf_map_lookup_elem(&vips, vk);
+	return vip_find(vk, 0, buf);
 }
 
 /* not_for_service drops reason when the address is a VIP, else continues. */
 static __always_inline int not_for_service(struct vip_key *vk, __u32 reason)
 {
-	if (lookup_addr_entry(vk))
+	struct vip_value buf;
+
+	if (lookup_addr_entry(vk, &buf))
 		return drop_packet(reason);
 	return STAGE_CONTINUE;
 }
@@ -714,12 +783,12 @@ static __always_inline struct vip_value *icmp_quoted_flow(struct packet *pkt, st
 	fk->proto = proto;
 	vk->proto = proto;
 	if (lf->fragment || !ports)
-		return lookup_service(vk, 0, lf->fragment);
+		return lookup_service(vk, 0, lf->fragment, &lf->vip_buf);
 	if ((void *)(ports + 1) > data_end)
 		return 0;
 	fk->sport = ports->dest;
 	fk->dport = ports->source;
-	return lookup_service(vk, ports->source, 0);
+	return lookup_service(vk, ports->source, 0, &lf->vip_buf);
 }
 
 static __always_inline int is_icmp_error(int v6, __u8 type)
@@ -762,7 +831,7 @@ static __always_inline int lb_read_flow(const struct packet *pkt, struct lb_flow
 	}
 	__builtin_memcpy(lf->fk.dst, lf->vk.addr, 16);
 	lf->vk.proto = pkt->l4_proto;
-	lf->fk.proto = pkt->l4_proto;
+	flow_key_set_l4(&lf->fk, 0, 0, pkt->l4_proto);
 	return 0;
 }
 
@@ -772,7 +841,7 @@ static __always_inline int lb_read_flow(const struct packet *pkt, struct lb_flow
  */
 static __always_inline int lb_echo(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf)
 {
-	struct vip_value *vip = lookup_addr_entry(&lf->vk);
+	struct vip_value *vip = lookup_addr_entry(&lf->vk, &lf->vip_buf);
 
 	if (!vip)
 		return STAGE_CONTINUE;
@@ -839,12 +908,11 @@ static __always_inline int lb_classify(struct xdp_md *ctx, struct packet *pkt, s
 		return lb_icmp(ctx, pkt, lf);
 
 	port = (pkt->flags & PKT_F_PORTS) ? pkt->dport : 0;
-	lf->vip = lookup_service(&lf->vk, port, lf->fragment);
+	lf->vip = lookup_service(&lf->vk, port, lf->fragment, &lf->vip_buf);
 	if (!lf->vip)
 		return not_for_service(&lf->vk, lf->fragment ? DROP_FRAGMENT : DROP_NO_SERVICE);
 	if (!lf->fragment && (pkt->flags & PKT_F_PORTS) && !(lf->vip->flags & VIP_F_NO_PORTS)) {
-		lf->fk.sport = pkt->sport;
-		lf->fk.dport = pkt->dport;
+		flow_key_set_l4(&lf->fk, pkt->sport, pkt->dport, pkt->l4_proto);
 	}
 	/* A SYN starts a new flow: the table decides (ct_syn). */
 	if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN && pkt->l4_proto == IP_PROTO_TCP)

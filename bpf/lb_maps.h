@@ -174,6 +174,77 @@ struct {
 } vips SEC(".maps");
 
 /*
+ * vip_sets: the vips entries again, in a set-associative table the data
+ * path reads without a call. A kernel hash map lookup is a helper call and
+ * a key compare call, each paying the return mitigations of the CPU; an
+ * ARRAY lookup the verifier inlines. vips stays the complete truth and
+ * vip_sets a copy of it that the lb stage reads first (lb.h, vip_find):
+ *
+ *   set       vip_set_index(key) & vip_set_mask (bpf.VIPSetIndex in Go)
+ *   way       a vips entry: key (pad = VIP_WAY_USED) and value; a way
+ *             whose key.pad is 0 is empty
+ *   overflow  how many of the set's keys are in vips only (more keys than
+ *             ways): a lookup that misses in the set looks them up there
+ *   seq       even while the set is stable; the control plane makes it
+ *             odd, rewrites the ways, makes it even again, each step a
+ *             whole-value write of its own. A reader that sees it odd, or
+ *             changed across its reads of the set, looks up vips instead.
+ *
+ * The control plane (bpf.LB, the one writer) puts an entry into vips
+ * before vip_sets and takes it out of vip_sets before vips, so whatever a
+ * reader falls back to holds every entry the set did. The table is
+ * rebuilt from vips when a control plane starts (adopted or not).
+ * VIP_SETS_DEFAULT sets of the raw object: bpf.Configure sizes the map and
+ * vip_set_mask from the vips size, about one set per two entries.
+ */
+enum vip_set_layout {
+	VIP_WAYS = 4,
+	VIP_WAY_USED = 1, /* key.pad of a used way */
+};
+#define VIP_SETS_DEFAULT 131072 /* a power of two >= VIP_ENTRIES / 2 */
+
+struct vip_way {
+	struct vip_key key; /* key.pad: VIP_WAY_USED, or 0: empty */
+	struct vip_value value;
+	__u32 pad;
+} __attribute__((aligned(8))); /* keys read as 64-bit words */
+
+struct vip_set {
+	__u32 seq;      /* odd: being rewritten (readers use vips) */
+	__u32 overflow; /* keys of the set only in vips */
+	struct vip_way way[VIP_WAYS];
+};
+
+_Static_assert(sizeof(struct vip_way) == 32, "vip_way layout");
+_Static_assert(sizeof(struct vip_set) == 8 + VIP_WAYS * 32, "vip_set layout");
+
+/* The number of sets minus one (a power of two minus one), set at load time. */
+volatile const __u32 vip_set_mask = VIP_SETS_DEFAULT - 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIP_SETS_DEFAULT); /* replaced at load time: vip_set_mask + 1 */
+	__type(key, __u32);
+	__type(value, struct vip_set);
+} vip_sets SEC(".maps");
+
+/*
+ * vip_set_index hashes a vips key for its set, given as its words: the
+ * address as two little-endian 64-bit words a and b, and c, the 32-bit
+ * word of port, proto and pad (the pad byte is not hashed). The address
+ * halves are folded to 32 bits beside port and proto and multiplied by an
+ * odd constant; the product's bits 40-63 depend on every input bit.
+ * (One multiplication: on this path every instruction counts.)
+ */
+static __always_inline __u32 vip_set_index(__u64 a, __u64 b, __u32 c)
+{
+	__u64 x = a ^ b;
+
+	x = ((x ^ (x >> 32)) << 32) | (c & 0x00ffffff);
+	return (__u32)((x * FLOW_HASH_MUL) >> 40);
+}
+
+/*
  * maglev_v2: vip_id -> Maglev table. The kernel fixes the inner layout
  * (struct maglev_table) when the outer map is created, and without
  * CAP_SYS_ADMIN a restarted aird cannot look at a pinned outer map's inner
@@ -371,10 +442,11 @@ static __always_inline void *ct_map(void)
 #endif
 
 /*
- * BTF anchors (never read): enum maglev_layout for bpf2go, and the value
+ * BTF anchors (never read): enum maglev_layout and enum vip_set_layout for bpf2go, and the value
  * type of the inner maps, of which clang emits only a forward declaration.
  */
 const enum maglev_layout maglev_layout_anchor __attribute__((used)) = MAGLEV_MAX_BACKENDS;
 const union maglev_block maglev_block_anchor __attribute__((used));
+const enum vip_set_layout vip_set_layout_anchor __attribute__((used)) = VIP_WAYS;
 
 #endif /* AIRD_LB_MAPS_H */

@@ -118,10 +118,42 @@ func Configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		}
 		m.MaxEntries = n
 	}
+	if err := configureVIPSets(spec, VIPEntriesPerID*cfg.MaxVIPs); err != nil {
+		return err
+	}
 	if mg := spec.Maps[MapMaglev]; mg.InnerMap == nil {
 		return errors.New("configure datapath: maglev is not a map-in-map")
 	}
 	return configureConntrack(spec, cfg.ConntrackSize)
+}
+
+// VIPSets returns the number of vip_sets sets for a vips map of entries:
+// the power of two at or above entries/2 (at least 1).
+func VIPSets(entries uint32) uint32 {
+	n := uint32(1)
+	for n < (entries+1)/2 {
+		n <<= 1
+	}
+	return n
+}
+
+// configureVIPSets sizes vip_sets and vip_set_mask for a vips map of
+// entries.
+func configureVIPSets(spec *ebpf.CollectionSpec, entries uint32) error {
+	m := spec.Maps[DatapathMapVipSets]
+	mask := spec.Variables[DatapathVarVipSetMask]
+	if m == nil && mask == nil {
+		return nil // an object older than vip_sets (benchmarks compare them)
+	}
+	if m == nil || mask == nil {
+		return errors.New("configure datapath: no vip_sets map or vip_set_mask in the object")
+	}
+	n := VIPSets(entries)
+	if err := mask.Set(n - 1); err != nil {
+		return fmt.Errorf("configure datapath: set vip_set_mask: %w", err)
+	}
+	m.MaxEntries = n
+	return nil
 }
 
 func configureConntrack(spec *ebpf.CollectionSpec, size uint32) error {

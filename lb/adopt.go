@@ -16,6 +16,9 @@ import (
 func (p *Programmer) Adopt(ids *IDs) (Adopted, error) {
 	var a Adopted
 	p.ids = ids
+	if err := p.lb.SyncVIPSets(); err != nil {
+		return a, fmt.Errorf("lb: adopt pinned state: %w", err)
+	}
 	if err := p.adoptEntries(ids, &a); err != nil {
 		return a, fmt.Errorf("lb: adopt pinned state: %w", err)
 	}

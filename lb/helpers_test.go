@@ -156,6 +156,9 @@ func snap(t testing.TB, maps bpf.LBMaps) snapshot {
 	if s.meta, err = l.TableMetas(); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.VerifyVIPSets(); err != nil {
+		t.Fatalf("vip_sets differs from vips: %v", err)
+	}
 	if s.allow, err = l.Allowed(); err != nil {
 		t.Fatal(err)
 	}

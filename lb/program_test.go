@@ -349,3 +349,45 @@ func TestProgrammerSlotsPerBackend(t *testing.T) {
 		t.Fatalf("40 backends at the default: a table of %d slots, want %d", n, TableSize(40, 65537))
 	}
 }
+
+// vip_sets, the copy of vips the data path reads first, is rebuilt when a
+// restarted programmer adopts the maps: from an empty new map (an upgrade
+// that added it, or changed its size) as from a stale one, sets that
+// overflowed included.
+func TestProgrammerAdoptRebuildsVIPSets(t *testing.T) {
+	lm := loadMapsWith(t, bpf.Config{MaxVIPs: 64, MaxBackends: 1024, ConntrackSize: 4096})
+	ss := manyServices(60) // 120 vips entries in 128 sets of 4 ways
+	p, _, _ := newProgrammer(t, lm)
+	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true})
+	before := snap(t, lm)
+	n := lm.VipSets.MaxEntries()
+	keys := make([]uint32, n)
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	empty := make([]bpf.DatapathVipSet, n)
+	if _, err := lm.VipSets.BatchUpdate(keys, empty, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := bpf.NewLB(lm).VerifyVIPSets(); err == nil {
+		t.Fatal("an emptied vip_sets passes the check")
+	}
+	p, _, _ = newProgrammer(t, lm)
+	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true})
+	if after := snap(t, lm); !after.equal(before) { // snap checks vip_sets
+		t.Fatalf("restart changed the maps: %s, was %s", after, before)
+	}
+	used := 0
+	if err := bpf.ReadArray(lm.VipSets, func(_ uint32, s *bpf.DatapathVipSet) {
+		for _, w := range s.Way {
+			if w.Key.Pad != 0 {
+				used++
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if used == 0 {
+		t.Fatal("vip_sets holds no entry after the restart")
+	}
+}
