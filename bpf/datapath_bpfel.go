@@ -400,6 +400,7 @@ const (
 	DatapathVarBackendFlagsAll      = "backend_flags_all"
 	DatapathVarCtCpus               = "ct_cpus"
 	DatapathVarCtFlagsAll           = "ct_flags_all"
+	DatapathVarCtSetMask            = "ct_set_mask"
 	DatapathVarCtSets               = "ct_sets"
 	DatapathVarDropReasonMax        = "drop_reason_max"
 	DatapathVarEndpointAddrFlagsAll = "endpoint_addr_flags_all"
@@ -504,6 +505,7 @@ type DatapathVariableSpecs struct {
 	BackendFlagsAll      *ebpf.VariableSpec `ebpf:"backend_flags_all"`
 	CtCpus               *ebpf.VariableSpec `ebpf:"ct_cpus"`
 	CtFlagsAll           *ebpf.VariableSpec `ebpf:"ct_flags_all"`
+	CtSetMask            *ebpf.VariableSpec `ebpf:"ct_set_mask"`
 	CtSets               *ebpf.VariableSpec `ebpf:"ct_sets"`
 	DropReasonMax        *ebpf.VariableSpec `ebpf:"drop_reason_max"`
 	EndpointAddrFlagsAll *ebpf.VariableSpec `ebpf:"endpoint_addr_flags_all"`
@@ -608,6 +610,7 @@ type DatapathVariables struct {
 	BackendFlagsAll      *ebpf.Variable `ebpf:"backend_flags_all"`
 	CtCpus               *ebpf.Variable `ebpf:"ct_cpus"`
 	CtFlagsAll           *ebpf.Variable `ebpf:"ct_flags_all"`
+	CtSetMask            *ebpf.Variable `ebpf:"ct_set_mask"`
 	CtSets               *ebpf.Variable `ebpf:"ct_sets"`
 	DropReasonMax        *ebpf.Variable `ebpf:"drop_reason_max"`
 	EndpointAddrFlagsAll *ebpf.Variable `ebpf:"endpoint_addr_flags_all"`

@@ -256,10 +256,18 @@ static __always_inline int ct_cross_cpu(struct xdp_md *ctx, const struct pipelin
 	return !uplink_flow_affine(ctx->ingress_ifindex);
 }
 
+/* ct_set_index returns a flow hash's set within a CPU's partition. */
+static __always_inline __u32 ct_set_index(__u64 hash)
+{
+	if (ct_set_mask)
+		return (__u32)(hash >> 32) & ct_set_mask;
+	return (__u32)(hash >> 32) % ct_sets;
+}
+
 /* ct_set_of returns this CPU's set for a flow hash. */
 static __always_inline struct ct_set *ct_set_of(__u64 hash)
 {
-	__u32 idx = bpf_get_smp_processor_id() * ct_sets + (__u32)(hash >> 32) % ct_sets;
+	__u32 idx = bpf_get_smp_processor_id() * ct_sets + ct_set_index(hash);
 
 	return bpf_map_lookup_elem(&conntrack, &idx);
 }
@@ -443,7 +451,7 @@ static long ct_forget_cpu(__u32 cpu, void *ctx)
  */
 static __always_inline void ct_forget_elsewhere(const struct flow_key *fk, __u64 hash)
 {
-	struct ct_sweep sw = {.fk = fk, .set = (__u32)(hash >> 32) % ct_sets, .self = bpf_get_smp_processor_id()};
+	struct ct_sweep sw = {.fk = fk, .set = ct_set_index(hash), .self = bpf_get_smp_processor_id()};
 
 	bpf_loop(ct_cpus, ct_forget_cpu, &sw, 0);
 }
@@ -502,7 +510,7 @@ static long ct_find_cpu(__u32 cpu, void *ctx)
 static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id,
 						 __u64 hash)
 {
-	struct ct_borrow b = {.fk = fk, .set = (__u32)(hash >> 32) % ct_sets, .self = bpf_get_smp_processor_id(),
+	struct ct_borrow b = {.fk = fk, .set = ct_set_index(hash), .self = bpf_get_smp_processor_id(),
 			      .vip_id = vip_id};
 	struct ct_entry *ce;
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -211,5 +212,33 @@ func TestConntrackFloodCounted(t *testing.T) {
 	}
 	if d := after.stats[ctSyn] - before.stats[ctSyn]; d != 30 {
 		t.Errorf("ct_syn grew by %d, want 30", d)
+	}
+}
+
+// TestConntrackSetIndex: a flow is tracked in the set ConntrackIndex
+// names, whether the sets per CPU are a power of two (the data path
+// masks) or not (it divides).
+func TestConntrackSetIndex(t *testing.T) {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, perCPU := range []uint32{512, 100} {
+		t.Run(itoa(uint64(perCPU))+" sets per cpu", func(t *testing.T) {
+			e := newLBEnvWith(t, Config{MaxVIPs: 64, MaxBackends: bigBackendID, ConntrackSize: 4 * perCPU * uint32(cpus)})
+			programLB(t, e)
+			var sets uint32
+			e.must(t, e.objs.Constants.CtSets.Get(&sets))
+			if sets != perCPU {
+				t.Fatalf("ct_sets %d, want %d", sets, perCPU)
+			}
+			for p := uint16(31000); p < 31040; p++ {
+				onFirstCPU(t, func() { e.send(t, tcp6Flow(p, 443, ack, 1)(t, e)) })
+				s := &ctSet{e: e, index: ConntrackIndex(FlowHash(ptrKey(key6(p, 443, layers.IPProtocolTCP)), e.settings.HashSeed), firstCPU(t), sets)}
+				if _, ok := s.held(t)[p]; !ok {
+					t.Fatalf("flow from port %d is not in set %d", p, s.index)
+				}
+			}
+		})
 	}
 }

@@ -81,6 +81,12 @@ type lbEnv struct {
 
 func newLBEnv(t testing.TB) *lbEnv {
 	t.Helper()
+	return newLBEnvWith(t, Config{MaxVIPs: 64, MaxBackends: bigBackendID, ConntrackSize: 4096})
+}
+
+// newLBEnvWith is newLBEnv with the datapath loaded with cfg.
+func newLBEnvWith(t testing.TB, cfg Config) *lbEnv {
+	t.Helper()
 	testutil.RequirePrivileged(t)
 	ns := testutil.NewNetns(t, "lbt")
 	for _, kv := range []string{"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1"} {
@@ -109,7 +115,7 @@ func newLBEnv(t testing.TB) *lbEnv {
 		e.ifindex = l.Attrs().Index
 	})
 
-	objs, err := LoadObjects(Config{MaxVIPs: 64, MaxBackends: bigBackendID, ConntrackSize: 4096}, nil)
+	objs, err := LoadObjects(cfg, nil)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

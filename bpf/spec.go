@@ -175,6 +175,15 @@ func configureConntrack(spec *ebpf.CollectionSpec, size uint32) error {
 		if err := sets.Set(per); err != nil {
 			return fmt.Errorf("configure datapath: set ct_sets: %w", err)
 		}
+		if mask := spec.Variables[DatapathVarCtSetMask]; mask != nil {
+			m := uint32(0)
+			if per&(per-1) == 0 {
+				m = per - 1
+			}
+			if err := mask.Set(m); err != nil {
+				return fmt.Errorf("configure datapath: set ct_set_mask: %w", err)
+			}
+		}
 		if cpus := spec.Variables[DatapathVarCtCpus]; cpus != nil {
 			if err := cpus.Set(uint32(n)); err != nil {
 				return fmt.Errorf("configure datapath: set ct_cpus: %w", err)
