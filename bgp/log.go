@@ -91,7 +91,7 @@ func (h *gobgpLog) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	if r.Level <= slog.LevelWarn && r.Level > slog.LevelDebug {
-		demote, since := h.repeats.see(h.scope + "\x00" + r.Message)
+		demote, since := h.repeats.see(h.scope + recordPeer(r) + "\x00" + r.Message)
 		if demote {
 			if !h.next.Enabled(ctx, slog.LevelDebug) {
 				return nil
@@ -104,6 +104,21 @@ func (h *gobgpLog) Handle(ctx context.Context, r slog.Record) error {
 		}
 	}
 	return h.next.Handle(ctx, r)
+}
+
+// recordPeer is the peer a record names in its own attributes (GoBGP's BFD
+// records carry Peer, some others Key, instead of a logger With them): two
+// peers' records are not repeats of each other - a BFD expiry of one peer
+// must not hide the next peer's.
+func recordPeer(r slog.Record) string {
+	var peer string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "Peer" || a.Key == "Key" {
+			peer += a.Key + "=" + a.Value.String() + " "
+		}
+		return true
+	})
+	return peer
 }
 
 func (h *gobgpLog) WithAttrs(as []slog.Attr) slog.Handler {

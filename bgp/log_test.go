@@ -29,9 +29,12 @@ func TestGoBGPLog(t *testing.T) {
 	peerB.Warn("Closed an accepted connection")
 	peerA.Error("some error")
 	peerA.Error("some error")
+	// GoBGP's BFD names the peer in the record, not in the logger.
+	l.Warn("Expired", "Topic", "bfd", "Peer", "fd00::1")
+	l.Warn("Expired", "Topic", "bfd", "Peer", "fd00::2")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("%d lines, want 4 (A once, B once, the errors twice):\n%s", len(lines), buf.String())
+	if len(lines) != 6 {
+		t.Fatalf("%d lines, want 6 (A once, B once, the errors twice, each peer's BFD expiry):\n%s", len(lines), buf.String())
 	}
 	for _, line := range lines {
 		if strings.Count(line, "component=") != 1 || !strings.Contains(line, "subsystem=gobgp") {

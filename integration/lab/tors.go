@@ -62,8 +62,9 @@ func (l *Lab) frrConf() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `frr defaults datacenter
 hostname tor1
-log stdout informational
+log stdout debugging
 log timestamp precision 3
+debug bgp bfd
 route-map ALLOW permit 10
 router bgp %d
  bgp router-id 10.255.100.1
@@ -89,8 +90,9 @@ router bgp %d
 	return b.String()
 }
 
-const frrBFDConf = `log stdout informational
+const frrBFDConf = `log stdout debugging
 log timestamp precision 3
+debug bfd peer
 bfd
  profile lab
   detect-multiplier %d
@@ -149,10 +151,12 @@ func (l *Lab) startFRR() error {
 func (l *Lab) birdConf() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `router id 10.255.100.2;
+log stderr all;
+timeformat log "%%F %%T.%%3f";
 protocol device { scan time 1; }
 protocol kernel kernel6 { ipv6 { import none; export all; }; merge paths on; }
 protocol kernel kernel4 { ipv4 { import none; export all; }; merge paths on; }
-protocol bfd { interface "*" { min rx interval %[1]d ms; min tx interval %[1]d ms; multiplier %[2]d; }; }
+protocol bfd { debug { states, events }; interface "*" { min rx interval %[1]d ms; min tx interval %[1]d ms; multiplier %[2]d; }; }
 protocol static static4 { ipv4; route 0.0.0.0/0 via 10.1.2.2; }
 protocol static static6 {
   ipv6;
