@@ -24,13 +24,15 @@ import (
 // TestBenchLBLive measures the load balancer live: 64-byte UDP frames from
 // a generator to a VIP through an LB node to two backends, for aird (with
 // 1, 1,000 and 10,000 VIPs configured through the real daemon), nftables
-// DNAT (numgen over the two backends), an XDP floor (rewrite the MAC
-// addresses, redirect to the backends' link) and an encapsulating floor
-// (the same plus a fixed IPv6-in-IPv6 header, as aird sends), interleaved
-// in the same run (bench/lb-live.sh; AIRD_BENCH=1). With
-// AIRD_BENCH_PROG_STATS=1 it also reports each XDP program's own time per
-// run (the kernel's BPF statistics), to tell the program's cost from the
-// rest of the path.
+// DNAT (numgen over the two backends), an XDP floor (check the EtherType,
+// rewrite the MAC addresses, redirect to the backends' link), the floor
+// without the check (floor-blind), an encapsulating floor (plus a fixed
+// IPv6-in-IPv6 header, as aird sends) and a floor as slow as aird
+// (floor-slow), interleaved in the same run (bench/lb-live.sh;
+// AIRD_BENCH=1). Every node's output bytes are checked before it is
+// measured. With AIRD_BENCH_PROG_STATS=1 it also reports every XDP
+// program's own time per run (the kernel's BPF statistics), with
+// AIRD_BENCH_PERF=DIR the LB's CPU time split by perf call chains.
 //
 //	gen g<c> ── u [LB node <c>] o ══ eth0 [sink <c>: the backends' addresses]
 //
