@@ -88,10 +88,12 @@ func (x *crossIndex) update(main *Config, units []*unit) bool {
 			x.remove(k, u)
 		}
 	}
+	replaced := make(map[int]*unit, len(added))
 	for _, i := range added {
 		k := unitKey(units, i)
 		if old, ok := x.units[k]; ok {
-			x.remove(k, old)
+			replaced[i] = old
+			x.removeServices(k, old)
 		}
 	}
 	for _, i := range added {
@@ -99,7 +101,13 @@ func (x *crossIndex) update(main *Config, units []*unit) bool {
 		if x.conflicts(k, u) {
 			return false
 		}
-		x.add(k, u)
+		x.units[k] = u
+		x.addServices(k, u)
+		if old := replaced[i]; old != nil {
+			x.swapBackends(k, old.backends, u.backends)
+		} else {
+			x.addBackends(k, u.backends)
+		}
 	}
 	x.units[mainKey] = units[0]
 	total, allow := 0, 0
@@ -157,6 +165,11 @@ func others(uses []use, k string) bool {
 // add indexes u's services and backends under file key k.
 func (x *crossIndex) add(k string, u *unit) {
 	x.units[k] = u
+	x.addServices(k, u)
+	x.addBackends(k, u.backends)
+}
+
+func (x *crossIndex) addServices(k string, u *unit) {
 	for i := range u.services {
 		s := &u.services[i]
 		x.names[s.Name] = k
@@ -168,7 +181,10 @@ func (x *crossIndex) add(k string, u *unit) {
 		x.vipProto[vp] = addPortUse(x.vipProto[vp], k, s.Port == 0)
 		x.vips[s.VIP] = addUse(x.vips[s.VIP], k, 1)
 	}
-	for _, a := range u.backends {
+}
+
+func (x *crossIndex) addBackends(k string, as []netip.Addr) {
+	for _, a := range as {
 		x.backends[a] = addUse(x.backends[a], k, 1)
 	}
 }
@@ -176,6 +192,11 @@ func (x *crossIndex) add(k string, u *unit) {
 // remove drops what add indexed of u under k.
 func (x *crossIndex) remove(k string, u *unit) {
 	delete(x.units, k)
+	x.removeServices(k, u)
+	x.removeBackends(k, u.backends)
+}
+
+func (x *crossIndex) removeServices(k string, u *unit) {
 	for i := range u.services {
 		s := &u.services[i]
 		if x.names[s.Name] == k {
@@ -199,13 +220,40 @@ func (x *crossIndex) remove(k string, u *unit) {
 			x.vips[s.VIP] = us
 		}
 	}
-	for _, a := range u.backends {
+}
+
+func (x *crossIndex) removeBackends(k string, as []netip.Addr) {
+	for _, a := range as {
 		if us := addUse(x.backends[a], k, -1); len(us) == 0 {
 			delete(x.backends, a)
 		} else {
 			x.backends[a] = us
 		}
 	}
+}
+
+// swapBackends moves file k's distinct backends from old to next, touching
+// only the addresses in one of them: a file that changed one service
+// keeps almost all of its backends.
+func (x *crossIndex) swapBackends(k string, old, next []netip.Addr) {
+	had := make(map[netip.Addr]bool, len(old))
+	for _, a := range old {
+		had[a] = true
+	}
+	var gained []netip.Addr
+	for _, a := range next {
+		if had[a] {
+			delete(had, a)
+		} else {
+			gained = append(gained, a)
+		}
+	}
+	for _, a := range old {
+		if had[a] {
+			x.removeBackends(k, []netip.Addr{a})
+		}
+	}
+	x.addBackends(k, gained)
 }
 
 // addUse adds d to k's count in uses, dropping k at 0.
