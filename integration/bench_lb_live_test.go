@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,7 +37,9 @@ import (
 //
 //	gen g<c> ── u [LB node <c>] o ══ eth0 [sink <c>: the backends' addresses]
 //
-// Established flows: the same frame over and over (conntrack hits). New
+// Every round runs every node, established then new flows, starting at
+// the next node each round. Established flows: the same frame over and
+// over (conntrack hits). New
 // flows: every frame has a random source port and address (a conntrack
 // insert each). The generator rewrites the whole frame before each send
 // (live frames are recycled after the LB changed them in place). Each LB
@@ -87,8 +90,11 @@ func TestBenchLBLive(t *testing.T) {
 	splits := map[key][]perfSplit{}
 	for r := range rounds {
 		var line []string
+		// Each round starts at the next node: under a load that drifts
+		// within a run, no node always runs first or right after another.
+		order := append(slices.Clone(chains[r%len(chains):]), chains[:r%len(chains)]...)
 		for _, newf := range []bool{false, true} {
-			for _, c := range chains {
+			for _, c := range order {
 				before := c.sampleProgs(t, newf)
 				var stop func() perfSplit
 				if perfDir != "" {
