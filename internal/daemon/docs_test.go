@@ -236,6 +236,7 @@ var otherSnakeNames = map[string]string{
 	"intent_source":      "log attribute",
 	"router_id":          "misspelt key in the error example",
 	"vip_id":             "value of the vips map (bpf/lb_maps.h)",
+	"vip_set_index":      "the hash that picks a vip_sets set (bpf/lb_maps.h)",
 }
 
 // jsonFields are the JSON field names of the Go types in the repository
