@@ -330,6 +330,8 @@ func (f *fib) compare(drifted *[]netip.Prefix) error {
 // update applies the routes of changed prefixes, trusting what this
 // process installed (refresh reads the kernel); a prefix without next
 // hops loses our route when full is set or this process installed it.
+// It sorts changes: the kernel works less per route message in address
+// order than in the RIB copy's (map) order.
 func (f *fib) update(changes []fibChange, full bool) (changed int, err error) {
 	if len(changes) == 0 {
 		return 0, nil
@@ -339,11 +341,25 @@ func (f *fib) update(changes []fibChange, full bool) (changed int, err error) {
 			return 0, err
 		}
 	}
+	sortChanges(changes)
 	p := f.newPass()
 	for _, c := range changes {
 		p.set(c.prefix, c.nhs, full)
 	}
 	return p.commit()
+}
+
+// sortChanges puts changes in address order (IPv4 before IPv6, then
+// prefix length). Deleting 100,000 IPv6 /64s with ip -batch cost the
+// kernel 2.1-2.5 s of system time in address order and 2.7-3.9 s in a
+// random one (three runs each, load average 8-15).
+func sortChanges(changes []fibChange) {
+	slices.SortFunc(changes, func(a, b fibChange) int {
+		if c := a.prefix.Addr().Compare(b.prefix.Addr()); c != 0 {
+			return c
+		}
+		return a.prefix.Bits() - b.prefix.Bits()
+	})
 }
 
 // hasInherited reports whether the kernel holds routes of ours that this

@@ -11,8 +11,14 @@ import (
 )
 
 const (
-	// settle batches bursts of RIB events into one FIB pass.
-	settle = 100 * time.Millisecond
+	// settle batches bursts of RIB events into one FIB pass. While the
+	// FIB is changing (the last pass changed it less than settle ago: a
+	// peer's table arriving or going), the events that came in during
+	// that pass are the batch, and the next pass starts bulkSpacing after
+	// it: waiting the whole settle again only added to the time the FIB
+	// lags behind the RIB, and made the last batch wait for nothing.
+	settle      = 100 * time.Millisecond
+	bulkSpacing = 10 * time.Millisecond
 	// resync is the period of the kernel check even without events: it
 	// puts back routes the kernel dropped (an interface went down and
 	// up); the tick also refreshes the restart marker. A check that took
@@ -68,7 +74,7 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(settle):
+			case <-time.After(settleFor(time.Since(r.lastChange))):
 			}
 			select {
 			case <-s.kickCh:
@@ -96,6 +102,15 @@ func (s *Speaker) reconcileLoop(ctx context.Context, r *run) {
 			s.log.Warn("bgp: FIB reconcile", "err", err)
 		}
 	}
+}
+
+// settleFor is how long to let events land before a pass, given how
+// long ago a pass last changed the FIB (see settle).
+func settleFor(sinceChange time.Duration) time.Duration {
+	if sinceChange >= 0 && sinceChange < settle {
+		return max(0, bulkSpacing-sinceChange)
+	}
+	return settle
 }
 
 // reconcile makes the FIB follow the RIB: every prefix whose best paths

@@ -588,3 +588,41 @@ func TestMemTrim(t *testing.T) {
 		t.Error("no release after small changes that add up to bulkRoutes")
 	}
 }
+
+func TestSettleFor(t *testing.T) {
+	for _, c := range []struct {
+		since, want time.Duration
+	}{
+		{time.Hour, settle},                // quiet: let a burst land
+		{settle, settle},                   // the last change is a settle old
+		{0, bulkSpacing},                   // a pass just changed the FIB
+		{bulkSpacing / 2, bulkSpacing / 2}, // the spacing counts from it
+		{bulkSpacing, 0},
+		{settle - time.Millisecond, 0},
+		{-time.Second, settle}, // the clock went back
+	} {
+		if got := settleFor(c.since); got != c.want {
+			t.Errorf("settleFor(%s) = %s, want %s", c.since, got, c.want)
+		}
+	}
+}
+
+func TestSortChanges(t *testing.T) {
+	in := []fibChange{
+		{prefix: netip.MustParsePrefix("fd00:200:0:2::/64")},
+		{prefix: netip.MustParsePrefix("10.1.0.0/24")},
+		{prefix: netip.MustParsePrefix("fd00:200::/48")},
+		{prefix: netip.MustParsePrefix("fd00:200::/64")},
+		{prefix: netip.MustParsePrefix("fd00:200:0:1::/64")},
+		{prefix: netip.MustParsePrefix("10.0.0.0/24")},
+	}
+	sortChanges(in)
+	var got []string
+	for _, c := range in {
+		got = append(got, c.prefix.String())
+	}
+	want := []string{"10.0.0.0/24", "10.1.0.0/24", "fd00:200::/48", "fd00:200::/64", "fd00:200:0:1::/64", "fd00:200:0:2::/64"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sortChanges: %v, want %v", got, want)
+	}
+}
