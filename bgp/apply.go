@@ -184,8 +184,12 @@ func (s *Speaker) applyPeer(ctx context.Context, r *run, p, old peer, w peerChan
 	switch w {
 	case add:
 		restarting := r.restartingPeer(p.key)
-		s.log.Info("bgp: adding peer", "peer", p.name, "address", addr, "restarting", restarting)
-		return r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(restarting)})
+		s.log.Info("bgp: adding peer", "peer", p.name, "address", addr, "restarting", restarting, "held_for_bfd", holdsForBFD(p, restarting))
+		held, err := addPeer(ctx, r.srv, p, restarting)
+		if held && err == nil {
+			go s.releaseOnBFDUp(r.ctx, r.srv, p)
+		}
+		return err
 	case remove:
 		s.log.Info("bgp: removing peer", "peer", p.name, "address", addr)
 		return r.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr})

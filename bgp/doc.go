@@ -136,7 +136,10 @@
 // resets the BGP session at once instead of waiting for the hold time.
 // GoBGP then holds the session down for its 30 s idle hold time, as after
 // any reset. Neighbors reports the BFD state; a change to the BFD settings
-// resets the session.
+// resets the session. On a graceful restart a BFD peer's session opens
+// only once its BFD session is up (at most bfdHoldMax later): the peer's
+// BFD session with the previous process would otherwise expire after the
+// new BGP session came up, and take it down (see holdsForBFD).
 //
 // # Drain
 //

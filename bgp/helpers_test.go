@@ -231,6 +231,8 @@ type birdOpts struct {
 	// vendors default: the switch refuses IPv4 routes with an IPv6 next
 	// hop.
 	noExtNH bool
+	// top is more configuration at the top level (protocol bfd ...).
+	top string
 }
 
 func birdConf(o birdOpts) func(tor torSpec) string {
@@ -272,6 +274,7 @@ func birdConf(o birdOpts) func(tor torSpec) string {
 		if o.noExtNH {
 			extNH = ""
 		}
+		b.WriteString(o.top)
 		fmt.Fprintf(&b, `protocol bgp node1 {
   local as %d; neighbor %s as %d;
   connect delay time 1; connect retry time 1; error wait time 1, 2;

@@ -86,9 +86,11 @@ type run struct {
 	// kept fresh.
 	gracefulRestart bool
 	stopping        *atomic.Bool
-	cancel          context.CancelFunc
-	loopStarted     bool
-	loopDone        chan struct{}
+	// ctx ends at Stop (cancel): for the run's goroutines.
+	ctx         context.Context
+	cancel      context.CancelFunc
+	loopStarted bool
+	loopDone    chan struct{}
 
 	// watches run neighbour discovery for unnumbered peers, by
 	// interface; discovered is what they found. Both under Speaker.mu.
@@ -217,7 +219,7 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 	r.srv = newGoBGPServer(c.GRPCSocket != "", opts...)
 	go r.srv.Serve()
 	watchCtx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
+	r.ctx, r.cancel = watchCtx, cancel
 	s.advertised = newRouteSet(s.desired.len()) // this GoBGP holds nothing yet
 	fail := func(err error) (*run, error) {
 		s.stopRun(r, false)
@@ -244,8 +246,12 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 	if s.drain == drainWithdrawn {
 		announce = newRouteSet(0) // drained before this start: peers only
 	}
-	if err := s.announceAndPeer(ctx, r.srv, peers, announce, restarting); err != nil {
+	held, err := s.announceAndPeer(ctx, r.srv, peers, announce, restarting)
+	if err != nil {
 		return fail(err)
+	}
+	for _, p := range held {
+		go s.releaseOnBFDUp(watchCtx, r.srv, p)
 	}
 	s.advertised = announce // all of it went in
 	r.trim.routes.Store(int64(s.advertised.len()))
@@ -275,33 +281,41 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 // graceful restart keeps the routes-first order: GoBGP sends End-of-RIB
 // right after what it holds when the session comes up, and a helper
 // flushes the stale routes we have not resent by then.
-func (s *Speaker) announceAndPeer(ctx context.Context, srv *gobgpServer, peers []peer, routes *routeSet, restarting bool) error {
+//
+// It returns the peers held for BFD (holdsForBFD).
+func (s *Speaker) announceAndPeer(ctx context.Context, srv *gobgpServer, peers []peer, routes *routeSet, restarting bool) ([]peer, error) {
 	if restarting {
 		s.log.Info("bgp: graceful restart: advertising Restart State; installed routes are kept until the peers are synced")
 		if _, err := addPaths(srv, routes, s.advertised); err != nil {
-			return err
+			return nil, err
 		}
 		return addPeers(ctx, srv, peers, true)
 	}
-	if err := addPeers(ctx, srv, peers, false); err != nil {
-		return err
+	held, err := addPeers(ctx, srv, peers, false)
+	if err != nil {
+		return nil, err
 	}
-	_, err := addPaths(srv, routes, s.advertised)
-	return err
+	_, err = addPaths(srv, routes, s.advertised)
+	return held, err
 }
 
 // addPeers adds the peers that have an address (unnumbered ones are added
-// when discovery finds them).
-func addPeers(ctx context.Context, srv *gobgpServer, peers []peer, restarting bool) error {
+// when discovery finds them); it returns those held for BFD.
+func addPeers(ctx context.Context, srv *gobgpServer, peers []peer, restarting bool) ([]peer, error) {
+	var held []peer
 	for _, p := range peers {
 		if !p.resolved() {
 			continue
 		}
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.session.apiPeer(restarting)}); err != nil {
-			return fmt.Errorf("add peer %s: %w", p.name, err)
+		h, err := addPeer(ctx, srv, p, restarting)
+		if err != nil {
+			return nil, fmt.Errorf("add peer %s: %w", p.name, err)
+		}
+		if h {
+			held = append(held, p)
 		}
 	}
-	return nil
+	return held, nil
 }
 
 // globalConfig is GoBGP's global section: IPv4 and IPv6 unicast,

@@ -33,8 +33,10 @@
 // Services, on both VIPs: HTTP on port 80, a TCP echo on 8080 (the
 // backend's name, then every line echoed), UDP on 8053 (each datagram
 // answered with the backend's name); health checks every 300 ms, fall 3.
-// BFD runs at 300 ms x 3 on every session (a lost peer is noticed within
-// 900 ms; faster timers flap on a loaded shared machine).
+// BFD runs on every session with packets every 300 ms and a multiplier of
+// 10 (a lost peer is noticed within 3 s: on a loaded shared machine a
+// process can stall for most of a second, more than 900 ms would allow);
+// the test of a lost ToR sets tor2's multiplier to 3 (900 ms) first.
 //
 // Every aird runs as a plain process (nsenter into its namespace, its own
 // configuration, socket, pin path and STATE_DIRECTORY), not under

@@ -28,7 +28,8 @@ func lbStat(t *testing.T, n *Node, name string) uint64 {
 //   - every endpoint dies: both VIPs leave both ToRs; they return with the
 //     endpoints;
 //   - a ToR is lost (all its links down): traffic goes on through the other
-//     ToR within a second (BFD), and the sessions return with the links.
+//     ToR within a second (BFD: tor2 set to 300 ms x 3 for this test), and
+//     the sessions return with the links.
 func TestRackFailover(t *testing.T) {
 	l := upLab(t)
 	ctx := context.Background()
@@ -148,6 +149,16 @@ func TestRackFailover(t *testing.T) {
 	})
 
 	t.Run("a ToR is lost", func(t *testing.T) {
+		// The nodes detect tor2 lost in tor2's multiplier x 300 ms: fast
+		// BFD (900 ms) for this test, the lab's 3 s again after it.
+		if err := l.SetTor2BFDMultiplier(bfdFastMultiplier); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := l.SetTor2BFDMultiplier(bfdMultiplier); err != nil {
+				t.Error(err)
+			}
+		}()
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		done := make(chan Result, 1)

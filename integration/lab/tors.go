@@ -13,11 +13,23 @@ import (
 	"github.com/aird-net/aird/internal/testutil"
 )
 
-// BFD on every session of the rack: 300 ms x 3, so a lost ToR is noticed
-// within 900 ms.
+// BFD on every session of the rack: packets every 300 ms, a peer declared
+// down after bfdMultiplier of them missed (3 s). A shorter detection time
+// does not survive the shared 2-CPU machine: at load 20 a sleeping process
+// wakes up to 0.93 s late, and an aird stalled longer than the ToRs'
+// detection time is declared down by both; when it resumes it reads the
+// ToRs' Down, GoBGP resets the sessions with a NOTIFICATION (FRR then drops
+// the node's paths) and holds them idle for 30 s. A restarted aird opens
+// its sessions only once BFD is up again, after the ToRs' sessions with
+// the previous process expired (bgp.holdsForBFD): the longer detection
+// time makes restarts no less clean, only 2-3 s longer. Only the test
+// that measures BFD (a ToR lost) needs the fast detection: it sets tor2's
+// multiplier to bfdFastMultiplier, so the nodes notice tor2 gone within
+// 900 ms (the detection time is the sender's multiplier x the interval).
 const (
-	bfdIntervalMS = 300
-	bfdMultiplier = 3
+	bfdIntervalMS     = 300
+	bfdMultiplier     = 10
+	bfdFastMultiplier = 3
 )
 
 // FRRTor is tor1: FRR (zebra, bgpd, bfdd) peering unnumbered with every
@@ -148,7 +160,7 @@ func (l *Lab) startFRR() error {
 // address with BFD (a BFD loss is a graceful restart, as for FRR), next
 // hops (the nodes' loopbacks) resolved through static routes, ECMP into
 // the kernel, a default route towards the client sent to the nodes.
-func (l *Lab) birdConf() string {
+func (l *Lab) birdConf(bfdMult int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `router id 10.255.100.2;
 log stderr all;
@@ -161,7 +173,7 @@ protocol static static4 { ipv4; route 0.0.0.0/0 via 10.1.2.2; }
 protocol static static6 {
   ipv6;
   route ::/0 via fd00:c2::2;
-`, bfdIntervalMS, bfdMultiplier)
+`, bfdIntervalMS, bfdMult)
 	for _, n := range l.AllNodes() {
 		fmt.Fprintf(&b, "  route %s/128 via %s;\n", underlay(n.Index), nodeTor2Addr(n.Index))
 	}
@@ -182,7 +194,7 @@ template bgp node {
 
 func (l *Lab) startBIRD() error {
 	conf := filepath.Join(l.Dir, "bird.conf")
-	if err := os.WriteFile(conf, []byte(l.birdConf()), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(l.birdConf(bfdMultiplier)), 0o644); err != nil {
 		return err
 	}
 	p, err := l.start("tor2-bird", nil, append([]string{"ip"}, testutil.BIRDArgs(l.Tor2.NS, conf, l.Tor2.Socket)...)...)
@@ -193,5 +205,46 @@ func (l *Lab) startBIRD() error {
 		b, _ := os.ReadFile(p.Log)
 		return fmt.Errorf("bird did not start:\n%s", b)
 	}
+	return nil
+}
+
+// SetTor2BFDMultiplier reconfigures tor2's BFD multiplier (birdc
+// configure: no BFD or BGP session restarts) and waits until BIRD applied
+// it to the session with every node: the nodes then detect a lost tor2 in
+// mult x 300 ms.
+func (l *Lab) SetTor2BFDMultiplier(mult int) error {
+	logPath := filepath.Join(l.Dir, "tor2-bird.log")
+	before, err := os.ReadFile(logPath)
+	if err != nil {
+		return err
+	}
+	conf := filepath.Join(l.Dir, "bird.conf")
+	if err := os.WriteFile(conf, []byte(l.birdConf(mult)), 0o644); err != nil {
+		return err
+	}
+	if out, err := l.Tor2.Birdc("configure"); err != nil || !strings.Contains(out, "Reconfigured") {
+		return fmt.Errorf("birdc configure (BFD multiplier %d): %v\n%s", mult, err, out)
+	}
+	// BIRD logs "Session to X reconfigured" as it applies the new options
+	// (protocol bfd debugs events).
+	var missing []string
+	if !waitFor(10*time.Second, func() bool {
+		b, err := os.ReadFile(logPath)
+		if err != nil || len(b) < len(before) {
+			return false
+		}
+		missing = nil
+		for _, n := range l.AllNodes() {
+			if !strings.Contains(string(b[len(before):]), "Session to "+nodeTor2Addr(n.Index)+" reconfigured") {
+				missing = append(missing, n.Name)
+			}
+		}
+		return len(missing) == 0
+	}) {
+		return fmt.Errorf("tor2 did not apply BFD multiplier %d to its sessions with %v within 10s", mult, missing)
+	}
+	// A node takes the multiplier from tor2's next packet, due within an
+	// interval: wait for two.
+	time.Sleep(2 * bfdIntervalMS * time.Millisecond)
 	return nil
 }
