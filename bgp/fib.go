@@ -352,7 +352,7 @@ func (f *fib) update(changes []fibChange, full bool) (changed int, err error) {
 // sortChanges puts changes in address order (IPv4 before IPv6, then
 // prefix length). Deleting 100,000 IPv6 /64s with ip -batch cost the
 // kernel 2.1-2.5 s of system time in address order and 2.7-3.9 s in a
-// random one (three runs each, load average 8-15).
+// random one (three runs each, load average 13 falling to 8).
 func sortChanges(changes []fibChange) {
 	slices.SortFunc(changes, func(a, b fibChange) int {
 		if c := a.prefix.Addr().Compare(b.prefix.Addr()); c != 0 {
