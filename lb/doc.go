@@ -15,7 +15,9 @@
 // (VIP, protocol, port), one backend id per backend address. It hands the
 // data plane only what changed - the services a reload adds, changes or
 // removes, the services a health event touches - and each change is all or
-// nothing. Each service's Maglev table is sized from its backend count
+// nothing. Apply looks at every service of a configuration; Update at the
+// services a Delta names, so that a reload of one service among thousands
+// costs in proportion to that one. Each service's Maglev table is sized from its backend count
 // (TableSize) and shared with the services whose weighted backends are the
 // same. After a restart, the tables of the earlier process stay as they
 // were until the health of every backend of their service is decided again
