@@ -86,9 +86,9 @@ static __always_inline __u32 vip_key_word(__be16 port, __u8 proto)
  * (lb_maps.h), and vips itself only when the set is being rewritten, or
  * when it misses in a set that has overflowed. A value is copied out
  * before the set's seq is checked again: a pointer into the set could
- * change under the caller. (Loads are ordered as the control plane's
- * writes are on x86 and in the BPF JIT; the compiler barriers keep clang
- * from moving them.)
+ * change under the caller. (x86 keeps loads, and the control plane's
+ * stores, in order, and the barriers keep clang from moving them; a weakly
+ * ordered CPU would need barriers clang-14 cannot emit for BPF.)
  */
 static __always_inline struct vip_value *vip_find(const struct vip_key *vk, __u32 c, struct vip_value *out)
 {
