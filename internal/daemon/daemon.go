@@ -165,6 +165,13 @@ func (d *Daemon) run(ctx context.Context, file *config.File) error {
 // start brings every component up against the first configuration; if one
 // fails, those already started are closed again.
 func (d *Daemon) start(file *config.File) error {
+	// The configuration being started is the daemon's from the outset: the
+	// API component (the last to start) serves Status and Config, which
+	// read it, as soon as it listens.
+	now := time.Now()
+	d.mu.Lock()
+	d.cfg, d.generation, d.loadedAt = file, 1, now
+	d.mu.Unlock()
 	for i, c := range d.comps {
 		if err := c.apply(nil, file.Config); err != nil {
 			for j := i - 1; j >= 0; j-- {
@@ -174,10 +181,6 @@ func (d *Daemon) start(file *config.File) error {
 			return fmt.Errorf("start %s: %w", c.name(), err)
 		}
 	}
-	now := time.Now()
-	d.mu.Lock()
-	d.cfg, d.generation, d.loadedAt = file, 1, now
-	d.mu.Unlock()
 	d.metrics.ConfigLoaded(now, 1, false)
 	return nil
 }
