@@ -19,9 +19,9 @@ type Delta struct {
 // proportion to the change: d names the services that are new, changed or
 // removed, and every other service of cfg must be the one in force (same
 // name, VIP, port, protocol, backends and checks). A Config whose table
-// sizes differ, a changed probe path, or the first change is applied as
-// by Apply. The manager keeps cfg (its slices included): the caller must
-// not change it afterwards.
+// sizes differ, a changed probe path, the first change, or a delta that
+// names most of the services is applied as by Apply. The manager keeps
+// cfg (its slices included): the caller must not change it afterwards.
 func (m *Manager) Update(cfg Config, d Delta) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -29,7 +29,8 @@ func (m *Manager) Update(cfg Config, d Delta) error {
 		return err
 	}
 	if !m.started || m.pathChanged || cfg.MaglevTableSize != m.cfg.MaglevTableSize ||
-		cfg.MaglevSlotsPerBackend != m.cfg.MaglevSlotsPerBackend {
+		cfg.MaglevSlotsPerBackend != m.cfg.MaglevSlotsPerBackend ||
+		2*(len(d.Changed)+len(d.Removed)) > len(m.svcs) { // most services: the full pass is cheaper
 		return m.apply(cfg)
 	}
 	ts, err := m.deltaTransitions(cfg, d)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +96,83 @@ func BenchmarkReloadOneService(b *testing.B) {
 	if calls := plane.take(); len(calls) < 2 || len(calls[len(calls)-1].Upsert) != 1 {
 		b.Fatalf("the reloads handed the data plane %d changes", len(calls))
 	}
+}
+
+// BenchmarkReloadEveryService changes a backend's weight in every one of
+// 10,000 services of 100 backends (one file) and applies it from the
+// parsed configurations on, both ways the daemon can: "delta" (the
+// services delta, the VIP sync of the changed owners, lb.Manager.Update)
+// and "full" (the path of a reload that changes other sections too:
+// syncServiceVIPs, lb.Manager.Apply), over a data plane that records the
+// change (no tables are built), alternately in the same iterations.
+func BenchmarkReloadEveryService(b *testing.B) {
+	sc := testutil.LBScale{VIPs: 10000, PerVIP: 100, Pool: 2000, Seed: 1}
+	head := "[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n"
+	parse := func(weight func(i, j int) int) *config.File {
+		c, err := config.Parse("aird.toml", []byte(head+sc.TOML(weight)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return &config.File{Path: "aird.toml", Config: c}
+	}
+	a := parse(nil)
+	w := parse(func(i, j int) int { // bench/daemon.sh's weight reload
+		if j == 0 {
+			return 50
+		}
+		return 100
+	})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var full, delta time.Duration
+	n := 0
+	for b.Loop() {
+		for _, mode := range []string{"full", "delta"} {
+			cur, next := *a.Config, *w.Config
+			cur.Services, next.Services = slices.Clone(a.Services), slices.Clone(w.Services)
+			al, err := ipam.Open(ipam.Options{Path: filepath.Join(b.TempDir(), "ipam.db"), Pools: ipamPools(&cur), NodeAddrs: func() ([]netip.Addr, error) { return nil, nil }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := syncServiceVIPs(al, &cur); err != nil {
+				b.Fatal(err)
+			}
+			m, err := lb.New(context.Background(), lb.Options{Logger: quiet, OnServing: func([]netip.Addr) {}, Dataplane: &countingPlane{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lbc := &lbComponent{log: quiet, m: m, probes: lbProbes{log: quiet}}
+			if err := lbc.apply(nil, &cur); err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			if mode == "full" {
+				_ = config.Diff(&cur, &next)
+				if err := syncServiceVIPs(al, &next); err != nil {
+					b.Fatal(err)
+				}
+				if err := lbc.apply(&cur, &next); err != nil {
+					b.Fatal(err)
+				}
+				full += time.Since(t0)
+			} else {
+				sections, d := config.DiffFiles(&config.File{Path: "aird.toml", Config: &cur}, &config.File{Path: "aird.toml", Config: &next})
+				if len(d.Changed) != sc.VIPs {
+					b.Fatalf("the delta names %d services, want %d", len(d.Changed), sc.VIPs)
+				}
+				if err := syncChangedVIPs(al, &cur, &next, &d); err != nil {
+					b.Fatal(err)
+				}
+				if err := lbc.applyChange(&cur, &next, change{sections: sections, services: &d}); err != nil {
+					b.Fatal(err)
+				}
+				delta += time.Since(t0)
+			}
+			m.Close()
+			al.Close()
+		}
+		n++
+	}
+	b.ReportMetric(float64(full.Milliseconds())/float64(n), "full-ms")
+	b.ReportMetric(float64(delta.Milliseconds())/float64(n), "delta-ms")
+	b.ReportMetric(0, "ns/op")
 }
