@@ -149,16 +149,6 @@ func TestRackFailover(t *testing.T) {
 	})
 
 	t.Run("a ToR is lost", func(t *testing.T) {
-		// The nodes detect tor2 lost in tor2's multiplier x 300 ms: fast
-		// BFD (900 ms) for this test, the lab's 3 s again after it.
-		if err := l.SetTor2BFDMultiplier(bfdFastMultiplier); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			if err := l.SetTor2BFDMultiplier(bfdMultiplier); err != nil {
-				t.Error(err)
-			}
-		}()
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		done := make(chan Result, 1)
@@ -171,6 +161,17 @@ func TestRackFailover(t *testing.T) {
 			done <- r
 		}()
 		time.Sleep(2 * time.Second)
+		// The nodes detect tor2 lost in tor2's multiplier x 300 ms: fast
+		// BFD (900 ms) from just before the loss (a stall of a node under
+		// load can outlast it too), the lab's 3 s again after the test.
+		if err := l.SetTor2BFDMultiplier(bfdFastMultiplier); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := l.SetTor2BFDMultiplier(bfdMultiplier); err != nil {
+				t.Error(err)
+			}
+		}()
 		lost := time.Now()
 		if err := SetLinks(l.Tor2.NS, false); err != nil {
 			t.Fatal(err)
