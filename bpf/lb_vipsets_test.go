@@ -201,6 +201,55 @@ func TestVIPSets(t *testing.T) {
 	}
 }
 
+// TestVIPSetsWithoutWays: where the CPU may reorder loads and stores
+// (not x86) the writer fills no way (vipSets.ways 0): every key of a set
+// is counted in its overflow and looked up in vips, and a restart's sync
+// empties the ways a table still holds.
+func TestVIPSetsWithoutWays(t *testing.T) {
+	tcp := uint8(layers.IPProtocolTCP)
+	a6 := netip.MustParseAddr(vip6)
+	e := vipSetEnv(t)
+	e.lb.vs.ways = 0
+	ports := collidingPorts(t, e, vipWays+2)
+	e.must(t, e.lb.SetAddress(a6))
+	for i, p := range ports {
+		e.must(t, e.lb.SetService(a6, tcp, p, uint32(i+1), 0))
+	}
+	s := vipSetOf(t, e, ports[0])
+	if s.Way != [4]DatapathVipWay{} || s.Overflow != uint32(len(ports)) || s.Seq&1 != 0 {
+		t.Fatalf("set %+v: want no way used, overflow %d, an even seq", s, len(ports))
+	}
+	for i, p := range ports {
+		expectVIP(t, e, p, uint32(i+1))
+	}
+	e.must(t, e.lb.DeleteService(a6, tcp, ports[1]))
+	expectVIP(t, e, ports[1], 0)
+	expectVIP(t, e, ports[0], 1)
+	if s := vipSetOf(t, e, ports[0]); s.Overflow != uint32(len(ports)-1) {
+		t.Fatalf("overflow %d after a delete, want %d", s.Overflow, len(ports)-1)
+	}
+	// A table written with ways (an x86 writer's) is rebuilt without.
+	idx := VIPSetIndex(VIPKey(a6, tcp, ports[0])) & (e.objs.LB.VipSets.MaxEntries() - 1)
+	full := DatapathVipSet{Seq: s.Seq + 2, Overflow: uint32(len(ports) - 1 - vipWays)}
+	for w, i := range []int{0, 2, 3, 4} {
+		full.Way[w] = usedWay(VIPKey(a6, tcp, ports[i]), DatapathVipValue{VipId: uint32(i + 1)})
+	}
+	e.must(t, e.objs.LB.VipSets.Put(idx, &full))
+	l := NewLB(e.objs.LB)
+	l.vs.ways = 0
+	e.must(t, l.SyncVIPSets())
+	e.lb = l
+	if s := vipSetOf(t, e, ports[0]); s.Way != [4]DatapathVipWay{} || s.Overflow != uint32(len(ports)-1) {
+		t.Fatalf("set after sync %+v: want no way used, overflow %d", s, len(ports)-1)
+	}
+	for _, i := range []int{0, 2, 3, 4, 5} {
+		expectVIP(t, e, ports[i], uint32(i+1))
+	}
+	if err := e.lb.VerifyVIPSets(); err != nil {
+		t.Errorf("vip_sets differs from vips: %v", err)
+	}
+}
+
 // TestVIPSetIndexMatchesC: the set the Go side computes for a key is the
 // one the data path reads. Each key (IPv4 and IPv6 addresses, TCP and UDP,
 // any port) is written into that set alone, never into vips: a packet to

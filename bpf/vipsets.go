@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -50,10 +51,25 @@ type vipSets struct {
 	mask   uint32
 	loaded bool
 	sets   map[uint32]*vipSetModel
+	// ways is how many ways of a set the writer fills: all of them where
+	// the CPU keeps stores and loads in order (x86), none elsewhere. The
+	// reader has no barrier (lb.h, vip_find), so on a weakly ordered CPU
+	// it could take a set caught mid-write for a stable one; a set whose
+	// keys all overflow changes only its overflow count (one aligned
+	// word) and sends every lookup to vips.
+	ways int
+}
+
+// orderedWays is vipSets.ways for this CPU architecture.
+func orderedWays() int {
+	if runtime.GOARCH == "amd64" || runtime.GOARCH == "386" {
+		return vipWays
+	}
+	return 0
 }
 
 func newVIPSets(vips, table *ebpf.Map) *vipSets {
-	s := &vipSets{vips: vips, table: table}
+	s := &vipSets{vips: vips, table: table, ways: orderedWays()}
 	if table != nil {
 		s.mask = table.MaxEntries() - 1
 	}
@@ -92,7 +108,7 @@ func (s *vipSets) put(k DatapathVipKey, v DatapathVipValue) error {
 	} else if i := m.overIndex(k); i >= 0 {
 		m.over[i].v = v
 		return nil
-	} else if w := m.free(); w >= 0 {
+	} else if w := m.free(); w >= 0 && w < s.ways {
 		next.Way[w] = usedWay(k, v)
 	} else {
 		m.over = append(m.over, vipEntry{k, v})
@@ -189,7 +205,7 @@ func (s *vipSets) load() error {
 	}
 	for idx, es := range want {
 		old := cur[idx]
-		m := placeSet(old, es)
+		m := placeSet(old, es, s.ways)
 		if next := m.cur; next != old || old.Seq&1 != 0 {
 			next.Seq = old.Seq | 1
 			idxs = append(idxs, idx)
@@ -216,15 +232,16 @@ func (s *vipSets) load() error {
 	return nil
 }
 
-// placeSet returns the model of a set holding es: the ways of old that
+// placeSet returns the model of a set holding es in its first ways ways:
+// the ways of old that
 // hold one of es stay where they are (with es's value), the others take
 // the free ways in order, the rest overflow. cur.Seq is old's.
-func placeSet(old DatapathVipSet, es []vipEntry) *vipSetModel {
+func placeSet(old DatapathVipSet, es []vipEntry, ways int) *vipSetModel {
 	m := &vipSetModel{cur: DatapathVipSet{Seq: old.Seq}}
 	var rest []vipEntry
 	for _, e := range es {
 		placed := false
-		for w := range old.Way {
+		for w := range old.Way[:ways] {
 			if old.Way[w].Key.Pad == vipWayUsed && keyOf(old.Way[w]) == e.k && m.cur.Way[w].Key.Pad == 0 {
 				m.cur.Way[w] = usedWay(e.k, e.v)
 				placed = true
@@ -236,7 +253,7 @@ func placeSet(old DatapathVipSet, es []vipEntry) *vipSetModel {
 		}
 	}
 	for _, e := range rest {
-		if w := m.free(); w >= 0 {
+		if w := m.free(); w >= 0 && w < ways {
 			m.cur.Way[w] = usedWay(e.k, e.v)
 		} else {
 			m.over = append(m.over, e)
