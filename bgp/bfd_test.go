@@ -149,5 +149,23 @@ multiplier = 3
 		if v, _ := metricValue(t, reg, "aird_bgp_peer_state", "peer", "tor1", "state", "established"); v != 0 {
 			t.Errorf("still established in the metrics")
 		}
+
+		// The switch answers again: the session comes back after the
+		// connect-retry interval (1 s here), not after GoBGP's default
+		// 30 s idle hold that follows a reset of its own.
+		healLink(t, tor)
+		back := eventually(t, 25*time.Second, "the session re-established after the link healed", func() (bool, string) {
+			n := neighbor(sp, tor.Addr)
+			return n.State == "established", fmt.Sprintf("state %s, BFD %s, %s", n.State, n.BFD, n.LastError)
+		})
+		t.Logf("session re-established %s after the link healed (%s after the cut)", back.Round(time.Millisecond), time.Since(cut).Round(time.Millisecond))
 	})
+}
+
+// healLink undoes cutLink.
+func healLink(t *testing.T, tor torSpec) {
+	t.Helper()
+	if out, err := exec.Command("ip", "netns", "exec", tor.NS, "nft", "delete", "table", "inet", "aird_test_cut").CombinedOutput(); err != nil {
+		t.Fatalf("nft in %s: %v\n%s", tor.NS, err, out)
+	}
 }

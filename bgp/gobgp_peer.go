@@ -39,6 +39,11 @@ func (s session) apiPeer(restarting bool) *api.Peer {
 			ConnectRetry:      s.connectRetry,
 			HoldTime:          s.holdTime,
 			KeepaliveInterval: s.keepalive,
+			// After GoBGP resets a session itself (BFD down, a peer
+			// reset) it waits this long before connecting again, 30 s
+			// by default: a node agent retries as after any failed
+			// connect.
+			IdleHoldTimeAfterReset: s.connectRetry,
 		}},
 		Transport: &api.Transport{PassiveMode: s.passive, BindInterface: s.bindInterface()},
 		Bfd:       s.bfd.apiBFD(),
