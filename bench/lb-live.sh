@@ -13,6 +13,7 @@
 #   AIRD_BENCH_CHAINS=floor,aird-1 bench/lb-live.sh   # some nodes only
 #   AIRD_BENCH_PROG_STATS=1 bench/lb-live.sh   # also every XDP program's own ns/run
 #   AIRD_BENCH_PERF=/tmp/perf bench/lb-live.sh # and the LB's CPU time split by perf
+#                                              (needs perf: apt-get install linux-perf)
 set -eu
 cd "$(dirname "$0")/.."
 LOG=${LOG:-/tmp/aird-lb-live.log}

@@ -111,7 +111,7 @@ func perfRecord(t *testing.T, dir, name string, cpu int) (stop func() perfSplit)
 	out := filepath.Join(dir, name+".data")
 	cmd := exec.Command("perf", "record", "-q", "-e", "cpu-clock", "-F", "5000", "-g", "-C", strconv.Itoa(cpu), "-o", out)
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("perf record: %v", err)
+		t.Fatalf("perf record (AIRD_BENCH_PERF needs perf: apt-get install linux-perf): %v", err)
 	}
 	time.Sleep(300 * time.Millisecond) // perf is recording
 	return func() perfSplit {
