@@ -1,7 +1,8 @@
 #!/bin/sh
 # Live load-balancer benchmark (docs/performance.md): 64-byte UDP frames
 # from a generator to a VIP through an LB node to two backends - aird with
-# 1, 1,000 and 10,000 VIPs configured through the daemon, nftables DNAT
+# 1, 1,000 and 10,000 VIPs configured through the daemon (and a second
+# 1-VIP node, aird-1b, the identical-node control), nftables DNAT
 # (numgen), an XDP floor (EtherType check, MAC rewrite, redirect), the
 # same without the check (floor-blind), an encapsulating floor (plus an
 # IPv6-in-IPv6 header) and a floor as slow as aird (floor-slow),

@@ -50,6 +50,11 @@ import (
 // on a NIC whose RSS keeps a flow on one queue, the aird nodes configure
 // it flow-affinity = "one-cpu"; aird-1-anycpu (1 VIP) leaves it to the
 // link kind, a veth's "any-cpu", and pays the cross-CPU conntrack steps.
+// aird-1b is aird-1 again, a node configured identically: how far two
+// identical nodes differ in a run is the noise the VIP-count nodes'
+// differences are read against. Every aird node's line says where the
+// generator's service sits in its maps (placement), every round's line
+// the machine's load.
 func TestBenchLBLive(t *testing.T) {
 	if os.Getenv("AIRD_BENCH") == "" {
 		t.Skip("benchmark: set AIRD_BENCH=1 (bench/lb-live.sh)")
@@ -66,7 +71,7 @@ func TestBenchLBLive(t *testing.T) {
 	gen := testutil.NewNetns(t, "airdG-")
 	cpu0, cpu1 := firstTwoCPUs(t)
 	var chains []*lbChain
-	for i, name := range []string{"floor", "floor-encap", "nft", "aird-1", "aird-1k", "aird-10k", "aird-1-anycpu", "floor-slow", "floor-blind"} {
+	for i, name := range []string{"floor", "floor-encap", "nft", "aird-1", "aird-1k", "aird-10k", "aird-1b", "aird-1-anycpu", "floor-slow", "floor-blind"} {
 		if chainWanted(name) {
 			chains = append(chains, newLBChain(t, gen, name, i+1, cpu0))
 		}
@@ -120,7 +125,7 @@ func TestBenchLBLive(t *testing.T) {
 		if r == 0 {
 			what = "warm-up (not counted)"
 		}
-		fmt.Printf("BENCH   %s: %s\n", what, strings.Join(line, ", "))
+		fmt.Printf("BENCH   %s (load %s): %s\n", what, loadAverage(), strings.Join(line, ", "))
 	}
 	for _, newf := range []bool{false, true} {
 		m := map[string]window{}
@@ -266,7 +271,7 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 		}
 		testutil.NetnsExec(t, lbNS, "nft", "-f", rules)
 	default:
-		vips := map[string]int{"aird-1": 1, "aird-1k": 1000, "aird-10k": 10000, "aird-1-anycpu": 1}[name]
+		vips := map[string]int{"aird-1": 1, "aird-1b": 1, "aird-1k": 1000, "aird-10k": 10000, "aird-1-anycpu": 1}[name]
 		c.lb = lb
 		lb.writeConfig(lbBenchConfig(lb, lbAddr, vips, be1, be2, name != "aird-1-anycpu"))
 		began := time.Now()
@@ -280,6 +285,7 @@ func newLBChain(t *testing.T, gen, name string, i int, cpu int) *lbChain {
 			t.Fatalf("%s: %d Maglev tables in the maps for %d configured services", name, tables, vips)
 		}
 		fmt.Printf("BENCH %s: aird ready %s after start; %d Maglev tables and %d vips entries in its maps\n", name, ready, tables, entries)
+		fmt.Printf("BENCH %s: the generator's service: %s\n", name, servicePlacement(t, lb.pinPath, netip.MustParseAddr(lbBenchVIP), 9))
 	}
 	threadNAPI(t, lbNS, "u", cpu)
 	c.prog = xdpProgOf(t, lbNS, "u")
