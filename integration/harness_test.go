@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -124,8 +125,17 @@ func (n *node) start() {
 // configuration).
 func (n *node) startWithin(d time.Duration) {
 	n.t.Helper()
+	if err := n.startErr(d); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// startErr starts aird and waits up to d for READY=1; an aird that exits
+// first ends the wait at once, with its exit status and last lines.
+func (n *node) startErr(d time.Duration) error {
 	n.launch("nsenter", "--net=/run/netns/"+n.ns, n.aird, "--config", n.cfgPath)
-	n.notify.waitFor(n.t, "READY=1", d)
+	_, err := n.notify.wait("READY=1", d)
+	return err
 }
 
 // launch starts aird with the command line given (a wrapper and aird's
@@ -141,7 +151,26 @@ func (n *node) launch(name string, args ...string) {
 		n.t.Fatalf("start aird: %v", err)
 	}
 	n.exited = make(chan error, 1)
-	go func(c *exec.Cmd) { n.exited <- c.Wait() }(n.cmd)
+	gone := make(chan struct{})
+	var exitErr error
+	n.notify.watch(gone, func() string {
+		status := "exit status 0"
+		if exitErr != nil {
+			status = exitErr.Error()
+		}
+		return fmt.Sprintf("aird exited (%s); the last lines of its output:\n%s", status, lastLines(n.log.String(), 20))
+	})
+	go func(c *exec.Cmd) {
+		exitErr = c.Wait()
+		close(gone)
+		n.exited <- exitErr
+	}(n.cmd)
+}
+
+// lastLines returns the last k lines of s.
+func lastLines(s string, k int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-k):], "\n")
 }
 
 // stop sends SIGTERM (outside systemd: a stop that withdraws the BGP
@@ -276,6 +305,11 @@ type notifyListener struct {
 	msgs []string
 	seen int
 	wake chan struct{}
+	// gone is closed when the process that sends to the socket exits
+	// (watch); exit then says how it ended.
+	gone  <-chan struct{}
+	exit  func() string
+	syncs int
 }
 
 func listenNotify(t *testing.T, path string) *notifyListener {
@@ -305,28 +339,98 @@ func listenNotify(t *testing.T, path string) *notifyListener {
 	return l
 }
 
+// watch makes every wait end as soon as gone is closed (the process
+// sending to the socket exited), with exit's description, instead of at
+// its timeout.
+func (l *notifyListener) watch(gone <-chan struct{}, exit func() string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gone, l.exit = gone, exit
+}
+
 // waitFor returns the first message not yet consumed that contains want,
-// consuming it and everything before it.
+// consuming it and everything before it; it fails the test at timeout or
+// when the process exits first.
 func (l *notifyListener) waitFor(t *testing.T, want string, timeout time.Duration) string {
 	t.Helper()
+	m, err := l.wait(want, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// wait is waitFor returning an error.
+func (l *notifyListener) wait(want string, timeout time.Duration) (string, error) {
 	deadline := time.After(timeout)
+	l.mu.Lock()
+	gone, exit := l.gone, l.exit
+	l.mu.Unlock()
 	for {
-		l.mu.Lock()
-		for i := l.seen; i < len(l.msgs); i++ {
-			if strings.Contains(l.msgs[i], want) {
-				l.seen = i + 1
-				m := l.msgs[i]
-				l.mu.Unlock()
-				return m
-			}
+		if m, ok := l.take(want); ok {
+			return m, nil
 		}
-		l.mu.Unlock()
 		select {
 		case <-l.wake:
+		case <-gone:
+			// What the process sent before it exited may still be queued
+			// on the socket: a marker sent now is read after all of it.
+			if err := l.sync(); err != nil {
+				return "", fmt.Errorf("no sd_notify message with %q: %s (and the notify socket: %w)", want, exit(), err)
+			}
+			if m, ok := l.take(want); ok {
+				return m, nil
+			}
+			return "", fmt.Errorf("no sd_notify message with %q: %s", want, exit())
 		case <-deadline:
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			t.Fatalf("no sd_notify message with %q within %s; got %q", want, timeout, l.msgs)
+			return "", fmt.Errorf("no sd_notify message with %q within %s; got %q", want, timeout, l.msgs)
+		}
+	}
+}
+
+// take consumes the first message not yet consumed that contains want.
+func (l *notifyListener) take(want string) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := l.seen; i < len(l.msgs); i++ {
+		if strings.Contains(l.msgs[i], want) {
+			l.seen = i + 1
+			return l.msgs[i], true
+		}
+	}
+	return "", false
+}
+
+// sync sends a marker to the socket and waits (up to 10 s) until the
+// reader has read it: every message queued before it has been read too.
+func (l *notifyListener) sync() error {
+	l.mu.Lock()
+	l.syncs++
+	marker := fmt.Sprintf("X-HARNESS-SYNC=%d", l.syncs)
+	l.mu.Unlock()
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: l.path, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(marker)); err != nil {
+		return err
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		l.mu.Lock()
+		found := slices.Contains(l.msgs[l.seen:], marker)
+		l.mu.Unlock()
+		if found {
+			return nil
+		}
+		select {
+		case <-l.wake:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			return errors.New("the marker sent to it was not read within 10s")
 		}
 	}
 }

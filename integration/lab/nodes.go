@@ -193,11 +193,21 @@ func (n *Node) StartBinary(bin string) error {
 		return err
 	}
 	n.proc = p
-	if !waitFor(30*time.Second, func() bool {
+	up := waitFor(30*time.Second, func() bool {
 		_, err := n.Airctl("status")
 		return err == nil || !p.Alive()
-	}) || !p.Alive() {
-		return fmt.Errorf("aird on %s did not come up:\n%s", n.Name, n.LogTail(40))
+	})
+	if !p.Alive() {
+		// It exited: say how, at once (not at the end of the wait).
+		_, err := p.Wait(5 * time.Second)
+		status := "exit status 0"
+		if err != nil {
+			status = err.Error()
+		}
+		return fmt.Errorf("aird on %s exited (%s) before its API answered:\n%s", n.Name, status, n.LogTail(20))
+	}
+	if !up {
+		return fmt.Errorf("aird on %s did not come up within 30s:\n%s", n.Name, n.LogTail(40))
 	}
 	return nil
 }
