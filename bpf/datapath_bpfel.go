@@ -391,7 +391,7 @@ const (
 	DatapathMapSettings             = "settings"
 	DatapathMapTunnelSources        = "tunnel_sources"
 	DatapathMapUplinks              = "uplinks"
-	DatapathMapVipSets              = "vip_sets"
+	DatapathMapVipSetsV2            = "vip_sets_v2"
 	DatapathMapVipStats             = "vip_stats"
 	DatapathMapVips                 = "vips"
 	DatapathProgAirdHc              = "aird_hc"
@@ -493,7 +493,7 @@ type DatapathMapSpecs struct {
 	Settings       *ebpf.MapSpec `ebpf:"settings"`
 	TunnelSources  *ebpf.MapSpec `ebpf:"tunnel_sources"`
 	Uplinks        *ebpf.MapSpec `ebpf:"uplinks"`
-	VipSets        *ebpf.MapSpec `ebpf:"vip_sets"`
+	VipSetsV2      *ebpf.MapSpec `ebpf:"vip_sets_v2"`
 	VipStats       *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips           *ebpf.MapSpec `ebpf:"vips"`
 }
@@ -567,7 +567,7 @@ type DatapathMaps struct {
 	Settings       *ebpf.Map `ebpf:"settings"`
 	TunnelSources  *ebpf.Map `ebpf:"tunnel_sources"`
 	Uplinks        *ebpf.Map `ebpf:"uplinks"`
-	VipSets        *ebpf.Map `ebpf:"vip_sets"`
+	VipSetsV2      *ebpf.Map `ebpf:"vip_sets_v2"`
 	VipStats       *ebpf.Map `ebpf:"vip_stats"`
 	Vips           *ebpf.Map `ebpf:"vips"`
 }
@@ -597,7 +597,7 @@ func (m *DatapathMaps) Close() error {
 		m.Settings,
 		m.TunnelSources,
 		m.Uplinks,
-		m.VipSets,
+		m.VipSetsV2,
 		m.VipStats,
 		m.Vips,
 	)

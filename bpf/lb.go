@@ -27,7 +27,7 @@ type LB struct {
 // NewLB returns an LB for maps; the id spaces are the sizes the maps were
 // loaded with (Config.MaxVIPs, Config.MaxBackends).
 func NewLB(m LBMaps) *LB {
-	return &LB{m: m, vs: newVIPSets(m.Vips, m.VipSets), maxVIPs: m.Maglev.MaxEntries(), maxBackends: m.Backends.MaxEntries() - 1}
+	return &LB{m: m, vs: newVIPSets(m.Vips, m.VipSets, m.VipSetsV1), maxVIPs: m.Maglev.MaxEntries(), maxBackends: m.Backends.MaxEntries() - 1}
 }
 
 // MaxVIPs returns the number of vip ids: 0 <= vip_id < MaxVIPs.

@@ -101,7 +101,7 @@ static __always_inline struct vip_value *vip_find(const struct vip_key *vk, __u3
 	__u32 seq, overflow, found = 0;
 	int w;
 
-	s = bpf_map_lookup_elem(&vip_sets, &idx);
+	s = bpf_map_lookup_elem(&vip_sets_v2, &idx);
 	if (!s)
 		goto slow;
 	seq = *(volatile __u32 *)&s->seq;

@@ -41,7 +41,7 @@ type PipelineMaps struct {
 // cache, conntrack and the per-VIP/backend counters.
 type LBMaps struct {
 	Vips         *ebpf.Map `ebpf:"vips"`
-	VipSets      *ebpf.Map `ebpf:"vip_sets"`
+	VipSets      *ebpf.Map `ebpf:"vip_sets_v2"`
 	Maglev       *ebpf.Map `ebpf:"maglev_v2"`
 	MaglevMeta   *ebpf.Map `ebpf:"maglev_meta"`
 	Backends     *ebpf.Map `ebpf:"backends"`
@@ -51,6 +51,9 @@ type LBMaps struct {
 	CtFlood      *ebpf.Map `ebpf:"ct_flood"`
 	VipStats     *ebpf.Map `ebpf:"vip_stats"`
 	BackendStats *ebpf.Map `ebpf:"backend_stats"`
+	// VipSetsV1: VipSets is an older object's vip_sets, whose sets the
+	// version 1 hash picks (ViewLB, for benchmarks that compare objects).
+	VipSetsV1 bool
 }
 
 // RouterMaps are the router stage's maps: the node's endpoints, the
@@ -75,7 +78,7 @@ func IDOwnerMaps() []string { return []string{DatapathMapVips, DatapathMapBacken
 // or an allow list would apply to whatever service or backend gets its id
 // next.
 func IDDependentMaps() []string {
-	return []string{DatapathMapVipSets, DatapathMapMaglevV2, DatapathMapMaglevMeta, DatapathMapAllow, DatapathMapNexthops,
+	return []string{DatapathMapVipSetsV2, DatapathMapMaglevV2, DatapathMapMaglevMeta, DatapathMapAllow, DatapathMapNexthops,
 		DatapathMapConntrack, DatapathMapVipStats, DatapathMapBackendStats}
 }
 
@@ -192,10 +195,17 @@ func view(coll *ebpf.Collection, set any) error {
 	v := reflect.ValueOf(set).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Tag.Get("ebpf")
+		if name == "" {
+			continue
+		}
 		m := coll.Maps[name]
-		if m == nil && name == DatapathMapVipSets {
-			// Objects older than vip_sets (benchmarks compare them):
-			// LB writes vips alone.
+		if m == nil && name == DatapathMapVipSetsV2 {
+			// Older objects (benchmarks compare them): vip_sets of
+			// the version 1 hash, or none (LB writes vips alone).
+			if m = coll.Maps[vipSetsV1]; m != nil {
+				v.FieldByName("VipSetsV1").SetBool(true)
+				v.Field(i).Set(reflect.ValueOf(m))
+			}
 			continue
 		}
 		if m == nil {

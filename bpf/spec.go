@@ -140,7 +140,10 @@ func VIPSets(entries uint32) uint32 {
 // configureVIPSets sizes vip_sets and vip_set_mask for a vips map of
 // entries.
 func configureVIPSets(spec *ebpf.CollectionSpec, entries uint32) error {
-	m := spec.Maps[DatapathMapVipSets]
+	m := spec.Maps[DatapathMapVipSetsV2]
+	if m == nil {
+		m = spec.Maps[vipSetsV1] // an older object's (benchmarks compare them)
+	}
 	mask := spec.Variables[DatapathVarVipSetMask]
 	if m == nil && mask == nil {
 		return nil // an object older than vip_sets (benchmarks compare them)

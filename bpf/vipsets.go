@@ -16,12 +16,27 @@ const (
 	vipWayUsed = uint8(DatapathVipSetLayoutVIP_WAY_USED)
 )
 
+// vipSetsV1 is the name of vip_sets in older objects, whose sets
+// vipSetIndexV1 picks (lb_maps.h: the hash is versioned in the name).
+const vipSetsV1 = "vip_sets"
+
 // VIPSetIndex is vip_set_index of lb_maps.h: the hash of a vips key whose
-// low bits (& vip_set_mask) pick its vip_sets set. The key's pad byte is
-// not hashed.
+// low bits (& vip_set_mask) pick its vip_sets_v2 set. The key's pad byte
+// is not hashed.
 func VIPSetIndex(k DatapathVipKey) uint32 {
-	x := binary.LittleEndian.Uint64(k.Addr[0:8]) ^ binary.LittleEndian.Uint64(k.Addr[8:16])
+	a, b := binary.LittleEndian.Uint64(k.Addr[0:8]), binary.LittleEndian.Uint64(k.Addr[8:16])
 	c := uint64(k.Port) | uint64(k.Proto)<<16 // the LE reading of bytes 16..18
+	x := a * flowHashFin1
+	x = (x ^ x>>29 ^ b) * flowHashFin2
+	x = (x ^ x>>29 ^ c) * flowHashMul
+	return uint32(x >> 40)
+}
+
+// vipSetIndexV1 is the vip_set_index of older objects (their vip_sets):
+// one multiplication, the address folded into its high half.
+func vipSetIndexV1(k DatapathVipKey) uint32 {
+	x := binary.LittleEndian.Uint64(k.Addr[0:8]) ^ binary.LittleEndian.Uint64(k.Addr[8:16])
+	c := uint64(k.Port) | uint64(k.Proto)<<16
 	x = (x^x>>32)<<32 | c
 	return uint32(x * flowHashMul >> 40)
 }
@@ -58,6 +73,9 @@ type vipSets struct {
 	// keys all overflow changes only its overflow count (one aligned
 	// word) and sends every lookup to vips.
 	ways int
+	// index is the table's hash: VIPSetIndex, or vipSetIndexV1 for an
+	// older object's vip_sets.
+	index func(DatapathVipKey) uint32
 }
 
 // orderedWays is vipSets.ways for this CPU architecture.
@@ -68,8 +86,11 @@ func orderedWays() int {
 	return 0
 }
 
-func newVIPSets(vips, table *ebpf.Map) *vipSets {
-	s := &vipSets{vips: vips, table: table, ways: orderedWays()}
+func newVIPSets(vips, table *ebpf.Map, v1 bool) *vipSets {
+	s := &vipSets{vips: vips, table: table, ways: orderedWays(), index: VIPSetIndex}
+	if v1 {
+		s.index = vipSetIndexV1
+	}
 	if table != nil {
 		s.mask = table.MaxEntries() - 1
 	}
@@ -89,7 +110,7 @@ func (s *vipSets) put(k DatapathVipKey, v DatapathVipValue) error {
 	if err := s.load(); err != nil {
 		return err
 	}
-	idx := VIPSetIndex(k) & s.mask
+	idx := s.index(k) & s.mask
 	m := s.sets[idx]
 	if m == nil {
 		// An empty set: its seq is in the table only.
@@ -126,7 +147,7 @@ func (s *vipSets) del(k DatapathVipKey) error {
 		if err := s.load(); err != nil {
 			return err
 		}
-		idx := VIPSetIndex(k) & s.mask
+		idx := s.index(k) & s.mask
 		if m := s.sets[idx]; m != nil {
 			next := m.cur
 			changed := true
@@ -189,7 +210,7 @@ func (s *vipSets) load() error {
 	var v DatapathVipValue
 	it := s.vips.Iterate()
 	for it.Next(&k, &v) {
-		idx := VIPSetIndex(k) & s.mask
+		idx := s.index(k) & s.mask
 		want[idx] = append(want[idx], vipEntry{k, v})
 	}
 	if err := it.Err(); err != nil {
@@ -393,7 +414,7 @@ func (s *vipSets) verify() error {
 	var v DatapathVipValue
 	it := s.vips.Iterate()
 	for it.Next(&k, &v) {
-		idx := VIPSetIndex(k) & s.mask
+		idx := s.index(k) & s.mask
 		if want[idx] == nil {
 			want[idx] = map[DatapathVipKey]DatapathVipValue{}
 		}

@@ -56,7 +56,7 @@ func servicePlacement(t *testing.T, pin string, vip netip.Addr, port uint16) pla
 		t.Fatalf("vips: the benchmark's service: %v", err)
 	}
 	p := placement{vipID: v.VipId, way: -1}
-	sets := load(bpf.DatapathMapVipSets)
+	sets := load(bpf.DatapathMapVipSetsV2)
 	p.sets = sets.MaxEntries()
 	p.set = bpf.VIPSetIndex(k) & (p.sets - 1)
 	var s bpf.DatapathVipSet

@@ -42,7 +42,7 @@ backends = [{ address = "fd00:200::1" }]
 		t.Cleanup(func() { m.Close() })
 		return m
 	}
-	vips, sets := open(bpf.DatapathMapVips), open(bpf.DatapathMapVipSets)
+	vips, sets := open(bpf.DatapathMapVips), open(bpf.DatapathMapVipSetsV2)
 	if got, want := vips.MaxEntries(), uint32(bpf.VIPEntriesPerID*max); got != want {
 		t.Errorf("vips holds %d entries, want %d", got, want)
 	}

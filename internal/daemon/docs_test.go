@@ -236,7 +236,8 @@ var otherSnakeNames = map[string]string{
 	"intent_source":      "log attribute",
 	"router_id":          "misspelt key in the error example",
 	"vip_id":             "value of the vips map (bpf/lb_maps.h)",
-	"vip_set_index":      "the hash that picks a vip_sets set (bpf/lb_maps.h)",
+	"vip_set_index":      "the hash that picks a vip_sets_v2 set (bpf/lb_maps.h)",
+	"vip_sets":           "vip_sets_v2's name before its hash changed (older objects, bpf/vipsets.go)",
 }
 
 // jsonFields are the JSON field names of the Go types in the repository
