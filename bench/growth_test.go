@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"testing"
+
+	"github.com/aird-net/aird/bpf"
 )
 
 // BenchmarkVIPGrowth measures the cost growth with the number of
@@ -73,6 +75,11 @@ func vipGrowth(b *testing.B, newFlow bool) {
 		if i > 0 {
 			b.ReportMetric((x/base-1)*100, fmt.Sprintf("growth-%%-vips=%d", vipCounts[i]))
 		}
+		// Where the measured service sits: 1 in a way of its vip_sets
+		// set, 0 looked up in vips (its set full).
+		in, err := bpf.NewLB(envs[i].lbMaps).ServiceInSet(vipAddr(vipCounts[i]/2), 6, 443)
+		must(b, err)
+		b.ReportMetric(map[bool]float64{true: 1}[in], fmt.Sprintf("in-set-vips=%d", vipCounts[i]))
 	}
 	b.ReportMetric(0, "ns/op")
 }

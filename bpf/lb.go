@@ -149,6 +149,13 @@ func (l *LB) SyncVIPSets() error {
 	return nil
 }
 
+// ServiceInSet reports whether the data path finds the service (addr,
+// proto, port) in a way of its vip_sets set, without a lookup in vips:
+// for benchmarks, which say where the service they measure sits.
+func (l *LB) ServiceInSet(addr netip.Addr, proto uint8, port uint16) (bool, error) {
+	return l.vs.inSet(VIPKey(addr, proto, port))
+}
+
 // VerifyVIPSets reports every difference between vip_sets and vips (nil:
 // the data path sees exactly the entries of vips): for tests.
 func (l *LB) VerifyVIPSets() error {

@@ -399,6 +399,19 @@ func (m *vipSetModel) empty() bool {
 	return len(m.over) == 0
 }
 
+// inSet reports whether k is in a used way of its set.
+func (s *vipSets) inSet(k DatapathVipKey) (bool, error) {
+	if s.table == nil {
+		return false, nil
+	}
+	var set DatapathVipSet
+	if err := s.table.Lookup(s.index(k)&s.mask, &set); err != nil {
+		return false, fmt.Errorf("read vip_sets: %w", err)
+	}
+	m := vipSetModel{cur: set}
+	return set.Seq&1 == 0 && m.find(k) >= 0, nil
+}
+
 // verify reports the first difference between vip_sets and vips: every
 // used way holds a vips entry in its own set with its value, every set
 // counts in Overflow exactly its vips keys that no way holds, and no set
