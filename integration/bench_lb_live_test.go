@@ -146,6 +146,9 @@ func TestBenchLBLive(t *testing.T) {
 				fmt.Printf("BENCH     %s: %s (%.0f samples)\n", c.name, m.String(w.nsPerPkt), n)
 			}
 		}
+		if line := pairedRatios(chains, "aird-1", func(name string) []window { return ws[key{name, newf}] }); line != "" {
+			fmt.Printf("BENCH   %s\n", line)
+		}
 	}
 	for _, c := range chains {
 		if n := c.count(); n == 0 {

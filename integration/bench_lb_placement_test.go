@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,4 +106,32 @@ func loadAverage() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// pairedRatios compares every aird node with base round by round: its
+// ns/pkt over base's in the same round, the median and range over the
+// rounds. A load that changes between rounds (this machine is shared)
+// moves the medians of ns/pkt apart; within a round every node meets the
+// same load, so the ratio of the round is what to read. "" without base.
+func pairedRatios(chains []*lbChain, base string, windows func(name string) []window) string {
+	b := windows(base)
+	if len(b) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, c := range chains {
+		if c.lb == nil || c.name == base {
+			continue
+		}
+		w := windows(c.name)
+		var rs []float64
+		for r := range min(len(w), len(b)) {
+			rs = append(rs, ratio(w[r].nsPerPkt, b[r].nsPerPkt))
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.3fx (%.3f-%.3f)", c.name, median(rs), slices.Min(rs), slices.Max(rs)))
+	}
+	return fmt.Sprintf("ns/pkt over %s's in the same round (median of rounds, range): %s", base, strings.Join(parts, ", "))
 }
