@@ -49,7 +49,19 @@ type Result struct {
 	Cut        int            `json:"cut"`
 	PerBackend map[string]int `json:"per_backend"`
 	Errors     []string       `json:"errors,omitempty"` // the first few
-	Elapsed    time.Duration  `json:"elapsed"`
+	// Failures describes the first few failed requests as the client's
+	// kernel saw them (TCP); Causes counts all the failed TCP requests by
+	// cause (CauseLost, CauseClient, CauseServer, CauseReset).
+	Failures []Failure      `json:"failures,omitempty"`
+	Causes   map[string]int `json:"causes,omitempty"`
+	// SynRetrans counts the TCP requests whose SYN the client's kernel
+	// sent more than once (a SYN or its SYN-ACK lost, or later than the
+	// 1 s retransmission timeout), failed or not.
+	SynRetrans int `json:"syn_retrans"`
+	// Stall is the longest the client process could not run: the worst
+	// lateness of a 10 ms sleep during the run.
+	Stall   time.Duration `json:"stall"`
+	Elapsed time.Duration `json:"elapsed"`
 	// MaxGap is the longest time without a request completing
 	// successfully (from the start, between successes, to the end).
 	MaxGap time.Duration `json:"max_gap"`
@@ -67,10 +79,18 @@ func (r Result) String() string {
 	for _, n := range names {
 		parts = append(parts, fmt.Sprintf("%s %d", n, r.PerBackend[n]))
 	}
-	s := fmt.Sprintf("%s %s: %d ok, %d failed in %.1fs (longest gap %s) [%s]", r.Kind, r.Target, r.OK, r.Failed,
-		r.Elapsed.Seconds(), r.MaxGap.Round(time.Millisecond), strings.Join(parts, ", "))
+	s := fmt.Sprintf("%s %s: %d ok, %d failed in %.1fs (longest gap %s; SYN retransmitted for %d; client stalled up to %s) [%s]",
+		r.Kind, r.Target, r.OK, r.Failed, r.Elapsed.Seconds(), r.MaxGap.Round(time.Millisecond), r.SynRetrans,
+		r.Stall.Round(time.Millisecond), strings.Join(parts, ", "))
 	if len(r.Errors) > 0 {
 		s += "\n  errors: " + strings.Join(r.Errors, "\n          ")
+	}
+	if len(r.Failures) > 0 {
+		fs := make([]string, len(r.Failures))
+		for i, f := range r.Failures {
+			fs[i] = f.String()
+		}
+		s += fmt.Sprintf("\n  failed by cause %v:\n    %s", r.Causes, strings.Join(fs, "\n    "))
 	}
 	return s
 }
@@ -134,6 +154,7 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 		left--
 		return true
 	}
+	stall := startStallMeter()
 	began := time.Now()
 	last := began
 	gap := func(now time.Time) {
@@ -152,8 +173,12 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 				return
 			}
 			for ctx.Err() == nil && take() {
-				who, err := request(ctx, o.Kind, target, o.Timeout)
+				rr := request(ctx, o.Kind, target, o.Timeout)
+				who, err := rr.who, rr.err
 				mu.Lock()
+				if rr.synRetrans > 0 {
+					res.SynRetrans++
+				}
 				if err != nil && ctx.Err() != nil {
 					// Cut short by the end of the run, not failed.
 					res.Cut++
@@ -162,6 +187,15 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 					if msg := err.Error(); !seen[msg] && len(res.Errors) < 5 {
 						seen[msg] = true
 						res.Errors = append(res.Errors, msg)
+					}
+					if f := rr.failure; f != nil {
+						if res.Causes == nil {
+							res.Causes = map[string]int{}
+						}
+						res.Causes[f.Cause]++
+						if len(res.Failures) < 10 {
+							res.Failures = append(res.Failures, *f)
+						}
 					}
 				} else {
 					res.OK++
@@ -182,6 +216,7 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 		})
 	}
 	wg.Wait()
+	res.Stall = stall.Stop()
 	res.Elapsed = time.Since(began)
 	gap(time.Now())
 	select {
@@ -192,24 +227,56 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 	return res, nil
 }
 
+// outcome is one request's: who answered, or the error and, for TCP, how
+// the client's kernel saw the connection then.
+type outcome struct {
+	who        string
+	err        error
+	failure    *Failure // TCP requests that failed
+	synRetrans int      // TCP: times the SYN was sent again
+}
+
 // request makes one request of kind to target and returns who answered.
 // The calling thread must be in the client namespace (sockets are made in
 // the namespace of the thread that opens them).
-func request(ctx context.Context, kind, target string, timeout time.Duration) (string, error) {
+func request(ctx context.Context, kind, target string, timeout time.Duration) (o outcome) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	var d net.Dialer
 	netw := "tcp"
+	probe := newConnProbe()
+	defer probe.close()
 	if kind == UDP {
 		netw = "udp"
+	} else {
+		d.Control = probe.control
 	}
+	phase := "dial"
+	defer func() {
+		if o.err != nil && kind != UDP {
+			f := probe.failure(phase, o.err, start, deadline)
+			o.failure = &f
+		}
+	}()
 	c, err := d.DialContext(ctx, netw, target)
+	if kind != UDP {
+		o.synRetrans = probe.synRetrans()
+	}
 	if err != nil {
-		return "", err
+		o.err = err
+		return o
 	}
 	defer c.Close()
+	phase = "exchange"
 	_ = c.SetDeadline(deadline)
+	o.who, o.err = exchange(c, kind, target)
+	return o
+}
+
+// exchange makes the request on c and returns who answered.
+func exchange(c net.Conn, kind, target string) (string, error) {
 	switch kind {
 	case HTTP:
 		req, _ := http.NewRequest("GET", "http://"+target+"/", nil)
