@@ -220,6 +220,33 @@ static __always_inline int inner_forward_hop(const struct packet *pkt, __u8 *tc,
 }
 
 /*
+ * The Ethernet header is written with wide stores: struct ethhdr is
+ * packed, so copying its fields compiles to a load and a store per byte
+ * (26 instructions for the two addresses and the type). The frame's
+ * header is not aligned; the verifier accepts unaligned packet stores
+ * where the CPU does them efficiently (x86, arm64), which is what aird
+ * runs on.
+ */
+_Static_assert(__builtin_offsetof(struct nexthop, dmac) % 8 == 0 &&
+		       __builtin_offsetof(struct nexthop, smac) == __builtin_offsetof(struct nexthop, dmac) + ETH_ALEN,
+	       "nexthop: dmac and smac are 12 adjacent bytes from an 8-byte boundary");
+
+/* eth_set_macs writes hop's MAC pair (destination, source) into eth: one 8-byte and one 4-byte store. */
+static __always_inline void eth_set_macs(struct ethhdr *eth, const struct nexthop *hop)
+{
+	const void *macs = (const void *)hop + offsetof(struct nexthop, dmac);
+
+	*(__u64 *)eth = *(const __u64 *)macs;
+	*(__u32 *)((void *)eth + 8) = *(const __u32 *)(macs + 8);
+}
+
+/* eth_set_proto writes eth's type (host order) as one 2-byte store. */
+static __always_inline void eth_set_proto(struct ethhdr *eth, __u16 proto)
+{
+	*(__be16 *)((void *)eth + 2 * ETH_ALEN) = bpf_htons(proto);
+}
+
+/*
  * encap_push drops Ethernet padding behind the IP packet, makes room for
  * the outer header and writes it; returns 0 or a drop reason.
  */
@@ -255,7 +282,7 @@ static __always_inline int encap_push(struct xdp_md *ctx, const struct packet *p
 			return DROP_HEADROOM;
 		h.check = ipv4_csum(&h);
 		__builtin_memcpy(ip, &h, sizeof(h));
-		eth->h_proto = bpf_htons(ETH_P_IP);
+		eth_set_proto(eth, ETH_P_IP);
 	} else {
 		struct ipv6_hdr *ip6 = data + ETH_HLEN;
 
@@ -267,7 +294,7 @@ static __always_inline int encap_push(struct xdp_md *ctx, const struct packet *p
 		ip6->hop_limit = OUTER_HOP_LIMIT;
 		__builtin_memcpy(ip6->saddr, o->src6, 16);
 		__builtin_memcpy(ip6->daddr, f->be.addr, 16);
-		eth->h_proto = bpf_htons(ETH_P_IPV6);
+		eth_set_proto(eth, ETH_P_IPV6);
 	}
 	return 0;
 }
@@ -291,8 +318,7 @@ static __always_inline int encap_emit(struct xdp_md *ctx, int rc, const struct n
 		count_stat(LB_STAT_NO_NEIGH_PASS);
 		return XDP_PASS;
 	}
-	__builtin_memcpy(eth->h_dest, hop->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, hop->smac, ETH_ALEN);
+	eth_set_macs(eth, hop);
 	if (hop->ifindex == ctx->ingress_ifindex) {
 		count_stat(LB_STAT_TX);
 		return XDP_TX;
