@@ -63,6 +63,8 @@ struct lb_flow {
 	int fragment;   /* hashed without ports, port-0 entry only */
 	int track;      /* record the choice in conntrack (not for an ICMP error) */
 	int syn;        /* a TCP SYN: the table decides, conntrack is not looked up */
+	int hashed;     /* hash is fk's flow hash (lb_hash_early) */
+	__u64 hash;
 	__u8 ttl;
 };
 
@@ -900,6 +902,32 @@ static __always_inline int lb_icmp(struct xdp_md *ctx, struct packet *pkt, struc
 }
 
 /*
+ * lb_hash_early computes the flow hash of a port-carrying packet's flow
+ * key before the service lookup, taking the key's ports as a service
+ * with ports would (VIP_F_NO_PORTS services, rare, zero them afterwards
+ * and have the hash computed again). The hash is a chain of dependent
+ * multiplications whose result the conntrack set's address needs; begun
+ * here, it runs beside the service lookup's loads instead of after them.
+ * The barrier keeps clang from sinking it past the lookup.
+ */
+static __always_inline void lb_hash_early(const struct packet *pkt, struct lb_flow *lf)
+{
+	struct pipeline_settings *st;
+	__u64 h;
+
+	if (lf->fragment || !(pkt->flags & PKT_F_PORTS))
+		return;
+	st = settings_get();
+	if (!st)
+		return;
+	flow_key_set_l4(&lf->fk, pkt->sport, pkt->dport, pkt->l4_proto);
+	h = flow_hash(&lf->fk, st->hash_seed);
+	barrier_var(h);
+	lf->hash = h;
+	lf->hashed = 1;
+}
+
+/*
  * lb_classify finds the service of pkt: LB_MATCHED with lf->vip set, a
  * verdict (answered or dropped here), or STAGE_CONTINUE (not a VIP).
  */
@@ -916,11 +944,13 @@ static __always_inline int lb_classify(struct xdp_md *ctx, struct packet *pkt, s
 		return lb_icmp(ctx, pkt, lf);
 
 	port = (pkt->flags & PKT_F_PORTS) ? pkt->dport : 0;
+	lb_hash_early(pkt, lf);
 	lf->vip = lookup_service(&lf->vk, port, lf->fragment, &lf->vip_buf);
 	if (!lf->vip)
 		return not_for_service(&lf->vk, lf->fragment ? DROP_FRAGMENT : DROP_NO_SERVICE);
-	if (!lf->fragment && (pkt->flags & PKT_F_PORTS) && !(lf->vip->flags & VIP_F_NO_PORTS)) {
-		flow_key_set_l4(&lf->fk, pkt->sport, pkt->dport, pkt->l4_proto);
+	if (lf->hashed && (lf->vip->flags & VIP_F_NO_PORTS)) {
+		flow_key_set_l4(&lf->fk, 0, 0, pkt->l4_proto);
+		lf->hashed = 0;
 	}
 	/* A SYN starts a new flow: the table decides (ct_syn). */
 	if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN && pkt->l4_proto == IP_PROTO_TCP)
@@ -950,7 +980,7 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	st = settings_get();
 	if (!st)
 		return drop_packet(DROP_NO_SOURCE);
-	f.hash = flow_hash(&lf->fk, st->hash_seed);
+	f.hash = lf->hashed ? lf->hash : flow_hash(&lf->fk, st->hash_seed);
 	err = pick_backend(ctx, lf, vip_id, &f, st);
 	if (err)
 		return drop_packet(err);
