@@ -61,6 +61,11 @@ func (s *Speaker) Apply(c *config.BGP, node config.Node) error {
 		s.cfg, s.node, s.peers, s.policies = c, node, peers, pols
 		return nil
 	}
+	// A peer that starts importing needs the best-path events before
+	// its policy lets paths in.
+	if err := s.watchBest(s.run, peers); err != nil {
+		return fmt.Errorf("bgp: apply: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
 	changed, err := s.applyRunning(ctx, peers, pols)

@@ -12,17 +12,12 @@ import (
 )
 
 // watchOptions are the GoBGP events the speaker follows (see ribState):
-// best-path changes (the multipath deltas the FIB follows), the UPDATEs
-// received from peers and the paths GoBGP drops from a peer's Adj-RIB-In
-// (the per-peer counts), session state changes and End-of-RIB markers.
-//
-// GoBGP converts every path of an event for the callbacks, our own
-// included on best-path events (a node that originates 100,000 routes
-// pays one conversion per route when it loads them); the paths themselves
-// it clones for its watchers whether anyone watches or not.
+// the UPDATEs received from peers and the paths GoBGP drops from a peer's
+// Adj-RIB-In (the per-peer counts), session state changes and End-of-RIB
+// markers. Best-path changes (the multipath deltas the FIB follows) have a
+// watch of their own, started only once a peer imports (watchBest).
 func watchOptions() []server.WatchOption {
 	return []server.WatchOption{
-		server.WatchBestPath(false),
 		server.WatchUpdate(false, "", ""),
 		server.WatchAdjInWithdraw(),
 		server.WatchPeer(),
@@ -30,16 +25,51 @@ func watchOptions() []server.WatchOption {
 	}
 }
 
-// callbacks turn GoBGP's events into the RIB copy, tracker updates and
-// FIB passes. They run on GoBGP's watcher goroutine, one event at a time
-// in GoBGP's order, and must not block for long.
-func (s *Speaker) callbacks(r *run) server.WatchEventMessageCallbacks {
-	return server.WatchEventMessageCallbacks{
+// imports reports whether a peer's import policy accepts any prefix:
+// without one, GoBGP's global RIB holds only our own paths.
+func imports(peers []peer) bool {
+	for _, p := range peers {
+		if len(p.cfg.Import.Prefixes) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// watchBest starts following GoBGP's best-path events for the rest of the
+// run, once a peer imports (at Start, or at the Apply that gives a peer
+// import prefixes, before its policies change). GoBGP converts every path
+// of such an event for the callback, our own included: a node that
+// originates 100,000 routes pays one event and one conversion per route
+// when it loads them, a tenth of the load's allocations, for paths the
+// FIB never takes. A node that imports nothing does not watch. The watch
+// is never stopped before the run ends: the paths a peer had in the RIB
+// leave it through best-path withdrawals (and the resync after an Apply).
+// Called with s.mu held, or before the run is published.
+func (s *Speaker) watchBest(r *run, peers []peer) error {
+	if r.bestWatched || !imports(peers) {
+		return nil
+	}
+	cb := server.WatchEventMessageCallbacks{
 		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
 			if r.rib.onBest(paths) {
 				s.signal()
 			}
 		},
+	}
+	if err := r.srv.WatchEvent(r.ctx, cb, server.WatchBestPath(false)); err != nil {
+		return fmt.Errorf("watch best paths: %w", err)
+	}
+	r.bestWatched = true
+	return nil
+}
+
+// callbacks turn GoBGP's events (best-path changes aside: watchBest) into
+// the RIB copy, tracker updates and FIB passes. They run on GoBGP's
+// watcher goroutine, one event at a time in GoBGP's order, and must not
+// block for long.
+func (s *Speaker) callbacks(r *run) server.WatchEventMessageCallbacks {
+	return server.WatchEventMessageCallbacks{
 		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) {
 			if r.rib.onUpdate(paths) {
 				s.signal()

@@ -153,3 +153,63 @@ func TestImportFilterECMPAndMaxPrefixes(t *testing.T) {
 		}
 	})
 }
+
+// bestWatched reports whether the speaker follows GoBGP's best-path events.
+func bestWatched(sp *Speaker) bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.run != nil && sp.run.bestWatched
+}
+
+// A node that imports nothing does not watch GoBGP's best-path events
+// (they would carry only its own paths); the reload that gives a peer
+// import prefixes starts the watch: the accepted routes reach the FIB, and
+// later changes from the switch follow through the events (nothing else
+// reads GoBGP's RIB again after the reload), here the switch withdrawing
+// them all.
+func TestImportStartsAtReload(t *testing.T) {
+	labTest(t, func(t *testing.T, l *lab) {
+		l.addBIRD(t, "tor1", birdConf(birdOpts{nodeAS: 65001, export: "where source = RTS_STATIC",
+			statics: []string{"fd00:aa::/64", "fd00:bb::/64", "fd00:cc::/64"}}))
+	}, func(t *testing.T, l labSpec) {
+		tor := l.Tors[0]
+		none := tor1TOML(l, tor.Addr, `families = ["ipv6"]`)
+		sp := startSpeaker(t, l, none, nil)
+		waitEstablished(t, sp, tor.Addr, 20*time.Second)
+		eventually(t, 10*time.Second, "tor1's three routes received", func() (bool, string) {
+			n := neighbor(sp, tor.Addr)
+			return n.Received == 3, fmt.Sprintf("received %d", n.Received)
+		})
+		if bestWatched(sp) {
+			t.Error("best-path events watched although no peer imports")
+		}
+		if f := fibRoutesOf(t, l, "-6"); f != "" {
+			t.Errorf("FIB without an import filter:\n%s", f)
+		}
+
+		c := parseConfig(t, tor1TOML(l, tor.Addr, `families = ["ipv6"]
+[bgp.peers.import]
+prefixes = ["fd00:aa::/64", "fd00:bb::/64"]`))
+		if err := sp.Apply(c.BGP, c.Node); err != nil {
+			t.Fatal(err)
+		}
+		if !bestWatched(sp) {
+			t.Error("best-path events not watched after a peer got import prefixes")
+		}
+		var fib string
+		eventually(t, 10*time.Second, "FIB: the two accepted prefixes", func() (bool, string) {
+			fib = fibRoutesOf(t, l, "-6")
+			return strings.Contains(fib, "fd00:aa::/64 via "+tor.Addr) && strings.Contains(fib, "fd00:bb::/64 via "+tor.Addr), fib
+		})
+		if strings.Contains(fib, "fd00:cc::") {
+			t.Errorf("FIB has fd00:cc::/64, which the filter does not accept:\n%s", fib)
+		}
+
+		tor.bird().MustCmd(t, "disable", "static6")
+		took := eventually(t, 10*time.Second, "FIB empty after tor1 withdrew its routes", func() (bool, string) {
+			fib = fibRoutesOf(t, l, "-6")
+			return fib == "", fib
+		})
+		t.Logf("withdrawal reached the FIB in %s", took.Round(time.Millisecond))
+	})
+}

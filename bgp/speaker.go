@@ -106,6 +106,9 @@ type run struct {
 	trim memTrim
 	// rib is the reconciler's copy of the learned RIB.
 	rib *ribState
+	// bestWatched is set once GoBGP's best-path events are watched
+	// (watchBest). Under Speaker.mu.
+	bestWatched bool
 	// advertised caches the advertised counts per peer.
 	advertised advertisedCounts
 
@@ -241,6 +244,9 @@ func (s *Speaker) startRun(ctx context.Context, peers []peer, pols policySet) (*
 	}
 	if err := r.srv.WatchEvent(watchCtx, s.callbacks(r), watchOptions()...); err != nil {
 		return fail(fmt.Errorf("watch events: %w", err))
+	}
+	if err := s.watchBest(r, peers); err != nil {
+		return fail(err)
 	}
 	announce := s.desired
 	if s.drain == drainWithdrawn {
