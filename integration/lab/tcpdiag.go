@@ -179,13 +179,19 @@ func tcpState(s uint8) string {
 // how long the client process could not run.
 type stallMeter struct {
 	stop chan struct{}
-	done chan time.Duration
+	done chan stall
+}
+
+// stall is the worst lateness a stallMeter saw and when it ended.
+type stall struct {
+	late time.Duration
+	end  time.Time
 }
 
 func startStallMeter() *stallMeter {
-	m := &stallMeter{stop: make(chan struct{}), done: make(chan time.Duration, 1)}
+	m := &stallMeter{stop: make(chan struct{}), done: make(chan stall, 1)}
 	go func() {
-		var worst time.Duration
+		var worst stall
 		for {
 			select {
 			case <-m.stop:
@@ -195,14 +201,17 @@ func startStallMeter() *stallMeter {
 			}
 			t := time.Now()
 			time.Sleep(10 * time.Millisecond)
-			worst = max(worst, time.Since(t)-10*time.Millisecond)
+			if late := time.Since(t) - 10*time.Millisecond; late > worst.late {
+				worst = stall{late, time.Now()}
+			}
 		}
 	}()
 	return m
 }
 
-// Stop returns the worst lateness seen.
-func (m *stallMeter) Stop() time.Duration {
+// Stop returns the worst lateness seen and when it ended.
+func (m *stallMeter) Stop() (time.Duration, time.Time) {
 	close(m.stop)
-	return <-m.done
+	w := <-m.done
+	return w.late, w.end
 }

@@ -59,9 +59,10 @@ type Result struct {
 	// 1 s retransmission timeout), failed or not.
 	SynRetrans int `json:"syn_retrans"`
 	// Stall is the longest the client process could not run: the worst
-	// lateness of a 10 ms sleep during the run.
-	Stall   time.Duration `json:"stall"`
-	Elapsed time.Duration `json:"elapsed"`
+	// lateness of a 10 ms sleep during the run; StallEnd when it ended.
+	Stall    time.Duration `json:"stall"`
+	StallEnd time.Time     `json:"stall_end"`
+	Elapsed  time.Duration `json:"elapsed"`
 	// MaxGap is the longest time without a request completing
 	// successfully (from the start, between successes, to the end).
 	MaxGap time.Duration `json:"max_gap"`
@@ -79,9 +80,9 @@ func (r Result) String() string {
 	for _, n := range names {
 		parts = append(parts, fmt.Sprintf("%s %d", n, r.PerBackend[n]))
 	}
-	s := fmt.Sprintf("%s %s: %d ok, %d failed in %.1fs (longest gap %s; SYN retransmitted for %d; client stalled up to %s) [%s]",
+	s := fmt.Sprintf("%s %s: %d ok, %d failed in %.1fs (longest gap %s; SYN retransmitted for %d; client stalled up to %s, until %s) [%s]",
 		r.Kind, r.Target, r.OK, r.Failed, r.Elapsed.Seconds(), r.MaxGap.Round(time.Millisecond), r.SynRetrans,
-		r.Stall.Round(time.Millisecond), strings.Join(parts, ", "))
+		r.Stall.Round(time.Millisecond), r.StallEnd.Format("15:04:05.000"), strings.Join(parts, ", "))
 	if len(r.Errors) > 0 {
 		s += "\n  errors: " + strings.Join(r.Errors, "\n          ")
 	}
@@ -216,7 +217,7 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 		})
 	}
 	wg.Wait()
-	res.Stall = stall.Stop()
+	res.Stall, res.StallEnd = stall.Stop()
 	res.Elapsed = time.Since(began)
 	gap(time.Now())
 	select {
