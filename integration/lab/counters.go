@@ -107,6 +107,9 @@ var kernelDrops = map[string]bool{
 	"Ip.InHdrErrors": true, "Ip.InAddrErrors": true,
 	"Ip6InDiscards": true, "Ip6OutDiscards": true, "Ip6InNoRoutes": true, "Ip6OutNoRoutes": true,
 	"Ip6InHdrErrors": true, "Ip6InAddrErrors": true, "Icmp6OutDestUnreachs": true, "Icmp.OutDestUnreachs": true,
+	// A packet whose hop limit ran out (a routing loop, e.g. a VIP's
+	// packet passed to a node's kernel, which routes it back to a ToR).
+	"Icmp6OutTimeExcds": true, "Icmp.OutTimeExcds": true,
 	"TcpExt.ListenDrops": true, "TcpExt.ListenOverflows": true, "TcpExt.TCPBacklogDrop": true,
 	"TcpExt.TCPReqQFullDrop": true, "TcpExt.TCPReqQFullDoCookies": true, "TcpExt.TCPSynRetrans": true,
 }
