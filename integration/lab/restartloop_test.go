@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+
+	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
 )
 
@@ -30,6 +35,14 @@ func TestRackRestartLoop(t *testing.T) {
 	n = min(n, 100)
 	l := upLab(t)
 	lb1 := l.LBs[0]
+	// The node whose aird AIRD_LAB_RESTART_CONTROLS pauses (lb1 unless
+	// it names another).
+	paused := lb1
+	for _, n := range l.AllNodes() {
+		if n.Name == os.Getenv("AIRD_LAB_RESTART_CONTROLS") {
+			paused = n
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// What lb1's kernel answers with "destination unreachable" while its
@@ -61,9 +74,13 @@ func TestRackRestartLoop(t *testing.T) {
 	}
 	first := snapshot()
 	var synRetrans, drops, kdrops [2]uint64 // quiet windows, restart windows
+	var restarts []time.Time
 	window := func(i, kind int, name string, disrupt func() error) {
 		before := snapshot()
 		began := time.Now()
+		if kind == 1 {
+			restarts = append(restarts, began)
+		}
 		if err := disrupt(); err != nil {
 			t.Fatal(err)
 		}
@@ -86,15 +103,54 @@ func TestRackRestartLoop(t *testing.T) {
 		// The same window without a restart: what the load alone does.
 		window(i, 0, "quiet", func() error { time.Sleep(2 * time.Second); return nil })
 		window(i, 1, "restart", func() error { return lb1.Restart("") })
+		if os.Getenv("AIRD_LAB_RESTART_CONTROLS") != "" {
+			// A node's aird stopped for 2 s (nothing exits, nothing starts),
+			// and the kernel work of a start without aird: the data
+			// plane's objects loaded (verified, JITed) and dropped.
+			window(i, 0, "paused "+paused.Name, func() error {
+				if err := paused.Signal(syscall.SIGSTOP); err != nil {
+					return err
+				}
+				time.Sleep(2 * time.Second)
+				return paused.Signal(syscall.SIGCONT)
+			})
+			window(i, 0, "bpf-load", func() error {
+				spec, err := bpf.LoadDatapath()
+				if err != nil {
+					return err
+				}
+				coll, err := ebpf.NewCollection(spec)
+				if err != nil {
+					return err
+				}
+				coll.Close()
+				return nil
+			})
+		}
 	}
 	cancel()
 	failed, late := 0, 0
+	var retrans []RetransSpan
 	for range 2 {
 		r := <-results
 		t.Log(r)
 		failed += r.Failed
 		late += r.Causes[CauseClient]
+		retrans = append(retrans, r.Retrans...)
 	}
+	// When the requests with a segment sent again ended, from the start
+	// of the restart before them.
+	sort.Slice(retrans, func(i, j int) bool { return retrans[i].End.Before(retrans[j].End) })
+	for _, r := range retrans {
+		at := r.End
+		i := sort.Search(len(restarts), func(i int) bool { return restarts[i].After(at) }) - 1
+		where := "before the first restart"
+		if i >= 0 {
+			where = fmt.Sprintf("%s after restart %d began", at.Sub(restarts[i]).Round(time.Millisecond), i+1)
+		}
+		t.Logf("%d segments sent again: a request of %s ended at %s, %s", r.Segments, r.Took.Round(time.Millisecond), at.Format("15:04:05.000"), where)
+	}
+	t.Logf("lb1's aird around the restarts (its log from 1 s before each to 5 s after):\n%s", logAround(lb1.LogTail(100000), restarts))
 	last := snapshot()
 	t.Logf("over %d restarts: client %s", n, last.Client.Sub(first.Client))
 	t.Logf("quiet windows, restart windows: SYN retransmissions in the client %d, %d; packets dropped by the nodes' data plane %d, %d; by the kernels %d, %d; requests failed: %d",
@@ -131,6 +187,29 @@ func summarizeUnreachables(out string) string {
 	}
 	for k, v := range counts {
 		fmt.Fprintf(&b, "  %5d  %s\n", v, k)
+	}
+	return b.String()
+}
+
+// logAround returns the lines of an aird log (time=... first) from 1 s
+// before to 5 s after each of times.
+func logAround(log string, times []time.Time) string {
+	var b strings.Builder
+	for _, line := range strings.Split(log, "\n") {
+		ts, _, ok := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if !ok {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			continue
+		}
+		for i, r := range times {
+			if at.After(r.Add(-time.Second)) && at.Before(r.Add(5*time.Second)) {
+				fmt.Fprintf(&b, "  restart %d %+7dms %s\n", i+1, at.Sub(r).Milliseconds(), line)
+				break
+			}
+		}
 	}
 	return b.String()
 }

@@ -101,6 +101,19 @@ func (p *connProbe) synRetrans() int {
 	return int(ti.Total_retrans)
 }
 
+// retransmitted returns how many segments the connection sent again so
+// far (tcpi_total_retrans), 0 when unknown.
+func (p *connProbe) retransmitted() int {
+	if p.fd < 0 {
+		return 0
+	}
+	ti, err := unix.GetsockoptTCPInfo(p.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return 0
+	}
+	return int(ti.Total_retrans)
+}
+
 // failure describes a request that failed with err in phase ("dial" or
 // "exchange"), started at start with deadline: what the client's kernel
 // had done by then decides the cause.

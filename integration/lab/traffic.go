@@ -58,6 +58,12 @@ type Result struct {
 	// sent more than once (a SYN or its SYN-ACK lost, or later than the
 	// 1 s retransmission timeout), failed or not.
 	SynRetrans int `json:"syn_retrans"`
+	// Retransmitted counts the TCP requests that succeeded although the
+	// client's kernel sent one of their segments after the handshake again
+	// (a tail loss probe or a retransmission: a segment or its ACK lost, or
+	// late); Retrans describes the first 100 of them.
+	Retransmitted int           `json:"retransmitted"`
+	Retrans       []RetransSpan `json:"retrans,omitempty"`
 	// Stall is the longest the client process could not run: the worst
 	// lateness of a 10 ms sleep during the run; StallEnd when it ended.
 	Stall    time.Duration `json:"stall"`
@@ -80,8 +86,8 @@ func (r Result) String() string {
 	for _, n := range names {
 		parts = append(parts, fmt.Sprintf("%s %d", n, r.PerBackend[n]))
 	}
-	s := fmt.Sprintf("%s %s: %d ok, %d failed in %.1fs (longest gap %s; SYN retransmitted for %d; client stalled up to %s, until %s) [%s]",
-		r.Kind, r.Target, r.OK, r.Failed, r.Elapsed.Seconds(), r.MaxGap.Round(time.Millisecond), r.SynRetrans,
+	s := fmt.Sprintf("%s %s: %d ok, %d failed in %.1fs (longest gap %s; SYN retransmitted for %d, a later segment for %d; client stalled up to %s, until %s) [%s]",
+		r.Kind, r.Target, r.OK, r.Failed, r.Elapsed.Seconds(), r.MaxGap.Round(time.Millisecond), r.SynRetrans, r.Retransmitted,
 		r.Stall.Round(time.Millisecond), r.StallEnd.Format("15:04:05.000"), strings.Join(parts, ", "))
 	if len(r.Errors) > 0 {
 		s += "\n  errors: " + strings.Join(r.Errors, "\n          ")
@@ -180,6 +186,12 @@ func (l *Lab) Traffic(ctx context.Context, o Load) (Result, error) {
 				if rr.synRetrans > 0 {
 					res.SynRetrans++
 				}
+				if err == nil && rr.retrans > 0 {
+					res.Retransmitted++
+					if len(res.Retrans) < 100 {
+						res.Retrans = append(res.Retrans, RetransSpan{End: time.Now(), Took: rr.took, Segments: rr.retrans})
+					}
+				}
 				if err != nil && ctx.Err() != nil {
 					// Cut short by the end of the run, not failed.
 					res.Cut++
@@ -235,6 +247,15 @@ type outcome struct {
 	err        error
 	failure    *Failure // TCP requests that failed
 	synRetrans int      // TCP: times the SYN was sent again
+	retrans    int      // TCP: segments sent again after the handshake
+	took       time.Duration
+}
+
+// RetransSpan is a request that succeeded with segments sent again.
+type RetransSpan struct {
+	End      time.Time     `json:"end"`
+	Took     time.Duration `json:"took"` // from its start to its end
+	Segments int           `json:"segments"`
 }
 
 // request makes one request of kind to target and returns who answered.
@@ -273,6 +294,10 @@ func request(ctx context.Context, kind, target string, timeout time.Duration) (o
 	phase = "exchange"
 	_ = c.SetDeadline(deadline)
 	o.who, o.err = exchange(c, kind, target)
+	if kind != UDP && o.err == nil {
+		o.retrans = probe.retransmitted() - max(o.synRetrans, 0)
+	}
+	o.took = time.Since(start)
 	return o
 }
 
