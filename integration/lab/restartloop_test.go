@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sort"
@@ -55,6 +56,18 @@ func TestRackRestartLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = dump.Wait() }()
+	// Every change the kernels of the ToRs and of lb1 make (routes,
+	// neighbours, links, addresses), timestamped.
+	var changes testutil.SyncBuffer
+	for _, ns := range []string{l.Tor1.NS, l.Tor2.NS, lb1.NS} {
+		mon := exec.CommandContext(ctx, "ip", "-n", ns, "-ts", "monitor", "all")
+		w := &prefixWriter{prefix: ns + " ", w: &changes}
+		mon.Stdout, mon.Stderr = w, w
+		if err := mon.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = mon.Wait() }()
+	}
 	results := make(chan Result, 2)
 	for _, vip := range []string{VIP6, VIP4} {
 		go func() {
@@ -158,6 +171,7 @@ func TestRackRestartLoop(t *testing.T) {
 	t.Logf("over the run, the kernels: %s", last.Kernel.Sub(first.Kernel))
 	cancel()
 	_ = dump.Wait()
+	t.Logf("the kernels' changes (ip monitor all) in tor1, tor2 and lb1:\n%s", changes.String())
 	t.Logf("lb1's destination unreachables (tcpdump):\n%s", summarizeUnreachables(unreach.String()))
 	if failed-late != 0 {
 		t.Errorf("%d requests failed (and %d because the client was late)", failed-late, late)
@@ -212,4 +226,21 @@ func logAround(log string, times []time.Time) string {
 		}
 	}
 	return b.String()
+}
+
+// prefixWriter writes each line it is given with a prefix.
+type prefixWriter struct {
+	prefix string
+	w      io.Writer
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line != "" {
+			if _, err := io.WriteString(p.w, p.prefix+line); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(b), nil
 }
