@@ -65,7 +65,7 @@ struct fwd {
 
 /* struct outer is the outer header lb_forward puts in front of a packet. */
 struct outer {
-	__u32 src6[4];  /* IPv6 outer source */
+	__u32 src6[4] __attribute__((aligned(8))); /* IPv6 outer source (copy_addr) */
 	__be32 src4;    /* IPv4 outer source */
 	__be32 dst4;    /* IPv4 outer destination */
 	__u32 overhead; /* bytes of outer header */
@@ -78,6 +78,7 @@ static __always_inline int encap_outer(const struct packet *pkt, const struct fw
 				       struct outer *o)
 {
 	__be32 hbits = (__be32)(f->hash >> 32);
+	__u64 mask;
 
 	o->v4 = f->be.flags & BACKEND_F_IPV4;
 	o->overhead = o->v4 ? IPV4_MIN_HLEN : IPV6_HLEN;
@@ -93,8 +94,10 @@ static __always_inline int encap_outer(const struct packet *pkt, const struct fw
 	}
 	if (!(st->flags & SETTINGS_F_SRC6))
 		return DROP_NO_SOURCE;
-	__builtin_memcpy(o->src6, st->src6, 16);
-	o->src6[3] = (o->src6[3] & ~st->src6_mask) | (hbits & st->src6_mask);
+	/* src6[3] is the high half of the second word (little-endian). */
+	mask = (__u64)st->src6_mask << 32;
+	store64(o->src6, load64(st->src6));
+	store64(&o->src6[2], (load64(st->src6 + 8) & ~mask) | (((__u64)hbits << 32) & mask));
 	return 0;
 }
 
@@ -292,8 +295,8 @@ static __always_inline int encap_push(struct xdp_md *ctx, const struct packet *p
 		ip6->payload_len = bpf_htons(pkt->l3_len);
 		ip6->nexthdr = pkt->family == FAMILY_IPV6 ? IP_PROTO_IPV6 : IP_PROTO_IPIP;
 		ip6->hop_limit = OUTER_HOP_LIMIT;
-		__builtin_memcpy(ip6->saddr, o->src6, 16);
-		__builtin_memcpy(ip6->daddr, f->be.addr, 16);
+		copy_addr(ip6->saddr, o->src6);
+		copy_addr(ip6->daddr, f->be.addr);
 		eth_set_proto(eth, ETH_P_IPV6);
 	}
 	return 0;

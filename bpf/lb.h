@@ -639,7 +639,8 @@ static __always_inline int backend_get(__u32 id, struct fwd *f)
 
 	if (!be || !(be->flags & BACKEND_F_VALID))
 		return -1;
-	f->be = *be;
+	copy_addr(f->be.addr, be->addr);
+	f->be.flags = be->flags;
 	f->backend_id = id;
 	return 0;
 }
@@ -825,8 +826,8 @@ static __always_inline int lb_read_flow(const struct packet *pkt, struct lb_flow
 
 		if ((void *)(ip6 + 1) > data_end)
 			return -1;
-		__builtin_memcpy(lf->vk.addr, ip6->daddr, 16);
-		__builtin_memcpy(lf->fk.src, ip6->saddr, 16);
+		copy_addr(lf->vk.addr, ip6->daddr);
+		copy_addr(lf->fk.src, ip6->saddr);
 		lf->ttl = ip6->hop_limit;
 	} else if (pkt->family == FAMILY_IPV4) {
 		struct ipv4_hdr *ip = data + ETH_HLEN;
@@ -839,7 +840,7 @@ static __always_inline int lb_read_flow(const struct packet *pkt, struct lb_flow
 	} else {
 		return -1;
 	}
-	__builtin_memcpy(lf->fk.dst, lf->vk.addr, 16);
+	copy_addr(lf->fk.dst, lf->vk.addr);
 	lf->vk.proto = pkt->l4_proto;
 	flow_key_set_l4(&lf->fk, 0, 0, pkt->l4_proto);
 	return 0;
