@@ -121,6 +121,8 @@ func TestRackRestartLoop(t *testing.T) {
 			// and the kernel work of a start without aird: the data
 			// plane's objects loaded (verified, JITed) and dropped.
 			window(i, 0, "paused "+paused.Name, func() error {
+				stop := traceTCP(t, l, fmt.Sprintf("paused%d", i))
+				defer stop()
 				if err := paused.Signal(syscall.SIGSTOP); err != nil {
 					return err
 				}
@@ -243,4 +245,34 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// traceTCP captures port-80 TCP headers in the client, both ToRs and every
+// endpoint (pcap files in $AIRD_LAB_TRACE/NAME-NS.pcap) until the returned
+// function is called (it waits 1 s more); nothing without AIRD_LAB_TRACE.
+func traceTCP(t *testing.T, l *Lab, name string) func() {
+	dir := os.Getenv("AIRD_LAB_TRACE")
+	if dir == "" {
+		return func() {}
+	}
+	nss := []string{l.Client, l.Tor1.NS, l.Tor2.NS}
+	for _, e := range l.Servers {
+		nss = append(nss, e.NS)
+	}
+	var cmds []*exec.Cmd
+	for _, ns := range nss {
+		c := exec.Command("nsenter", "--net=/run/netns/"+ns, "tcpdump", "-i", "any", "-s", "160", "-U", "-w", dir+"/"+name+"-"+ns+".pcap", "tcp port 80 or ip6 proto 41 or ip6 proto 4")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	time.Sleep(time.Second)
+	return func() {
+		time.Sleep(time.Second)
+		for _, c := range cmds {
+			_ = c.Process.Signal(syscall.SIGINT)
+			_ = c.Wait()
+		}
+	}
 }
