@@ -41,10 +41,12 @@ func imports(peers []peer) bool {
 // import prefixes, before its policies change). GoBGP converts every path
 // of such an event for the callback, our own included: a node that
 // originates 100,000 routes pays one event and one conversion per route
-// when it loads them, a tenth of the load's allocations, for paths the
-// FIB never takes. A node that imports nothing does not watch. The watch
-// is never stopped before the run ends: the paths a peer had in the RIB
-// leave it through best-path withdrawals (and the resync after an Apply).
+// when it loads them, for paths the FIB never takes (a load of 100,000
+// with no session: 198 MB and 4.8 million objects allocated with the
+// watch, 170 MB and 4.3 million without, 0.28-0.46 s more CPU). A node
+// that imports nothing does not watch. The watch is never stopped before
+// the run ends: the paths a peer had in the RIB leave it through
+// best-path withdrawals (and the resync after an Apply).
 // Called with s.mu held, or before the run is published.
 func (s *Speaker) watchBest(r *run, peers []peer) error {
 	if r.bestWatched || !imports(peers) {
