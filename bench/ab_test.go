@@ -15,7 +15,8 @@ import (
 const envAB = "AIRD_BENCH_AB"
 
 // BenchmarkPacketAB: BenchmarkPacket's steady-state cases (established
-// flow; a new flow's first ACK with conntrack full; the uplink one-cpu)
+// flow; a new flow's SYN; a new flow's first ACK with conntrack full; the
+// uplink one-cpu)
 // for this tree's datapath and for every object of AIRD_BENCH_AB, each
 // loaded and programmed the same way (lb.Manager, 100 backends), run
 // round by round alternately in one process, so that what the shared
@@ -38,6 +39,7 @@ func BenchmarkPacketAB(b *testing.B) {
 	}
 	for _, c := range []packetCase{
 		{name: "established"},
+		{name: "new-flow-syn", newFlow: true, syn: true},
 		{name: "new-flow-ct-full", newFlow: true, ctFull: true},
 		{name: "established/single-shot", single: true},
 		{name: "new-flow-ct-empty/single-shot", newFlow: true, single: true},
