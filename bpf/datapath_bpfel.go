@@ -72,6 +72,11 @@ type DatapathCtSet struct {
 	Way [4]DatapathCtEntry
 }
 
+type DatapathCtTagPair struct {
+	_   structs.HostLayout
+	Set [2]uint32
+}
+
 type DatapathDropReason uint32
 
 const (
@@ -373,6 +378,7 @@ const (
 	DatapathMapBackends             = "backends"
 	DatapathMapConntrack            = "conntrack"
 	DatapathMapCtFlood              = "ct_flood"
+	DatapathMapCtTags               = "ct_tags"
 	DatapathMapDropStats            = "drop_stats"
 	DatapathMapEndpointIfaces       = "endpoint_ifaces"
 	DatapathMapEndpointSrcs         = "endpoint_srcs"
@@ -475,6 +481,7 @@ type DatapathMapSpecs struct {
 	Backends       *ebpf.MapSpec `ebpf:"backends"`
 	Conntrack      *ebpf.MapSpec `ebpf:"conntrack"`
 	CtFlood        *ebpf.MapSpec `ebpf:"ct_flood"`
+	CtTags         *ebpf.MapSpec `ebpf:"ct_tags"`
 	DropStats      *ebpf.MapSpec `ebpf:"drop_stats"`
 	EndpointIfaces *ebpf.MapSpec `ebpf:"endpoint_ifaces"`
 	EndpointSrcs   *ebpf.MapSpec `ebpf:"endpoint_srcs"`
@@ -549,6 +556,7 @@ type DatapathMaps struct {
 	Backends       *ebpf.Map `ebpf:"backends"`
 	Conntrack      *ebpf.Map `ebpf:"conntrack"`
 	CtFlood        *ebpf.Map `ebpf:"ct_flood"`
+	CtTags         *ebpf.Map `ebpf:"ct_tags"`
 	DropStats      *ebpf.Map `ebpf:"drop_stats"`
 	EndpointIfaces *ebpf.Map `ebpf:"endpoint_ifaces"`
 	EndpointSrcs   *ebpf.Map `ebpf:"endpoint_srcs"`
@@ -579,6 +587,7 @@ func (m *DatapathMaps) Close() error {
 		m.Backends,
 		m.Conntrack,
 		m.CtFlood,
+		m.CtTags,
 		m.DropStats,
 		m.EndpointIfaces,
 		m.EndpointSrcs,

@@ -242,3 +242,42 @@ func TestConntrackSetIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestConntrackSYNSummary: a SYN reads its conntrack set only when the
+// set's ct_tags word may hold its flow, so every write of a way must keep
+// the word true. Four flows share one set; each SYN of a flow not yet
+// tracked finds the word up to date (a SYN earlier made it, then every
+// insert rewrote it) and creates nothing; then a SYN of each tracked
+// tuple (a reused port) must still find and rewrite its entry
+// (ct_insert), and a fifth tuple of the same set must not. After the
+// control plane empties conntrack (the words keep their tags), a SYN of a
+// formerly tracked tuple finds nothing and writes nothing.
+func TestConntrackSYNSummary(t *testing.T) {
+	e := newLBEnv(t)
+	programLB(t, e)
+	s := findSet(t, e, 32000, 5)
+	for _, p := range s.ports {
+		e.sendDelta(t, tcp6Flow(p, 443, syn, 1)(t, e), newSYN)
+	}
+	for i, p := range s.ports[:4] {
+		e.sendDelta(t, tcp6Flow(p, 443, ack, 1)(t, e), newFlow)
+		e.sendDelta(t, tcp6Flow(p, 443, ack, 1)(t, e), st{ctHit: 1, ctPromo: 1, sTX: 1})
+		for _, q := range s.ports[i+1:] { // the word now says which ways hold what
+			e.sendDelta(t, tcp6Flow(q, 443, syn, 1)(t, e), newSYN)
+		}
+	}
+	reused := st{ctMiss: 1, ctSyn: 1, ctInsert: 1, sTX: 1}
+	for _, p := range s.ports[:4] {
+		e.sendDelta(t, tcp6Flow(p, 443, syn, 1)(t, e), reused)
+	}
+	e.sendDelta(t, tcp6Flow(s.ports[4], 443, syn, 1)(t, e), newSYN)
+	if held := s.held(t); len(held) != 4 {
+		t.Fatalf("set %d holds %v; want the four tracked ports %v", s.index, held, s.ports[:4])
+	}
+	e.resetFlows(t)
+	for _, p := range s.ports[:4] {
+		e.sendDelta(t, tcp6Flow(p, 443, syn, 1)(t, e), newSYN)
+	}
+	e.sendDelta(t, tcp6Flow(s.ports[0], 443, ack, 1)(t, e), newFlow)
+	e.sendDelta(t, tcp6Flow(s.ports[0], 443, syn, 1)(t, e), reused)
+}

@@ -419,6 +419,32 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ct_set);
 } conntrack SEC(".maps");
+
+/*
+ * ct_tags summarises conntrack for a TCP SYN, which must rewrite its
+ * flow's entry if there is one but usually finds none: reading the set to
+ * know that is a random line of a large array, a cache and TLB miss (about
+ * 300 ns on the bench machine, docs/performance.md). Each conntrack set
+ * has one 32-bit word here, a byte per way: CT_TAG_UNKNOWN (0: nothing
+ * known, the state of a new map), CT_TAG_EMPTY (the way held no flow when
+ * the word was written), else ct_tag(key) of the way's flow. Element k
+ * holds sets 2k and 2k+1 (1 MiB for the default 1,048,576 flows). Every
+ * write of a way's key updates its byte; ways emptied elsewhere (other
+ * CPUs' sweeps, the control plane) leave a stale tag, which only costs a
+ * read. So a word that holds neither the flow's tag nor CT_TAG_UNKNOWN
+ * proves the flow is not in the set.
+ */
+struct ct_tag_pair {
+	__u32 set[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	/* Replaced at load time (bpf.Configure): half conntrack's, rounded up. */
+	__uint(max_entries, CONNTRACK_DEFAULT_SIZE / CT_WAYS / 2);
+	__type(key, __u32);
+	__type(value, struct ct_tag_pair);
+} ct_tags SEC(".maps");
 #elif CT_LAYOUT == CT_LAYOUT_PERCPU_MAPS
 struct ct_table {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

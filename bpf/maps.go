@@ -38,7 +38,8 @@ type PipelineMaps struct {
 // LBMaps are the lb stage's maps: services (vips, and vip_sets, the copy
 // the data path reads without a call), Maglev tables (and what the
 // control plane installed there), backends, allow lists, the next-hop
-// cache, conntrack and the per-VIP/backend counters.
+// cache, conntrack (and ct_tags, its summary for a SYN) and the
+// per-VIP/backend counters.
 type LBMaps struct {
 	Vips         *ebpf.Map `ebpf:"vips"`
 	VipSets      *ebpf.Map `ebpf:"vip_sets_v2"`
@@ -48,6 +49,7 @@ type LBMaps struct {
 	Allow        *ebpf.Map `ebpf:"allow"`
 	Nexthops     *ebpf.Map `ebpf:"nexthops"`
 	Conntrack    *ebpf.Map `ebpf:"conntrack"`
+	CtTags       *ebpf.Map `ebpf:"ct_tags"`
 	CtFlood      *ebpf.Map `ebpf:"ct_flood"`
 	VipStats     *ebpf.Map `ebpf:"vip_stats"`
 	BackendStats *ebpf.Map `ebpf:"backend_stats"`

@@ -193,6 +193,9 @@ func configureConntrack(spec *ebpf.CollectionSpec, size uint32) error {
 			}
 		}
 		ct.MaxEntries = per * uint32(n)
+		if tags := spec.Maps[DatapathMapCtTags]; tags != nil {
+			tags.MaxEntries = (ct.MaxEntries + 1) / 2 // two sets per element
+		}
 		return nil
 	}
 	if ct.Flags&bpfFNoCommonLRU != 0 {
