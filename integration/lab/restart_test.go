@@ -96,8 +96,9 @@ func underLoad(t *testing.T, l *Lab, minRequests int, disrupt func(t *testing.T)
 	}
 }
 
-// TestRackRestarts: lb1's aird restarted (SIGUSR2 and a new process: the
-// restart outside systemd) and killed (SIGKILL, then started) under
+// TestRackRestarts: lb1's aird stopped for 2.5 s (SIGSTOP), restarted
+// (SIGUSR2 and a new process: the restart outside systemd) and killed
+// (SIGKILL, then started) under
 // continuous traffic: no request fails, no established connection breaks,
 // neither ToR ever stops routing the VIPs through lb1 (graceful restart
 // holds them; BFD loss during it is a graceful restart too: BIRD's bfd
@@ -105,6 +106,22 @@ func underLoad(t *testing.T, l *Lab, minRequests int, disrupt func(t *testing.T)
 func TestRackRestarts(t *testing.T) {
 	l := upLab(t)
 	lb1 := l.LBs[0]
+	// aird not running - stopped, as a stall of the loaded machine or the
+	// gap of a restart would have it - must not hold its node's traffic:
+	// the XDP data plane forwards alone (before attachXDPPass, the ToRs
+	// took lb1's XDP_TX frames only once lb1's kernel sent a packet of
+	// its own, and requests through lb1 waited until aird ran again).
+	t.Run("SIGSTOP for 2.5s", func(t *testing.T) {
+		underLoad(t, l, 2000, func(t *testing.T) {
+			if err := lb1.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2500 * time.Millisecond)
+			if err := lb1.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
 	for _, how := range []string{"SIGUSR2", "SIGKILL"} {
 		t.Run(how, func(t *testing.T) {
 			underLoad(t, l, 10000, func(t *testing.T) {

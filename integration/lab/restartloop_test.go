@@ -105,6 +105,13 @@ func TestRackRestartLoop(t *testing.T) {
 		after := snapshot()
 		t.Logf("%s %d at %s (%s):", name, i, began.Format("15:04:05.000"), took.Round(time.Millisecond))
 		synRetrans[kind] += after.Client["TcpExt.TCPSynRetrans"] - before.Client["TcpExt.TCPSynRetrans"]
+		if strings.HasPrefix(name, "paused") {
+			// Nothing waits for a stopped aird (attachXDPPass).
+			c := after.Client.Sub(before.Client)
+			if c["TcpExt.TCPSynRetrans"]+c["Tcp.RetransSegs"] != 0 {
+				t.Errorf("%s %d: the client sent %d SYNs and %d segments again while %s's aird was stopped", name, i, c["TcpExt.TCPSynRetrans"], c["Tcp.RetransSegs"], paused.Name)
+			}
+		}
 		d, k := after.report(func(f string, a ...any) { t.Logf("  "+f, a...) }, before)
 		drops[kind] += d
 		kdrops[kind] += k

@@ -193,6 +193,12 @@ func (l *Lab) wireNode(nd *Node) error {
 			return err
 		}
 	}
+	// The ToRs' ports take the node's XDP_TX frames (attachXDPPass).
+	for _, tor := range []string{l.Tor1.NS, l.Tor2.NS} {
+		if err := attachXDPPass(tor, port); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -237,6 +237,7 @@ var otherSnakeNames = map[string]string{
 	"router_id":              "misspelt key in the error example",
 	"vip_id":                 "value of the vips map (bpf/lb_maps.h)",
 	"rx_queue_0_xdp_packets": "veth driver counter (ethtool -S)",
+	"veth_xdp_flush":         "veth driver function (drivers/net/veth.c)",
 	"tcpi_last_ack_recv":     "struct tcp_info field (TCP_INFO)",
 	"tcpi_last_data_recv":    "struct tcp_info field (TCP_INFO)",
 	"vip_set_index":          "the hash that picks a vip_sets_v2 set (bpf/lb_maps.h)",
