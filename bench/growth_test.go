@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-
-	"github.com/aird-net/aird/bpf"
 )
 
 // BenchmarkVIPGrowth measures the cost growth with the number of
@@ -89,7 +87,7 @@ func vipGrowth(b *testing.B, newFlow bool) {
 		}
 		// Where the measured service sits: 1 in a way of its vip_sets
 		// set, 0 looked up in vips (its set full).
-		in, err := bpf.NewLB(envs[i].lbMaps).ServiceInSet(vipAddr(counts[i]/2), 6, 443)
+		in, err := serviceInSet(envs[i].lbMaps, vipAddr(counts[i]/2), 6, 443)
 		must(b, err)
 		b.ReportMetric(map[bool]float64{true: 1}[in], "in-set-"+name)
 	}

@@ -190,6 +190,9 @@ func newEnvWith(b testing.TB, ns string, ifindex int, nVIPs int, o envOptions, p
 
 	other := path != "" // an older object may lack some maps
 	maps := lenientView(b, coll, bpf.ViewLB, other)
+	if other {
+		adoptOlderSets(coll, &maps)
+	}
 	e.node, e.lbMaps = bpf.NewNode(lenientView(b, coll, bpf.ViewPipeline, other)), maps
 	must(b, e.node.SetSettings(bpf.Settings{Src6: netip.MustParsePrefix("2001:db8:5::/96")}))
 	must(b, e.node.SetUplinks([]bpf.Uplink{{Ifindex: ifindex, FlowAffine: !o.anyCPU}}))

@@ -27,7 +27,7 @@ type LB struct {
 // NewLB returns an LB for maps; the id spaces are the sizes the maps were
 // loaded with (Config.MaxVIPs, Config.MaxBackends).
 func NewLB(m LBMaps) *LB {
-	return &LB{m: m, vs: newVIPSets(m.Vips, m.VipSets, m.VipSetsV1), maxVIPs: m.Maglev.MaxEntries(), maxBackends: m.Backends.MaxEntries() - 1}
+	return &LB{m: m, vs: newVIPSets(m.Vips, m.VipSets, m.VipSetIndex), maxVIPs: m.Maglev.MaxEntries(), maxBackends: m.Backends.MaxEntries() - 1}
 }
 
 // MaxVIPs returns the number of vip ids: 0 <= vip_id < MaxVIPs.
@@ -147,13 +147,6 @@ func (l *LB) SyncVIPSets() error {
 		return fmt.Errorf("sync vip_sets: %w", err)
 	}
 	return nil
-}
-
-// ServiceInSet reports whether the data path finds the service (addr,
-// proto, port) in a way of its vip_sets set, without a lookup in vips:
-// for benchmarks, which say where the service they measure sits.
-func (l *LB) ServiceInSet(addr netip.Addr, proto uint8, port uint16) (bool, error) {
-	return l.vs.inSet(VIPKey(addr, proto, port))
 }
 
 // VerifyVIPSets reports every difference between vip_sets and vips (nil:

@@ -53,9 +53,10 @@ type LBMaps struct {
 	CtFlood      *ebpf.Map `ebpf:"ct_flood"`
 	VipStats     *ebpf.Map `ebpf:"vip_stats"`
 	BackendStats *ebpf.Map `ebpf:"backend_stats"`
-	// VipSetsV1: VipSets is an older object's vip_sets, whose sets the
-	// version 1 hash picks (ViewLB, for benchmarks that compare objects).
-	VipSetsV1 bool
+	// VipSetIndex is the hash whose low bits pick a vips key's VipSets
+	// set; nil is VIPSetIndex, the hash of this package's object. A
+	// caller that programs another build's object gives that object's.
+	VipSetIndex func(DatapathVipKey) uint32
 }
 
 // RouterMaps are the router stage's maps: the node's endpoints, the
@@ -201,15 +202,6 @@ func view(coll *ebpf.Collection, set any) error {
 			continue
 		}
 		m := coll.Maps[name]
-		if m == nil && name == DatapathMapVipSetsV2 {
-			// Older objects (benchmarks compare them): vip_sets of
-			// the version 1 hash, or none (LB writes vips alone).
-			if m = coll.Maps[vipSetsV1]; m != nil {
-				v.FieldByName("VipSetsV1").SetBool(true)
-				v.Field(i).Set(reflect.ValueOf(m))
-			}
-			continue
-		}
 		if m == nil {
 			return fmt.Errorf("datapath objects: missing map %q", name)
 		}

@@ -21,7 +21,7 @@ func TestEveryMapHasOneOwner(t *testing.T) {
 		for i := range typ.NumField() {
 			name := typ.Field(i).Tag.Get("ebpf")
 			if name == "" {
-				continue // not a map or program (LBMaps.VipSetsV1)
+				continue // not a map or program (LBMaps.VipSetIndex)
 			}
 			owners[name] = append(owners[name], typ.Name())
 		}

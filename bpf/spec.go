@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 )
@@ -140,10 +141,7 @@ func VIPSets(entries uint32) uint32 {
 // configureVIPSets sizes vip_sets and vip_set_mask for a vips map of
 // entries.
 func configureVIPSets(spec *ebpf.CollectionSpec, entries uint32) error {
-	m := spec.Maps[DatapathMapVipSetsV2]
-	if m == nil {
-		m = spec.Maps[vipSetsV1] // an older object's (benchmarks compare them)
-	}
+	m := vipSetTable(spec)
 	mask := spec.Variables[DatapathVarVipSetMask]
 	if m == nil && mask == nil {
 		return nil // an object older than vip_sets (benchmarks compare them)
@@ -156,6 +154,21 @@ func configureVIPSets(spec *ebpf.CollectionSpec, entries uint32) error {
 		return fmt.Errorf("configure datapath: set vip_set_mask: %w", err)
 	}
 	m.MaxEntries = n
+	return nil
+}
+
+// vipSetTable returns the object's set table: vip_sets_v2, or in another
+// build's object the vip_sets map of its hash's version (lb_maps.h: the
+// version is in the name), or nil.
+func vipSetTable(spec *ebpf.CollectionSpec) *ebpf.MapSpec {
+	if m := spec.Maps[DatapathMapVipSetsV2]; m != nil {
+		return m
+	}
+	for name, m := range spec.Maps {
+		if strings.HasPrefix(name, "vip_sets") {
+			return m
+		}
+	}
 	return nil
 }
 

@@ -16,10 +16,6 @@ const (
 	vipWayUsed = uint8(DatapathVipSetLayoutVIP_WAY_USED)
 )
 
-// vipSetsV1 is the name of vip_sets in older objects, whose sets
-// vipSetIndexV1 picks (lb_maps.h: the hash is versioned in the name).
-const vipSetsV1 = "vip_sets"
-
 // VIPSetIndex is vip_set_index of lb_maps.h: the hash of a vips key whose
 // low bits (& vip_set_mask) pick its vip_sets_v2 set. The key's pad byte
 // is not hashed.
@@ -30,15 +26,6 @@ func VIPSetIndex(k DatapathVipKey) uint32 {
 	x = (x ^ x>>29 ^ b) * flowHashFin2
 	x = (x ^ x>>29 ^ c) * flowHashMul
 	return uint32(x >> 40)
-}
-
-// vipSetIndexV1 is the vip_set_index of older objects (their vip_sets):
-// one multiplication, the address folded into its high half.
-func vipSetIndexV1(k DatapathVipKey) uint32 {
-	x := binary.LittleEndian.Uint64(k.Addr[0:8]) ^ binary.LittleEndian.Uint64(k.Addr[8:16])
-	c := uint64(k.Port) | uint64(k.Proto)<<16
-	x = (x^x>>32)<<32 | c
-	return uint32(x * flowHashMul >> 40)
 }
 
 // vipEntry is one vips entry.
@@ -62,7 +49,7 @@ type vipSetModel struct {
 type vipSets struct {
 	mu     sync.Mutex
 	vips   *ebpf.Map
-	table  *ebpf.Map // nil: an object without vip_sets (older objects in benchmarks)
+	table  *ebpf.Map // nil: an object without a set table (LBMaps.VipSets)
 	mask   uint32
 	loaded bool
 	sets   map[uint32]*vipSetModel
@@ -73,8 +60,7 @@ type vipSets struct {
 	// keys all overflow changes only its overflow count (one aligned
 	// word) and sends every lookup to vips.
 	ways int
-	// index is the table's hash: VIPSetIndex, or vipSetIndexV1 for an
-	// older object's vip_sets.
+	// index is the table's hash (LBMaps.VipSetIndex).
 	index func(DatapathVipKey) uint32
 }
 
@@ -86,10 +72,10 @@ func orderedWays() int {
 	return 0
 }
 
-func newVIPSets(vips, table *ebpf.Map, v1 bool) *vipSets {
-	s := &vipSets{vips: vips, table: table, ways: orderedWays(), index: VIPSetIndex}
-	if v1 {
-		s.index = vipSetIndexV1
+func newVIPSets(vips, table *ebpf.Map, index func(DatapathVipKey) uint32) *vipSets {
+	s := &vipSets{vips: vips, table: table, ways: orderedWays(), index: index}
+	if index == nil {
+		s.index = VIPSetIndex
 	}
 	if table != nil {
 		s.mask = table.MaxEntries() - 1
@@ -397,19 +383,6 @@ func (m *vipSetModel) empty() bool {
 		}
 	}
 	return len(m.over) == 0
-}
-
-// inSet reports whether k is in a used way of its set.
-func (s *vipSets) inSet(k DatapathVipKey) (bool, error) {
-	if s.table == nil {
-		return false, nil
-	}
-	var set DatapathVipSet
-	if err := s.table.Lookup(s.index(k)&s.mask, &set); err != nil {
-		return false, fmt.Errorf("read vip_sets: %w", err)
-	}
-	m := vipSetModel{cur: set}
-	return set.Seq&1 == 0 && m.find(k) >= 0, nil
 }
 
 // verify reports the first difference between vip_sets and vips: every
