@@ -2,7 +2,6 @@ package bgp
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -19,30 +18,12 @@ import (
 // route in BIRD.
 func TestGracefulRestartBFDHold(t *testing.T) {
 	labTest(t, func(t *testing.T, l *lab) {
-		l.addBIRD(t, "tor1", birdConf(birdOpts{nodeAS: 65001, export: "where source = RTS_STATIC",
-			statics: []string{"::/0"}, extra: "graceful restart on; graceful restart time 60; bfd graceful;",
-			top: "protocol bfd { interface \"*\" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }\n"}))
+		l.addBIRD(t, "tor1", grBIRDConf(" bfd graceful;",
+			"protocol bfd { interface \"*\" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }\n"))
 	}, func(t *testing.T, l labSpec) {
 		tor := l.Tors[0]
-		toml := nodeTOML(l) + fmt.Sprintf(`
-[bgp]
-asn = 65001
-connect-retry = "1s"
-[bgp.graceful-restart]
-enabled = true
-restart-time = "30s"
-[[bgp.peers]]
-name = "tor1"
-address = %q
-asn = 65101
-[bgp.peers.import]
-prefixes = ["::/0"]
-[bgp.peers.bfd]
-enabled = true
-min-rx = "300ms"
-min-tx = "300ms"
-multiplier = 10
-`, tor.Addr)
+		toml := grNodeTOML(l, "[bgp.peers.bfd]\nenabled = true\nmin-rx = \"300ms\"\nmin-tx = \"300ms\"\nmultiplier = 10\n",
+			grPeer{name: "tor1", addr: tor.Addr, asn: 65101})
 		routes := []Route{{Prefix: netip.MustParsePrefix("fd00:300::10/128")}}
 		sp1 := startSpeaker(t, l, toml, routes)
 		waitEstablished(t, sp1, tor.Addr, 20*time.Second)

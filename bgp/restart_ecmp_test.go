@@ -27,33 +27,13 @@ func TestGracefulRestartDropsKeptNexthopAtSync(t *testing.T) {
 func testRestartECMP(t *testing.T, tor2Withdraws bool) {
 	labTest(t, func(t *testing.T, l *lab) {
 		for _, name := range []string{"tor1", "tor2"} {
-			l.addBIRD(t, name, birdConf(birdOpts{nodeAS: 65001, export: "where source = RTS_STATIC",
-				statics: []string{"::/0"}, extra: "graceful restart on; graceful restart time 60;"}))
+			l.addBIRD(t, name, grBIRDConf("", ""))
 		}
 	}, func(t *testing.T, l labSpec) {
 		tor1, tor2 := l.Tors[0], l.Tors[1]
-		toml := nodeTOML(l) + fmt.Sprintf(`
-[bgp]
-asn = 65001
-connect-retry = "1s"
-[bgp.graceful-restart]
-enabled = true
-restart-time = "30s"
-[[bgp.peers]]
-name = "tor1"
-address = %q
-asn = 65101
-families = ["ipv6"]
-[bgp.peers.import]
-prefixes = ["::/0"]
-[[bgp.peers]]
-name = "tor2"
-address = %q
-asn = 65102
-families = ["ipv6"]
-[bgp.peers.import]
-prefixes = ["::/0"]
-`, tor1.Addr, tor2.Addr)
+		ipv6 := "families = [\"ipv6\"]\n"
+		toml := grNodeTOML(l, "", grPeer{name: "tor1", addr: tor1.Addr, asn: 65101, extra: ipv6},
+			grPeer{name: "tor2", addr: tor2.Addr, asn: 65102, extra: ipv6})
 		sp1 := startSpeaker(t, l, toml, nil)
 		waitEstablished(t, sp1, tor1.Addr, 20*time.Second)
 		waitEstablished(t, sp1, tor2.Addr, 20*time.Second)

@@ -20,24 +20,10 @@ import (
 // the FIB.
 func TestGracefulRestart(t *testing.T) {
 	labTest(t, func(t *testing.T, l *lab) {
-		l.addBIRD(t, "tor1", birdConf(birdOpts{nodeAS: 65001, export: "where source = RTS_STATIC",
-			statics: []string{"::/0"}, extra: "graceful restart on; graceful restart time 60;"}))
+		l.addBIRD(t, "tor1", grBIRDConf("", ""))
 	}, func(t *testing.T, l labSpec) {
 		tor := l.Tors[0]
-		toml := nodeTOML(l) + fmt.Sprintf(`
-[bgp]
-asn = 65001
-connect-retry = "1s"
-[bgp.graceful-restart]
-enabled = true
-restart-time = "30s"
-[[bgp.peers]]
-name = "tor1"
-address = %q
-asn = 65101
-[bgp.peers.import]
-prefixes = ["::/0"]
-`, tor.Addr)
+		toml := grNodeTOML(l, "", grPeer{name: "tor1", addr: tor.Addr, asn: 65101})
 		routes := []Route{
 			{Prefix: netip.MustParsePrefix("fd00:200:1::/64")},
 			{Prefix: netip.MustParsePrefix("fd00:300::10/128")},
