@@ -113,12 +113,29 @@ func TestRackRestarts(t *testing.T) {
 	// its own, and requests through lb1 waited until aird ran again).
 	t.Run("SIGSTOP for 2.5s", func(t *testing.T) {
 		underLoad(t, l, 2000, func(t *testing.T) {
+			before, err := l.snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := lb1.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(2500 * time.Millisecond)
 			if err := lb1.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
+			}
+			// A request held up is not a failed one: the client's
+			// kernel says whether anything waited (a SYN or segment
+			// unanswered for its retransmission timeout, 200 ms or
+			// more, is sent again).
+			after, err := l.snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := after.Client.Sub(before.Client)
+			if n := c["TcpExt.TCPSynRetrans"] + c["Tcp.RetransSegs"]; n != 0 {
+				t.Errorf("the client sent %d SYNs and %d segments again while lb1's aird was stopped",
+					c["TcpExt.TCPSynRetrans"], c["Tcp.RetransSegs"])
 			}
 		})
 	})
