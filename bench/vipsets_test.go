@@ -61,3 +61,16 @@ func serviceInSet(maps bpf.LBMaps, addr netip.Addr, proto uint8, port uint16) (b
 	}
 	return false, nil
 }
+
+// olderBackendMaps prepares the spec of an object built before
+// backend_cpu, whose next-hop cache and backend counters are maps of
+// their own (nexthops, backend_stats: the object's sizes are the default
+// id space's, which the benchmarks use): it gets an unused backend_cpu, so
+// that bpf.Configure and bpf.LB, which know this tree's layout, work on it.
+func olderBackendMaps(spec *ebpf.CollectionSpec) {
+	if spec.Maps[bpf.DatapathMapBackendCpu] != nil || spec.Maps["nexthops"] == nil {
+		return
+	}
+	spec.Maps[bpf.DatapathMapBackendCpu] = &ebpf.MapSpec{Name: bpf.DatapathMapBackendCpu, Type: ebpf.PerCPUArray,
+		KeySize: 4, ValueSize: uint32(binary.Size(bpf.DatapathBackendCpuState{})), MaxEntries: 1}
+}

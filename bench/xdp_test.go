@@ -137,6 +137,7 @@ func newEnvWith(b testing.TB, ns string, ifindex int, nVIPs int, o envOptions, p
 	if path != "" {
 		spec, err = ebpf.LoadCollectionSpec(path)
 		if err == nil {
+			olderBackendMaps(spec)
 			err = bpf.Configure(spec, bpf.Config{ConntrackSize: size})
 		}
 	} else {

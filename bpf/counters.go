@@ -6,15 +6,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// SumCounters reads entries keys of a per-CPU packets/bytes map (vip_stats
-// indexed by vip_id, backend_stats by backend id) and returns each summed
-// over CPUs. Every key must be below the map's max entries.
+// SumCounters reads entries keys of a per-CPU packets/bytes map (vip_stats,
+// indexed by vip_id) and returns each summed over CPUs. Every key must be
+// below the map's max entries.
 func SumCounters(m *ebpf.Map, keys []uint32) (map[uint32]DatapathCounter, error) {
+	return sumPerCPU(m, keys, func(c *DatapathCounter) DatapathCounter { return *c })
+}
+
+// SumBackendTraffic reads entries keys of backend_cpu (indexed by backend
+// id) and returns the traffic counters of each, summed over CPUs.
+func SumBackendTraffic(m *ebpf.Map, keys []uint32) (map[uint32]DatapathCounter, error) {
+	return sumPerCPU(m, keys, func(s *DatapathBackendCpuState) DatapathCounter { return s.Traffic })
+}
+
+// sumPerCPU reads entries keys of a per-CPU array of V and sums the
+// counter get takes out of each CPU's value.
+func sumPerCPU[V any](m *ebpf.Map, keys []uint32, get func(*V) DatapathCounter) (map[uint32]DatapathCounter, error) {
 	if m.Type() != ebpf.PerCPUArray {
 		return nil, fmt.Errorf("read counters: %s is not a per-CPU array", m)
 	}
 	out := make(map[uint32]DatapathCounter, len(keys))
-	var perCPU []DatapathCounter
+	var perCPU []V
 	for _, k := range keys {
 		if _, done := out[k]; done {
 			continue
@@ -23,7 +35,8 @@ func SumCounters(m *ebpf.Map, keys []uint32) (map[uint32]DatapathCounter, error)
 			return nil, fmt.Errorf("read counter %d: %w", k, err)
 		}
 		var sum DatapathCounter
-		for _, c := range perCPU {
+		for i := range perCPU {
+			c := get(&perCPU[i])
 			sum.Packets += c.Packets
 			sum.Bytes += c.Bytes
 		}

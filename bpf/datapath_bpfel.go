@@ -31,6 +31,12 @@ type DatapathBackend struct {
 	Flags uint32
 }
 
+type DatapathBackendCpuState struct {
+	_       structs.HostLayout
+	Hop     DatapathNexthop
+	Traffic DatapathCounter
+}
+
 type DatapathBackendFlags uint32
 
 const (
@@ -374,7 +380,7 @@ type DatapathVipWay struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	DatapathMapAllow                = "allow"
-	DatapathMapBackendStats         = "backend_stats"
+	DatapathMapBackendCpu           = "backend_cpu"
 	DatapathMapBackends             = "backends"
 	DatapathMapConntrack            = "conntrack"
 	DatapathMapCtFlood              = "ct_flood"
@@ -390,7 +396,6 @@ const (
 	DatapathMapLocalAddrs           = "local_addrs"
 	DatapathMapMaglevMeta           = "maglev_meta"
 	DatapathMapMaglevV2             = "maglev_v2"
-	DatapathMapNexthops             = "nexthops"
 	DatapathMapNodeAddrs            = "node_addrs"
 	DatapathMapRouteCache           = "route_cache"
 	DatapathMapRouterStats          = "router_stats"
@@ -477,7 +482,7 @@ type DatapathProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathMapSpecs struct {
 	Allow          *ebpf.MapSpec `ebpf:"allow"`
-	BackendStats   *ebpf.MapSpec `ebpf:"backend_stats"`
+	BackendCpu     *ebpf.MapSpec `ebpf:"backend_cpu"`
 	Backends       *ebpf.MapSpec `ebpf:"backends"`
 	Conntrack      *ebpf.MapSpec `ebpf:"conntrack"`
 	CtFlood        *ebpf.MapSpec `ebpf:"ct_flood"`
@@ -493,7 +498,6 @@ type DatapathMapSpecs struct {
 	LocalAddrs     *ebpf.MapSpec `ebpf:"local_addrs"`
 	MaglevMeta     *ebpf.MapSpec `ebpf:"maglev_meta"`
 	MaglevV2       *ebpf.MapSpec `ebpf:"maglev_v2"`
-	Nexthops       *ebpf.MapSpec `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.MapSpec `ebpf:"node_addrs"`
 	RouteCache     *ebpf.MapSpec `ebpf:"route_cache"`
 	RouterStats    *ebpf.MapSpec `ebpf:"router_stats"`
@@ -552,7 +556,7 @@ func (o *DatapathObjects) Close() error {
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathMaps struct {
 	Allow          *ebpf.Map `ebpf:"allow"`
-	BackendStats   *ebpf.Map `ebpf:"backend_stats"`
+	BackendCpu     *ebpf.Map `ebpf:"backend_cpu"`
 	Backends       *ebpf.Map `ebpf:"backends"`
 	Conntrack      *ebpf.Map `ebpf:"conntrack"`
 	CtFlood        *ebpf.Map `ebpf:"ct_flood"`
@@ -568,7 +572,6 @@ type DatapathMaps struct {
 	LocalAddrs     *ebpf.Map `ebpf:"local_addrs"`
 	MaglevMeta     *ebpf.Map `ebpf:"maglev_meta"`
 	MaglevV2       *ebpf.Map `ebpf:"maglev_v2"`
-	Nexthops       *ebpf.Map `ebpf:"nexthops"`
 	NodeAddrs      *ebpf.Map `ebpf:"node_addrs"`
 	RouteCache     *ebpf.Map `ebpf:"route_cache"`
 	RouterStats    *ebpf.Map `ebpf:"router_stats"`
@@ -583,7 +586,7 @@ type DatapathMaps struct {
 func (m *DatapathMaps) Close() error {
 	return _DatapathClose(
 		m.Allow,
-		m.BackendStats,
+		m.BackendCpu,
 		m.Backends,
 		m.Conntrack,
 		m.CtFlood,
@@ -599,7 +602,6 @@ func (m *DatapathMaps) Close() error {
 		m.LocalAddrs,
 		m.MaglevMeta,
 		m.MaglevV2,
-		m.Nexthops,
 		m.NodeAddrs,
 		m.RouteCache,
 		m.RouterStats,

@@ -75,7 +75,7 @@
 // it). As a tunnel entry point (RFC 2473 3.1) the LB decrements the inner
 // hop limit/TTL; a packet arriving with 1 or 0 is passed unchanged to the
 // kernel, which sends time exceeded. bpf_fib_lookup on the backend gives the
-// next hop and the MTU, cached per backend and CPU in nexthops for
+// next hop and the MTU, cached per backend and CPU in backend_cpu for
 // settings' nexthop_ttl jiffies; the egress decides XDP_TX (same
 // interface) or bpf_redirect; no neighbour yet means XDP_PASS of the
 // encapsulated packet (the kernel resolves and forwards it). A packet too
@@ -90,7 +90,8 @@
 // larger than any wire frame.
 //
 // Counters, all per-CPU: family_stats (per enum family), vip_stats and
-// backend_stats (packets, bytes), lb_stats (enum lb_stat: conntrack
+// backend_cpu's traffic (packets, bytes; beside the backend's next hop,
+// one lookup for both), lb_stats (enum lb_stat: conntrack
 // hit/miss/insert/evict, TX, redirect, no-neighbour pass, too big
 // relayed/generated, decap, ...) and drop_stats (enum drop_reason).
 //

@@ -30,7 +30,7 @@
  *   anything else    counted drop (DROP_FIB)
  *
  * A successful lookup (egress, MACs, route MTU) is cached per backend and
- * CPU in nexthops for settings.nexthop_ttl jiffies: a FIB plus
+ * CPU in backend_cpu for settings.nexthop_ttl jiffies: a FIB plus
  * neighbour lookup costs more than the rest of the stage. Failures are
  * never cached, so a missing neighbour or route is looked up again on the
  * next packet. Route or neighbour changes therefore apply within the cache
@@ -53,12 +53,14 @@
 
 /*
  * struct fwd carries what lb_forward needs besides the packet: the chosen
- * backend (copied out of the map), the flow hash and whether the packet
- * may be answered with a generated too-big message.
+ * backend (copied out of the map) and this CPU's state of it (its next-hop
+ * cache), the flow hash and whether the packet may be answered with a
+ * generated too-big message.
  */
 struct fwd {
 	struct backend be;
 	__u32 backend_id;
+	struct backend_cpu_state *cpu; /* backend_cpu[backend_id] of this CPU, or NULL */
 	__u64 hash;
 	int may_ptb;
 };
@@ -151,9 +153,8 @@ static __always_inline const struct nexthop *nexthop_resolve(struct xdp_md *ctx,
 							     struct nexthop *scratch, int *rc, __u32 *mtu)
 {
 	__u64 now = bpf_jiffies64();
-	struct nexthop *nh;
+	struct nexthop *nh = f->cpu ? &f->cpu->hop : 0;
 
-	nh = bpf_map_lookup_elem(&nexthops, &f->backend_id);
 	if (nh && now < nh->expires) {
 		*mtu = nh->mtu;
 		*rc = o->len > nh->mtu ? BPF_FIB_LKUP_RET_FRAG_NEEDED : BPF_FIB_LKUP_RET_SUCCESS;

@@ -96,16 +96,22 @@ func (l *LB) Backends() (map[uint32]netip.Addr, error) {
 	return out, nil
 }
 
-// forgetNexthop empties the next-hop cache of backend id on every CPU.
+// forgetNexthop empties backend id's entry of backend_cpu on every CPU:
+// its next-hop cache, and with it its counters (an id changes hands).
 func (l *LB) forgetNexthop(id uint32) error {
+	if err := l.clearBackendCPU(id); err != nil {
+		return fmt.Errorf("clear next hop of backend %d: %w", id, err)
+	}
+	return nil
+}
+
+// clearBackendCPU zeroes backend id's entry of backend_cpu on every CPU.
+func (l *LB) clearBackendCPU(id uint32) error {
 	n, err := ebpf.PossibleCPU()
 	if err != nil {
 		return err
 	}
-	if err := l.m.Nexthops.Put(id, make([]DatapathNexthop, n)); err != nil {
-		return fmt.Errorf("clear next hop of backend %d: %w", id, err)
-	}
-	return nil
+	return l.m.BackendCPU.Put(id, make([]DatapathBackendCpuState, n))
 }
 
 // VIPKey returns the vips key of a service (port 0: VIP-wide; proto and
@@ -239,9 +245,9 @@ func (l *LB) VIPCounters(ids []uint32) (map[uint32]DatapathCounter, error) {
 }
 
 // BackendCounters returns, per backend id in ids, the packets and bytes
-// sent to that backend, summed over CPUs (backend_stats).
+// sent to that backend, summed over CPUs (backend_cpu's traffic).
 func (l *LB) BackendCounters(ids []uint32) (map[uint32]DatapathCounter, error) {
-	return SumCounters(l.m.BackendStats, ids)
+	return SumBackendTraffic(l.m.BackendCPU, ids)
 }
 
 // ReadArray calls f for every entry of an ARRAY map, reading it in

@@ -1065,7 +1065,12 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	if (err)
 		return drop_packet(err);
 	count_traffic(&vip_stats, vip_id, pkt->len);
-	count_traffic(&backend_stats, f.backend_id, pkt->len);
+	/* The backend's counters share its next hop's per-CPU entry (backend_cpu). */
+	f.cpu = bpf_map_lookup_elem(&backend_cpu, &f.backend_id);
+	if (f.cpu) {
+		f.cpu->traffic.packets++;
+		f.cpu->traffic.bytes += pkt->len;
+	}
 	if (lf->relayed)
 		count_stat(lf->relayed);
 	f.may_ptb = !lf->relayed;

@@ -17,7 +17,7 @@
  * Id spaces. The sizes below are the raw object's; bpf.Configure resizes
  * every map indexed by an id at load time (lb.max-vips, lb.max-backends):
  *   vip ids      0 .. max_vips-1: maglev, maglev_meta, vip_stats
- *   backend ids  1 .. max_backends: backends, nexthops, backend_stats hold
+ *   backend ids  1 .. max_backends: backends and backend_cpu hold
  *                max_backends + 1 entries; 0 is "none"
  *   vips         3 * max_vips entries: each service may come with its
  *                VIP's address entry and a fragments-only entry, which
@@ -110,6 +110,23 @@ struct nexthop {
 	__u8 smac[ETH_ALEN]; /* egress interface's MAC */
 	__u32 pad;
 };
+
+/*
+ * struct backend_cpu_state is one CPU's state of one backend (backend_cpu, a
+ * per-CPU array indexed by backend id): its cached next hop and the
+ * traffic the load balancer sent it. Every forwarded packet reads the
+ * next hop, so its backend's counters come with the same lookup (they were
+ * a map of their own, backend_stats: a second per-CPU lookup per packet).
+ * The control plane writes an entry only whole and only when the backend
+ * id changes hands (taken for an address, or released): clearing the next
+ * hop then also starts the counters again, as an id handed out again must.
+ */
+struct backend_cpu_state {
+	struct nexthop hop;
+	struct counter traffic; /* packets and bytes sent to the backend */
+};
+
+_Static_assert(sizeof(struct backend_cpu_state) == 48, "backend_cpu layout");
 
 /*
  * A Maglev table is one inner map of maglev_v2: an ARRAY of 8-byte blocks,
@@ -299,8 +316,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BACKEND_MAX);
 	__type(key, __u32);
-	__type(value, struct nexthop);
-} nexthops SEC(".maps");
+	__type(value, struct backend_cpu_state);
+} backend_cpu SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -308,13 +325,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct counter);
 } vip_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, BACKEND_MAX);
-	__type(key, __u32);
-	__type(value, struct counter);
-} backend_stats SEC(".maps");
 
 /*
  * conntrack: flow -> backend. The layout was chosen by measurement (see

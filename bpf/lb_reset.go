@@ -12,9 +12,14 @@ func (l *LB) ResetVIPStats(id uint32) error {
 	return resetCounter(l.m.VipStats, id, "vip")
 }
 
-// ResetBackendStats zeroes the counters of backend id on every CPU.
+// ResetBackendStats zeroes the counters of backend id on every CPU, and
+// with them its next-hop cache (the same entry of backend_cpu): an id is
+// reset only when it changes hands.
 func (l *LB) ResetBackendStats(id uint32) error {
-	return resetCounter(l.m.BackendStats, id, "backend")
+	if err := l.clearBackendCPU(id); err != nil {
+		return fmt.Errorf("reset backend %d counters: %w", id, err)
+	}
+	return nil
 }
 
 func resetCounter(m *ebpf.Map, id uint32, what string) error {

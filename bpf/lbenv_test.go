@@ -299,6 +299,16 @@ func sumCounter(t testing.TB, m *ebpf.Map, key uint32) DatapathCounter {
 	return s
 }
 
+// sumBackendCounter is sumCounter for backend_cpu's traffic counters.
+func sumBackendCounter(t testing.TB, m *ebpf.Map, key uint32) DatapathCounter {
+	t.Helper()
+	got, err := SumBackendTraffic(m, []uint32{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got[key]
+}
+
 func (e *lbEnv) snap(t testing.TB) snapshot {
 	t.Helper()
 	s := snapshot{stats: map[DatapathLbStat]uint64{}, drops: map[DatapathDropReason]uint64{},
@@ -313,7 +323,7 @@ func (e *lbEnv) snap(t testing.TB) snapshot {
 		s.vips[vip] = sumCounter(t, e.objs.LB.VipStats, vip)
 	}
 	for id := range e.backends {
-		s.backends[id] = sumCounter(t, e.objs.LB.BackendStats, id)
+		s.backends[id] = sumBackendCounter(t, e.objs.LB.BackendCPU, id)
 	}
 	return s
 }

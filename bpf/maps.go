@@ -37,22 +37,21 @@ type PipelineMaps struct {
 
 // LBMaps are the lb stage's maps: services (vips, and vip_sets, the copy
 // the data path reads without a call), Maglev tables (and what the
-// control plane installed there), backends, allow lists, the next-hop
-// cache, conntrack (and ct_tags, its summary for a SYN) and the
-// per-VIP/backend counters.
+// control plane installed there), backends and their per-CPU state (the
+// next-hop cache and the per-backend counters), allow lists, conntrack
+// (and ct_tags, its summary for a SYN) and the per-VIP counters.
 type LBMaps struct {
-	Vips         *ebpf.Map `ebpf:"vips"`
-	VipSets      *ebpf.Map `ebpf:"vip_sets_v2"`
-	Maglev       *ebpf.Map `ebpf:"maglev_v2"`
-	MaglevMeta   *ebpf.Map `ebpf:"maglev_meta"`
-	Backends     *ebpf.Map `ebpf:"backends"`
-	Allow        *ebpf.Map `ebpf:"allow"`
-	Nexthops     *ebpf.Map `ebpf:"nexthops"`
-	Conntrack    *ebpf.Map `ebpf:"conntrack"`
-	CtTags       *ebpf.Map `ebpf:"ct_tags"`
-	CtFlood      *ebpf.Map `ebpf:"ct_flood"`
-	VipStats     *ebpf.Map `ebpf:"vip_stats"`
-	BackendStats *ebpf.Map `ebpf:"backend_stats"`
+	Vips       *ebpf.Map `ebpf:"vips"`
+	VipSets    *ebpf.Map `ebpf:"vip_sets_v2"`
+	Maglev     *ebpf.Map `ebpf:"maglev_v2"`
+	MaglevMeta *ebpf.Map `ebpf:"maglev_meta"`
+	Backends   *ebpf.Map `ebpf:"backends"`
+	Allow      *ebpf.Map `ebpf:"allow"`
+	BackendCPU *ebpf.Map `ebpf:"backend_cpu"`
+	Conntrack  *ebpf.Map `ebpf:"conntrack"`
+	CtTags     *ebpf.Map `ebpf:"ct_tags"`
+	CtFlood    *ebpf.Map `ebpf:"ct_flood"`
+	VipStats   *ebpf.Map `ebpf:"vip_stats"`
 	// VipSetIndex is the hash whose low bits pick a vips key's VipSets
 	// set; nil is VIPSetIndex, the hash of this package's object. A
 	// caller that programs another build's object gives that object's.
@@ -81,8 +80,8 @@ func IDOwnerMaps() []string { return []string{DatapathMapVips, DatapathMapBacken
 // or an allow list would apply to whatever service or backend gets its id
 // next.
 func IDDependentMaps() []string {
-	return []string{DatapathMapVipSetsV2, DatapathMapMaglevV2, DatapathMapMaglevMeta, DatapathMapAllow, DatapathMapNexthops,
-		DatapathMapConntrack, DatapathMapVipStats, DatapathMapBackendStats}
+	return []string{DatapathMapVipSetsV2, DatapathMapMaglevV2, DatapathMapMaglevMeta, DatapathMapAllow, DatapathMapBackendCpu,
+		DatapathMapConntrack, DatapathMapVipStats}
 }
 
 // Programs are the datapath's entry programs.

@@ -103,7 +103,7 @@ struct pipeline_settings {
 	__u32 reserved[2];  /* future fields; keeps the value size stable */
 };
 
-/* struct counter is a packets/bytes pair (vip_stats, backend_stats, ...). */
+/* struct counter is a packets/bytes pair (vip_stats, backend_cpu's traffic, ...). */
 struct counter {
 	__u64 packets;
 	__u64 bytes;

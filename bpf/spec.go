@@ -104,13 +104,12 @@ func Configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		return fmt.Errorf("configure datapath: %w", err)
 	}
 	sizes := map[string]uint32{
-		DatapathMapVips:         VIPEntriesPerID * cfg.MaxVIPs,
-		DatapathMapMaglevV2:     cfg.MaxVIPs,
-		DatapathMapMaglevMeta:   cfg.MaxVIPs,
-		DatapathMapVipStats:     cfg.MaxVIPs,
-		DatapathMapBackends:     cfg.MaxBackends + 1,
-		DatapathMapNexthops:     cfg.MaxBackends + 1,
-		DatapathMapBackendStats: cfg.MaxBackends + 1,
+		DatapathMapVips:       VIPEntriesPerID * cfg.MaxVIPs,
+		DatapathMapMaglevV2:   cfg.MaxVIPs,
+		DatapathMapMaglevMeta: cfg.MaxVIPs,
+		DatapathMapVipStats:   cfg.MaxVIPs,
+		DatapathMapBackends:   cfg.MaxBackends + 1,
+		DatapathMapBackendCpu: cfg.MaxBackends + 1,
 	}
 	for name, n := range sizes {
 		m := spec.Maps[name]

@@ -105,7 +105,7 @@ func (m *Manager) status(s *mservice, backends bool) ServiceStatus {
 }
 
 // ServiceIDs are the data-plane ids of one programmed service: VIPID
-// indexes vip_stats (and maglev, allow), each backend's ID backend_stats.
+// indexes vip_stats (and maglev, allow), each backend's ID backend_cpu (its counters).
 type ServiceIDs struct {
 	Name     string
 	VIP      netip.Addr

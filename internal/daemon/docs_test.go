@@ -242,6 +242,9 @@ var otherSnakeNames = map[string]string{
 	"tcpi_last_data_recv":    "struct tcp_info field (TCP_INFO)",
 	"vip_set_index":          "the hash that picks a vip_sets_v2 set (bpf/lb_maps.h)",
 	"vip_sets":               "vip_sets_v2's name before its hash changed (older objects, bpf/vipsets.go)",
+	"backend_stats":          "the backend counters' map before backend_cpu (older objects, bench/vipsets_test.go)",
+	"nexthops":               "the next-hop cache's map before backend_cpu (older objects, bench/vipsets_test.go)",
+	"backend_cpu_state":      "the value of backend_cpu (bpf/lb_maps.h)",
 }
 
 // jsonFields are the JSON field names of the Go types in the repository

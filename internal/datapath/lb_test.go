@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -124,7 +125,7 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 	if err := tableOf(d3); !errors.Is(err, ebpf.ErrKeyNotExist) {
 		t.Fatalf("maglev table still installed after the id space changed: %v", err)
 	}
-	for _, name := range []string{"conntrack", "allow", "backend_stats"} {
+	for _, name := range []string{"conntrack", "allow", bpf.DatapathMapBackendCpu} {
 		if !logged(logs, "pinned map not adopted: the maps that define its ids are new", "map="+name+" ") {
 			t.Errorf("no replacement of %s logged:\n%s", name, logs.String())
 		}
@@ -260,4 +261,94 @@ func logged(logs *syncBuffer, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// An upgrade from the layout before backend_cpu (the next-hop cache in
+// nexthops, the backend counters in backend_stats, each a map of its own)
+// adopts every other map - conntrack's established flows, the services,
+// the VIP counters - creates backend_cpu (the backend counters start again
+// from zero, as docs/architecture.md says) and removes the two old pins.
+func TestBackendCPUUpgrade(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	pin := testutil.TempPinPath(t)
+	t.Cleanup(func() { _ = Teardown(pin) })
+	logs := &syncBuffer{}
+	open := func() *Datapath {
+		t.Helper()
+		d, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, MaxVIPs: 64, MaxBackends: 64, ConntrackSize: 4096,
+			Logger: testLogger(logs)})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { _ = d.Close() })
+		return d
+	}
+	vip := netip.MustParseAddr("2001:db8:100::1")
+	flow := bpf.NewFlowKey(netip.MustParseAddr("2001:db8:c0::5"), vip, 40000, 443, 6)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d1 := open()
+	if err := lbOf(t, d1).SetService(vip, 6, 443, 9, 0); err != nil {
+		t.Fatal(err)
+	}
+	var set bpf.DatapathCtSet
+	set.Way[0] = bpf.DatapathCtEntry{Key: flow, BackendId: 1, VipId: 9, LastSeen: 1}
+	if err := lbMap(t, d1, conntrackOf).Put(uint32(0), &set); err != nil {
+		t.Fatal(err)
+	}
+	vipCount := make([]bpf.DatapathCounter, cpus)
+	vipCount[0] = bpf.DatapathCounter{Packets: 7, Bytes: 700}
+	if err := lbMap(t, d1, func(m bpf.LBMaps) *ebpf.Map { return m.VipStats }).Put(uint32(9), vipCount); err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What the older version pinned instead of backend_cpu.
+	p := pins{root: pin}
+	if err := removePin(p.mapPath(bpf.DatapathMapBackendCpu)); err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]uint32{"nexthops": 32, "backend_stats": 16}
+	for name, size := range old {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: size, MaxEntries: 65})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = m.Pin(p.mapPath(name))
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	d2 := open()
+	var got bpf.DatapathCtSet
+	if err := lbMap(t, d2, conntrackOf).Lookup(uint32(0), &got); err != nil || got.Way[0].Key != flow {
+		t.Fatalf("conntrack entry after the upgrade: %+v, %v", got.Way[0], err)
+	}
+	vc, err := lbOf(t, d2).VIPCounters([]uint32{9})
+	if err != nil || vc[9] != vipCount[0] {
+		t.Fatalf("VIP counters after the upgrade = %v, %v; want %+v", vc, err, vipCount[0])
+	}
+	bc, err := lbOf(t, d2).BackendCounters([]uint32{1})
+	if err != nil || bc[1] != (bpf.DatapathCounter{}) {
+		t.Fatalf("backend counters after the upgrade = %v, %v; want zero", bc, err)
+	}
+	for _, name := range []string{"conntrack", "vips", "vip_stats"} {
+		if !logged(logs, "adopted pinned map", "map="+name+" ") {
+			t.Errorf("no adoption of %s logged:\n%s", name, logs.String())
+		}
+	}
+	for name := range old {
+		if _, err := os.Stat(p.mapPath(name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the old pin %s is still there: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(p.mapPath(bpf.DatapathMapBackendCpu)); err != nil {
+		t.Errorf("backend_cpu not pinned: %v", err)
+	}
 }
