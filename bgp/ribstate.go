@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"bytes"
 	"net/netip"
 	"slices"
 	"sync"
@@ -46,8 +47,16 @@ type ribState struct {
 	peers   map[netip.Addr]*peerPrefixes
 	filters map[netip.Addr]importFilter
 	// dirty are the prefixes whose multipath set changed since the last
-	// pass; counted is set when the per-peer counts did.
-	dirty   map[prefixKey]struct{}
+	// pass, in the order of the events, a prefix more than once if it
+	// changed more than once (take sorts them and drops the repeats; an
+	// append per event costs less than a map insert, the watcher's
+	// share of a 100,000-route withdrawal). deduped is how many were left
+	// after the last time repeats were dropped (see markDirty); spare is
+	// the array take handed out the time before, to reuse. counted is set
+	// when the per-peer counts changed.
+	dirty   []prefixKey
+	deduped int
+	spare   []prefixKey
 	counted bool
 	// stale are the peers whose session went down while they had paths:
 	// the End-of-RIB after it may drop paths without an event.
@@ -92,7 +101,6 @@ func newRIBState() *ribState {
 		hops:    newInterner(hopsKey),
 		peers:   map[netip.Addr]*peerPrefixes{},
 		filters: map[netip.Addr]importFilter{},
-		dirty:   map[prefixKey]struct{}{},
 		stale:   map[netip.Addr]bool{},
 	}
 }
@@ -128,7 +136,10 @@ func (s *ribState) onBest(paths []*apiutil.Path) bool {
 			continue
 		}
 		k := keyOf(prefix)
-		h := hopOf(p)
+		h := hop{peer: p.PeerAddress.Unmap(), id: p.RemoteID}
+		if !p.Withdrawal {
+			h = hopOf(p) // a withdrawal is known by its peer and id
+		}
 		old := s.paths[k]
 		set := append(s.set[:0], s.hops.get(old)...)
 		i := slices.IndexFunc(set, func(x hop) bool { return x.peer == h.peer && x.id == h.id })
@@ -152,10 +163,47 @@ func (s *ribState) onBest(paths []*apiutil.Path) bool {
 			s.paths[k] = id
 		}
 		s.hops.release(old)
-		s.dirty[k] = struct{}{}
+		s.markDirty(k)
 		changed = true
 	}
 	return changed
+}
+
+// dirtyFloor is how many dirty entries may pile up before repeats are
+// dropped, whatever the last count without repeats was.
+const dirtyFloor = 4096
+
+// markDirty records that k's multipath set changed. A prefix that keeps
+// changing between two passes (a flapping peer, a stalled reconciler) must
+// not grow the list without bound: once it holds twice as many entries as
+// it had without repeats the last time (and at least dirtyFloor), the
+// repeats go.
+func (s *ribState) markDirty(k prefixKey) {
+	s.dirty = append(s.dirty, k)
+	if len(s.dirty) >= max(dirtyFloor, 2*s.deduped) {
+		s.dirty = sortKeys(s.dirty)
+		s.deduped = len(s.dirty)
+	}
+}
+
+// sortKeys sorts keys in the order the FIB sends changes (sortChanges:
+// IPv4 first, then address, then prefix length) and drops repeats.
+func sortKeys(keys []prefixKey) []prefixKey {
+	slices.SortFunc(keys, comparePrefixKeys)
+	return slices.Compact(keys)
+}
+
+func comparePrefixKeys(a, b prefixKey) int {
+	if a.is4 != b.is4 {
+		if a.is4 {
+			return -1
+		}
+		return 1
+	}
+	if c := bytes.Compare(a.addr[:], b.addr[:]); c != 0 {
+		return c
+	}
+	return int(a.bits) - int(b.bits)
 }
 
 // hopOf flattens a path for the FIB.
@@ -202,34 +250,50 @@ func (s *ribState) onUpdate(paths []*apiutil.Path) bool {
 }
 
 func (s *ribState) addAccepted(peer netip.Addr, p netip.Prefix) bool {
+	return s.prefixesOf(peer).add(p)
+}
+
+func (s *ribState) removeAccepted(peer netip.Addr, p netip.Prefix) bool {
+	pp := s.peers[peer]
+	if pp == nil || !pp.remove(p) {
+		return false
+	}
+	if len(pp.m) == 0 {
+		delete(s.peers, peer)
+	}
+	return true
+}
+
+// prefixesOf returns peer's prefixes, adding an empty set if it has none.
+func (s *ribState) prefixesOf(peer netip.Addr) *peerPrefixes {
 	pp := s.peers[peer]
 	if pp == nil {
 		pp = &peerPrefixes{m: map[prefixKey]struct{}{}}
 		s.peers[peer] = pp
 	}
-	k := keyOf(p)
-	if _, ok := pp.m[k]; ok {
+	return pp
+}
+
+// add adds p; it reports whether p was new. (One map operation: the
+// length tells.)
+func (pp *peerPrefixes) add(p netip.Prefix) bool {
+	n := len(pp.m)
+	pp.m[keyOf(p)] = struct{}{}
+	if len(pp.m) == n {
 		return false
 	}
-	pp.m[k] = struct{}{}
 	pp.byFm[famIndex(p)]++
 	return true
 }
 
-func (s *ribState) removeAccepted(peer netip.Addr, p netip.Prefix) bool {
-	pp := s.peers[peer]
-	if pp == nil {
+// remove removes p; it reports whether p was there.
+func (pp *peerPrefixes) remove(p netip.Prefix) bool {
+	n := len(pp.m)
+	delete(pp.m, keyOf(p))
+	if len(pp.m) == n {
 		return false
 	}
-	k := keyOf(p)
-	if _, ok := pp.m[k]; !ok {
-		return false
-	}
-	delete(pp.m, k)
 	pp.byFm[famIndex(p)]--
-	if len(pp.m) == 0 {
-		delete(s.peers, peer)
-	}
 	return true
 }
 
@@ -292,37 +356,38 @@ func (s *ribState) resync(read func() ([]ribPath, error)) error {
 	for k, set := range sets {
 		s.paths[k] = s.hops.add(set)
 	}
-	clear(s.dirty)
+	s.dirty, s.deduped = s.dirty[:0], 0
 	s.counted = true
 	return nil
 }
 
 // take returns the prefixes whose multipath set changed since the last
-// call, and the per-peer counts when they changed (nil otherwise).
+// call, sorted as the FIB sends them (sortKeys) and each once, and the
+// per-peer counts when they changed (nil otherwise). The slice is valid
+// until the next call.
 func (s *ribState) take() ([]prefixKey, map[netip.Addr]famCounts) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	dirty := make([]prefixKey, 0, len(s.dirty))
-	for k := range s.dirty {
-		dirty = append(dirty, k)
-	}
-	clear(s.dirty)
-	if !s.counted {
-		return dirty, nil
-	}
-	s.counted = false
-	counts := make(map[netip.Addr]famCounts, len(s.peers))
-	for a, pp := range s.peers {
-		c := famCounts{}
-		if pp.byFm[0] > 0 {
-			c[famIPv4] = pp.byFm[0]
+	dirty := s.dirty
+	// The events append to the array handed out last time: the caller is
+	// done with it.
+	s.dirty, s.spare, s.deduped = s.spare[:0], dirty, 0
+	var counts map[netip.Addr]famCounts
+	if s.counted {
+		s.counted = false
+		counts = make(map[netip.Addr]famCounts, len(s.peers))
+		for a, pp := range s.peers {
+			c := famCounts{}
+			if pp.byFm[0] > 0 {
+				c[famIPv4] = pp.byFm[0]
+			}
+			if pp.byFm[1] > 0 {
+				c[famIPv6] = pp.byFm[1]
+			}
+			counts[a] = c
 		}
-		if pp.byFm[1] > 0 {
-			c[famIPv6] = pp.byFm[1]
-		}
-		counts[a] = c
 	}
-	return dirty, counts
+	s.mu.Unlock()
+	return sortKeys(dirty), counts
 }
 
 // fibView is the FIB the copy asks for: the next hops of each learned

@@ -170,3 +170,35 @@ func TestRIBState(t *testing.T) {
 		t.Errorf("after the resync: %d routes, %d prefixes", n, len(s.paths))
 	}
 }
+
+// A prefix that keeps changing between two passes is one change for the
+// pass, and the list of changed prefixes stays bounded meanwhile.
+func TestRIBStateDirtyBounded(t *testing.T) {
+	s := newRIBState()
+	a := netip.MustParseAddr("fd00::a")
+	up := []*apiutil.Path{ribEvent(t, "fd00:200::/64", a, a, false)}
+	down := []*apiutil.Path{ribEvent(t, "fd00:200::/64", a, netip.Addr{}, true)}
+	other := []*apiutil.Path{ribEvent(t, "fd00:200:1::/64", a, a, false)}
+	s.onBest(other)
+	for range 50000 {
+		if !s.onBest(up) || !s.onBest(down) {
+			t.Fatal("a flap changed nothing")
+		}
+		if len(s.dirty) > 2*dirtyFloor {
+			t.Fatalf("%d changed prefixes held for 2 prefixes", len(s.dirty))
+		}
+	}
+	s.onBest(up)
+	dirty, _ := s.take()
+	if len(dirty) != 2 || dirty[0].prefix().String() != "fd00:200::/64" || dirty[1].prefix().String() != "fd00:200:1::/64" {
+		t.Errorf("take: %v, want fd00:200::/64 and fd00:200:1::/64 once each", dirty)
+	}
+	// The next pass starts empty, and the arrays are reused.
+	if dirty, _ := s.take(); len(dirty) != 0 {
+		t.Errorf("take again: %v", dirty)
+	}
+	s.onBest(down)
+	if dirty, _ := s.take(); len(dirty) != 1 {
+		t.Errorf("after a withdrawal: %v", dirty)
+	}
+}

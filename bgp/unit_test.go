@@ -608,21 +608,29 @@ func TestSettleFor(t *testing.T) {
 }
 
 func TestSortChanges(t *testing.T) {
-	in := []fibChange{
-		{prefix: netip.MustParsePrefix("fd00:200:0:2::/64")},
-		{prefix: netip.MustParsePrefix("10.1.0.0/24")},
-		{prefix: netip.MustParsePrefix("fd00:200::/48")},
-		{prefix: netip.MustParsePrefix("fd00:200::/64")},
-		{prefix: netip.MustParsePrefix("fd00:200:0:1::/64")},
-		{prefix: netip.MustParsePrefix("10.0.0.0/24")},
+	var in []fibChange
+	for _, p := range []string{"fd00:200:0:2::/64", "10.1.0.0/24", "fd00:200::/48", "fd00:200::/64", "fd00:200:0:1::/64",
+		"10.0.0.0/24", "fd00:200::/64", "10.1.0.0/24", "::ffff:10.0.0.0/120"} {
+		in = append(in, fibChange{prefix: netip.MustParsePrefix(p)})
 	}
-	sortChanges(in)
-	var got []string
+	var keys []prefixKey
 	for _, c := range in {
+		keys = append(keys, keyOf(c.prefix))
+	}
+	var got, gotKeys []string
+	for _, c := range sortChanges(in) {
 		got = append(got, c.prefix.String())
 	}
-	want := []string{"10.0.0.0/24", "10.1.0.0/24", "fd00:200::/48", "fd00:200::/64", "fd00:200:0:1::/64", "fd00:200:0:2::/64"}
+	// The copy's changed prefixes (ribState.take) come in the same order,
+	// each once.
+	for _, k := range sortKeys(keys) {
+		gotKeys = append(gotKeys, k.prefix().String())
+	}
+	want := []string{"10.0.0.0/24", "10.1.0.0/24", "::ffff:10.0.0.0/120", "fd00:200::/48", "fd00:200::/64", "fd00:200:0:1::/64", "fd00:200:0:2::/64"}
 	if !slices.Equal(got, want) {
 		t.Errorf("sortChanges: %v, want %v", got, want)
+	}
+	if !slices.Equal(gotKeys, want) {
+		t.Errorf("sortKeys: %v, want %v", gotKeys, want)
 	}
 }
