@@ -56,6 +56,14 @@ type learnResult struct {
 	// kernel's work on its route messages) over the two phases.
 	FIBCPUMS      float64 `json:"fib_cpu_ms"`
 	WithdrawCPUMS float64 `json:"withdraw_cpu_ms"`
+	// aird only: the garbage collector's cycles over each phase and its
+	// CPU time as the Go runtime estimates it (/cpu/classes/gc/total,
+	// an estimate comparable with the runtime's other CPU classes, not
+	// with the process's CPU time above).
+	FIBGCs       uint64  `json:"fib_gcs"`
+	WithdrawGCs  uint64  `json:"withdraw_gcs"`
+	FIBGCMS      float64 `json:"fib_gc_ms"`
+	WithdrawGCMS float64 `json:"withdraw_gc_ms"`
 }
 
 // learnReceiver is what learnMeasure needs of a receiver.
@@ -63,6 +71,9 @@ type learnReceiver struct {
 	up  func() bool          // its session is Established
 	rss func() float64       // its VmRSS, MB
 	cpu func() time.Duration // its CPU time so far
+	// gc, if not nil, reads its garbage collector's cycles and CPU time
+	// so far (learnGC).
+	gc func() (cycles uint64, cpu time.Duration)
 	// settled, if not nil, runs after the reading 20 s later.
 	settled func()
 	// profile, if not nil, profiles the receiver over a phase ("fib",
@@ -216,6 +227,7 @@ max-prefixes = %d
 		up:      func() bool { return neighbor(sp, tor.Addr).State == "established" },
 		rss:     func() float64 { return learnMemory(t) },
 		cpu:     func() time.Duration { return selfCPU(t) },
+		gc:      learnGC,
 		settled: func() { benchHeapProfile(t, n, run) },
 		profile: func(phase string) func() {
 			name := fmt.Sprintf("aird-n%d-run%d-%s", n, run, phase)
@@ -257,10 +269,17 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 		}
 		return rcv.profile(phase)
 	}
+	gc := rcv.gc
+	if gc == nil {
+		gc = func() (uint64, time.Duration) { return 0, 0 }
+	}
+	var gcs uint64
+	var gcCPU time.Duration
 	stopProfile := profile("fib")
 	benchWait(t, "receiver established", func() (bool, string) {
 		if rcv.up() {
 			est, cpu = time.Now(), rcv.cpu()
+			gcs, gcCPU = gc()
 			return true, ""
 		}
 		return false, "not yet"
@@ -273,6 +292,8 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 	stopTimeline := learnTimeline(t, w, est, rcv.rib)
 	full := w.waitCount(t, n, diag)
 	res.FIBCPUMS = ms(rcv.cpu() - cpu)
+	n2, c2 := gc()
+	res.FIBGCs, res.FIBGCMS = n2-gcs, ms(c2-gcCPU)
 	stopProfile()
 	stopTimeline()
 	res.FIBMS = ms(full.Sub(est))
@@ -286,10 +307,13 @@ func learnMeasure(t *testing.T, l labSpec, n int, w *fibWatch, rcv learnReceiver
 	}
 	stopProfile = profile("withdraw")
 	start, cpu := time.Now(), rcv.cpu()
+	gcs, gcCPU = gc()
 	stopTimeline = learnTimeline(t, w, start, rcv.rib)
 	send.MustCmd(t, "disable", "static6")
 	gone := w.waitCount(t, 0, diag)
 	res.WithdrawCPUMS = ms(rcv.cpu() - cpu)
+	n2, c2 = gc()
+	res.WithdrawGCs, res.WithdrawGCMS = n2-gcs, ms(c2-gcCPU)
 	stopProfile()
 	stopTimeline()
 	res.WithdrawMS = ms(gone.Sub(start))
@@ -348,6 +372,23 @@ func benchBIRDPoll2(b *testutil.BIRD, proto string) (bool, int) {
 
 // learnMemory reads this process's VmRSS in MB and logs how the Go heap
 // stands (no forced GC: the reading is what the process holds).
+// learnGC reads this process's garbage-collection cycles and the Go
+// runtime's estimate of the CPU time they took (their background workers,
+// assists and pauses).
+func learnGC() (uint64, time.Duration) {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	var cycles uint64
+	var cpu time.Duration
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		cycles = s[0].Value.Uint64()
+	}
+	if s[1].Value.Kind() == metrics.KindFloat64 {
+		cpu = time.Duration(s[1].Value.Float64() * float64(time.Second))
+	}
+	return cycles, cpu
+}
+
 func learnMemory(t *testing.T) float64 {
 	rss := procStatusMB(t, "VmRSS")
 	var ms runtime.MemStats
@@ -412,10 +453,14 @@ func procRSSMB(t *testing.T, pid int) float64 {
 
 func learnReport(results []learnResult, sizes []int) {
 	fmt.Println("BENCH learned routes: one BIRD sender, receiver BIRD (kernel protocol) or aird, alternating")
-	fmt.Println("BENCH runs: kind N run fib_ms withdraw_ms rss_mb settled_mb withdrawn_mb fib_cpu_ms withdraw_cpu_ms")
+	fmt.Println("BENCH runs: kind N run fib_ms withdraw_ms rss_mb settled_mb withdrawn_mb fib_cpu_ms withdraw_cpu_ms [aird: fib_gcs fib_gc_ms withdraw_gcs withdraw_gc_ms]")
 	for _, r := range results {
-		fmt.Printf("BENCH run  %s %d %d %.0f %.0f %.1f %.1f %.1f %.0f %.0f\n", r.Kind, r.N, r.Run, r.FIBMS, r.WithdrawMS, r.RSSMB, r.SettledMB, r.WithdrawnMB,
+		fmt.Printf("BENCH run  %s %d %d %.0f %.0f %.1f %.1f %.1f %.0f %.0f", r.Kind, r.N, r.Run, r.FIBMS, r.WithdrawMS, r.RSSMB, r.SettledMB, r.WithdrawnMB,
 			r.FIBCPUMS, r.WithdrawCPUMS)
+		if r.Kind == "aird" {
+			fmt.Printf(" %d %.0f %d %.0f", r.FIBGCs, r.FIBGCMS, r.WithdrawGCs, r.WithdrawGCMS)
+		}
+		fmt.Println()
 	}
 	fmt.Println("BENCH")
 	fmt.Printf("BENCH %-7s %12s %12s %7s %12s %12s %7s %9s %9s %12s %12s\n",
@@ -439,6 +484,9 @@ func learnReport(results []learnResult, sizes []int) {
 		wdCPU := func(r learnResult) float64 { return r.WithdrawCPUMS }
 		fmt.Printf("BENCH %-7d CPU ms, fib: BIRD %.0f aird %.0f (%.2f); withdraw: BIRD %.0f aird %.0f (%.2f)\n", n,
 			f(bird, fibCPU), f(aird, fibCPU), f(aird, fibCPU)/f(bird, fibCPU), f(bird, wdCPU), f(aird, wdCPU), f(aird, wdCPU)/f(bird, wdCPU))
+		fmt.Printf("BENCH %-7d aird's garbage collector (runtime estimate), fib: %.0f cycles, %.0f ms; withdraw: %.0f cycles, %.0f ms\n", n,
+			f(aird, func(r learnResult) float64 { return float64(r.FIBGCs) }), f(aird, func(r learnResult) float64 { return r.FIBGCMS }),
+			f(aird, func(r learnResult) float64 { return float64(r.WithdrawGCs) }), f(aird, func(r learnResult) float64 { return r.WithdrawGCMS }))
 		var rf, rw []string
 		for i := range min(len(bird), len(aird)) {
 			rf = append(rf, fmt.Sprintf("%.2f", aird[i].FIBMS/bird[i].FIBMS))
