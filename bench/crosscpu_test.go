@@ -60,7 +60,7 @@ func BenchmarkCrossCPU(b *testing.B) {
 func partitionCT(b testing.TB, spec *ebpf.CollectionSpec, size uint32, cpus int) {
 	b.Helper()
 	sets, ncpus := spec.Variables[bpf.DatapathVarCtSets], spec.Variables[bpf.DatapathVarCtCpus]
-	if sets == nil || ncpus == nil || spec.Maps[bpf.MapConntrack].Type != ebpf.Array {
+	if sets == nil || ncpus == nil || spec.Maps[bpf.ConntrackMapName(spec)].Type != ebpf.Array {
 		b.Fatal("partition conntrack: the object has no per-CPU sets layout")
 	}
 	if first := firstAllowedCPU(b); first >= cpus {
@@ -69,7 +69,7 @@ func partitionCT(b testing.TB, spec *ebpf.CollectionSpec, size uint32, cpus int)
 	per := max(size/4/uint32(cpus), 1)
 	must(b, sets.Set(per))
 	must(b, ncpus.Set(uint32(cpus)))
-	spec.Maps[bpf.MapConntrack].MaxEntries = per * uint32(cpus)
+	spec.Maps[bpf.ConntrackMapName(spec)].MaxEntries = per * uint32(cpus)
 }
 
 // firstAllowedCPU is the CPU inNetns pins to.

@@ -202,7 +202,7 @@ func (e *floodEnv) established(b testing.TB, n uint32) bool {
 	k := bpf.NewFlowKey(src, vipAddr(0), binary.BigEndian.Uint16(pkt[offSport:]), 443, 6)
 	var sets uint32
 	must(b, e.coll.Variables[bpf.DatapathVarCtSets].Get(&sets))
-	idx := bpf.ConntrackIndex(bpf.FlowHash(&k, 0), uint32(e.cpu(b)), sets)
+	idx := bpf.ConntrackIndex(bpf.ConntrackHash(&k), uint32(e.cpu(b)), sets)
 	var set bpf.DatapathCtSet
 	must(b, e.ct.Lookup(idx, &set))
 	for _, w := range set.Way {

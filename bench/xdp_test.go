@@ -154,9 +154,9 @@ func newEnvWith(b testing.TB, ns string, ifindex int, nVIPs int, o envOptions, p
 		partitionCT(b, spec, size, o.ctCPUs)
 		ncpu = o.ctCPUs
 	}
-	perCPUMaps := spec.Maps[bpf.MapConntrack].Type == ebpf.ArrayOfMaps
+	perCPUMaps := spec.Maps[bpf.ConntrackMapName(spec)].Type == ebpf.ArrayOfMaps
 	if perCPUMaps {
-		spec.Maps[bpf.MapConntrack].InnerMap.MaxEntries = size / uint32(ncpu)
+		spec.Maps[bpf.ConntrackMapName(spec)].InnerMap.MaxEntries = size / uint32(ncpu)
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
@@ -167,11 +167,11 @@ func newEnvWith(b testing.TB, ns string, ifindex int, nVIPs int, o envOptions, p
 		b.Fatalf("load datapath: %v", err)
 	}
 	b.Cleanup(coll.Close)
-	e := &env{ns: ns, ifindex: ifindex, coll: coll, prog: coll.Programs[bpf.ProgramXDP], ct: coll.Maps[bpf.MapConntrack]}
+	e := &env{ns: ns, ifindex: ifindex, coll: coll, prog: coll.Programs[bpf.ProgramXDP], ct: coll.Maps[bpf.ConntrackMapName(spec)]}
 	e.ctShare = int(size) / ncpu
 	if perCPUMaps {
 		for cpu := 0; cpu < ncpu; cpu++ {
-			inner, err := ebpf.NewMap(spec.Maps[bpf.MapConntrack].InnerMap)
+			inner, err := ebpf.NewMap(spec.Maps[bpf.ConntrackMapName(spec)].InnerMap)
 			if err != nil {
 				b.Fatalf("per-CPU conntrack: %v", err)
 			}

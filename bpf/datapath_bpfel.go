@@ -57,7 +57,7 @@ type DatapathCtEntry struct {
 	VipId     uint32
 	LastSeen  uint64
 	Flags     uint32
-	Pad       uint32
+	HashHi    uint32
 }
 
 type DatapathCtFlags uint32
@@ -72,6 +72,13 @@ type DatapathCtFloodWindow struct {
 	Count uint32
 	Pad   uint32
 }
+
+type DatapathCtHashBits uint32
+
+const (
+	DatapathCtHashBitsCT_LABEL_SHIFT DatapathCtHashBits = 12
+	DatapathCtHashBitsCT_LABEL_BITS  DatapathCtHashBits = 20
+)
 
 type DatapathCtSet struct {
 	_   structs.HostLayout
@@ -382,9 +389,9 @@ const (
 	DatapathMapAllow                = "allow"
 	DatapathMapBackendCpu           = "backend_cpu"
 	DatapathMapBackends             = "backends"
-	DatapathMapConntrack            = "conntrack"
+	DatapathMapConntrackV2          = "conntrack_v2"
 	DatapathMapCtFlood              = "ct_flood"
-	DatapathMapCtTags               = "ct_tags"
+	DatapathMapCtTagsV2             = "ct_tags_v2"
 	DatapathMapDropStats            = "drop_stats"
 	DatapathMapEndpointIfaces       = "endpoint_ifaces"
 	DatapathMapEndpointSrcs         = "endpoint_srcs"
@@ -411,6 +418,7 @@ const (
 	DatapathVarBackendFlagsAll      = "backend_flags_all"
 	DatapathVarCtCpus               = "ct_cpus"
 	DatapathVarCtFlagsAll           = "ct_flags_all"
+	DatapathVarCtHashBitsAnchor     = "ct_hash_bits_anchor"
 	DatapathVarCtSetMask            = "ct_set_mask"
 	DatapathVarCtSets               = "ct_sets"
 	DatapathVarDropReasonMax        = "drop_reason_max"
@@ -484,9 +492,9 @@ type DatapathMapSpecs struct {
 	Allow          *ebpf.MapSpec `ebpf:"allow"`
 	BackendCpu     *ebpf.MapSpec `ebpf:"backend_cpu"`
 	Backends       *ebpf.MapSpec `ebpf:"backends"`
-	Conntrack      *ebpf.MapSpec `ebpf:"conntrack"`
+	ConntrackV2    *ebpf.MapSpec `ebpf:"conntrack_v2"`
 	CtFlood        *ebpf.MapSpec `ebpf:"ct_flood"`
-	CtTags         *ebpf.MapSpec `ebpf:"ct_tags"`
+	CtTagsV2       *ebpf.MapSpec `ebpf:"ct_tags_v2"`
 	DropStats      *ebpf.MapSpec `ebpf:"drop_stats"`
 	EndpointIfaces *ebpf.MapSpec `ebpf:"endpoint_ifaces"`
 	EndpointSrcs   *ebpf.MapSpec `ebpf:"endpoint_srcs"`
@@ -516,6 +524,7 @@ type DatapathVariableSpecs struct {
 	BackendFlagsAll      *ebpf.VariableSpec `ebpf:"backend_flags_all"`
 	CtCpus               *ebpf.VariableSpec `ebpf:"ct_cpus"`
 	CtFlagsAll           *ebpf.VariableSpec `ebpf:"ct_flags_all"`
+	CtHashBitsAnchor     *ebpf.VariableSpec `ebpf:"ct_hash_bits_anchor"`
 	CtSetMask            *ebpf.VariableSpec `ebpf:"ct_set_mask"`
 	CtSets               *ebpf.VariableSpec `ebpf:"ct_sets"`
 	DropReasonMax        *ebpf.VariableSpec `ebpf:"drop_reason_max"`
@@ -558,9 +567,9 @@ type DatapathMaps struct {
 	Allow          *ebpf.Map `ebpf:"allow"`
 	BackendCpu     *ebpf.Map `ebpf:"backend_cpu"`
 	Backends       *ebpf.Map `ebpf:"backends"`
-	Conntrack      *ebpf.Map `ebpf:"conntrack"`
+	ConntrackV2    *ebpf.Map `ebpf:"conntrack_v2"`
 	CtFlood        *ebpf.Map `ebpf:"ct_flood"`
-	CtTags         *ebpf.Map `ebpf:"ct_tags"`
+	CtTagsV2       *ebpf.Map `ebpf:"ct_tags_v2"`
 	DropStats      *ebpf.Map `ebpf:"drop_stats"`
 	EndpointIfaces *ebpf.Map `ebpf:"endpoint_ifaces"`
 	EndpointSrcs   *ebpf.Map `ebpf:"endpoint_srcs"`
@@ -588,9 +597,9 @@ func (m *DatapathMaps) Close() error {
 		m.Allow,
 		m.BackendCpu,
 		m.Backends,
-		m.Conntrack,
+		m.ConntrackV2,
 		m.CtFlood,
-		m.CtTags,
+		m.CtTagsV2,
 		m.DropStats,
 		m.EndpointIfaces,
 		m.EndpointSrcs,
@@ -621,6 +630,7 @@ type DatapathVariables struct {
 	BackendFlagsAll      *ebpf.Variable `ebpf:"backend_flags_all"`
 	CtCpus               *ebpf.Variable `ebpf:"ct_cpus"`
 	CtFlagsAll           *ebpf.Variable `ebpf:"ct_flags_all"`
+	CtHashBitsAnchor     *ebpf.Variable `ebpf:"ct_hash_bits_anchor"`
 	CtSetMask            *ebpf.Variable `ebpf:"ct_set_mask"`
 	CtSets               *ebpf.Variable `ebpf:"ct_sets"`
 	DropReasonMax        *ebpf.Variable `ebpf:"drop_reason_max"`

@@ -56,8 +56,21 @@ func FlowHash(k *DatapathFlowKey, seed uint32) uint64 {
 	return h
 }
 
-// ConntrackIndex returns the conntrack set a flow with this hash uses on
-// cpu, for a datapath with sets sets per CPU (the ct_sets constant).
+// ConntrackHash is flow_ct_hash of flow.h: the hash whose bits 32 and up
+// pick a flow's conntrack set (ConntrackIndex). It takes no seed.
+func ConntrackHash(k *DatapathFlowKey) uint64 {
+	b := k.Bytes()
+	var x uint64
+	for i := 0; i < 40; i += 8 {
+		x ^= binary.LittleEndian.Uint64(b[i:])
+	}
+	x ^= x >> 32
+	return x * flowHashFin1
+}
+
+// ConntrackIndex returns the conntrack set a flow with conntrack hash
+// hash (ConntrackHash; an older object's conntrack: FlowHash) uses on cpu,
+// for a datapath with sets sets per CPU (the ct_sets constant).
 func ConntrackIndex(hash uint64, cpu, sets uint32) uint32 {
 	return cpu*sets + uint32(hash>>32)%sets
 }

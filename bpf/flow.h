@@ -8,6 +8,11 @@
  * moves it to another node; Go mirrors it in bpf.FlowHash (tested against
  * this implementation).
  *
+ * The conntrack hash (flow_ct_hash) only picks a flow's conntrack set
+ * within one node: it needs no agreement between nodes, only a good spread,
+ * and is short enough not to delay the set's load on an established flow
+ * (docs/performance.md, "Per packet").
+ *
  * The hash works on the 40-byte key as five little-endian 64-bit words:
  * each word is xored in, multiplied by an odd constant and folded (xorshift);
  * the splitmix64 finalizer mixes the result. Every step is a bijection of the
@@ -75,6 +80,28 @@ static __always_inline __u64 flow_hash(const struct flow_key *k, __u32 seed)
 	h *= FLOW_HASH_FIN2;
 	h ^= h >> 31;
 	return h;
+}
+
+/*
+ * flow_ct_hash is the conntrack hash of a flow key (bpf.ConntrackHash in
+ * Go): the xor of its five words, the high half folded onto the low one,
+ * times an odd constant. The set is taken from bits 32 and up of the
+ * product (lb.h, ct_set_index), each of which depends on every bit of the
+ * folded word, so every key bit reaches the set: the last bytes of a
+ * client address (the top byte of its second word) as well as the ports.
+ * It is one multiplication and a few independent xors where flow_hash is
+ * seven dependent multiplications, and it takes no seed (keys with equal
+ * words' xor collide whatever the seed, so one would protect nothing).
+ * Its only user is the set index: changing it moves every entry, so the
+ * map's name carries its version (conntrack_v2, lb_maps.h).
+ */
+static __always_inline __u64 flow_ct_hash(const struct flow_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u64 x = (w[0] ^ w[1]) ^ (w[2] ^ w[3]) ^ w[4];
+
+	x ^= x >> 32;
+	return x * FLOW_HASH_FIN1;
 }
 
 #endif /* AIRD_FLOW_H */

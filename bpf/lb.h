@@ -65,8 +65,6 @@ struct lb_flow {
 	int fragment;   /* hashed without ports, port-0 entry only */
 	int track;      /* record the choice in conntrack (not for an ICMP error) */
 	int syn;        /* a TCP SYN: the table decides, conntrack is not looked up */
-	int hashed;     /* hash is fk's flow hash (lb_hash_early) */
-	__u64 hash;
 	__u8 ttl;
 };
 
@@ -260,7 +258,7 @@ static __always_inline int ct_cross_cpu(struct xdp_md *ctx, const struct pipelin
 	return !uplink_flow_affine(ctx->ingress_ifindex);
 }
 
-/* ct_set_index returns a flow hash's set within a CPU's partition. */
+/* ct_set_index returns the set of a conntrack hash (flow_ct_hash) within a CPU's partition. */
 static __always_inline __u32 ct_set_index(__u64 hash)
 {
 	if (ct_set_mask)
@@ -271,7 +269,7 @@ static __always_inline __u32 ct_set_index(__u64 hash)
 /* ct_set_at returns the conntrack set at index idx (a CPU's partition, a set in it), or NULL. */
 static __always_inline struct ct_set *ct_set_at(__u32 idx)
 {
-	return bpf_map_lookup_elem(&conntrack, &idx);
+	return bpf_map_lookup_elem(&conntrack_v2, &idx);
 }
 
 /* Tag bytes of ct_tags (lb_maps.h); a flow's tag is at least CT_TAG_FIRST. */
@@ -292,7 +290,7 @@ static __always_inline __u32 ct_tag(const struct flow_key *fk)
 static __always_inline __u32 *ct_tags_word(__u32 idx)
 {
 	__u32 k = idx >> 1;
-	struct ct_tag_pair *p = bpf_map_lookup_elem(&ct_tags, &k);
+	struct ct_tag_pair *p = bpf_map_lookup_elem(&ct_tags_v2, &k);
 
 	return p ? &p->set[idx & 1] : 0;
 }
@@ -316,6 +314,12 @@ static __always_inline __u32 ct_tags_of(const struct ct_set *s)
 	for (w = 0; w < CT_WAYS; w++)
 		word |= (s->way[w].last_seen ? ct_tag(&s->way[w].key) : CT_TAG_EMPTY) << (8 * w);
 	return word;
+}
+
+/* ct_entry_hash returns the flow hash bits ce keeps: those the outer header takes (enum ct_hash_bits). */
+static __always_inline __u64 ct_entry_hash(const struct ct_entry *ce)
+{
+	return (__u64)ce->hash_hi << 32 | ce->flags >> CT_LABEL_SHIFT;
 }
 
 /* ct_find returns the way holding fk, or NULL. */
@@ -387,7 +391,7 @@ static __always_inline struct ct_entry *ct_victim(struct ct_set *s, const struct
 }
 #endif
 
-/* struct ct_ref is this CPU's conntrack set for one flow hash. */
+/* struct ct_ref is this CPU's conntrack set for one conntrack hash. */
 struct ct_ref {
 	struct ct_set *set;
 	__u32 idx;  /* the set's index in conntrack (and ct_tags) */
@@ -421,12 +425,16 @@ static __always_inline void ct_open(struct ct_ref *r, __u64 hash, const struct p
 
 /*
  * ct_lookup returns the backend conntrack recorded for fk under vip_id,
- * or 0. A hit refreshes the entry and, with promote (a packet of the flow,
- * not an ICMP error about it), makes a new entry established.
+ * or 0; on a hit *hash holds the flow hash's bits the outer header takes
+ * (ct_entry_hash): a hit needs no flow hash. A hit refreshes the entry
+ * and, with promote (a packet of the flow, not an ICMP error about it),
+ * makes a new entry established.
  */
-static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, int promote)
+static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, int promote,
+				       __u64 *hash)
 {
 	struct ct_entry *ce;
+	__u32 flags;
 
 	if (!r->set)
 		return 0;
@@ -435,10 +443,12 @@ static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow
 		return 0;
 	if (ce->last_seen != r->now)
 		ce->last_seen = r->now;
-	if (promote && (ce->flags & CT_F_NEW)) {
-		ce->flags = 0;
+	flags = ce->flags;
+	if (promote && (flags & CT_F_NEW)) {
+		ce->flags = flags & ~CT_F_NEW;
 		count_stat(LB_STAT_CT_PROMOTE);
 	}
+	*hash = (__u64)ce->hash_hi << 32 | flags >> CT_LABEL_SHIFT;
 	return ce->backend_id;
 }
 
@@ -451,21 +461,32 @@ static __always_inline void ct_tags_update(const struct ct_ref *r)
 		*word = ct_tags_of(r->set);
 }
 
-/* ct_write writes fk's choice into way ce of r's set as a new entry. */
-static __always_inline void ct_write(const struct ct_ref *r, struct ct_entry *ce, const struct flow_key *fk, __u32 vip_id, __u32 id)
+/* CT_NEW_FLAGS are the flags of a new entry. */
+#define CT_NEW_FLAGS (CT_POLICY == CT_POLICY_LRU ? 0 : CT_F_NEW)
+
+/*
+ * ct_write writes fk's choice into way ce of r's set with flags (enum
+ * ct_flags) and the bits of fk's flow hash the entry keeps.
+ */
+static __always_inline void ct_write(const struct ct_ref *r, struct ct_entry *ce, const struct flow_key *fk, __u32 vip_id,
+				     __u32 id, __u32 flags, __u64 hash)
 {
 	ce->key = *fk;
 	ce->backend_id = id;
 	ce->vip_id = vip_id;
 	ce->last_seen = r->now;
-	ce->flags = CT_POLICY == CT_POLICY_LRU ? 0 : CT_F_NEW;
-	ce->pad = 0;
+	ce->flags = flags | (__u32)hash << CT_LABEL_SHIFT;
+	ce->hash_hi = hash >> 32;
 	ct_tags_update(r);
 	count_stat(LB_STAT_CT_INSERT);
 }
 
-/* ct_record records backend id for a new flow fk under vip_id, if a way may take it. */
-static __always_inline void ct_record(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
+/*
+ * ct_record records backend id for a new flow fk (flow hash hash) under
+ * vip_id, if a way may take it.
+ */
+static __always_inline void ct_record(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id,
+				      __u64 hash)
 {
 	struct ct_entry *ce;
 
@@ -478,7 +499,7 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 	}
 	if (ce->last_seen && !flow_equal(&ce->key, fk))
 		count_stat(LB_STAT_CT_EVICT);
-	ct_write(r, ce, fk, vip_id, id);
+	ct_write(r, ce, fk, vip_id, id, CT_NEW_FLAGS, hash);
 }
 
 /* struct ct_sweep is what ct_forget_cpu needs: the flow and its set index. */
@@ -523,9 +544,9 @@ static long ct_forget_cpu(__u32 cpu, void *ctx)
  * when ct_cross_cpu: not beyond the flood threshold, so a SYN flood costs
  * no more than one set, and not on a flow-affine uplink.
  */
-static __always_inline void ct_forget_elsewhere(const struct flow_key *fk, __u64 hash)
+static __always_inline void ct_forget_elsewhere(const struct flow_key *fk, __u64 ch)
 {
-	struct ct_sweep sw = {.fk = fk, .set = ct_set_index(hash), .self = bpf_get_smp_processor_id()};
+	struct ct_sweep sw = {.fk = fk, .set = ct_set_index(ch), .self = bpf_get_smp_processor_id()};
 
 	bpf_loop(ct_cpus, ct_forget_cpu, &sw, 0);
 }
@@ -573,8 +594,8 @@ static long ct_find_cpu(__u32 cpu, void *ctx)
 
 /*
  * ct_lookup_elsewhere returns the backend another CPU's partition holds for
- * fk under vip_id, or 0, and copies the entry (new or established, as it
- * is there) into this CPU's partition. Where XDP runs on the sending CPU
+ * fk (conntrack hash ch, flow hash hash) under vip_id, or 0, and copies the
+ * entry (new or established, as it is there) into this CPU's partition. Where XDP runs on the sending CPU
  * (veth), a connection's packets come from several CPUs; without this a
  * packet on a CPU that had not seen the flow took the table (another
  * backend if the table changed since the flow began), and the entry it
@@ -582,9 +603,9 @@ static long ct_find_cpu(__u32 cpu, void *ctx)
  * packets that missed here and are not SYNs, when ct_cross_cpu.
  */
 static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id,
-						 __u64 hash)
+						 __u64 ch, __u64 hash)
 {
-	struct ct_borrow b = {.fk = fk, .set = ct_set_index(hash), .self = bpf_get_smp_processor_id(),
+	struct ct_borrow b = {.fk = fk, .set = ct_set_index(ch), .self = bpf_get_smp_processor_id(),
 			      .vip_id = vip_id};
 	struct ct_entry *ce;
 
@@ -601,8 +622,7 @@ static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const s
 	}
 	if (ce->last_seen && !flow_equal(&ce->key, fk))
 		count_stat(LB_STAT_CT_EVICT);
-	ct_write(r, ce, fk, vip_id, b.backend_id);
-	ce->flags = b.flags;
+	ct_write(r, ce, fk, vip_id, b.backend_id, b.flags & ((1U << CT_LABEL_SHIFT) - 1), hash);
 	return b.backend_id;
 }
 
@@ -614,16 +634,16 @@ static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const s
  * its ct_tags word may hold the flow, and then brings the word up to date.
  */
 static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id,
-				   __u64 hash, int cross)
+				   __u64 ch, __u64 hash, int cross)
 {
 	struct ct_entry *ce;
 	__u32 *word;
 
 	count_stat(LB_STAT_CT_SYN);
 	if (cross)
-		ct_forget_elsewhere(fk, hash);
+		ct_forget_elsewhere(fk, ch);
 	if (CT_POLICY != CT_POLICY_FIRST_ACK) {
-		ct_record(r, fk, vip_id, id);
+		ct_record(r, fk, vip_id, id, hash);
 		return;
 	}
 	if (!r->set)
@@ -633,7 +653,7 @@ static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key
 		return;
 	ce = ct_find(r->set, fk);
 	if (ce)
-		ct_write(r, ce, fk, vip_id, id);
+		ct_write(r, ce, fk, vip_id, id, CT_NEW_FLAGS, hash);
 	else if (word)
 		*word = ct_tags_of(r->set);
 }
@@ -641,15 +661,19 @@ static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key
 struct ct_ref {
 	void *map;
 	__u64 now;
+	__u32 seed;
 };
 
-static __always_inline void ct_open(struct ct_ref *r, __u64 hash, const struct pipeline_settings *st)
+static __always_inline void ct_open(struct ct_ref *r, __u64 ch, const struct pipeline_settings *st)
 {
 	r->map = ct_map();
 	r->now = bpf_jiffies64();
+	r->seed = st->hash_seed;
 }
 
-static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, int promote)
+/* ct_lookup: as in the sets layout; these values keep no hash, a hit computes it. */
+static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, int promote,
+				       __u64 *hash)
 {
 	struct ct_value *cv;
 
@@ -658,10 +682,12 @@ static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow
 	cv = bpf_map_lookup_elem(r->map, fk);
 	if (!cv || cv->vip_id != vip_id)
 		return 0;
+	*hash = flow_hash(fk, r->seed);
 	return cv->backend_id;
 }
 
-static __always_inline void ct_record(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id)
+static __always_inline void ct_record(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id,
+				      __u64 hash)
 {
 	struct ct_value nv = {.backend_id = id, .vip_id = vip_id};
 
@@ -680,7 +706,7 @@ static __always_inline int ct_cross_cpu(struct xdp_md *ctx, const struct pipelin
 }
 
 static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id,
-						 __u64 hash)
+						 __u64 ch, __u64 hash)
 {
 	return 0;
 }
@@ -691,13 +717,13 @@ static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const s
  * alternatives).
  */
 static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key *fk, __u32 vip_id, __u32 id,
-				   __u64 hash, int cross)
+				   __u64 ch, __u64 hash, int cross)
 {
 	struct ct_value *cv;
 
 	count_stat(LB_STAT_CT_SYN);
 	if (CT_POLICY != CT_POLICY_FIRST_ACK) {
-		ct_record(r, fk, vip_id, id);
+		ct_record(r, fk, vip_id, id, hash);
 		return;
 	}
 	if (!r->map)
@@ -763,31 +789,37 @@ static __always_inline int maglev_pick(__u32 vip_id, __u64 hash, __u32 *id)
 }
 
 /*
- * pick_backend chooses the backend for lf's flow and copies it to f->be:
- * conntrack first (not for a SYN), else the Maglev table, whose choice is
- * recorded when lf->track (a SYN's as ct_syn says). Returns 0, or a drop
- * reason. The cross-CPU steps (ct_cross_cpu) are decided after a miss.
+ * pick_backend chooses the backend for lf's flow and copies it to f->be,
+ * and the flow hash's bits the outer header takes to f->hash: conntrack
+ * first (not for a SYN), else the Maglev table, whose choice is recorded
+ * when lf->track (a SYN's as ct_syn says). Returns 0, or a drop reason.
+ * The conntrack set comes from the conntrack hash (flow_ct_hash, one
+ * multiplication); the flow hash (seven dependent ones) is computed only
+ * after a miss: a hit takes its bits from the entry. The cross-CPU steps
+ * (ct_cross_cpu) are decided after a miss.
  */
 static __always_inline int pick_backend(struct xdp_md *ctx, const struct lb_flow *lf, __u32 vip_id, struct fwd *f,
 					const struct pipeline_settings *st)
 {
+	__u64 ch = flow_ct_hash(&lf->fk);
 	struct ct_ref ct;
 	int err, cross = 0;
 	__u32 id;
 
-	ct_open(&ct, f->hash, st);
+	ct_open(&ct, ch, st);
 	if (!lf->syn) {
-		id = ct_lookup(&ct, &lf->fk, vip_id, lf->track);
+		id = ct_lookup(&ct, &lf->fk, vip_id, lf->track, &f->hash);
 		if (id && !backend_get(id, f)) {
 			count_stat(LB_STAT_CT_HIT);
 			return 0;
 		}
 	}
 	count_stat(LB_STAT_CT_MISS);
+	f->hash = flow_hash(&lf->fk, st->hash_seed);
 	if (lf->track)
 		cross = ct_cross_cpu(ctx, st, ct_flood_count(st, ct.now));
 	if (!lf->syn && cross) {
-		id = ct_lookup_elsewhere(&ct, &lf->fk, vip_id, f->hash);
+		id = ct_lookup_elsewhere(&ct, &lf->fk, vip_id, ch, f->hash);
 		if (id && !backend_get(id, f))
 			return 0;
 	}
@@ -797,9 +829,9 @@ static __always_inline int pick_backend(struct xdp_md *ctx, const struct lb_flow
 	if (backend_get(id, f))
 		return DROP_BAD_BACKEND;
 	if (lf->syn)
-		ct_syn(&ct, &lf->fk, vip_id, id, f->hash, cross);
+		ct_syn(&ct, &lf->fk, vip_id, id, ch, f->hash, cross);
 	else if (lf->track)
-		ct_record(&ct, &lf->fk, vip_id, id);
+		ct_record(&ct, &lf->fk, vip_id, id, f->hash);
 	return 0;
 }
 
@@ -982,32 +1014,6 @@ static __always_inline int lb_icmp(struct xdp_md *ctx, struct packet *pkt, struc
 }
 
 /*
- * lb_hash_early computes the flow hash of a port-carrying packet's flow
- * key before the service lookup, taking the key's ports as a service
- * with ports would (VIP_F_NO_PORTS services, rare, zero them afterwards
- * and have the hash computed again). The hash is a chain of dependent
- * multiplications whose result the conntrack set's address needs; begun
- * here, it runs beside the service lookup's loads instead of after them.
- * The barrier keeps clang from sinking it past the lookup.
- */
-static __always_inline void lb_hash_early(const struct packet *pkt, struct lb_flow *lf)
-{
-	struct pipeline_settings *st;
-	__u64 h;
-
-	if (lf->fragment || !(pkt->flags & PKT_F_PORTS))
-		return;
-	st = settings_get();
-	if (!st)
-		return;
-	flow_key_set_l4(&lf->fk, pkt->sport, pkt->dport, pkt->l4_proto);
-	h = flow_hash(&lf->fk, st->hash_seed);
-	barrier_var(h);
-	lf->hash = h;
-	lf->hashed = 1;
-}
-
-/*
  * lb_classify finds the service of pkt: LB_MATCHED with lf->vip set, a
  * verdict (answered or dropped here), or STAGE_CONTINUE (not a VIP).
  */
@@ -1024,14 +1030,11 @@ static __always_inline int lb_classify(struct xdp_md *ctx, struct packet *pkt, s
 		return lb_icmp(ctx, pkt, lf);
 
 	port = (pkt->flags & PKT_F_PORTS) ? pkt->dport : 0;
-	lb_hash_early(pkt, lf);
 	lf->vip = lookup_service(&lf->vk, port, lf->fragment, &lf->vip_buf);
 	if (!lf->vip)
 		return not_for_service(&lf->vk, lf->fragment ? DROP_FRAGMENT : DROP_NO_SERVICE);
-	if (lf->hashed && (lf->vip->flags & VIP_F_NO_PORTS)) {
-		flow_key_set_l4(&lf->fk, 0, 0, pkt->l4_proto);
-		lf->hashed = 0;
-	}
+	if (!lf->fragment && (pkt->flags & PKT_F_PORTS) && !(lf->vip->flags & VIP_F_NO_PORTS))
+		flow_key_set_l4(&lf->fk, pkt->sport, pkt->dport, pkt->l4_proto);
 	/* A SYN starts a new flow: the table decides (ct_syn). */
 	if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN && pkt->l4_proto == IP_PROTO_TCP)
 		lf->syn = 1;
@@ -1060,7 +1063,6 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	st = settings_get();
 	if (!st)
 		return drop_packet(DROP_NO_SOURCE);
-	f.hash = lf->hashed ? lf->hash : flow_hash(&lf->fk, st->hash_seed);
 	err = pick_backend(ctx, lf, vip_id, &f, st);
 	if (err)
 		return drop_packet(err);

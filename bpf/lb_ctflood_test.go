@@ -30,7 +30,7 @@ func findSet(t *testing.T, e *lbEnv, first uint16, n int) *ctSet {
 	}
 	cpu := firstCPU(t)
 	idx := func(p uint16) uint32 {
-		return ConntrackIndex(FlowHash(ptrKey(key6(p, 443, layers.IPProtocolTCP)), e.settings.HashSeed), cpu, sets)
+		return ConntrackIndex(ConntrackHash(ptrKey(key6(p, 443, layers.IPProtocolTCP))), cpu, sets)
 	}
 	s := &ctSet{e: e, index: idx(first), ports: []uint16{first}}
 	for p := first + 1; len(s.ports) < n; p++ {
@@ -234,7 +234,7 @@ func TestConntrackSetIndex(t *testing.T) {
 			}
 			for p := uint16(31000); p < 31040; p++ {
 				onFirstCPU(t, func() { e.send(t, tcp6Flow(p, 443, ack, 1)(t, e)) })
-				s := &ctSet{e: e, index: ConntrackIndex(FlowHash(ptrKey(key6(p, 443, layers.IPProtocolTCP)), e.settings.HashSeed), firstCPU(t), sets)}
+				s := &ctSet{e: e, index: ConntrackIndex(ConntrackHash(ptrKey(key6(p, 443, layers.IPProtocolTCP))), firstCPU(t), sets)}
 				if _, ok := s.held(t)[p]; !ok {
 					t.Fatalf("flow from port %d is not in set %d", p, s.index)
 				}

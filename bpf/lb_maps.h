@@ -332,12 +332,22 @@ struct {
  * lookup is one inlined array access and at most four key compares; an
  * insert is a few stores - no helper call, no lock, no allocation, where a
  * kernel hash map update costs several times the whole rest of the stage.
- * The set is chosen by the flow hash, the partition by the CPU: XDP runs
+ * The set is chosen by the conntrack hash (flow.h, flow_ct_hash: one
+ * multiplication, where the Maglev hash takes seven), the partition by the CPU: XDP runs
  * a flow on the CPU of its RSS queue, and a flow that moves (RSS or IRQ
  * affinity changed) is simply not found there and takes the Maglev table
  * again, like with Katran's per-CPU LRU maps. Within a set the least
  * recently seen flow is replaced. bench/ct-layouts.sh builds the measured
  * alternatives with -DCT_LAYOUT=n.
+ *
+ * Where an entry sits depends on the set hash, so the hash is versioned in
+ * the map's name, as vip_sets_v2's is: conntrack_v2 (and its summary
+ * ct_tags_v2) is placed by flow_ct_hash; the version before, conntrack and
+ * ct_tags, by the Maglev hash. A control plane that finds the old pinned
+ * conntrack (an upgrade) copies its entries into the new map, each into
+ * its set by the new hash in the same CPU's partition, before the new
+ * program is attached (internal/datapath, migrateConntrack); the new
+ * ct_tags_v2 starts all CT_TAG_UNKNOWN, which is always true.
  */
 #define CT_LAYOUT_COMMON_LRU 0     /* LRU_HASH, one LRU shared by all CPUs */
 #define CT_LAYOUT_PERCPU_LRU 1     /* LRU_HASH with BPF_F_NO_COMMON_LRU */
@@ -366,10 +376,23 @@ struct {
 #define CT_IDLE_DEFAULT (60 * 250) /* jiffies: 60 s at HZ=250; settings.ct_idle is exact */
 #define FLOOD_WINDOW_DEFAULT 250   /* jiffies: 1 s at HZ=250; settings.flood_window is exact */
 
-/* enum ct_flags are the flags of a conntrack entry. */
+/* enum ct_flags are the flags of a conntrack entry (its flags' bits below CT_LABEL_SHIFT). */
 enum ct_flags {
 	CT_F_NEW = 1 << 0, /* seen once: any new flow may replace it; the flow's next packet
 			    * makes it established (clears the flag) */
+};
+
+/*
+ * enum ct_hash_bits: a conntrack entry keeps the bits of its flow's flow
+ * hash (flow.h) that the outer header takes (encap.h): bits 0-19, the
+ * IPv6 flow label, in flags above the flag bits, and bits 32-63, the
+ * outer source's varying bits, in hash_hi. A conntrack hit so sends the
+ * packet as every packet of the flow was sent, without the flow hash:
+ * only a flow that misses computes it (for Maglev, and to record it).
+ */
+enum ct_hash_bits {
+	CT_LABEL_SHIFT = 12, /* flags bits 0-11: enum ct_flags; 12-31: flow hash bits 0-19 */
+	CT_LABEL_BITS = 20,
 };
 
 /*
@@ -392,14 +415,15 @@ struct {
 #if CT_LAYOUT == CT_LAYOUT_PERCPU_SETS
 #define CT_WAYS 4
 
+
 /* struct ct_entry is one tracked flow; last_seen 0 marks an empty way. */
 struct ct_entry {
 	struct flow_key key;
 	__u32 backend_id;
 	__u32 vip_id;
 	__u64 last_seen; /* bpf_jiffies64() of the last packet, | 1 */
-	__u32 flags;     /* enum ct_flags; 0 (also every entry of older versions): established */
-	__u32 pad;
+	__u32 flags;     /* enum ct_flags (0: established), and the flow label << CT_LABEL_SHIFT */
+	__u32 hash_hi;   /* the flow hash's bits 32-63 */
 };
 
 /* struct ct_set is one conntrack value: CT_WAYS flows with one set index. */
@@ -428,7 +452,7 @@ struct {
 	__uint(max_entries, CONNTRACK_DEFAULT_SIZE / CT_WAYS);
 	__type(key, __u32);
 	__type(value, struct ct_set);
-} conntrack SEC(".maps");
+} conntrack_v2 SEC(".maps");
 
 /*
  * ct_tags summarises conntrack for a TCP SYN, which must rewrite its
@@ -454,7 +478,7 @@ struct {
 	__uint(max_entries, CONNTRACK_DEFAULT_SIZE / CT_WAYS / 2);
 	__type(key, __u32);
 	__type(value, struct ct_tag_pair);
-} ct_tags SEC(".maps");
+} ct_tags_v2 SEC(".maps");
 #elif CT_LAYOUT == CT_LAYOUT_PERCPU_MAPS
 struct ct_table {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -468,7 +492,7 @@ struct {
 	__uint(max_entries, CT_MAX_CPUS);
 	__type(key, __u32);
 	__array(values, struct ct_table);
-} conntrack SEC(".maps");
+} conntrack_v2 SEC(".maps");
 
 /* clang emits only a forward declaration of a key type used by an inner map. */
 const struct flow_key ct_key_anchor __attribute__((used));
@@ -478,7 +502,7 @@ static __always_inline void *ct_map(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 
-	return bpf_map_lookup_elem(&conntrack, &cpu);
+	return bpf_map_lookup_elem(&conntrack_v2, &cpu);
 }
 #else
 struct {
@@ -489,11 +513,11 @@ struct {
 #endif
 	__type(key, struct flow_key);
 	__type(value, struct ct_value);
-} conntrack SEC(".maps");
+} conntrack_v2 SEC(".maps");
 
 static __always_inline void *ct_map(void)
 {
-	return &conntrack;
+	return &conntrack_v2;
 }
 #endif
 

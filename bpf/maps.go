@@ -48,8 +48,8 @@ type LBMaps struct {
 	Backends   *ebpf.Map `ebpf:"backends"`
 	Allow      *ebpf.Map `ebpf:"allow"`
 	BackendCPU *ebpf.Map `ebpf:"backend_cpu"`
-	Conntrack  *ebpf.Map `ebpf:"conntrack"`
-	CtTags     *ebpf.Map `ebpf:"ct_tags"`
+	Conntrack  *ebpf.Map `ebpf:"conntrack_v2"`
+	CtTags     *ebpf.Map `ebpf:"ct_tags_v2"`
 	CtFlood    *ebpf.Map `ebpf:"ct_flood"`
 	VipStats   *ebpf.Map `ebpf:"vip_stats"`
 	// VipSetIndex is the hash whose low bits pick a vips key's VipSets
@@ -81,7 +81,7 @@ func IDOwnerMaps() []string { return []string{DatapathMapVips, DatapathMapBacken
 // next.
 func IDDependentMaps() []string {
 	return []string{DatapathMapVipSetsV2, DatapathMapMaglevV2, DatapathMapMaglevMeta, DatapathMapAllow, DatapathMapBackendCpu,
-		DatapathMapConntrack, DatapathMapVipStats}
+		DatapathMapConntrackV2, DatapathMapVipStats}
 }
 
 // Programs are the datapath's entry programs.

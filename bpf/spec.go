@@ -17,9 +17,26 @@ const (
 	MapMaglev = DatapathMapMaglevV2
 	// MapConntrack is the flow -> backend table: an array of
 	// DatapathCtSet, ConntrackSize/4/possible-CPUs sets per CPU (the
-	// ct_sets constant), sized at load time (Config.ConntrackSize).
-	MapConntrack = DatapathMapConntrack
+	// ct_sets constant), sized at load time (Config.ConntrackSize). A
+	// flow's set is ConntrackIndex(ConntrackHash(key), ...).
+	MapConntrack = DatapathMapConntrackV2
+	// MapConntrackV1 is the conntrack of older objects, placed by the
+	// Maglev hash (ConntrackIndex(FlowHash(key, seed), ...)): an upgrade
+	// copies its entries into MapConntrack (internal/datapath).
+	MapConntrackV1 = "conntrack"
 )
+
+// ctTagsV1 is the name of ct_tags_v2 in older objects.
+const ctTagsV1 = "ct_tags"
+
+// ConntrackMapName returns the name of spec's conntrack map: MapConntrack,
+// or MapConntrackV1 in an older object (benchmarks compare them).
+func ConntrackMapName(spec *ebpf.CollectionSpec) string {
+	if spec.Maps[MapConntrack] == nil && spec.Maps[MapConntrackV1] != nil {
+		return MapConntrackV1
+	}
+	return MapConntrack
+}
 
 // Defaults and bounds of the load-time sizes.
 const (
@@ -172,7 +189,7 @@ func vipSetTable(spec *ebpf.CollectionSpec) *ebpf.MapSpec {
 }
 
 func configureConntrack(spec *ebpf.CollectionSpec, size uint32) error {
-	ct := spec.Maps[MapConntrack]
+	ct := spec.Maps[ConntrackMapName(spec)]
 	if ct == nil {
 		return errors.New("configure datapath: no conntrack map in the object")
 	}
@@ -205,7 +222,11 @@ func configureConntrack(spec *ebpf.CollectionSpec, size uint32) error {
 			}
 		}
 		ct.MaxEntries = per * uint32(n)
-		if tags := spec.Maps[DatapathMapCtTags]; tags != nil {
+		tags := spec.Maps[DatapathMapCtTagsV2]
+		if tags == nil {
+			tags = spec.Maps[ctTagsV1] // an older object's (benchmarks compare them)
+		}
+		if tags != nil {
 			tags.MaxEntries = (ct.MaxEntries + 1) / 2 // two sets per element
 		}
 		return nil

@@ -96,5 +96,6 @@ const enum endpoint_addr_flags endpoint_addr_flags_all __attribute__((used)) = E
 const enum router_stat router_stat_max __attribute__((used)) = ROUTER_STAT_MAX;
 const enum hc_mark hc_mark_magic __attribute__((used)) = HC_MARK_MAGIC;
 const enum ct_flags ct_flags_all __attribute__((used)) = CT_F_NEW;
+const enum ct_hash_bits ct_hash_bits_anchor __attribute__((used)) = CT_LABEL_SHIFT;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

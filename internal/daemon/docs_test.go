@@ -245,6 +245,10 @@ var otherSnakeNames = map[string]string{
 	"backend_stats":          "the backend counters' map before backend_cpu (older objects, bench/vipsets_test.go)",
 	"nexthops":               "the next-hop cache's map before backend_cpu (older objects, bench/vipsets_test.go)",
 	"backend_cpu_state":      "the value of backend_cpu (bpf/lb_maps.h)",
+	"ct_tags":                "ct_tags_v2's name before the conntrack set hash changed (older objects, bpf/spec.go)",
+	"flow_hash":              "the flow hash (bpf/flow.h)",
+	"flow_ct_hash":           "the hash that picks a conntrack_v2 set (bpf/flow.h)",
+	"hash_hi":                "field of a conntrack entry (bpf/lb_maps.h)",
 }
 
 // jsonFields are the JSON field names of the Go types in the repository

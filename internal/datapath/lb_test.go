@@ -109,7 +109,7 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 	if err := tableOf(d2); err != nil {
 		t.Fatalf("maglev table of vip 9 lost across a restart: %v", err)
 	}
-	for _, name := range []string{bpf.MapMaglev, "maglev_meta", "conntrack", "vips", "backends", "settings"} {
+	for _, name := range []string{bpf.MapMaglev, "maglev_meta", bpf.MapConntrack, "vips", "backends", "settings"} {
 		if !logged(logs, "adopted pinned map", "map="+name+" ") {
 			t.Errorf("no adoption of %s logged:\n%s", name, logs.String())
 		}
@@ -125,7 +125,7 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 	if err := tableOf(d3); !errors.Is(err, ebpf.ErrKeyNotExist) {
 		t.Fatalf("maglev table still installed after the id space changed: %v", err)
 	}
-	for _, name := range []string{"conntrack", "allow", bpf.DatapathMapBackendCpu} {
+	for _, name := range []string{bpf.MapConntrack, "allow", bpf.DatapathMapBackendCpu} {
 		if !logged(logs, "pinned map not adopted: the maps that define its ids are new", "map="+name+" ") {
 			t.Errorf("no replacement of %s logged:\n%s", name, logs.String())
 		}
@@ -338,7 +338,7 @@ func TestBackendCPUUpgrade(t *testing.T) {
 	if err != nil || bc[1] != (bpf.DatapathCounter{}) {
 		t.Fatalf("backend counters after the upgrade = %v, %v; want zero", bc, err)
 	}
-	for _, name := range []string{"conntrack", "vips", "vip_stats"} {
+	for _, name := range []string{bpf.MapConntrack, "vips", "vip_stats"} {
 		if !logged(logs, "adopted pinned map", "map="+name+" ") {
 			t.Errorf("no adoption of %s logged:\n%s", name, logs.String())
 		}

@@ -50,6 +50,18 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 	}
 	sort.Strings(names)
 	d.dropOrphanedIDMaps(adopted)
+	if adopted[bpf.MapConntrack] == nil && adopted[bpf.DatapathMapCtTagsV2] != nil {
+		// ct_tags summarises conntrack's sets: a summary of other
+		// content could tell a SYN that its flow is not in a set
+		// that holds it. A new map is all "unknown".
+		adopted[bpf.DatapathMapCtTagsV2].Close()
+		delete(adopted, bpf.DatapathMapCtTagsV2)
+		d.log.Info("pinned map not adopted: it summarises a conntrack that is new", "map", bpf.DatapathMapCtTagsV2)
+	}
+	// An older version's conntrack (another set hash) is carried over
+	// when the maps that give its ids their meaning are adopted.
+	migrate := adopted[bpf.MapConntrack] == nil && idOwnersAdopted(adopted)
+	seed, seedKnown := pinnedHashSeed(adopted[bpf.DatapathMapSettings])
 
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: adopted})
 	if err != nil && len(unchecked) > 0 {
@@ -83,8 +95,22 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 			return nil, fmt.Errorf("pin map %s: %w", name, err)
 		}
 	}
+	if migrate {
+		d.migrateOldConntrack(coll.Maps[bpf.MapConntrack], seed, seedKnown)
+	}
 	d.removeStalePins(names)
 	return bpf.NewObjects(coll)
+}
+
+// idOwnersAdopted reports whether every map that defines vip and backend
+// ids (bpf.IDOwnerMaps) was adopted.
+func idOwnersAdopted(adopted map[string]*ebpf.Map) bool {
+	for _, name := range bpf.IDOwnerMaps() {
+		if adopted[name] == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // dropOrphanedIDMaps forgets the adopted maps whose entries refer to vip

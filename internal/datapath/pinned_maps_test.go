@@ -42,7 +42,7 @@ func pinnedMapSpecs(t *testing.T) string {
 // established flow's backend. Every other pinned map is rewritten from the
 // configuration and the endpoint store at start, or counts (and starts
 // again from zero when replaced).
-var stateMaps = map[string]bool{"conntrack": true}
+var stateMaps = map[string]bool{"conntrack": true, "conntrack_v2": true}
 
 // TestPinnedMapSpecs pins the layout of every pinned map. A running aird's
 // pinned maps are adopted by the next version only while compatible; a
