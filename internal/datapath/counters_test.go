@@ -20,8 +20,15 @@ import (
 // synFrame is a TCP SYN from client:sport to vip:443 with payload bytes.
 func synFrame(t *testing.T, client, vip netip.Addr, sport uint16, payload int) []byte {
 	t.Helper()
+	return tcpFrame(t, client, vip, sport, true, payload)
+}
+
+// tcpFrame is a TCP SYN (syn) or ACK from client:sport to vip:443 with
+// payload bytes.
+func tcpFrame(t *testing.T, client, vip netip.Addr, sport uint16, syn bool, payload int) []byte {
+	t.Helper()
 	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: client.AsSlice(), DstIP: vip.AsSlice()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: 443, SYN: true, Window: 65535, DataOffset: 5}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: 443, SYN: syn, ACK: !syn, Window: 65535, DataOffset: 5}
 	_ = tcp.SetNetworkLayerForChecksum(ip)
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
 		EthernetType: layers.EthernetTypeIPv6}

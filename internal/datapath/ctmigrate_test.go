@@ -1,36 +1,16 @@
 package datapath
 
 import (
-	"bytes"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 
 	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
 )
-
-// ackFrame is a TCP ACK (a tracked flow's packet) from client:sport to vip:443.
-func ackFrame(t *testing.T, client, vip netip.Addr, sport uint16) []byte {
-	t.Helper()
-	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: client.AsSlice(), DstIP: vip.AsSlice()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: 443, ACK: true, Window: 65535, DataOffset: 5}
-	_ = tcp.SetNetworkLayerForChecksum(ip)
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
-		EthernetType: layers.EthernetTypeIPv6}
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, eth, ip, tcp, gopacket.Payload([]byte("x"))); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Clone(buf.Bytes())
-}
 
 // TestConntrackMigration: an upgrade from a version whose conntrack was
 // placed by the flow hash (the pinned map "conntrack", entries without the
@@ -222,7 +202,7 @@ func TestConntrackMigration(t *testing.T) {
 				continue
 			}
 			src := netip.AddrFrom16(f.key.Src)
-			in := ackFrame(t, src, vip, bpf.Ntohs(f.key.Sport))
+			in := tcpFrame(t, src, vip, bpf.Ntohs(f.key.Sport), false, 1)
 			var err error
 			onCPU(t, int(cpu), func() {
 				_, err = d2.prog.Run(&ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+512), Repeat: 1})
