@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -24,4 +25,42 @@ func mapID(m *ebpf.Map) (ebpf.MapID, error) {
 		return 0, fmt.Errorf("map info: %w", errno)
 	}
 	return ebpf.MapID(info.id), nil
+}
+
+// PinnedTableID returns the map id of the Maglev table pinned at path
+// without keeping a handle: one BPF_OBJ_GET, one BPF_OBJ_GET_INFO_BY_FD
+// for the first fields of struct bpf_map_info, one close. LoadPinnedTable
+// also reads /proc/self/fd and asks for the whole info, twice the
+// syscalls for an id that adopting 10,000 pinned tables needs alone. ok is
+// false when the pin is not a table of this layout (an array of 4-byte
+// keys and maglevBlockBytes values).
+func PinnedTableID(path string) (id ebpf.MapID, ok bool, err error) {
+	name, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return 0, false, fmt.Errorf("open pinned maglev table: %w", err)
+	}
+	get := struct {
+		pathname  uint64
+		bpfFD     uint32
+		fileFlags uint32
+	}{pathname: uint64(uintptr(unsafe.Pointer(name))), fileFlags: unix.BPF_F_RDONLY}
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_OBJ_GET, uintptr(unsafe.Pointer(&get)), unsafe.Sizeof(get))
+	runtime.KeepAlive(name)
+	if errno != 0 {
+		return 0, false, fmt.Errorf("open pinned maglev table %s: %w", path, errno)
+	}
+	defer unix.Close(int(fd))
+	var info struct{ typ, id, keySize, valueSize uint32 }
+	attr := struct {
+		fd, infoLen uint32
+		info        uint64
+	}{fd: uint32(fd), infoLen: uint32(unsafe.Sizeof(info)), info: uint64(uintptr(unsafe.Pointer(&info)))}
+	_, _, errno = unix.Syscall(unix.SYS_BPF, unix.BPF_OBJ_GET_INFO_BY_FD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	if errno != 0 {
+		return 0, false, fmt.Errorf("pinned maglev table %s: map info: %w", path, errno)
+	}
+	if info.typ != uint32(ebpf.Array) || info.keySize != 4 || info.valueSize != maglevBlockBytes {
+		return 0, false, nil
+	}
+	return ebpf.MapID(info.id), true, nil
 }

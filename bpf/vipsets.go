@@ -192,14 +192,11 @@ func (s *vipSets) load() error {
 		return fmt.Errorf("read vip_sets: %w", err)
 	}
 	want := map[uint32][]vipEntry{}
-	var k DatapathVipKey
-	var v DatapathVipValue
-	it := s.vips.Iterate()
-	for it.Next(&k, &v) {
-		idx := s.index(k) & s.mask
-		want[idx] = append(want[idx], vipEntry{k, v})
-	}
-	if err := it.Err(); err != nil {
+	err = ReadHash(s.vips, func(k *DatapathVipKey, v *DatapathVipValue) {
+		idx := s.index(*k) & s.mask
+		want[idx] = append(want[idx], vipEntry{*k, *v})
+	})
+	if err != nil {
 		return fmt.Errorf("read vips: %w", err)
 	}
 	sets := make(map[uint32]*vipSetModel, len(want))
@@ -396,21 +393,18 @@ func (s *vipSets) verify() error {
 		return nil
 	}
 	want := map[uint32]map[DatapathVipKey]DatapathVipValue{}
-	var k DatapathVipKey
-	var v DatapathVipValue
-	it := s.vips.Iterate()
-	for it.Next(&k, &v) {
-		idx := s.index(k) & s.mask
+	err := ReadHash(s.vips, func(k *DatapathVipKey, v *DatapathVipValue) {
+		idx := s.index(*k) & s.mask
 		if want[idx] == nil {
 			want[idx] = map[DatapathVipKey]DatapathVipValue{}
 		}
-		want[idx][k] = v
-	}
-	if err := it.Err(); err != nil {
+		want[idx][*k] = *v
+	})
+	if err != nil {
 		return fmt.Errorf("read vips: %w", err)
 	}
 	var errs []error
-	err := ReadArray(s.table, func(idx uint32, set *DatapathVipSet) {
+	err = ReadArray(s.table, func(idx uint32, set *DatapathVipSet) {
 		es := want[idx]
 		held := 0
 		for w, way := range set.Way {

@@ -4,7 +4,11 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
@@ -305,7 +309,26 @@ func TestProgrammerPinsTables(t *testing.T) {
 		t.Fatalf("%d table pins, want 5", n)
 	}
 
+	// Stale pins: a table no vip id holds, a map that is not a table
+	// under a digest's name, a table under a name that is no digest.
+	stale := func(name string, spec *ebpf.MapSpec) {
+		m, err := ebpf.NewMap(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if err := m.Pin(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	table := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 13}
+	stale(strings.Repeat("ab", 32), table)
+	stale(strings.Repeat("cd", 32), &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	stale("not-a-digest", table)
 	p, ids := newP()
+	if n := pins(); n != 5 {
+		t.Fatalf("%d table pins after adopting with 3 stale ones, want 5", n)
+	}
 	mustProgram(t, p, Change{Upsert: allUsable(ss...), Full: true}) // ss[9] is new, its table that of ss[4]
 	vid := func(s Service) uint32 { id, _ := ids.VIP(s.Key()); return id }
 	if tableID(t, lm, vid(ss[9])) != tableID(t, lm, vid(ss[4])) {
