@@ -11,7 +11,8 @@
 # rewritten; twice: right after the start, and again). COUNT runs
 # (default 3), each printed; the figures vary with other load on the
 # machine (wall time more than CPU time). AIRD_BENCH_LAYOUT=single|split
-# runs one layout; AIRD_BENCH_PROFILE=DIR has each aird write a CPU profile.
+# runs one layout; AIRD_BENCH_PROFILE=DIR has each aird write a CPU profile;
+# AIRD_BENCH_AIRD=PATH runs that aird binary (an older build) instead.
 #
 # Usage: bench/daemon.sh [count]
 set -euo pipefail

@@ -31,6 +31,8 @@ import (
 //	                     from services.d) or both (default)
 //	AIRD_BENCH_PROFILE   a directory: each aird writes a CPU profile of its
 //	                     run there (AIRD_CPU_PROFILE), aird-N.pprof
+//	AIRD_BENCH_AIRD      an aird binary to run instead of this tree's (an
+//	                     older build, for before and after in one session)
 func scaleFromEnv(b *testing.B) testutil.LBScale {
 	get := func(name string, def int) int {
 		v := os.Getenv(name)
@@ -218,7 +220,10 @@ type benchDaemon struct {
 }
 
 func newBenchDaemon(b *testing.B, sc testutil.LBScale) *benchDaemon {
-	aird, _ := testutil.Binaries(b)
+	aird := os.Getenv("AIRD_BENCH_AIRD")
+	if aird == "" {
+		aird, _ = testutil.Binaries(b)
+	}
 	d := &benchDaemon{b: b, sc: sc, aird: aird, ns: testutil.NewNetns(b, "bscale"), dir: b.TempDir(),
 		pin: testutil.TempPinPath(b), notes: make(chan string, 64), log: &testutil.SyncBuffer{}}
 	d.cfg, d.sock, d.notify = filepath.Join(d.dir, "aird.toml"), filepath.Join(d.dir, "run", "aird.sock"), filepath.Join(d.dir, "notify")
