@@ -108,10 +108,18 @@ func parseBounded(name string, data []byte) ([]byte, map[string]any, error) {
 		return nil, nil, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
 	}
 	data = stripBOM(data)
-	if e := checkShape(name, data); e != nil {
+	shape := scanShape(data)
+	if e := shape.err; e != nil {
+		e.File = name
 		return nil, nil, Errors{e}
 	}
-	raw, err := decodeTOML(data)
+	var raw map[string]any
+	var err error
+	if shape.stopped { // the parser reports what stopped the scan
+		raw, err = decodeTOML(data)
+	} else {
+		raw, err = decodeFile(data, shape.headers)
+	}
 	if err != nil {
 		return nil, nil, Errors{syntaxError(name, data, err)}
 	}
@@ -122,12 +130,16 @@ func parseBounded(name string, data []byte) ([]byte, map[string]any, error) {
 // panic; a file that trips one is reported as a syntax error rather than
 // taking the daemon down.
 func decodeTOML(data []byte) (raw map[string]any, err error) {
+	return decodeTOMLString(string(data))
+}
+
+func decodeTOMLString(data string) (raw map[string]any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			raw, err = nil, fmt.Errorf("TOML parser failed: %v", r)
 		}
 	}()
-	_, err = toml.Decode(string(data), &raw)
+	_, err = toml.Decode(data, &raw)
 	return raw, err
 }
 

@@ -20,12 +20,19 @@ import (
 // parser accepts. It returns nil when the file is within the limits (or
 // has a syntax error the parser will report).
 func checkShape(name string, src []byte) *Error {
-	s := &shapeScanner{src: src, line: 1}
-	s.document()
+	s := scanShape(src)
 	if s.err != nil {
 		s.err.File = name
 	}
 	return s.err
+}
+
+// scanShape runs checkShape's scan and returns the scanner: its error,
+// whether it stopped, and the headers it found.
+func scanShape(src []byte) *shapeScanner {
+	s := &shapeScanner{src: src, line: 1}
+	s.document()
+	return s
 }
 
 type shapeScanner struct {
@@ -38,6 +45,17 @@ type shapeScanner struct {
 	stack     []shapeLevel // from the top of the file to the current value
 	stopped   bool         // at an error: a limit, or text TOML does not allow
 	err       *Error
+	headers   []shapeHeader // the table headers, in file order
+}
+
+// shapeHeader is one [table] or [[array]] header of a file: where its
+// line's text starts, whether it is an array's, its first key (unquoted)
+// and how many keys it has. splitServices cuts a file at these.
+type shapeHeader struct {
+	at    int
+	array bool
+	first string
+	keys  int
 }
 
 // shapeLevel is one level of nesting: a key name, an array (index is the
@@ -194,6 +212,7 @@ func (s *shapeScanner) lineEnd() {
 
 // header reads [a.b] or [[a.b]]: the keys of the lines below start there.
 func (s *shapeScanner) header() {
+	at := s.i
 	s.advance()
 	array := s.peek(0) == '['
 	if array {
@@ -201,6 +220,10 @@ func (s *shapeScanner) header() {
 	}
 	s.stack = s.stack[:0]
 	s.key()
+	if len(s.stack) > 0 {
+		first := s.stack[0]
+		s.headers = append(s.headers, shapeHeader{at: at, array: array, first: keyName(string(s.src[first.start:first.end])), keys: len(s.stack)})
+	}
 	s.skipBlanks()
 	if s.eof() || s.src[s.i] != ']' {
 		s.stop()
