@@ -3,7 +3,7 @@
 # BenchmarkDaemonScale with AIRD_BENCH_VIPS services (default 10,000) of
 # AIRD_BENCH_PER_VIP backends (100) drawn from AIRD_BENCH_POOL addresses
 # (2,000): time and CPU from exec to READY=1 cold and after a restart that
-# adopts the pins, RSS, locked memory of every map and Maglev table, and a
+# adopts the pins, RSS (and its peak during the start), locked memory of every map and Maglev table, and a
 # reload of one service and of one weight in every service, what a
 # /metrics scrape allocates in aird, and `airctl lb services`; then the
 # same services split into 100 files included from services.d (split-*):
@@ -11,7 +11,8 @@
 # rewritten; twice: right after the start, and again). COUNT runs
 # (default 3), each printed; the figures vary with other load on the
 # machine (wall time more than CPU time). AIRD_BENCH_LAYOUT=single|split
-# runs one layout; AIRD_BENCH_PROFILE=DIR has each aird write a CPU profile;
+# runs one layout (starts: the one-file cold start and restart alone);
+# AIRD_BENCH_PROFILE=DIR has each aird write a CPU profile;
 # AIRD_BENCH_AIRD=PATH runs that aird binary (an older build) instead.
 #
 # Usage: bench/daemon.sh [count]

@@ -28,7 +28,8 @@ import (
 //	AIRD_BENCH_PER_VIP   backends per service (default 100)
 //	AIRD_BENCH_POOL      distinct backend addresses they are drawn from (2000)
 //	AIRD_BENCH_LAYOUT    "single" (one file), "split" (100 files included
-//	                     from services.d) or both (default)
+//	                     from services.d) or both (default); "starts": the
+//	                     one-file cold start and restart alone
 //	AIRD_BENCH_PROFILE   a directory: each aird writes a CPU profile of its
 //	                     run there (AIRD_CPU_PROFILE), aird-N.pprof
 //	AIRD_BENCH_AIRD      an aird binary to run instead of this tree's (an
@@ -53,7 +54,7 @@ func scaleFromEnv(b *testing.B) testutil.LBScale {
 // namespace of its own) with AIRD_BENCH_VIPS services of AIRD_BENCH_PER_VIP
 // backends each and reports what docs/performance.md tabulates: time from
 // exec to READY=1 on a cold start (no pins) and on a restart that adopts
-// the pins, aird's RSS after READY, the locked kernel memory of all its
+// the pins, aird's RSS after READY and its peak before (VmHWM), the locked kernel memory of all its
 // maps (pinned maps and every Maglev table, memlock from fdinfo), and the
 // time of a reload (POST /v1/reload, which returns once applied) that
 // changes one service, and of one that changes a backend's weight in every
@@ -67,11 +68,15 @@ func BenchmarkDaemonScale(b *testing.B) {
 	d := newBenchDaemon(b, sc)
 	layout := os.Getenv("AIRD_BENCH_LAYOUT")
 	for range b.N {
+		if layout == "starts" {
+			d.startsOnly()
+			continue
+		}
 		if layout != "split" {
 			d.writeConfig(nil, 80)
 			cold := d.start()
 			coldCPU := d.cpu()
-			rss := d.rss()
+			rss, peak := d.rss(), d.rssPeak()
 			maps, tables := d.mapMemory()
 			scrapeT, scrapeAlloc, scrapeSize := d.scrapes()
 			ca := d.cpu()
@@ -91,7 +96,7 @@ func BenchmarkDaemonScale(b *testing.B) {
 			d.stopForRestart()
 			warm := d.start()
 			warmCPU := d.cpu()
-			rssWarm := d.rss()
+			rssWarm, peakWarm := d.rss(), d.rssPeak()
 			d.stop()
 			d.cleanup()
 			b.ReportMetric(cold.Seconds(), "ready-cold-s")
@@ -102,6 +107,8 @@ func BenchmarkDaemonScale(b *testing.B) {
 			b.ReportMetric(c2-c1, "reload-weights-cpu-s")
 			b.ReportMetric(rss/(1<<20), "rss-MB")
 			b.ReportMetric(rssWarm/(1<<20), "rss-restart-MB")
+			b.ReportMetric(peak/(1<<20), "rss-peak-MB")
+			b.ReportMetric(peakWarm/(1<<20), "rss-restart-peak-MB")
 			b.ReportMetric(maps/(1<<20), "maps-MB")
 			b.ReportMetric(float64(tables), "tables")
 			b.ReportMetric(float64(one.Milliseconds()), "reload-one-ms")
@@ -119,6 +126,30 @@ func BenchmarkDaemonScale(b *testing.B) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// startsOnly runs the one-file layout's cold start and restart, and
+// nothing between them (AIRD_BENCH_LAYOUT=starts): before and after of a
+// change to the start, several builds in one session.
+func (d *benchDaemon) startsOnly() {
+	d.writeConfig(nil, 80)
+	cold := d.start()
+	coldCPU := d.cpu()
+	rss, peak := d.rss(), d.rssPeak()
+	d.stopForRestart()
+	warm := d.start()
+	warmCPU := d.cpu()
+	rssWarm, peakWarm := d.rss(), d.rssPeak()
+	d.stop()
+	d.cleanup()
+	d.b.ReportMetric(cold.Seconds(), "ready-cold-s")
+	d.b.ReportMetric(coldCPU, "ready-cold-cpu-s")
+	d.b.ReportMetric(warm.Seconds(), "ready-restart-s")
+	d.b.ReportMetric(warmCPU, "ready-restart-cpu-s")
+	d.b.ReportMetric(rss/(1<<20), "rss-MB")
+	d.b.ReportMetric(rssWarm/(1<<20), "rss-restart-MB")
+	d.b.ReportMetric(peak/(1<<20), "rss-peak-MB")
+	d.b.ReportMetric(peakWarm/(1<<20), "rss-restart-peak-MB")
 }
 
 // splitFigures are the figures of the same services split into files.
@@ -370,7 +401,14 @@ func (d *benchDaemon) cpu() float64 {
 }
 
 // rss returns aird's resident set in bytes.
-func (d *benchDaemon) rss() float64 {
+func (d *benchDaemon) rss() float64 { return d.status("VmRSS:") }
+
+// rssPeak is the highest RSS aird has had (VmHWM): at READY, the peak of
+// its start.
+func (d *benchDaemon) rssPeak() float64 { return d.status("VmHWM:") }
+
+// status reads a field of aird's /proc/PID/status in kB, as bytes.
+func (d *benchDaemon) status(field string) float64 {
 	d.b.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
 	if err != nil {
@@ -379,7 +417,7 @@ func (d *benchDaemon) rss() float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
 			if err != nil {
 				d.b.Fatal(err)
@@ -387,7 +425,7 @@ func (d *benchDaemon) rss() float64 {
 			return kb * 1024
 		}
 	}
-	d.b.Fatal("no VmRSS")
+	d.b.Fatal("no " + field)
 	return 0
 }
 
