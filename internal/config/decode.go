@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"math"
 	"reflect"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -209,14 +210,46 @@ func (d *decoder) slice(path string, v any, rv reflect.Value) {
 	}
 	out := reflect.MakeSlice(rv.Type(), len(elems), len(elems))
 	defaults := reflect.PointerTo(rv.Type().Elem()).Implements(defaulterType) // once, not per element
-	for i, e := range elems {
+	elem := func(d *decoder, i int) {
 		el := out.Index(i)
 		if defaults {
 			el.Addr().Interface().(defaulter).setDefaults()
 		}
-		d.decode(d.index(path, i), e, el)
+		d.decode(d.index(path, i), elems[i], el)
+	}
+	if workers := runtime.GOMAXPROCS(0); d.r.fast && workers > 1 && len(elems) >= parallelElems {
+		d.inParallel(workers, len(elems), elem)
+	} else {
+		for i := range elems {
+			elem(d, i)
+		}
 	}
 	rv.Set(out)
+}
+
+// parallelElems is the fewest elements of an array (10,000 services, not
+// a service's 100 backends) that the first pass decodes on every CPU.
+const parallelElems = 1024
+
+// inParallel calls f for 0 to n-1 on workers goroutines, each with a
+// decoder of its own (the first pass keeps no errors, only whether there
+// was one: that is handed back).
+func (d *decoder) inParallel(workers, n int, f func(d *decoder, i int)) {
+	subs := make([]*decoder, workers)
+	var wg sync.WaitGroup
+	for w := range subs {
+		sub := &decoder{r: &reporter{file: d.r.file, fast: true, raw: d.r.raw}}
+		subs[w] = sub
+		wg.Go(func() {
+			for i := w * n / workers; i < (w+1)*n/workers; i++ {
+				f(sub, i)
+			}
+		})
+	}
+	wg.Wait()
+	for _, sub := range subs {
+		d.r.bad = d.r.bad || sub.r.bad
+	}
 }
 
 func applyDefaults(pv reflect.Value) {
