@@ -223,21 +223,34 @@ func (p *Programmer) memberSets(ups []Upsert, sizing Sizing) []members {
 
 func (p *Programmer) members(u *Upsert, sizing Sizing) members {
 	s := u.Service
-	m := members{backends: make([]netip.Addr, len(s.Backends)), conf: make([]member, len(s.Backends)), eff: make([]member, len(s.Backends))}
+	// With every backend usable (a start, a service without health
+	// checks) the effective members are the configured ones: sorted and
+	// digested once, not twice.
+	allUsable := !slices.Contains(u.Usable, false)
+	m := members{backends: make([]netip.Addr, len(s.Backends)), conf: make([]member, len(s.Backends))}
+	if !allUsable {
+		m.eff = make([]member, len(s.Backends))
+	}
 	for i, b := range s.Backends {
 		a := b.Address.Unmap()
 		id, _ := p.ids.Backend(a)
 		m.backends[i] = a
 		m.conf[i] = member{addr: a, id: id, weight: b.Weight}
-		m.eff[i] = m.conf[i]
-		if !u.Usable[i] {
-			m.eff[i].weight = 0
+		if !allUsable {
+			m.eff[i] = m.conf[i]
+			if !u.Usable[i] {
+				m.eff[i].weight = 0
+			}
 		}
 	}
 	sortMembers(m.conf)
-	sortMembers(m.eff)
 	m.size = sizing.Size(len(s.Backends))
 	m.confKey = digestOf(m.size, m.conf)
+	if allUsable {
+		m.eff, m.effKey = m.conf, m.confKey
+		return m
+	}
+	sortMembers(m.eff)
 	m.effKey = digestOf(m.size, m.eff)
 	return m
 }
