@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
 )
 
@@ -64,6 +65,11 @@ func TestRackUpgrade(t *testing.T) {
 		t.Fatalf("the previous build (%s) on lb1: %v", rev[:12], err)
 	}
 	t.Logf("lb1 runs aird built at %s", rev[:12])
+	// A previous build with the older conntrack (placed by the flow hash)
+	// must have its flows migrated into this build's, and its pin removed.
+	olderCT := filepath.Join(lb1.pinPath(), "maps", bpf.MapConntrackV1)
+	_, err := os.Stat(olderCT)
+	migrates := err == nil
 	t.Run("upgrade", func(t *testing.T) {
 		underLoad(t, l, 10000, func(t *testing.T) {
 			if err := lb1.Restart(""); err != nil {
@@ -73,8 +79,24 @@ func TestRackUpgrade(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		adopted := strings.Count(logOf(t, lb1), "adopted pinned map")
+		log := logOf(t, lb1)
+		adopted := strings.Count(log, "adopted pinned map")
 		t.Logf("the current build adopted %d pinned maps", adopted)
+		if migrates {
+			line := ""
+			for _, l := range strings.Split(log, "\n") {
+				if strings.Contains(l, "migrated the older conntrack's flows") {
+					line = l
+				}
+			}
+			if line == "" {
+				t.Errorf("the previous build's %s was not migrated (no log line)", bpf.MapConntrackV1)
+			}
+			if _, err := os.Stat(olderCT); !os.IsNotExist(err) {
+				t.Errorf("the older conntrack is still pinned at %s (%v)", olderCT, err)
+			}
+			t.Logf("conntrack migration: %s", line)
+		}
 	})
 }
 

@@ -103,6 +103,7 @@ func migrateConntrack(old, ct *ebpf.Map, seed uint32) (ctMigration, error) {
 // ctPartition is one CPU's partition of the new conntrack being filled.
 type ctPartition struct {
 	sets    []bpf.DatapathCtSet
+	touched []uint32 // the sets place wrote, each once: write and reset visit only these
 	dropped int
 }
 
@@ -111,8 +112,10 @@ func newCTPartition(sets uint32) *ctPartition {
 }
 
 func (p *ctPartition) reset() {
-	clear(p.sets)
-	p.dropped = 0
+	for _, i := range p.touched {
+		p.sets[i] = bpf.DatapathCtSet{}
+	}
+	p.touched, p.dropped = p.touched[:0], 0
 }
 
 // place puts an older version's entry e into its set by the conntrack
@@ -121,7 +124,11 @@ func (p *ctPartition) place(e bpf.DatapathCtEntry, seed uint32) {
 	h := bpf.FlowHash(&e.Key, seed)
 	e.Flags = e.Flags&(1<<bpf.DatapathCtHashBitsCT_LABEL_SHIFT-1) | uint32(h)<<bpf.DatapathCtHashBitsCT_LABEL_SHIFT
 	e.HashHi = uint32(h >> 32)
-	s := &p.sets[bpf.ConntrackIndex(bpf.ConntrackHash(&e.Key), 0, uint32(len(p.sets)))]
+	idx := bpf.ConntrackIndex(bpf.ConntrackHash(&e.Key), 0, uint32(len(p.sets)))
+	s := &p.sets[idx]
+	if s.Way[0].LastSeen == 0 { // ways fill in order: an empty set
+		p.touched = append(p.touched, idx)
+	}
 	w := -1
 	for i := range s.Way {
 		if s.Way[i].LastSeen == 0 {
@@ -151,8 +158,9 @@ func ctWorth(e bpf.DatapathCtEntry) uint64 {
 	return w
 }
 
-// write writes the partition's non-empty sets as CPU cpu's partition of
-// ct; it returns the flows written and those dropped.
+// write writes the partition's non-empty sets (those place touched) as
+// CPU cpu's partition of ct; it returns the flows written and those
+// dropped.
 func (p *ctPartition) write(ct *ebpf.Map, cpu uint32) (flows, dropped int, err error) {
 	base := cpu * uint32(len(p.sets))
 	keys := make([]uint32, 0, ctMigrateChunk)
@@ -167,19 +175,15 @@ func (p *ctPartition) write(ct *ebpf.Map, cpu uint32) (flows, dropped int, err e
 		keys, vals = keys[:0], vals[:0]
 		return nil
 	}
-	for i := range p.sets {
-		n := 0
-		for _, e := range p.sets[i].Way {
-			if e.LastSeen != 0 {
-				n++
+	for _, i := range p.touched {
+		s := &p.sets[i]
+		for w := range s.Way {
+			if s.Way[w].LastSeen != 0 {
+				flows++
 			}
 		}
-		if n == 0 {
-			continue
-		}
-		flows += n
-		keys = append(keys, base+uint32(i))
-		vals = append(vals, p.sets[i])
+		keys = append(keys, base+i)
+		vals = append(vals, *s)
 		if len(keys) == ctMigrateChunk {
 			if err := put(); err != nil {
 				return flows, p.dropped, err
