@@ -1,6 +1,7 @@
 // Package bpf owns aird's BPF C sources and the Go bindings bpf2go generates
 // from them, plus the small Go side that must agree with the C code byte
-// for byte: the flow hash (FlowHash), the map key encodings and LB, which
+// for byte: the flow hash (FlowHash), the conntrack set hash
+// (ConntrackHash), the map key encodings and LB, which
 // writes services, backends, Maglev tables, allow lists, settings and decap
 // addresses into the maps.
 //
@@ -64,10 +65,14 @@
 // installing a new inner map switches tables atomically; see MaglevTable).
 // The slot holds a 16-bit index into the table's backend list (0: empty),
 // which gives the backend id into backends. maglev_meta records, for the
-// control plane only, what each installed table was built from. conntrack keeps the choice per flow, so a
-// changed table moves only new flows: it is an ARRAY of 4-way sets, one
-// partition per CPU, picked by measurement over the kernel's LRU maps (see
-// docs/performance.md). A TCP SYN always takes the table.
+// control plane only, what each installed table was built from. conntrack
+// (conntrack_v2) keeps the choice per flow, so a changed table moves only
+// new flows: it is an ARRAY of 4-way sets, one partition per CPU, picked
+// by measurement over the kernel's LRU maps (see docs/performance.md). A
+// flow's set comes from the conntrack hash (flow.h, mirrored by
+// ConntrackHash: one multiplication), and an entry keeps the flow hash's
+// bits the outer header takes, so a conntrack hit computes no flow hash. A
+// TCP SYN always takes the table.
 //
 // The packet is encapsulated - IPv6 VIPs in IPv6, IPv4 VIPs in IPv6 or in
 // IPv4 depending on the backend - with an outer source from the settings
