@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"os"
+	"path/filepath"
+	"testing"
 
 	"github.com/cilium/ebpf"
-	"path/filepath"
-	"strings"
-	"testing"
 )
 
 // envAB lists the BPF objects BenchmarkPacketAB compares with this tree's
@@ -28,15 +26,7 @@ const envAB = "AIRD_BENCH_AB"
 // new flow's first ACK with conntrack empty) run each object once per
 // round with repeat 1 (abSingle).
 func BenchmarkPacketAB(b *testing.B) {
-	var objects []string
-	for _, p := range strings.Split(os.Getenv(envAB), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			objects = append(objects, p)
-		}
-	}
-	if len(objects) == 0 {
-		b.Skipf("SKIP: %s names no object to compare with", envAB)
-	}
+	objects := abObjects(b)
 	for _, c := range []packetCase{
 		{name: "established"},
 		{name: "new-flow-syn", newFlow: true, syn: true},

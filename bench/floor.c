@@ -17,7 +17,9 @@
  * encapsulating program would meet its own output from the second run on.
  * restore_xdp runs first in every repetition: it undoes an IPv6-in-IPv6
  * encapsulation (strips the outer header, puts back the original Ethernet
- * header and, for aird, the inner hop limit it decremented), optionally
+ * header and, for aird, the inner hop limit it decremented) - or, for a
+ * program that forwards without encapsulating (plain: the router), puts
+ * back the Ethernet header and the hop limit of every packet - optionally
  * makes the packet a new flow (the source address counts up), then tail
  * calls the program under test (targets[0]). A packet that is not
  * encapsulated (the first run) is passed on as it is. Its own cost is
@@ -104,6 +106,8 @@ struct restore_conf {
 	struct ethhdr eth; /* the original packet's Ethernet header */
 	__u16 hop;         /* 1: aird decrements the inner hop limit; put it back */
 	__u32 vary;        /* 1: every repetition is a new flow (the source counts up) */
+	__u32 plain;       /* not 0: the program forwards without encapsulating (the router): every
+			    * repetition gets eth back and the hop limit set to this value */
 };
 
 struct {
@@ -138,6 +142,9 @@ int restore_xdp(struct xdp_md *ctx)
 		__builtin_memcpy(eth, &c->eth, ETH_HLEN);
 		if (c->hop)
 			ip->hop_limit++;
+	} else if (c->plain) {
+		__builtin_memcpy(eth, &c->eth, ETH_HLEN);
+		ip->hop_limit = c->plain;
 	}
 	if (c->vary) {
 		low = (__u32 *)&ip->saddr[12];

@@ -21,8 +21,9 @@ type FloorRestoreConf struct {
 		H_source [6]uint8
 		H_proto  uint16
 	}
-	Hop  uint16
-	Vary uint32
+	Hop   uint16
+	Vary  uint32
+	Plain uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -67,9 +67,13 @@ func newRouterEnv(b *testing.B) *routerEnv {
 	b.Cleanup(func() { _ = floor.Close() })
 	e.floor = &floor
 	must(b, bpf.NewNode(objs.Pipeline).SetUplinks([]bpf.Uplink{{Ifindex: up}}))
-	must(b, bpf.NewRouter(objs.Router).SetEndpoint(bpf.Endpoint{ID: 1, Ifindex: e.epIfindex, MAC: e.epMAC,
-		HostMAC: e.epHostMAC, MTU: 1500, Addrs: []netip.Addr{podAddr}}, nil))
+	must(b, bpf.NewRouter(objs.Router).SetEndpoint(e.endpoint(), nil))
 	return e
+}
+
+// endpoint is the benchmark's endpoint: its veth, MACs and podAddr.
+func (e *routerEnv) endpoint() bpf.Endpoint {
+	return bpf.Endpoint{ID: 1, Ifindex: e.epIfindex, MAC: e.epMAC, HostMAC: e.epHostMAC, MTU: 1500, Addrs: []netip.Addr{podAddr}}
 }
 
 // tcp74 is a 74-byte IPv6 TCP frame src -> dst with hop limit hop.

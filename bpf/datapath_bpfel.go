@@ -323,6 +323,7 @@ const (
 	DatapathSettingsFlagsSETTINGS_F_SRC6           DatapathSettingsFlags = 2
 	DatapathSettingsFlagsSETTINGS_F_SRC4           DatapathSettingsFlags = 4
 	DatapathSettingsFlagsSETTINGS_F_UPLINKS_AFFINE DatapathSettingsFlags = 8
+	DatapathSettingsFlagsSETTINGS_F_LB_IDLE        DatapathSettingsFlags = 16
 )
 
 type DatapathTableMeta struct {

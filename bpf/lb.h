@@ -1045,10 +1045,10 @@ static __always_inline int lb_classify(struct xdp_md *ctx, struct packet *pkt, s
  * lb_balance sends a matched VIP packet to its backend: allow list,
  * sanity, hop limit, backend choice, counters, encapsulation.
  */
-static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf)
+static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf,
+				      const struct pipeline_settings *st)
 {
 	__u32 vip_id = lf->vip->vip_id;
-	struct pipeline_settings *st;
 	struct fwd f = {};
 	int err;
 
@@ -1060,9 +1060,6 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 		count_stat(LB_STAT_TTL_PASS);
 		return XDP_PASS;
 	}
-	st = settings_get();
-	if (!st)
-		return drop_packet(DROP_NO_SOURCE);
 	err = pick_backend(ctx, lf, vip_id, &f, st);
 	if (err)
 		return drop_packet(err);
@@ -1079,17 +1076,25 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	return lb_forward(ctx, pkt, &f, st);
 }
 
+/*
+ * stage_lb balances packets to a VIP. Nothing is looked up while no
+ * service is configured (SETTINGS_F_LB_IDLE); the settings read for that
+ * are the ones the flow hash and the encapsulation use.
+ */
 static __always_inline int stage_lb(struct xdp_md *ctx, struct packet *pkt)
 {
+	struct pipeline_settings *st = settings_get();
 	struct lb_flow lf = {.track = 1};
 	int verdict;
 
+	if (!st || (st->flags & SETTINGS_F_LB_IDLE))
+		return STAGE_CONTINUE;
 	if (lb_read_flow(pkt, &lf))
 		return STAGE_CONTINUE;
 	verdict = lb_classify(ctx, pkt, &lf);
 	if (verdict != LB_MATCHED)
 		return verdict;
-	return lb_balance(ctx, pkt, &lf);
+	return lb_balance(ctx, pkt, &lf, st);
 }
 
 #endif /* AIRD_LB_H */

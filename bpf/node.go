@@ -16,6 +16,9 @@ type Node struct {
 	// uplinksAffine: the last SetUplinks listed links that all keep a
 	// flow on one CPU (SETTINGS_F_UPLINKS_AFFINE is set in settings).
 	uplinksAffine bool
+	// lbIdle: the last SetLBIdle said no service is configured
+	// (SETTINGS_F_LB_IDLE is set in settings).
+	lbIdle bool
 }
 
 // NewNode returns the writer of m.
@@ -29,6 +32,9 @@ func (n *Node) SetSettings(s Settings) error {
 	}
 	if n.uplinksAffine {
 		v.Flags |= uint32(DatapathSettingsFlagsSETTINGS_F_UPLINKS_AFFINE)
+	}
+	if n.lbIdle {
+		v.Flags |= uint32(DatapathSettingsFlagsSETTINGS_F_LB_IDLE)
 	}
 	if err := n.m.Settings.Put(uint32(0), &v); err != nil {
 		return fmt.Errorf("write settings: %w", err)
@@ -258,11 +264,34 @@ func (n *Node) SetUplinks(links []Uplink) error {
 // setUplinksAffine sets or clears SETTINGS_F_UPLINKS_AFFINE in the
 // settings value, keeping the rest of it.
 func (n *Node) setUplinksAffine(on bool) error {
+	if err := n.setFlag(DatapathSettingsFlagsSETTINGS_F_UPLINKS_AFFINE, on); err != nil {
+		return err
+	}
+	n.uplinksAffine = on
+	return nil
+}
+
+// SetLBIdle says whether no service is configured: with idle set the lb
+// stage looks nothing up (SETTINGS_F_LB_IDLE), so router and host traffic
+// skips the service lookup. The caller, the lb stage's control plane,
+// clears it before it writes the first service and sets it only once
+// vips is empty again: the flag never hides a VIP.
+func (n *Node) SetLBIdle(idle bool) error {
+	if err := n.setFlag(DatapathSettingsFlagsSETTINGS_F_LB_IDLE, idle); err != nil {
+		return err
+	}
+	n.lbIdle = idle
+	return nil
+}
+
+// setFlag sets or clears one flag of the settings value, keeping the rest
+// of it.
+func (n *Node) setFlag(f DatapathSettingsFlags, on bool) error {
 	var v DatapathPipelineSettings
 	if err := n.m.Settings.Lookup(uint32(0), &v); err != nil {
 		return fmt.Errorf("read settings: %w", err)
 	}
-	flag := uint32(DatapathSettingsFlagsSETTINGS_F_UPLINKS_AFFINE)
+	flag := uint32(f)
 	was := v.Flags
 	if on {
 		v.Flags |= flag
@@ -274,7 +303,6 @@ func (n *Node) setUplinksAffine(on bool) error {
 			return fmt.Errorf("write settings: %w", err)
 		}
 	}
-	n.uplinksAffine = on
 	return nil
 }
 

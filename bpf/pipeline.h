@@ -78,6 +78,16 @@ enum settings_flags {
 	 * uplinks (a hash lookup, a kernel call) to skip the cross-CPU steps.
 	 */
 	SETTINGS_F_UPLINKS_AFFINE = 1 << 3,
+	/*
+	 * No service is configured (vips is empty): the lb stage looks
+	 * nothing up and every packet goes on to the next stage. Router and
+	 * host traffic on a node that balances nothing skips the service
+	 * lookup's three probes, about half its time (BenchmarkRouterAB,
+	 * docs/performance.md). The control plane sets it
+	 * only once vips is empty and clears it before the first service is
+	 * written.
+	 */
+	SETTINGS_F_LB_IDLE = 1 << 4,
 };
 
 /*

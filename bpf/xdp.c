@@ -90,7 +90,7 @@ const enum backend_flags backend_flags_all __attribute__((used)) = BACKEND_F_VAL
 const enum uplink_flags uplink_flags_all __attribute__((used)) = UPLINK_F_FLOW_AFFINE;
 const enum node_addr_flags node_addr_flags_all __attribute__((used)) = NODE_ADDR_F_DECAP;
 const enum settings_flags settings_flags_all __attribute__((used)) =
-	SETTINGS_F_NO_PTB | SETTINGS_F_SRC6 | SETTINGS_F_SRC4;
+	SETTINGS_F_NO_PTB | SETTINGS_F_SRC6 | SETTINGS_F_SRC4 | SETTINGS_F_UPLINKS_AFFINE | SETTINGS_F_LB_IDLE;
 const enum endpoint_flags endpoint_flags_all __attribute__((used)) = EP_F_DSR;
 const enum endpoint_addr_flags endpoint_addr_flags_all __attribute__((used)) = EP_ADDR_F_OWN | EP_ADDR_F_VIP;
 const enum router_stat router_stat_max __attribute__((used)) = ROUTER_STAT_MAX;

@@ -37,10 +37,34 @@ func (c *lbComponent) apply(old, new *config.Config) error {
 	}
 	c.m.SetProbePath(c.probes.path(new))
 	cfg := c.conv.config(new)
-	if err := c.m.Apply(cfg); err != nil {
+	if err := c.programming(len(cfg.Services), func() error { return c.m.Apply(cfg) }); err != nil {
 		return err
 	}
 	c.conv.last = cfg.Services
+	return nil
+}
+
+// programming runs program, which leaves services services configured,
+// with the data plane's lb stage active while it runs (SETTINGS_F_LB_IDLE
+// cleared before the first service is written) and idle after it when
+// none is left: the idle flag never hides a VIP.
+func (c *lbComponent) programming(services int, program func() error) error {
+	if c.dp == nil || c.dp.dp == nil {
+		return program()
+	}
+	if services > 0 {
+		if err := c.dp.dp.SetLBIdle(false); err != nil {
+			return fmt.Errorf("lb: %w", err)
+		}
+	}
+	if err := program(); err != nil {
+		return err
+	}
+	if services == 0 {
+		if err := c.dp.dp.SetLBIdle(true); err != nil {
+			return fmt.Errorf("lb: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -55,7 +79,7 @@ func (c *lbComponent) applyChange(old, new *config.Config, ch change) error {
 		return c.apply(old, new)
 	}
 	c.m.SetProbePath(c.probes.path(new))
-	if err := c.m.Update(cfg, d); err != nil {
+	if err := c.programming(len(cfg.Services), func() error { return c.m.Update(cfg, d) }); err != nil {
 		return err
 	}
 	c.conv.last = cfg.Services

@@ -72,6 +72,33 @@ func (d *Datapath) SetSettings(s bpf.Settings) error {
 	return d.node.SetSettings(s)
 }
 
+// SetLBIdle says whether no service is configured, so that the lb stage
+// looks nothing up (bpf.Node.SetLBIdle): cleared before the first service
+// is written, set only once none is left.
+func (d *Datapath) SetLBIdle(idle bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.objs == nil {
+		return errors.New("lb idle: datapath is closed")
+	}
+	return d.node.SetLBIdle(idle)
+}
+
+// LBIdle reports whether the lb stage is idle (SETTINGS_F_LB_IDLE in the
+// settings the data path reads).
+func (d *Datapath) LBIdle() (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.objs == nil {
+		return false, errors.New("lb idle: datapath is closed")
+	}
+	var v bpf.DatapathPipelineSettings
+	if err := d.objs.Pipeline.Settings.Lookup(uint32(0), &v); err != nil {
+		return false, fmt.Errorf("lb idle: read settings: %w", err)
+	}
+	return v.Flags&uint32(bpf.DatapathSettingsFlagsSETTINGS_F_LB_IDLE) != 0, nil
+}
+
 // SetNodeAddrs makes addrs the node's own addresses in the data plane:
 // tunnel packets to them are decapsulated.
 func (d *Datapath) SetNodeAddrs(addrs []netip.Addr) error {
