@@ -74,6 +74,13 @@ func abRun(b *testing.B, c packetCase, names []string, pbs []*packetBench) {
 	for k, pb := range pbs {
 		pb.checkEvicted(b, c, hs[k].evictBefore, uint64(b.N)*steadyRepeat)
 	}
+	reportAB(b, r, names)
+}
+
+// reportAB publishes, per object of names, the trimmed mean of its
+// steady-state rounds net of the harness (null) and its ratio to this
+// tree's (this).
+func reportAB(b *testing.B, r map[string]samples, names []string) {
 	_, null := r["null"].stats()
 	_, this := r["this"].stats()
 	for _, n := range names {

@@ -136,12 +136,21 @@ var floorBackend = netip.MustParseAddr("2001:db8:be::1")
 
 // harnessFor loads restore_xdp in front of target.
 func (pb *packetBench) harnessFor(b *testing.B, name string, target *ebpf.Program, pkt []byte, hop, vary bool) *ebpf.Program {
-	spec, err := LoadFloor()
-	if err != nil {
-		b.Fatal(err)
-	}
+	return newHarness(b, target, pkt, func(c *FloorRestoreConf) {
+		if hop {
+			c.Hop = 1
+		}
+		if vary {
+			c.Vary = 1
+		}
+	})
+}
+
+// newHarness loads restore_xdp in front of target, configured with pkt's
+// Ethernet header and what set adds.
+func newHarness(b *testing.B, target *ebpf.Program, pkt []byte, set func(*FloorRestoreConf)) *ebpf.Program {
 	var objs FloorObjects
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+	if err := LoadFloorObjects(&objs, nil); err != nil {
 		b.Fatalf("load harness: %v", err)
 	}
 	b.Cleanup(func() { _ = objs.Close() })
@@ -149,12 +158,7 @@ func (pb *packetBench) harnessFor(b *testing.B, name string, target *ebpf.Progra
 	copy(c.Eth.H_dest[:], pkt[0:6])
 	copy(c.Eth.H_source[:], pkt[6:12])
 	c.Eth.H_proto = binary.LittleEndian.Uint16(pkt[12:14]) // network order in memory
-	if hop {
-		c.Hop = 1
-	}
-	if vary {
-		c.Vary = 1
-	}
+	set(&c)
 	must(b, objs.Restore.Put(uint32(0), &c))
 	must(b, objs.Targets.Put(uint32(0), target))
 	return objs.RestoreXdp

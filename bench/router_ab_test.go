@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"encoding/binary"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -91,15 +90,7 @@ func BenchmarkRouterAB(b *testing.B) {
 			}
 		}
 	})
-	_, null := r["null"].stats()
-	_, this := r["this"].stats()
-	for _, n := range names {
-		_, m := r[n].stats()
-		b.ReportMetric(m-null, n+"-ns/pkt")
-		b.ReportMetric((m-null)/(this-null), n+"-x-this")
-	}
-	b.ReportMetric(null, "harness-ns")
-	b.ReportMetric(0, "ns/op")
+	reportAB(b, r, names)
 }
 
 // loadOther loads a configured datapath spec beside e's, with the same
@@ -124,17 +115,5 @@ func (e *routerEnv) loadOther(b *testing.B, spec *ebpf.CollectionSpec, idle bool
 // forwards pkt without encapsulating it: every repetition starts from
 // pkt's Ethernet header and hop limit.
 func plainHarness(b *testing.B, target *ebpf.Program, pkt []byte) *ebpf.Program {
-	var objs FloorObjects
-	if err := LoadFloorObjects(&objs, nil); err != nil {
-		b.Fatalf("load harness: %v", err)
-	}
-	b.Cleanup(func() { _ = objs.Close() })
-	var c FloorRestoreConf
-	copy(c.Eth.H_dest[:], pkt[0:6])
-	copy(c.Eth.H_source[:], pkt[6:12])
-	c.Eth.H_proto = binary.LittleEndian.Uint16(pkt[12:14]) // network order in memory
-	c.Plain = uint32(pkt[14+7])                            // the IPv6 hop limit
-	must(b, objs.Restore.Put(uint32(0), &c))
-	must(b, objs.Targets.Put(uint32(0), target))
-	return objs.RestoreXdp
+	return newHarness(b, target, pkt, func(c *FloorRestoreConf) { c.Plain = uint32(pkt[14+7]) }) // the IPv6 hop limit
 }
