@@ -1014,6 +1014,19 @@ static __always_inline int lb_icmp(struct xdp_md *ctx, struct packet *pkt, struc
 }
 
 /*
+ * lb_idle reports whether no service is configured (SETTINGS_F_LB_IDLE):
+ * then vips is empty, and a packet whose first probe missed is no VIP's
+ * without the two probes after it (the VIP-wide entry, the address
+ * entry). Read only after a miss, never on the path of a VIP's packet.
+ */
+static __always_inline int lb_idle(void)
+{
+	struct pipeline_settings *st = settings_get();
+
+	return st && (st->flags & SETTINGS_F_LB_IDLE);
+}
+
+/*
  * lb_classify finds the service of pkt: LB_MATCHED with lf->vip set, a
  * verdict (answered or dropped here), or STAGE_CONTINUE (not a VIP).
  */
@@ -1030,7 +1043,16 @@ static __always_inline int lb_classify(struct xdp_md *ctx, struct packet *pkt, s
 		return lb_icmp(ctx, pkt, lf);
 
 	port = (pkt->flags & PKT_F_PORTS) ? pkt->dport : 0;
-	lf->vip = lookup_service(&lf->vk, port, lf->fragment, &lf->vip_buf);
+	lf->vip = 0;
+	if (!lf->fragment && port) {
+		/* lookup_service's first probe; a miss with no service configured is no VIP's. */
+		lf->vk.port = port;
+		lf->vip = vip_find(&lf->vk, vip_key_word(port, lf->vk.proto), &lf->vip_buf);
+		if (!lf->vip && lb_idle())
+			return STAGE_CONTINUE;
+	}
+	if (!lf->vip)
+		lf->vip = lookup_service(&lf->vk, 0, lf->fragment, &lf->vip_buf);
 	if (!lf->vip)
 		return not_for_service(&lf->vk, lf->fragment ? DROP_FRAGMENT : DROP_NO_SERVICE);
 	if (!lf->fragment && (pkt->flags & PKT_F_PORTS) && !(lf->vip->flags & VIP_F_NO_PORTS))
@@ -1045,10 +1067,10 @@ static __always_inline int lb_classify(struct xdp_md *ctx, struct packet *pkt, s
  * lb_balance sends a matched VIP packet to its backend: allow list,
  * sanity, hop limit, backend choice, counters, encapsulation.
  */
-static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf,
-				      const struct pipeline_settings *st)
+static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf)
 {
 	__u32 vip_id = lf->vip->vip_id;
+	struct pipeline_settings *st;
 	struct fwd f = {};
 	int err;
 
@@ -1060,6 +1082,9 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 		count_stat(LB_STAT_TTL_PASS);
 		return XDP_PASS;
 	}
+	st = settings_get();
+	if (!st)
+		return drop_packet(DROP_NO_SOURCE);
 	err = pick_backend(ctx, lf, vip_id, &f, st);
 	if (err)
 		return drop_packet(err);
@@ -1076,25 +1101,17 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	return lb_forward(ctx, pkt, &f, st);
 }
 
-/*
- * stage_lb balances packets to a VIP. Nothing is looked up while no
- * service is configured (SETTINGS_F_LB_IDLE); the settings read for that
- * are the ones the flow hash and the encapsulation use.
- */
 static __always_inline int stage_lb(struct xdp_md *ctx, struct packet *pkt)
 {
-	struct pipeline_settings *st = settings_get();
 	struct lb_flow lf = {.track = 1};
 	int verdict;
 
-	if (!st || (st->flags & SETTINGS_F_LB_IDLE))
-		return STAGE_CONTINUE;
 	if (lb_read_flow(pkt, &lf))
 		return STAGE_CONTINUE;
 	verdict = lb_classify(ctx, pkt, &lf);
 	if (verdict != LB_MATCHED)
 		return verdict;
-	return lb_balance(ctx, pkt, &lf, st);
+	return lb_balance(ctx, pkt, &lf);
 }
 
 #endif /* AIRD_LB_H */

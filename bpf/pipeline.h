@@ -79,13 +79,13 @@ enum settings_flags {
 	 */
 	SETTINGS_F_UPLINKS_AFFINE = 1 << 3,
 	/*
-	 * No service is configured (vips is empty): the lb stage looks
-	 * nothing up and every packet goes on to the next stage. Router and
-	 * host traffic on a node that balances nothing skips the service
-	 * lookup's three probes, about half its time (BenchmarkRouterAB,
-	 * docs/performance.md). The control plane sets it
-	 * only once vips is empty and clears it before the first service is
-	 * written.
+	 * No service is configured (vips is empty): a packet whose first
+	 * service probe (its own port) missed goes on to the next stage
+	 * without the two probes after it. Router and host traffic on a node
+	 * that balances nothing saves about a quarter of its time
+	 * (BenchmarkRouterAB, docs/performance.md); a VIP's packets never
+	 * read the flag. The control plane sets it only once vips is empty
+	 * and clears it before the first service is written.
 	 */
 	SETTINGS_F_LB_IDLE = 1 << 4,
 };
