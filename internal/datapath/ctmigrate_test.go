@@ -29,16 +29,7 @@ func TestConntrackMigration(t *testing.T) {
 	pin := testutil.TempPinPath(t)
 	t.Cleanup(func() { _ = Teardown(pin) })
 	logs := &syncBuffer{}
-	open := func() *Datapath {
-		t.Helper()
-		d, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, MaxVIPs: 64, MaxBackends: 64, ConntrackSize: 4096,
-			Logger: testLogger(logs)})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
-		return d
-	}
+	open := func() *Datapath { return openSmall(t, pin, logs) }
 	const seed = 0x61697264
 	vip := netip.MustParseAddr("2001:db8:100::1")
 	d1 := open()
@@ -260,4 +251,18 @@ func TestConntrackMigrationKeepsTheWorthiest(t *testing.T) {
 	if part.dropped != 2 {
 		t.Errorf("dropped %d, want 2", part.dropped)
 	}
+}
+
+// openSmall opens a datapath pinned at pin with small maps (64 VIPs, 64
+// backends, 4,096 flows), logging into logs, closed when the test ends:
+// the upgrade tests open it twice over the same pins.
+func openSmall(t *testing.T, pin string, logs *syncBuffer) *Datapath {
+	t.Helper()
+	d, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, MaxVIPs: 64, MaxBackends: 64, ConntrackSize: 4096,
+		Logger: testLogger(logs)})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
 }

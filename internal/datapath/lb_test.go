@@ -273,16 +273,7 @@ func TestBackendCPUUpgrade(t *testing.T) {
 	pin := testutil.TempPinPath(t)
 	t.Cleanup(func() { _ = Teardown(pin) })
 	logs := &syncBuffer{}
-	open := func() *Datapath {
-		t.Helper()
-		d, err := Open(Options{PinPath: pin, XDPMode: ModeAuto, MaxVIPs: 64, MaxBackends: 64, ConntrackSize: 4096,
-			Logger: testLogger(logs)})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
-		return d
-	}
+	open := func() *Datapath { return openSmall(t, pin, logs) }
 	vip := netip.MustParseAddr("2001:db8:100::1")
 	flow := bpf.NewFlowKey(netip.MustParseAddr("2001:db8:c0::5"), vip, 40000, 443, 6)
 	cpus, err := ebpf.PossibleCPU()
