@@ -13,7 +13,7 @@ import (
 // A VIP-wide service (port 0, without VIP_F_NO_PORTS) balances each flow
 // by its ports like a service with a port: its packets miss the lookup's
 // first probe (their own port) and find the port-0 entry, with the flow
-// key and hash lb_hash_early made from their ports. Every flow must reach
+// key and flow hash made from their ports. Every flow must reach
 // the backend the Go flow hash with its ports gives, its next packet the
 // same backend from conntrack, and the flows must spread over the
 // backends.
