@@ -74,9 +74,7 @@ func BenchmarkDaemonScale(b *testing.B) {
 		}
 		if layout != "split" {
 			d.writeConfig(nil, 80)
-			cold := d.start()
-			coldCPU := d.cpu()
-			rss, peak := d.rss(), d.rssPeak()
+			cold := d.measuredStart()
 			maps, tables := d.mapMemory()
 			scrapeT, scrapeAlloc, scrapeSize := d.scrapes()
 			ca := d.cpu()
@@ -94,21 +92,12 @@ func BenchmarkDaemonScale(b *testing.B) {
 			}, 81)
 			c2 := d.cpu()
 			d.stopForRestart()
-			warm := d.start()
-			warmCPU := d.cpu()
-			rssWarm, peakWarm := d.rss(), d.rssPeak()
+			warm := d.measuredStart()
 			d.stop()
 			d.cleanup()
-			b.ReportMetric(cold.Seconds(), "ready-cold-s")
-			b.ReportMetric(coldCPU, "ready-cold-cpu-s")
-			b.ReportMetric(warm.Seconds(), "ready-restart-s")
-			b.ReportMetric(warmCPU, "ready-restart-cpu-s")
+			reportStarts(b, cold, warm)
 			b.ReportMetric(c1-c0, "reload-one-cpu-s")
 			b.ReportMetric(c2-c1, "reload-weights-cpu-s")
-			b.ReportMetric(rss/(1<<20), "rss-MB")
-			b.ReportMetric(rssWarm/(1<<20), "rss-restart-MB")
-			b.ReportMetric(peak/(1<<20), "rss-peak-MB")
-			b.ReportMetric(peakWarm/(1<<20), "rss-restart-peak-MB")
 			b.ReportMetric(maps/(1<<20), "maps-MB")
 			b.ReportMetric(float64(tables), "tables")
 			b.ReportMetric(float64(one.Milliseconds()), "reload-one-ms")
@@ -133,23 +122,37 @@ func BenchmarkDaemonScale(b *testing.B) {
 // change to the start, several builds in one session.
 func (d *benchDaemon) startsOnly() {
 	d.writeConfig(nil, 80)
-	cold := d.start()
-	coldCPU := d.cpu()
-	rss, peak := d.rss(), d.rssPeak()
+	cold := d.measuredStart()
 	d.stopForRestart()
-	warm := d.start()
-	warmCPU := d.cpu()
-	rssWarm, peakWarm := d.rss(), d.rssPeak()
+	warm := d.measuredStart()
 	d.stop()
 	d.cleanup()
-	d.b.ReportMetric(cold.Seconds(), "ready-cold-s")
-	d.b.ReportMetric(coldCPU, "ready-cold-cpu-s")
-	d.b.ReportMetric(warm.Seconds(), "ready-restart-s")
-	d.b.ReportMetric(warmCPU, "ready-restart-cpu-s")
-	d.b.ReportMetric(rss/(1<<20), "rss-MB")
-	d.b.ReportMetric(rssWarm/(1<<20), "rss-restart-MB")
-	d.b.ReportMetric(peak/(1<<20), "rss-peak-MB")
-	d.b.ReportMetric(peakWarm/(1<<20), "rss-restart-peak-MB")
+	reportStarts(d.b, cold, warm)
+}
+
+// startFigures are one start's: exec to READY, aird's CPU up to then, its
+// RSS after READY and the peak of the start (VmHWM).
+type startFigures struct {
+	ready          time.Duration
+	cpu, rss, peak float64
+}
+
+// measuredStart starts aird and reads its figures at READY.
+func (d *benchDaemon) measuredStart() startFigures {
+	ready := d.start()
+	return startFigures{ready: ready, cpu: d.cpu(), rss: d.rss(), peak: d.rssPeak()}
+}
+
+// reportStarts publishes a cold start's figures and a restart's.
+func reportStarts(b *testing.B, cold, warm startFigures) {
+	b.ReportMetric(cold.ready.Seconds(), "ready-cold-s")
+	b.ReportMetric(cold.cpu, "ready-cold-cpu-s")
+	b.ReportMetric(warm.ready.Seconds(), "ready-restart-s")
+	b.ReportMetric(warm.cpu, "ready-restart-cpu-s")
+	b.ReportMetric(cold.rss/(1<<20), "rss-MB")
+	b.ReportMetric(warm.rss/(1<<20), "rss-restart-MB")
+	b.ReportMetric(cold.peak/(1<<20), "rss-peak-MB")
+	b.ReportMetric(warm.peak/(1<<20), "rss-restart-peak-MB")
 }
 
 // splitFigures are the figures of the same services split into files.
