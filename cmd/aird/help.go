@@ -36,7 +36,7 @@ const manSections = `# FILES
 : drains kept across a restart (next to api.socket)
 
 **/var/lib/aird**
-: state kept across restarts: ipam.db (the IPAM store) and endpoints.db (the endpoints); $STATE_DIRECTORY when systemd sets it
+: state kept across restarts: ipam.db (the IPAM store), endpoints.db (the endpoints) and config.snapshot (a large configuration as last parsed, which a restart with the file unchanged reads instead of parsing it); $STATE_DIRECTORY when systemd sets it
 
 # ENVIRONMENT
 

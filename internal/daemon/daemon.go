@@ -51,6 +51,7 @@ type Daemon struct {
 	comps   []component
 	reloads chan reloadRequest
 	loader  *config.Loader // keeps the included files' services for the next reload
+	snap    *configSnapshot
 	started time.Time
 
 	mu         sync.Mutex // guards the fields below, read by API handlers
@@ -69,7 +70,8 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	loader := &config.Loader{}
-	file, err := loader.Load(opts.ConfigPath)
+	snap := newConfigSnapshot()
+	file, fromSnap, err := snap.load(loader, opts.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -84,6 +86,7 @@ func Run(ctx context.Context, opts Options) error {
 		metrics: metrics.New(version.Get()),
 		reloads: make(chan reloadRequest),
 		loader:  loader,
+		snap:    snap,
 		started: time.Now(),
 		state:   api.StateStarting,
 	}
@@ -106,6 +109,9 @@ func Run(ctx context.Context, opts Options) error {
 		&apiComponent{srv: d.api},
 	}
 	d.metrics.MustRegister(d.collectors()...)
+	if fromSnap {
+		log.Info("configuration taken from its snapshot (the file, the build and the host name are unchanged)", "snapshot", snap.path)
+	}
 	return d.run(ctx, file)
 }
 
@@ -130,6 +136,7 @@ func (d *Daemon) run(ctx context.Context, file *config.File) error {
 	returnParseMemory()
 	d.notify.ready(d.statusLine())
 	d.log.Info("aird ready", "generation", 1, "uplinks", file.Node.Uplinks)
+	d.snap.write(d.log.Logger)
 
 	var tick <-chan time.Time
 	if iv := d.notify.watchdogInterval(); iv > 0 {
@@ -202,6 +209,7 @@ func (d *Daemon) stop(sig os.Signal) error {
 		}
 	}
 	d.shutdownAPI()
+	d.snap.wait()
 	err := errors.Join(errs...)
 	if err != nil {
 		d.log.Error("stopped with errors", "err", err)

@@ -1,6 +1,11 @@
 package version
 
-import "testing"
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
 
 func TestStampedOverridesBuildInfo(t *testing.T) {
 	base := Info{Version: "devel", Revision: "abc", GoVersion: "go1.26.8"}
@@ -13,5 +18,28 @@ func TestStampedOverridesBuildInfo(t *testing.T) {
 	}
 	if s := got.String(); s != "v1.2.3 (rev 0123456789ab, go1.26.8)" {
 		t.Fatalf("String() = %q", s)
+	}
+}
+
+// TestBuildID: the running test binary has the Go linker's build id
+// (what `go tool buildid` prints), a file that is not ELF has none.
+func TestBuildID(t *testing.T) {
+	id := BuildID()
+	if len(id) < 20 || strings.Count(id, "/") < 1 {
+		t.Fatalf("build id %q", id)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "tool", "buildid", exe).Output()
+	if err != nil {
+		t.Fatalf("go tool buildid: %v", err)
+	}
+	if want := strings.TrimSpace(string(out)); id != want {
+		t.Fatalf("build id %q, go tool buildid says %q", id, want)
+	}
+	if id := buildID("version_test.go"); id != "" {
+		t.Fatalf("a Go source file has build id %q", id)
 	}
 }
