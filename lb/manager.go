@@ -197,7 +197,7 @@ func (m *Manager) healthChanged(specs []health.Spec) {
 // reprogram programs the named services again with their current health
 // and drain state. Called with m.mu held.
 func (m *Manager) reprogram(names []string) error {
-	ch := Change{TableSize: m.cfg.MaglevTableSize, SlotsPerBackend: m.cfg.MaglevSlotsPerBackend}
+	ch := Change{TableSize: m.cfg.MaglevTableSize, SlotsPerBackend: m.cfg.MaglevSlotsPerBackend, Checked: true}
 	var svcs []*mservice
 	for _, n := range names {
 		if s := m.svcs[n]; s != nil {

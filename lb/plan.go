@@ -113,8 +113,10 @@ func (p *Programmer) preflight(ch Change) error {
 	allow := p.allowN
 	for _, u := range ch.Upsert {
 		s := u.Service
-		if err := s.validate(); err != nil {
-			return err
+		if !ch.Checked {
+			if err := s.validate(); err != nil {
+				return err
+			}
 		}
 		if len(u.Usable) != len(s.Backends) {
 			return fmt.Errorf("service %q: %d usable flags for %d backends", s.Name, len(u.Usable), len(s.Backends))

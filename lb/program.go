@@ -47,6 +47,11 @@ type Change struct {
 	// SlotsPerBackend is the least number of slots per backend of a
 	// Maglev table (Config.MaglevSlotsPerBackend).
 	SlotsPerBackend uint32
+	// Checked says every Upsert's Service passed Service.validate (the
+	// Manager's changes: it checks a service when it comes): the
+	// programmer does not check them again (a sort of each service's
+	// backends, 0.1 s of CPU at a start of 10,000 services of 100).
+	Checked bool
 }
 
 // Upsert is one service to program.

@@ -82,7 +82,7 @@ func (m *Manager) change(cfg Config, ts []transition, first, all bool) error {
 	if err := m.checkHealthSpecs(ts); err != nil {
 		return err
 	}
-	ch := Change{Full: first, TableSize: cfg.MaglevTableSize, SlotsPerBackend: cfg.MaglevSlotsPerBackend}
+	ch := Change{Full: first, TableSize: cfg.MaglevTableSize, SlotsPerBackend: cfg.MaglevSlotsPerBackend, Checked: true}
 	var upserted, removed []*mservice
 	for _, t := range ts {
 		switch {

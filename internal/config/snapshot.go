@@ -55,7 +55,9 @@ func EncodeSnapshot(f *File, program string) ([]byte, error) {
 	if program == "" || f.Parsed < SnapshotMinSize || len(f.Include) > 0 || len(f.Sources) > 0 || err != nil || len(content) != sha256.Size {
 		return nil, nil
 	}
-	e := snapEncoder{buf: make([]byte, snapshotHeader, snapshotHeader+int(f.Parsed))}
+	// About 1.2 times the file (addresses in binary, names and keys
+	// without their TOML): sized so that appending does not copy it.
+	e := snapEncoder{buf: make([]byte, snapshotHeader, snapshotHeader+int(f.Parsed)*5/4)}
 	if err := e.value(reflect.ValueOf(f.Config).Elem()); err != nil {
 		return nil, fmt.Errorf("config snapshot: %w", err)
 	}
