@@ -22,7 +22,8 @@ import (
 // file changed while aird was down (a service removed, one moved to
 // another port, a backend replaced) is parsed, the maps end with exactly
 // its services and the new backend in its service's table, and the next
-// restart takes the new snapshot.
+// restart takes the new snapshot; a reload that changes the file has the
+// snapshot made again as aird stops, and the restart after it takes it.
 func TestLBRestartFromSnapshot(t *testing.T) {
 	sc := testutil.LBScale{VIPs: 700, PerVIP: 100, Pool: 2000, Seed: 3}
 	n := newNode(t)
@@ -100,6 +101,17 @@ func TestLBRestartFromSnapshot(t *testing.T) {
 	}
 	waitSnapshot(written)
 	restart("after the change", true)
+
+	// A reload changes the file: the snapshot is made again as aird stops
+	// (the running configuration, not the file's later content).
+	reloaded := strings.Replace(changed, fmt.Sprintf("vip = %q\nport = 80", sc.VIP(2)), fmt.Sprintf("vip = %q\nport = 82", sc.VIP(2)), 1)
+	n.writeConfig(reloaded)
+	if _, errs, code := n.airctl("reload"); code != 0 {
+		t.Fatalf("airctl reload: %s", errs)
+	}
+	delete(want, fmt.Sprintf("%s/80", sc.VIP(2)))
+	want[fmt.Sprintf("%s/82", sc.VIP(2))] = true
+	restart("after a reload", true)
 }
 
 // pinnedServices returns the services in the pinned vips map ("vip/port";

@@ -209,7 +209,10 @@ func (d *Daemon) stop(sig os.Signal) error {
 		}
 	}
 	d.shutdownAPI()
-	d.snap.wait()
+	d.mu.Lock()
+	running := d.cfg
+	d.mu.Unlock()
+	d.snap.saveRunning(running, d.log.Logger)
 	err := errors.Join(errs...)
 	if err != nil {
 		d.log.Error("stopped with errors", "err", err)

@@ -40,6 +40,7 @@ func (d *Daemon) reload(source string) api.ReloadResult {
 
 	res := api.ReloadResult{Time: time.Now(), Generation: gen}
 	next, err := d.loader.Load(cur.Path)
+	host := hostname() // what the load defaulted node.name to, for the snapshot made at stop
 	if err == nil {
 		d.ipam.fillKnownVIPs(next.Config)
 		sections, services := config.DiffFiles(cur, next)
@@ -50,6 +51,7 @@ func (d *Daemon) reload(source string) api.ReloadResult {
 		d.reloadFailed(&res, source, err)
 	} else {
 		d.reloadSucceeded(&res, source, next)
+		d.snap.host = host
 	}
 	d.mu.Lock()
 	d.lastReload = &res

@@ -6,8 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/version"
@@ -28,10 +30,13 @@ const maxSnapshotSize = 4 * config.MaxFileSize
 
 // configSnapshot is the snapshot the start reads and the one it leaves.
 type configSnapshot struct {
-	path    string // "" when disabled
-	program string // the build id
-	keep    []byte // to write after READY (nil: nothing to write)
-	written chan struct{}
+	path       string // "" when disabled
+	program    string // the build id
+	keep       []byte // to write after READY (nil: nothing to write)
+	keepDigest string // the Digest of the configuration in keep
+	saved      string // the Digest of the configuration the snapshot on disk holds ("": none known)
+	host       string // the host name when the configuration in force was loaded
+	written    chan struct{}
 }
 
 func newConfigSnapshot() *configSnapshot {
@@ -45,9 +50,14 @@ func newConfigSnapshot() *configSnapshot {
 // load loads the configuration at path, from the snapshot when it stands
 // for the file, and keeps a snapshot of what it parsed for write.
 func (s *configSnapshot) load(loader *config.Loader, path string) (*config.File, bool, error) {
+	s.host = hostname()
 	f, fromSnap, err := loader.LoadSnapshot(path, s.read(), s.program)
-	if err != nil || fromSnap {
-		return f, fromSnap, err
+	if err != nil {
+		return nil, false, err
+	}
+	if fromSnap {
+		s.saved = f.Digest
+		return f, true, nil
 	}
 	// Encoded now: the start changes the configuration (allocated VIPs).
 	s.keep, err = config.EncodeSnapshot(f, s.program)
@@ -55,6 +65,7 @@ func (s *configSnapshot) load(loader *config.Loader, path string) (*config.File,
 		s.keep = nil
 		slog.Debug("config snapshot not made", "err", err)
 	}
+	s.keepDigest = f.Digest
 	return f, false, nil
 }
 
@@ -94,8 +105,42 @@ func (s *configSnapshot) write(log *slog.Logger) {
 		defer close(s.written)
 		if err := writeFileAtomic(s.path, keep); err != nil {
 			log.Warn("configuration snapshot not saved; the next start parses the file", "err", err)
+			return
 		}
+		s.saved = s.keepDigest
 	}()
+}
+
+// saveRunning saves, as aird stops, a snapshot of the configuration in
+// force when a reload changed it since the snapshot on disk was made, so
+// that the next start need not parse it. f is as the daemon holds it: the
+// VIPs it allocated from pools are taken out again (Service.VIPAllocated
+// marks them; nothing else of a loaded configuration is changed). A host
+// name changed since the load (a default of node.name) makes none: the
+// snapshot is keyed by the host name when it is made.
+func (s *configSnapshot) saveRunning(f *config.File, log *slog.Logger) {
+	s.wait()
+	if s.path == "" || f == nil || f.Digest == s.saved || hostname() != s.host {
+		return
+	}
+	cfg := *f.Config
+	cfg.Services = slices.Clone(cfg.Services)
+	for i := range cfg.Services {
+		if sv := &cfg.Services[i]; sv.VIPAllocated {
+			sv.VIP, sv.VIPAllocated = netip.Addr{}, false
+		}
+	}
+	loaded := *f
+	loaded.Config = &cfg
+	snap, err := config.EncodeSnapshot(&loaded, s.program)
+	if err != nil || snap == nil {
+		return
+	}
+	if err := writeFileAtomic(s.path, snap); err != nil {
+		log.Warn("configuration snapshot not saved; the next start parses the file", "err", err)
+		return
+	}
+	s.saved = f.Digest
 }
 
 // wait returns once a write begun is done.
@@ -122,4 +167,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }
