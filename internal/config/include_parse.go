@@ -43,10 +43,11 @@ func newUnit(file string, svcs []Service) *unit {
 // file's configuration (its pools, node and lb sections), with the same
 // limits, passes and error reporting as Parse.
 func parseIncluded(name string, data []byte, main *Config) (*unit, error) {
-	data, raw, err := parseBounded(name, data)
+	sh, raw, err := parseBounded(name, data)
 	if err != nil {
 		return nil, err
 	}
+	data = sh.data
 	if svcs := buildIncluded(&reporter{file: name, fast: true, raw: raw}, raw, main); svcs != nil {
 		return newUnit(name, svcs), nil
 	}

@@ -46,10 +46,23 @@ func asErrors(err error, es *Errors) bool { return errors.As(err, es) }
 // beyond the limits of a file (MaxFileSize, MaxDepth, MaxKeyLen, MaxItems)
 // is rejected before it is parsed.
 func Parse(name string, data []byte) (*Config, error) {
-	data, raw, err := parseBounded(name, data)
+	cfg, _, err := parseFile(name, data)
+	return cfg, err
+}
+
+// parseFile is Parse; it also returns where the file's table headers are
+// (in data without its byte-order marks), which the Loader cuts it at.
+func parseFile(name string, data []byte) (*Config, shaped, error) {
+	sh, raw, err := parseBounded(name, data)
 	if err != nil {
-		return nil, err
+		return nil, sh, err
 	}
+	cfg, err := decodeConfig(name, sh.data, raw)
+	return cfg, sh, err
+}
+
+// decodeConfig decodes and validates the parser's tree of data.
+func decodeConfig(name string, data []byte, raw map[string]any) (*Config, error) {
 	// A valid file is decoded once, without the position index: building
 	// it costs as much as the rest of aird's work on a file of a million
 	// backends, and only errors need it. A file with a problem is decoded
@@ -100,30 +113,51 @@ func stripBOM(data []byte) []byte {
 	}
 }
 
-// parseBounded checks data against the limits of a file (MaxFileSize, and
-// the shape limits checkShape applies) and runs the TOML parser on it,
-// returning data without its byte-order mark and the parser's tree.
-func parseBounded(name string, data []byte) ([]byte, map[string]any, error) {
+// shaped is a file without its byte-order marks, and its table headers
+// as the shape scan found them (nil when the scan stopped: the parser
+// reports the problem).
+type shaped struct {
+	data    []byte
+	headers []shapeHeader
+}
+
+// shapeFile checks data against the limits of a file (MaxFileSize, and
+// the shape limits checkShape applies).
+func shapeFile(name string, data []byte) (shaped, error) {
 	if len(data) > MaxFileSize {
-		return nil, nil, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
+		return shaped{}, Errors{tooLarge(name, fmt.Sprintf("%d bytes", len(data)))}
 	}
 	data = stripBOM(data)
 	shape := scanShape(data)
 	if e := shape.err; e != nil {
 		e.File = name
-		return nil, nil, Errors{e}
+		return shaped{}, Errors{e}
+	}
+	sh := shaped{data: data}
+	if !shape.stopped {
+		sh.headers = shape.headers
+	}
+	return sh, nil
+}
+
+// parseBounded checks data against the limits of a file (shapeFile) and
+// runs the TOML parser on it, returning data without its byte-order mark
+// with its headers, and the parser's tree.
+func parseBounded(name string, data []byte) (shaped, map[string]any, error) {
+	sh, err := shapeFile(name, data)
+	if err != nil {
+		return sh, nil, err
 	}
 	var raw map[string]any
-	var err error
-	if shape.stopped { // the parser reports what stopped the scan
-		raw, err = decodeTOML(data)
+	if sh.headers == nil { // the parser reports what stopped the scan
+		raw, err = decodeTOML(sh.data)
 	} else {
-		raw, err = decodeFile(data, shape.headers)
+		raw, err = decodeFile(sh.data, sh.headers)
 	}
 	if err != nil {
-		return nil, nil, Errors{syntaxError(name, data, err)}
+		return shaped{}, nil, Errors{syntaxError(name, sh.data, err)}
 	}
-	return data, raw, nil
+	return sh, raw, nil
 }
 
 // decodeTOML runs the TOML parser. It has internal consistency checks that

@@ -120,3 +120,54 @@ func BenchmarkLoadScaleSplit(b *testing.B) {
 	b.ReportMetric(float64(singleT.Milliseconds())/n, "single-file-load-ms")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkLoadScaleReload reloads the one-file layout of BenchmarkLoadScale
+// through one config.Loader after one service changed (its port), which
+// parses the chunk that holds it alone, against a load of the whole file
+// by a new Loader measured in the same iterations.
+func BenchmarkLoadScaleReload(b *testing.B) {
+	sc := testutil.LBScale{VIPs: 10000, PerVIP: 100, Pool: 2000, Seed: 1}
+	path := filepath.Join(b.TempDir(), "aird.toml")
+	body := "[node]\nname = \"bench\"\nunderlay = [\"fd00:100:1::1\"]\n\n" + sc.TOML(nil)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	l := &config.Loader{}
+	if _, err := l.Load(path); err != nil {
+		b.Fatal(err)
+	}
+	l.Prepare()
+	var reloadT, fullT time.Duration
+	var parsed int64
+	port := 80
+	for b.Loop() {
+		port++
+		// service 5,000, in the middle of the file
+		edited := strings.Replace(body, "name = \"s5000\"\nvip = \""+sc.VIP(5000).String()+"\"\nport = 80\n",
+			fmt.Sprintf("name = \"s5000\"\nvip = %q\nport = %d\n", sc.VIP(5000), port), 1)
+		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		f, err := l.Load(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := new(config.Loader).Load(path); err != nil {
+			b.Fatal(err)
+		}
+		fullT += time.Since(t1)
+		reloadT += t1.Sub(t0)
+		parsed += f.Parsed
+		if f.Services[5000].Port != port {
+			b.Fatalf("service 5000 has port %d", f.Services[5000].Port)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(reloadT.Microseconds())/n/1000, "reload-ms")
+	b.ReportMetric(float64(fullT.Microseconds())/n/1000, "full-load-ms")
+	b.ReportMetric(float64(reloadT)/float64(fullT), "reload/full")
+	b.ReportMetric(float64(parsed)/n/1024, "reload-parsed-KiB")
+	b.ReportMetric(0, "ns/op")
+}

@@ -28,9 +28,22 @@ type Loader struct {
 	// under a main file of content indexMain (nil: none to go by).
 	index     *crossIndex
 	indexMain [32]byte
+	// chunks is what was kept of a large main file without included
+	// files (chunks.go).
+	chunks *chunked
 	// trustAge replaces statTrustAge when set (tests).
 	trustAge time.Duration
+	// chunkSize and chunkEvery replace chunkMinSize and chunkSpread
+	// when set (tests).
+	chunkSize, chunkEvery int
 }
+
+// chunkMinSize is the smallest main file the Loader keeps in chunks: a
+// smaller one is loaded whole in less time than a reload is expected to
+// take.
+const chunkMinSize = splitMinSize
+
+func (l *Loader) chunkMin() int { return cmp.Or(l.chunkSize, chunkMinSize) }
 
 // included is what a Loader keeps of one included file.
 type included struct {
@@ -70,21 +83,41 @@ func (l *Loader) Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Parse(path, data)
+	sum := make(chan [32]byte, 1)
+	go func() { sum <- sha256.Sum256(data) }()
+	mainSum := func() [32]byte {
+		s := <-sum
+		sum <- s
+		return s
+	}
+	digest := func() string {
+		s := mainSum()
+		return hex.EncodeToString(s[:])
+	}
+	if len(data) >= l.chunkMin() {
+		if f := l.chunks.reload(path, data, digest); f != nil {
+			l.files, l.index = nil, nil
+			return f, nil
+		}
+	}
+	cfg, sh, err := parseFile(path, data)
 	if err != nil {
 		return nil, err
 	}
-	mainSum := sha256.Sum256(data)
-	f := &File{Path: path, Digest: hex.EncodeToString(mainSum[:]), Config: cfg, Parsed: int64(len(data))}
+	f := &File{Path: path, Digest: digest(), Config: cfg, Parsed: int64(len(data))}
 	if len(cfg.Include) == 0 {
-		l.files, l.index = nil, nil
+		l.files, l.index, l.chunks = nil, nil, nil
+		if len(data) >= l.chunkMin() {
+			l.chunks, f.spans = newChunked(path, sh, cfg, cmp.Or(l.chunkEvery, chunkSpread))
+		}
 		return f, nil
 	}
+	l.chunks = nil
 	paths, err := includedFiles(path, cfg.Include)
 	if err != nil {
 		return nil, locate(path, err)
 	}
-	files, err := l.loadIncluded(paths, cfg, mainSum)
+	files, err := l.loadIncluded(paths, cfg, mainSum())
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +127,7 @@ func (l *Loader) Load(path string) (*File, error) {
 		units = append(units, inc.unit)
 		f.Parsed += inc.parsed
 	}
-	if err := l.crossCheck(cfg, mainSum, units); err != nil {
+	if err := l.crossCheck(cfg, mainSum(), units); err != nil {
 		return nil, err
 	}
 	f.merge(units, files)
@@ -234,6 +267,17 @@ func (l *Loader) readIncluded(path string, old *included, main *Config, mainSum 
 	}
 	inc.unit, inc.parsed = u, int64(len(data))
 	return inc, nil
+}
+
+// Prepare readies what the Loader keeps of the last load for the next
+// one, if the last load left that to it (a large file without included
+// files: the chunks' distinct backends and the index across them). The
+// daemon calls it once it is ready, so that a start does not wait for
+// it; a load prepares what is not prepared yet itself.
+func (l *Loader) Prepare() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.chunks.prepare()
 }
 
 // statFile returns what identifies the version of a file.

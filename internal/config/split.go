@@ -30,32 +30,29 @@ type splitPlan struct {
 	services []string
 }
 
-// splitServices cuts data at the headers the shape scan found; ok is
-// false when the file is not to be decoded in parts: fewer than two
-// services, or written in a way the cut might change the
-// meaning of (a [services] table, a sub-table of a service after another
-// table, a services key before the first header: all left to the parser,
-// which rejects or accepts them whole). parts is how many runs of
-// services to make.
-func splitServices(data []byte, headers []shapeHeader, parts int) (plan splitPlan, ok bool) {
-	if parts < 2 {
-		return plan, false
-	}
-	// Each header starts a segment up to the next header; the text before
-	// the first header is the root table's, part of the rest.
-	type segment struct {
-		start, end int
-		service    bool // an element of services or one of its sub-tables
-		element    bool // starts an element: [[services]]
-	}
-	segs := make([]segment, 0, len(headers))
-	elements := 0
+// serviceSegment is the text from one table header to the next (or to
+// the end of the file).
+type serviceSegment struct {
+	start, end int
+	service    bool // an element of services or one of its sub-tables
+	element    bool // starts an element: [[services]]
+}
+
+// serviceSegments cuts data at the headers the shape scan found, each
+// header starting a segment up to the next one; the text before the first
+// header is the root table's. ok is false when the file is written in a
+// way a cut might change the meaning of (a [services] table, a sub-table
+// of a service after another table or before any service: all left to
+// the parser, which rejects or accepts them whole). elements is how many
+// [[services]] elements there are.
+func serviceSegments(headers []shapeHeader, size int) (segs []serviceSegment, elements int, ok bool) {
+	segs = make([]serviceSegment, 0, len(headers))
 	for i, h := range headers {
-		end := len(data)
+		end := size
 		if i+1 < len(headers) {
 			end = headers[i+1].at
 		}
-		sg := segment{start: h.at, end: end}
+		sg := serviceSegment{start: h.at, end: end}
 		if h.first == "services" {
 			switch {
 			case h.keys == 1 && h.array:
@@ -64,12 +61,25 @@ func splitServices(data []byte, headers []shapeHeader, parts int) (plan splitPla
 			case h.keys > 1 && len(segs) > 0 && segs[len(segs)-1].service:
 				sg.service = true
 			default:
-				return plan, false
+				return nil, 0, false
 			}
 		}
 		segs = append(segs, sg)
 	}
-	if elements < 2 {
+	return segs, elements, true
+}
+
+// splitServices cuts data at the headers the shape scan found
+// (serviceSegments) into the parts of a plan; ok is false when the file
+// is not to be decoded in parts: fewer than two services, or a file
+// serviceSegments does not cut. parts is how many runs of services to
+// make.
+func splitServices(data []byte, headers []shapeHeader, parts int) (plan splitPlan, ok bool) {
+	if parts < 2 {
+		return plan, false
+	}
+	segs, elements, ok := serviceSegments(headers, len(data))
+	if !ok || elements < 2 {
 		return plan, false
 	}
 	parts = min(parts, elements)

@@ -137,6 +137,7 @@ func (d *Daemon) run(ctx context.Context, file *config.File) error {
 	d.notify.ready(d.statusLine())
 	d.log.Info("aird ready", "generation", 1, "uplinks", file.Node.Uplinks)
 	d.snap.write(d.log.Logger)
+	go d.loader.Prepare() // for the first reload, once the start is done
 
 	var tick <-chan time.Time
 	if iv := d.notify.watchdogInterval(); iv > 0 {

@@ -61,6 +61,7 @@ func (d *Daemon) reload(source string) api.ReloadResult {
 	}
 	d.setState(api.StateRunning) // before READY=1: whoever hears it sees the daemon running
 	d.notify.ready(d.statusLine())
+	go d.loader.Prepare() // for the next reload
 	return res
 }
 
