@@ -47,8 +47,8 @@ type chunked struct {
 	path   string
 	spread uint64 // chunkSpread, or a test's
 	seeds  [2]maphash.Seed
-	rest  chunkSum           // of the text that is not services
-	units map[chunkSum]*unit // each chunk's checked services, by its sum
+	rest   chunkSum           // of the text that is not services
+	units  map[chunkSum]*unit // each chunk's checked services, by its sum
 	// index is what the checks across chunks found (nil: none to go by).
 	index *crossIndex
 	// main and order are the configuration and the chunks of the load
