@@ -51,6 +51,8 @@ type chunked struct {
 	units  map[chunkSum]*unit // each chunk's checked services, by its sum
 	// index is what the checks across chunks found (nil: none to go by).
 	index *crossIndex
+	// shape is the text of the file and what its scan found (rescan).
+	shape shaped
 	// main and order are the configuration and the chunks of the load
 	// that made c, until prepare indexes them (nil once it has).
 	main  *Config
@@ -71,12 +73,13 @@ type fileCut struct {
 	size   int // the bytes of the chunks
 }
 
-// chunkKey is the key of a chunk's unit in the index and the File's spans.
+// chunkKey is the key of a chunk's unit in the index and the File's
+// spans: its sum first, which tells two keys apart at their first bytes.
 func chunkKey(path string, sum chunkSum) string {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], sum[0])
 	binary.LittleEndian.PutUint64(b[8:], sum[1])
-	return path + "#" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:]) + "@" + path
 }
 
 func (c *chunked) sum(parts ...[]byte) chunkSum {
@@ -167,7 +170,7 @@ func newChunked(path string, sh shaped, cfg *Config, spread int) (*chunked, []sp
 	}
 	c.rest = c.sum(fc.rest)
 	c.units = make(map[chunkSum]*unit, len(fc.chunks))
-	c.main = cfg
+	c.main, c.shape = cfg, sh
 	// The daemon fills in the VIPs pools give in the File's services: the
 	// chunks keep a copy of their own.
 	svcs := slices.Clone(cfg.Services)
@@ -223,8 +226,11 @@ func (c *chunked) reload(path string, data []byte, digest func() string) *File {
 		return nil
 	}
 	c.prepare()
-	sh, err := shapeFile(path, data)
-	if err != nil || sh.headers == nil {
+	if len(data) > MaxFileSize {
+		return nil
+	}
+	sh, ok := c.rescan(stripBOM(data))
+	if !ok {
 		return nil
 	}
 	fc, ok := c.cut(sh)
@@ -264,7 +270,7 @@ func (c *chunked) reload(path string, data []byte, digest func() string) *File {
 	for i, ch := range fc.chunks {
 		next[ch.sum] = units[i+1]
 	}
-	c.units = next
+	c.units, c.shape = next, sh
 	f := &File{Path: path, Config: cfg, Parsed: parsed, spans: c.spans(fc)}
 	n := 0
 	for _, u := range units {

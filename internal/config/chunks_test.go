@@ -67,6 +67,15 @@ func loadAsParse(t *testing.T, l *Loader, path, text string) (*File, Errors) {
 	if !reflect.DeepEqual(f.Config, want) {
 		t.Fatalf("Load and Parse differ: %v; services %v and %v", Diff(f.Config, want), serviceNames(f), names(want.Services))
 	}
+	// What the Loader keeps of the file's scan, rescanned in part or
+	// not, is what a scan of the whole file finds.
+	if c := l.chunks; c != nil {
+		s := scanShape(stripBOM([]byte(text)))
+		if !slices.Equal(c.shape.headers, s.headers) || c.shape.items != s.items || c.shape.scalars != s.scalars {
+			t.Fatalf("kept %d headers, %d items, %d scalars; the file has %d, %d, %d",
+				len(c.shape.headers), c.shape.items, c.shape.scalars, len(s.headers), s.items, s.scalars)
+		}
+	}
 	return f, nil
 }
 
@@ -178,7 +187,8 @@ func TestChunksReloadErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "aird.toml")
 	l := chunkLoader()
 	ids := seq(300)
-	base := chunkText(ids)
+	// A comment with the quotes that end a multi-line string.
+	base := strings.Replace(chunkText(ids), chunkSvc(250), chunkSvc(250)+"# a comment \"\"\"\n", 1)
 	loadAsParse(t, l, path, base)
 	// 13 more lines above service s150, which gets a bad port.
 	shifted := strings.Replace(base, chunkSvc(3), chunkSvc(3)+"# a comment\n# and another\n\n"+chunkSvc(1000)+chunkSvc(1001), 1)
@@ -196,7 +206,9 @@ func TestChunksReloadErrors(t *testing.T) {
 			"name = \"s7\"", "services[152].name", []string{"duplicate service name \"s7\" (also services[9])"}},
 		{"a copied chunk", shifted + chunkText(seq(40))[len(chunkHead):],
 			"", "services[302].name", []string{"duplicate service name \"s0\""}},
-		{"an unclosed multi-line string", strings.Replace(shifted, "name = \"s150\"", "name = \"\"\"s150", 1), "", "", []string{"syntax error"}},
+		{"a multi-line string that runs into the unchanged part", strings.Replace(shifted, chunkSvc(150), chunkSvc(150)+"[services.health-check]\ntype = \"http\"\npath = \"\"\"/a\n", 1),
+			"", "services[152].health-check.path", []string{"control character"}},
+		{"an unclosed multi-line string", strings.Replace(shifted, "name = \"s150\"", "name = '''s150", 1), "", "", []string{"syntax error"}},
 	} {
 		_, es := loadAsParse(t, l, path, tc.text)
 		if es == nil {

@@ -101,12 +101,12 @@ func (x *crossIndex) update(main *Config, units []*unit) bool {
 		if x.conflicts(k, u) {
 			return false
 		}
-		x.units[k] = u
-		x.addServices(k, u)
 		if old := replaced[i]; old != nil {
+			x.units[k] = u
+			x.addServices(k, u)
 			x.swapBackends(k, old.backends, u.backends)
 		} else {
-			x.addBackends(k, u.backends)
+			x.add(k, u) // a key the index no longer holds: no uses of it left
 		}
 	}
 	x.units[mainKey] = units[0]
@@ -162,11 +162,16 @@ func others(uses []use, k string) bool {
 	return false
 }
 
-// add indexes u's services and backends under file key k.
+// add indexes u's services and backends under file key k, which is new
+// to the index: each backend gets a use of k without looking for one (a
+// file's backends are distinct), so that indexing many files that share
+// backends costs in proportion to their backends, not to their square.
 func (x *crossIndex) add(k string, u *unit) {
 	x.units[k] = u
 	x.addServices(k, u)
-	x.addBackends(k, u.backends)
+	for _, a := range u.backends {
+		x.backends[a] = append(x.backends[a], use{k, 1})
+	}
 }
 
 func (x *crossIndex) addServices(k string, u *unit) {

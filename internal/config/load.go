@@ -117,8 +117,9 @@ func stripBOM(data []byte) []byte {
 // as the shape scan found them (nil when the scan stopped: the parser
 // reports the problem).
 type shaped struct {
-	data    []byte
-	headers []shapeHeader
+	data           []byte
+	headers        []shapeHeader
+	items, scalars int // what the scan counted in all
 }
 
 // shapeFile checks data against the limits of a file (MaxFileSize, and
@@ -135,7 +136,7 @@ func shapeFile(name string, data []byte) (shaped, error) {
 	}
 	sh := shaped{data: data}
 	if !shape.stopped {
-		sh.headers = shape.headers
+		sh.headers, sh.items, sh.scalars = shape.headers, shape.items, shape.scalars
 	}
 	return sh, nil
 }

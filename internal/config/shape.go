@@ -30,7 +30,7 @@ func checkShape(name string, src []byte) *Error {
 // scanShape runs checkShape's scan and returns the scanner: its error,
 // whether it stopped, and the headers it found.
 func scanShape(src []byte) *shapeScanner {
-	s := &shapeScanner{src: src, line: 1}
+	s := &shapeScanner{src: src, line: 1, resumed: -1}
 	s.document()
 	return s
 }
@@ -46,16 +46,23 @@ type shapeScanner struct {
 	stopped   bool         // at an error: a limit, or text TOML does not allow
 	err       *Error
 	headers   []shapeHeader // the table headers, in file order
+	// until, when set, ends the scan before a header it accepts the
+	// position of (resumed is then that position, else -1): a rescan
+	// of a changed part of a file (chunked.rescan).
+	until   func(at int) bool
+	resumed int
 }
 
 // shapeHeader is one [table] or [[array]] header of a file: where its
 // line's text starts, whether it is an array's, its first key (unquoted)
-// and how many keys it has. splitServices cuts a file at these.
+// and how many keys it has, and the items and scalars the scan counted
+// before it. splitServices cuts a file at these.
 type shapeHeader struct {
-	at    int
-	array bool
-	first string
-	keys  int
+	at             int
+	array          bool
+	first          string
+	keys           int
+	items, scalars int
 }
 
 // shapeLevel is one level of nesting: a key name, an array (index is the
@@ -190,6 +197,10 @@ func (s *shapeScanner) document() {
 			return
 		}
 		if s.src[s.i] == '[' {
+			if s.until != nil && s.until(s.i) {
+				s.resumed = s.i
+				return
+			}
 			s.header() // the levels of the lines below
 		} else {
 			s.keyValue()
@@ -212,7 +223,7 @@ func (s *shapeScanner) lineEnd() {
 
 // header reads [a.b] or [[a.b]]: the keys of the lines below start there.
 func (s *shapeScanner) header() {
-	at := s.i
+	at, items, scalars := s.i, s.items, s.scalars
 	s.advance()
 	array := s.peek(0) == '['
 	if array {
@@ -222,7 +233,8 @@ func (s *shapeScanner) header() {
 	s.key()
 	if len(s.stack) > 0 {
 		first := s.stack[0]
-		s.headers = append(s.headers, shapeHeader{at: at, array: array, first: keyName(string(s.src[first.start:first.end])), keys: len(s.stack)})
+		s.headers = append(s.headers, shapeHeader{at: at, array: array, first: keyName(string(s.src[first.start:first.end])),
+			keys: len(s.stack), items: items, scalars: scalars})
 	}
 	s.skipBlanks()
 	if s.eof() || s.src[s.i] != ']' {
