@@ -4,7 +4,7 @@
 # AIRD_BENCH_PER_VIP backends (100) drawn from AIRD_BENCH_POOL addresses
 # (2,000): time and CPU from exec to READY=1 cold and after a restart that
 # adopts the pins, RSS (and its peak during the start), locked memory of every map and Maglev table, and a
-# reload of one service and of one weight in every service, what a
+# reload of one service (twice: moved and back) and of one weight in every service, what a
 # /metrics scrape allocates in aird, and `airctl lb services`; then the
 # same services split into 100 files included from services.d (split-*):
 # READY cold and on a restart, a reload that changes one service (one file

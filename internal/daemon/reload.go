@@ -119,7 +119,8 @@ func (d *Daemon) reloadSucceeded(res *api.ReloadResult, source string, next *con
 	d.mu.Unlock()
 	res.OK = true
 	d.metrics.ConfigLoaded(now, res.Generation, true)
-	d.log.Info("reloaded", "source", source, "generation", res.Generation, "changed", strings.Join(res.Changed, ","))
+	d.log.Info("reloaded", "source", source, "generation", res.Generation, "changed", strings.Join(res.Changed, ","),
+		"parsed_bytes", next.Parsed)
 }
 
 // returnParseMemory hands the memory of a load back to the kernel: parsing
