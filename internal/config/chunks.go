@@ -51,8 +51,10 @@ type chunked struct {
 	units  map[chunkSum]*unit // each chunk's checked services, by its sum
 	// index is what the checks across chunks found (nil: none to go by).
 	index *crossIndex
-	// shape is the text of the file and what its scan found (rescan).
+	// shape is the text of the file and what its scan found (rescan);
+	// elems are its elements (sumElements).
 	shape shaped
+	elems []elemSum
 	// main and order are the configuration and the chunks of the load
 	// that made c, until prepare indexes them (nil once it has).
 	main  *Config
@@ -70,7 +72,13 @@ type fileChunk struct {
 type fileCut struct {
 	rest   []byte
 	chunks []fileChunk
-	size   int // the bytes of the chunks
+	elems  []elemSum // every element, in file order
+}
+
+// elemSum is one element's text in a file, and its sum.
+type elemSum struct {
+	start, end int
+	sum        chunkSum
 }
 
 // chunkKey is the key of a chunk's unit in the index and the File's
@@ -105,23 +113,23 @@ func (c *chunked) cut(sh shaped) (fc fileCut, ok bool) {
 	}
 	data := sh.data
 	fc.rest = append(fc.rest, data[:sh.headers[0].at]...)
-	var elems [][2]int
+	fc.elems = make([]elemSum, 0, elements)
 	for _, sg := range segs {
 		switch {
 		case !sg.service:
 			fc.rest = append(fc.rest, data[sg.start:sg.end]...)
 		case sg.element:
-			elems = append(elems, [2]int{sg.start, sg.end})
+			fc.elems = append(fc.elems, elemSum{start: sg.start, end: sg.end})
 		default: // a sub-table of the element before it, right after it
-			elems[len(elems)-1][1] = sg.end
+			fc.elems[len(fc.elems)-1].end = sg.end
 		}
 	}
+	c.sumElements(sh, fc.elems)
 	var cur fileChunk
 	var sums []byte
-	for _, r := range elems {
-		es := c.sum(data[r[0]:r[1]])
-		cur.ranges = append(cur.ranges, r)
-		fc.size += r[1] - r[0]
+	for _, e := range fc.elems {
+		es := e.sum
+		cur.ranges = append(cur.ranges, [2]int{e.start, e.end})
 		sums = binary.LittleEndian.AppendUint64(sums, es[0])
 		sums = binary.LittleEndian.AppendUint64(sums, es[1])
 		if n := len(cur.ranges); n >= min(chunkMin, int(c.spread)) && es[0]%c.spread == 0 || n == chunkMax {
@@ -135,6 +143,36 @@ func (c *chunked) cut(sh shaped) (fc fileCut, ok bool) {
 		fc.chunks = append(fc.chunks, cur)
 	}
 	return fc, true
+}
+
+// sumElements sums the text of each element of sh; an element that lies
+// in a part rescan found unchanged, where the last cut had an element of
+// the same text, gets that one's sum.
+func (c *chunked) sumElements(sh shaped, elems []elemSum) {
+	last := c.elems
+	k := 0 // last[k] is the first element of the last file that may match
+	for i := range elems {
+		e := &elems[i]
+		if sh.rescanned {
+			var at int // where the element's text was in the last file
+			switch {
+			case e.end <= sh.prefix:
+				at = e.start
+			case e.start >= sh.tail:
+				at = e.start - sh.delta
+			default:
+				at = -1
+			}
+			for k < len(last) && last[k].start < at {
+				k++
+			}
+			if at >= 0 && k < len(last) && last[k].start == at && last[k].end-at == e.end-e.start {
+				e.sum = last[k].sum
+				continue
+			}
+		}
+		e.sum = c.sum(sh.data[e.start:e.end])
+	}
 }
 
 // text is the chunk's elements, one after the other.
@@ -170,7 +208,7 @@ func newChunked(path string, sh shaped, cfg *Config, spread int) (*chunked, []sp
 	}
 	c.rest = c.sum(fc.rest)
 	c.units = make(map[chunkSum]*unit, len(fc.chunks))
-	c.main, c.shape = cfg, sh
+	c.main, c.shape, c.elems = cfg, sh, fc.elems
 	// The daemon fills in the VIPs pools give in the File's services: the
 	// chunks keep a copy of their own.
 	svcs := slices.Clone(cfg.Services)
@@ -270,7 +308,7 @@ func (c *chunked) reload(path string, data []byte, digest func() string) *File {
 	for i, ch := range fc.chunks {
 		next[ch.sum] = units[i+1]
 	}
-	c.units, c.shape = next, sh
+	c.units, c.shape, c.elems = next, sh, fc.elems
 	f := &File{Path: path, Config: cfg, Parsed: parsed, spans: c.spans(fc)}
 	n := 0
 	for _, u := range units {

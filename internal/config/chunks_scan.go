@@ -52,7 +52,7 @@ func (c *chunked) rescan(data []byte) (sh shaped, ok bool) {
 		base = hs[k]
 	}
 	items, scalars := base.items+s.items, base.scalars+s.scalars
-	sh = shaped{data: data, items: items, scalars: scalars,
+	sh = shaped{data: data, items: items, scalars: scalars, rescanned: true, prefix: prefix, tail: tail, delta: delta,
 		headers: make([]shapeHeader, 0, max(k, 0)+len(s.headers)+len(hs)-j)}
 	sh.headers = append(sh.headers, hs[:max(k, 0)]...)
 	for _, h := range s.headers {

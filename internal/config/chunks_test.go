@@ -75,6 +75,11 @@ func loadAsParse(t *testing.T, l *Loader, path, text string) (*File, Errors) {
 			t.Fatalf("kept %d headers, %d items, %d scalars; the file has %d, %d, %d",
 				len(c.shape.headers), c.shape.items, c.shape.scalars, len(s.headers), s.items, s.scalars)
 		}
+		for _, e := range c.elems { // each kept sum, reused or not, is its text's
+			if c.sum(c.shape.data[e.start:e.end]) != e.sum {
+				t.Fatalf("the element at %d..%d kept a sum that is not its text's", e.start, e.end)
+			}
+		}
 	}
 	return f, nil
 }

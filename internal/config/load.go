@@ -120,6 +120,11 @@ type shaped struct {
 	data           []byte
 	headers        []shapeHeader
 	items, scalars int // what the scan counted in all
+	// rescanned: data is a later version of a file the scan of which
+	// was kept (chunked.rescan); data[:prefix] and data[tail:] (which
+	// was at tail-delta) are as they were.
+	rescanned           bool
+	prefix, tail, delta int
 }
 
 // shapeFile checks data against the limits of a file (MaxFileSize, and

@@ -234,6 +234,7 @@ var otherSnakeNames = map[string]string{
 	"allow_ptr_leaks":        "kernel BPF permission",
 	"perf_event_open":        "system call",
 	"intent_source":          "log attribute",
+	"parsed_bytes":           "log attribute",
 	"router_id":              "misspelt key in the error example",
 	"vip_id":                 "value of the vips map (bpf/lb_maps.h)",
 	"rx_queue_0_xdp_packets": "veth driver counter (ethtool -S)",
