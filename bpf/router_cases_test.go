@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/aird-net/aird/internal/testutil"
 
@@ -187,6 +188,12 @@ func TestRouterFromEndpoint(t *testing.T) {
 			name: "the next packet of the pair takes the cached route, even after the neighbour changed",
 			from: "ep1",
 			setup: func(t *testing.T, e *routerEnv) {
+				// A lifetime longer than the case: under load the
+				// neighbour change below can outlast the default 25
+				// jiffies, and the second packet would look up the FIB.
+				s := e.settings
+				s.NexthopTTL = time.Hour
+				e.withSettings(t, s)
 				e.runProg(t, e.objs.Programs.Endpoint, fromPod("ep1", ep1MAC, tcpTo(t, pod1, far6, 64, 1)), e.links["ep1"].ifindex)
 				testutil.Run(t, "ip", "-n", e.ns, "neigh", "replace", "2001:db8:ff::fe", "lladdr", "02:aa:00:00:00:ee", "dev", e.up, "nud", "permanent")
 				t.Cleanup(func() {
