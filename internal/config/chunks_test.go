@@ -266,3 +266,43 @@ func FuzzChunks(f *testing.F) {
 		loadAsParse(t, l, path, base)
 	})
 }
+
+// A Loader that loaded a large file from a snapshot (a restart) keeps it
+// in chunks once prepared: the next reload parses the chunk it changes.
+func TestChunksAfterASnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aird.toml")
+	var b strings.Builder
+	b.WriteString(chunkHead)
+	for i := range 1300 {
+		fmt.Fprintf(&b, "[[services]]\nname = \"s%d\"\nvip = \"fd00:300::%x\"\nport = 80\nbackends = [", i, i+1)
+		for j := range 50 {
+			fmt.Fprintf(&b, "\"fd00:100::%x\", ", 1+(i+j)%300)
+		}
+		b.WriteString("]\n\n")
+	}
+	text := b.String()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := new(Loader).Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := EncodeSnapshot(f, "test")
+	if err != nil || snap == nil {
+		t.Fatalf("no snapshot of %d bytes: %v", len(text), err)
+	}
+	l := &Loader{chunkEvery: 8}
+	if _, hit, err := l.LoadSnapshot(path, snap, "test"); err != nil || !hit {
+		t.Fatalf("LoadSnapshot: hit %v, %v", hit, err)
+	}
+	l.Prepare()
+	if l.chunks == nil || l.chunks.index == nil {
+		t.Fatal("no chunks prepared after a load from a snapshot")
+	}
+	edited := strings.Replace(text, "name = \"s600\"\nvip = \"fd00:300::259\"\nport = 80", "name = \"s600\"\nvip = \"fd00:300::259\"\nport = 81", 1)
+	g, _ := loadAsParse(t, l, path, edited)
+	if g == nil || g.Parsed >= int64(len(edited)/4) {
+		t.Fatalf("the reload after a load from a snapshot parsed %v bytes of %d", g, len(edited))
+	}
+}

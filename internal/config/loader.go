@@ -29,8 +29,10 @@ type Loader struct {
 	index     *crossIndex
 	indexMain [32]byte
 	// chunks is what was kept of a large main file without included
-	// files (chunks.go).
-	chunks *chunked
+	// files (chunks.go); pending, a file loaded from a snapshot, whose
+	// chunks Prepare is to make.
+	chunks  *chunked
+	pending *snapshotted
 	// trustAge replaces statTrustAge when set (tests).
 	trustAge time.Duration
 	// chunkSize and chunkEvery replace chunkMinSize and chunkSpread
@@ -95,6 +97,7 @@ func (l *Loader) Load(path string) (*File, error) {
 		return hex.EncodeToString(s[:])
 	}
 	if len(data) >= l.chunkMin() {
+		l.prepare()
 		if f := l.chunks.reload(path, data, digest); f != nil {
 			l.files, l.index = nil, nil
 			return f, nil
@@ -105,6 +108,7 @@ func (l *Loader) Load(path string) (*File, error) {
 		return nil, err
 	}
 	f := &File{Path: path, Digest: digest(), Config: cfg, Parsed: int64(len(data))}
+	l.pending = nil
 	if len(cfg.Include) == 0 {
 		l.files, l.index, l.chunks = nil, nil, nil
 		if len(data) >= l.chunkMin() {
@@ -277,6 +281,26 @@ func (l *Loader) readIncluded(path string, old *included, main *Config, mainSum 
 func (l *Loader) Prepare() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.prepare()
+}
+
+// snapshotted is a large file without included files loaded from a
+// snapshot (LoadSnapshot): its text, and its configuration with a copy of
+// its services made before the daemon filled in any VIP.
+type snapshotted struct {
+	path string
+	data []byte
+	cfg  *Config
+}
+
+// prepare is Prepare with l.mu held.
+func (l *Loader) prepare() {
+	if p := l.pending; p != nil {
+		l.pending = nil
+		if sh, err := shapeFile(p.path, p.data); err == nil && sh.headers != nil {
+			l.chunks, _ = newChunked(p.path, sh, p.cfg, cmp.Or(l.chunkEvery, chunkSpread))
+		}
+	}
 	l.chunks.prepare()
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 )
 
 // A snapshot is a loaded configuration encoded for the next start of the
@@ -92,8 +93,14 @@ func (l *Loader) LoadSnapshot(path string, snap []byte, program string) (f *File
 		f, err = l.Load(path)
 		return f, false, err
 	}
-	// As a load of a file without included files leaves the Loader.
-	l.files, l.index = nil, nil
+	// As a load of a file without included files leaves the Loader; its
+	// chunks, for the next load, are made by Prepare.
+	l.files, l.index, l.chunks, l.pending = nil, nil, nil, nil
+	if len(data) >= l.chunkMin() {
+		kept := *cfg
+		kept.Services = slices.Clone(cfg.Services)
+		l.pending = &snapshotted{path: path, data: data, cfg: &kept}
+	}
 	l.mu.Unlock()
 	return &File{Path: path, Digest: hex.EncodeToString(content[:]), Config: cfg}, true, nil
 }
