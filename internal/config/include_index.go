@@ -261,12 +261,16 @@ func (x *crossIndex) swapBackends(k string, old, next []netip.Addr) {
 	x.addBackends(k, gained)
 }
 
-// addUse adds d to k's count in uses, dropping k at 0.
+// addUse adds d to k's count in uses, dropping k at 0 (in place: the
+// order of uses means nothing, and a backend of every file has a use per
+// file, so a copy per change would cost in proportion to the files).
 func addUse(uses []use, k string, d int) []use {
 	for i := range uses {
 		if uses[i].file == k {
 			if uses[i].n += d; uses[i].n <= 0 {
-				return append(uses[:i:i], uses[i+1:]...)
+				last := len(uses) - 1
+				uses[i] = uses[last]
+				return uses[:last]
 			}
 			return uses
 		}
@@ -302,7 +306,9 @@ func removePortUse(pus []portUse, k string, wide bool) []portUse {
 			pus[i].wide--
 		}
 		if pus[i].n <= 0 {
-			return append(pus[:i:i], pus[i+1:]...)
+			last := len(pus) - 1
+			pus[i] = pus[last]
+			return pus[:last]
 		}
 		return pus
 	}
