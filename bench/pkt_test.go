@@ -316,14 +316,22 @@ func runRepeat(b *testing.B, prog *ebpf.Program, pkt, out []byte, ifindex, repea
 	return d
 }
 
-// lbStat sums one lb_stats counter over CPUs.
+// lbStat sums one event counter over CPUs: pipeline_stats, or an older
+// object's lb_stats (AIRD_BENCH_AB).
 func lbStat(b *testing.B, e *env, s bpf.DatapathLbStat) uint64 {
-	p, err := bpf.ViewPipeline(e.coll)
-	if err != nil {
-		b.Fatal(err)
+	if m := e.coll.Maps[bpf.MapStats]; m != nil {
+		c, err := bpf.SumPipelineCounters(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c.Events[s]
+	}
+	m := e.coll.Maps[bpf.MapEventStatsV1]
+	if m == nil {
+		b.Fatalf("no event counters in %v", e.coll)
 	}
 	var per []uint64
-	if err := p.Events.Lookup(uint32(s), &per); err != nil {
+	if err := m.Lookup(uint32(s), &per); err != nil {
 		b.Fatal(err)
 	}
 	var sum uint64

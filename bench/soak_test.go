@@ -159,22 +159,19 @@ type soakCounts struct {
 
 func (e *soakEnv) counts(t testing.TB) soakCounts {
 	sum := func(m *ebpf.Map, key uint32) uint64 { return sumPerCPU(t, m, key) }
+	pc, err := bpf.SumPipelineCounters(e.pipeline.Stats)
+	must(t, err)
 	var c soakCounts
 	for _, f := range bpf.Families() {
-		var per []bpf.DatapathFamilyCounter
-		key := uint32(f)
-		must(t, e.pipeline.FamilyStats.Lookup(&key, &per))
-		for _, v := range per {
-			c.packets += v.Packets
-		}
+		c.packets += pc.Family[f].Packets
 	}
 	for _, r := range bpf.DropReasons() {
-		c.drops += sum(e.pipeline.Drops, uint32(r))
+		c.drops += pc.Drops[r]
 	}
 	for _, s := range []bpf.DatapathLbStat{bpf.DatapathLbStatLB_STAT_TX, bpf.DatapathLbStatLB_STAT_ICMP_ECHO, bpf.DatapathLbStatLB_STAT_PTB_GENERATED} {
-		c.tx += sum(e.pipeline.Events, uint32(s))
+		c.tx += pc.Events[s]
 	}
-	c.redirects += sum(e.pipeline.Events, uint32(bpf.DatapathLbStatLB_STAT_REDIRECT))
+	c.redirects += pc.Events[bpf.DatapathLbStatLB_STAT_REDIRECT]
 	for _, s := range []bpf.DatapathRouterStat{bpf.DatapathRouterStatROUTER_STAT_DELIVERED, bpf.DatapathRouterStatROUTER_STAT_FORWARDED, bpf.DatapathRouterStatROUTER_STAT_DECAP} {
 		c.redirects += sum(e.router.Events, uint32(s))
 	}
@@ -183,15 +180,16 @@ func (e *soakEnv) counts(t testing.TB) soakCounts {
 
 // paths reads the counters of paths a soak must reach.
 func (e *soakEnv) paths(t testing.TB) map[string]uint64 {
-	sum := func(m *ebpf.Map, key uint32) uint64 { return sumPerCPU(t, m, key) }
+	pc, err := bpf.SumPipelineCounters(e.pipeline.Stats)
+	must(t, err)
 	out := map[string]uint64{}
 	for _, s := range []bpf.DatapathLbStat{bpf.DatapathLbStatLB_STAT_TX, bpf.DatapathLbStatLB_STAT_DECAP_IPV6, bpf.DatapathLbStatLB_STAT_DECAP_IPV4,
 		bpf.DatapathLbStatLB_STAT_ICMP_ECHO, bpf.DatapathLbStatLB_STAT_PTB_RELAYED, bpf.DatapathLbStatLB_STAT_CT_HIT, bpf.DatapathLbStatLB_STAT_CT_SYN} {
-		out["event "+s.String()] = sum(e.pipeline.Events, uint32(s))
+		out["event "+s.String()] = pc.Events[s]
 	}
 	for _, r := range []bpf.DatapathDropReason{bpf.DatapathDropReasonDROP_TUNNEL_SOURCE, bpf.DatapathDropReasonDROP_TUNNEL_DESTINATION,
 		bpf.DatapathDropReasonDROP_MALFORMED, bpf.DatapathDropReasonDROP_NO_SERVICE, bpf.DatapathDropReasonDROP_DECAP_MALFORMED} {
-		out["drop "+r.String()] = sum(e.pipeline.Drops, uint32(r))
+		out["drop "+r.String()] = pc.Drops[r]
 	}
 	return out
 }

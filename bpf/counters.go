@@ -44,3 +44,44 @@ func sumPerCPU[V any](m *ebpf.Map, keys []uint32, get func(*V) DatapathCounter) 
 	}
 	return out, nil
 }
+
+// PipelineCountersPerCPU reads the one value of pipeline_stats: the
+// pipeline's counters (families, events, drops) of every possible CPU.
+func PipelineCountersPerCPU(m *ebpf.Map) ([]DatapathPipelineCounters, error) {
+	if m.Type() != ebpf.PerCPUArray {
+		return nil, fmt.Errorf("read pipeline counters: %s is not a per-CPU array", m)
+	}
+	var per []DatapathPipelineCounters
+	if err := m.Lookup(uint32(0), &per); err != nil {
+		return nil, fmt.Errorf("read pipeline counters: %w", err)
+	}
+	return per, nil
+}
+
+// SumPipelineCounters reads pipeline_stats and returns its counters
+// summed over CPUs.
+func SumPipelineCounters(m *ebpf.Map) (DatapathPipelineCounters, error) {
+	per, err := PipelineCountersPerCPU(m)
+	if err != nil {
+		return DatapathPipelineCounters{}, err
+	}
+	var sum DatapathPipelineCounters
+	for i := range per {
+		sum.Add(&per[i])
+	}
+	return sum, nil
+}
+
+// Add adds every counter of o to c.
+func (c *DatapathPipelineCounters) Add(o *DatapathPipelineCounters) {
+	for i := range c.Family {
+		c.Family[i].Packets += o.Family[i].Packets
+		c.Family[i].Bytes += o.Family[i].Bytes
+	}
+	for i := range c.Events {
+		c.Events[i] += o.Events[i]
+	}
+	for i := range c.Drops {
+		c.Drops[i] += o.Drops[i]
+	}
+}

@@ -267,6 +267,13 @@ const (
 	DatapathNodeAddrFlagsNODE_ADDR_F_DECAP DatapathNodeAddrFlags = 1
 )
 
+type DatapathPipelineCounters struct {
+	_      structs.HostLayout
+	Family [8]DatapathFamilyCounter
+	Events [64]uint64
+	Drops  [64]uint64
+}
+
 type DatapathPipelineSettings struct {
 	_           structs.HostLayout
 	Src6        [16]uint8
@@ -393,18 +400,16 @@ const (
 	DatapathMapConntrackV2          = "conntrack_v2"
 	DatapathMapCtFlood              = "ct_flood"
 	DatapathMapCtTagsV2             = "ct_tags_v2"
-	DatapathMapDropStats            = "drop_stats"
 	DatapathMapEndpointIfaces       = "endpoint_ifaces"
 	DatapathMapEndpointSrcs         = "endpoint_srcs"
 	DatapathMapEndpointStats        = "endpoint_stats"
 	DatapathMapEndpoints            = "endpoints"
-	DatapathMapFamilyStats          = "family_stats"
 	DatapathMapHcConf               = "hc_conf"
-	DatapathMapLbStats              = "lb_stats"
 	DatapathMapLocalAddrs           = "local_addrs"
 	DatapathMapMaglevMeta           = "maglev_meta"
 	DatapathMapMaglevV2             = "maglev_v2"
 	DatapathMapNodeAddrs            = "node_addrs"
+	DatapathMapPipelineStats        = "pipeline_stats"
 	DatapathMapRouteCache           = "route_cache"
 	DatapathMapRouterStats          = "router_stats"
 	DatapathMapSettings             = "settings"
@@ -496,18 +501,16 @@ type DatapathMapSpecs struct {
 	ConntrackV2    *ebpf.MapSpec `ebpf:"conntrack_v2"`
 	CtFlood        *ebpf.MapSpec `ebpf:"ct_flood"`
 	CtTagsV2       *ebpf.MapSpec `ebpf:"ct_tags_v2"`
-	DropStats      *ebpf.MapSpec `ebpf:"drop_stats"`
 	EndpointIfaces *ebpf.MapSpec `ebpf:"endpoint_ifaces"`
 	EndpointSrcs   *ebpf.MapSpec `ebpf:"endpoint_srcs"`
 	EndpointStats  *ebpf.MapSpec `ebpf:"endpoint_stats"`
 	Endpoints      *ebpf.MapSpec `ebpf:"endpoints"`
-	FamilyStats    *ebpf.MapSpec `ebpf:"family_stats"`
 	HcConf         *ebpf.MapSpec `ebpf:"hc_conf"`
-	LbStats        *ebpf.MapSpec `ebpf:"lb_stats"`
 	LocalAddrs     *ebpf.MapSpec `ebpf:"local_addrs"`
 	MaglevMeta     *ebpf.MapSpec `ebpf:"maglev_meta"`
 	MaglevV2       *ebpf.MapSpec `ebpf:"maglev_v2"`
 	NodeAddrs      *ebpf.MapSpec `ebpf:"node_addrs"`
+	PipelineStats  *ebpf.MapSpec `ebpf:"pipeline_stats"`
 	RouteCache     *ebpf.MapSpec `ebpf:"route_cache"`
 	RouterStats    *ebpf.MapSpec `ebpf:"router_stats"`
 	Settings       *ebpf.MapSpec `ebpf:"settings"`
@@ -571,18 +574,16 @@ type DatapathMaps struct {
 	ConntrackV2    *ebpf.Map `ebpf:"conntrack_v2"`
 	CtFlood        *ebpf.Map `ebpf:"ct_flood"`
 	CtTagsV2       *ebpf.Map `ebpf:"ct_tags_v2"`
-	DropStats      *ebpf.Map `ebpf:"drop_stats"`
 	EndpointIfaces *ebpf.Map `ebpf:"endpoint_ifaces"`
 	EndpointSrcs   *ebpf.Map `ebpf:"endpoint_srcs"`
 	EndpointStats  *ebpf.Map `ebpf:"endpoint_stats"`
 	Endpoints      *ebpf.Map `ebpf:"endpoints"`
-	FamilyStats    *ebpf.Map `ebpf:"family_stats"`
 	HcConf         *ebpf.Map `ebpf:"hc_conf"`
-	LbStats        *ebpf.Map `ebpf:"lb_stats"`
 	LocalAddrs     *ebpf.Map `ebpf:"local_addrs"`
 	MaglevMeta     *ebpf.Map `ebpf:"maglev_meta"`
 	MaglevV2       *ebpf.Map `ebpf:"maglev_v2"`
 	NodeAddrs      *ebpf.Map `ebpf:"node_addrs"`
+	PipelineStats  *ebpf.Map `ebpf:"pipeline_stats"`
 	RouteCache     *ebpf.Map `ebpf:"route_cache"`
 	RouterStats    *ebpf.Map `ebpf:"router_stats"`
 	Settings       *ebpf.Map `ebpf:"settings"`
@@ -601,18 +602,16 @@ func (m *DatapathMaps) Close() error {
 		m.ConntrackV2,
 		m.CtFlood,
 		m.CtTagsV2,
-		m.DropStats,
 		m.EndpointIfaces,
 		m.EndpointSrcs,
 		m.EndpointStats,
 		m.Endpoints,
-		m.FamilyStats,
 		m.HcConf,
-		m.LbStats,
 		m.LocalAddrs,
 		m.MaglevMeta,
 		m.MaglevV2,
 		m.NodeAddrs,
+		m.PipelineStats,
 		m.RouteCache,
 		m.RouterStats,
 		m.Settings,

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -36,22 +37,13 @@ func loadObjects(t *testing.T) *DatapathObjects {
 
 type counts map[DatapathFamily]DatapathFamilyCounter
 
-// readCounts sums family_stats over all CPUs.
+// readCounts reads the family counters of pipeline_stats summed over CPUs.
 func readCounts(t *testing.T, m *ebpf.Map) counts {
 	t.Helper()
+	pc := pipelineCounters(t, m)
 	c := counts{}
 	for _, f := range Families() {
-		var perCPU []DatapathFamilyCounter
-		key := uint32(f)
-		if err := m.Lookup(&key, &perCPU); err != nil {
-			t.Fatalf("lookup family_stats[%s]: %v", f, err)
-		}
-		var sum DatapathFamilyCounter
-		for _, v := range perCPU {
-			sum.Packets += v.Packets
-			sum.Bytes += v.Bytes
-		}
-		c[f] = sum
+		c[f] = pc.Family[f]
 	}
 	return c
 }
@@ -185,13 +177,14 @@ func TestProgramLoads(t *testing.T) {
 	if typ := objs.AirdXdp.Type(); typ != ebpf.XDP {
 		t.Fatalf("program type = %s, want XDP", typ)
 	}
-	info, err := objs.FamilyStats.Info()
+	info, err := objs.PipelineStats.Info()
 	if err != nil {
-		t.Fatalf("family_stats info: %v", err)
+		t.Fatalf("pipeline_stats info: %v", err)
 	}
-	if info.Type != ebpf.PerCPUArray || info.MaxEntries != uint32(DatapathFamilyFAMILY_MAX) {
-		t.Fatalf("family_stats = %s with %d entries, want PerCPUArray with %d",
-			info.Type, info.MaxEntries, DatapathFamilyFAMILY_MAX)
+	if info.Type != ebpf.PerCPUArray || info.MaxEntries != 1 ||
+		info.ValueSize != uint32(binary.Size(DatapathPipelineCounters{})) {
+		t.Fatalf("pipeline_stats = %s with %d entries of %d bytes, want PerCPUArray with one DatapathPipelineCounters",
+			info.Type, info.MaxEntries, info.ValueSize)
 	}
 }
 
@@ -234,11 +227,11 @@ func TestPipelineCountsByFamily(t *testing.T) {
 			if !ok {
 				t.Fatalf("no packet named %q", tc.name)
 			}
-			before := readCounts(t, objs.FamilyStats)
+			before := readCounts(t, objs.PipelineStats)
 
 			opts := &ebpf.RunOptions{Data: bytes.Clone(in), DataOut: make([]byte, len(in)+256), Repeat: 1}
 			ret, err := objs.AirdXdp.Run(opts)
-			after := readCounts(t, objs.FamilyStats)
+			after := readCounts(t, objs.PipelineStats)
 
 			want := counts{}
 			for f, c := range before {
@@ -281,7 +274,7 @@ func TestPipelineSurvivesRandomFrames(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ethertypes := [][2]byte{{0x08, 0x00}, {0x86, 0xdd}, {0x81, 0x00}, {0x88, 0xa8}, {0x12, 0x34}}
 
-	before := readCounts(t, objs.FamilyStats)
+	before := readCounts(t, objs.PipelineStats)
 	const n = 300
 	var bytesIn uint64
 	for i := range n {
@@ -304,7 +297,7 @@ func TestPipelineSurvivesRandomFrames(t *testing.T) {
 		}
 		bytesIn += uint64(len(in))
 	}
-	after := readCounts(t, objs.FamilyStats)
+	after := readCounts(t, objs.PipelineStats)
 	var dp, db uint64
 	for _, f := range Families() {
 		dp += after[f].Packets - before[f].Packets

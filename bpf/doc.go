@@ -20,8 +20,8 @@
 //	           (hop-by-hop, routing, destination options, AH, fragment),
 //	           L4 ports and TCP flags, fragment and truncation flags
 //	pipeline.h the stage protocol (STAGE_CONTINUE), the pipeline-wide maps
-//	           (settings, node_addrs, family_stats, lb_stats, drop_stats)
-//	           and the helpers that count into them
+//	           (settings, node_addrs, pipeline_stats, ...) and the
+//	           helpers that count into them
 //	stats.h    the count stage
 //	csum.h     Internet checksum helpers (fold, RFC 1624 update)
 //	flow.h     struct flow_key and the flow hash
@@ -94,11 +94,14 @@
 // GRO off on the uplink, or the LB sees (and answers with too-big) packets
 // larger than any wire frame.
 //
-// Counters, all per-CPU: family_stats (per enum family), vip_stats and
-// backend_cpu's traffic (packets, bytes; beside the backend's next hop,
-// one lookup for both), lb_stats (enum lb_stat: conntrack
-// hit/miss/insert/evict, TX, redirect, no-neighbour pass, too big
-// relayed/generated, decap, ...) and drop_stats (enum drop_reason).
+// Counters, all per-CPU: pipeline_stats, one value (struct
+// pipeline_counters) holding the packets and bytes per enum family, the
+// events (enum lb_stat: conntrack hit/miss/insert/evict, TX, redirect,
+// no-neighbour pass, too big relayed/generated, decap, ...) and the drops
+// (enum drop_reason): the count stage looks it up for the family, and the
+// lb stage once more for a VIP's packet, whose every later count goes
+// through that pointer (pipeline.h); vip_stats and backend_cpu's traffic
+// (packets, bytes; beside the backend's next hop, one lookup for both).
 //
 // # The probe stage
 //
@@ -115,8 +118,8 @@
 // # Map stability
 //
 // internal/datapath pins every map and adopts compatible pins on restart,
-// so layouts only grow: enums are appended (lb_stats and drop_stats have
-// room for 64), struct pipeline_settings grows into its reserved words. The
+// so layouts only grow: enums are appended (struct pipeline_counters has
+// room for 8 families, 64 events and 64 drop reasons), struct pipeline_settings grows into its reserved words. The
 // id spaces are sized at load (Config.MaxVIPs, Config.MaxBackends; 65536
 // each by default, 3 vips entries per vip id); the maps that refer to ids
 // are adopted only together with the maps that define them

@@ -308,26 +308,27 @@ static __always_inline int encap_push(struct xdp_md *ctx, const struct packet *p
  * hop (XDP_TX on the ingress interface, else redirect), or - next hop not
  * resolved - to the kernel with the received MACs, which routes it.
  */
-static __always_inline int encap_emit(struct xdp_md *ctx, int rc, const struct nexthop *hop, const __u8 *macs)
+static __always_inline int encap_emit(struct xdp_md *ctx, int rc, const struct nexthop *hop, const __u8 *macs,
+				      struct pipeline_counters *stats)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 
 	if ((void *)(eth + 1) > data_end)
-		return drop_packet(DROP_HEADROOM);
+		return drop_packet_in(stats, DROP_HEADROOM);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		/* Keep the received MACs so the kernel accepts and routes it. */
 		__builtin_memcpy(eth->h_dest, macs, 2 * ETH_ALEN);
-		count_stat(LB_STAT_NO_NEIGH_PASS);
+		count_stat_in(stats, LB_STAT_NO_NEIGH_PASS);
 		return XDP_PASS;
 	}
 	eth_set_macs(eth, hop);
 	if (hop->ifindex == ctx->ingress_ifindex) {
-		count_stat(LB_STAT_TX);
+		count_stat_in(stats, LB_STAT_TX);
 		return XDP_TX;
 	}
-	count_stat(LB_STAT_REDIRECT);
+	count_stat_in(stats, LB_STAT_REDIRECT);
 	return redirect_to(hop->ifindex);
 }
 
@@ -337,7 +338,7 @@ static __always_inline int encap_emit(struct xdp_md *ctx, int rc, const struct n
  * outer header, next hop, too-big check, inner hop, push, emit.
  */
 static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, const struct fwd *f,
-				      const struct pipeline_settings *st)
+				      const struct pipeline_settings *st, struct pipeline_counters *c)
 {
 	const struct nexthop *hop;
 	struct nexthop scratch;
@@ -349,7 +350,7 @@ static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, co
 
 	err = encap_outer(pkt, f, st, &o);
 	if (err)
-		return drop_packet(err);
+		return drop_packet_in(c, err);
 	hop = nexthop_resolve(ctx, f, &o, st, &scratch, &rc, &mtu);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && o.len > st->mtu)) {
 		if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED || (st->mtu && st->mtu < mtu))
@@ -357,13 +358,13 @@ static __always_inline int lb_forward(struct xdp_md *ctx, struct packet *pkt, co
 		return encap_too_big(ctx, pkt, f, st, mtu, o.overhead);
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return drop_packet(DROP_FIB);
+		return drop_packet_in(c, DROP_FIB);
 	err = inner_forward_hop(pkt, &tc, macs, rc == BPF_FIB_LKUP_RET_NO_NEIGH);
 	if (!err)
 		err = encap_push(ctx, pkt, f, &o, tc);
 	if (err)
-		return drop_packet(err);
-	return encap_emit(ctx, rc, hop, macs);
+		return drop_packet_in(c, err);
+	return encap_emit(ctx, rc, hop, macs, c);
 }
 
 

@@ -106,16 +106,17 @@ func (c verdictCounts) minus(o verdictCounts) verdictCounts {
 
 func (e *lbEnv) verdictCounts(t testing.TB) verdictCounts {
 	var c verdictCounts
+	pc := pipelineCounters(t, e.objs.Pipeline.Stats)
 	for _, f := range Families() {
-		c.packets += sumCounter(t, e.objs.Pipeline.FamilyStats, uint32(f)).Packets
+		c.packets += pc.Family[f].Packets
 	}
 	for _, r := range DropReasons() {
-		c.drops += sumU64(t, e.objs.Pipeline.Drops, uint32(r))
+		c.drops += pc.Drops[r]
 	}
 	for _, s := range []DatapathLbStat{DatapathLbStatLB_STAT_TX, DatapathLbStatLB_STAT_ICMP_ECHO, DatapathLbStatLB_STAT_PTB_GENERATED} {
-		c.tx += sumU64(t, e.objs.Pipeline.Events, uint32(s))
+		c.tx += pc.Events[s]
 	}
-	c.redirects += sumU64(t, e.objs.Pipeline.Events, uint32(DatapathLbStatLB_STAT_REDIRECT))
+	c.redirects += pc.Events[DatapathLbStatLB_STAT_REDIRECT]
 	for _, s := range []DatapathRouterStat{DatapathRouterStatROUTER_STAT_DELIVERED, DatapathRouterStatROUTER_STAT_FORWARDED, DatapathRouterStatROUTER_STAT_DECAP} {
 		c.redirects += sumU64(t, e.objs.Router.Events, uint32(s))
 	}

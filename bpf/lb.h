@@ -216,7 +216,8 @@ static __always_inline int source_allowed(__u32 vip_id, const __u8 *src)
  * settings.flood_rate they are counted as LB_STAT_CT_FLOOD and skip both
  * cross-CPU steps; it returns whether this packet is beyond.
  */
-static __always_inline int ct_flood_count(const struct pipeline_settings *st, __u64 now)
+static __always_inline int ct_flood_count(const struct pipeline_settings *st, __u64 now,
+					  struct pipeline_counters *stats)
 {
 	struct ct_flood_window *w;
 	__u32 zero = 0, window;
@@ -233,7 +234,7 @@ static __always_inline int ct_flood_count(const struct pipeline_settings *st, __
 	}
 	if (++w->count <= st->flood_rate)
 		return 0;
-	count_stat(LB_STAT_CT_FLOOD);
+	count_stat_in(stats, LB_STAT_CT_FLOOD);
 	return 1;
 }
 
@@ -397,12 +398,15 @@ struct ct_ref {
 	__u32 idx;  /* the set's index in conntrack (and ct_tags) */
 	__u64 now;
 	__u64 idle; /* settings.ct_idle */
+	struct pipeline_counters *stats; /* what the conntrack steps count into */
 };
 
-static __always_inline void ct_open(struct ct_ref *r, __u64 hash, const struct pipeline_settings *st)
+static __always_inline void ct_open(struct ct_ref *r, __u64 hash, const struct pipeline_settings *st,
+				    struct pipeline_counters *stats)
 {
 	__u32 *word;
 
+	r->stats = stats;
 	r->idx = bpf_get_smp_processor_id() * ct_sets + ct_set_index(hash);
 	r->set = ct_set_at(r->idx);
 	/*
@@ -446,7 +450,7 @@ static __always_inline __u32 ct_lookup(const struct ct_ref *r, const struct flow
 	flags = ce->flags;
 	if (promote && (flags & CT_F_NEW)) {
 		ce->flags = flags & ~CT_F_NEW;
-		count_stat(LB_STAT_CT_PROMOTE);
+		count_stat_in(r->stats, LB_STAT_CT_PROMOTE);
 	}
 	*hash = (__u64)ce->hash_hi << 32 | flags >> CT_LABEL_SHIFT;
 	return ce->backend_id;
@@ -478,7 +482,7 @@ static __always_inline void ct_write(const struct ct_ref *r, struct ct_entry *ce
 	ce->flags = flags | (__u32)hash << CT_LABEL_SHIFT;
 	ce->hash_hi = hash >> 32;
 	ct_tags_update(r);
-	count_stat(LB_STAT_CT_INSERT);
+	count_stat_in(r->stats, LB_STAT_CT_INSERT);
 }
 
 /*
@@ -494,11 +498,11 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 		return;
 	ce = ct_victim(r->set, fk, r->now, r->idle);
 	if (!ce) {
-		count_stat(LB_STAT_CT_FULL);
+		count_stat_in(r->stats, LB_STAT_CT_FULL);
 		return;
 	}
 	if (ce->last_seen && !flow_equal(&ce->key, fk))
-		count_stat(LB_STAT_CT_EVICT);
+		count_stat_in(r->stats, LB_STAT_CT_EVICT);
 	ct_write(r, ce, fk, vip_id, id, CT_NEW_FLAGS, hash);
 }
 
@@ -507,6 +511,7 @@ struct ct_sweep {
 	const struct flow_key *fk;
 	__u32 set;  /* the flow's set within a partition */
 	__u32 self; /* this CPU: its partition is not swept */
+	struct pipeline_counters *stats;
 };
 
 /* ct_forget_cpu empties sw's flow's way in CPU cpu's partition (bpf_loop callback). */
@@ -526,7 +531,7 @@ static long ct_forget_cpu(__u32 cpu, void *ctx)
 	ce = ct_find(s, sw->fk);
 	if (ce) {
 		ce->last_seen = 0;
-		count_stat(LB_STAT_CT_SWEPT);
+		count_stat_in(sw->stats, LB_STAT_CT_SWEPT);
 	}
 	return 0;
 }
@@ -544,9 +549,10 @@ static long ct_forget_cpu(__u32 cpu, void *ctx)
  * when ct_cross_cpu: not beyond the flood threshold, so a SYN flood costs
  * no more than one set, and not on a flow-affine uplink.
  */
-static __always_inline void ct_forget_elsewhere(const struct flow_key *fk, __u64 ch)
+static __always_inline void ct_forget_elsewhere(const struct ct_ref *r, const struct flow_key *fk, __u64 ch)
 {
-	struct ct_sweep sw = {.fk = fk, .set = ct_set_index(ch), .self = bpf_get_smp_processor_id()};
+	struct ct_sweep sw = {.fk = fk, .set = ct_set_index(ch), .self = bpf_get_smp_processor_id(),
+			      .stats = r->stats};
 
 	bpf_loop(ct_cpus, ct_forget_cpu, &sw, 0);
 }
@@ -614,14 +620,14 @@ static __always_inline __u32 ct_lookup_elsewhere(const struct ct_ref *r, const s
 	bpf_loop(ct_cpus, ct_find_cpu, &b, 0);
 	if (!b.backend_id)
 		return 0;
-	count_stat(LB_STAT_CT_HIT_ELSEWHERE);
+	count_stat_in(r->stats, LB_STAT_CT_HIT_ELSEWHERE);
 	ce = ct_victim(r->set, fk, r->now, r->idle);
 	if (!ce) {
-		count_stat(LB_STAT_CT_FULL);
+		count_stat_in(r->stats, LB_STAT_CT_FULL);
 		return b.backend_id;
 	}
 	if (ce->last_seen && !flow_equal(&ce->key, fk))
-		count_stat(LB_STAT_CT_EVICT);
+		count_stat_in(r->stats, LB_STAT_CT_EVICT);
 	ct_write(r, ce, fk, vip_id, b.backend_id, b.flags & ((1U << CT_LABEL_SHIFT) - 1), hash);
 	return b.backend_id;
 }
@@ -639,9 +645,9 @@ static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key
 	struct ct_entry *ce;
 	__u32 *word;
 
-	count_stat(LB_STAT_CT_SYN);
+	count_stat_in(r->stats, LB_STAT_CT_SYN);
 	if (cross)
-		ct_forget_elsewhere(fk, ch);
+		ct_forget_elsewhere(r, fk, ch);
 	if (CT_POLICY != CT_POLICY_FIRST_ACK) {
 		ct_record(r, fk, vip_id, id, hash);
 		return;
@@ -662,10 +668,13 @@ struct ct_ref {
 	void *map;
 	__u64 now;
 	__u32 seed;
+	struct pipeline_counters *stats;
 };
 
-static __always_inline void ct_open(struct ct_ref *r, __u64 ch, const struct pipeline_settings *st)
+static __always_inline void ct_open(struct ct_ref *r, __u64 ch, const struct pipeline_settings *st,
+				    struct pipeline_counters *stats)
 {
+	r->stats = stats;
 	r->map = ct_map();
 	r->now = bpf_jiffies64();
 	r->seed = st->hash_seed;
@@ -694,9 +703,9 @@ static __always_inline void ct_record(const struct ct_ref *r, const struct flow_
 	if (!r->map)
 		return;
 	if (bpf_map_update_elem(r->map, fk, &nv, BPF_ANY))
-		count_stat(LB_STAT_CT_INSERT_FAILED);
+		count_stat_in(r->stats, LB_STAT_CT_INSERT_FAILED);
 	else
-		count_stat(LB_STAT_CT_INSERT);
+		count_stat_in(r->stats, LB_STAT_CT_INSERT);
 }
 
 /* ct_cross_cpu: these layouts look up one map for every CPU, or are bench alternatives. */
@@ -721,7 +730,7 @@ static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key
 {
 	struct ct_value *cv;
 
-	count_stat(LB_STAT_CT_SYN);
+	count_stat_in(r->stats, LB_STAT_CT_SYN);
 	if (CT_POLICY != CT_POLICY_FIRST_ACK) {
 		ct_record(r, fk, vip_id, id, hash);
 		return;
@@ -732,7 +741,7 @@ static __always_inline void ct_syn(const struct ct_ref *r, const struct flow_key
 	if (cv) {
 		cv->backend_id = id;
 		cv->vip_id = vip_id;
-		count_stat(LB_STAT_CT_INSERT);
+		count_stat_in(r->stats, LB_STAT_CT_INSERT);
 	}
 }
 #endif
@@ -799,25 +808,25 @@ static __always_inline int maglev_pick(__u32 vip_id, __u64 hash, __u32 *id)
  * (ct_cross_cpu) are decided after a miss.
  */
 static __always_inline int pick_backend(struct xdp_md *ctx, const struct lb_flow *lf, __u32 vip_id, struct fwd *f,
-					const struct pipeline_settings *st)
+					const struct pipeline_settings *st, struct pipeline_counters *stats)
 {
 	__u64 ch = flow_ct_hash(&lf->fk);
 	struct ct_ref ct;
 	int err, cross = 0;
 	__u32 id;
 
-	ct_open(&ct, ch, st);
+	ct_open(&ct, ch, st, stats);
 	if (!lf->syn) {
 		id = ct_lookup(&ct, &lf->fk, vip_id, lf->track, &f->hash);
 		if (id && !backend_get(id, f)) {
-			count_stat(LB_STAT_CT_HIT);
+			count_stat_in(stats, LB_STAT_CT_HIT);
 			return 0;
 		}
 	}
-	count_stat(LB_STAT_CT_MISS);
+	count_stat_in(stats, LB_STAT_CT_MISS);
 	f->hash = flow_hash(&lf->fk, st->hash_seed);
 	if (lf->track)
-		cross = ct_cross_cpu(ctx, st, ct_flood_count(st, ct.now));
+		cross = ct_cross_cpu(ctx, st, ct_flood_count(st, ct.now, stats));
 	if (!lf->syn && cross) {
 		id = ct_lookup_elsewhere(&ct, &lf->fk, vip_id, ch, f->hash);
 		if (id && !backend_get(id, f))
@@ -1071,6 +1080,7 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 {
 	__u32 vip_id = lf->vip->vip_id;
 	struct pipeline_settings *st;
+	struct pipeline_counters *c;
 	struct fwd f = {};
 	int err;
 
@@ -1085,9 +1095,13 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	st = settings_get();
 	if (!st)
 		return drop_packet(DROP_NO_SOURCE);
-	err = pick_backend(ctx, lf, vip_id, &f, st);
+	/* The packet's counters from here on: one lookup (pipeline.h). */
+	c = counters_get();
+	if (!c)
+		return XDP_ABORTED; /* element 0 of a per-CPU array: never */
+	err = pick_backend(ctx, lf, vip_id, &f, st, c);
 	if (err)
-		return drop_packet(err);
+		return drop_packet_in(c, err);
 	count_traffic(&vip_stats, vip_id, pkt->len);
 	/* The backend's counters share its next hop's per-CPU entry (backend_cpu). */
 	f.cpu = bpf_map_lookup_elem(&backend_cpu, &f.backend_id);
@@ -1096,9 +1110,9 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 		f.cpu->traffic.bytes += pkt->len;
 	}
 	if (lf->relayed)
-		count_stat(lf->relayed);
+		count_stat_in(c, lf->relayed);
 	f.may_ptb = !lf->relayed;
-	return lb_forward(ctx, pkt, &f, st);
+	return lb_forward(ctx, pkt, &f, st, c);
 }
 
 static __always_inline int stage_lb(struct xdp_md *ctx, struct packet *pkt)

@@ -285,6 +285,16 @@ func sumU64(t testing.TB, m *ebpf.Map, key uint32) uint64 {
 	return s
 }
 
+// pipelineCounters reads pipeline_stats summed over CPUs.
+func pipelineCounters(t testing.TB, m *ebpf.Map) DatapathPipelineCounters {
+	t.Helper()
+	c, err := SumPipelineCounters(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func sumCounter(t testing.TB, m *ebpf.Map, key uint32) DatapathCounter {
 	t.Helper()
 	var per []DatapathCounter
@@ -313,11 +323,12 @@ func (e *lbEnv) snap(t testing.TB) snapshot {
 	t.Helper()
 	s := snapshot{stats: map[DatapathLbStat]uint64{}, drops: map[DatapathDropReason]uint64{},
 		vips: map[uint32]DatapathCounter{}, backends: map[uint32]DatapathCounter{}}
+	pc := pipelineCounters(t, e.objs.Pipeline.Stats)
 	for _, st := range LBStats() {
-		s.stats[st] = sumU64(t, e.objs.Pipeline.Events, uint32(st))
+		s.stats[st] = pc.Events[st]
 	}
 	for _, r := range DropReasons() {
-		s.drops[r] = sumU64(t, e.objs.Pipeline.Drops, uint32(r))
+		s.drops[r] = pc.Drops[r]
 	}
 	for vip := range e.tables {
 		s.vips[vip] = sumCounter(t, e.objs.LB.VipStats, vip)

@@ -24,15 +24,15 @@ import (
 // the node's addresses, the probe stage's configuration and the counters
 // every stage counts into.
 type PipelineMaps struct {
-	Settings    *ebpf.Map `ebpf:"settings"`
-	NodeAddrs   *ebpf.Map `ebpf:"node_addrs"`
-	TunnelSrcs  *ebpf.Map `ebpf:"tunnel_sources"`
-	LocalAddrs  *ebpf.Map `ebpf:"local_addrs"`
-	Uplinks     *ebpf.Map `ebpf:"uplinks"`
-	ProbeConf   *ebpf.Map `ebpf:"hc_conf"`
-	FamilyStats *ebpf.Map `ebpf:"family_stats"`
-	Events      *ebpf.Map `ebpf:"lb_stats"`
-	Drops       *ebpf.Map `ebpf:"drop_stats"`
+	Settings   *ebpf.Map `ebpf:"settings"`
+	NodeAddrs  *ebpf.Map `ebpf:"node_addrs"`
+	TunnelSrcs *ebpf.Map `ebpf:"tunnel_sources"`
+	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
+	Uplinks    *ebpf.Map `ebpf:"uplinks"`
+	ProbeConf  *ebpf.Map `ebpf:"hc_conf"`
+	// Stats holds every counter of the pipeline in one per-CPU value
+	// (DatapathPipelineCounters; read with SumPipelineCounters).
+	Stats *ebpf.Map `ebpf:"pipeline_stats"`
 }
 
 // LBMaps are the lb stage's maps: services (vips, and vip_sets, the copy

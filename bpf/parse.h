@@ -23,8 +23,9 @@
 #include "proto.h"
 
 /*
- * enum family classifies a packet and indexes the family_stats map. It is
- * shared with Go through bpf2go (-type family), so append only.
+ * enum family classifies a packet and indexes the family counters
+ * (struct pipeline_counters). It is shared with Go through bpf2go, so
+ * append only, below FAMILY_SLOTS.
  */
 enum family {
 	FAMILY_IPV4 = 0,

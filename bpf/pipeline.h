@@ -19,9 +19,10 @@
  *   uplinks       the interfaces the pipeline runs on (ifindex): where a
  *                 stage may redirect a frame to leave the node, and how
  *                 their flows meet CPUs (enum uplink_flags)
- *   family_stats  packets/bytes per family (the count stage)
- *   lb_stats      per-CPU event counters (enum lb_stat; decap, lb, probe)
- *   drop_stats    per-CPU drop counters (enum drop_reason; every stage)
+ *   pipeline_stats  the pipeline's counters, one per-CPU value (struct
+ *                 pipeline_counters): packets/bytes per family (the count
+ *                 stage), events (enum lb_stat; decap, lb, probe) and drops
+ *                 (enum drop_reason; every stage)
  *
  * Every map is pinned by internal/datapath under <pin>/maps/<name> and
  * adopted by the next aird process when its type, key and value size, max
@@ -46,7 +47,8 @@
 #define TUNNEL_SOURCES_MAX 4096
 #define LOCAL_ADDRS_MAX 65536
 #define UPLINKS_MAX 256
-#define STATS_SLOTS 64 /* lb_stats and drop_stats: room for appended enums */
+#define STATS_SLOTS 64 /* events and drops of struct pipeline_counters: room for appended enums */
+#define FAMILY_SLOTS 8 /* families of struct pipeline_counters: room for appended ones */
 
 /* struct addr_key is a map key holding one address. */
 struct addr_key {
@@ -119,15 +121,15 @@ struct counter {
 	__u64 bytes;
 };
 
-/* struct family_counter is one family_stats value. */
+/* struct family_counter is one family's packets and bytes (struct pipeline_counters). */
 struct family_counter {
 	__u64 packets;
 	__u64 bytes;
 };
 
 /*
- * enum lb_stat indexes lb_stats (per-CPU __u64 event counts). Shared with
- * Go; append only, below STATS_SLOTS.
+ * enum lb_stat indexes the events of struct pipeline_counters. Shared
+ * with Go; append only, below STATS_SLOTS.
  */
 enum lb_stat {
 	LB_STAT_CT_HIT = 0,        /* flow found in conntrack */
@@ -163,8 +165,8 @@ enum lb_stat {
 };
 
 /*
- * enum drop_reason indexes drop_stats (per-CPU __u64). Shared with Go;
- * append only, below STATS_SLOTS.
+ * enum drop_reason indexes the drops of struct pipeline_counters. Shared
+ * with Go; append only, below STATS_SLOTS.
  */
 enum drop_reason {
 	DROP_MALFORMED = 0,   /* to a VIP: truncated or inconsistent headers */
@@ -249,46 +251,81 @@ struct {
 } uplinks SEC(".maps");
 
 /*
- * family_stats is indexed by enum family. Per-CPU, so the count stage
- * needs no atomics; userspace sums the CPUs.
+ * struct pipeline_counters is the one value of pipeline_stats: every
+ * counter of the pipeline, per CPU. Per-CPU, so no atomics; userspace
+ * sums the CPUs. Replaces family_stats, lb_stats and drop_stats (three
+ * maps); an upgrade adds their counts in (internal/datapath,
+ * statsmigrate.go).
+ *
+ * Where it is looked up: the count stage once for the family; the lb
+ * stage once more for a VIP's packet, when it starts balancing it
+ * (lb_balance), and that pointer serves every count of the packet from
+ * there on - conntrack, encapsulation, TX or redirect - so an established
+ * packet counts its family, LB_STAT_CT_HIT and LB_STAT_TX with two
+ * lookups. Elsewhere (rare events, drops) count_stat and drop_packet look
+ * it up themselves. Keeping the count stage's pointer in struct packet
+ * for every stage (one lookup per packet) measured the same for an
+ * established packet but cost router traffic 5-8 %: it stays live through
+ * the service lookup every packet makes (docs/performance.md, "Per
+ * packet").
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FAMILY_MAX);
-	__type(key, __u32);
-	__type(value, struct family_counter);
-} family_stats SEC(".maps");
+struct pipeline_counters {
+	struct family_counter family[FAMILY_SLOTS]; /* enum family */
+	__u64 events[STATS_SLOTS];                  /* enum lb_stat */
+	__u64 drops[STATS_SLOTS];                   /* enum drop_reason */
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STATS_SLOTS);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} lb_stats SEC(".maps");
+	__type(value, struct pipeline_counters);
+} pipeline_stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STATS_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} drop_stats SEC(".maps");
+_Static_assert(FAMILY_MAX <= FAMILY_SLOTS, "enum family outgrew FAMILY_SLOTS");
+_Static_assert(LB_STAT_MAX <= STATS_SLOTS, "enum lb_stat outgrew STATS_SLOTS");
+_Static_assert(DROP_MAX <= STATS_SLOTS, "enum drop_reason outgrew STATS_SLOTS");
 
-/* count_stat counts one event of enum lb_stat. */
-static __always_inline void count_stat(__u32 stat)
+/*
+ * counters_get returns this CPU's pipeline counters. Element 0 of a
+ * per-CPU array always exists: NULL only satisfies the verifier.
+ */
+static __always_inline struct pipeline_counters *counters_get(void)
 {
-	__u64 *c = bpf_map_lookup_elem(&lb_stats, &stat);
+	__u32 zero = 0;
 
-	if (c)
-		*c += 1;
+	return bpf_map_lookup_elem(&pipeline_stats, &zero);
 }
 
-/* drop_packet counts a drop of enum drop_reason and returns XDP_DROP. */
-static __always_inline int drop_packet(__u32 reason)
+/* count_stat_in counts one event of enum lb_stat into c. */
+static __always_inline void count_stat_in(struct pipeline_counters *c, __u32 stat)
 {
-	__u64 *c = bpf_map_lookup_elem(&drop_stats, &reason);
+	c->events[stat & (STATS_SLOTS - 1)]++;
+}
+
+/* drop_packet_in counts a drop of enum drop_reason into c and returns XDP_DROP. */
+static __always_inline int drop_packet_in(struct pipeline_counters *c, __u32 reason)
+{
+	c->drops[reason & (STATS_SLOTS - 1)]++;
+	return XDP_DROP;
+}
+
+/* count_stat counts one event of enum lb_stat (its own lookup). */
+static __always_inline void count_stat(__u32 stat)
+{
+	struct pipeline_counters *c = counters_get();
 
 	if (c)
-		*c += 1;
+		count_stat_in(c, stat);
+}
+
+/* drop_packet counts a drop of enum drop_reason (its own lookup) and returns XDP_DROP. */
+static __always_inline int drop_packet(__u32 reason)
+{
+	struct pipeline_counters *c = counters_get();
+
+	if (c)
+		drop_packet_in(c, reason);
 	return XDP_DROP;
 }
 

@@ -271,8 +271,9 @@ func (e *routerEnv) routerSnap(t testing.TB) routerSnapshot {
 	for st := DatapathRouterStat(0); st < DatapathRouterStatROUTER_STAT_MAX; st++ {
 		s.events[st] = sumU64(t, e.objs.Router.Events, uint32(st))
 	}
+	pc := pipelineCounters(t, e.objs.Pipeline.Stats)
 	for _, r := range DropReasons() {
-		s.drops[r] = sumU64(t, e.objs.Pipeline.Drops, uint32(r))
+		s.drops[r] = pc.Drops[r]
 	}
 	for name, ep := range e.endpoints {
 		c, err := e.router.Counters(ep.ID)

@@ -24,6 +24,21 @@ const (
 	// Maglev hash (ConntrackIndex(FlowHash(key, seed), ...)): an upgrade
 	// copies its entries into MapConntrack (internal/datapath).
 	MapConntrackV1 = "conntrack"
+	// MapStats is the pipeline's counters: one per-CPU
+	// DatapathPipelineCounters (families, events, drops).
+	MapStats = DatapathMapPipelineStats
+)
+
+// The counter maps of older objects, one per kind, each a per-CPU array
+// indexed by its enum: an upgrade adds their counts into MapStats
+// (internal/datapath), so the counters never go backwards.
+const (
+	// MapFamilyStatsV1 held DatapathFamilyCounter per DatapathFamily.
+	MapFamilyStatsV1 = "family_stats"
+	// MapEventStatsV1 held a uint64 per DatapathLbStat.
+	MapEventStatsV1 = "lb_stats"
+	// MapDropStatsV1 held a uint64 per DatapathDropReason.
+	MapDropStatsV1 = "drop_stats"
 )
 
 // ctTagsV1 is the name of ct_tags_v2 in older objects.
@@ -248,7 +263,7 @@ func configureConntrack(spec *ebpf.CollectionSpec, size uint32) error {
 // bpfFNoCommonLRU is BPF_F_NO_COMMON_LRU (linux/bpf.h).
 const bpfFNoCommonLRU = 2
 
-// Families returns every family that indexes family_stats, in index order.
+// Families returns every family the pipeline counts, in index order.
 func Families() []DatapathFamily {
 	fams := make([]DatapathFamily, 0, DatapathFamilyFAMILY_MAX)
 	for f := DatapathFamily(0); f < DatapathFamilyFAMILY_MAX; f++ {

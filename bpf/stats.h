@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * stats.h - the count stage: packets and bytes per family (family_stats,
- * pipeline.h).
+ * stats.h - the count stage: packets and bytes per family (struct
+ * pipeline_counters, pipeline.h).
  */
 #ifndef AIRD_STATS_H
 #define AIRD_STATS_H
@@ -10,16 +10,17 @@
 #include "parse.h"
 #include "pipeline.h"
 
+/* stage_count counts pkt's packet and bytes in its family's counters. */
 static __always_inline void stage_count(const struct packet *pkt)
 {
-	__u32 key = pkt->family;
-	struct family_counter *c;
+	struct pipeline_counters *c = counters_get();
+	struct family_counter *f;
 
-	c = bpf_map_lookup_elem(&family_stats, &key);
 	if (!c)
 		return;
-	c->packets++;
-	c->bytes += pkt->len;
+	f = &c->family[pkt->family & (FAMILY_SLOTS - 1)];
+	f->packets++;
+	f->bytes += pkt->len;
 }
 
 #endif /* AIRD_STATS_H */

@@ -76,9 +76,9 @@ int aird_hc(struct __sk_buff *skb)
 
 /*
  * BTF anchors. clang only emits BTF for types that maps, programs and
- * globals use; family_stats, lb_stats and drop_stats are keyed by a plain
- * __u32 (the kernel requires an int key for arrays), and flags live in plain
- * __u32 fields, so these read-only globals put the enums into BTF for
+ * globals use; the counters' arrays are indexed by plain integers, and
+ * flags live in plain __u32 fields, so these read-only globals put the
+ * enums into BTF for
  * bpf2go. They are never read.
  */
 const enum family family_max __attribute__((used)) = FAMILY_MAX;

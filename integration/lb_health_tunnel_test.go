@@ -285,21 +285,17 @@ func pinnedBackendID(t *testing.T, pin, addr string) uint32 {
 	return 0
 }
 
-// pinnedLBStat sums one lb_stats counter of a running aird over CPUs.
+// pinnedLBStat sums one event counter of a running aird over CPUs.
 func pinnedLBStat(t *testing.T, pin string, s bpf.DatapathLbStat) uint64 {
 	t.Helper()
-	m, err := ebpf.LoadPinnedMap(filepath.Join(pin, "maps", bpf.DatapathMapLbStats), nil)
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pin, "maps", bpf.MapStats), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	var per []uint64
-	if err := m.Lookup(uint32(s), &per); err != nil {
+	c, err := bpf.SumPipelineCounters(m)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var sum uint64
-	for _, v := range per {
-		sum += v
-	}
-	return sum
+	return c.Events[s]
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,29 +46,67 @@ func (c Counters) String() string {
 }
 
 // DataplaneCounters reads the node's pinned per-CPU event and drop
-// counters (lb_stats, drop_stats, router_stats) summed over CPUs, as
-// "lb.NAME", "drop.NAME" and "router.NAME". They are read from the pins,
-// so they do not depend on the node's aird running (a restart keeps them).
+// counters (pipeline_stats, router_stats) summed over CPUs, as "lb.NAME",
+// "drop.NAME" and "router.NAME". They are read from the pins, so they do
+// not depend on the node's aird running (a restart keeps them). A node
+// running a build from before pipeline_stats (TestRackUpgrade) has its
+// events and drops in lb_stats and drop_stats: those are read instead.
 func (n *Node) DataplaneCounters() (Counters, error) {
 	out := Counters{}
-	for _, m := range []struct {
-		pin, prefix string
-		max         int
-		name        func(i uint32) string
-	}{
-		{"lb_stats", "lb.", int(bpf.DatapathLbStatLB_STAT_MAX), func(i uint32) string { return bpf.DatapathLbStat(i).String() }},
-		{"drop_stats", "drop.", int(bpf.DatapathDropReasonDROP_MAX), func(i uint32) string { return bpf.DatapathDropReason(i).String() }},
-		{"router_stats", "router.", int(bpf.DatapathRouterStatROUTER_STAT_MAX), func(i uint32) string { return bpf.DatapathRouterStat(i).String() }},
-	} {
-		pm, err := ebpf.LoadPinnedMap(filepath.Join(n.pinPath(), "maps", m.pin), &ebpf.LoadPinOptions{ReadOnly: true})
+	older := []counterPin{
+		{bpf.MapEventStatsV1, "lb.", int(bpf.DatapathLbStatLB_STAT_MAX), func(i uint32) string { return bpf.DatapathLbStat(i).String() }},
+		{bpf.MapDropStatsV1, "drop.", int(bpf.DatapathDropReasonDROP_MAX), func(i uint32) string { return bpf.DatapathDropReason(i).String() }},
+	}
+	pm, err := ebpf.LoadPinnedMap(filepath.Join(n.pinPath(), "maps", bpf.MapStats), &ebpf.LoadPinOptions{ReadOnly: true})
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := n.readCounterPins(out, older); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("%s: counters: %w", n.Name, err)
+	default:
+		pc, err := bpf.SumPipelineCounters(pm)
+		pm.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: counters: %w", n.Name, err)
+		}
+		for _, s := range bpf.LBStats() {
+			out["lb."+s.String()] = pc.Events[s]
+		}
+		for _, r := range bpf.DropReasons() {
+			out["drop."+r.String()] = pc.Drops[r]
+		}
+	}
+	err = n.readCounterPins(out, []counterPin{
+		{bpf.DatapathMapRouterStats, "router.", int(bpf.DatapathRouterStatROUTER_STAT_MAX), func(i uint32) string { return bpf.DatapathRouterStat(i).String() }},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// counterPin is a pinned per-CPU array of uint64 counters, one per enum
+// value below max, read as prefix + name(i).
+type counterPin struct {
+	pin, prefix string
+	max         int
+	name        func(i uint32) string
+}
+
+// readCounterPins reads the pinned counter maps ms into out.
+func (n *Node) readCounterPins(out Counters, ms []counterPin) error {
+	for _, m := range ms {
+		pm, err := ebpf.LoadPinnedMap(filepath.Join(n.pinPath(), "maps", m.pin), &ebpf.LoadPinOptions{ReadOnly: true})
+		if err != nil {
+			return fmt.Errorf("%s: counters: %w", n.Name, err)
 		}
 		var perCPU []uint64
 		for i := uint32(0); i < uint32(m.max); i++ {
 			if err := pm.Lookup(i, &perCPU); err != nil {
 				pm.Close()
-				return nil, fmt.Errorf("%s: counters: %s[%d]: %w", n.Name, m.pin, i, err)
+				return fmt.Errorf("%s: counters: %s[%d]: %w", n.Name, m.pin, i, err)
 			}
 			var sum uint64
 			for _, v := range perCPU {
@@ -77,7 +116,7 @@ func (n *Node) DataplaneCounters() (Counters, error) {
 		}
 		pm.Close()
 	}
-	return out, nil
+	return nil
 }
 
 // TCPCounters reads the client namespace's TCP statistics (nstat's

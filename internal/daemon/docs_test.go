@@ -250,6 +250,10 @@ var otherSnakeNames = map[string]string{
 	"flow_hash":              "the flow hash (bpf/flow.h)",
 	"flow_ct_hash":           "the hash that picks a conntrack_v2 set (bpf/flow.h)",
 	"hash_hi":                "field of a conntrack entry (bpf/lb_maps.h)",
+	"pipeline_counters":      "the value of pipeline_stats (bpf/pipeline.h)",
+	"family_stats":           "the family counters' map before pipeline_stats (older objects, bpf/spec.go)",
+	"lb_stats":               "the event counters' map before pipeline_stats (older objects, bpf/spec.go)",
+	"drop_stats":             "the drop counters' map before pipeline_stats (older objects, bpf/spec.go)",
 }
 
 // jsonFields are the JSON field names of the Go types in the repository

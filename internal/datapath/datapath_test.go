@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 
+	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/testutil"
 )
 
@@ -207,7 +208,7 @@ func TestAttachCountsTraffic(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.pinPath, "links", "xdp_"+e.devA)); err != nil {
 		t.Fatalf("link pin: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(e.pinPath, "maps", "family_stats")); err != nil {
+	if _, err := os.Stat(filepath.Join(e.pinPath, "maps", bpf.MapStats)); err != nil {
 		t.Fatalf("map pin: %v", err)
 	}
 
@@ -437,7 +438,7 @@ func TestIncompatiblePinnedMapIsReplaced(t *testing.T) {
 		t.Fatalf("create map: %v", err)
 	}
 	defer bogus.Close()
-	if err := bogus.Pin(filepath.Join(e.pinPath, "maps", "family_stats")); err != nil {
+	if err := bogus.Pin(filepath.Join(e.pinPath, "maps", bpf.MapStats)); err != nil {
 		t.Fatalf("pin: %v", err)
 	}
 
@@ -445,7 +446,7 @@ func TestIncompatiblePinnedMapIsReplaced(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "incompatible") {
 		t.Fatalf("no warning about the incompatible map:\n%s", e.logs.String())
 	}
-	m, err := ebpf.LoadPinnedMap(filepath.Join(e.pinPath, "maps", "family_stats"), nil)
+	m, err := ebpf.LoadPinnedMap(filepath.Join(e.pinPath, "maps", bpf.MapStats), nil)
 	if err != nil {
 		t.Fatalf("load replaced pin: %v", err)
 	}

@@ -7,7 +7,7 @@
 // BPF filesystem mounted at /sys/fs/bpf):
 //
 //	<PinPath>/maps/<map name>      one pin per map of the collection,
-//	                               e.g. maps/family_stats
+//	                               e.g. maps/pipeline_stats
 //	<PinPath>/links/xdp_<ifname>   one XDP bpf_link per uplink,
 //	                               e.g. links/xdp_eth0
 //	<PinPath>/links/tcx_lo         the probe program's tcx bpf_link

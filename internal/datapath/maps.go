@@ -62,6 +62,9 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 	// when the maps that give its ids their meaning are adopted.
 	migrate := adopted[bpf.MapConntrack] == nil && idOwnersAdopted(adopted)
 	seed, seedKnown := pinnedHashSeed(adopted[bpf.DatapathMapSettings])
+	// An older version's counter maps are added into new pipeline
+	// counters; adopted ones already hold them.
+	newStats := adopted[bpf.MapStats] == nil
 
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: adopted})
 	if err != nil && len(unchecked) > 0 {
@@ -97,6 +100,9 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 	}
 	if migrate {
 		d.migrateOldConntrack(coll.Maps[bpf.MapConntrack], seed, seedKnown)
+	}
+	if newStats {
+		d.migrateOldStats(coll.Maps[bpf.MapStats])
 	}
 	d.removeStalePins(names)
 	return bpf.NewObjects(coll)

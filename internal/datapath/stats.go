@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/aird-net/aird/bpf"
 )
 
@@ -20,27 +18,25 @@ type Counter struct {
 // uplinks per family, summed over CPUs, keyed "ipv4", "ipv6", "other" and
 // "malformed". The counts live in a pinned map, so they survive restarts.
 func (d *Datapath) FamilyStats() (map[string]Counter, error) {
+	c, err := d.counters()
+	if err != nil {
+		return nil, fmt.Errorf("family stats: %w", err)
+	}
+	out := make(map[string]Counter, len(bpf.Families()))
+	for _, f := range bpf.Families() {
+		out[f.String()] = Counter{Packets: c.Family[f].Packets, Bytes: c.Family[f].Bytes}
+	}
+	return out, nil
+}
+
+// counters reads the pipeline's counters (pipeline_stats) summed over CPUs.
+func (d *Datapath) counters() (bpf.DatapathPipelineCounters, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.objs == nil {
-		return nil, errors.New("family stats: datapath is closed")
+		return bpf.DatapathPipelineCounters{}, errors.New("datapath is closed")
 	}
-	m := d.objs.Pipeline.FamilyStats
-	out := make(map[string]Counter, len(bpf.Families()))
-	for _, f := range bpf.Families() {
-		var perCPU []bpf.DatapathFamilyCounter
-		key := uint32(f)
-		if err := m.Lookup(&key, &perCPU); err != nil {
-			return nil, fmt.Errorf("family stats: lookup %s: %w", f, err)
-		}
-		var c Counter
-		for _, v := range perCPU {
-			c.Packets += v.Packets
-			c.Bytes += v.Bytes
-		}
-		out[f.String()] = c
-	}
-	return out, nil
+	return bpf.SumPipelineCounters(d.objs.Pipeline.Stats)
 }
 
 // TablePinDir is where the load balancer's control plane pins its Maglev
@@ -136,13 +132,13 @@ func (d *Datapath) SetLocalAddrs(addrs []netip.Addr) error {
 // and inserts, TX/redirect, too-big relayed/generated, decap, probes, ...)
 // summed over CPUs, keyed by name ("ct_hit", ...).
 func (d *Datapath) LBStats() (map[string]uint64, error) {
-	out := map[string]uint64{}
+	c, err := d.counters()
+	if err != nil {
+		return nil, fmt.Errorf("lb stats: %w", err)
+	}
+	out := make(map[string]uint64, len(bpf.LBStats()))
 	for _, s := range bpf.LBStats() {
-		v, err := d.sumPerCPU(func(o *bpf.Objects) *ebpf.Map { return o.Pipeline.Events }, uint32(s))
-		if err != nil {
-			return nil, fmt.Errorf("lb stats: %w", err)
-		}
-		out[s.String()] = v
+		out[s.String()] = c.Events[s]
 	}
 	return out, nil
 }
@@ -150,31 +146,13 @@ func (d *Datapath) LBStats() (map[string]uint64, error) {
 // DropStats returns the packets the pipeline's stages dropped, by reason
 // ("no_backend", "not_allowed", ...), summed over CPUs.
 func (d *Datapath) DropStats() (map[string]uint64, error) {
-	out := map[string]uint64{}
+	c, err := d.counters()
+	if err != nil {
+		return nil, fmt.Errorf("drop stats: %w", err)
+	}
+	out := make(map[string]uint64, len(bpf.DropReasons()))
 	for _, r := range bpf.DropReasons() {
-		v, err := d.sumPerCPU(func(o *bpf.Objects) *ebpf.Map { return o.Pipeline.Drops }, uint32(r))
-		if err != nil {
-			return nil, fmt.Errorf("drop stats: %w", err)
-		}
-		out[r.String()] = v
+		out[r.String()] = c.Drops[r]
 	}
 	return out, nil
-}
-
-func (d *Datapath) sumPerCPU(pick func(*bpf.Objects) *ebpf.Map, key uint32) (uint64, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.objs == nil {
-		return 0, errors.New("datapath is closed")
-	}
-	var per []uint64
-	m := pick(d.objs)
-	if err := m.Lookup(&key, &per); err != nil {
-		return 0, fmt.Errorf("lookup %s[%d]: %w", m, key, err)
-	}
-	var s uint64
-	for _, v := range per {
-		s += v
-	}
-	return s, nil
 }
