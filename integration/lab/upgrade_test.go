@@ -70,6 +70,18 @@ func TestRackUpgrade(t *testing.T) {
 	olderCT := filepath.Join(lb1.pinPath(), "maps", bpf.MapConntrackV1)
 	_, err := os.Stat(olderCT)
 	migrates := err == nil
+	// A previous build with the counters in three maps (family_stats,
+	// lb_stats, drop_stats) must have them carried over into
+	// pipeline_stats: no event or drop counter goes backwards.
+	olderStats := filepath.Join(lb1.pinPath(), "maps", bpf.MapEventStatsV1)
+	_, err = os.Stat(olderStats)
+	carries := err == nil
+	var countsBefore Counters
+	if carries {
+		if countsBefore, err = lb1.DataplaneCounters(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Run("upgrade", func(t *testing.T) {
 		underLoad(t, l, 10000, func(t *testing.T) {
 			if err := lb1.Restart(""); err != nil {
@@ -97,7 +109,41 @@ func TestRackUpgrade(t *testing.T) {
 			}
 			t.Logf("conntrack migration: %s", line)
 		}
+		if carries {
+			checkCarriedCounters(t, lb1, log, countsBefore)
+		}
 	})
+}
+
+// checkCarriedCounters fails unless the current build on n logged carrying
+// the older counter maps over, removed their pins, and no event or drop
+// counter is below what the previous build had counted (before).
+func checkCarriedCounters(t *testing.T, n *Node, log string, before Counters) {
+	t.Helper()
+	if !strings.Contains(log, "carried the older counters over") {
+		t.Errorf("the previous build's counters were not carried over (no log line)")
+	}
+	for _, name := range []string{bpf.MapFamilyStatsV1, bpf.MapEventStatsV1, bpf.MapDropStatsV1} {
+		if _, err := os.Stat(filepath.Join(n.pinPath(), "maps", name)); !os.IsNotExist(err) {
+			t.Errorf("the older %s is still pinned (%v)", name, err)
+		}
+	}
+	after, err := n.DataplaneCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counted uint64
+	for k, v := range before {
+		counted += v
+		if after[k] < v {
+			t.Errorf("%s went backwards across the upgrade: %d, then %d", k, v, after[k])
+		}
+	}
+	if counted == 0 {
+		t.Errorf("the previous build counted nothing: the check above checked nothing")
+	}
+	t.Logf("counters carried over: %d counted before the upgrade, e.g. lb.hc_encap %d -> %d, lb.ct_hit %d -> %d",
+		counted, before["lb.hc_encap"], after["lb.hc_encap"], before["lb.ct_hit"], after["lb.ct_hit"])
 }
 
 // logOf returns the node's whole aird log.
