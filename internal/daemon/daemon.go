@@ -136,7 +136,7 @@ func (d *Daemon) run(ctx context.Context, file *config.File) error {
 	returnParseMemory()
 	d.notify.ready(d.statusLine())
 	d.log.Info("aird ready", "generation", 1, "uplinks", file.Node.Uplinks)
-	d.snap.write(d.log.Logger)
+	d.snap.report(d.log.Logger)
 	go d.loader.Prepare() // for the first reload, once the start is done
 
 	var tick <-chan time.Time

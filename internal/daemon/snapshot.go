@@ -30,13 +30,12 @@ const maxSnapshotSize = 4 * config.MaxFileSize
 
 // configSnapshot is the snapshot the start reads and the one it leaves.
 type configSnapshot struct {
-	path       string // "" when disabled
-	program    string // the build id
-	keep       []byte // to write after READY (nil: nothing to write)
-	keepDigest string // the Digest of the configuration in keep
-	saved      string // the Digest of the configuration the snapshot on disk holds ("": none known)
-	host       string // the host name when the configuration in force was loaded
-	written    chan struct{}
+	path    string        // "" when disabled
+	program string        // the build id
+	saved   string        // the Digest of the configuration the snapshot on disk holds ("": none known)
+	host    string        // the host name when the configuration in force was loaded
+	written chan struct{} // closed when the write begun by load is done
+	werr    error         // its error
 }
 
 func newConfigSnapshot() *configSnapshot {
@@ -60,13 +59,26 @@ func (s *configSnapshot) load(loader *config.Loader, path string) (*config.File,
 		return f, true, nil
 	}
 	// Encoded now: the start changes the configuration (allocated VIPs).
-	s.keep, err = config.EncodeSnapshot(f, s.program)
-	if err != nil {
-		s.keep = nil
-		slog.Debug("config snapshot not made", "err", err)
+	// Written while the start goes on, so that its buffer is not held
+	// through the start's peak; the snapshot of a valid file is valid
+	// whether or not the start succeeds.
+	snap, err := config.EncodeSnapshot(f, s.program)
+	if err == nil && snap != nil {
+		s.startWrite(snap, f.Digest)
 	}
-	s.keepDigest = f.Digest
 	return f, false, nil
+}
+
+// startWrite writes snap, the snapshot of the configuration of digest, in
+// the background; stop waits for it.
+func (s *configSnapshot) startWrite(snap []byte, digest string) {
+	s.written = make(chan struct{})
+	go func() {
+		defer close(s.written)
+		if s.werr = writeFileAtomic(s.path, snap); s.werr == nil {
+			s.saved = digest
+		}
+	}()
 }
 
 // read returns the snapshot on disk, nil when there is none to read.
@@ -92,22 +104,16 @@ func (s *configSnapshot) read() []byte {
 	return b
 }
 
-// write saves the kept snapshot in the background (after READY); stop
-// waits for it.
-func (s *configSnapshot) write(log *slog.Logger) {
-	if s.keep == nil || s.path == "" {
+// report logs, once the write load began is done, why it failed.
+func (s *configSnapshot) report(log *slog.Logger) {
+	if s.written == nil {
 		return
 	}
-	s.written = make(chan struct{})
-	keep := s.keep
-	s.keep = nil
 	go func() {
-		defer close(s.written)
-		if err := writeFileAtomic(s.path, keep); err != nil {
-			log.Warn("configuration snapshot not saved; the next start parses the file", "err", err)
-			return
+		s.wait()
+		if s.werr != nil {
+			log.Warn("configuration snapshot not saved; the next start parses the file", "err", s.werr)
 		}
-		s.saved = s.keepDigest
 	}()
 }
 
