@@ -48,19 +48,23 @@ func snapshotKey(program string, content [32]byte) [32]byte {
 
 // EncodeSnapshot returns f as a snapshot for program (a build id: a
 // snapshot is read back only by the same build), or nil when f is not
-// worth one: smaller than SnapshotMinSize, with included files, or
-// without a program to key it by. f must be as Load returned it, before
-// anything changed it.
+// worth one: a snapshot smaller than SnapshotMinSize (a file of a few
+// hundred services), with included files, or without a program to key it
+// by. f must be as Load returned it, before anything changed it.
 func EncodeSnapshot(f *File, program string) ([]byte, error) {
 	content, err := hex.DecodeString(f.Digest)
-	if program == "" || f.Parsed < SnapshotMinSize || len(f.Include) > 0 || len(f.Sources) > 0 || err != nil || len(content) != sha256.Size {
+	if program == "" || len(f.Include) > 0 || len(f.Sources) > 0 || err != nil || len(content) != sha256.Size {
 		return nil, nil
 	}
-	// About 1.2 times the file (addresses in binary, names and keys
-	// without their TOML): sized so that appending does not copy it.
-	e := snapEncoder{buf: make([]byte, snapshotHeader, snapshotHeader+int(f.Parsed)*5/4)}
+	// About 1.2 times the file when it was parsed whole (addresses in
+	// binary, names and keys without their TOML): sized so that
+	// appending does not copy it.
+	e := snapEncoder{buf: make([]byte, snapshotHeader, snapshotHeader+max(int(f.Parsed)*5/4, 64<<10))}
 	if err := e.value(reflect.ValueOf(f.Config).Elem()); err != nil {
 		return nil, fmt.Errorf("config snapshot: %w", err)
+	}
+	if len(e.buf)-snapshotHeader < SnapshotMinSize {
+		return nil, nil
 	}
 	key := snapshotKey(program, [32]byte(content))
 	sum := sha256.Sum256(e.buf[snapshotHeader:])

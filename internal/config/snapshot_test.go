@@ -257,3 +257,50 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// TestSnapshotThenChunkedReload: after a start from the snapshot the
+// Loader keeps the file's chunks (made by Prepare after READY, or by the
+// next load itself), so a reload that changes one service parses a small
+// part of the file and loads what a parse gives.
+func TestSnapshotThenChunkedReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aird.toml")
+	body := writeLarge(t, path, 700)
+	f0, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := EncodeSnapshot(f0, "build-1")
+	if err != nil || snap == nil {
+		t.Fatalf("no snapshot: %v", err)
+	}
+	changed := strings.Replace(body, `"fd00:b::`, `"fd00:c::`, 1)
+	for _, prepare := range []bool{true, false} {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		l := new(Loader)
+		if _, hit, err := l.LoadSnapshot(path, snap, "build-1"); err != nil || !hit {
+			t.Fatalf("snapshot not used: %v", err)
+		}
+		if prepare {
+			l.Prepare()
+		}
+		if err := os.WriteFile(path, []byte(changed), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Config, want.Config) || got.Digest != want.Digest {
+			t.Fatalf("prepare %v: the reload differs from a parse", prepare)
+		}
+		if got.Parsed*4 > int64(len(changed)) {
+			t.Fatalf("prepare %v: the reload parsed %d of %d bytes", prepare, got.Parsed, len(changed))
+		}
+	}
+}
