@@ -81,6 +81,16 @@ type elemSum struct {
 	sum        chunkSum
 }
 
+// text is the buffer the kept text was read into (nil: none), for the
+// Loader to read into once it keeps c no more: nothing else refers to it
+// (what is decoded from a file is copied out of it).
+func (c *chunked) text() []byte {
+	if c == nil {
+		return nil
+	}
+	return c.shape.data[:0]
+}
+
 // chunkKey is the key of a chunk's unit in the index and the File's
 // spans: its sum first, which tells two keys apart at their first bytes.
 func chunkKey(path string, sum chunkSum) string {

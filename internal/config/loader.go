@@ -33,6 +33,9 @@ type Loader struct {
 	// chunks Prepare is to make.
 	chunks  *chunked
 	pending *snapshotted
+	// spare is the buffer of a file the Loader no longer keeps, for the
+	// next read (nil: none).
+	spare []byte
 	// trustAge replaces statTrustAge when set (tests).
 	trustAge time.Duration
 	// chunkSize and chunkEvery replace chunkMinSize and chunkSpread
@@ -81,7 +84,8 @@ type Source struct {
 func (l *Loader) Load(path string) (*File, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	data, err := readFile(path)
+	data, err := readFileInto(path, l.spare)
+	l.spare = nil // data's now, which a failed load drops
 	if err != nil {
 		return nil, err
 	}
@@ -98,8 +102,9 @@ func (l *Loader) Load(path string) (*File, error) {
 	}
 	if len(data) >= l.chunkMin() {
 		l.prepare()
+		old := l.chunks.text()
 		if f := l.chunks.reload(path, data, digest); f != nil {
-			l.files, l.index = nil, nil
+			l.files, l.index, l.spare = nil, nil, old
 			return f, nil
 		}
 	}
@@ -108,7 +113,7 @@ func (l *Loader) Load(path string) (*File, error) {
 		return nil, err
 	}
 	f := &File{Path: path, Digest: digest(), Config: cfg, Parsed: int64(len(data))}
-	l.pending = nil
+	l.pending, l.spare = nil, l.chunks.text()
 	if len(cfg.Include) == 0 {
 		l.files, l.index, l.chunks = nil, nil, nil
 		if len(data) >= l.chunkMin() {
