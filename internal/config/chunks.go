@@ -319,7 +319,7 @@ func (c *chunked) reload(path string, data []byte, digest func() string) *File {
 		next[ch.sum] = units[i+1]
 	}
 	c.units, c.shape, c.elems = next, sh, fc.elems
-	f := &File{Path: path, Config: cfg, Parsed: parsed, spans: c.spans(fc)}
+	f := &File{Path: path, Config: cfg, Size: int64(len(data)), Parsed: parsed, spans: c.spans(fc)}
 	n := 0
 	for _, u := range units {
 		n += len(u.services)

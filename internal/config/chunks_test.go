@@ -268,7 +268,8 @@ func FuzzChunks(f *testing.F) {
 }
 
 // A Loader that loaded a large file from a snapshot (a restart) keeps it
-// in chunks once prepared: the next reload parses the chunk it changes.
+// in chunks once prepared: the next reload parses the chunk it changes,
+// and what it loads is worth a snapshot in its turn.
 func TestChunksAfterASnapshot(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "aird.toml")
 	var b strings.Builder
@@ -304,5 +305,15 @@ func TestChunksAfterASnapshot(t *testing.T) {
 	g, _ := loadAsParse(t, l, path, edited)
 	if g == nil || g.Parsed >= int64(len(edited)/4) {
 		t.Fatalf("the reload after a load from a snapshot parsed %v bytes of %d", g, len(edited))
+	}
+	// What a reload in chunks loaded is worth a snapshot (the daemon's as
+	// it stops) as a whole load is: it is of the file's size.
+	snap, err = EncodeSnapshot(g, "test")
+	if err != nil || snap == nil {
+		t.Fatalf("no snapshot of a reload in chunks: %v", err)
+	}
+	h, hit, err := new(Loader).LoadSnapshot(path, snap, "test")
+	if err != nil || !hit || !reflect.DeepEqual(h.Config, g.Config) {
+		t.Fatalf("the snapshot of a reload in chunks: hit %v, %v", hit, err)
 	}
 }

@@ -21,6 +21,8 @@ type File struct {
 	Digest string
 	// Sources are the included files, in the order their services come.
 	Sources []Source
+	// Size is the main file's size in bytes.
+	Size int64
 	// Parsed is how many bytes this load parsed: the main file and the
 	// included files it did not keep from the Loader's last load.
 	Parsed int64

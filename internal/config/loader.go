@@ -112,7 +112,7 @@ func (l *Loader) Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &File{Path: path, Digest: digest(), Config: cfg, Parsed: int64(len(data))}
+	f := &File{Path: path, Digest: digest(), Config: cfg, Size: int64(len(data)), Parsed: int64(len(data))}
 	l.pending, l.spare = nil, l.chunks.text()
 	if len(cfg.Include) == 0 {
 		l.files, l.index, l.chunks = nil, nil, nil

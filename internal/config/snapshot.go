@@ -56,10 +56,9 @@ func EncodeSnapshot(f *File, program string) ([]byte, error) {
 	if program == "" || len(f.Include) > 0 || len(f.Sources) > 0 || err != nil || len(content) != sha256.Size {
 		return nil, nil
 	}
-	// About 1.2 times the file when it was parsed whole (addresses in
-	// binary, names and keys without their TOML): sized so that
-	// appending does not copy it.
-	e := snapEncoder{buf: make([]byte, snapshotHeader, snapshotHeader+max(int(f.Parsed)*5/4, 64<<10))}
+	// About 1.2 times the file (addresses in binary, names and keys
+	// without their TOML): sized so that appending does not copy it.
+	e := snapEncoder{buf: make([]byte, snapshotHeader, snapshotHeader+max(int(f.Size)*5/4, 64<<10))}
 	if err := e.value(reflect.ValueOf(f.Config).Elem()); err != nil {
 		return nil, fmt.Errorf("config snapshot: %w", err)
 	}
@@ -106,7 +105,7 @@ func (l *Loader) LoadSnapshot(path string, snap []byte, program string) (f *File
 		l.pending = &snapshotted{path: path, data: data, cfg: &kept}
 	}
 	l.mu.Unlock()
-	return &File{Path: path, Digest: hex.EncodeToString(content[:]), Config: cfg}, true, nil
+	return &File{Path: path, Digest: hex.EncodeToString(content[:]), Config: cfg, Size: int64(len(data))}, true, nil
 }
 
 // decodeSnapshot returns the configuration in snap when its key is key
