@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -157,12 +158,8 @@ func (e *snapEncoder) value(v reflect.Value) error {
 	case t == backendsType && backendsFast:
 		e.backends(v.Interface().([]Backend))
 		return nil
-	case t == addrType:
-		b, _ := v.Interface().(netip.Addr).MarshalBinary()
-		e.bytes(b)
-		return nil
-	case t == prefixType:
-		b, err := v.Interface().(netip.Prefix).MarshalBinary()
+	case t == addrType || t == prefixType:
+		b, err := v.Interface().(encoding.BinaryMarshaler).MarshalBinary()
 		if err != nil {
 			return err
 		}
@@ -290,27 +287,9 @@ func (d *snapDecoder) value(v reflect.Value) error {
 		v.Set(reflect.ValueOf(bs))
 		return err
 	case t == addrType:
-		b, err := d.bytes()
-		if err != nil {
-			return err
-		}
-		var a netip.Addr
-		if err := a.UnmarshalBinary(b); err != nil {
-			return err
-		}
-		v.Set(reflect.ValueOf(a))
-		return nil
+		return d.binary(v, new(netip.Addr))
 	case t == prefixType:
-		b, err := d.bytes()
-		if err != nil {
-			return err
-		}
-		var p netip.Prefix
-		if err := p.UnmarshalBinary(b); err != nil {
-			return err
-		}
-		v.Set(reflect.ValueOf(p))
-		return nil
+		return d.binary(v, new(netip.Prefix))
 	}
 	switch v.Kind() {
 	case reflect.Bool:
@@ -371,6 +350,20 @@ func (d *snapDecoder) value(v reflect.Value) error {
 	default:
 		return fmt.Errorf("%s: cannot decode a %s", v.Type(), v.Kind())
 	}
+	return nil
+}
+
+// binary reads into v a value in its binary form, through u (a pointer
+// to a value of v's type).
+func (d *snapDecoder) binary(v reflect.Value, u encoding.BinaryUnmarshaler) error {
+	b, err := d.bytes()
+	if err != nil {
+		return err
+	}
+	if err := u.UnmarshalBinary(b); err != nil {
+		return err
+	}
+	v.Set(reflect.ValueOf(u).Elem())
 	return nil
 }
 
