@@ -135,16 +135,23 @@ func (d *benchDaemon) startsOnly() {
 }
 
 // startFigures are one start's: exec to READY, aird's CPU up to then, its
-// RSS after READY and the peak of the start (VmHWM).
+// RSS settled after READY and the peak of the start (VmHWM).
 type startFigures struct {
 	ready          time.Duration
 	cpu, rss, peak float64
 }
 
-// measuredStart starts aird and reads its figures at READY.
+// rssSettle is how long after READY the RSS is read: aird hands the
+// start's memory back to the kernel once it is ready.
+const rssSettle = 2 * time.Second
+
+// measuredStart starts aird and reads its figures: time and CPU at
+// READY, RSS rssSettle later.
 func (d *benchDaemon) measuredStart() startFigures {
 	ready := d.start()
-	return startFigures{ready: ready, cpu: d.cpu(), rss: d.rss(), peak: d.rssPeak()}
+	cpu := d.cpu()
+	time.Sleep(rssSettle)
+	return startFigures{ready: ready, cpu: cpu, rss: d.rss(), peak: d.rssPeak()}
 }
 
 // reportStarts publishes a cold start's figures and a restart's.

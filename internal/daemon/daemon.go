@@ -133,11 +133,13 @@ func (d *Daemon) run(ctx context.Context, file *config.File) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, restartSignal)
 	defer signal.Stop(sigs)
 	d.setState(api.StateRunning)
-	returnParseMemory()
 	d.notify.ready(d.statusLine())
 	d.log.Info("aird ready", "generation", 1, "uplinks", file.Node.Uplinks)
 	d.snap.report(d.log.Logger)
 	go d.loader.Prepare() // for the first reload, once the start is done
+	// After READY: handing the start's memory back to the kernel (0.1-0.4
+	// s of CPU at 10,000 services) does not delay it.
+	returnParseMemory()
 
 	var tick <-chan time.Time
 	if iv := d.notify.watchdogInterval(); iv > 0 {
