@@ -68,6 +68,14 @@ struct lb_flow {
 	__u8 ttl;
 };
 
+/*
+ * stage_lb does not zero its struct lb_flow (104 bytes, 13 stores on every
+ * packet): lb_flow_start writes what lb_read_flow and lb_classify do not,
+ * and they write the rest before reading it (docs/performance.md, "An
+ * instruction-level review"). A new field needs a line there.
+ */
+_Static_assert(sizeof(struct lb_flow) == 104, "struct lb_flow changed: initialize its new field in lb_flow_start");
+
 static __always_inline int has_ports(__u8 proto)
 {
 	return proto == IP_PROTO_TCP || proto == IP_PROTO_UDP || proto == IP_PROTO_SCTP;
@@ -1115,10 +1123,29 @@ static __always_inline int lb_balance(struct xdp_md *ctx, struct packet *pkt, st
 	return lb_forward(ctx, pkt, &f, st, c);
 }
 
+/*
+ * lb_flow_start initializes what of lf the stage reads before it writes
+ * it: the service key's port and pad (a vips key, hashed whole), the
+ * service found, relayed, track and syn. lb_read_flow writes the keys'
+ * addresses and protocol, the flow key's ports word and the hop limit;
+ * lb_classify fragment, and vip_buf before lf->vip points to it.
+ */
+static __always_inline void lb_flow_start(struct lb_flow *lf)
+{
+	lf->vk.port = 0;
+	lf->vk.pad = 0;
+	lf->vip = 0;
+	lf->relayed = 0;
+	lf->track = 1;
+	lf->syn = 0;
+}
+
 static __always_inline int stage_lb(struct xdp_md *ctx, struct packet *pkt)
 {
-	struct lb_flow lf = {.track = 1};
+	struct lb_flow lf;
 	int verdict;
+
+	lb_flow_start(&lf);
 
 	if (lb_read_flow(pkt, &lf))
 		return STAGE_CONTINUE;
