@@ -70,24 +70,7 @@ func pinOldStats(t *testing.T, p pins, cpus int) oldStats {
 // top), the old pins are gone, and a restart that adopts pipeline_stats
 // does not add them again.
 func TestStatsMigration(t *testing.T) {
-	testutil.RequirePrivileged(t)
-	pin := testutil.TempPinPath(t)
-	t.Cleanup(func() { _ = Teardown(pin) })
-	logs := &syncBuffer{}
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d1 := openSmall(t, pin, logs)
-	if err := d1.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// The older version's pins, in place of pipeline_stats.
-	p := pins{root: pin}
-	if err := removePin(p.mapPath(bpf.MapStats)); err != nil {
-		t.Fatal(err)
-	}
-	old := pinOldStats(t, p, cpus)
+	pin, p, logs, cpus, old := olderStatsPinned(t)
 
 	d2 := openSmall(t, pin, logs)
 	per, err := bpf.PipelineCountersPerCPU(d2.objs.Pipeline.Stats)
@@ -146,23 +129,7 @@ func TestStatsMigration(t *testing.T) {
 // layout is not carried over (a warning says so) and does not keep the
 // others from being carried over or the datapath from opening.
 func TestStatsMigrationSkipsAnUnreadableMap(t *testing.T) {
-	testutil.RequirePrivileged(t)
-	pin := testutil.TempPinPath(t)
-	t.Cleanup(func() { _ = Teardown(pin) })
-	logs := &syncBuffer{}
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d1 := openSmall(t, pin, logs)
-	if err := d1.Close(); err != nil {
-		t.Fatal(err)
-	}
-	p := pins{root: pin}
-	if err := removePin(p.mapPath(bpf.MapStats)); err != nil {
-		t.Fatal(err)
-	}
-	old := pinOldStats(t, p, cpus)
+	pin, p, logs, _, old := olderStatsPinned(t)
 	// lb_stats replaced by one of another layout.
 	if err := removePin(p.mapPath(bpf.MapEventStatsV1)); err != nil {
 		t.Fatal(err)
@@ -182,6 +149,30 @@ func TestStatsMigrationSkipsAnUnreadableMap(t *testing.T) {
 	if !logged(logs, "older counters not (all) carried over", bpf.MapEventStatsV1) {
 		t.Errorf("no warning about the unreadable lb_stats:\n%s", logs.String())
 	}
+}
+
+// olderStatsPinned pins a small datapath's maps under a new pin path,
+// then puts in place of pipeline_stats the counter maps of the older
+// version (pinOldStats): an upgrade's starting point.
+func olderStatsPinned(t *testing.T) (pin string, p pins, logs *syncBuffer, cpus int, old oldStats) {
+	t.Helper()
+	testutil.RequirePrivileged(t)
+	pin = testutil.TempPinPath(t)
+	t.Cleanup(func() { _ = Teardown(pin) })
+	logs = &syncBuffer{}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1 := openSmall(t, pin, logs)
+	if err := d1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p = pins{root: pin}
+	if err := removePin(p.mapPath(bpf.MapStats)); err != nil {
+		t.Fatal(err)
+	}
+	return pin, p, logs, cpus, pinOldStats(t, p, cpus)
 }
 
 // statsWant are the sums the datapath's readers should report.
