@@ -88,6 +88,16 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 	}
 
 	defer coll.Close() // what NewObjects leaves: internal maps only
+	// Carried over before the new maps are pinned: a new map's pin is
+	// what tells the next start that its carry-over is done, so a start
+	// that dies before it does the carry-over again from the older pins,
+	// which are removed only after.
+	if migrate {
+		d.migrateOldConntrack(coll.Maps[bpf.MapConntrack], seed, seedKnown)
+	}
+	if newStats {
+		d.migrateOldStats(coll.Maps[bpf.MapStats])
+	}
 	for _, name := range names {
 		if adopted[name] != nil {
 			d.log.Info("adopted pinned map", "map", name, "pin", d.pins.mapPath(name))
@@ -97,12 +107,6 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 		if err := pinReplace(m.Pin, d.pins.mapPath(name)); err != nil {
 			return nil, fmt.Errorf("pin map %s: %w", name, err)
 		}
-	}
-	if migrate {
-		d.migrateOldConntrack(coll.Maps[bpf.MapConntrack], seed, seedKnown)
-	}
-	if newStats {
-		d.migrateOldStats(coll.Maps[bpf.MapStats])
 	}
 	d.removeStalePins(names)
 	return bpf.NewObjects(coll)

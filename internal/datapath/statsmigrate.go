@@ -50,7 +50,7 @@ func migrateStats(p pins, stats *ebpf.Map) ([]string, error) {
 	}
 	if len(carried) > 0 {
 		if err := stats.Put(uint32(0), per); err != nil {
-			return nil, fmt.Errorf("write %s: %w", bpf.MapStats, err)
+			return nil, errors.Join(append(errs, fmt.Errorf("write %s: %w", bpf.MapStats, err))...)
 		}
 	}
 	return carried, errors.Join(errs...)
