@@ -280,6 +280,19 @@ func (d *snapDecoder) length() (int, error) {
 	return int(n) - 1, nil
 }
 
+// maxDecodedRatio bounds what decoding a byte may allocate: an element
+// encodes in a byte per field at least, and no field's Go value is larger
+// than 24 bytes (a slice header, an address).
+const maxDecodedRatio = 32
+
+// fits reports whether n elements of size bytes each may be allocated for
+// what is left to decode: a length no encoded slice can have is refused
+// before its memory is asked for (the checksum stops damage, not a
+// snapshot written to exhaust memory).
+func (d *snapDecoder) fits(n int, size uintptr) bool {
+	return uint64(n)*uint64(size) <= maxDecodedRatio*uint64(len(d.buf))+4096
+}
+
 func (d *snapDecoder) value(v reflect.Value) error {
 	switch t := v.Type(); {
 	case t == backendsType && backendsFast:
@@ -320,6 +333,9 @@ func (d *snapDecoder) value(v reflect.Value) error {
 		n, err := d.length()
 		if err != nil || n < 0 {
 			return err
+		}
+		if !d.fits(n, v.Type().Elem().Size()) {
+			return errSnapshotShort
 		}
 		s := reflect.MakeSlice(v.Type(), n, n)
 		for i := range n {
@@ -371,6 +387,9 @@ func (d *snapDecoder) backends() ([]Backend, error) {
 	n, err := d.length()
 	if err != nil || n < 0 {
 		return nil, err
+	}
+	if !d.fits(n, reflect.TypeFor[Backend]().Size()) {
+		return nil, errSnapshotShort
 	}
 	bs := make([]Backend, n)
 	for i := range bs {

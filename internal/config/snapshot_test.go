@@ -3,10 +3,12 @@ package config
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -302,5 +304,36 @@ func TestSnapshotThenChunkedReload(t *testing.T) {
 		if got.Parsed*4 > int64(len(changed)) {
 			t.Fatalf("prepare %v: the reload parsed %d of %d bytes", prepare, got.Parsed, len(changed))
 		}
+	}
+}
+
+// A length that only a snapshot made to exhaust memory can have (a
+// million services in a megabyte: each would take a byte) is refused
+// before the slice is made.
+func TestSnapshotDecodeBoundsAllocation(t *testing.T) {
+	const n = 1 << 20
+	if s := reflect.TypeFor[Service]().Size(); s <= maxDecodedRatio {
+		t.Fatalf("Service is %d bytes: the case needs a larger element", s)
+	}
+	buf := binary.AppendUvarint(nil, n+1)
+	buf = append(buf, make([]byte, n)...)
+	var svcs []Service
+	d := snapDecoder{buf: buf}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := d.value(reflect.ValueOf(&svcs).Elem()); err == nil {
+		t.Fatalf("decoded %d services from %d bytes", len(svcs), len(buf))
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > maxDecodedRatio*uint64(len(buf)) {
+		t.Fatalf("decoding %d bytes allocated %d", len(buf), got)
+	}
+	// Within the bound, a slice of small elements still decodes.
+	small := binary.AppendUvarint(nil, 4)
+	small = append(small, 0, 0, 0)
+	var ports []int
+	d = snapDecoder{buf: small}
+	if err := d.value(reflect.ValueOf(&ports).Elem()); err != nil || len(ports) != 3 {
+		t.Fatalf("3 ints: %v, %v", ports, err)
 	}
 }

@@ -39,8 +39,8 @@ func (d *Daemon) reload(source string) api.ReloadResult {
 	d.mu.Unlock()
 
 	res := api.ReloadResult{Time: time.Now(), Generation: gen}
+	host := hostname() // what the load defaults node.name to, for the snapshot made at stop
 	next, err := d.loader.Load(cur.Path)
-	host := hostname() // what the load defaulted node.name to, for the snapshot made at stop
 	if err == nil {
 		d.ipam.fillKnownVIPs(next.Config)
 		sections, services := config.DiffFiles(cur, next)

@@ -63,6 +63,9 @@ func (s *configSnapshot) load(loader *config.Loader, path string) (*config.File,
 	// through the start's peak; the snapshot of a valid file is valid
 	// whether or not the start succeeds.
 	snap, err := config.EncodeSnapshot(f, s.program)
+	if err != nil { // a field the encoding cannot carry: a bug, not the input
+		slog.Warn("configuration snapshot not made; the next start parses the file", "err", err)
+	}
 	if err == nil && snap != nil {
 		s.startWrite(snap, f.Digest)
 	}
@@ -139,6 +142,9 @@ func (s *configSnapshot) saveRunning(f *config.File, log *slog.Logger) {
 	loaded := *f
 	loaded.Config = &cfg
 	snap, err := config.EncodeSnapshot(&loaded, s.program)
+	if err != nil {
+		log.Warn("configuration snapshot not made; the next start parses the file", "err", err)
+	}
 	if err != nil || snap == nil {
 		return
 	}
