@@ -9,31 +9,44 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapID returns the kernel's id of m with one BPF_OBJ_GET_INFO_BY_FD that
-// asks for the first two fields of struct bpf_map_info only (type and
-// id; the kernel copies as much as asked for). (*ebpf.Map).Info also reads
+// mapInfoHead is the head of struct bpf_map_info: the fields up to the
+// value size, all that aird asks the kernel for (it copies as much as
+// asked for).
+type mapInfoHead struct{ typ, id, keySize, valueSize uint32 }
+
+// readMapInfoHead asks the kernel for the head of the info of the map
+// behind fd with one BPF_OBJ_GET_INFO_BY_FD. (*ebpf.Map).Info also reads
 // /proc/self/fdinfo, which for 10,000 Maglev tables cost about half a
 // second of a start.
-func mapID(m *ebpf.Map) (ebpf.MapID, error) {
-	var info struct{ typ, id uint32 }
+func readMapInfoHead(fd int) (mapInfoHead, error) {
+	var info mapInfoHead
 	attr := struct {
 		fd, infoLen uint32
 		info        uint64
-	}{fd: uint32(m.FD()), infoLen: uint32(unsafe.Sizeof(info)), info: uint64(uintptr(unsafe.Pointer(&info)))}
+	}{fd: uint32(fd), infoLen: uint32(unsafe.Sizeof(info)), info: uint64(uintptr(unsafe.Pointer(&info)))}
 	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_OBJ_GET_INFO_BY_FD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
 	if errno != 0 {
-		return 0, fmt.Errorf("map info: %w", errno)
+		return mapInfoHead{}, fmt.Errorf("map info: %w", errno)
+	}
+	return info, nil
+}
+
+// mapID returns the kernel's id of m (readMapInfoHead).
+func mapID(m *ebpf.Map) (ebpf.MapID, error) {
+	info, err := readMapInfoHead(m.FD())
+	if err != nil {
+		return 0, err
 	}
 	return ebpf.MapID(info.id), nil
 }
 
 // PinnedTableID returns the map id of the Maglev table pinned at path
 // without keeping a handle: one BPF_OBJ_GET, one BPF_OBJ_GET_INFO_BY_FD
-// for the first fields of struct bpf_map_info, one close. LoadPinnedTable
-// also reads /proc/self/fd and asks for the whole info, twice the
-// syscalls for an id that adopting 10,000 pinned tables needs alone. ok is
-// false when the pin is not a table of this layout (an array of 4-byte
-// keys and maglevBlockBytes values).
+// for the head of struct bpf_map_info, one close. LoadPinnedTable also
+// reads /proc/self/fd and asks for the whole info, twice the syscalls for
+// an id that adopting 10,000 pinned tables needs alone. ok is false when
+// the pin is not a table of this layout (an array of 4-byte keys and
+// maglevBlockBytes values).
 func PinnedTableID(path string) (id ebpf.MapID, ok bool, err error) {
 	name, err := unix.BytePtrFromString(path)
 	if err != nil {
@@ -50,14 +63,9 @@ func PinnedTableID(path string) (id ebpf.MapID, ok bool, err error) {
 		return 0, false, fmt.Errorf("open pinned maglev table %s: %w", path, errno)
 	}
 	defer unix.Close(int(fd))
-	var info struct{ typ, id, keySize, valueSize uint32 }
-	attr := struct {
-		fd, infoLen uint32
-		info        uint64
-	}{fd: uint32(fd), infoLen: uint32(unsafe.Sizeof(info)), info: uint64(uintptr(unsafe.Pointer(&info)))}
-	_, _, errno = unix.Syscall(unix.SYS_BPF, unix.BPF_OBJ_GET_INFO_BY_FD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-	if errno != 0 {
-		return 0, false, fmt.Errorf("pinned maglev table %s: map info: %w", path, errno)
+	info, err := readMapInfoHead(int(fd))
+	if err != nil {
+		return 0, false, fmt.Errorf("pinned maglev table %s: %w", path, err)
 	}
 	if info.typ != uint32(ebpf.Array) || info.keySize != 4 || info.valueSize != maglevBlockBytes {
 		return 0, false, nil
