@@ -2,18 +2,28 @@ package daemon
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aird-net/aird/internal/datapath"
 )
 
 // datapathCollector reads the pipeline's per-CPU counters from the BPF map
-// at scrape time.
+// at scrape time, once per scrape: the families, events and drops it
+// reports are of that one reading.
 type datapathCollector struct {
-	d                             *datapathComponent
+	// read reads the counters; ok is false without a data plane.
+	read                          func() (s datapath.PipelineStats, ok bool, err error)
 	packets, bytes, events, drops *prometheus.Desc
 }
 
 func newDatapathCollector(d *datapathComponent) *datapathCollector {
 	return &datapathCollector{
-		d: d,
+		read: func() (datapath.PipelineStats, bool, error) {
+			if d.dp == nil {
+				return datapath.PipelineStats{}, false, nil
+			}
+			s, err := d.dp.PipelineStats()
+			return s, true, err
+		},
 		packets: prometheus.NewDesc("aird_xdp_packets_total",
 			"Packets seen by the XDP pipeline on all uplinks, by address family.", []string{"family"}, nil),
 		bytes: prometheus.NewDesc("aird_xdp_bytes_total",
@@ -33,28 +43,23 @@ func (c *datapathCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *datapathCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.d.dp == nil {
+	stats, ok, err := c.read()
+	if !ok {
 		return
 	}
-	stats, err := c.d.dp.FamilyStats()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.packets, err)
 		return
 	}
-	for fam, s := range stats {
+	for fam, s := range stats.Families() {
 		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.Packets), fam)
 		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.Bytes), fam)
 	}
-	c.counters(ch, c.events, c.d.dp.LBStats)
-	c.counters(ch, c.drops, c.d.dp.DropStats)
+	counterMetrics(ch, c.events, stats.Events())
+	counterMetrics(ch, c.drops, stats.Drops())
 }
 
-func (c *datapathCollector) counters(ch chan<- prometheus.Metric, desc *prometheus.Desc, read func() (map[string]uint64, error)) {
-	m, err := read()
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(desc, err)
-		return
-	}
+func counterMetrics(ch chan<- prometheus.Metric, desc *prometheus.Desc, m map[string]uint64) {
 	for name, v := range m {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), name)
 	}

@@ -174,13 +174,9 @@ func (d *Daemon) LBStats(q api.LBServiceQuery) (api.LBStats, error) {
 	if match != nil {
 		return api.LBStats{Services: ss}, nil
 	}
-	ev, err := d.dp.dp.LBStats()
+	ps, err := d.dp.dp.PipelineStats()
 	if err != nil {
 		return api.LBStats{}, err
 	}
-	dr, err := d.dp.dp.DropStats()
-	if err != nil {
-		return api.LBStats{}, err
-	}
-	return api.LBStats{Events: ev, Drops: dr, Services: ss}, nil
+	return api.LBStats{Events: ps.Events(), Drops: ps.Drops(), Services: ss}, nil
 }

@@ -49,12 +49,12 @@ func (d *Daemon) datapathStatus(pin string) api.Datapath {
 		out.Uplinks = append(out.Uplinks, api.Uplink{Name: u.Name, Ifindex: u.Ifindex, Mode: u.Mode, Adopted: u.Adopted, ProgramID: u.ProgramID,
 			FlowAffinity: u.FlowAffinity, FlowAffinityFrom: u.FlowAffinityFrom})
 	}
-	stats, err := d.dp.dp.FamilyStats()
+	ps, err := d.dp.dp.PipelineStats()
 	if err != nil {
 		out.Error = err.Error()
 		return out
 	}
-	for fam, c := range stats {
+	for fam, c := range ps.Families() {
 		out.Packets[fam] = api.Counter{Packets: c.Packets, Bytes: c.Bytes}
 	}
 	return out

@@ -177,10 +177,11 @@ func TestConntrackMigration(t *testing.T) {
 		t.Errorf("ct_tags_v2 not all unknown after the migration: words %v (%v)", tags, err)
 	}
 
-	before, err := d2.LBStats()
+	ps, err := d2.PipelineStats()
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := ps.Events()
 	bc0, err := bpf.NewLB(maps).BackendCounters([]uint32{1, 2})
 	if err != nil {
 		t.Fatal(err)
@@ -204,10 +205,10 @@ func TestConntrackMigration(t *testing.T) {
 			sent++
 		}
 	})
-	after, err := d2.LBStats()
-	if err != nil {
+	if ps, err = d2.PipelineStats(); err != nil {
 		t.Fatal(err)
 	}
+	after := ps.Events()
 	if hit, miss := after["ct_hit"]-before["ct_hit"], after["ct_miss"]-before["ct_miss"]; hit != uint64(sent) || miss != 0 {
 		t.Errorf("%d migrated flows' packets: ct_hit +%d, ct_miss +%d", sent, hit, miss)
 	}

@@ -160,13 +160,14 @@ func (e *env) sendUDP(t *testing.T, network, dst string, n int) {
 
 func stats(t *testing.T, d *Datapath) map[string]Counter {
 	t.Helper()
-	s, err := d.FamilyStats()
+	ps, err := d.PipelineStats()
 	if err != nil {
-		t.Fatalf("FamilyStats: %v", err)
+		t.Fatalf("PipelineStats: %v", err)
 	}
+	s := ps.Families()
 	for _, k := range []string{"ipv4", "ipv6", "other", "malformed"} {
 		if _, ok := s[k]; !ok {
-			t.Fatalf("FamilyStats lacks %q: %v", k, s)
+			t.Fatalf("Families lacks %q: %v", k, s)
 		}
 	}
 	return s
@@ -509,8 +510,8 @@ func TestTeardownRemovesPins(t *testing.T) {
 		t.Fatalf("second Teardown: %v", err)
 	}
 	// Methods of a closed Datapath fail cleanly.
-	if _, err := d.FamilyStats(); err == nil {
-		t.Fatalf("FamilyStats after Close succeeded")
+	if _, err := d.PipelineStats(); err == nil {
+		t.Fatalf("PipelineStats after Close succeeded")
 	}
 	if err := d.SetUplinks(nil); err == nil {
 		t.Fatalf("SetUplinks after Close succeeded")

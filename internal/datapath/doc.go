@@ -38,7 +38,7 @@
 // writer. The datapath owns and writes the pipeline's maps (bpf.Node):
 // SetSettings and SetNodeAddrs (the underlay addresses tunnel packets are
 // decapsulated for), the probe configuration, and it reads the counters
-// (FamilyStats, LBStats, DropStats). LBMaps hands the lb stage's maps to
+// (PipelineStats: one reading of families, events and drops). LBMaps hands the lb stage's maps to
 // their one writer, the load balancer's control plane (lb.Programmer,
 // through bpf.LB). A pin whose map the object no longer has (an upgrade
 // renamed or dropped it) is removed at Open.

@@ -130,16 +130,17 @@ func TestLBStateSurvivesRestart(t *testing.T) {
 			t.Errorf("no replacement of %s logged:\n%s", name, logs.String())
 		}
 	}
-	st, err := d3.LBStats()
-	if err != nil || len(st) != len(bpf.LBStats()) {
-		t.Fatalf("LBStats = %v, %v", st, err)
+	ps, err := d3.PipelineStats()
+	if err != nil {
+		t.Fatalf("PipelineStats: %v", err)
 	}
-	if _, ok := st["ct_hit"]; !ok {
-		t.Fatalf("LBStats lacks ct_hit: %v", st)
+	if st := ps.Events(); len(st) != len(bpf.LBStats()) {
+		t.Fatalf("Events = %v", st)
+	} else if _, ok := st["ct_hit"]; !ok {
+		t.Fatalf("Events lacks ct_hit: %v", st)
 	}
-	drops, err := d3.DropStats()
-	if err != nil || len(drops) != len(bpf.DropReasons()) || drops["no_backend"] != 0 {
-		t.Fatalf("DropStats = %v, %v", drops, err)
+	if drops := ps.Drops(); len(drops) != len(bpf.DropReasons()) || drops["no_backend"] != 0 {
+		t.Fatalf("Drops = %v", drops)
 	}
 }
 

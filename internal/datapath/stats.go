@@ -14,19 +14,53 @@ type Counter struct {
 	Bytes   uint64
 }
 
-// FamilyStats returns the packets and bytes the pipeline has seen on all
-// uplinks per family, summed over CPUs, keyed "ipv4", "ipv6", "other" and
-// "malformed". The counts live in a pinned map, so they survive restarts.
-func (d *Datapath) FamilyStats() (map[string]Counter, error) {
+// PipelineStats is one reading of the pipeline's counters
+// (pipeline_stats) summed over CPUs: its families, events and drops are of
+// the same moment, and a reader that reports all three (a scrape) reads
+// the per-CPU map once. The counts live in a pinned map, so they survive
+// restarts.
+type PipelineStats struct {
+	c bpf.DatapathPipelineCounters
+}
+
+// PipelineStats reads the pipeline's counters once.
+func (d *Datapath) PipelineStats() (PipelineStats, error) {
 	c, err := d.counters()
 	if err != nil {
-		return nil, fmt.Errorf("family stats: %w", err)
+		return PipelineStats{}, fmt.Errorf("pipeline stats: %w", err)
 	}
+	return PipelineStats{c: c}, nil
+}
+
+// Families returns the packets and bytes the pipeline has seen on all
+// uplinks per family, keyed "ipv4", "ipv6", "other" and "malformed".
+func (s PipelineStats) Families() map[string]Counter {
 	out := make(map[string]Counter, len(bpf.Families()))
 	for _, f := range bpf.Families() {
-		out[f.String()] = Counter{Packets: c.Family[f].Packets, Bytes: c.Family[f].Bytes}
+		out[f.String()] = Counter{Packets: s.c.Family[f].Packets, Bytes: s.c.Family[f].Bytes}
 	}
-	return out, nil
+	return out
+}
+
+// Events returns the pipeline's event counters (conntrack hits, misses
+// and inserts, TX/redirect, too-big relayed/generated, decap, probes, ...)
+// keyed by name ("ct_hit", ...).
+func (s PipelineStats) Events() map[string]uint64 {
+	out := make(map[string]uint64, len(bpf.LBStats()))
+	for _, e := range bpf.LBStats() {
+		out[e.String()] = s.c.Events[e]
+	}
+	return out
+}
+
+// Drops returns the packets the pipeline's stages dropped, by reason
+// ("no_backend", "not_allowed", ...).
+func (s PipelineStats) Drops() map[string]uint64 {
+	out := make(map[string]uint64, len(bpf.DropReasons()))
+	for _, r := range bpf.DropReasons() {
+		out[r.String()] = s.c.Drops[r]
+	}
+	return out
 }
 
 // counters reads the pipeline's counters (pipeline_stats) summed over CPUs.
@@ -126,33 +160,4 @@ func (d *Datapath) SetLocalAddrs(addrs []netip.Addr) error {
 		return errors.New("local addresses: datapath is closed")
 	}
 	return d.node.SetLocalAddrs(addrs)
-}
-
-// LBStats returns the pipeline's event counters (conntrack hits, misses
-// and inserts, TX/redirect, too-big relayed/generated, decap, probes, ...)
-// summed over CPUs, keyed by name ("ct_hit", ...).
-func (d *Datapath) LBStats() (map[string]uint64, error) {
-	c, err := d.counters()
-	if err != nil {
-		return nil, fmt.Errorf("lb stats: %w", err)
-	}
-	out := make(map[string]uint64, len(bpf.LBStats()))
-	for _, s := range bpf.LBStats() {
-		out[s.String()] = c.Events[s]
-	}
-	return out, nil
-}
-
-// DropStats returns the packets the pipeline's stages dropped, by reason
-// ("no_backend", "not_allowed", ...), summed over CPUs.
-func (d *Datapath) DropStats() (map[string]uint64, error) {
-	c, err := d.counters()
-	if err != nil {
-		return nil, fmt.Errorf("drop stats: %w", err)
-	}
-	out := make(map[string]uint64, len(bpf.DropReasons()))
-	for _, r := range bpf.DropReasons() {
-		out[r.String()] = c.Drops[r]
-	}
-	return out, nil
 }

@@ -207,34 +207,28 @@ func wantStats(o oldStats) statsWant {
 	return w
 }
 
-// checkStats fails unless d's FamilyStats, LBStats and DropStats are want.
+// checkStats fails unless d's PipelineStats (families, events, drops)
+// are want.
 func checkStats(t *testing.T, d *Datapath, want statsWant) {
 	t.Helper()
-	fam, err := d.FamilyStats()
+	ps, err := d.PipelineStats()
 	if err != nil {
 		t.Fatal(err)
 	}
+	fam, ev, dr := ps.Families(), ps.Events(), ps.Drops()
 	for k, v := range want.family {
 		if fam[k] != v {
-			t.Errorf("FamilyStats[%s] = %+v, want %+v", k, fam[k], v)
+			t.Errorf("Families[%s] = %+v, want %+v", k, fam[k], v)
 		}
-	}
-	ev, err := d.LBStats()
-	if err != nil {
-		t.Fatal(err)
 	}
 	for k, v := range want.events {
 		if ev[k] != v {
-			t.Errorf("LBStats[%s] = %d, want %d", k, ev[k], v)
+			t.Errorf("Events[%s] = %d, want %d", k, ev[k], v)
 		}
-	}
-	dr, err := d.DropStats()
-	if err != nil {
-		t.Fatal(err)
 	}
 	for k, v := range want.drops {
 		if dr[k] != v {
-			t.Errorf("DropStats[%s] = %d, want %d", k, dr[k], v)
+			t.Errorf("Drops[%s] = %d, want %d", k, dr[k], v)
 		}
 	}
 }
