@@ -44,8 +44,8 @@ func pinnedHashSeed(settings *ebpf.Map) (uint32, bool) {
 // carried over (their next packet misses and takes the same Maglev table).
 // When more flows land in one new set than it has ways, established ones
 // are kept before new ones, and the most recently seen first. The caller
-// removes the old pin afterwards (removeStalePins); the new ct_tags starts
-// all CT_TAG_UNKNOWN, which holds for any content.
+// removes the old pin once the new program is attached (removeStalePins);
+// the new ct_tags starts all CT_TAG_UNKNOWN, which holds for any content.
 func migrateConntrack(old, ct *ebpf.Map, seed uint32) (ctMigration, error) {
 	var res ctMigration
 	ncpu, err := ebpf.PossibleCPU()
@@ -194,17 +194,18 @@ func (p *ctPartition) write(ct *ebpf.Map, cpu uint32) (flows, dropped int, err e
 }
 
 // migrateOldConntrack carries an older version's pinned conntrack over into
-// ct (migrateConntrack) when there is one; failures are logged, not fatal:
-// the flows then take the Maglev table again, as with any replaced map.
-func (d *Datapath) migrateOldConntrack(ct *ebpf.Map, seed uint32, seedKnown bool) {
+// ct (migrateConntrack) when there is one, and reports whether that went
+// through (or there was none); failures are logged, not fatal: the flows
+// then take the Maglev table again, as with any replaced map.
+func (d *Datapath) migrateOldConntrack(ct *ebpf.Map, seed uint32, seedKnown bool) bool {
 	path := d.pins.mapPath(bpf.MapConntrackV1)
 	old, err := ebpf.LoadPinnedMap(path, nil)
 	if errors.Is(err, os.ErrNotExist) {
-		return
+		return true
 	}
 	if err != nil {
 		d.log.Warn("older conntrack not migrated (its flows take the Maglev table again)", "pin", path, "error", err)
-		return
+		return false
 	}
 	defer old.Close()
 	if !seedKnown {
@@ -215,8 +216,9 @@ func (d *Datapath) migrateOldConntrack(ct *ebpf.Map, seed uint32, seedKnown bool
 	if err != nil {
 		d.log.Warn("older conntrack not (fully) migrated (its other flows take the Maglev table again)",
 			"pin", path, "flows", res.flows, "error", err)
-		return
+		return false
 	}
 	d.log.Info("migrated the older conntrack's flows to the new set hash", "from", bpf.MapConntrackV1, "to", bpf.MapConntrack,
 		"flows", res.flows, "dropped", res.dropped, "duration", time.Since(start).Round(time.Millisecond))
+	return true
 }

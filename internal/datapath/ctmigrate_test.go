@@ -132,11 +132,12 @@ func TestConntrackMigration(t *testing.T) {
 	if !logged(logs, "migrated the older conntrack's flows", "flows="+strconv.Itoa(len(flows))+" ", "dropped=0 ") {
 		t.Fatalf("no migration of %d flows logged:\n%s", len(flows), logs.String())
 	}
-	for _, name := range []string{bpf.MapConntrackV1, "ct_tags"} {
-		if _, err := os.Stat(p.mapPath(name)); !os.IsNotExist(err) {
-			t.Errorf("the older %s is still pinned (%v)", name, err)
-		}
+	olderCT := []string{bpf.MapConntrackV1, "ct_tags"}
+	requirePins(t, p, olderCT, true) // until the new program is attached
+	if err := d2.SetUplinks(nil); err != nil {
+		t.Fatal(err)
 	}
+	requirePins(t, p, olderCT, false)
 	maps, err := d2.LBMaps()
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,9 @@ type Datapath struct {
 	lock      *pinLock
 	// privateBPFFS: aird mounted the bpffs in a private mount namespace.
 	privateBPFFS bool
+	// stalePins are the map pins the object does not have, found at Open
+	// and removed once the new program is attached (removeStalePins).
+	stalePins []string
 }
 
 // uplink is one attached interface.

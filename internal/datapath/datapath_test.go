@@ -461,7 +461,8 @@ func TestIncompatiblePinnedMapIsReplaced(t *testing.T) {
 }
 
 // A map an earlier version pinned that this object no longer has (renamed
-// or dropped by an upgrade, like decap_addrs) is unpinned at start.
+// or dropped by an upgrade, like decap_addrs) is unpinned at start, once
+// the new program is attached.
 func TestOpenRemovesPinsOfUnknownMaps(t *testing.T) {
 	e := newEnv(t)
 	if err := os.MkdirAll(filepath.Join(e.pinPath, "maps"), 0o700); err != nil {
@@ -476,7 +477,13 @@ func TestOpenRemovesPinsOfUnknownMaps(t *testing.T) {
 	if err := old.Pin(stale); err != nil {
 		t.Fatalf("pin: %v", err)
 	}
-	e.open(t, ModeNative)
+	d := e.open(t, ModeNative)
+	if _, err := os.Stat(stale); err != nil {
+		t.Fatalf("stale pin %s removed before the program is attached: %v", stale, err)
+	}
+	if err := e.setUplinks(t, d, e.devA); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stale pin %s still there: %v", stale, err)
 	}

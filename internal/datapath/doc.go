@@ -41,7 +41,10 @@
 // (PipelineStats: one reading of families, events and drops). LBMaps hands the lb stage's maps to
 // their one writer, the load balancer's control plane (lb.Programmer,
 // through bpf.LB). A pin whose map the object no longer has (an upgrade
-// renamed or dropped it) is removed at Open.
+// renamed or dropped it) is found at Open and removed once the new program
+// is attached (the first SetUplinks that succeeds), so a start that fails
+// before leaves the older version its maps; an older map whose carry-over
+// failed (conntrack, counters) stays pinned until a later start.
 //
 // Options.MaxVIPs, Options.MaxBackends and Options.ConntrackSize size the
 // lb maps at load time. A pinned maglev (an ARRAY_OF_MAPS) is adopted only

@@ -206,6 +206,9 @@ func TestOldMaglevLayoutReplaced(t *testing.T) {
 				t.Fatalf("Open over an old maglev: %v", err)
 			}
 			defer d.Close()
+			if err := d.SetUplinks(nil); err != nil {
+				t.Fatal(err)
+			}
 			if err := lbOf(t, d).SetTable(3, []uint32{0, 0, 0, 0, 0, 0, 0}); err != nil {
 				t.Fatalf("installing a table after the replacement: %v", err)
 			}
@@ -334,6 +337,9 @@ func TestBackendCPUUpgrade(t *testing.T) {
 		if !logged(logs, "adopted pinned map", "map="+name+" ") {
 			t.Errorf("no adoption of %s logged:\n%s", name, logs.String())
 		}
+	}
+	if err := d2.SetUplinks(nil); err != nil { // the old pins go once attached
+		t.Fatal(err)
 	}
 	for name := range old {
 		if _, err := os.Stat(p.mapPath(name)); !errors.Is(err, os.ErrNotExist) {

@@ -16,8 +16,9 @@ import (
 )
 
 // load loads the datapath objects, reusing every compatible pinned map,
-// pins the maps it had to create and removes pins of maps the object no
-// longer has (an upgrade renamed or dropped them).
+// pins the maps it had to create and notes the pins of maps the object no
+// longer has (an upgrade renamed or dropped them) for removal once the new
+// program is attached (stalePins).
 func (d *Datapath) load() (*bpf.Objects, error) {
 	spec, err := bpf.LoadSpecWith(d.opts.bpfConfig())
 	if err != nil {
@@ -91,12 +92,16 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 	// Carried over before the new maps are pinned: a new map's pin is
 	// what tells the next start that its carry-over is done, so a start
 	// that dies before it does the carry-over again from the older pins,
-	// which are removed only after.
-	if migrate {
-		d.migrateOldConntrack(coll.Maps[bpf.MapConntrack], seed, seedKnown)
+	// which are removed only after. An older map whose carry-over
+	// failed stays pinned through this run.
+	keep := map[string]bool{}
+	if migrate && !d.migrateOldConntrack(coll.Maps[bpf.MapConntrack], seed, seedKnown) {
+		keep[bpf.MapConntrackV1] = true
 	}
 	if newStats {
-		d.migrateOldStats(coll.Maps[bpf.MapStats])
+		for _, name := range d.migrateOldStats(coll.Maps[bpf.MapStats]) {
+			keep[name] = true
+		}
 	}
 	for _, name := range names {
 		if adopted[name] != nil {
@@ -108,7 +113,7 @@ func (d *Datapath) load() (*bpf.Objects, error) {
 			return nil, fmt.Errorf("pin map %s: %w", name, err)
 		}
 	}
-	d.removeStalePins(names)
+	d.stalePins = d.listStalePins(names, keep)
 	return bpf.NewObjects(coll)
 }
 
@@ -146,26 +151,45 @@ func (d *Datapath) dropOrphanedIDMaps(adopted map[string]*ebpf.Map) {
 	}
 }
 
-// removeStalePins unpins every map pin whose name the object does not
-// have: a map an earlier version had (renamed or dropped) would otherwise
-// stay pinned, and hold its memory, forever.
-func (d *Datapath) removeStalePins(names []string) {
+// listStalePins returns the paths of the map pins whose name the object
+// does not have, but those in keep (an older map whose carry-over failed,
+// left for a later start): a map an earlier version had (renamed or
+// dropped) would otherwise stay pinned, and hold its memory, forever.
+func (d *Datapath) listStalePins(names []string, keep map[string]bool) []string {
 	entries, err := os.ReadDir(d.pins.mapsDir())
 	if err != nil {
 		d.log.Warn("stale map pins not checked", "error", err)
-		return
+		return nil
 	}
+	var stale []string
 	for _, e := range entries {
 		if slices.Contains(names, e.Name()) {
 			continue
 		}
 		path := filepath.Join(d.pins.mapsDir(), e.Name())
+		if keep[e.Name()] {
+			d.log.Warn("older map pin kept: its carry-over failed (a later start removes it)", "pin", path)
+			continue
+		}
+		stale = append(stale, path)
+	}
+	return stale
+}
+
+// removeStalePins unpins what listStalePins found at Open. It runs once
+// the new program is attached (SetUplinks): until then the older program
+// may still run with those maps, and a start that fails before leaves
+// them pinned for a rollback to the older version, which adopts them.
+// Called with d.mu held.
+func (d *Datapath) removeStalePins() {
+	for _, path := range d.stalePins {
 		if err := removePin(path); err != nil {
 			d.log.Warn("stale map pin not removed", "pin", path, "error", err)
 			continue
 		}
 		d.log.Info("removed the pin of a map this version does not have", "pin", path)
 	}
+	d.stalePins = nil
 }
 
 // adoptMap returns the map pinned for name if it can serve spec, nil if

@@ -110,15 +110,22 @@ func readOldStats[V any](m *ebpf.Map, cpus, room int, add func(cpu int, k uint32
 }
 
 // migrateOldStats carries an older version's counter maps over into stats
-// (migrateStats) when there are any; a failure is logged, not fatal: the
+// (migrateStats) when there are any, and returns the older maps not
+// carried over when that failed; a failure is logged, not fatal: the
 // counters of what was not carried over then start again from zero.
-func (d *Datapath) migrateOldStats(stats *ebpf.Map) {
+func (d *Datapath) migrateOldStats(stats *ebpf.Map) (failed []string) {
 	carried, err := migrateStats(d.pins, stats)
 	if err != nil {
 		d.log.Warn("older counters not (all) carried over: those start again from zero", "into", bpf.MapStats,
 			"carried", carried, "error", err)
+		for _, name := range oldStatsMaps {
+			if !slices.Contains(carried, name) {
+				failed = append(failed, name)
+			}
+		}
 	}
 	if len(carried) > 0 {
 		d.log.Info("carried the older counters over", "from", carried, "into", bpf.MapStats)
 	}
+	return failed
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -67,8 +68,8 @@ func pinOldStats(t *testing.T, p pins, cpus int) oldStats {
 // three per-CPU maps (family_stats, lb_stats, drop_stats) carries every
 // count over, CPU by CPU, into pipeline_stats: the metrics' sums are what
 // they were, each CPU's value is its old one (so a later packet adds on
-// top), the old pins are gone, and a restart that adopts pipeline_stats
-// does not add them again.
+// top), the old pins are gone once the new program is attached, and a
+// restart that adopts pipeline_stats does not add them again.
 func TestStatsMigration(t *testing.T) {
 	pin, p, logs, cpus, old := olderStatsPinned(t)
 
@@ -92,11 +93,10 @@ func TestStatsMigration(t *testing.T) {
 	}
 	want := wantStats(old)
 	checkStats(t, d2, want)
-	for _, name := range oldStatsMaps {
-		if _, err := os.Stat(p.mapPath(name)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("the old pin %s is still there: %v", name, err)
-		}
+	if err := d2.SetUplinks(nil); err != nil {
+		t.Fatal(err)
 	}
+	requirePins(t, p, oldStatsMaps, false)
 	if !logged(logs, "carried the older counters over") {
 		t.Errorf("no carry-over logged:\n%s", logs.String())
 	}
@@ -148,6 +148,85 @@ func TestStatsMigrationSkipsAnUnreadableMap(t *testing.T) {
 	checkStats(t, d2, wantStats(old))
 	if !logged(logs, "older counters not (all) carried over", bpf.MapEventStatsV1) {
 		t.Errorf("no warning about the unreadable lb_stats:\n%s", logs.String())
+	}
+	// The map not carried over stays pinned through this run; the next
+	// start, which adopts pipeline_stats, removes it once attached.
+	if err := d2.SetUplinks(nil); err != nil {
+		t.Fatal(err)
+	}
+	requirePins(t, p, []string{bpf.MapEventStatsV1}, true)
+	requirePins(t, p, []string{bpf.MapFamilyStatsV1, bpf.MapDropStatsV1}, false)
+	if err := d2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d3 := openSmall(t, pin, logs)
+	if err := d3.SetUplinks(nil); err != nil {
+		t.Fatal(err)
+	}
+	requirePins(t, p, []string{bpf.MapEventStatsV1}, false)
+	checkStats(t, d3, wantStats(old))
+}
+
+// TestOlderPinsKeptUntilAttached: a start that carries the older counters
+// over but fails before its program is attached (Open, then Close without
+// SetUplinks) leaves the older maps pinned with their counts, for a
+// rollback to the older version; the next start adopts pipeline_stats
+// without adding them again, and removes them once it is attached.
+func TestOlderPinsKeptUntilAttached(t *testing.T) {
+	pin, p, logs, cpus, old := olderStatsPinned(t)
+
+	d2 := openSmall(t, pin, logs)
+	want := wantStats(old)
+	checkStats(t, d2, want)
+	if err := d2.Close(); err != nil { // the start fails here
+		t.Fatal(err)
+	}
+	requirePins(t, p, oldStatsMaps, true)
+	for _, name := range oldStatsMaps {
+		m, err := ebpf.LoadPinnedMap(p.mapPath(name), &ebpf.LoadPinOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		if name != bpf.MapFamilyStatsV1 {
+			if err := m.Lookup(uint32(3), &got); err != nil || len(got) != cpus {
+				t.Fatalf("%s[3]: %v, %v", name, got, err)
+			}
+			src := old.events
+			if name == bpf.MapDropStatsV1 {
+				src = old.drops
+			}
+			if !slices.Equal(got, src[3]) {
+				t.Errorf("%s[3] = %v after the failed start, want %v", name, got, src[3])
+			}
+		}
+		m.Close()
+	}
+
+	d3 := openSmall(t, pin, logs)
+	if !logged(logs, "adopted pinned map", "map="+bpf.MapStats+" ") {
+		t.Fatalf("pipeline_stats not adopted:\n%s", logs.String())
+	}
+	checkStats(t, d3, want)
+	requirePins(t, p, oldStatsMaps, true)
+	if err := d3.SetUplinks(nil); err != nil {
+		t.Fatal(err)
+	}
+	requirePins(t, p, oldStatsMaps, false)
+}
+
+// requirePins fails unless every map of names is pinned under p (want) or
+// none is.
+func requirePins(t *testing.T, p pins, names []string, want bool) {
+	t.Helper()
+	for _, name := range names {
+		_, err := os.Stat(p.mapPath(name))
+		if want && err != nil {
+			t.Errorf("the older pin %s is gone: %v", name, err)
+		}
+		if !want && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the older pin %s is still there: %v", name, err)
+		}
 	}
 }
 

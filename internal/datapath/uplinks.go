@@ -120,6 +120,7 @@ func (d *Datapath) SetUplinks(ifaces []string) error {
 
 	tx.commit()
 	d.uplinks = next
+	d.removeStalePins()
 	if err := d.writeUplinks(); err != nil {
 		d.log.Warn("uplinks map not updated: endpoint traffic goes through the kernel", "error", err)
 	}
