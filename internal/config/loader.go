@@ -91,6 +91,12 @@ func (l *Loader) Load(path string) (*File, error) {
 	}
 	sum := make(chan [32]byte, 1)
 	go func() { sum <- sha256.Sum256(data) }()
+	return l.load(path, data, sum)
+}
+
+// load is Load of data, the content of the file at path, with l.mu held;
+// sum delivers data's sha256 once (hashed beside the parse, or known).
+func (l *Loader) load(path string, data []byte, sum chan [32]byte) (*File, error) {
 	mainSum := func() [32]byte {
 		s := <-sum
 		sum <- s

@@ -78,7 +78,8 @@ func EncodeSnapshot(f *File, program string) ([]byte, error) {
 // snapshot EncodeSnapshot made; nil: none) stands for the file's current
 // content under program, it decodes the configuration from snap instead
 // of parsing the file. fromSnap says which happened; a snapshot that does
-// not match, or does not decode, is passed over.
+// not match, or does not decode, is passed over, and the file, read and
+// hashed once, is parsed.
 func (l *Loader) LoadSnapshot(path string, snap []byte, program string) (f *File, fromSnap bool, err error) {
 	if len(snap) < snapshotHeader || program == "" || string(snap[:len(snapshotMagic)]) != snapshotMagic {
 		f, err = l.Load(path)
@@ -93,8 +94,10 @@ func (l *Loader) LoadSnapshot(path string, snap []byte, program string) (f *File
 	content := sha256.Sum256(data)
 	cfg := decodeSnapshot(snap, snapshotKey(program, content))
 	if cfg == nil {
-		l.mu.Unlock()
-		f, err = l.Load(path)
+		defer l.mu.Unlock()
+		sum := make(chan [32]byte, 1)
+		sum <- content
+		f, err = l.load(path, data, sum)
 		return f, false, err
 	}
 	// As a load of a file without included files leaves the Loader; its

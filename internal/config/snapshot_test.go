@@ -337,3 +337,47 @@ func TestSnapshotDecodeBoundsAllocation(t *testing.T) {
 		t.Fatalf("3 ints: %v, %v", ports, err)
 	}
 }
+
+// A snapshot that does not stand for the file costs the start no second
+// read of it: LoadSnapshot then allocates what Load does, not a second
+// file-sized buffer (the file is a small configuration behind a 4 MB
+// comment, so that its buffer dominates what a load allocates).
+func TestLoadSnapshotReadsAMismatchOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aird.toml")
+	body := "# " + strings.Repeat("x", 4<<20) + "\n" + string(mustRead(t, "testdata/good/03-services.toml"))
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := make([]byte, snapshotHeader+16) // the right magic, another key
+	copy(stale, snapshotMagic)
+	allocated := func(load func(l *Loader) (*File, error)) uint64 {
+		t.Helper()
+		least := ^uint64(0)
+		for range 3 {
+			l := new(Loader)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			f, err := load(l)
+			runtime.ReadMemStats(&after)
+			if err != nil || len(f.Services) == 0 {
+				t.Fatalf("load: %v", err)
+			}
+			least = min(least, after.TotalAlloc-before.TotalAlloc)
+		}
+		return least
+	}
+	plain := allocated(func(l *Loader) (*File, error) { return l.Load(path) })
+	snap := allocated(func(l *Loader) (*File, error) {
+		f, fromSnap, err := l.LoadSnapshot(path, stale, "build-1")
+		if fromSnap {
+			t.Fatal("the stale snapshot was used")
+		}
+		return f, err
+	})
+	if snap > plain+uint64(len(body))/2 {
+		t.Errorf("LoadSnapshot with a stale snapshot allocated %d bytes, Load %d: the %d-byte file was read twice",
+			snap, plain, len(body))
+	}
+	t.Logf("Load %d bytes, LoadSnapshot (stale) %d bytes, file %d bytes", plain, snap, len(body))
+}
