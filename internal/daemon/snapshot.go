@@ -19,7 +19,10 @@ import (
 // an unchanged file skip parsing it: aird keeps one in its state
 // directory after a start that parsed a large file, and the next start
 // takes its configuration from it when the file's content, the build of
-// aird and the host name are unchanged.
+// aird and the host name are unchanged. One that does not stand for the
+// configuration in force (the file changed, another build, another host)
+// is replaced, or removed when that configuration is not worth one: at a
+// start once the file has loaded, at a stop when a reload changed it.
 
 // snapshotName is the snapshot's file in the state directory.
 const snapshotName = "config.snapshot"
@@ -50,8 +53,9 @@ func newConfigSnapshot() *configSnapshot {
 // for the file, and keeps a snapshot of what it parsed for write.
 func (s *configSnapshot) load(loader *config.Loader, path string) (*config.File, bool, error) {
 	s.host = hostname()
+	s.removeTemporaries()
 	f, fromSnap, err := loader.LoadSnapshot(path, s.read(), s.program)
-	if err != nil {
+	if err != nil { // the snapshot may stand for the file as it was: kept
 		return nil, false, err
 	}
 	if fromSnap {
@@ -68,20 +72,52 @@ func (s *configSnapshot) load(loader *config.Loader, path string) (*config.File,
 	}
 	if err == nil && snap != nil {
 		s.startWrite(snap, f.Digest)
+	} else {
+		s.werr = s.discard()
 	}
 	return f, false, nil
 }
 
 // startWrite writes snap, the snapshot of the configuration of digest, in
-// the background; stop waits for it.
+// the background, in place of the one on disk (which does not stand for
+// it, or has been read); stop waits for it. A write that fails removes
+// the one on disk.
 func (s *configSnapshot) startWrite(snap []byte, digest string) {
 	s.written = make(chan struct{})
 	go func() {
 		defer close(s.written)
 		if s.werr = writeFileAtomic(s.path, snap); s.werr == nil {
 			s.saved = digest
+		} else if derr := s.discard(); derr != nil {
+			s.werr = fmt.Errorf("%w (and %w)", s.werr, derr)
 		}
 	}()
+}
+
+// discard removes the snapshot on disk, which does not stand for the
+// configuration in force (none is saved then).
+func (s *configSnapshot) discard() error {
+	s.saved = ""
+	if s.path == "" {
+		return nil
+	}
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the stale configuration snapshot: %w", err)
+	}
+	return nil
+}
+
+// removeTemporaries removes the temporary files of writes an earlier
+// process left (killed between writing one and renaming it). Called at the
+// start, before this process writes any.
+func (s *configSnapshot) removeTemporaries() {
+	if s.path == "" {
+		return
+	}
+	left, _ := filepath.Glob(s.path + tempPattern)
+	for _, p := range left {
+		_ = os.Remove(p)
+	}
 }
 
 // read returns the snapshot on disk, nil when there is none to read.
@@ -110,6 +146,9 @@ func (s *configSnapshot) read() []byte {
 // report logs, once the write load began is done, why it failed.
 func (s *configSnapshot) report(log *slog.Logger) {
 	if s.written == nil {
+		if s.werr != nil {
+			log.Warn("configuration snapshot not removed", "err", s.werr)
+		}
 		return
 	}
 	go func() {
@@ -126,10 +165,16 @@ func (s *configSnapshot) report(log *slog.Logger) {
 // VIPs it allocated from pools are taken out again (Service.VIPAllocated
 // marks them; nothing else of a loaded configuration is changed). A host
 // name changed since the load (a default of node.name) makes none: the
-// snapshot is keyed by the host name when it is made.
+// snapshot is keyed by the host name when it is made. When it makes none
+// for a configuration other than the one saved, the one on disk, which
+// stands for an earlier configuration, is removed.
 func (s *configSnapshot) saveRunning(f *config.File, log *slog.Logger) {
 	s.wait()
-	if s.path == "" || f == nil || f.Digest == s.saved || hostname() != s.host {
+	if s.path == "" || f == nil || f.Digest == s.saved {
+		return
+	}
+	if hostname() != s.host {
+		s.discardLogged(log)
 		return
 	}
 	cfg := *f.Config
@@ -146,13 +191,22 @@ func (s *configSnapshot) saveRunning(f *config.File, log *slog.Logger) {
 		log.Warn("configuration snapshot not made; the next start parses the file", "err", err)
 	}
 	if err != nil || snap == nil {
+		s.discardLogged(log)
 		return
 	}
 	if err := writeFileAtomic(s.path, snap); err != nil {
 		log.Warn("configuration snapshot not saved; the next start parses the file", "err", err)
+		s.discardLogged(log)
 		return
 	}
 	s.saved = f.Digest
+}
+
+// discardLogged is discard, logging a failure.
+func (s *configSnapshot) discardLogged(log *slog.Logger) {
+	if err := s.discard(); err != nil {
+		log.Warn("configuration snapshot not removed", "err", err)
+	}
 }
 
 // wait returns once a write begun is done.
@@ -162,21 +216,53 @@ func (s *configSnapshot) wait() {
 	}
 }
 
+// tempPattern names writeFileAtomic's temporary files after the file
+// they replace (os.CreateTemp puts a random string for the *).
+const tempPattern = ".*.tmp"
+
 // writeFileAtomic replaces path with data (mode 0600: a configuration
-// can hold BGP passwords) through a temporary file and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
+// can hold BGP passwords) through a temporary file of its own in the same
+// directory, written and synced before it is renamed over path; the
+// temporary file is removed when any step fails.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
+	f, err := os.CreateTemp(dir, filepath.Base(path)+tempPattern)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	tmp := f.Name()
+	defer func() {
+		if err == nil {
+			return
+		}
 		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = fmt.Errorf("%w (and %w)", err, rerr)
 		}
-		return err
+	}()
+	err = f.Chmod(0o600) // CreateTemp's mode, whatever the umask
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// The rename is durable once the directory is synced; without that, a
+	// power cut can lose the new snapshot (the next start parses).
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		d.Close()
 	}
 	return nil
 }

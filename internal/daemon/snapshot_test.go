@@ -69,3 +69,134 @@ func TestSnapshotAtStopIsTheLoadedConfiguration(t *testing.T) {
 		t.Fatalf("the snapshot was written again: %v", err)
 	}
 }
+
+// A snapshot that does not stand for the file is removed once a file not
+// worth a snapshot has loaded; a file that does not load leaves it, as it
+// may stand for the file as it was. Temporary files an earlier process
+// left are removed at the start.
+func TestStaleSnapshotRemovedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "aird.toml")
+	s := &configSnapshot{path: filepath.Join(dir, "state", snapshotName), program: "build-1"}
+	stale := []byte("AIRDCS01 a snapshot of another content, build or host")
+	if err := writeFileAtomic(s.path, stale); err != nil {
+		t.Fatal(err)
+	}
+	left := s.path + ".123" + tempPattern[2:]
+	if err := os.WriteFile(left, stale, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.WriteFile(path, []byte("[node]\nname = \"snap\"\nunderlay = [\"fd00:100:1::1\"]\nbogus = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.load(new(config.Loader), path); err == nil {
+		t.Fatal("a file with an unknown key loaded")
+	}
+	if got, err := os.ReadFile(s.path); err != nil || string(got) != string(stale) {
+		t.Fatalf("the snapshot after a file that does not load: %q, %v", got, err)
+	}
+
+	if err := os.WriteFile(path, mustReadFile(t, "../config/testdata/good/03-services.toml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, fromSnap, err := s.load(new(config.Loader), path)
+	if err != nil || fromSnap {
+		t.Fatalf("load: from the snapshot %v, %v", fromSnap, err)
+	}
+	s.wait()
+	for _, p := range []string{s.path, left} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", p, err)
+		}
+	}
+}
+
+// A snapshot saved at a start is removed as aird stops when a reload made
+// the configuration in force one not worth a snapshot.
+func TestSnapshotRemovedAtStopWhenNoLongerWorthIt(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "aird.toml")
+	sc := testutil.LBScale{VIPs: 700, PerVIP: 100, Pool: 2000, Seed: 1}
+	if err := os.WriteFile(path, []byte("[node]\nname = \"snap\"\nunderlay = [\"fd00:100:1::1\"]\n\n"+sc.TOML(nil)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &configSnapshot{path: filepath.Join(dir, "state", snapshotName), program: "build-1"}
+	loader := new(config.Loader)
+	if _, _, err := s.load(loader, path); err != nil {
+		t.Fatal(err)
+	}
+	s.wait()
+	if s.werr != nil || s.saved == "" {
+		t.Fatalf("no snapshot saved: %v", s.werr)
+	}
+	if _, err := os.Stat(s.path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, mustReadFile(t, "../config/testdata/good/03-services.toml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloaded, err := loader.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.saveRunning(reloaded, slog.Default())
+	if _, err := os.Stat(s.path); !os.IsNotExist(err) {
+		t.Fatalf("the snapshot of the earlier configuration is still there (%v)", err)
+	}
+}
+
+// writeFileAtomic writes through a temporary file of its own: whatever
+// holds another writer's name (here a directory at the fixed name
+// "config.snapshot.tmp" earlier builds used) does not stop it; the file is
+// mode 0600 and no temporary file is left, whether the write succeeds or
+// fails.
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, snapshotName)
+	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFileAtomic(path, []byte("one")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("written file: %v, %v", fi, err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "one" {
+		t.Fatalf("content %q, %v", got, err)
+	}
+	temporaries := func() []string {
+		m, err := filepath.Glob(path + tempPattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := temporaries(); len(m) != 0 {
+		t.Errorf("temporary files left after a write: %v", m)
+	}
+
+	// The rename fails (a non-empty directory in the way): an error, and
+	// the temporary file is gone.
+	blocked := filepath.Join(dir, "blocked")
+	if err := os.MkdirAll(filepath.Join(blocked, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFileAtomic(blocked, []byte("two")); err == nil {
+		t.Fatal("a write over a non-empty directory succeeded")
+	}
+	if m, _ := filepath.Glob(blocked + tempPattern); len(m) != 0 {
+		t.Errorf("temporary files left after a failed write: %v", m)
+	}
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
