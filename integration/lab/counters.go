@@ -21,11 +21,16 @@ import (
 // and drops, or a namespace's TCP statistics.
 type Counters map[string]uint64
 
-// Sub returns c - before for the counters that changed.
+// Sub returns c - before for the counters that changed; a counter lower
+// than before started again from zero (a downgrade that replaced its map,
+// TestRackDowngrade): its value is what it counted since.
 func (c Counters) Sub(before Counters) Counters {
 	d := Counters{}
 	for k, v := range c {
-		if v != before[k] {
+		switch {
+		case v < before[k]:
+			d[k] = v
+		case v != before[k]:
 			d[k] = v - before[k]
 		}
 	}

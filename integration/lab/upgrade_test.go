@@ -30,7 +30,24 @@ func previousBuild(t *testing.T) (bin, rev string) {
 	if last == "" {
 		testutil.Unavailable(t, "no commit changed bpf/datapath_bpfel.o (a shallow clone?)")
 	}
-	rev = git("rev-parse", last+"^")
+	return buildAt(t, git("rev-parse", last+"^"))
+}
+
+// buildAt builds aird from commit rev of the repository (git archive, so
+// the work tree is not touched) and returns the binary and the commit's
+// full hash.
+func buildAt(t *testing.T, rev string) (bin, commit string) {
+	t.Helper()
+	root := testutil.ModuleRoot(t)
+	git := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("git", append([]string{"-C", root}, args...)...).CombinedOutput()
+		if err != nil {
+			testutil.Unavailable(t, "git "+strings.Join(args, " ")+": "+string(out))
+		}
+		return strings.TrimSpace(string(out))
+	}
+	rev = git("rev-parse", "--verify", rev+"^{commit}")
 	dir := t.TempDir()
 	tarball := filepath.Join(dir, "src.tar")
 	git("archive", "-o", tarball, rev)
