@@ -24,6 +24,7 @@ import (
 // its services and the new backend in its service's table, and the next
 // restart takes the new snapshot; a reload that changes the file has the
 // snapshot made again as aird stops, and the restart after it takes it.
+// A file no longer worth a snapshot has the earlier one removed.
 func TestLBRestartFromSnapshot(t *testing.T) {
 	sc := testutil.LBScale{VIPs: 700, PerVIP: 100, Pool: 2000, Seed: 3}
 	n := newNode(t)
@@ -112,6 +113,25 @@ func TestLBRestartFromSnapshot(t *testing.T) {
 	delete(want, fmt.Sprintf("%s/80", sc.VIP(2)))
 	want[fmt.Sprintf("%s/82", sc.VIP(2))] = true
 	restart("after a reload", true)
+
+	// A file no longer worth a snapshot (a few services) while aird was
+	// down: once it has loaded, the snapshot of the earlier one is gone,
+	// and no temporary file of a write is left beside it.
+	n.stopForRestart()
+	small := testutil.LBScale{VIPs: 3, PerVIP: 2, Pool: 4, Seed: 3}
+	n.writeConfig(head + small.TOML(nil))
+	want = map[string]bool{}
+	for i := range small.VIPs {
+		want[fmt.Sprintf("%s/80", small.VIP(i))] = true
+	}
+	n.startWithin(time.Minute)
+	if _, err := os.Stat(snap); !os.IsNotExist(err) {
+		t.Fatalf("the snapshot of the earlier file is still there (%v)", err)
+	}
+	if left, _ := filepath.Glob(snap + ".*"); len(left) > 0 {
+		t.Fatalf("left beside the snapshot: %v", left)
+	}
+	restart("a small file", false)
 }
 
 // pinnedServices returns the services in the pinned vips map ("vip/port";
