@@ -29,6 +29,7 @@ func benchCases() []struct {
 		bs   []Backend
 		size uint32
 	}{
+		{"n=100/size=12809", equalBackends(100), 12809}, // the daemon's default for 65-128 backends
 		{"n=100/size=65537", equalBackends(100), bigSize},
 		{"n=1000/size=65537", equalBackends(1000), bigSize},
 		{"n=100/size=655373", equalBackends(100), 655373},

@@ -55,8 +55,15 @@
 // A build hashes each key twice, sorts the backends by key, and fills the
 // table, probing a bitmap of taken slots: O(M log M) probes on average per
 // the paper, about 10 per slot measured at M = 65537 with 100 or 1,000
-// backends. Scheduling adds O(n log n + M + R·log g) for g distinct
-// weights and R group rounds: a heap orders the groups of equal weight,
-// and with one weight it never moves. Builder keeps its scratch between
-// builds and, given the previous table as dst, allocates nothing.
+// backends, most of them in the last turns (at M = 12809 with 100
+// backends, 8.7 per slot, half of them for the last 128 slots). So once
+// at most about √M/2..√M slots are free, a turn scans the list of free
+// slots instead and takes the one fewest steps ahead on its preference
+// list (a modular inverse of the stride per backend, one multiplication
+// per free slot): the same slot as probing, for O(M) work in all in the
+// tail. Scheduling adds O(n log n + M + R·log g) for g distinct weights
+// and R group rounds: a heap orders the groups of equal weight, and a
+// turn that leaves its group first in the heap does not touch the heap.
+// Builder keeps its scratch between builds and, given the previous table
+// as dst, allocates nothing.
 package maglev

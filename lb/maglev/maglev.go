@@ -39,7 +39,7 @@ type Builder struct {
 	takers []taker
 	rank   []int32 // scratch for apportion
 	sched  schedule
-	taken  []uint64 // bitmap of taken slots
+	fill   filler
 }
 
 // Build is like the function Build, but writes the table into dst's
@@ -71,8 +71,8 @@ func (b *Builder) Build(dst []int32, backends []Backend, size uint32) ([]int32, 
 		return table, nil
 	}
 	b.rank = apportion(ts, size, b.rank)
-	f := newFiller(table, b.taken)
-	b.taken = f.taken
-	b.sched.fair(f, ts)
+	b.fill.reset(table)
+	b.sched.fair(&b.fill, ts)
+	b.fill.table = nil // the caller's
 	return table, nil
 }

@@ -180,3 +180,25 @@ func TestGolden(t *testing.T) {
 		t.Errorf("table digest = %#x", got)
 	}
 }
+
+// TestModularArithmetic checks the inverse and the Barrett reduction the
+// last turns of a fill rely on, against plain division.
+func TestModularArithmetic(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	for _, m := range []uint32{2, 3, 7, 4093, 12809, bigSize, 655373, 16777213} {
+		md := newModulus(m)
+		for range 1000 {
+			a := 1 + r.Uint32N(m-1)
+			if inv := inverse(a, m); uint64(a)*uint64(inv)%uint64(m) != 1 {
+				t.Fatalf("inverse(%d, %d) = %d", a, m, inv)
+			}
+			x := r.Uint64N(uint64(2*m) * uint64(m))
+			if got, want := md.reduce(x), x%uint64(m); got != want {
+				t.Fatalf("%d mod %d: reduce gives %d, want %d", x, m, got, want)
+			}
+		}
+		if got := md.reduce(uint64(2*m)*uint64(m) - 1); got != uint64(m)-1 {
+			t.Fatalf("largest product mod %d: %d", m, got)
+		}
+	}
+}

@@ -53,7 +53,7 @@ type schedule struct {
 
 // fair fills the table, takers (in rank order, quotas set) taking turns in
 // the order described above.
-func (s *schedule) fair(f filler, ts []taker) {
+func (s *schedule) fair(f *filler, ts []taker) {
 	s.members = s.members[:0]
 	for r := range ts {
 		if ts[r].quota > 0 {
@@ -133,8 +133,12 @@ func (s *schedule) fair(f filler, ts []taker) {
 		}
 		g.rank = members[g.first+g.cur]
 		// Often the same group goes on (the rest of its round comes before
-		// any other group's next turn), and down stops at once.
-		down(0)
+		// any other group's next turn): then the heap is left as it is
+		// (down would copy the group out and back, and reading it just
+		// after the fields were written stalls the load on the stores).
+		if n := len(heap); n > 1 && (heap[1].before(g) || n > 2 && heap[2].before(g)) {
+			down(0)
+		}
 	}
 	s.heap = heap
 }
