@@ -117,6 +117,10 @@ func (s *schedule) fair(f *filler, ts []taker) {
 	}
 	for len(heap) > 0 {
 		g := &heap[0]
+		if len(heap) == 1 { // the last group (with equal weights, the only one)
+			s.finish(f, ts, g)
+			break
+		}
 		f.take(&ts[g.rank])
 		if g.cur++; g.cur == g.span() {
 			g.round++
@@ -141,4 +145,18 @@ func (s *schedule) fair(f *filler, ts []taker) {
 		}
 	}
 	s.heap = heap
+}
+
+// finish gives the rest of g's turns, when no other group has any left:
+// the rest of its current round from member cur on, then its later rounds
+// in full.
+func (s *schedule) finish(f *filler, ts []taker, g *group) {
+	for cur := g.cur; ; cur = 0 {
+		for _, m := range s.members[g.first+cur : g.first+g.span()] {
+			f.take(&ts[m])
+		}
+		if g.round++; g.span() == 0 {
+			return
+		}
+	}
 }
