@@ -136,9 +136,15 @@ func (t *Table) Close() error { return t.m.Close() }
 
 // Pin pins the table at path (on bpffs), replacing what is pinned there:
 // the table then outlives every handle and every VIP until unpinned.
+// What is there is removed only when the pin finds the path taken (a
+// start pins thousands of tables at free paths).
 func (t *Table) Pin(path string) error {
-	_ = os.Remove(path)
-	if err := t.m.Pin(path); err != nil {
+	err := t.m.Pin(path)
+	if errors.Is(err, os.ErrExist) {
+		_ = os.Remove(path)
+		err = t.m.Pin(path)
+	}
+	if err != nil {
 		return fmt.Errorf("pin maglev table: %w", err)
 	}
 	return nil

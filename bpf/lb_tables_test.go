@@ -2,8 +2,12 @@ package bpf
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/aird-net/aird/internal/testutil"
 )
 
 // The C layout of a Maglev table round-trips: header, 16-bit slots (four
@@ -55,5 +59,36 @@ func TestMaglevLayoutVersioned(t *testing.T) {
 	const want = "maglev_v2 maglev_block type=Array key=4 value=8 flags=0x1400"
 	if got != want {
 		t.Fatalf("maglev's inner layout is now %q (was %q): if the layout changed, give the map a new name (maglev_v3) in lb_maps.h, then update this test", got, want)
+	}
+}
+
+// Pin puts a table at a free path, and at a taken one replaces what is
+// pinned there.
+func TestTablePinReplaces(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	dir := testutil.TempPinPath(t)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "table")
+	t.Cleanup(func() { _ = os.Remove(path) })
+	var l LB
+	for i, ids := range [][]uint32{{1, 2, 3, 1, 2, 3, 1}, {4, 4, 4, 4, 4, 4, 4}} {
+		tab, err := l.NewTable(TableOf(ids))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tab.Pin(path); err != nil {
+			t.Fatalf("pin %d: %v", i, err)
+		}
+		pinned, err := LoadPinnedTable(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pinned.ID() != tab.ID() {
+			t.Errorf("pin %d: the path holds map %d, want %d", i, pinned.ID(), tab.ID())
+		}
+		_ = pinned.Close()
+		_ = tab.Close()
 	}
 }

@@ -37,6 +37,12 @@ func (p *Programmer) apply(pl *plan, tx *txn) error {
 
 // buildTables builds and loads the plan's tables, on every CPU.
 func (p *Programmer) buildTables(builds []*build, tx *txn) error {
+	if len(builds) == 0 {
+		return nil
+	}
+	if err := p.makeTableDir(); err != nil {
+		return err
+	}
 	var (
 		mu   sync.Mutex
 		errs []error

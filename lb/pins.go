@@ -22,14 +22,11 @@ func (p *Programmer) pinPath(key digest) string {
 	return filepath.Join(p.tabDir, hex.EncodeToString(key[:]))
 }
 
-// keepTable pins a table this change built; without a TableDir the
-// handle stays open instead.
+// keepTable pins a table this change built (in the directory
+// makeTableDir made); without a TableDir the handle stays open instead.
 func (p *Programmer) keepTable(t *table, tx *txn) error {
 	if p.tabDir == "" {
 		return nil
-	}
-	if err := os.MkdirAll(p.tabDir, 0o700); err != nil {
-		return fmt.Errorf("table pins: %w", err)
 	}
 	path := p.pinPath(t.key)
 	if err := t.t.Pin(path); err != nil {
@@ -37,6 +34,18 @@ func (p *Programmer) keepTable(t *table, tx *txn) error {
 	}
 	t.pinned = true
 	tx.onUndo(func() error { t.pinned = false; return removePin(path) })
+	return nil
+}
+
+// makeTableDir makes the directory tables are pinned in, once for all the
+// tables of a change.
+func (p *Programmer) makeTableDir() error {
+	if p.tabDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(p.tabDir, 0o700); err != nil {
+		return fmt.Errorf("table pins: %w", err)
+	}
 	return nil
 }
 
