@@ -254,7 +254,7 @@ truncated:
  * returns 0. The general parser keeps every field of struct packet live
  * across each of its bounds checks (the values every early exit
  * returns), which costs an IPv6 TCP packet 194 instructions; this path
- * 63 (docs/performance.md, "The parser's fast path").
+ * 64 (docs/performance.md, "The parser's fast path").
  */
 static __always_inline int parse_fast(void *data, void *data_end, struct packet *pkt)
 {
