@@ -193,19 +193,20 @@ func (p *Programmer) takeIDs(ch Change, tx *txn) error {
 	return nil
 }
 
-// members is a service's backends as table members, as configured and as
-// usable now, each in canonical order, with the table size and digests.
+// members is a service's backends, its table size and digests, and the
+// table members to build it from when no table is kept or shared (nil
+// otherwise).
 type members struct {
-	backends  []netip.Addr
-	conf, eff []member
-	size      uint32
-	confKey   digest // of conf: what the configuration asks for
-	effKey    digest // of eff: the table to install
+	backends []netip.Addr
+	eff      []member // effective members, in canonical order; nil: no build needed
+	size     uint32
+	confKey  digest // of the configured members: what the configuration asks for
+	effKey   digest // of the effective members: the table to install
 }
 
 // memberSets works out the members of every upserted service, on every
 // CPU: at a start, a million backends (the backend ids are taken and are
-// only read here).
+// only read here, as are the programmed services and shared tables).
 func (p *Programmer) memberSets(ups []Upsert, sizing Sizing) []members {
 	out := make([]members, len(ups))
 	workers := min(max(p.workers, 1), 1+len(ups)/64)
@@ -214,8 +215,9 @@ func (p *Programmer) memberSets(ups []Upsert, sizing Sizing) []members {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sc memberScratch
 			for i := w; i < len(ups); i += workers {
-				out[i] = p.members(&ups[i], sizing)
+				out[i] = p.members(&ups[i], sizing, &sc)
 			}
 		}()
 	}
@@ -223,38 +225,69 @@ func (p *Programmer) memberSets(ups []Upsert, sizing Sizing) []members {
 	return out
 }
 
-func (p *Programmer) members(u *Upsert, sizing Sizing) members {
+// memberScratch is one worker's buffers for sorting and digesting a
+// service's members: a restart keeps every adopted table and needs the
+// members only for their digests, so nothing per service is allocated
+// but its backends (at 10,000 services of 100 backends, 75 MB of fresh
+// memory less).
+type memberScratch struct {
+	conf, eff []member
+	buf       []byte
+}
+
+func (p *Programmer) members(u *Upsert, sizing Sizing, sc *memberScratch) members {
 	s := u.Service
 	// With every backend usable (a start, a service without health
 	// checks) the effective members are the configured ones: sorted and
 	// digested once, not twice.
 	allUsable := !slices.Contains(u.Usable, false)
-	m := members{backends: make([]netip.Addr, len(s.Backends)), conf: make([]member, len(s.Backends))}
-	if !allUsable {
-		m.eff = make([]member, len(s.Backends))
-	}
+	m := members{backends: make([]netip.Addr, len(s.Backends))}
+	conf := slices.Grow(sc.conf[:0], len(s.Backends))[:len(s.Backends)]
 	for i, b := range s.Backends {
 		a := b.Address.Unmap()
 		id, _ := p.ids.Backend(a)
 		m.backends[i] = a
-		m.conf[i] = member{addr: a, id: id, weight: b.Weight}
-		if !allUsable {
-			m.eff[i] = m.conf[i]
+		conf[i] = member{addr: a, id: id, weight: b.Weight}
+	}
+	eff := conf
+	if !allUsable {
+		eff = append(sc.eff[:0], conf...)
+		for i := range s.Backends {
 			if !u.Usable[i] {
-				m.eff[i].weight = 0
+				eff[i].weight = 0
 			}
 		}
+		sc.eff = eff
 	}
-	sortMembers(m.conf)
+	sc.conf = conf
+	sortMembers(conf)
 	m.size = sizing.Size(len(s.Backends))
-	m.confKey = digestOf(m.size, m.conf)
-	if allUsable {
-		m.eff, m.effKey = m.conf, m.confKey
-		return m
+	m.confKey = digestOf(m.size, conf, &sc.buf)
+	m.effKey = m.confKey
+	if !allUsable {
+		sortMembers(eff)
+		m.effKey = digestOf(m.size, eff, &sc.buf)
 	}
-	sortMembers(m.eff)
-	m.effKey = digestOf(m.size, m.eff)
+	if t, _ := p.reuse(u, &m); t == nil {
+		m.eff = slices.Clone(eff)
+	}
 	return m
+}
+
+// reuse returns the table u's service keeps (held, or unchanged) or
+// shares with another service's (install: to be installed for its vip
+// id), nil when one is built. It only reads the programmer's state.
+func (p *Programmer) reuse(u *Upsert, m *members) (t *table, install bool) {
+	old := p.svcs[u.Service.Key()]
+	switch {
+	case old != nil && old.table != nil && u.Pending && old.config == m.confKey:
+		return old.table, false // held: the earlier process's view of health stands
+	case old != nil && old.table != nil && old.table.key == m.effKey:
+		return old.table, false
+	case p.shared[m.effKey] != nil && p.shared[m.effKey].shareable():
+		return p.shared[m.effKey], true
+	}
+	return nil, false
 }
 
 // planService works out what service u becomes: its table is kept (held,
@@ -268,29 +301,22 @@ func (p *Programmer) planService(u Upsert, m *members, builds map[digest]*build)
 	if len(s.AllowSources) > 0 {
 		ps.flags |= bpf.DatapathVipFlagsVIP_F_ALLOWLIST
 	}
-	eff, size := m.eff, m.size
 	ps.config = m.confKey
-	key := m.effKey
 	sp := &svcPlan{old: old, ps: ps, fresh: old == nil}
-	switch {
-	case old != nil && old.table != nil && u.Pending && old.config == ps.config:
-		ps.table = old.table // held: the earlier process's view of health stands
-	case old != nil && old.table != nil && old.table.key == key:
-		ps.table = old.table
-	case p.shared[key] != nil && p.shared[key].shareable():
-		ps.table, sp.install = p.shared[key], true
-	default:
-		b := builds[key]
-		if b == nil {
-			b = &build{key: key, size: size, members: eff}
-			for _, mb := range eff {
-				if mb.weight > 0 {
-					b.usable++
-				}
-			}
-			builds[key] = b
-		}
-		sp.build, sp.install = b, true
+	if t, install := p.reuse(&u, m); t != nil {
+		ps.table, sp.install = t, install
+		return sp, nil
 	}
+	b := builds[m.effKey]
+	if b == nil {
+		b = &build{key: m.effKey, size: m.size, members: m.eff}
+		for _, mb := range m.eff {
+			if mb.weight > 0 {
+				b.usable++
+			}
+		}
+		builds[m.effKey] = b
+	}
+	sp.build, sp.install = b, true
 	return sp, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -413,4 +414,71 @@ func TestProgrammerAdoptRebuildsVIPSets(t *testing.T) {
 	if used == 0 {
 		t.Fatal("vip_sets holds no entry after the restart")
 	}
+}
+
+// A restart's plan carries table members only for the services whose
+// table it builds (the others keep or share an adopted table and need
+// only their digests), and the maps end as a fresh programmer leaves
+// them: a changed service's table is built from its members, with the
+// weights of its usable backends.
+func TestRestartPlanBuildsOnlyChanges(t *testing.T) {
+	lm := loadMaps(t)
+	dir := testutil.TempPinPath(t)
+	pinned := func() *Programmer {
+		p := NewProgrammer(lm, ProgrammerOptions{TableDir: dir})
+		if _, err := p.Adopt(NewIDs(p.Limits())); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ss := manyServices(6) // s5's table is s0's
+	p := pinned()
+	mustProgram(t, p, Change{Upsert: allUsable(ss[:5]...), Full: true})
+
+	next := slices.Clone(ss)
+	next[1].Backends = append(slices.Clone(next[1].Backends), Backend{Address: netip.MustParseAddr("fd00:2::9"), Weight: 100})
+	next[2].Backends = slices.Clone(next[2].Backends)
+	next[2].Backends[0].Weight = 50
+	ups := allUsable(next...)
+	ups[3].Usable[0] = false // health known: a backend down
+	p2 := pinned()
+	sets := p2.memberSets(ups, Sizing{})
+	for i, m := range sets {
+		if build := i == 1 || i == 2 || i == 3; (m.eff != nil) != build {
+			t.Errorf("service %d: members carried %v, want %v", i, m.eff != nil, build)
+		}
+	}
+	if w := sets[3].eff; len(w) != 3 || slices.IndexFunc(w, func(m member) bool { return m.weight == 0 }) < 0 {
+		t.Errorf("service 3's members %v: want its unusable backend at weight 0", w)
+	}
+	mustProgram(t, p2, Change{Upsert: ups, Full: true})
+	got := snap(t, lm)
+
+	fresh := loadMaps(t)
+	pf, _, _ := newProgrammer(t, fresh)
+	mustProgram(t, pf, Change{Upsert: ups, Full: true})
+	for i := range next {
+		vid := func(p *Programmer) uint32 { return p.svcs[next[i].Key()].vid }
+		if a, b := kernelTable(t, lm, vid(p2)), kernelTable(t, fresh, vid(pf)); !slices.Equal(shareIDs(t, p2, a), shareIDs(t, pf, b)) {
+			t.Errorf("service %d: the restarted table differs from a fresh build", i)
+		}
+	}
+	if len(got.tables) != 6 {
+		t.Errorf("%d tables installed, want 6", len(got.tables))
+	}
+}
+
+// shareIDs maps a table's backend ids to addresses, slot by slot, so
+// tables of two programmers (ids taken in another order) compare.
+func shareIDs(t *testing.T, p *Programmer, tbl []uint32) []netip.Addr {
+	t.Helper()
+	byID := map[uint32]netip.Addr{}
+	for a, id := range p.ids.backendOf {
+		byID[id] = a
+	}
+	out := make([]netip.Addr, len(tbl))
+	for i, id := range tbl {
+		out[i] = byID[id]
+	}
+	return out
 }

@@ -91,19 +91,20 @@ func sortMembers(ms []member) {
 }
 
 // digestOf returns the digest of a table of size slots over ms (canonical
-// order).
-func digestOf(size uint32, ms []member) digest {
+// order), using *buf as its buffer.
+func digestOf(size uint32, ms []member, buf *[]byte) digest {
 	// One buffer and one sum: a hash.Hash written 24 bytes at a time
 	// costs several times as much, over a million backends at a start.
-	buf := make([]byte, 4, 4+24*len(ms))
-	binary.LittleEndian.PutUint32(buf, size)
+	b := slices.Grow((*buf)[:0], 4+24*len(ms))
+	b = binary.LittleEndian.AppendUint32(b, size)
 	for _, m := range ms {
 		a := m.addr.As16()
-		buf = append(buf, a[:]...)
-		buf = binary.LittleEndian.AppendUint32(buf, m.id)
-		buf = binary.LittleEndian.AppendUint32(buf, m.weight)
+		b = append(b, a[:]...)
+		b = binary.LittleEndian.AppendUint32(b, m.id)
+		b = binary.LittleEndian.AppendUint32(b, m.weight)
 	}
-	sum := sha256.Sum256(buf)
+	*buf = b
+	sum := sha256.Sum256(b)
 	return digest(sum[:len(digest{})])
 }
 
