@@ -67,7 +67,8 @@ struct packet {
 	__u16 eth_proto;  /* innermost ethertype, host byte order */
 	__u16 l3_off;     /* offset of the IPv4/IPv6 header */
 	__u16 l4_off;     /* offset of the L4 header (after IPv6 extension headers), 0 if none */
-	__u16 l3_len;     /* IP length from the header: IPv4 total length, IPv6 40 + payload length */
+	__u16 l3_len;     /* IP length from the header: IPv4 total length, IPv6 40 + payload length
+			   * (wraps above 65,535: PKT_F_IP_TRUNC is decided before, in 32 bits) */
 	__be16 sport;     /* valid with PKT_F_PORTS */
 	__be16 dport;
 	__u8 l4_proto;    /* upper-layer protocol (IPv6: after the extension headers) */
@@ -181,7 +182,7 @@ static __always_inline enum family parse_ipv4(struct packet *pkt, void *l3)
 static __always_inline enum family parse_ipv6(struct packet *pkt, void *l3)
 {
 	struct ipv6_hdr *ip6 = l3;
-	__u32 off;
+	__u32 off, l3_len;
 	__u8 nh;
 	int i, later_fragment = 0;
 
@@ -190,8 +191,11 @@ static __always_inline enum family parse_ipv6(struct packet *pkt, void *l3)
 	if ((bpf_ntohl(ip6->ver_tc_flow) >> 28) != 6)
 		return FAMILY_MALFORMED;
 
-	pkt->l3_len = IPV6_HLEN + bpf_ntohs(ip6->payload_len);
-	if ((__u32)pkt->l3_off + pkt->l3_len > pkt->len)
+	/* In 32 bits: a payload length of 65,496 or more would wrap l3_len
+	 * and hide that the frame is cut short. */
+	l3_len = IPV6_HLEN + (__u32)bpf_ntohs(ip6->payload_len);
+	pkt->l3_len = l3_len;
+	if ((__u32)pkt->l3_off + l3_len > pkt->len)
 		pkt->flags |= PKT_F_IP_TRUNC;
 	else if (!ip6->payload_len && (__u32)pkt->l3_off + IPV6_HLEN < pkt->len)
 		pkt->flags |= PKT_F_JUMBO;
@@ -261,7 +265,7 @@ static __always_inline int parse_fast(void *data, void *data_end, struct packet 
 	struct ethhdr *eth = data;
 	__u32 len = data_end - data, flags = PKT_F_PORTS;
 	__u8 proto, tcp_flags = 0;
-	__u16 l3_len; /* as struct packet holds it (parse_ipv6 compares it so) */
+	__u32 l3_len; /* struct packet keeps 16 bits; compared in 32, as parse_ipv6 does */
 	struct l4_ports *ports;
 	enum family family;
 	__u16 eth_proto;
@@ -277,8 +281,8 @@ static __always_inline int parse_fast(void *data, void *data_end, struct packet 
 			return 0;
 		proto = ip6->nexthdr;
 		ports = (void *)(ip6 + 1);
-		l3_len = IPV6_HLEN + bpf_ntohs(ip6->payload_len);
-		if (ETH_HLEN + (__u32)l3_len > len)
+		l3_len = IPV6_HLEN + (__u32)bpf_ntohs(ip6->payload_len);
+		if (ETH_HLEN + l3_len > len)
 			flags |= PKT_F_IP_TRUNC;
 		else if (!ip6->payload_len && ETH_HLEN + IPV6_HLEN < len)
 			flags |= PKT_F_JUMBO;
@@ -294,7 +298,7 @@ static __always_inline int parse_fast(void *data, void *data_end, struct packet 
 		l3_len = bpf_ntohs(ip->tot_len);
 		if (l3_len < IPV4_MIN_HLEN)
 			return 0;
-		if (ETH_HLEN + (__u32)l3_len > len)
+		if (ETH_HLEN + l3_len > len)
 			flags |= PKT_F_IP_TRUNC;
 		proto = ip->protocol;
 		ports = (void *)(ip + 1);

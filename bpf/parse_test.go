@@ -70,6 +70,27 @@ func TestParseFastPath(t *testing.T) {
 			verdict: xdpDrop, family: v6, drops: dr{DatapathDropReasonDROP_MALFORMED: 1},
 		},
 		{
+			// 40 + 65,535 does not fit the 16 bits struct packet keeps: the
+			// length must be compared before it wraps to 39, or the frame
+			// would pass as whole and be cut to 53 bytes and forwarded.
+			name: "ipv6 payload length 65,535 on a short frame: fast path, dropped",
+			packet: func(t *testing.T, e *lbEnv) result {
+				p := tcp6(t, client6, 40103, 443, ack, 64, 20)
+				binary.BigEndian.PutUint16(p[4:], 0xffff)
+				return result{in: fromTor(p)}
+			},
+			verdict: xdpDrop, family: v6, drops: dr{DatapathDropReasonDROP_MALFORMED: 1},
+		},
+		{
+			name: "ipv6 payload length 65,496 behind a hop-by-hop header: general parser, dropped",
+			packet: func(t *testing.T, e *lbEnv) result {
+				p := withExtHeaders(t, tcp6(t, client6, 40104, 443, ack, 64, 20), layers.IPProtocolIPv6HopByHop)
+				binary.BigEndian.PutUint16(p[4:], 65496)
+				return result{in: fromTor(p)}
+			},
+			verdict: xdpDrop, family: v6, drops: dr{DatapathDropReasonDROP_MALFORMED: 1},
+		},
+		{
 			name: "ipv4 tcp: fast path, forwarded",
 			packet: func(t *testing.T, e *lbEnv) result {
 				want, id := e.viaGateway(t, tcp4(t, vip4b, 50100, 80, syn, 63, 10), 4, key4(vip4b, 50100, 80, layers.IPProtocolTCP))
