@@ -53,7 +53,7 @@
 // # Cost
 //
 // A build hashes each key twice, sorts the backends by key, and fills the
-// table, probing a bitmap of taken slots: O(M log M) probes on average per
+// table, probing a map of taken slots: O(M log M) probes on average per
 // the paper, about 10 per slot measured at M = 65537 with 100 or 1,000
 // backends, most of them in the last turns (at M = 12809 with 100
 // backends, 8.7 per slot, half of them for the last 128 slots). So once
