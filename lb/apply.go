@@ -80,9 +80,12 @@ func (p *Programmer) buildTables(builds []*build, tx *txn) error {
 // buildScratch is what one table build uses and the next reuses: the
 // kernel keeps a copy of the table, so nothing of it outlives the build
 // (fresh slices for each table were about 285 MB of garbage at a start
-// with 10,000 tables of 12,809 slots).
+// with 10,000 tables of 12,809 slots), and the backends' keys, made once
+// per address instead of once per table (a million strings at that
+// start, 0.18 s of CPU, for 2,000 addresses).
 type buildScratch struct {
 	mb       maglev.Builder
+	keys     map[netip.Addr]string // each backend's Maglev key, made once
 	backends []maglev.Backend
 	ids      []uint32
 	slots    []int32
@@ -92,8 +95,16 @@ type buildScratch struct {
 // buildTable runs Maglev over b's members and loads the result.
 func (p *Programmer) buildTable(sc *buildScratch, b *build) (*table, error) {
 	sc.backends, sc.ids = sc.backends[:0], sc.ids[:0]
+	if sc.keys == nil {
+		sc.keys = map[netip.Addr]string{}
+	}
 	for _, m := range b.members {
-		sc.backends = append(sc.backends, maglev.Backend{Key: m.addr.String(), Weight: m.weight})
+		key, ok := sc.keys[m.addr]
+		if !ok {
+			key = m.addr.String()
+			sc.keys[m.addr] = key
+		}
+		sc.backends = append(sc.backends, maglev.Backend{Key: key, Weight: m.weight})
 		sc.ids = append(sc.ids, m.id)
 	}
 	slots, err := sc.mb.Build(sc.slots, sc.backends, b.size)
