@@ -87,6 +87,13 @@ func newLBEnv(t testing.TB) *lbEnv {
 // newLBEnvWith is newLBEnv with the datapath loaded with cfg.
 func newLBEnvWith(t testing.TB, cfg Config) *lbEnv {
 	t.Helper()
+	return newLBEnvSpec(t, cfg, nil)
+}
+
+// newLBEnvSpec is newLBEnvWith loading spec (another datapath object)
+// instead of the embedded one when it is not nil.
+func newLBEnvSpec(t testing.TB, cfg Config, spec *ebpf.CollectionSpec) *lbEnv {
+	t.Helper()
 	testutil.RequirePrivileged(t)
 	ns := testutil.NewNetns(t, "lbt")
 	for _, kv := range []string{"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1"} {
@@ -115,7 +122,7 @@ func newLBEnvWith(t testing.TB, cfg Config) *lbEnv {
 		e.ifindex = l.Attrs().Index
 	})
 
-	objs, err := LoadObjects(cfg, nil)
+	objs, err := loadTestObjects(cfg, spec)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -135,6 +142,22 @@ func newLBEnvWith(t testing.TB, cfg Config) *lbEnv {
 	e.must(t, e.node.SetSettings(e.settings))
 	e.must(t, e.node.SetTunnelSources(testTunnelSources))
 	return e
+}
+
+// loadTestObjects loads the embedded datapath, or spec, configured by cfg.
+func loadTestObjects(cfg Config, spec *ebpf.CollectionSpec) (*Objects, error) {
+	if spec == nil {
+		return LoadObjects(cfg, nil)
+	}
+	if err := Configure(spec, cfg); err != nil {
+		return nil, err
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer coll.Close()
+	return NewObjects(coll)
 }
 
 // withSettings writes s for the rest of the (sub)test, then restores the

@@ -49,7 +49,7 @@ type routerLink struct {
 	ifindex    int
 }
 
-func newRouterEnv(t *testing.T) *routerEnv {
+func newRouterEnv(t testing.TB) *routerEnv {
 	t.Helper()
 	e := &routerEnv{lbEnv: newLBEnv(t), links: map[string]routerLink{}, endpoints: map[string]Endpoint{}}
 	e.router = NewRouter(e.objs.Router)
