@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -315,5 +316,41 @@ func TestChunksAfterASnapshot(t *testing.T) {
 	h, hit, err := new(Loader).LoadSnapshot(path, snap, "test")
 	if err != nil || !hit || !reflect.DeepEqual(h.Config, g.Config) {
 		t.Fatalf("the snapshot of a reload in chunks: hit %v, %v", hit, err)
+	}
+}
+
+// Prepare gives the Loader of a file kept in chunks a buffer for the next
+// read (its pages written once, so that the first reload after a start
+// faults in no fresh memory for the file), with room for the file to
+// grow a little; the reload reads into it and keeps the buffer it
+// replaces for the one after.
+func TestPrepareSpareBuffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aird.toml")
+	l := chunkLoader()
+	text := chunkText(seq(300))
+	if _, es := loadAsParse(t, l, path, text); es != nil {
+		t.Fatal(es)
+	}
+	if l.spare != nil {
+		t.Fatal("the first load left a spare buffer: the test would not see Prepare make one")
+	}
+	l.Prepare()
+	if cap(l.spare) < len(text)+len(text)/32+bytes.MinRead {
+		t.Fatalf("spare of capacity %d after Prepare, want room for %d bytes and 3 %% more", cap(l.spare), len(text))
+	}
+	spare, kept := &l.spare[:1][0], &l.chunks.shape.data[0]
+	grown := strings.Replace(text, chunkSvc(10), chunkSvc(10)+chunkSvc(1000)+chunkSvc(1001), 1)
+	if f, es := loadAsParse(t, l, path, grown); es != nil || f.Parsed >= int64(len(grown)) {
+		t.Fatalf("reload: %v (parsed %v of %d bytes)", es, f != nil && f.Parsed < int64(len(grown)), len(grown))
+	}
+	if &l.chunks.shape.data[0] != spare {
+		t.Fatal("the reload did not read the file into the spare buffer")
+	}
+	if l.spare == nil || &l.spare[:1][0] != kept {
+		t.Fatal("the reload did not keep the text it replaced as the next spare")
+	}
+	l.Prepare()
+	if &l.spare[:1][0] != kept {
+		t.Fatal("Prepare replaced a spare buffer the Loader had")
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -286,13 +287,32 @@ func (l *Loader) readIncluded(path string, old *included, main *Config, mainSum 
 
 // Prepare readies what the Loader keeps of the last load for the next
 // one, if the last load left that to it (a large file without included
-// files: the chunks' distinct backends and the index across them). The
-// daemon calls it once it is ready, so that a start does not wait for
-// it; a load prepares what is not prepared yet itself.
+// files: the chunks' distinct backends and the index across them), and
+// makes the buffer the next load of such a file reads it into resident
+// (sparePages). The daemon calls it once it is ready, so that a start
+// does not wait for it; a load prepares what is not prepared yet itself.
 func (l *Loader) Prepare() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.prepare()
+	if l.spare == nil && l.chunks != nil {
+		l.spare = residentBuffer(len(l.chunks.shape.data) + len(l.chunks.shape.data)/32 + bytes.MinRead)
+	}
+}
+
+// residentBuffer returns an empty buffer of capacity n with every page
+// written once. The first reload of a large file needs a second buffer
+// besides the kept text; allocated then, its pages are faulted in by the
+// read, after the daemon handed the start's memory back to the kernel
+// (3,800 page faults for the 16 MB file, 70-100 ms of CPU on the test
+// VM, where a fault costs 20-30 µs). The room above the kept text's size
+// lets the file grow by 3 % and still be read into it.
+func residentBuffer(n int) []byte {
+	b := make([]byte, n)
+	for i := 0; i < n; i += os.Getpagesize() {
+		b[i] = 0
+	}
+	return b[:0]
 }
 
 // snapshotted is a large file without included files loaded from a
