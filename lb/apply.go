@@ -343,8 +343,8 @@ func (p *Programmer) commitService(sp *svcPlan) error {
 			p.shared[ps.table.key] = ps.table
 		}
 	}
-	for _, a := range ps.backends {
-		p.beRefs[a]++
+	for _, id := range ps.backends {
+		p.beRefs[id]++
 	}
 	if sp.old != nil {
 		if sp.old.table != nil && sp.old.table != ps.table {
@@ -394,14 +394,16 @@ func (p *Programmer) unref(t *table) {
 
 // unrefBackends drops one service's use of backends; a backend no
 // service uses is cleared and its id freed.
-func (p *Programmer) unrefBackends(addrs []netip.Addr) error {
+func (p *Programmer) unrefBackends(ids []uint32) error {
 	var errs []error
-	for _, a := range addrs {
-		if p.beRefs[a]--; p.beRefs[a] > 0 {
+	for _, id := range ids {
+		if p.beRefs[id]--; p.beRefs[id] > 0 {
 			continue
 		}
-		delete(p.beRefs, a)
-		errs = append(errs, p.deleteBackend(a))
+		delete(p.beRefs, id)
+		if a, ok := p.ids.backendAddr(id); ok {
+			errs = append(errs, p.deleteBackend(a))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -429,8 +431,8 @@ func (p *Programmer) removeStale() error {
 			delete(p.entries, k)
 		}
 	}
-	for a := range p.ids.backendOf {
-		if p.beRefs[a] == 0 {
+	for a, id := range p.ids.backendOf {
+		if p.beRefs[id] == 0 {
 			errs = append(errs, p.deleteBackend(a))
 		}
 	}

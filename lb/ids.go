@@ -20,6 +20,7 @@ type IDs struct {
 	backends  idSpace
 	vipOf     map[ServiceKey]uint32
 	backendOf map[netip.Addr]uint32
+	addrOf    map[uint32]netip.Addr // backend id -> its address
 }
 
 // NewIDs returns an allocator for lim's id spaces: vip ids 0 ..
@@ -30,6 +31,7 @@ func NewIDs(lim Limits) *IDs {
 		backends:  newIDSpace(1, lim.MaxBackends+1),
 		vipOf:     map[ServiceKey]uint32{},
 		backendOf: map[netip.Addr]uint32{},
+		addrOf:    map[uint32]netip.Addr{},
 	}
 }
 
@@ -43,6 +45,12 @@ func (x *IDs) VIP(k ServiceKey) (uint32, bool) {
 func (x *IDs) Backend(a netip.Addr) (uint32, bool) {
 	id, ok := x.backendOf[a.Unmap()]
 	return id, ok
+}
+
+// backendAddr returns the address of backend id.
+func (x *IDs) backendAddr(id uint32) (netip.Addr, bool) {
+	a, ok := x.addrOf[id]
+	return a, ok
 }
 
 // FreeVIPs and FreeBackends return how many ids can still be taken.
@@ -66,6 +74,7 @@ func (x *IDs) takeBackend(a netip.Addr) (uint32, error) {
 		return 0, fmt.Errorf("backend ids exhausted (%d, lb.max-backends)", x.backends.size())
 	}
 	x.backendOf[a.Unmap()] = id
+	x.addrOf[id] = a.Unmap()
 	return id, nil
 }
 
@@ -79,6 +88,7 @@ func (x *IDs) releaseVIP(k ServiceKey) {
 func (x *IDs) releaseBackend(a netip.Addr) {
 	if id, ok := x.backendOf[a.Unmap()]; ok {
 		delete(x.backendOf, a.Unmap())
+		delete(x.addrOf, id)
 		x.backends.release(id)
 	}
 }
@@ -97,6 +107,7 @@ func (x *IDs) adoptBackend(a netip.Addr, id uint32) error {
 		return fmt.Errorf("backend %s: %w", a, err)
 	}
 	x.backendOf[a.Unmap()] = id
+	x.addrOf[id] = a.Unmap()
 	return nil
 }
 

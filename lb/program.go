@@ -85,9 +85,9 @@ type Programmer struct {
 	svcs    map[ServiceKey]*progService
 	byAddr  map[netip.Addr][]ServiceKey // VIP address -> its services
 	entries map[ServiceKey]bpf.DatapathVipValue
-	beRefs  map[netip.Addr]int // backend address -> services using it
-	shared  map[digest]*table  // tables that can be shared: with a handle or a pin, by digest
-	allowN  int                // allow entries in the map
+	beRefs  map[uint32]int    // backend id -> services using it
+	shared  map[digest]*table // tables that can be shared: with a handle or a pin, by digest
+	allowN  int               // allow entries in the map
 	workers int
 	// stale is what adoption found and no service claims until the
 	// first full Program removes it: tables of vip ids without a
@@ -102,9 +102,9 @@ type progService struct {
 	vid      uint32
 	flags    bpf.DatapathVipFlags
 	allow    []netip.Prefix
-	backends []netip.Addr // nil: adopted, not programmed by this process yet
-	table    *table       // nil: no table installed
-	config   digest       // of the installed table's configuration
+	backends []uint32 // backend ids; nil: adopted, not programmed by this process yet
+	table    *table   // nil: no table installed
+	config   digest   // of the installed table's configuration
 }
 
 // ProgrammerOptions configure a Programmer.
@@ -126,7 +126,7 @@ func NewProgrammer(maps bpf.LBMaps, o ProgrammerOptions) *Programmer {
 	}
 	return &Programmer{lb: bpf.NewLB(maps), log: log, tabDir: o.TableDir, svcs: map[ServiceKey]*progService{},
 		byAddr: map[netip.Addr][]ServiceKey{}, entries: map[ServiceKey]bpf.DatapathVipValue{},
-		beRefs: map[netip.Addr]int{}, shared: map[digest]*table{}, staleAllow: map[uint32][]netip.Prefix{},
+		beRefs: map[uint32]int{}, shared: map[digest]*table{}, staleAllow: map[uint32][]netip.Prefix{},
 		workers: max(1, runtime.GOMAXPROCS(0))}
 }
 
