@@ -975,8 +975,9 @@ static __always_inline int lb_read_flow(const struct packet *pkt, struct lb_flow
 }
 
 /*
- * lb_echo answers an echo request to a VIP address (allow list checked);
- * not a VIP: the next stage looks.
+ * lb_echo answers an echo request to a VIP address (allow list checked,
+ * whole: its ICMP header within its IP length); not a VIP: the next stage
+ * looks.
  */
 static __always_inline int lb_echo(struct xdp_md *ctx, struct packet *pkt, struct lb_flow *lf)
 {
@@ -990,6 +991,11 @@ static __always_inline int lb_echo(struct xdp_md *ctx, struct packet *pkt, struc
 		return drop_packet(DROP_MALFORMED);
 	if (pkt->family == FAMILY_IPV6 && pkt->l4_off != ETH_HLEN + IPV6_HLEN)
 		return drop_packet(DROP_EXT_HEADERS);
+	/* The parser reads the ICMP header up to the frame's end: one that
+	 * runs past the IP length (into padding) would be answered with a
+	 * reply whose header lies outside it. */
+	if ((__u32)pkt->l4_off + sizeof(struct icmp_hdr) > (__u32)pkt->l3_off + pkt->l3_len)
+		return drop_packet(DROP_MALFORMED);
 	/* An address entry's vip_id is VIP_ID_NONE: this counts nothing. */
 	count_traffic(&vip_stats, vip->vip_id, pkt->len);
 	return icmp_echo_reply(ctx, pkt);

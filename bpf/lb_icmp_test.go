@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -38,6 +39,32 @@ func TestLBICMP(t *testing.T) {
 				return result{in: in, want: want}
 			},
 			verdict: xdpTx, stats: st{DatapathLbStatLB_STAT_ICMP_ECHO: 1}, // no vip_stats: the address entry has no vip id
+		},
+		{
+			// FuzzXDP found it (testdata/fuzz/FuzzXDP/c710a4fc323018b7):
+			// the reply went back with its ICMP header outside its IP length.
+			name: "icmpv6 echo request with payload length 1, its ICMP header in padding: dropped",
+			packet: func(t *testing.T, e *lbEnv) result {
+				req := ip6(client6, vip6, layers.IPProtocolICMPv6, 61)
+				ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}
+				_ = ic.SetNetworkLayerForChecksum(req)
+				p := ipPacket(t, req, ic, &layers.ICMPv6Echo{Identifier: 7, SeqNumber: 9})
+				binary.BigEndian.PutUint16(p[4:], 1)
+				return result{in: fromTor(p)}
+			},
+			verdict: xdpDrop, drops: dr{DatapathDropReasonDROP_MALFORMED: 1},
+		},
+		{
+			name: "icmp echo request with total length 24, its ICMP header in padding: dropped",
+			packet: func(t *testing.T, e *lbEnv) result {
+				req := ip4(client4, vip4, layers.IPProtocolICMPv4, 50)
+				p := ipPacket(t, req, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 3, Seq: 4})
+				binary.BigEndian.PutUint16(p[2:], 24)
+				binary.BigEndian.PutUint16(p[10:], 0)
+				binary.BigEndian.PutUint16(p[10:], ^csumSum(p[:20]))
+				return result{in: fromTor(p)}
+			},
+			verdict: xdpDrop, drops: dr{DatapathDropReasonDROP_MALFORMED: 1},
 		},
 		{
 			name: "icmpv6 too big about a tracked vip flow: relayed to the flow's backend",
