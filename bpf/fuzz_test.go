@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -35,6 +36,9 @@ func FuzzXDP(f *testing.F) {
 		}
 	}
 	for _, p := range fuzzSeeds(f) {
+		f.Add(p)
+	}
+	for _, p := range lengthSeeds(f) {
 		f.Add(p)
 	}
 	re := newRouterEnv(f)
@@ -105,6 +109,80 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		fromTor(ipPacket(t, ipip, gopacket.Payload(tcp4(t, vip4b, 50000, 80, ack, 63, 20)))),
 		fromTor(tcp6(t, "2001:db8:dd::1", 40000, 22, syn, 64, 0)),
 	}
+}
+
+// lengthSeeds are frames whose length fields sit at their edges: IPv6
+// payload length, IPv4 total length and header length, UDP length, TCP
+// data offset, IPv6 extension header length, and the inner lengths of
+// IP6IP6, 4in6 and IPIP tunnel packets to the node and to a DSR endpoint
+// (decap.h): zero, one short, exact, one past, the maximum.
+func lengthSeeds(t testing.TB) [][]byte {
+	set := func(p []byte, off int, v uint16) []byte {
+		p = bytes.Clone(p)
+		binary.BigEndian.PutUint16(p[off:], v)
+		return p
+	}
+	edges := func(n int) []uint16 { return []uint16{0, uint16(n - 1), uint16(n), uint16(n + 1), 0xffff} }
+	var out [][]byte
+	add := func(ip []byte, off, n int) {
+		for _, v := range edges(n) {
+			out = append(out, fromTor(set(ip, off, v)))
+		}
+	}
+	t6 := tcp6(t, client6, 40200, 443, ack, 64, 20)
+	add(t6, 4, len(t6)-40)
+	t4 := tcp4(t, vip4b, 50200, 80, ack, 64, 20)
+	add(t4, 2, len(t4))
+	for _, ihl := range []byte{0x40, 0x44, 0x46, 0x4f} {
+		p := bytes.Clone(t4)
+		p[0] = ihl
+		out = append(out, fromTor(p))
+	}
+	l3 := ip6(client6, vip6, layers.IPProtocolUDP, 64)
+	u6 := ipPacket(t, l3, udpL(l3, 5353, 53), gopacket.Payload("query"))
+	add(u6, 44, len(u6)-40)
+	for _, doff := range []byte{0x00, 0x40, 0x50, 0xf0} {
+		p := bytes.Clone(t6)
+		p[40+12] = doff
+		out = append(out, fromTor(p))
+	}
+	hbh := withExtHeaders(t, tcp6(t, client6, 40201, 443, ack, 64, 20), layers.IPProtocolIPv6HopByHop)
+	for _, l := range []byte{0, 1, 2, 0xff} {
+		p := bytes.Clone(hbh)
+		p[41] = l
+		out = append(out, fromTor(p))
+	}
+	add(hbh, 4, len(hbh)-40)
+	echoIP := ip6(client6, vip6, layers.IPProtocolICMPv6, 64)
+	ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}
+	_ = ic.SetNetworkLayerForChecksum(echoIP)
+	echo := ipPacket(t, echoIP, ic, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1}, gopacket.Payload("ping"))
+	add(echo, 4, len(echo)-40)
+	// Tunnels: the outer and the inner length at their edges.
+	src6, src4 := "2001:db8:5::99", "192.0.2.77"
+	for _, tn := range []struct {
+		outer []byte
+		inner []byte
+	}{
+		{ipPacket(t, ip6(src6, nodeAddr6.String(), layers.IPProtocolIPv6, 64), gopacket.Payload(tcpTo6(t, served6))), tcpTo6(t, served6)},
+		{ipPacket(t, ip6(src6, nodeAddr6.String(), layers.IPProtocolIPv4, 64), gopacket.Payload(tcpTo4(t, served4))), tcpTo4(t, served4)},
+		{ipPacket(t, ip4(src4, nodeAddr4.String(), layers.IPProtocolIPv4, 64), gopacket.Payload(tcpTo4(t, served4))), tcpTo4(t, served4)},
+		{ipPacket(t, ip6(src6, pod1, layers.IPProtocolIPv6, 64), gopacket.Payload(tcpTo6(t, vip6))), tcpTo6(t, vip6)},
+		{ipPacket(t, ip6(src6, pod1, layers.IPProtocolIPv4, 64), gopacket.Payload(tcpTo4(t, vip4))), tcpTo4(t, vip4)},
+	} {
+		hl := len(tn.outer) - len(tn.inner)
+		if tn.outer[0]>>4 == 6 {
+			add(tn.outer, 4, len(tn.outer)-40)
+		} else {
+			add(tn.outer, 2, len(tn.outer))
+		}
+		if tn.inner[0]>>4 == 6 {
+			add(tn.outer, hl+4, len(tn.inner)-40)
+		} else {
+			add(tn.outer, hl+2, len(tn.inner))
+		}
+	}
+	return out
 }
 
 // verdictCounts are the counters that account for verdicts: packets per
