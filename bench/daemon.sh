@@ -13,7 +13,10 @@
 # machine (wall time more than CPU time). AIRD_BENCH_LAYOUT=single|split
 # runs one layout (starts: the one-file cold start and restart alone);
 # AIRD_BENCH_PROFILE=DIR has each aird write a CPU profile;
-# AIRD_BENCH_AIRD=PATH runs that aird binary (an older build) instead.
+# AIRD_BENCH_AIRD=PATH runs that aird binary (an older build) instead;
+# AIRD_BENCH_LAYOUT=restarts: one cold start, then AIRD_BENCH_RESTARTS
+# restarts (3) of each binary AIRD_BENCH_AIRD lists (comma-separated),
+# alternating: READY, CPU, page faults and peak RSS at READY.
 #
 # Usage: bench/daemon.sh [count]
 set -euo pipefail

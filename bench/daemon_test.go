@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +30,9 @@ import (
 //	AIRD_BENCH_POOL      distinct backend addresses they are drawn from (2000)
 //	AIRD_BENCH_LAYOUT    "single" (one file), "split" (100 files included
 //	                     from services.d) or both (default); "starts": the
-//	                     one-file cold start and restart alone
+//	                     one-file cold start and restart alone;
+//	                     "restarts": restarts alternating between builds
+//	                     (restarts.go)
 //	AIRD_BENCH_PROFILE   a directory: each aird writes a CPU profile of its
 //	                     run there (AIRD_CPU_PROFILE), aird-N.pprof
 //	AIRD_BENCH_AIRD      an aird binary to run instead of this tree's (an
@@ -70,6 +73,10 @@ func BenchmarkDaemonScale(b *testing.B) {
 	for range b.N {
 		if layout == "starts" {
 			d.startsOnly()
+			continue
+		}
+		if layout == "restarts" {
+			d.restartsOnly()
 			continue
 		}
 		if layout != "split" {
@@ -259,9 +266,10 @@ type benchDaemon struct {
 	exited             chan error
 	notes              chan string
 	log                *testutil.SyncBuffer
-	split              bool // the services are in services.d (splitRun)
-	splitWritten       bool // every file of services.d is written
-	starts             int  // processes started, to name profiles
+	split              bool   // the services are in services.d (splitRun)
+	splitWritten       bool   // every file of services.d is written
+	starts             int    // processes started, to name profiles
+	state              string // the state directory's name in dir ("": state)
 }
 
 func newBenchDaemon(b *testing.B, sc testutil.LBScale) *benchDaemon {
@@ -325,7 +333,7 @@ func (d *benchDaemon) writeConfig(weight func(i, j int) int, port int) {
 func (d *benchDaemon) start() time.Duration {
 	d.b.Helper()
 	d.cmd = exec.Command("nsenter", "--net=/run/netns/"+d.ns, d.aird, "--config", d.cfg)
-	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+d.notify, "STATE_DIRECTORY="+filepath.Join(d.dir, "state"))
+	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+d.notify, "STATE_DIRECTORY="+filepath.Join(d.dir, cmp.Or(d.state, "state")))
 	if dir := os.Getenv("AIRD_BENCH_PROFILE"); dir != "" { // a CPU profile of each process's run
 		d.starts++
 		d.cmd.Env = append(d.cmd.Env, fmt.Sprintf("AIRD_CPU_PROFILE=%s/aird-%d.pprof", dir, d.starts))
