@@ -165,8 +165,14 @@ func LoadPinnedTable(path string) (*Table, error) {
 
 // NewTable loads t into a new inner map, written through a memory
 // mapping (the map is BPF_F_MMAPABLE): one copy, no per-entry syscall
-// work.
+// work. The mapping is removed at once; a TableLoader removes many at a
+// time.
 func (l *LB) NewTable(t MaglevTable) (*Table, error) {
+	return newTable(t, writeMapped)
+}
+
+// newTable creates the inner map of t and fills it with write.
+func newTable(t MaglevTable, write func(*ebpf.Map, []byte) error) (*Table, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
@@ -180,7 +186,7 @@ func (l *LB) NewTable(t MaglevTable) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create maglev table: %w", err)
 	}
-	if err := writeMapped(m, *bp); err != nil {
+	if err := write(m, *bp); err != nil {
 		return nil, errors.Join(fmt.Errorf("fill maglev table: %w", err), m.Close())
 	}
 	id, err := mapID(m)
@@ -194,14 +200,17 @@ func (l *LB) NewTable(t MaglevTable) (*Table, error) {
 // through a mapping it removes at once (ebpf.Map.Memory keeps its mapping
 // until garbage collected, and thousands of tables would stay mapped).
 func writeMapped(m *ebpf.Map, data []byte) error {
-	page := os.Getpagesize()
-	size := (len(data) + page - 1) / page * page
-	b, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	b, err := unix.Mmap(m.FD(), 0, pageRound(len(data)), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("map table memory: %w", err)
 	}
 	copy(b, data)
 	return unix.Munmap(b)
+}
+
+func pageRound(n int) int {
+	page := os.Getpagesize()
+	return (n + page - 1) / page * page
 }
 
 // TableBatch is how many outer-map entries InstallTables writes with one

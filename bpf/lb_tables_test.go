@@ -1,10 +1,13 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aird-net/aird/internal/testutil"
@@ -91,4 +94,66 @@ func TestTablePinReplaces(t *testing.T) {
 		_ = pinned.Close()
 		_ = tab.Close()
 	}
+}
+
+// A TableLoader used by two goroutines loads each table with its content,
+// past several batches of mappings, and Close removes the mappings left:
+// none of the tables' maps stays mapped into the process.
+func TestTableLoader(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	const n = 2*unmapBatch + 37
+	want := make([]MaglevTable, n)
+	for i := range want {
+		ids := make([]uint32, 4093+i%3*1024) // 1 to 3 pages of slots
+		for s := range ids {
+			ids[s] = uint32(1 + (s*7+i)%(1+i%50))
+		}
+		want[i] = TableOf(ids)
+	}
+	before := bpfMappings(t)
+	var tl TableLoader
+	got := make([]*Table, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := w; i < n; i += 2 {
+				got[i], errs[i] = tl.NewTable(want[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := bpfMappings(t) - before; left != 0 {
+		t.Errorf("%d more map mappings after Close than before", left)
+	}
+	for i, tab := range got {
+		blocks := make([][maglevBlockBytes]byte, tab.m.MaxEntries())
+		if err := ReadArray(tab.m, func(k uint32, v *[maglevBlockBytes]byte) { blocks[k] = *v }); err != nil {
+			t.Fatal(err)
+		}
+		back, err := decodeTable(blocks)
+		if err != nil {
+			t.Fatalf("table %d: %v", i, err)
+		}
+		if !slices.Equal(back.Slots, want[i].Slots) || !slices.Equal(back.Backends, want[i].Backends) {
+			t.Fatalf("table %d reads back different", i)
+		}
+		_ = tab.Close()
+	}
+}
+
+// bpfMappings counts the BPF maps mapped into this process.
+func bpfMappings(t *testing.T) int {
+	t.Helper()
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(maps), "bpf-map")
 }

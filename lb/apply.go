@@ -44,10 +44,11 @@ func (p *Programmer) buildTables(builds []*build, tx *txn) error {
 		return err
 	}
 	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		next = make(chan *build)
+		mu     sync.Mutex
+		errs   []error
+		wg     sync.WaitGroup
+		next   = make(chan *build)
+		loader bpf.TableLoader
 	)
 	for range min(p.workers, len(builds)) {
 		wg.Add(1)
@@ -55,7 +56,7 @@ func (p *Programmer) buildTables(builds []*build, tx *txn) error {
 			defer wg.Done()
 			var sc buildScratch
 			for b := range next {
-				t, err := p.buildTable(&sc, b)
+				t, err := p.buildTable(&loader, &sc, b)
 				mu.Lock()
 				if err == nil {
 					b.table = t
@@ -74,6 +75,9 @@ func (p *Programmer) buildTables(builds []*build, tx *txn) error {
 	}
 	close(next)
 	wg.Wait()
+	if err := loader.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -92,8 +96,9 @@ type buildScratch struct {
 	table    []uint16
 }
 
-// buildTable runs Maglev over b's members and loads the result.
-func (p *Programmer) buildTable(sc *buildScratch, b *build) (*table, error) {
+// buildTable runs Maglev over b's members and loads the result with
+// loader.
+func (p *Programmer) buildTable(loader *bpf.TableLoader, sc *buildScratch, b *build) (*table, error) {
 	sc.backends, sc.ids = sc.backends[:0], sc.ids[:0]
 	if sc.keys == nil {
 		sc.keys = map[netip.Addr]string{}
@@ -117,7 +122,7 @@ func (p *Programmer) buildTable(sc *buildScratch, b *build) (*table, error) {
 		sc.table[i] = uint16(s + 1) // -1 (no backend) is 0
 	}
 	mt := bpf.MaglevTable{Slots: sc.table, Backends: sc.ids}
-	t, err := p.lb.NewTable(mt)
+	t, err := loader.NewTable(mt)
 	if err != nil {
 		return nil, err
 	}
