@@ -21,7 +21,7 @@ const unmapBatch = 256
 // mappings in one munmap: every munmap of a multi-threaded process
 // flushes the other CPUs' TLBs by interrupt, which in this project's
 // virtual machines cost more than the rest of loading a table (2,000
-// tables of 26 KB on two threads: 232 µs of CPU a table unmapped one by
+// tables of 26 KB on two threads: 231-239 µs of CPU a table unmapped one by
 // one, 133-149 µs in runs of adjacent mappings). A mapping holds its map
 // until removed. Safe for use by several goroutines; Close removes what
 // is left and reports any mapping that could not be removed.
