@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/aird-net/aird/internal/config"
 	"github.com/aird-net/aird/internal/version"
@@ -33,12 +34,14 @@ const maxSnapshotSize = 4 * config.MaxFileSize
 
 // configSnapshot is the snapshot the start reads and the one it leaves.
 type configSnapshot struct {
-	path    string        // "" when disabled
-	program string        // the build id
-	saved   string        // the Digest of the configuration the snapshot on disk holds ("": none known)
-	host    string        // the host name when the configuration in force was loaded
-	written chan struct{} // closed when the write begun by load is done
-	werr    error         // its error
+	path    string // "" when disabled
+	program string // the build id
+	saved   string // the Digest of the configuration the snapshot on disk holds ("": none known)
+	host    string // the host name when the configuration in force was loaded
+	// hostName reads the host name (nil: os.Hostname; tests rename the host).
+	hostName func() string
+	written  chan struct{} // closed when the write begun by load is done
+	werr     error         // its error
 }
 
 func newConfigSnapshot() *configSnapshot {
@@ -52,7 +55,7 @@ func newConfigSnapshot() *configSnapshot {
 // load loads the configuration at path, from the snapshot when it stands
 // for the file, and keeps a snapshot of what it parsed for write.
 func (s *configSnapshot) load(loader *config.Loader, path string) (*config.File, bool, error) {
-	s.host = hostname()
+	s.host = s.hostname()
 	s.removeTemporaries()
 	f, fromSnap, err := loader.LoadSnapshot(path, s.read(), s.program)
 	if err != nil { // the snapshot may stand for the file as it was: kept
@@ -69,6 +72,14 @@ func (s *configSnapshot) load(loader *config.Loader, path string) (*config.File,
 	snap, err := config.EncodeSnapshot(f, s.program)
 	if err != nil { // a field the encoding cannot carry: a bug, not the input
 		slog.Warn("configuration snapshot not made; the next start parses the file", "err", err)
+	}
+	// The parse defaulted node.name from the host name and the snapshot is
+	// keyed by the host name when encoded: one renamed in between (a boot
+	// that names the host while aird starts) would key a snapshot of the
+	// old name by the new one. Read before the load and after the key, the
+	// same name stands for the parse's.
+	if s.hostname() != s.host {
+		snap = nil
 	}
 	if err == nil && snap != nil {
 		s.startWrite(snap, f.Digest)
@@ -114,10 +125,30 @@ func (s *configSnapshot) removeTemporaries() {
 	if s.path == "" {
 		return
 	}
-	left, _ := filepath.Glob(s.path + tempPattern)
-	for _, p := range left {
-		_ = os.Remove(p)
+	dir, base := filepath.Split(s.path)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if isTemporary(base, e.Name()) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
+}
+
+// isTemporary says whether name is one of writeFileAtomic's temporary
+// files for base: base, a dot, the digits os.CreateTemp puts for the *,
+// ".tmp"; or base + ".tmp", the fixed name builds before it used (a
+// full-size copy of the configuration, passwords included). Nothing else
+// in the directory matches, whatever characters its path holds.
+func isTemporary(base, name string) bool {
+	if name == base+".tmp" {
+		return true
+	}
+	mid, ok := strings.CutPrefix(name, base+".")
+	if !ok {
+		return false
+	}
+	mid, ok = strings.CutSuffix(mid, ".tmp")
+	return ok && mid != "" && strings.Trim(mid, "0123456789") == ""
 }
 
 // read returns the snapshot on disk, nil when there is none to read.
@@ -173,7 +204,7 @@ func (s *configSnapshot) saveRunning(f *config.File, log *slog.Logger) {
 	if s.path == "" || f == nil || f.Digest == s.saved {
 		return
 	}
-	if hostname() != s.host {
+	if s.hostname() != s.host {
 		s.discardLogged(log)
 		return
 	}
@@ -265,6 +296,14 @@ func writeFileAtomic(path string, data []byte) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// hostname is the host name now.
+func (s *configSnapshot) hostname() string {
+	if s.hostName != nil {
+		return s.hostName()
+	}
+	return hostname()
 }
 
 func hostname() string {

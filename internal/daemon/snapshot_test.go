@@ -200,3 +200,72 @@ func mustReadFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// A host renamed while a start parses (node.name defaults to the host
+// name, the snapshot is keyed by it when encoded) makes no snapshot; a
+// host that keeps its name makes one.
+func TestSnapshotNotMadeWhenTheHostIsRenamedDuringTheLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "aird.toml")
+	sc := testutil.LBScale{VIPs: 700, PerVIP: 100, Pool: 2000, Seed: 1}
+	body := "[node]\nunderlay = [\"fd00:100:1::1\"]\n\n" + sc.TOML(nil)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		names []string // what the host name reads, call by call
+		want  bool
+	}{
+		{"renamed", []string{"localhost", "node-17"}, false},
+		{"kept", []string{"node-17", "node-17"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			s := &configSnapshot{path: filepath.Join(t.TempDir(), snapshotName), program: "build-1",
+				hostName: func() string {
+					n := tc.names[min(calls, len(tc.names)-1)]
+					calls++
+					return n
+				}}
+			if _, fromSnap, err := s.load(new(config.Loader), path); err != nil || fromSnap {
+				t.Fatalf("load: from the snapshot %v, %v", fromSnap, err)
+			}
+			s.wait()
+			_, err := os.Stat(s.path)
+			if made := err == nil; made != tc.want {
+				t.Fatalf("snapshot made: %v, want %v (%v)", made, tc.want, err)
+			}
+		})
+	}
+}
+
+// The start removes the temporary files of writes a killed process left,
+// this build's and the fixed name of earlier builds, and nothing else,
+// whatever characters the state directory's path holds.
+func TestTemporariesRemovedAtStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state [*?]")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := &configSnapshot{path: filepath.Join(dir, snapshotName), program: "build-1"}
+	gone := []string{snapshotName + ".123456789.tmp", snapshotName + ".tmp"}
+	kept := []string{snapshotName, snapshotName + ".bak.tmp", snapshotName + "..tmp", snapshotName + ".12a.tmp",
+		"other.123.tmp", snapshotName + ".123.tmp.orig"}
+	for _, n := range append(append([]string(nil), gone...), kept...) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.removeTemporaries()
+	for _, n := range gone {
+		if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", n, err)
+		}
+	}
+	for _, n := range kept {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s was removed: %v", n, err)
+		}
+	}
+}
