@@ -321,8 +321,15 @@ func (p *Programmer) commit(pl *plan) error {
 			p.entries[k] = v
 		}
 	}
+	// Every service's new references are counted before any old one is
+	// dropped: a backend or a shared table that moves from one service to
+	// another in the same change must not reach zero in between (it would
+	// be deleted, its id freed, while the later service's table uses it).
 	for _, sp := range pl.svcs {
-		errs = append(errs, p.commitService(sp))
+		p.takeService(sp)
+	}
+	for _, sp := range pl.svcs {
+		errs = append(errs, p.dropOld(sp))
 	}
 	for _, s := range pl.remove {
 		errs = append(errs, p.removeService(s))
@@ -334,10 +341,9 @@ func (p *Programmer) commit(pl *plan) error {
 	return errors.Join(errs...)
 }
 
-// commitService records an upserted service and drops what its old state
-// held that the new one does not.
-func (p *Programmer) commitService(sp *svcPlan) error {
-	var errs []error
+// takeService records an upserted service and counts its references to
+// its table and backends.
+func (p *Programmer) takeService(sp *svcPlan) {
 	ps := sp.ps
 	if sp.old == nil {
 		p.byAddr[ps.key.VIP] = append(p.byAddr[ps.key.VIP], ps.key)
@@ -351,19 +357,27 @@ func (p *Programmer) commitService(sp *svcPlan) error {
 	for _, id := range ps.backends {
 		p.beRefs[id]++
 	}
-	if sp.old != nil {
-		if sp.old.table != nil && sp.old.table != ps.table {
-			p.unref(sp.old.table)
-		}
-		for _, pf := range sp.old.allow {
-			if !slices.Contains(ps.allow, pf) {
-				errs = append(errs, p.lb.Disallow(ps.vid, pf))
-				p.allowN--
-			}
-		}
-		errs = append(errs, p.unrefBackends(sp.old.backends))
-	}
 	p.svcs[ps.key] = ps
+}
+
+// dropOld drops what an upserted service's old state held that the new
+// one does not (after every service of the change took its references).
+func (p *Programmer) dropOld(sp *svcPlan) error {
+	if sp.old == nil {
+		return nil
+	}
+	var errs []error
+	ps := sp.ps
+	if sp.old.table != nil && sp.old.table != ps.table {
+		p.unref(sp.old.table)
+	}
+	for _, pf := range sp.old.allow {
+		if !slices.Contains(ps.allow, pf) {
+			errs = append(errs, p.lb.Disallow(ps.vid, pf))
+			p.allowN--
+		}
+	}
+	errs = append(errs, p.unrefBackends(sp.old.backends))
 	return errors.Join(errs...)
 }
 
