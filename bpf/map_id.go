@@ -34,6 +34,7 @@ func readMapInfoHead(fd int) (mapInfoHead, error) {
 // mapID returns the kernel's id of m (readMapInfoHead).
 func mapID(m *ebpf.Map) (ebpf.MapID, error) {
 	info, err := readMapInfoHead(m.FD())
+	runtime.KeepAlive(m) // its finalizer must not close the fd during the syscall
 	if err != nil {
 		return 0, err
 	}

@@ -100,6 +100,12 @@ func TestMatchesReference(t *testing.T) {
 		{300, bigSize, func(int) uint32 { return 1 + r.Uint32N(100) }},
 		{200, bigSize, func(i int) uint32 { return map[bool]uint32{true: 65535, false: 1}[i == 0] }},
 		{20, 101, func(int) uint32 { return r.Uint32() }},
+		// The sizes around the fill's switch from a byte a slot to a bit
+		// (32,768 slots), and the default a service of 100 backends gets.
+		{100, 12809, pick(100)},
+		{100, 12809, pick(1, 2, 3, 4)},
+		{300, 32749, func(int) uint32 { return 1 + r.Uint32N(100) }},
+		{300, 32771, func(int) uint32 { return 1 + r.Uint32N(100) }},
 		// Equal remainders across weights (size·w mod W = 7 for all), so
 		// the leftover slots are given by key order across groups.
 		{4, 7, func(i int) uint32 { return []uint32{1, 3, 3, 7}[i] }},
