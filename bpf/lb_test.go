@@ -96,6 +96,25 @@ type result struct {
 	backend  uint32
 }
 
+// expected is the frame that must come out: want, or the input unchanged.
+func (r result) expected() []byte {
+	if r.want == nil {
+		return r.in
+	}
+	return r.want
+}
+
+// checkOutput compares a run's verdict and output frame with a case's.
+func checkOutput(t testing.TB, verdict uint32, out []byte, wantVerdict uint32, want []byte) {
+	t.Helper()
+	if verdict != wantVerdict {
+		t.Errorf("verdict = %d, want %d", verdict, wantVerdict)
+	}
+	if !bytes.Equal(out, want) {
+		t.Errorf("output differs:\n got  %x\n want %x\n%s", out, want, diffPackets(out, want))
+	}
+}
+
 // lbCase is one row of a packet table: the state it needs, one packet, and
 // what must come out of the pipeline. Cases are independent: each starts
 // with conntrack and the next-hop cache empty and the services of
@@ -149,16 +168,7 @@ func runLBCases(t *testing.T, cases []lbCase) {
 			before := e.snap(t)
 			verdict, out := e.run(t, r.in, !tc.noIngress)
 			after := e.snap(t)
-			if verdict != tc.verdict {
-				t.Errorf("verdict = %d, want %d", verdict, tc.verdict)
-			}
-			want := r.want
-			if want == nil {
-				want = r.in
-			}
-			if !bytes.Equal(out, want) {
-				t.Errorf("output differs:\n got  %x\n want %x\n%s", out, want, diffPackets(out, want))
-			}
+			checkOutput(t, verdict, out, tc.verdict, r.expected())
 			checkDeltas(t, before, after, tc.stats, tc.drops)
 			checkTraffic(t, "vip", tc.vip, before.vips, after.vips, len(r.in))
 			if tc.verdict != xdpDrop {

@@ -165,16 +165,7 @@ func TestParseFastPath(t *testing.T) {
 			verdict, out := e.run(t, r.in, true)
 			after := e.snap(t)
 			famAfter := pipelineCounters(t, e.objs.Pipeline.Stats).Family
-			if verdict != tc.verdict {
-				t.Errorf("verdict = %d, want %d", verdict, tc.verdict)
-			}
-			want := r.want
-			if want == nil {
-				want = r.in
-			}
-			if !bytes.Equal(out, want) {
-				t.Errorf("output differs:\n got  %x\n want %x\n%s", out, want, diffPackets(out, want))
-			}
+			checkOutput(t, verdict, out, tc.verdict, r.expected())
 			for f := range famAfter {
 				got := famAfter[f].Packets - famBefore[f].Packets
 				if wantN := uint64(0); DatapathFamily(f) == tc.family {

@@ -172,12 +172,7 @@ func runRouterCases(t *testing.T, cases []routerCase) {
 			before := e.routerSnap(t)
 			verdict, out := e.runProg(t, prog, in, ingress)
 			after := e.routerSnap(t)
-			if verdict != tc.verdict {
-				t.Errorf("verdict = %d, want %d", verdict, tc.verdict)
-			}
-			if !bytes.Equal(out, want) {
-				t.Errorf("output differs:\n got  %x\n want %x\n%s", out, want, diffPackets(out, want))
-			}
+			checkOutput(t, verdict, out, tc.verdict, want)
 			e.checkRouterDeltas(t, before, after, tc)
 			if tc.target != "" {
 				e.checkTarget(t, prog, in, ingress, tc.target, want)

@@ -17,15 +17,7 @@ import (
 // history (a shallow clone cannot run the test).
 func previousBuild(t *testing.T) (bin, rev string) {
 	t.Helper()
-	root := testutil.ModuleRoot(t)
-	git := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("git", append([]string{"-C", root}, args...)...).CombinedOutput()
-		if err != nil {
-			testutil.Unavailable(t, "git "+strings.Join(args, " ")+": "+string(out))
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := repoGit(t)
 	last := git("log", "-1", "--format=%H", "--", "bpf/datapath_bpfel.o")
 	if last == "" {
 		testutil.Unavailable(t, "no commit changed bpf/datapath_bpfel.o (a shallow clone?)")
@@ -33,13 +25,11 @@ func previousBuild(t *testing.T) (bin, rev string) {
 	return buildAt(t, git("rev-parse", last+"^"))
 }
 
-// buildAt builds aird from commit rev of the repository (git archive, so
-// the work tree is not touched) and returns the binary and the commit's
-// full hash.
-func buildAt(t *testing.T, rev string) (bin, commit string) {
-	t.Helper()
+// repoGit runs git in the module's repository and returns its trimmed
+// output; a failure marks the test unavailable (no git, a shallow clone).
+func repoGit(t *testing.T) func(args ...string) string {
 	root := testutil.ModuleRoot(t)
-	git := func(args ...string) string {
+	return func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command("git", append([]string{"-C", root}, args...)...).CombinedOutput()
 		if err != nil {
@@ -47,6 +37,14 @@ func buildAt(t *testing.T, rev string) (bin, commit string) {
 		}
 		return strings.TrimSpace(string(out))
 	}
+}
+
+// buildAt builds aird from commit rev of the repository (git archive, so
+// the work tree is not touched) and returns the binary and the commit's
+// full hash.
+func buildAt(t *testing.T, rev string) (bin, commit string) {
+	t.Helper()
+	git := repoGit(t)
 	rev = git("rev-parse", "--verify", rev+"^{commit}")
 	dir := t.TempDir()
 	tarball := filepath.Join(dir, "src.tar")

@@ -1,31 +1,18 @@
 package daemon
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aird-net/aird/bpf"
 	"github.com/aird-net/aird/internal/datapath"
-	"github.com/aird-net/aird/internal/testutil"
 )
 
 // A scrape reads the pipeline's per-CPU counters (pipeline_stats) once,
 // and its families, events and drops are that reading's.
 func TestDatapathMetricsReadTheCountersOnce(t *testing.T) {
-	testutil.RequirePrivileged(t)
-	pin := testutil.TempPinPath(t)
-	t.Cleanup(func() { _ = datapath.Teardown(pin) })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dp, err := datapath.Open(datapath.Options{PinPath: pin, XDPMode: datapath.ModeAuto, MaxVIPs: 64, MaxBackends: 64, ConntrackSize: 4096, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dpc := &datapathComponent{log: log, dp: dp}
-	t.Cleanup(func() { _ = dpc.close(intentRestart) })
-
+	dpc := testDatapath(t)
 	c := newDatapathCollector(dpc)
 	read, reads := c.read, 0
 	var got datapath.PipelineStats

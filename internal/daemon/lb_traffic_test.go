@@ -17,9 +17,9 @@ import (
 	"github.com/aird-net/aird/internal/testutil"
 )
 
-// lbWithDataplane starts the datapath and lb components on a private pin
-// path with services programmed.
-func lbWithDataplane(t *testing.T, services []config.Service) (*datapathComponent, *lbComponent) {
+// testDatapath opens a small datapath on a private pin path (privileged),
+// closed and torn down when the test ends.
+func testDatapath(t *testing.T) *datapathComponent {
 	t.Helper()
 	testutil.RequirePrivileged(t)
 	pin := testutil.TempPinPath(t)
@@ -31,7 +31,15 @@ func lbWithDataplane(t *testing.T, services []config.Service) (*datapathComponen
 	}
 	dpc := &datapathComponent{log: log, dp: dp}
 	t.Cleanup(func() { _ = dpc.close(intentRestart) })
-	lbc := &lbComponent{log: log, onServing: func([]netip.Addr) {}, dp: dpc}
+	return dpc
+}
+
+// lbWithDataplane starts the datapath and lb components on a private pin
+// path with services programmed.
+func lbWithDataplane(t *testing.T, services []config.Service) (*datapathComponent, *lbComponent) {
+	t.Helper()
+	dpc := testDatapath(t)
+	lbc := &lbComponent{log: dpc.log, onServing: func([]netip.Addr) {}, dp: dpc}
 	cfg := config.Default()
 	cfg.LB.MaglevTableSize = 251
 	cfg.API.Socket = filepath.Join(t.TempDir(), "aird.sock") // the drain file goes next to it
