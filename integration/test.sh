@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 bash integration/deps.sh test
 echo "== go mod tidy -diff (go.mod and go.sum are tidy)"
 go mod tidy -diff
+echo "== gofmt (every Go file is formatted)"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
 echo "== go vet"
 go vet ./...
 echo "== BPF objects match their C sources"

@@ -14,11 +14,6 @@ import (
 func TestBackendMovesBetweenServicesInOneChange(t *testing.T) {
 	lm := loadMaps(t)
 	p, ids, _ := newProgrammer(t, lm)
-	named := func(name, vip string, backends ...string) Service {
-		s := svc(backends...)
-		s.Name, s.VIP = name, netip.MustParseAddr(vip)
-		return s
-	}
 	mustProgram(t, p, Change{Full: true, Upsert: allUsable(
 		named("a", "fd00:300::10", "fd00:2::1", "fd00:2::2"),
 		named("b", "fd00:300::11", "fd00:2::3"))})
@@ -48,11 +43,6 @@ func TestBackendMovesBetweenServicesInOneChange(t *testing.T) {
 func TestSharedTableMovesBetweenServicesInOneChange(t *testing.T) {
 	lm := loadMaps(t)
 	p, _, _ := newProgrammer(t, lm)
-	named := func(name, vip string, backends ...string) Service {
-		s := svc(backends...)
-		s.Name, s.VIP = name, netip.MustParseAddr(vip)
-		return s
-	}
 	set := []string{"fd00:2::1", "fd00:2::2"}
 	mustProgram(t, p, Change{Full: true, Upsert: allUsable(
 		named("a", "fd00:300::10", set...),
@@ -72,4 +62,11 @@ func TestSharedTableMovesBetweenServicesInOneChange(t *testing.T) {
 	if p.svcs[c.Key()].table != tb || tb.refs != 2 {
 		t.Errorf("c does not share b's table (refs %d)", tb.refs)
 	}
+}
+
+// named is svc's service under another name and VIP.
+func named(name, vip string, backends ...string) Service {
+	s := svc(backends...)
+	s.Name, s.VIP = name, netip.MustParseAddr(vip)
+	return s
 }

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -36,18 +37,18 @@ func (m *modelSvc) upsert() Upsert {
 // (6 VIP addresses × 2 ports, 10 backend addresses, weights 0, 1 and 100)
 // and checks the maps and the programmer's accounting after every step.
 type modelRun struct {
-	t    *testing.T
-	rng  *rand.Rand
-	lm   bpf.LBMaps
-	p    *Programmer
-	ids  *IDs
-	cfg  map[ServiceKey]*modelSvc
-	dir  string       // TableDir: tables pinned; "": handles kept
+	t   *testing.T
+	rng *rand.Rand
+	lm  bpf.LBMaps
+	p   *Programmer
+	ids *IDs
+	cfg map[ServiceKey]*modelSvc
+	dir string // TableDir: tables pinned; "": handles kept
 	// adopted are the map ids of the tables the programmer adopted: the
 	// only ones it may use without a handle or a pin
 	adopted map[uint64]bool
-	keys []ServiceKey // the universe of service keys
-	log  []string     // the steps so far, for a failure's report
+	keys    []ServiceKey // the universe of service keys
+	log     []string     // the steps so far, for a failure's report
 	// what the run exercised
 	steps, full, moves, restarts, sharedSteps int
 }
@@ -94,9 +95,13 @@ func modelService(vip, port int) Service {
 		Port: port, Protocol: "tcp", HealthCheck: HealthCheck{Type: health.TypeNone}}
 }
 
-func modelBackend(i int) netip.Addr { return netip.AddrFrom16([16]byte{0xfd, 0, 0, 2, 15: byte(1 + i)}) }
+func modelBackend(i int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfd, 0, 0, 2, 15: byte(1 + i)})
+}
 
-func (r *modelRun) logf(format string, args ...any) { r.log = append(r.log, fmt.Sprintf(format, args...)) }
+func (r *modelRun) logf(format string, args ...any) {
+	r.log = append(r.log, fmt.Sprintf(format, args...))
+}
 
 // randomBackends returns 0-4 distinct backends with random weights and
 // usable flags.
@@ -110,18 +115,10 @@ func (r *modelRun) randomBackends(m *modelSvc) {
 
 func (r *modelRun) configured() []ServiceKey {
 	ks := slices.Collect(maps.Keys(r.cfg))
-	slices.SortFunc(ks, func(a, b ServiceKey) int { return a.VIP.Compare(b.VIP)*2 + cmpPort(a.Port, b.Port) })
+	slices.SortFunc(ks, func(a, b ServiceKey) int {
+		return cmp.Or(a.VIP.Compare(b.VIP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+	})
 	return ks
-}
-
-func cmpPort(a, b uint16) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (r *modelRun) pick(ks []ServiceKey) ServiceKey { return ks[r.rng.IntN(len(ks))] }
