@@ -402,18 +402,25 @@ func (d *benchDaemon) reload(weight func(i, j int) int, port int) time.Duration 
 	return time.Since(start)
 }
 
-// cpu returns the CPU time aird has used (user and system, all threads),
-// in seconds: unlike wall time, it does not grow with other load on the
-// machine.
-func (d *benchDaemon) cpu() float64 {
+// statFields returns the fields of aird's /proc/PID/stat after the
+// command (which may hold spaces) in parentheses: the line's third field
+// first.
+func (d *benchDaemon) statFields() []string {
 	d.b.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
 	if err != nil {
 		d.b.Fatal(err)
 	}
-	// Fields after the command (which may hold spaces) in parentheses;
+	return strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+}
+
+// cpu returns the CPU time aird has used (user and system, all threads),
+// in seconds: unlike wall time, it does not grow with other load on the
+// machine.
+func (d *benchDaemon) cpu() float64 {
+	d.b.Helper()
 	// utime and stime are the 14th and 15th fields of the line.
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	f := d.statFields()
 	ut, err1 := strconv.ParseFloat(f[11], 64)
 	st, err2 := strconv.ParseFloat(f[12], 64)
 	if err1 != nil || err2 != nil {

@@ -87,12 +87,7 @@ func (d *benchDaemon) measuredRestart() restartFigures {
 // (minflt, the 10th field of /proc/PID/stat).
 func (d *benchDaemon) minorFaults() int {
 	d.b.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
-	if err != nil {
-		d.b.Fatal(err)
-	}
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	n, err := strconv.Atoi(f[7])
+	n, err := strconv.Atoi(d.statFields()[7])
 	if err != nil {
 		d.b.Fatalf("parse /proc/%d/stat: %v", d.cmd.Process.Pid, err)
 	}
